@@ -1,0 +1,1 @@
+"""ECTicket wire protocol: URL-encoding variants, AES Data encryption, CheckMacValue and envelopes."""

@@ -1,0 +1,75 @@
+"""The URL-encoding variants that ECTicket and AIO checksums depend on.
+
+The CheckMacValue is taken over the *encoded* (then lower-cased) text, so encoders that disagree on a single
+character produce different digests (spec §2.6). Each variant is therefore spelled out byte for byte here
+rather than borrowed from ``urllib.parse.quote``, whose safe set (it keeps ``~``) matches none of PHP's
+``urlencode`` exactly.
+
+All encoders work on the UTF-8 bytes of the text and emit upper-case hex, like their originals.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Callable
+from urllib.parse import unquote_to_bytes
+
+__all__ = [
+    "Encoder",
+    "js_encode_uri_component",
+    "lenient_urldecode",
+    "php_urlencode",
+    "rfc3986_encode",
+]
+
+Encoder = Callable[[str], str]
+"""A function that URL-encodes a whole string."""
+
+_ALNUM = frozenset((string.ascii_letters + string.digits).encode("ascii"))
+# PHP urlencode: RFC 1738 style, only alphanumerics and "-_." survive; space is the special case "+".
+_PHP_SAFE = _ALNUM | frozenset(b"-_.")
+# RFC 3986 unreserved set, which is exactly what .NET Uri.EscapeDataString leaves alone.
+_RFC3986_SAFE = _ALNUM | frozenset(b"-_.~")
+# ECMAScript encodeURIComponent leaves the RFC 2396 "mark" characters as well.
+_JS_SAFE = _ALNUM | frozenset(b"-_.!~*'()")
+
+_SPACE = 0x20
+
+
+def _percent_encode(text: str, safe: frozenset[int], *, space_as_plus: bool) -> str:
+    out: list[str] = []
+    for byte in text.encode("utf-8"):
+        if byte in safe:
+            out.append(chr(byte))
+        elif byte == _SPACE and space_as_plus:
+            out.append("+")
+        else:
+            out.append(f"%{byte:02X}")
+    return "".join(out)
+
+
+def php_urlencode(text: str) -> str:
+    """PHP ``urlencode``: space → ``+``, ``~`` → ``%7E``, everything but ``[A-Za-z0-9-_.]`` escaped."""
+    return _percent_encode(text, _PHP_SAFE, space_as_plus=True)
+
+
+def rfc3986_encode(text: str) -> str:
+    """RFC 3986 / .NET ``Uri.EscapeDataString``: space → ``%20``, ``-_.~`` left as is."""
+    return _percent_encode(text, _RFC3986_SAFE, space_as_plus=False)
+
+
+def js_encode_uri_component(text: str) -> str:
+    """JavaScript ``encodeURIComponent``: space → ``%20``, ``-_.!~*'()`` left as is."""
+    return _percent_encode(text, _JS_SAFE, space_as_plus=False)
+
+
+def lenient_urldecode(encoded: str | bytes) -> str:
+    """Decode the output of any of the encoders above (spec §2.4 notes, §2.6).
+
+    ``+`` and ``%20`` both become a space and hex digits may be in either case, because ECTicket clients
+    differ on both. A ``%`` not followed by two hex digits is kept literally (as PHP ``urldecode`` does).
+    The decoded bytes must be valid UTF-8: ``UnicodeDecodeError`` (a ``ValueError``) is raised otherwise.
+    """
+    raw = encoded.encode("utf-8") if isinstance(encoded, str) else encoded
+    # A literal "+" is always sent as "%2B" by every encoder, so any bare "+" can only mean a space.
+    return unquote_to_bytes(raw.replace(b"+", b" ")).decode("utf-8")
