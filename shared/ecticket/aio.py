@@ -36,9 +36,7 @@ def aio_check_mac_value(fields: Mapping[str, str], hash_key: str, hash_iv: str) 
         ((name, value) for name, value in fields.items() if name != CHECK_MAC_FIELD),
         key=lambda item: (item[0].lower(), item[0]),
     )
-    joined = "&".join(
-        [f"HashKey={hash_key}", *(f"{name}={value}" for name, value in items), f"HashIV={hash_iv}"]
-    )
+    joined = "&".join([f"HashKey={hash_key}", *(f"{name}={value}" for name, value in items), f"HashIV={hash_iv}"])
     # Form-style encoding (space → "+") is PHP urlencode; the whole string, "=" and "&" included, is encoded.
     encoded = php_urlencode(joined).lower()
     for escape, char in _DOTNET_RESTORE:
@@ -63,9 +61,7 @@ def parse_form_body(body: bytes) -> dict[str, str]:
     """
     try:
         text = body.decode("utf-8")
-        pairs = parse_qsl(
-            text, keep_blank_values=True, strict_parsing=True, encoding="utf-8", errors="strict"
-        )
+        pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=True, encoding="utf-8", errors="strict")
     except UnicodeDecodeError as exc:
         raise ValueError("form body is not valid UTF-8") from exc
     result: dict[str, str] = {}

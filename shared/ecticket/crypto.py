@@ -108,9 +108,7 @@ def verify_check_mac_value(plaintext: str, hash_key: str, hash_iv: str, received
     candidate = received.upper().encode("ascii")
     # Evaluate every encoder (no short-circuit) so timing does not reveal which one matched.
     matches = [
-        hmac.compare_digest(
-            check_mac_value(plaintext, hash_key, hash_iv, encoder=enc).encode("ascii"), candidate
-        )
+        hmac.compare_digest(check_mac_value(plaintext, hash_key, hash_iv, encoder=enc).encode("ascii"), candidate)
         for enc in VERIFY_ENCODERS
     ]
     return any(matches)

@@ -1,0 +1,1 @@
+"""Operator tooling: publish merchant configuration and products, seed a development platform."""

@@ -1,0 +1,31 @@
+"""Publishing configuration records on their compacted topics (used by the CLI, the seed and tests)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from aiokafka import AIOKafkaProducer
+from pydantic import BaseModel
+
+from shared.contracts.catalog import Product
+from shared.merchants.model import MerchantRecord
+from shared.topics import MERCHANT_CONFIG, PRODUCT_CATALOG
+
+
+async def publish_records(bootstrap: str, topic: str, records: Sequence[tuple[str, BaseModel | None]]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all")
+    await producer.start()
+    try:
+        for key, record in records:
+            value = None if record is None else record.model_dump_json().encode()
+            await producer.send_and_wait(topic, value, key=key.encode())
+    finally:
+        await producer.stop()
+
+
+async def put_merchants(bootstrap: str, records: Sequence[MerchantRecord]) -> None:
+    await publish_records(bootstrap, MERCHANT_CONFIG, [(r.merchant_id, r) for r in records])
+
+
+async def put_products(bootstrap: str, products: Sequence[Product]) -> None:
+    await publish_records(bootstrap, PRODUCT_CATALOG, [(p.key(), p) for p in products])

@@ -1,0 +1,68 @@
+"""The clock port: every service reads time through it, so a sandbox test clock can move it.
+
+Business dates are Asia/Taipei; timestamps on the wire are UTC.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+TAIPEI = ZoneInfo("Asia/Taipei")
+
+
+class Clock(Protocol):
+    def now(self, merchant_id: str | None = None) -> datetime:
+        """Aware UTC now, as seen by this merchant (sandbox merchants may run on a test clock)."""
+        ...
+
+
+@dataclass
+class SystemClock:
+    """Real time, shifted per merchant by the offsets of its sandbox test clock (if any)."""
+
+    offsets: Callable[[str], timedelta] = field(default=lambda _merchant: timedelta(0))
+
+    def now(self, merchant_id: str | None = None) -> datetime:
+        real = datetime.now(UTC)
+        return real if merchant_id is None else real + self.offsets(merchant_id)
+
+
+@dataclass
+class FixedClock:
+    """A clock that only moves when told to; for tests."""
+
+    current: datetime
+    per_merchant: Mapping[str, timedelta] = field(default_factory=dict)
+
+    def now(self, merchant_id: str | None = None) -> datetime:
+        shift = self.per_merchant.get(merchant_id, timedelta(0)) if merchant_id else timedelta(0)
+        return self.current + shift
+
+    def advance(self, delta: timedelta) -> None:
+        self.current += delta
+
+
+def business_date(moment: datetime) -> date:
+    """The Asia/Taipei calendar day of an aware instant."""
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime: business dates need an aware instant")
+    return moment.astimezone(TAIPEI).date()
+
+
+def end_of_business_day(day: date) -> datetime:
+    """The first instant after `day` ends in Taipei, as aware UTC: a period 'ending on day' is over then."""
+    return datetime.combine(day + timedelta(days=1), time.min, tzinfo=TAIPEI).astimezone(UTC)
+
+
+def start_of_business_day(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=TAIPEI).astimezone(UTC)
+
+
+def utc(moment: datetime) -> datetime:
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime")
+    return moment.astimezone(UTC)

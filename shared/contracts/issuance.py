@@ -1,0 +1,77 @@
+"""Events of the issuance service."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict
+
+from shared.contracts.common import NTD, RefundFeeRule, TicketType, order_key
+from shared.contracts.events import Event, register
+from shared.topics import ISSUANCE_EVENTS
+
+
+class IssuedTicket(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    ticket_no: str
+    write_off_no: str
+    ticket_type: TicketType
+    item_no: str | None
+    item_name: str
+    face_value: NTD
+    start_date: date | None
+    expire_date: date | None
+    refund_fee_rule: RefundFeeRule
+
+
+class PaymentRef(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    trade_no: str
+    amount: NTD
+    payment_date: AwareDatetime
+
+
+@register
+class TicketsIssued(Event):
+    """An order's tickets exist. Carries everything redemption and settlement need, so they never ask back."""
+
+    event_type = "TicketsIssued"
+    topic = ISSUANCE_EVENTS
+
+    merchant_id: str
+    platform_id: str | None
+    ticket_trade_no: str
+    merchant_trade_no: str | None
+    free_trade_no: str | None
+    request_id: str
+    issue_type: str
+    issued_at: AwareDatetime
+    payment: PaymentRef | None
+    escrow_days: int | None
+    # Last Asia/Taipei business day of escrow; the period ends when that day ends. None for gift-only orders.
+    escrow_expiry_date: date | None
+    total_face_value: NTD
+    tickets: tuple[IssuedTicket, ...]
+
+    def key(self) -> str:
+        return order_key(self.merchant_id, self.ticket_trade_no)
+
+
+@register
+class IssueFailed(Event):
+    event_type = "IssueFailed"
+    topic = ISSUANCE_EVENTS
+
+    merchant_id: str
+    platform_id: str | None
+    merchant_trade_no: str | None
+    free_trade_no: str | None
+    request_id: str
+    rtn_code: int
+    reason: str
+    failed_at: AwareDatetime
+
+    def key(self) -> str:
+        return order_key(self.merchant_id, self.merchant_trade_no or self.free_trade_no or self.request_id)

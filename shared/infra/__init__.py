@@ -1,0 +1,1 @@
+"""The imperative shell shared by every service: Postgres, Kafka, inbox/outbox, relay, dead letters."""

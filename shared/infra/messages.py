@@ -1,0 +1,60 @@
+"""What a consumer route sees: the raw record, and what parsing made of it."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from shared.contracts.envelope import EventEnvelope
+from shared.contracts.events import Outgoing
+
+# Larger messages are refused before parsing: no merchant request or event is anywhere near this big.
+MAX_MESSAGE_BYTES = 256 * 1024
+
+
+@dataclass(frozen=True)
+class Inbound:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    timestamp_ms: int
+
+
+@dataclass(frozen=True)
+class Parsed:
+    message_id: uuid.UUID  # inbox key: a second message with the same id is skipped
+    body: Any
+
+
+class Unparseable(Exception):
+    """The message cannot be understood at all: it goes to the dead letters with its raw bytes."""
+
+
+Handler = Callable[[asyncpg.Connection, Any, Inbound], Awaitable[Sequence[Outgoing]]]
+
+
+@dataclass(frozen=True)
+class Route:
+    parse: Callable[[Inbound], Parsed]
+    handle: Handler
+
+
+def check_size(record: Inbound) -> None:
+    if len(record.value) > MAX_MESSAGE_BYTES:
+        raise Unparseable(f"message of {len(record.value)} bytes exceeds the {MAX_MESSAGE_BYTES}-byte limit")
+
+
+def parse_event(record: Inbound) -> Parsed:
+    """Parse a domain event envelope; dedup by its event_id."""
+    check_size(record)
+    try:
+        envelope = EventEnvelope.from_bytes(record.value)
+    except ValueError as exc:
+        raise Unparseable(f"not an event envelope: {exc}") from exc
+    return Parsed(message_id=envelope.event_id, body=envelope)

@@ -1,0 +1,96 @@
+"""Publishes a service's outbox to Kafka, in order, with one active relay per service (advisory lock)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+
+from shared.infra.outbox import notify_channel
+
+log = logging.getLogger(__name__)
+
+FETCH_LIMIT = 2000
+IDLE_POLL_SECONDS = 0.5
+
+
+@dataclass
+class OutboxRelay:
+    schema: str
+    dsn: str
+    bootstrap: str
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    published: int = 0
+
+    async def run(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                await self._run_while_leader()
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, ConnectionError) as exc:
+                log.warning("relay %s: %r; reconnecting", self.schema, exc)
+                await _sleep_unless(self.stopping, 1.0)
+
+    async def _run_while_leader(self) -> None:
+        conn = await asyncpg.connect(self.dsn, server_settings={"search_path": self.schema})
+        try:
+            if not await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", f"relay/{self.schema}"):
+                await _sleep_unless(self.stopping, 1.0)  # another instance publishes; stand by
+                return
+            wake = asyncio.Event()
+            await conn.add_listener(notify_channel(self.schema), lambda *_: wake.set())
+            producer = AIOKafkaProducer(
+                bootstrap_servers=self.bootstrap,
+                client_id=f"{self.schema}-relay",
+                enable_idempotence=True,
+                acks="all",
+                linger_ms=2,
+                max_batch_size=512 * 1024,
+            )
+            await producer.start()
+            try:
+                await self._publish_loop(conn, producer, wake)
+            finally:
+                await producer.stop()
+        finally:
+            await conn.close()
+
+    async def _publish_loop(self, conn: asyncpg.Connection, producer: AIOKafkaProducer, wake: asyncio.Event) -> None:
+        while not self.stopping.is_set():
+            wake.clear()
+            rows = await conn.fetch(
+                "SELECT seq, topic, key, value, event_type FROM outbox"
+                " WHERE published_at IS NULL ORDER BY seq LIMIT $1",
+                FETCH_LIMIT,
+            )
+            if not rows:
+                await _wait(wake, IDLE_POLL_SECONDS)
+                continue
+            # Sends are queued in seq order; the idempotent producer keeps that order per partition.
+            deliveries = [
+                await producer.send(
+                    r["topic"],
+                    r["value"],
+                    key=r["key"].encode(),
+                    headers=[("event_type", r["event_type"].encode())],
+                )
+                for r in rows
+            ]
+            await asyncio.gather(*deliveries)
+            await conn.execute(
+                "UPDATE outbox SET published_at = now() WHERE seq = ANY($1::bigint[])",
+                [r["seq"] for r in rows],
+            )
+            self.published += len(rows)
+
+
+async def _wait(event: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(event.wait(), seconds)
+
+
+async def _sleep_unless(stopping: asyncio.Event, seconds: float) -> None:
+    await _wait(stopping, seconds)

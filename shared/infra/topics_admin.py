@@ -1,0 +1,31 @@
+"""Creates the catalog's topics (and fixes their configs) on a broker; idempotent."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from shared.topics import CATALOG, Topic
+
+
+async def ensure_topics(bootstrap: str, catalog: tuple[Topic, ...] = CATALOG) -> list[str]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="ecticket-setup")
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [t for t in catalog if t.name not in existing]
+        if missing:
+            await admin.create_topics([NewTopic(t.name, t.partitions, 1, topic_configs=t.config()) for t in missing])
+        await _wait_until_listed(admin, {t.name for t in catalog})
+        return [t.name for t in missing]
+    finally:
+        await admin.close()
+
+
+async def _wait_until_listed(admin: AIOKafkaAdminClient, names: set[str]) -> None:
+    for _ in range(100):
+        if names <= set(await admin.list_topics()):
+            return
+        await asyncio.sleep(0.1)
+    raise TimeoutError(f"topics not visible after creation: {sorted(names)}")

@@ -1,0 +1,67 @@
+"""The merchant configuration record (compacted topic, key = MerchantID) and its unsealed in-memory form."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Annotated
+
+from cryptography.exceptions import InvalidTag
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from shared.contracts.common import RefundFeeRule
+from shared.merchants.sealing import MerchantSecrets, SealedSecrets, unseal
+
+MerchantIdStr = Annotated[str, Field(min_length=1, max_length=10, pattern=r"^[A-Za-z0-9]+$")]
+
+
+class Mode(StrEnum):
+    SANDBOX = "sandbox"
+    PRODUCTION = "production"
+
+
+class MerchantRecord(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    merchant_id: MerchantIdStr
+    name: str
+    mode: Mode
+    enabled: bool = True
+    # The platform merchant allowed to act for this one (None: only the merchant itself).
+    platform_id: MerchantIdStr | None = None
+    escrow_days: Annotated[int, Field(ge=1, le=3650)] = 90
+    refund_fee_rule: RefundFeeRule = RefundFeeRule()
+    refund_notify_url: str | None = None
+    use_status_notify_url: str | None = None
+    secrets: SealedSecrets
+    updated_at: AwareDatetime
+
+
+@dataclass(frozen=True)
+class Merchant:
+    record: MerchantRecord
+    secrets: MerchantSecrets
+
+    @property
+    def merchant_id(self) -> str:
+        return self.record.merchant_id
+
+    @property
+    def sandbox(self) -> bool:
+        return self.record.mode is Mode.SANDBOX
+
+    def __repr__(self) -> str:  # secrets are SecretStr already; keep the repr short as well
+        return f"Merchant({self.merchant_id}, {self.record.mode})"
+
+
+def merchant_parser(config_key_hex: str) -> Callable[[bytes], Merchant]:
+    def parse(raw: bytes) -> Merchant:
+        record = MerchantRecord.model_validate_json(raw)
+        try:
+            secrets = unseal(record.secrets, record.merchant_id, config_key_hex)
+        except InvalidTag as exc:
+            raise ValueError(f"merchant {record.merchant_id}: secrets sealed under another config key") from exc
+        return Merchant(record, secrets)
+
+    return parse
