@@ -110,7 +110,7 @@ class ConsumerRunner:
             for record, item in parsed:
                 if item.message_id in fresh:
                     fresh.discard(item.message_id)  # a repeat inside the same batch is a duplicate too
-                    out.extend(await self.routes[record.topic].handle(conn, item.body, record))
+                    out.extend(await self.routes[record.topic].handle(conn, item, record))
             await outbox.append(conn, self.schema, out)
 
 

@@ -36,7 +36,7 @@ class Unparseable(Exception):
     """The message cannot be understood at all: it goes to the dead letters with its raw bytes."""
 
 
-Handler = Callable[[asyncpg.Connection, Any, Inbound], Awaitable[Sequence[Outgoing]]]
+Handler = Callable[[asyncpg.Connection, "Parsed", Inbound], Awaitable[Sequence[Outgoing]]]
 
 
 @dataclass(frozen=True)

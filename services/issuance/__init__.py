@@ -1,0 +1,1 @@
+"""issuance: turns ECTicket Issue requests (plus, for paid orders, a confirmed payment) into tickets."""

@@ -1,0 +1,38 @@
+"""The issuance service: Issue requests, payment outcomes and product catalogue in; tickets out."""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+from services.issuance.domain.codes import SystemRandomSource
+from services.issuance.handlers import IssuanceHandlers
+from services.issuance.orders import OrderDesk
+from shared.contracts.catalog import Product
+from shared.infra.compacted import CompactedView
+from shared.infra.intake import parse_ingest_request
+from shared.infra.messages import Route, parse_event
+from shared.infra.service import Runtime, ServiceSpec, Wiring
+from shared.topics import INGEST_REQUESTS, PAYMENT_EVENTS, PRODUCT_CATALOG
+
+
+def payment_wait() -> timedelta:
+    """How long a paid order waits for its payment before failing (ISSUANCE_PAYMENT_WAIT_SECONDS)."""
+    return timedelta(seconds=float(os.environ.get("ISSUANCE_PAYMENT_WAIT_SECONDS", "900")))
+
+
+async def wire(runtime: Runtime) -> Wiring:
+    products: CompactedView[Product] = CompactedView(
+        runtime.settings.kafka_bootstrap, PRODUCT_CATALOG, Product.model_validate_json
+    )
+    await products.start()
+    handlers = IssuanceHandlers(OrderDesk(runtime, SystemRandomSource(), payment_wait()), products)
+    routes = {
+        INGEST_REQUESTS: Route(parse=parse_ingest_request, handle=handlers.on_request),
+        PAYMENT_EVENTS: Route(parse=parse_event, handle=handlers.on_payment_event),
+    }
+    return Wiring(routes=routes, timers=[handlers.run_sweeper()], closers=[products.stop])
+
+
+SPEC = ServiceSpec(name="issuance", schema="issuance", migrations=Path(__file__).parent / "migrations", wire=wire)

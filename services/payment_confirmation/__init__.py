@@ -1,0 +1,1 @@
+"""payment-confirmation: turns ECPay AIO payment results into PaymentConfirmed or PaymentRejected."""

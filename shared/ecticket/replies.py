@@ -1,0 +1,75 @@
+"""Building the one ECTicket reply each request gets (published as a RequestReplied event)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from shared.contracts.events import Outgoing, wrap
+from shared.contracts.ingest import RequestReplied
+from shared.contracts.rtncodes import RtnCode, message
+from shared.ecticket.envelope import ResponseEnvelope, ResponseHeader, seal_response
+from shared.ids import derived_id
+from shared.merchants.model import Merchant
+
+
+def reply(
+    *,
+    message_id: uuid.UUID,
+    request_id: str,
+    operation: str,
+    merchant_id: str,
+    platform_id: str | None,
+    signer: Merchant | None,
+    code: RtnCode,
+    detail: str | None,
+    now: datetime,
+    producer: str,
+    envelope_level: bool = False,
+    extra: dict[str, Any] | None = None,
+) -> Outgoing:
+    """The reply, its Data encrypted with the caller's keys when they are known (else Data is empty)."""
+    data = {"RtnCode": int(code), "RtnMsg": detail or message(code), **(extra or {})}
+    trans_code, trans_msg = (int(code), detail or message(code)) if envelope_level else (1, "Success")
+    timestamp = int(now.timestamp())
+    if signer is None:
+        response = ResponseEnvelope(
+            platform_id=platform_id,
+            merchant_id=merchant_id[:10],
+            rp_header=ResponseHeader(timestamp=timestamp),
+            trans_code=trans_code,
+            trans_msg=trans_msg[:200],
+            data="",
+            check_mac_value="",
+        )
+    else:
+        keys = signer.secrets
+        response = seal_response(
+            data,
+            merchant_id,
+            platform_id,
+            keys.ticket_hash_key.get_secret_value(),
+            keys.ticket_hash_iv.get_secret_value(),
+            timestamp,
+            trans_code=trans_code,
+            trans_msg=trans_msg[:200],
+        )
+    event = RequestReplied(
+        request_id=request_id,
+        operation=operation,
+        merchant_id=merchant_id,
+        platform_id=platform_id,
+        trans_code=trans_code,
+        rtn_code=int(code),
+        response=response.to_wire(),
+        replied_at=now,
+    )
+    return wrap(
+        event,
+        event_id=derived_id(message_id, "reply"),
+        occurred_at=now,
+        producer=producer,
+        correlation_id=request_id,
+        causation_id=str(message_id),
+    )

@@ -1,0 +1,112 @@
+"""Wires one service process: schema migrations, merchant directory, consumer runner, outbox relay, timers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from shared.clock import Clock, SystemClock
+from shared.infra.compacted import CompactedView
+from shared.infra.consumer import ConsumerRunner
+from shared.infra.database import create_pool, migrate
+from shared.infra.messages import Route
+from shared.infra.relay import OutboxRelay
+from shared.merchants.directory import MerchantDirectory
+from shared.merchants.model import merchant_parser
+from shared.settings import Settings
+from shared.topics import MERCHANT_CONFIG
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    """What handlers and timers of a service may use."""
+
+    name: str
+    schema: str
+    settings: Settings
+    pool: asyncpg.Pool
+    clock: Clock
+    merchants: MerchantDirectory
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+@dataclass
+class Wiring:
+    """What a service plugs into the shell: its routes, its timers, and what to close on the way out."""
+
+    routes: Mapping[str, Route]
+    # Long-running loops besides the consumer (deadline sweepers, schedulers); they watch runtime.stopping.
+    timers: list[Coroutine[Any, Any, None]] = field(default_factory=list)
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    schema: str
+    migrations: Path
+    wire: Callable[[Runtime], Awaitable[Wiring]]
+
+
+async def start_runtime(spec: ServiceSpec, settings: Settings) -> Runtime:
+    await migrate(settings.database_url, spec.schema, spec.migrations)
+    pool = await create_pool(settings.database_url, spec.schema)
+    view = CompactedView(settings.kafka_bootstrap, MERCHANT_CONFIG, merchant_parser(settings.config_key_hex))
+    await view.start()
+    return Runtime(spec.name, spec.schema, settings, pool, SystemClock(), MerchantDirectory(view))
+
+
+async def serve(spec: ServiceSpec, settings: Settings | None = None) -> None:
+    """Run until SIGTERM/SIGINT, then finish the batch in hand, commit, and stop."""
+    runtime = await start_runtime(spec, settings or Settings.from_env())
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, runtime.stopping.set)
+    wiring = await spec.wire(runtime)
+    runner = ConsumerRunner(
+        name=spec.name,
+        schema=spec.schema,
+        pool=runtime.pool,
+        bootstrap=runtime.settings.kafka_bootstrap,
+        routes=wiring.routes,
+        clock=runtime.clock,
+        stopping=runtime.stopping,
+    )
+    relay = OutboxRelay(
+        spec.schema, runtime.settings.database_url, runtime.settings.kafka_bootstrap, stopping=runtime.stopping
+    )
+    tasks: list[asyncio.Task[None]] = [asyncio.create_task(c) for c in (runner.run(), relay.run(), *wiring.timers)]
+    log.info("%s started", spec.name)
+    try:
+        done, _ = await asyncio.wait(
+            [*tasks, asyncio.create_task(runtime.stopping.wait())], return_when=asyncio.FIRST_COMPLETED
+        )
+        for task in done:
+            if task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+    finally:
+        runtime.stopping.set()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(task, 15)
+        for close in wiring.closers:
+            await close()
+        await runtime.merchants.view.stop()
+        await runtime.pool.close()
+        log.info("%s stopped", spec.name)
+
+
+def main(spec: ServiceSpec) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    asyncio.run(serve(spec))

@@ -1,0 +1,102 @@
+"""Each service's copy of the merchant configuration, and the one place requests are authenticated."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from shared.contracts.rtncodes import RtnCode, message
+from shared.ecticket.envelope import EnvelopeFailure, EnvelopeFailureReason, RequestEnvelope, open_request
+from shared.infra.compacted import CompactedView
+from shared.merchants.model import Merchant
+
+FAILURE_CODES = {
+    EnvelopeFailureReason.TIMESTAMP_OUT_OF_WINDOW: RtnCode.TIMESTAMP_OUT_OF_WINDOW,
+    EnvelopeFailureReason.DECRYPT_FAILED: RtnCode.DATA_DECRYPT_FAILED,
+    EnvelopeFailureReason.CHECKMAC_MISMATCH: RtnCode.CHECKMAC_MISMATCH,
+    EnvelopeFailureReason.DATA_NOT_JSON: RtnCode.DATA_INVALID,
+    EnvelopeFailureReason.DATA_NOT_OBJECT: RtnCode.DATA_INVALID,
+}
+
+
+@dataclass(frozen=True)
+class Caller:
+    """An authenticated, authorised request: who it is for, whose keys sealed it, and the verified Data."""
+
+    merchant: Merchant
+    signer: Merchant
+    platform_id: str | None
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Refusal:
+    code: RtnCode
+    detail: str
+    merchant_id: str
+    platform_id: str | None
+    signer: Merchant | None  # known: the reply Data can be encrypted for the caller
+    envelope_level: bool  # True: TransCode carries the code (the envelope itself failed)
+
+
+class MerchantDirectory:
+    def __init__(self, view: CompactedView[Merchant]) -> None:
+        self.view = view
+
+    async def lookup(self, merchant_id: str) -> Merchant | None:
+        merchant = await self.view.lookup(merchant_id)
+        return merchant if merchant is not None and merchant.record.enabled else None
+
+    async def authenticate(self, raw_envelope: dict[str, Any], now_unix: int) -> Caller | Refusal:
+        try:
+            envelope = RequestEnvelope.model_validate(raw_envelope)
+        except ValidationError as exc:
+            merchant_id = raw_envelope.get("MerchantID")
+            name = merchant_id if isinstance(merchant_id, str) else ""
+            return Refusal(RtnCode.ENVELOPE_MALFORMED, _first_error(exc), name, None, None, True)
+        platform_id = envelope.platform_id or None
+        merchant = await self.lookup(envelope.merchant_id)
+        if merchant is None:
+            return Refusal(
+                RtnCode.MERCHANT_UNKNOWN,
+                message(RtnCode.MERCHANT_UNKNOWN),
+                envelope.merchant_id,
+                platform_id,
+                None,
+                True,
+            )
+        acting_platform = platform_id if platform_id not in (None, envelope.merchant_id) else None
+        # A platform seals requests for its sub-merchants with its own keys (ECPay's PlatformID rule).
+        signer = await self.lookup(acting_platform) if acting_platform else merchant
+        if signer is None:
+            return Refusal(
+                RtnCode.MERCHANT_UNKNOWN, "PlatformID is not registered", envelope.merchant_id, platform_id, None, True
+            )
+        keys = signer.secrets
+        opened = open_request(
+            envelope, keys.ticket_hash_key.get_secret_value(), keys.ticket_hash_iv.get_secret_value(), now_unix
+        )
+        if isinstance(opened, EnvelopeFailure):
+            return Refusal(
+                FAILURE_CODES[opened.reason], opened.message, envelope.merchant_id, platform_id, signer, True
+            )
+        refusal = _authorise(opened.data, merchant, acting_platform)
+        if refusal is not None:
+            return Refusal(refusal, message(refusal), envelope.merchant_id, platform_id, signer, False)
+        return Caller(merchant=merchant, signer=signer, platform_id=platform_id, data=opened.data)
+
+
+def _authorise(data: dict[str, Any], merchant: Merchant, acting_platform: str | None) -> RtnCode | None:
+    if data.get("MerchantID") != merchant.merchant_id:
+        return RtnCode.MERCHANT_MISMATCH
+    if acting_platform is not None and merchant.record.platform_id != acting_platform:
+        return RtnCode.PLATFORM_NOT_AUTHORISED
+    return None
+
+
+def _first_error(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    where = ".".join(str(p) for p in error["loc"])
+    return f"{where}: {error['msg']}"
