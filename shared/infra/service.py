@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
@@ -86,15 +87,17 @@ async def serve(spec: ServiceSpec, settings: Settings | None = None) -> None:
         spec.schema, runtime.settings.database_url, runtime.settings.kafka_bootstrap, stopping=runtime.stopping
     )
     tasks: list[asyncio.Task[None]] = [asyncio.create_task(c) for c in (runner.run(), relay.run(), *wiring.timers)]
-    log.info("%s started", spec.name)
+    announcer = asyncio.create_task(_announce_ready(spec.name, runner.ready))
     try:
+        # Any loop ending on its own is a failure (they run until stopping): stop the process loudly.
         done, _ = await asyncio.wait(
             [*tasks, asyncio.create_task(runtime.stopping.wait())], return_when=asyncio.FIRST_COMPLETED
         )
         for task in done:
-            if task.exception() is not None:
-                raise task.exception()  # type: ignore[misc]
+            if task in tasks and task.exception() is not None:
+                raise RuntimeError(f"{spec.name}: a loop crashed") from task.exception()
     finally:
+        announcer.cancel()
         runtime.stopping.set()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -104,6 +107,15 @@ async def serve(spec: ServiceSpec, settings: Settings | None = None) -> None:
         await runtime.merchants.view.stop()
         await runtime.pool.close()
         log.info("%s stopped", spec.name)
+
+
+async def _announce_ready(name: str, ready: asyncio.Event) -> None:
+    """Log readiness and touch ECTICKET_READY_FILE (the local scripts and tests wait for it)."""
+    await ready.wait()
+    log.info("%s ready", name)
+    marker = os.environ.get("ECTICKET_READY_FILE")
+    if marker:
+        await asyncio.to_thread(Path(marker).touch)
 
 
 def main(spec: ServiceSpec) -> None:

@@ -1,0 +1,61 @@
+# The single entry points; CI calls the same targets (.ci/run -> make test).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run stop test test-unit lint bench infra-up infra-down schemas clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+# Bring up Kafka + Postgres + topics + seed + all services, run the demo, leave everything running.
+run: $(STAMP)
+	INFRA_NAME=dev bash deploy/local/infra.sh up
+	source .run/dev/env && $(BIN)/python -m shared.setup --seed
+	INFRA_NAME=dev bash deploy/local/services.sh start
+	source .run/dev/env && $(BIN)/python deploy/local/demo.py
+	@echo "The platform is running (logs in .run/dev/logs). Stop it with: make stop"
+
+stop:
+	-INFRA_NAME=dev bash deploy/local/services.sh stop
+	INFRA_NAME=dev bash deploy/local/infra.sh down
+
+# Its own Kafka and Postgres on other ports (fsync off: tests only), torn down afterwards whatever happens.
+test: $(STAMP)
+	@export INFRA_NAME=test KAFKA_PORT=$${TEST_KAFKA_PORT:-29092} PG_PORT=$${TEST_PG_PORT:-25432} PG_FAST=1; \
+	bash deploy/local/infra.sh up || exit 1; \
+	source .run/test/env; \
+	$(BIN)/pytest $(PYTEST_ARGS); status=$$?; \
+	bash deploy/local/infra.sh down; \
+	exit $$status
+
+test-unit: $(STAMP)
+	$(BIN)/pytest -m unit $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy shared services tests
+	$(BIN)/lint-imports
+
+# Benchmarks claim durability: fsync stays on here.
+bench: $(STAMP)
+	@export INFRA_NAME=bench KAFKA_PORT=$${BENCH_KAFKA_PORT:-39092} PG_PORT=$${BENCH_PG_PORT:-35432}; \
+	bash deploy/local/infra.sh up || exit 1; \
+	source .run/bench/env; \
+	$(BIN)/python -m shared.setup --seed && $(BIN)/python deploy/bench/run.py $(BENCH_ARGS); status=$$?; \
+	bash deploy/local/services.sh stop; bash deploy/local/infra.sh down; \
+	exit $$status
+
+schemas: $(STAMP)
+	$(BIN)/python -m shared.contracts.schemas docs/schemas
+
+clean:
+	rm -rf .run $(VENV)
