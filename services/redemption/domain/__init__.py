@@ -1,0 +1,32 @@
+"""The pure core of the redemption service: ticket state, commands, and `decide`.
+
+No I/O, no clock, no randomness: the shell loads a `Ticket`, calls `decide(ticket, command, now)`, saves
+`decision.ticket` and appends `decision.events` to the outbox in one transaction.
+"""
+
+from services.redemption.domain.commands import (
+    Command,
+    ExpireEscrow,
+    ExpireUsage,
+    Refund,
+    Request,
+    WriteOff,
+    WriteOffAction,
+)
+from services.redemption.domain.decide import decide
+from services.redemption.domain.decision import Decision
+from services.redemption.domain.ticket import Ticket, tickets_from_issued
+
+__all__ = [
+    "Command",
+    "Decision",
+    "ExpireEscrow",
+    "ExpireUsage",
+    "Refund",
+    "Request",
+    "Ticket",
+    "WriteOff",
+    "WriteOffAction",
+    "decide",
+    "tickets_from_issued",
+]
