@@ -10,6 +10,8 @@ from typing import Generic, TypeVar
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from shared.infra.topics_admin import partitions_of
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -27,13 +29,10 @@ class CompactedView(Generic[T]):
 
     async def start(self) -> None:
         # No consumer group: every process reads the whole topic from the beginning.
+        partitions = (await partitions_of(self._bootstrap, [self._topic]))[self._topic]
         consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, enable_auto_commit=False)
         await consumer.start()
-        partitions = consumer.partitions_for_topic(self._topic)
-        if not partitions:
-            await consumer.stop()
-            raise RuntimeError(f"topic {self._topic} does not exist; run `python -m shared.setup`")
-        self._partitions = [TopicPartition(self._topic, p) for p in sorted(partitions)]
+        self._partitions = [TopicPartition(self._topic, p) for p in partitions]
         consumer.assign(self._partitions)
         await consumer.seek_to_beginning(*self._partitions)
         self._consumer = consumer

@@ -29,3 +29,18 @@ async def _wait_until_listed(admin: AIOKafkaAdminClient, names: set[str]) -> Non
             return
         await asyncio.sleep(0.1)
     raise TimeoutError(f"topics not visible after creation: {sorted(names)}")
+
+
+async def partitions_of(bootstrap: str, topics: list[str]) -> dict[str, list[int]]:
+    """Partition numbers per topic, from the broker (a consumer's metadata cache only knows subscribed topics)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="ecticket-describe")
+    await admin.start()
+    try:
+        described = await admin.describe_topics(topics)
+    finally:
+        await admin.close()
+    found = {d["topic"]: sorted(p["partition"] for p in d["partitions"]) for d in described if not d["error_code"]}
+    missing = [t for t in topics if not found.get(t)]
+    if missing:
+        raise RuntimeError(f"topics missing: {missing}; run `python -m shared.setup`")
+    return found

@@ -1,0 +1,103 @@
+"""Fixtures: real Kafka and PostgreSQL (from the environment, else testcontainers), real service processes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from shared.settings import Settings
+from shared.setup import setup
+from shared.topics import CATALOG
+from tests.support.client import MerchantClient
+from tests.support.processes import Platform, ServiceProcess
+from tests.support.tap import Tap
+
+MARKER_BY_DIR = {"unit": pytest.mark.unit, "integration": pytest.mark.integration, "e2e": pytest.mark.e2e}
+PLATFORM_SERVICES = ("payment_confirmation", "issuance")
+# Short enough for the timeout test to finish quickly, long enough for both arrival orders on a loaded machine.
+TEST_PAYMENT_WAIT_SECONDS = "6"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        folder = Path(str(item.fspath)).parent.name
+        if folder in MARKER_BY_DIR:
+            item.add_marker(MARKER_BY_DIR[folder])
+
+
+@pytest.fixture(scope="session")
+def infra() -> Iterator[Settings]:
+    """The service URLs from the environment (make test sets them), else containers if Docker answers."""
+    if os.environ.get("KAFKA_BOOTSTRAP") and os.environ.get("DATABASE_URL"):
+        yield Settings.from_env()
+        return
+    try:
+        from testcontainers.kafka import KafkaContainer
+        from testcontainers.postgres import PostgresContainer
+
+        with KafkaContainer("apache/kafka:4.1.1") as kafka, PostgresContainer("postgres:15", dbname="ecticket") as pg:
+            url = pg.get_connection_url().replace("postgresql+psycopg2://", "postgresql://")
+            os.environ.update(KAFKA_BOOTSTRAP=kafka.get_bootstrap_server(), DATABASE_URL=url)
+            yield Settings.from_env()
+    except Exception as exc:  # no Docker engine: say how to get real servers instead
+        pytest.fail(
+            "integration tests need real Kafka and PostgreSQL: run `make test`, or start them with "
+            f"`bash deploy/local/infra.sh up && source .run/dev/env` ({exc!r})"
+        )
+
+
+@pytest.fixture(scope="session")
+async def topics(infra: Settings) -> Settings:
+    await setup(infra, seed=True)
+    return infra
+
+
+@pytest.fixture(scope="session")
+async def platform(topics: Settings) -> AsyncIterator[Platform]:
+    workdir = Path(tempfile.mkdtemp(prefix="ecticket-test-"))
+    env = {
+        "KAFKA_BOOTSTRAP": topics.kafka_bootstrap,
+        "DATABASE_URL": topics.database_url,
+        "ISSUANCE_PAYMENT_WAIT_SECONDS": TEST_PAYMENT_WAIT_SECONDS,
+    }
+    running = Platform({name: ServiceProcess(name, workdir, env) for name in PLATFORM_SERVICES})
+    await running.start_all()
+    yield running
+    await running.stop_all()
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+async def tap(topics: Settings) -> AsyncIterator[Tap]:
+    watched = [
+        t.name
+        for t in CATALOG
+        if (not t.compacted and not t.name.startswith("ecticket.ingest.")) or t.name == "ecticket.ingest.replies.v1"
+    ]
+    started = Tap(topics.kafka_bootstrap, watched)
+    await started.start()
+    yield started
+    await started.stop()
+
+
+@pytest.fixture(scope="session")
+async def merchant(topics: Settings) -> AsyncIterator[MerchantClient]:
+    producer = AIOKafkaProducer(bootstrap_servers=topics.kafka_bootstrap, acks="all", max_request_size=2 * 1024 * 1024)
+    await producer.start()
+    yield MerchantClient(producer)
+    await producer.stop()
+
+
+@pytest.fixture(scope="session")
+async def db(topics: Settings) -> AsyncIterator[asyncpg.Pool]:
+    pool = await asyncpg.create_pool(topics.database_url, min_size=1, max_size=4)
+    assert pool is not None
+    yield pool
+    await pool.close()

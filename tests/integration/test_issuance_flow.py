@@ -1,0 +1,279 @@
+"""Paid and gift orders become issued tickets exactly once, over the real broker and database."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import pytest
+
+from shared.admin.seed import OTHER_MERCHANT, PLATFORM, SUB_MERCHANT, TEST_MERCHANT
+from shared.contracts.rtncodes import RtnCode
+from tests.support.aio import payment_result
+from tests.support.client import MerchantClient, open_reply, unique
+from tests.support.processes import Platform
+from tests.support.tap import Tap
+
+pytestmark = pytest.mark.usefixtures("platform")
+
+
+def lines(*items: tuple[str, int]) -> list[dict[str, Any]]:
+    return [{"ItemNo": item, "TicketAmount": count} for item, count in items]
+
+
+def issue_data(
+    trade_no: str, ticket_info: list[dict[str, Any]], *, merchant_id: str = TEST_MERCHANT, free: bool = False
+) -> dict[str, Any]:
+    order = {"FreeTradeNo": trade_no} if free else {"MerchantTradeNo": trade_no}
+    return {"MerchantID": merchant_id, **order, "IssueType": "3", "Operator": "tester", "TicketInfo": ticket_info}
+
+
+def reply_to(request_id: str) -> Any:
+    return lambda s: s.type == "RequestReplied" and s.payload["request_id"] == request_id
+
+
+def issued(trade_no: str) -> Any:
+    return lambda s: s.type == "TicketsIssued" and s.payload["ticket_trade_no"] == trade_no
+
+
+def event(kind: str, trade_no: str) -> Any:
+    return lambda s: s.type == kind and trade_no in (s.payload.get("merchant_trade_no"), s.payload.get("free_trade_no"))
+
+
+async def answer(tap: Tap, request_id: str, merchant_id: str = TEST_MERCHANT) -> dict[str, Any]:
+    [seen] = await tap.wait_for(reply_to(request_id))
+    return open_reply(seen.envelope.payload["response"], merchant_id)
+
+
+async def tickets_in_db(db: asyncpg.Pool, merchant_id: str, trade_no: str) -> int:
+    return int(
+        await db.fetchval(
+            "SELECT count(*) FROM issuance.tickets WHERE merchant_id = $1 AND ticket_trade_no = $2",
+            merchant_id,
+            trade_no,
+        )
+    )
+
+
+NOW = datetime.now(UTC)
+
+
+async def test_a_paid_order_is_issued_when_the_payment_arrives_first(
+    merchant: MerchantClient, tap: Tap, db: asyncpg.Pool
+) -> None:
+    trade_no = unique("PF")
+    await merchant.send_payment(payment_result(TEST_MERCHANT, trade_no, 1700, paid_at=NOW))
+    await tap.wait_for(event("PaymentConfirmed", trade_no))
+    request_id = await merchant.send_request(
+        merchant.request(
+            "Issue", issue_data(trade_no, lines(("PU000500", 1), ("PU001200", 1))), merchant_id=TEST_MERCHANT
+        )
+    )
+    data = await answer(tap, request_id)
+    assert (data["RtnCode"], data["TicketTradeNo"], len(data["TicketList"])) == (1, trade_no, 2)
+    [tickets] = await tap.wait_for(issued(trade_no))
+    assert tickets.payload["total_face_value"] == 1700
+    assert tickets.payload["payment"]["amount"] == 1700
+    assert await tickets_in_db(db, TEST_MERCHANT, trade_no) == 2
+
+
+async def test_a_paid_order_is_issued_when_the_request_arrives_first(
+    merchant: MerchantClient, tap: Tap, db: asyncpg.Pool
+) -> None:
+    trade_no = unique("RF")
+    request_id = await merchant.send_request(
+        merchant.request("Issue", issue_data(trade_no, lines(("PU000500", 3))), merchant_id=TEST_MERCHANT)
+    )
+    await asyncio.sleep(0.5)
+    assert not tap.matching(reply_to(request_id)), "a paid order must wait for its payment"
+    await merchant.send_payment(payment_result(TEST_MERCHANT, trade_no, 1500, paid_at=NOW), form=True)
+    data = await answer(tap, request_id)
+    assert data["RtnCode"] == 1 and len(data["TicketList"]) == 3
+    assert await tickets_in_db(db, TEST_MERCHANT, trade_no) == 3
+    [tickets] = await tap.wait_for(issued(trade_no))
+    assert tickets.payload["escrow_expiry_date"] is not None
+
+
+async def test_a_gift_only_order_is_issued_at_once_without_payment(merchant: MerchantClient, tap: Tap) -> None:
+    trade_no = unique("GF")
+    request_id = await merchant.send_request(
+        merchant.request("Issue", issue_data(trade_no, lines(("GF000030", 2)), free=True), merchant_id=TEST_MERCHANT)
+    )
+    data = await answer(tap, request_id)
+    assert data["RtnCode"] == 1 and data["FreeTradeNo"] == trade_no
+    [tickets] = await tap.wait_for(issued(trade_no))
+    assert tickets.payload["payment"] is None and tickets.payload["escrow_expiry_date"] is None
+    assert all(t["expire_date"] for t in tickets.payload["tickets"])
+
+
+async def test_a_mixed_order_needs_payment_for_its_pickup_vouchers_only(merchant: MerchantClient, tap: Tap) -> None:
+    trade_no = unique("MX")
+    await merchant.send_payment(payment_result(TEST_MERCHANT, trade_no, 500, paid_at=NOW))
+    request_id = await merchant.send_request(
+        merchant.request(
+            "Issue", issue_data(trade_no, lines(("PU000500", 1), ("GF000030", 1))), merchant_id=TEST_MERCHANT
+        )
+    )
+    assert (await answer(tap, request_id))["RtnCode"] == 1
+    [tickets] = await tap.wait_for(issued(trade_no))
+    assert sorted(t["ticket_type"] for t in tickets.payload["tickets"]) == [1, 2]
+
+
+async def test_duplicate_payments_and_duplicate_requests_issue_once(
+    merchant: MerchantClient, tap: Tap, db: asyncpg.Pool
+) -> None:
+    trade_no = unique("DU")
+    payment = payment_result(TEST_MERCHANT, trade_no, 500, paid_at=NOW)
+    request = merchant.request("Issue", issue_data(trade_no, lines(("PU000500", 1))), merchant_id=TEST_MERCHANT)
+    resent = merchant.request("Issue", issue_data(trade_no, lines(("PU000500", 1))), merchant_id=TEST_MERCHANT)
+    for _ in range(2):
+        await merchant.send_payment(payment)
+        await merchant.send_request(request)
+    await merchant.send_payment(payment, form=True)  # the same result, other encoding
+    await merchant.send_request(resent)
+    assert (await answer(tap, request["request_id"]))["RtnCode"] == 1
+    second = await answer(tap, resent["request_id"])
+    assert second["RtnCode"] == RtnCode.ORDER_DUPLICATE
+    assert len(await tap.quiet_matching(issued(trade_no))) == 1
+    assert len(tap.matching(event("PaymentConfirmed", trade_no))) == 1
+    assert len(tap.matching(reply_to(request["request_id"]))) == 1
+    assert await tickets_in_db(db, TEST_MERCHANT, trade_no) == 1
+
+
+async def test_a_conflicting_second_payment_is_rejected_and_the_first_stands(
+    merchant: MerchantClient, tap: Tap, db: asyncpg.Pool
+) -> None:
+    trade_no = unique("CF")
+    await merchant.send_payment(
+        payment_result(TEST_MERCHANT, trade_no, 500, paid_at=NOW, ecpay_trade_no="TA" + trade_no[:10])
+    )
+    await merchant.send_payment(
+        payment_result(TEST_MERCHANT, trade_no, 900, paid_at=NOW, ecpay_trade_no="TB" + trade_no[:10])
+    )
+    [rejected] = await tap.wait_for(event("PaymentRejected", trade_no))
+    assert rejected.payload["reason"] == "conflicting_duplicate"
+    row = await db.fetchrow(
+        "SELECT trade_no, amount FROM payment_confirmation.payments WHERE merchant_trade_no = $1", trade_no
+    )
+    assert row is not None and (row["trade_no"], row["amount"]) == ("TA" + trade_no[:10], 500)
+
+
+async def test_an_order_whose_payment_differs_from_its_face_value_fails(merchant: MerchantClient, tap: Tap) -> None:
+    trade_no = unique("AM")
+    await merchant.send_payment(payment_result(TEST_MERCHANT, trade_no, 499, paid_at=NOW))
+    request_id = await merchant.send_request(
+        merchant.request("Issue", issue_data(trade_no, lines(("PU000500", 1))), merchant_id=TEST_MERCHANT)
+    )
+    assert (await answer(tap, request_id))["RtnCode"] == RtnCode.PAYMENT_AMOUNT_MISMATCH
+    [failed] = await tap.wait_for(event("IssueFailed", trade_no))
+    assert failed.payload["rtn_code"] == RtnCode.PAYMENT_AMOUNT_MISMATCH
+    assert not tap.matching(issued(trade_no))
+
+
+async def test_a_non_card_payment_is_rejected_and_the_order_fails_when_its_wait_ends(
+    merchant: MerchantClient, tap: Tap
+) -> None:
+    trade_no = unique("AT")
+    request_id = await merchant.send_request(
+        merchant.request("Issue", issue_data(trade_no, lines(("PU000500", 1))), merchant_id=TEST_MERCHANT)
+    )
+    await merchant.send_payment(payment_result(TEST_MERCHANT, trade_no, 500, paid_at=NOW, payment_type="ATM_LAND"))
+    [rejected] = await tap.wait_for(event("PaymentRejected", trade_no))
+    assert rejected.payload["reason"] == "not_one_time_credit_card"
+    data = await answer(tap, request_id)
+    assert data["RtnCode"] == RtnCode.PAYMENT_NOT_ACCEPTED and "not_one_time_credit_card" in data["RtnMsg"]
+
+
+async def test_an_order_whose_payment_never_arrives_fails_with_a_clear_reason(
+    merchant: MerchantClient, tap: Tap
+) -> None:
+    trade_no = unique("NP")
+    request_id = await merchant.send_request(
+        merchant.request("Issue", issue_data(trade_no, lines(("PU000500", 1))), merchant_id=TEST_MERCHANT)
+    )
+    data = await answer(tap, request_id)
+    assert data["RtnCode"] == RtnCode.PAYMENT_NOT_RECEIVED and data["Status"] == 2
+
+
+async def test_a_request_with_a_bad_checksum_is_refused_at_the_envelope(merchant: MerchantClient, tap: Tap) -> None:
+    message = merchant.request(
+        "Issue", issue_data(unique("BC"), lines(("GF000030", 1)), free=True), merchant_id=TEST_MERCHANT
+    )
+    message["envelope"]["CheckMacValue"] = "0" * 64
+    await merchant.send_request(message)
+    [seen] = await tap.wait_for(reply_to(message["request_id"]))
+    assert seen.payload["trans_code"] == RtnCode.CHECKMAC_MISMATCH
+    assert open_reply(seen.payload["response"], TEST_MERCHANT)["RtnCode"] == RtnCode.CHECKMAC_MISMATCH
+
+
+async def test_a_request_with_an_expired_timestamp_is_refused(merchant: MerchantClient, tap: Tap) -> None:
+    stale = int((datetime.now(UTC) - timedelta(minutes=11)).timestamp())
+    message = merchant.request(
+        "Issue", issue_data(unique("TS"), lines(("GF000030", 1)), free=True), merchant_id=TEST_MERCHANT, timestamp=stale
+    )
+    await merchant.send_request(message)
+    [seen] = await tap.wait_for(reply_to(message["request_id"]))
+    assert seen.payload["trans_code"] == RtnCode.TIMESTAMP_OUT_OF_WINDOW
+
+
+async def test_a_platform_issues_for_its_sub_merchant_but_not_for_a_merchant_it_does_not_own(
+    merchant: MerchantClient, tap: Tap
+) -> None:
+    own = merchant.request(
+        "Issue",
+        issue_data(unique("PO"), lines(("GF000007", 1)), merchant_id=SUB_MERCHANT, free=True),
+        merchant_id=SUB_MERCHANT,
+        platform_id=PLATFORM,
+    )
+    foreign = merchant.request(
+        "Issue",
+        issue_data(unique("PX"), lines(("PU000100", 1)), merchant_id=OTHER_MERCHANT),
+        merchant_id=OTHER_MERCHANT,
+        platform_id=PLATFORM,
+    )
+    await merchant.send_request(own)
+    await merchant.send_request(foreign)
+    assert (await answer(tap, own["request_id"], PLATFORM))["RtnCode"] == 1
+    assert (await answer(tap, foreign["request_id"], PLATFORM))["RtnCode"] == RtnCode.PLATFORM_NOT_AUTHORISED
+
+
+async def test_unknown_operations_get_one_clear_reply(merchant: MerchantClient, tap: Tap) -> None:
+    message = merchant.request("Teleport", {"MerchantID": TEST_MERCHANT}, merchant_id=TEST_MERCHANT)
+    await merchant.send_request(message)
+    assert (await answer(tap, message["request_id"]))["RtnCode"] == RtnCode.OPERATION_UNKNOWN
+
+
+def rejected_from(topic: str, consumer: str) -> Any:
+    return lambda s: (
+        s.type == "MessageRejected" and s.payload["source_topic"] == topic and s.payload["consumer"] == consumer
+    )
+
+
+@pytest.mark.parametrize(
+    ("topic", "consumer"),
+    [("ecticket.ingest.requests.v1", "issuance"), ("ecticket.ingest.payments.v1", "payment-confirmation")],
+)
+async def test_malformed_messages_are_dead_lettered_and_the_consumer_keeps_going(
+    merchant: MerchantClient, tap: Tap, db: asyncpg.Pool, platform: Platform, topic: str, consumer: str
+) -> None:
+    before = len(tap.matching(rejected_from(topic, consumer)))
+    bad = [b"not json at all \xff", b'{"request_id": "x", "operation": "Issue", "envel', b"{" + b" " * 300_000 + b"}"]
+    for body in bad:
+        await merchant.send_raw(topic, body, key=b"3085676")
+    found = await tap.wait_for(rejected_from(topic, consumer), count=before + 3)
+    errors = " | ".join(str(s.payload["error"]) for s in found[before:])
+    assert "exceeds" in errors
+    schema = consumer.replace("-", "_")
+    stored = await db.fetchval(
+        f"SELECT count(*) FROM {schema}.dead_letters WHERE topic = $1 AND value = ANY($2::bytea[])", topic, bad
+    )
+    assert stored == 3
+    # ...and the consumer still serves good traffic.
+    trade_no = unique("AF")
+    request_id = await merchant.send_request(
+        merchant.request("Issue", issue_data(trade_no, lines(("GF000030", 1)), free=True), merchant_id=TEST_MERCHANT)
+    )
+    assert (await answer(tap, request_id))["RtnCode"] == 1
+    assert all(svc.process and svc.process.poll() is None for svc in platform.services.values())
