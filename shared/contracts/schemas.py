@@ -1,0 +1,54 @@
+"""`python -m shared.contracts.schemas DIR`: write a JSON Schema per event type (and the envelope) for
+consumers outside Python, plus docs/rtncodes.md. A unit test fails when the committed files are stale."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import pkgutil
+import sys
+from pathlib import Path
+
+import shared.contracts
+from shared.contracts.envelope import EventEnvelope
+from shared.contracts.events import json_schemas
+from shared.contracts.rtncodes import MESSAGES, RtnCode
+
+
+def _register_all() -> None:
+    """Importing every contract module registers its events."""
+    for module in pkgutil.iter_modules(shared.contracts.__path__):
+        importlib.import_module(f"shared.contracts.{module.name}")
+
+
+def rendered_schemas() -> dict[str, str]:
+    _register_all()
+    files = {"EventEnvelope.json": EventEnvelope.model_json_schema()}
+    files.update({f"{name}.json": schema for name, schema in json_schemas().items()})
+    return {
+        name: json.dumps(schema, indent=2, ensure_ascii=False, sort_keys=True) + "\n" for name, schema in files.items()
+    }
+
+
+def rendered_rtncodes() -> str:
+    rows = "\n".join(f"| {int(code)} | `{code.name}` | {MESSAGES[code]} |" for code in RtnCode)
+    return (
+        "# RtnCode table\n\n"
+        "Generated from `shared/contracts/rtncodes.py` by `make schemas`; do not edit by hand.\n\n"
+        "TransCode in the response envelope is `1` when the envelope was received and decoded; otherwise it\n"
+        "carries one of the 9xxx codes. The business result is `RtnCode` inside the encrypted Data.\n\n"
+        "| code | name | message |\n|---|---|---|\n" + rows + "\n"
+    )
+
+
+def main() -> None:
+    target = Path(sys.argv[1] if len(sys.argv) > 1 else "docs/schemas")
+    target.mkdir(parents=True, exist_ok=True)
+    for name, text in rendered_schemas().items():
+        (target / name).write_text(text)
+    (target.parent / "rtncodes.md").write_text(rendered_rtncodes())
+    print(f"wrote {len(rendered_schemas())} schemas to {target} and {target.parent / 'rtncodes.md'}")
+
+
+if __name__ == "__main__":
+    main()
