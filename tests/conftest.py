@@ -12,10 +12,10 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from shared.sandbox.merchant import MerchantClient
 from shared.settings import Settings
 from shared.setup import setup
 from shared.topics import CATALOG
-from tests.support.client import MerchantClient
 from tests.support.processes import Platform, ServiceProcess
 from tests.support.tap import Tap
 

@@ -11,8 +11,8 @@ import pytest
 
 from shared.admin.seed import OTHER_MERCHANT, PLATFORM, SUB_MERCHANT, TEST_MERCHANT
 from shared.contracts.rtncodes import RtnCode
-from tests.support.aio import payment_result
-from tests.support.client import MerchantClient, open_reply, unique
+from shared.sandbox.aio import payment_result
+from shared.sandbox.merchant import MerchantClient, open_reply, unique
 from tests.support.processes import Platform
 from tests.support.tap import Tap
 

@@ -11,8 +11,8 @@ from shared.admin.seed import TEST_MERCHANT, dev_merchants
 from shared.contracts.payments import PaymentConfirmed, PaymentRejectReason
 from shared.ecticket.aio import aio_check_mac_value
 from shared.merchants.model import Merchant, Mode, merchant_parser
+from shared.sandbox.aio import AIO_IV, AIO_KEY, payment_result
 from shared.settings import DEV_CONFIG_KEY
-from tests.support.aio import AIO_IV, AIO_KEY, payment_result
 
 pytestmark = pytest.mark.unit
 

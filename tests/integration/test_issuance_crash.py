@@ -1,0 +1,104 @@
+"""kill -9 the payment and issuance processes while 2,000 paid orders stream in: every order is issued once."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import uuid
+from datetime import UTC, datetime
+
+import asyncpg
+import pytest
+
+from shared.admin.seed import TEST_MERCHANT
+from shared.sandbox.aio import payment_result
+from shared.sandbox.merchant import MerchantClient
+from shared.topics import INGEST_PAYMENTS, INGEST_REQUESTS
+from tests.support.processes import Platform
+from tests.support.tap import Tap
+
+ORDERS = 2000
+KILLS = 4
+
+
+async def stream_orders(merchant: MerchantClient, prefix: str) -> None:
+    now = datetime.now(UTC)
+    for start in range(0, ORDERS, 100):
+        sends = []
+        for i in range(start, start + 100):
+            trade_no = f"{prefix}{i:05d}"
+            payment = json.dumps(payment_result(TEST_MERCHANT, trade_no, 500, paid_at=now)).encode()
+            data = {
+                "MerchantID": TEST_MERCHANT,
+                "MerchantTradeNo": trade_no,
+                "IssueType": "3",
+                "TicketInfo": [{"ItemNo": "PU000500", "TicketAmount": 1}],
+            }
+            request = json.dumps(merchant.request("Issue", data, merchant_id=TEST_MERCHANT)).encode()
+            # Half the orders send the payment first, half the request first.
+            pair = [(INGEST_PAYMENTS, payment), (INGEST_REQUESTS, request)]
+            for topic, body in pair if i % 2 else reversed(pair):
+                sends.append(await merchant.producer.send(topic, body, key=TEST_MERCHANT.encode()))
+        await asyncio.gather(*sends)
+        await asyncio.sleep(0.05)
+
+
+async def kill_and_restart(platform: Platform, seed: int) -> None:
+    chaos = random.Random(seed)
+    for _ in range(KILLS):
+        await asyncio.sleep(chaos.uniform(0.3, 1.2))
+        victim = platform[chaos.choice(["issuance", "payment_confirmation"])]
+        victim.kill9()
+        await asyncio.sleep(chaos.uniform(0.1, 0.5))
+        await victim.start(extra_env={"ISSUANCE_PAYMENT_WAIT_SECONDS": "600"})
+
+
+@pytest.mark.slow
+async def test_orders_streamed_through_kill_9_crashes_are_each_issued_exactly_once(
+    platform: Platform, merchant: MerchantClient, tap: Tap, db: asyncpg.Pool
+) -> None:
+    # During the storm a paid order must not time out while its payment waits behind a crashed consumer.
+    platform["issuance"].kill9()
+    await platform["issuance"].start(extra_env={"ISSUANCE_PAYMENT_WAIT_SECONDS": "600"})
+    prefix = "CR" + uuid.uuid4().hex[:6].upper()
+    await asyncio.gather(stream_orders(merchant, prefix), kill_and_restart(platform, seed=42))
+
+    def ours(kind: str) -> list[str]:
+        return [
+            s.envelope.event_id.hex
+            for s in tap.seen
+            if s.type == kind and str(s.payload.get("merchant_trade_no") or "").startswith(prefix)
+        ]
+
+    await tap.wait_for(
+        lambda s: s.type == "TicketsIssued" and s.payload["ticket_trade_no"].startswith(prefix),
+        seconds=240,
+        count=ORDERS,
+    )
+    await tap.quiet_matching(lambda s: s.type == "TicketsIssued", settle=2.0)
+    issued = tap.matching(lambda s: s.type == "TicketsIssued" and s.payload["ticket_trade_no"].startswith(prefix))
+    # A relay killed between publishing and marking republishes the same event (same id): consumers dedup it.
+    by_order: dict[str, set[str]] = {}
+    for s in issued:
+        by_order.setdefault(s.payload["ticket_trade_no"], set()).add(s.envelope.event_id.hex)
+    assert len(by_order) == ORDERS
+    assert all(len(ids) == 1 for ids in by_order.values()), "an order was issued by two different events"
+    assert len(set(ours("PaymentConfirmed"))) == ORDERS
+    assert not ours("IssueFailed")
+    rows = await db.fetchrow(
+        "SELECT count(*) AS tickets, count(DISTINCT ticket_trade_no) AS orders FROM issuance.tickets"
+        " WHERE ticket_trade_no LIKE $1",
+        prefix + "%",
+    )
+    assert (rows["tickets"], rows["orders"]) == (ORDERS, ORDERS)
+    replies = tap.matching(lambda s: s.type == "RequestReplied" and s.payload["operation"] == "Issue")
+    per_request: dict[str, set[str]] = {}
+    for s in replies:
+        per_request.setdefault(s.payload["request_id"], set()).add(s.envelope.event_id.hex)
+    assert sum(1 for ids in per_request.values() if len(ids) > 1) == 0
+    unpublished = await db.fetchval("SELECT count(*) FROM issuance.outbox WHERE published_at IS NULL")
+    assert unpublished == 0
+    # Leave the platform as the other tests expect it.
+    platform["issuance"].kill9()
+    await platform["issuance"].start()
