@@ -17,7 +17,7 @@ from shared.settings import Settings
 from shared.setup import setup
 from shared.topics import CATALOG
 from tests.support.processes import Platform, ServiceProcess
-from tests.support.tap import Tap
+from shared.sandbox.tap import Tap
 
 MARKER_BY_DIR = {"unit": pytest.mark.unit, "integration": pytest.mark.integration, "e2e": pytest.mark.e2e}
 PLATFORM_SERVICES = ("payment_confirmation", "issuance")

@@ -16,7 +16,7 @@ from shared.sandbox.aio import payment_result
 from shared.sandbox.merchant import MerchantClient
 from shared.topics import INGEST_PAYMENTS, INGEST_REQUESTS
 from tests.support.processes import Platform
-from tests.support.tap import Tap
+from shared.sandbox.tap import Tap
 
 ORDERS = 2000
 KILLS = 4

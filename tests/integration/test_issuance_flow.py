@@ -14,7 +14,7 @@ from shared.contracts.rtncodes import RtnCode
 from shared.sandbox.aio import payment_result
 from shared.sandbox.merchant import MerchantClient, open_reply, unique
 from tests.support.processes import Platform
-from tests.support.tap import Tap
+from shared.sandbox.tap import Tap
 
 pytestmark = pytest.mark.usefixtures("platform")
 

@@ -1,0 +1,93 @@
+"""The `make run` demo: a merchant issues a few paid and gift orders and we print what the platform did."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from aiokafka import AIOKafkaProducer
+
+from shared.admin.seed import TEST_MERCHANT
+from shared.sandbox.aio import payment_result
+from shared.sandbox.merchant import MerchantClient, open_reply, unique
+from shared.sandbox.tap import Tap
+from shared.settings import Settings
+from shared.topics import INGEST_REPLIES, ISSUANCE_EVENTS, PAYMENT_EVENTS
+
+
+def order(trade_no: str, items: list[tuple[str, int]], free: bool = False) -> dict[str, Any]:
+    key = "FreeTradeNo" if free else "MerchantTradeNo"
+    return {
+        "MerchantID": TEST_MERCHANT,
+        key: trade_no,
+        "IssueType": "3",
+        "Operator": "demo",
+        "TicketInfo": [{"ItemNo": item, "TicketAmount": n} for item, n in items],
+    }
+
+
+async def issue(
+    client: MerchantClient, tap: Tap, title: str, data: dict[str, Any], pay: int | None, pay_first: bool = True
+) -> None:
+    trade_no = data.get("MerchantTradeNo") or data["FreeTradeNo"]
+    print(f"\n== {title} ({trade_no})")
+    message = client.request("Issue", data, merchant_id=TEST_MERCHANT)
+    payment = payment_result(TEST_MERCHANT, trade_no, pay, paid_at=datetime.now(UTC)) if pay else None
+    if payment and pay_first:
+        await client.send_payment(payment)
+        print(f"   merchant -> AIO payment result NT${pay} (one-time credit card)")
+    await client.send_request(message)
+    print(f"   merchant -> ECTicket Issue request {message['request_id']}")
+    if payment and not pay_first:
+        await asyncio.sleep(0.5)
+        await client.send_payment(payment, form=True)
+        print(f"   merchant -> AIO payment result NT${pay}, after the request (form-encoded)")
+    [seen] = await tap.wait_for(
+        lambda s: s.type == "RequestReplied" and s.payload["request_id"] == message["request_id"]
+    )
+    reply = open_reply(seen.payload["response"], TEST_MERCHANT)
+    print(f"   platform -> reply RtnCode {reply['RtnCode']} {reply['RtnMsg']}")
+    for ticket in reply.get("TicketList", []):
+        kind = "pickup" if ticket["TicketType"] == 1 else "gift"
+        print(
+            f"      ticket {ticket['TicketNo']}  write-off code {ticket['WriteOffNo']}  {kind} {ticket['ItemNo']}"
+            f"  {ticket['StartDate'] or '-'}..{ticket['ExpireDate'] or '-'}"
+        )
+    for s in tap.matching(
+        lambda s: (
+            trade_no
+            in (s.payload.get("merchant_trade_no"), s.payload.get("ticket_trade_no"), s.payload.get("free_trade_no"))
+        )
+    ):
+        print(f"   event {s.type:<18} key={s.key}")
+
+
+async def main() -> None:
+    settings = Settings.from_env()
+    tap = Tap(settings.kafka_bootstrap, [INGEST_REPLIES, PAYMENT_EVENTS, ISSUANCE_EVENTS])
+    await tap.start()
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    await producer.start()
+    client = MerchantClient(producer)
+    try:
+        await issue(client, tap, "Paid order, payment first", order(unique("DEMO"), [("PU000500", 2)]), 1000)
+        await issue(
+            client, tap, "Paid order, request first", order(unique("DEMO"), [("PU001200", 1)]), 1200, pay_first=False
+        )
+        await issue(
+            client, tap, "Gift-only order, no payment", order(unique("GIFT"), [("GF000030", 2)], free=True), None
+        )
+        await issue(client, tap, "Mixed order", order(unique("DEMO"), [("PU000500", 1), ("GF000030", 1)]), 500)
+        await issue(client, tap, "Paid order with the wrong amount", order(unique("DEMO"), [("PU000500", 1)]), 450)
+    finally:
+        await producer.stop()
+        await tap.stop()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
