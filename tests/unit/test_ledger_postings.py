@@ -31,7 +31,8 @@ from services.escrow_settlement.ledger.facts import (
     UsageExpired,
 )
 from services.escrow_settlement.ledger.invariants import check_entries, check_ledger, check_state
-from services.escrow_settlement.ledger.journal import AlertKind, EntryKind, ExceptionKind, JournalEntry, Posting
+from services.escrow_settlement.ledger.journal import EntryKind, JournalEntry, Posting
+from services.escrow_settlement.ledger.notices import AlertKind, ExceptionKind
 from services.escrow_settlement.ledger.parking import pending
 from services.escrow_settlement.ledger.payouts import PayoutPolicy, payout_id, plan, refund_id, settlement_day
 from services.escrow_settlement.ledger.postings import Outcome, post

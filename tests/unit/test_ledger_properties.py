@@ -151,7 +151,8 @@ def histories(draw: st.DrawFn) -> list[Fact]:
         elif pick == len(streams):
             day += timedelta(days=1)
             settlement = plan(run.state, day)
-            for sent in (*settlement.payouts, *settlement.refunds):
+            sends: list[PayoutSent | RefundTransferSent] = [*settlement.payouts, *settlement.refunds]
+            for sent in sends:
                 happen(sent)
                 happen(bank_answer(sent, day, rejected=draw(st.integers(0, 3)) == 0))
     return history

@@ -1,0 +1,133 @@
+"""Pure invariant checks. Each returns every violation found (an empty list means the ledger is sound); the shell
+stops the affected processing and raises an alert on any violation, it never papers over one.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from services.escrow_settlement.ledger.accounts import (
+    Account,
+    AccountKind,
+    consumer_in_transit,
+    escrow_held,
+    merchant_in_transit,
+    suspense,
+)
+from services.escrow_settlement.ledger.facts import PayoutSent
+from services.escrow_settlement.ledger.journal import RELEASES, REVERSALS, JournalEntry
+from services.escrow_settlement.ledger.state import Holder, LedgerState, OrderBook, OrderStatus
+
+
+@dataclass(frozen=True)
+class Violation:
+    rule: str
+    subject: str
+    detail: str
+
+
+def check_entries(entries: Iterable[JournalEntry]) -> list[Violation]:
+    """Every entry sums to zero; no voucher's face value is released (to merchant or consumer) twice."""
+    entries = list(entries)
+    found = [
+        Violation("entry_balances", str(e.entry_id), f"postings sum to {e.total}") for e in entries if e.total != 0
+    ]
+    for (order, ticket), count in sorted(_net_releases(entries).items()):
+        if count not in (0, 1):
+            found.append(Violation("released_once", f"{order}#{ticket}", f"released {count} times net"))
+    return found
+
+
+def check_state(state: LedgerState) -> list[Violation]:
+    """Accounts sum to zero; per order escrow is never negative and paid = released + refunded + fees + held."""
+    found = []
+    if (total := sum(state.balances.values())) != 0:
+        found.append(Violation("accounts_sum_to_zero", "ledger", f"balances sum to {total}"))
+    for account, raw in sorted(state.balances.items()):
+        if account.kind is AccountKind.ESCROW_HELD and raw > 0:
+            found.append(Violation("escrow_not_negative", account.owner, f"escrow held is NT${-raw}"))
+    for book in state.orders.values():
+        found += _check_order(state, book)
+    return found + _check_in_transit(state)
+
+
+def check_ledger(state: LedgerState, journal: Iterable[JournalEntry]) -> list[Violation]:
+    """Everything, plus: the balances are exactly the sum of the journal, and each voucher's place agrees with it."""
+    entries = list(journal)
+    found = check_entries(entries) + check_state(state)
+    summed = Counter[Account]()
+    for e in entries:
+        for p in e.postings:
+            summed[p.account] += p.amount
+    for account in sorted(set(summed) | set(state.balances)):
+        if summed[account] != state.balances.get(account, 0):
+            found.append(Violation("balances_match_journal", str(account), f"journal {summed[account]}"))
+    net = _net_releases(entries)
+    for book in state.orders.values():
+        for no, t in sorted(book.tickets.items()):
+            if net[(book.order.key, no)] != (t.holder is not Holder.ESCROW):
+                found.append(Violation("vouchers_match_journal", f"{book.order.key}#{no}", f"money with {t.holder}"))
+    return found
+
+
+def _net_releases(entries: Iterable[JournalEntry]) -> Counter[tuple[str, str]]:
+    """Per (order, voucher): entries that moved its face value out of escrow minus those that moved it back."""
+    net = Counter[tuple[str, str]]()
+    for e in entries:
+        if e.order is not None and e.ticket_no is not None:
+            net[(e.order.key, e.ticket_no)] += (e.kind in RELEASES) - (e.kind in REVERSALS)
+    return net
+
+
+def _check_order(state: LedgerState, book: OrderBook) -> list[Violation]:
+    key, status, found = book.order.key, book.status, []
+    escrow, parked = state.held_in(escrow_held(book.order)), state.held_in(suspense(book.order))
+    extra = sum(p.amount for p in book.extra_payments)
+    tickets = book.tickets.values()
+    held = sum(t.face for t in tickets if t.holder is Holder.ESCROW)
+    released = sum(t.face for t in tickets if t.holder in (Holder.MERCHANT_BY_WRITE_OFF, Holder.MERCHANT_BY_EXPIRY))
+    refunded = sum(t.refund_amount for t in tickets)
+    fees = sum(t.fee for t in tickets)
+    if status is OrderStatus.READY:
+        if book.paid != released + refunded + fees + held:
+            detail = f"paid {book.paid} != released {released} + refunded {refunded} + fees {fees} + held {held}"
+            found.append(Violation("money_conserved", key, detail))
+        expected_escrow, expected_suspense = held, extra
+    elif status is OrderStatus.MISMATCH:
+        expected_escrow, expected_suspense = 0, book.paid + extra
+    else:
+        expected_escrow, expected_suspense = book.paid, extra
+        if held != sum(t.face for t in tickets):
+            found.append(Violation("money_conserved", key, "voucher money moved before the order was ready"))
+    if escrow != expected_escrow:
+        found.append(Violation("escrow_matches_vouchers", key, f"escrow {escrow}, vouchers say {expected_escrow}"))
+    if parked != expected_suspense:
+        found.append(Violation("suspense_matches_exceptions", key, f"suspense {parked}, expected {expected_suspense}"))
+    for no, t in sorted(book.tickets.items()):
+        split_ok = t.fee + t.refund_amount == t.face if t.holder is Holder.CONSUMER else t.fee == t.refund_amount == 0
+        if not split_ok:
+            found.append(Violation("refund_split", f"{key}#{no}", f"fee {t.fee} + refund {t.refund_amount}"))
+    return found
+
+
+def _check_in_transit(state: LedgerState) -> list[Violation]:
+    """In-transit accounts hold exactly the instructions sent and not yet confirmed or rejected."""
+    expected = Counter[Account]()
+    for book in state.transfers.values():
+        sent = book.sent
+        if sent is not None and book.settled is None:
+            account = (
+                merchant_in_transit(sent.merchant_id)
+                if isinstance(sent, PayoutSent)
+                else consumer_in_transit(sent.order)
+            )
+            expected[account] += sent.amount
+    kinds = (AccountKind.MERCHANT_PAYOUT_IN_TRANSIT, AccountKind.CONSUMER_REFUND_IN_TRANSIT)
+    actual = {a: state.held_in(a) for a in state.balances if a.kind in kinds}
+    return [
+        Violation("in_transit_matches_instructions", str(a), f"balance {actual.get(a, 0)}, instructions {expected[a]}")
+        for a in sorted(set(expected) | set(actual))
+        if actual.get(a, 0) != expected[a]
+    ]

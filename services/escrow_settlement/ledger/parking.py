@@ -1,0 +1,63 @@
+"""Parking: voucher facts wait in their order's book until they can apply, and are retried after every change.
+
+A fact waits while its order is not READY (payment or issuance still unknown, or held in a mismatch) or while the
+voucher's money is not where the fact needs it (a cancel before the fact it cancels; a write-off while an earlier
+refund of the same voucher is still outstanding). When no single parked fact can apply, a parked cancel and a
+parked fact of the kind it cancels, for the same voucher, apply together (they net to nothing). With these two
+moves every arrival order of a consistent history ends with all facts applied and the same balances.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from services.escrow_settlement.ledger.facts import TicketFact
+from services.escrow_settlement.ledger.journal import NOTHING, Effects
+from services.escrow_settlement.ledger.state import OrderBook, OrderStatus
+from services.escrow_settlement.ledger.tickets import CANCELS, Applied, Held, Waiting, attempt, pair
+
+
+def drain(book: OrderBook) -> tuple[OrderBook, Effects]:
+    """Apply every parked fact that can apply now (in a loop: one application can unblock another)."""
+    effects = NOTHING
+    while (step := _step(book)) is not None:
+        book, more = step
+        effects += more
+    return book, effects
+
+
+def pending(book: OrderBook) -> list[tuple[TicketFact, str]]:
+    """The facts of an order that are not applied, with the reason, for the operations view."""
+    waiting = []
+    for fact in book.parked:
+        result = attempt(book, fact)
+        waiting.append((fact, result.reason if isinstance(result, Waiting) else "retrying"))
+    return waiting + [(fact, "held as an exception") for fact in book.held]
+
+
+def _step(book: OrderBook) -> tuple[OrderBook, Effects] | None:
+    if book.status is not OrderStatus.READY or not book.parked:
+        return None
+    for fact in book.parked:
+        result = attempt(book, fact)
+        if isinstance(result, Applied):
+            return _without(result.book, fact), result.effects
+        if isinstance(result, Held):
+            held = replace(_without(book, fact), held=(*book.held, fact))
+            return held, Effects(exceptions=(result.problem,))
+    return _pair(book)
+
+
+def _pair(book: OrderBook) -> tuple[OrderBook, Effects] | None:
+    for cancel in book.parked:
+        wanted = CANCELS.get(type(cancel))
+        for original in book.parked:
+            if type(original) is wanted and original.ticket.ticket_no == cancel.ticket.ticket_no:
+                return _without(_without(book, cancel), original), pair(book, cancel, original)
+    return None
+
+
+def _without(book: OrderBook, fact: TicketFact) -> OrderBook:
+    parked = list(book.parked)
+    parked.remove(fact)
+    return replace(book, parked=tuple(parked))

@@ -1,0 +1,130 @@
+"""Settlement to the bank: which transfers to instruct for a business day, and the postings of their life cycle.
+
+- Per merchant: one payout of merchant payable + fee income, only when that sum is positive. A negative sum (a
+  claw-back after a cancellation) is carried: the next payout nets it. Never a negative bank transfer.
+- Per order: one consumer refund of its refund payable, when positive.
+- Ids: uuid5 of (merchant or order, business day, attempt), attempt = how many instructions that subject already
+  has on that day. A rerun after a crash before the run committed gets the same ids (the bank deduplicates); money
+  released after a committed run goes out under the next attempt. A rejected instruction is never re-sent under
+  its id (the bank has seen that id fail): its money returns to payable and leaves with the next run under a new
+  id. After `max_rejections` rejections in a row a subject is withheld and alerted instead.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+from services.escrow_settlement.ledger.accounts import (
+    AccountKind,
+    OrderRef,
+    consumer_refund_payable,
+    merchant_fee_income,
+    merchant_payable,
+)
+from services.escrow_settlement.ledger.facts import (
+    PayoutRejected,
+    PayoutSent,
+    RefundTransferRejected,
+    RefundTransferSent,
+)
+from services.escrow_settlement.ledger.notices import Alert, AlertKind
+from services.escrow_settlement.ledger.state import LedgerState
+from shared.clock import TAIPEI
+from shared.ids import derived_id
+
+
+@dataclass(frozen=True)
+class PayoutPolicy:
+    cutoff: time = time(0)  # Asia/Taipei; at or after it, activity belongs to the next business day
+    max_rejections: int = 3
+
+
+def settlement_day(moment: datetime, cutoff: time = time(0)) -> date:
+    """The business day an instant belongs to: its Taipei date, or the next one from the cut-off on."""
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime: business days need an aware instant")
+    local = moment.astimezone(TAIPEI)
+    late = cutoff != time(0) and local.time() >= cutoff
+    return local.date() + timedelta(days=1) if late else local.date()
+
+
+def payout_id(merchant_id: str, day: date, attempt: int) -> uuid.UUID:
+    return derived_id(f"payout/{merchant_id}/{day.isoformat()}", f"attempt-{attempt}")
+
+
+def refund_id(order: OrderRef, day: date, attempt: int) -> uuid.UUID:
+    return derived_id(f"refund/{order.key}/{day.isoformat()}", f"attempt-{attempt}")
+
+
+@dataclass(frozen=True)
+class Carried:
+    subject: str  # merchant id or order key
+    amount: int  # what stays on the books (negative: owed to the platform)
+    reason: str
+
+
+@dataclass(frozen=True)
+class SettlementPlan:
+    payouts: tuple[PayoutSent, ...] = ()  # post each when its instruction is published (same transaction)
+    refunds: tuple[RefundTransferSent, ...] = ()
+    carried: tuple[Carried, ...] = ()
+    alerts: tuple[Alert, ...] = ()
+
+
+def plan(state: LedgerState, day: date, policy: PayoutPolicy = PayoutPolicy()) -> SettlementPlan:
+    """The instructions for `day` from the balances in `state` (pass as-of-cut-off balances to exclude later ones)."""
+    history, carried, alerts = _history(state), list[Carried](), list[Alert]()
+
+    def due(subject: str, amount: int, what: str) -> int | None:
+        """The attempt number if `amount` should go out now; otherwise record why it stays."""
+        if amount < 0:
+            carried.append(Carried(subject, amount, f"{what} owes the platform: netted or recovered later"))
+        elif amount > 0 and _rejected_in_a_row(history[subject]) >= policy.max_rejections:
+            carried.append(Carried(subject, amount, "withheld after repeated bank rejections"))
+            alerts.append(Alert(AlertKind.TRANSFER_WITHHELD, subject, f"NT${amount} due, transfers keep failing"))
+        elif amount > 0:
+            return sum(1 for on, _, _ in history[subject] if on == day)
+        return None
+
+    payouts = []
+    for m in sorted({a.owner for a in state.balances if a.kind in _MERCHANT_KINDS}):
+        payable, fee = state.held_in(merchant_payable(m)), state.held_in(merchant_fee_income(m))
+        if (attempt := due(m, payable + fee, "merchant")) is not None:
+            i = payout_id(m, day, attempt)
+            payouts.append(PayoutSent(cause_id=str(i), on=day, instruction_id=i, merchant_id=m, attempt=attempt,
+                                      payable_part=payable, fee_part=fee))  # fmt: skip
+    refunds = []
+    for key, book in sorted(state.orders.items()):
+        owed = state.held_in(consumer_refund_payable(book.order))
+        if (attempt := due(key, owed, "consumer")) is not None:
+            i = refund_id(book.order, day, attempt)
+            refunds.append(RefundTransferSent(cause_id=str(i), on=day, instruction_id=i, order=book.order,
+                                              attempt=attempt, amount=owed))  # fmt: skip
+    return SettlementPlan(tuple(payouts), tuple(refunds), tuple(carried), tuple(alerts))
+
+
+_MERCHANT_KINDS = frozenset({AccountKind.MERCHANT_PAYABLE, AccountKind.MERCHANT_FEE_INCOME})
+_REJECTIONS = (PayoutRejected, RefundTransferRejected)
+
+
+def _history(state: LedgerState) -> defaultdict[str, list[tuple[date, int, bool]]]:
+    """Per subject: (day, attempt, rejected?) of every instruction sent."""
+    history: defaultdict[str, list[tuple[date, int, bool]]] = defaultdict(list)
+    for book in state.transfers.values():
+        sent = book.sent
+        if sent is not None:
+            subject = sent.merchant_id if isinstance(sent, PayoutSent) else sent.order.key
+            history[subject].append((sent.on, sent.attempt, isinstance(book.settled, _REJECTIONS)))
+    return history
+
+
+def _rejected_in_a_row(history: list[tuple[date, int, bool]]) -> int:
+    streak = 0
+    for _, _, rejected in sorted(history, reverse=True):
+        if not rejected:
+            break
+        streak += 1
+    return streak
