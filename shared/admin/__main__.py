@@ -1,4 +1,4 @@
-"""`python -m shared.admin`: manage merchants and products on their compacted topics.
+"""`python -m shared.admin`: manage merchants, products and sandbox test clocks on their compacted topics.
 
 Secrets are read from the environment (ECTICKET_TICKET_HASH_KEY, ECTICKET_TICKET_HASH_IV,
 ECTICKET_PAYMENT_HASH_KEY, ECTICKET_PAYMENT_HASH_IV) so they never show in a process list or shell history.
@@ -10,10 +10,11 @@ import argparse
 import asyncio
 import os
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from pydantic import SecretStr, ValidationError
 
+from shared.admin.clocks import ClockRefused, advance_clock, reset_clock
 from shared.admin.publish import put_merchants, put_products
 from shared.contracts.catalog import Product, UsagePeriodRule
 from shared.contracts.common import FeeKind, RefundFeeRule, TicketType
@@ -102,6 +103,16 @@ async def show(settings: Settings, args: argparse.Namespace) -> None:
         await products.stop()
 
 
+async def clock_advance(settings: Settings, args: argparse.Namespace) -> None:
+    record = await advance_clock(settings, args.merchant_id, timedelta(days=args.days, hours=args.hours))
+    print(f"merchant {record.merchant_id}: test clock {record.offset} ahead of real time")
+
+
+async def clock_reset(settings: Settings, args: argparse.Namespace) -> None:
+    await reset_clock(settings, args.merchant_id)
+    print(f"merchant {args.merchant_id}: test clock back to real time")
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(
         prog="python -m shared.admin",
@@ -134,6 +145,14 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("show", help="print merchants or products (never secrets)")
     s.add_argument("what", choices=["merchants", "products"])
     s.set_defaults(run=show)
+    c = sub.add_parser("clock-advance", help="move a sandbox merchant's test clock ahead (refused in production)")
+    c.add_argument("--merchant-id", required=True)
+    c.add_argument("--days", type=int, default=0)
+    c.add_argument("--hours", type=int, default=0)
+    c.set_defaults(run=clock_advance)
+    r = sub.add_parser("clock-reset", help="put a merchant's test clock back to real time")
+    r.add_argument("--merchant-id", required=True)
+    r.set_defaults(run=clock_reset)
     return root
 
 
@@ -144,6 +163,9 @@ def main() -> None:
     except ValidationError as exc:
         print(f"invalid: {exc}", file=sys.stderr)
         raise SystemExit(2) from exc
+    except ClockRefused as exc:
+        print(f"refused: {exc}", file=sys.stderr)
+        raise SystemExit(3) from exc
 
 
 if __name__ == "__main__":

@@ -22,8 +22,9 @@ from shared.infra.messages import Route
 from shared.infra.relay import OutboxRelay
 from shared.merchants.directory import MerchantDirectory
 from shared.merchants.model import merchant_parser
+from shared.sandbox_clock import ClockOffset, SandboxClocks
 from shared.settings import Settings
-from shared.topics import MERCHANT_CONFIG
+from shared.topics import MERCHANT_CONFIG, TEST_CLOCKS
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,8 @@ class Runtime:
     clock: Clock
     merchants: MerchantDirectory
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    # The sandbox test clocks behind `clock` (schedulers ask it which merchants run ahead).
+    sandbox_clocks: SandboxClocks | None = None
 
 
 @dataclass
@@ -63,8 +66,12 @@ async def start_runtime(spec: ServiceSpec, settings: Settings) -> Runtime:
     await migrate(settings.database_url, spec.schema, spec.migrations)
     pool = await create_pool(settings.database_url, spec.schema)
     view = CompactedView(settings.kafka_bootstrap, MERCHANT_CONFIG, merchant_parser(settings.config_key_hex))
-    await view.start()
-    return Runtime(spec.name, spec.schema, settings, pool, SystemClock(), MerchantDirectory(view))
+    offsets = CompactedView(settings.kafka_bootstrap, TEST_CLOCKS, ClockOffset.model_validate_json)
+    await asyncio.gather(view.start(), offsets.start())
+    # One clock port for every service: real time, shifted per sandbox merchant by its test clock.
+    clocks = SandboxClocks(offsets, view)
+    clock = SystemClock(offsets=clocks.offset)
+    return Runtime(spec.name, spec.schema, settings, pool, clock, MerchantDirectory(view), sandbox_clocks=clocks)
 
 
 async def serve(spec: ServiceSpec, settings: Settings | None = None) -> None:
@@ -105,6 +112,8 @@ async def serve(spec: ServiceSpec, settings: Settings | None = None) -> None:
         for close in wiring.closers:
             await close()
         await runtime.merchants.view.stop()
+        if runtime.sandbox_clocks is not None:
+            await runtime.sandbox_clocks.stop()
         await runtime.pool.close()
         log.info("%s stopped", spec.name)
 

@@ -1,0 +1,46 @@
+"""The redemption service: WriteOff/Refund requests and TicketsIssued in; ticket usage-state events out."""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+from services.redemption.desk import RedemptionDesk
+from services.redemption.handlers import RedemptionHandlers
+from services.redemption.scheduler import ExpiryScheduler
+from services.redemption.timers import every
+from shared.infra.intake import parse_ingest_request
+from shared.infra.messages import Route, parse_event
+from shared.infra.service import Runtime, ServiceSpec, Wiring
+from shared.topics import INGEST_REQUESTS, ISSUANCE_EVENTS
+
+EXPIRY_SWEEP_SECONDS = 1.0
+WAITING_SWEEP_SECONDS = 0.5
+
+
+def ticket_wait() -> timedelta:
+    """How long a request for a ticket not seen yet waits for its TicketsIssued (REDEMPTION_TICKET_WAIT_SECONDS)."""
+    return timedelta(seconds=float(os.environ.get("REDEMPTION_TICKET_WAIT_SECONDS", "10")))
+
+
+def expiry_batch() -> int:
+    """Tickets expired per transaction (REDEMPTION_EXPIRY_BATCH): bounds memory and lock time."""
+    return int(os.environ.get("REDEMPTION_EXPIRY_BATCH", "2000"))
+
+
+async def wire(runtime: Runtime) -> Wiring:
+    handlers = RedemptionHandlers(RedemptionDesk(runtime, ticket_wait()))
+    scheduler = ExpiryScheduler(runtime, expiry_batch())
+    routes = {
+        INGEST_REQUESTS: Route(parse=parse_ingest_request, handle=handlers.on_request),
+        ISSUANCE_EVENTS: Route(parse=parse_event, handle=handlers.on_issuance_event),
+    }
+    timers = [
+        every(EXPIRY_SWEEP_SECONDS, scheduler.step, runtime.stopping, "expiry sweep"),
+        every(WAITING_SWEEP_SECONDS, handlers.sweep_waiting, runtime.stopping, "waiting-request sweep"),
+    ]
+    return Wiring(routes=routes, timers=timers)
+
+
+SPEC = ServiceSpec(name="redemption", schema="redemption", migrations=Path(__file__).parent / "migrations", wire=wire)

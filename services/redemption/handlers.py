@@ -1,0 +1,88 @@
+"""Entry points of redemption: WriteOff/Refund requests, TicketsIssued, and the sweep of waiting requests."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import asyncpg
+
+from services.redemption import pending, store
+from services.redemption.desk import RedemptionDesk
+from services.redemption.domain import tickets_from_issued
+from services.redemption.intake import OPERATIONS, Caller, Invalid, command_from
+from services.redemption.outgoing import PRODUCER, Asker
+from shared.contracts.envelope import EventEnvelope
+from shared.contracts.events import Outgoing, payload_of
+from shared.contracts.ingest import IngestRequest
+from shared.contracts.issuance import TicketsIssued
+from shared.ecticket.replies import reply
+from shared.infra import outbox
+from shared.infra.messages import Inbound, Parsed
+from shared.merchants.directory import Refusal
+
+
+@dataclass
+class RedemptionHandlers:
+    desk: RedemptionDesk
+
+    async def on_request(self, conn: asyncpg.Connection, parsed: Parsed, _record: Inbound) -> Sequence[Outgoing]:
+        request: IngestRequest = parsed.body
+        if request.operation not in OPERATIONS:
+            return []  # issuance answers every other operation: one reply per request
+        runtime = self.desk.runtime
+        # The envelope's Timestamp window is about real time, whatever a sandbox test clock says.
+        caller = await runtime.merchants.authenticate(request.envelope, int(runtime.clock.now().timestamp()))
+        if isinstance(caller, Refusal):
+            return [
+                reply(
+                    message_id=parsed.message_id,
+                    request_id=request.request_id,
+                    operation=request.operation,
+                    merchant_id=caller.merchant_id,
+                    platform_id=caller.platform_id,
+                    signer=caller.signer,
+                    code=caller.code,
+                    detail=caller.detail,
+                    now=runtime.clock.now(),
+                    producer=PRODUCER,
+                    envelope_level=caller.envelope_level,
+                )
+            ]
+        merchant_id = caller.merchant.merchant_id
+        acting = caller.platform_id if caller.platform_id not in (None, merchant_id) else None
+        asker = Asker(
+            message_id=parsed.message_id,
+            request_id=request.request_id,
+            operation=request.operation,
+            merchant_id=merchant_id,
+            platform_id=caller.platform_id,
+            signer_id=caller.signer.merchant_id,
+        )
+        command = command_from(request.operation, caller.data, Caller(request.request_id, merchant_id, acting))
+        if isinstance(command, Invalid):
+            return await self.desk.refuse_invalid(asker, command, acting)
+        return await self.desk.handle(conn, asker, command)
+
+    async def on_issuance_event(self, conn: asyncpg.Connection, parsed: Parsed, _record: Inbound) -> Sequence[Outgoing]:
+        envelope: EventEnvelope = parsed.body
+        event = payload_of(envelope)
+        if not isinstance(event, TicketsIssued):
+            return []
+        tickets = tickets_from_issued(event)
+        await store.insert_issued(conn, tickets, envelope.event_id, self.desk.runtime.clock.now())
+        out: list[Outgoing] = []
+        for waiting in await pending.claim_for(conn, tickets):
+            out.extend(await self.desk.resume(conn, waiting))
+        return out
+
+    async def sweep_waiting(self) -> bool:
+        """Answer waiting requests whose deadline passed or whose ticket is known by now; True if more remain."""
+        runtime = self.desk.runtime
+        async with runtime.pool.acquire() as conn, conn.transaction():
+            claimed = await pending.claim_ready(conn, runtime.clock.now())
+            out: list[Outgoing] = []
+            for waiting in claimed:
+                out.extend(await self.desk.resume(conn, waiting))
+            await outbox.append(conn, runtime.schema, out)
+        return len(claimed) >= pending.CLAIM_LIMIT

@@ -1,0 +1,105 @@
+"""Turning the verified Data of a WriteOff or Refund request into a command for the core (pure).
+
+WriteOff Data (docs §3.2): WriteOffNo, Action "1" write off / "2" cancel, StoreID, Operator, CancelReason.
+Refund Data (docs §3.3): TicketNo and/or WriteOffNo, Operator, and `Action` "1" (or absent) refund / "2" cancel
+the refund; ECTicket does not publish its selector, so we mirror WriteOff (docs/redemption.md). Action is read as
+a string or an integer, since both ECTicket SDKs in the wild send either.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+from services.redemption.domain import Refund, Request, WriteOff, WriteOffAction
+
+WRITE_OFF, REFUND = "WriteOff", "Refund"
+OPERATIONS = frozenset({WRITE_OFF, REFUND})
+
+ActionText = Annotated[Literal["1", "2"], BeforeValidator(lambda v: str(v) if isinstance(v, int) else v)]
+Code = Annotated[str, Field(min_length=1, max_length=32)]
+OptionalText = Annotated[str | None, BeforeValidator(lambda v: v or None)]  # ECTicket sends an unused field as ""
+
+
+class WriteOffData(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    WriteOffNo: Code
+    Action: ActionText
+    Operator: Annotated[str, Field(min_length=1, max_length=50)]
+    StoreID: Annotated[OptionalText, Field(max_length=50)] = None
+    CancelReason: Annotated[OptionalText, Field(max_length=200)] = None
+
+
+class RefundData(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    TicketNo: Annotated[OptionalText, Field(max_length=32)] = None
+    WriteOffNo: Annotated[OptionalText, Field(max_length=32)] = None
+    Action: ActionText = "1"
+    Operator: Annotated[str, Field(min_length=1, max_length=50)]
+
+
+@dataclass(frozen=True)
+class Invalid:
+    """The Data cannot be decided on. The rest is what it seemed to ask, for the rejection event."""
+
+    detail: str
+    cancel: bool = False
+    ticket_no: str | None = None
+    write_off_no: str | None = None
+
+
+@dataclass(frozen=True)
+class Caller:
+    request_id: str
+    merchant_id: str
+    acting_platform_id: str | None
+
+
+def command_from(operation: str, data: dict[str, Any], caller: Caller) -> Request | Invalid:
+    try:
+        if operation == WRITE_OFF:
+            return _write_off(WriteOffData.model_validate(data), caller)
+        return _refund(RefundData.model_validate(data), caller)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(p) for p in error["loc"])
+        return _invalid(f"{where}: {error['msg']}", data)
+    except ValueError as exc:  # the command's own invariant (a Refund naming no ticket)
+        return _invalid(str(exc), data)
+
+
+def _invalid(detail: str, data: dict[str, Any]) -> Invalid:
+    def given(name: str) -> str | None:
+        value = data.get(name)
+        return value[:64] if isinstance(value, str) and value else None
+
+    return Invalid(detail, data.get("Action") in ("2", 2), given("TicketNo"), given("WriteOffNo"))
+
+
+def _write_off(data: WriteOffData, caller: Caller) -> WriteOff:
+    return WriteOff(
+        write_off_no=data.WriteOffNo,
+        action=WriteOffAction(int(data.Action)),
+        store_id=data.StoreID,
+        operator=data.Operator,
+        cancel_reason=data.CancelReason,
+        request_id=caller.request_id,
+        merchant_id=caller.merchant_id,
+        acting_platform_id=caller.acting_platform_id,
+    )
+
+
+def _refund(data: RefundData, caller: Caller) -> Refund:
+    return Refund(
+        ticket_no=data.TicketNo,
+        write_off_no=data.WriteOffNo,
+        cancel=data.Action == "2",
+        operator=data.Operator,
+        request_id=caller.request_id,
+        merchant_id=caller.merchant_id,
+        acting_platform_id=caller.acting_platform_id,
+    )

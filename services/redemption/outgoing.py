@@ -1,0 +1,86 @@
+"""What redemption publishes: the core's events with deterministic ids, and the reply to each request (pure).
+
+Event ids never depend on when or how often something ran, so a batch redone after a crash produces the same
+ids and the outbox (unique event_id) and every downstream inbox keep exactly one copy:
+- a request's own event (its state change or its rejection): uuid5(request message id, event type);
+- `TicketExpired`: uuid5(ticket no., kind), whichever path emits it — the scheduler, or `decide` catching up
+  before a request. Each ticket expires at most once per kind (escrow_released never resets; status 4 is final).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from services.redemption.domain import Decision, Request, WriteOff
+from shared.contracts.events import Event, Outgoing, wrap
+from shared.contracts.redemption import (
+    RedemptionRejected,
+    RefundCancelled,
+    TicketEvent,
+    TicketExpired,
+    TicketRefunded,
+)
+from shared.ids import derived_id
+
+PRODUCER = "redemption"
+
+
+@dataclass(frozen=True)
+class Asker:
+    """Who asked, enough to address and seal the reply now or after the request waited for its ticket."""
+
+    message_id: uuid.UUID
+    request_id: str
+    operation: str
+    merchant_id: str
+    platform_id: str | None  # PlatformID as the request gave it (the reply envelope echoes it)
+    signer_id: str  # whose keys sealed the request, so the reply is sealed with them
+
+
+def expiry_event_id(ticket_no: str, kind: str) -> uuid.UUID:
+    return derived_id(f"ticket/{ticket_no}", f"expired/{kind}")
+
+
+def wrapped(events: Iterable[Event], cause: Asker | None, now: datetime) -> list[Outgoing]:
+    """Envelopes for the core's events; `cause` is None when time (the scheduler) caused them."""
+    out = []
+    for event in events:
+        if isinstance(event, TicketExpired):
+            event_id = expiry_event_id(event.ticket_no, event.kind)
+        else:
+            assert cause is not None, "only expiries happen without a request"
+            event_id = derived_id(cause.message_id, event.event_type)
+        out.append(
+            wrap(
+                event,
+                event_id=event_id,
+                occurred_at=event.at if isinstance(event, TicketEvent | RedemptionRejected) else now,
+                producer=PRODUCER,
+                correlation_id=cause.request_id if cause else event.key(),
+                causation_id=str(cause.message_id) if cause else None,
+            )
+        )
+    return out
+
+
+def reply_fields(command: Request, decision: Decision) -> dict[str, Any]:
+    """Extra reply Data: the ticket's new status for its own merchant, and the money of a refund.
+
+    Nothing about the ticket is returned when it is unknown or another merchant's (the rejection then carries
+    no ticket_trade_no): a WriteOffNo must not become a way to probe other merchants' orders.
+    """
+    fields: dict[str, Any] = {}
+    if isinstance(command, WriteOff):
+        fields["WriteOffNo"] = command.write_off_no
+    rejection, ticket = decision.rejection, decision.ticket
+    if ticket is not None and (rejection is None or rejection.ticket_trade_no is not None):
+        fields |= {"TicketNo": ticket.ticket_no, "TicketTradeNo": ticket.ticket_trade_no}
+        fields["UseStatus"] = int(ticket.status)
+    money = next((e for e in decision.events if isinstance(e, TicketRefunded | RefundCancelled)), None)
+    if money is not None:
+        fields |= {"RefundAmount": money.refund_amount, "Fee": money.fee}
+    return fields

@@ -1,0 +1,127 @@
+"""The tickets table: loading a ticket under its row lock, saving decisions, and the expiry queue."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+import asyncpg
+
+from services.redemption.domain import Ticket
+from services.redemption.schedule import due_at
+from shared.contracts.common import RefundFeeRule, TicketType, UseStatus
+
+
+async def insert_issued(
+    conn: asyncpg.Connection, tickets: Sequence[Ticket], event_id: uuid.UUID, now: datetime
+) -> None:
+    """Learn newly issued tickets; a ticket already known keeps its state (TicketsIssued may come twice)."""
+    await conn.execute(
+        """
+        INSERT INTO tickets (ticket_no, write_off_no, merchant_id, platform_id, ticket_trade_no, merchant_trade_no,
+                             free_trade_no, ticket_type, item_no, item_name, face_value, start_date, expire_date,
+                             escrow_expiry_date, refund_fee_rule, due_at, issued_event_id, updated_at)
+        SELECT u.*, $17::uuid, $18::timestamptz
+        FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                    $8::smallint[], $9::text[], $10::text[], $11::integer[], $12::date[], $13::date[], $14::date[],
+                    $15::jsonb[], $16::timestamptz[]) AS u
+        ON CONFLICT DO NOTHING
+        """,
+        [t.ticket_no for t in tickets],
+        [t.write_off_no for t in tickets],
+        [t.merchant_id for t in tickets],
+        [t.platform_id for t in tickets],
+        [t.ticket_trade_no for t in tickets],
+        [t.merchant_trade_no for t in tickets],
+        [t.free_trade_no for t in tickets],
+        [int(t.ticket_type) for t in tickets],
+        [t.item_no for t in tickets],
+        [t.item_name for t in tickets],
+        [t.face_value for t in tickets],
+        [t.start_date for t in tickets],
+        [t.expire_date for t in tickets],
+        [t.escrow_expiry_date for t in tickets],
+        [t.refund_fee_rule.model_dump_json() for t in tickets],
+        [due_at(t) for t in tickets],
+        event_id,
+        now,
+    )
+
+
+async def lock_ticket(conn: asyncpg.Connection, *, ticket_no: str | None, write_off_no: str | None) -> Ticket | None:
+    """The ticket named by its TicketNo (preferred) or WriteOffNo, locked until the transaction ends."""
+    if ticket_no:
+        row = await conn.fetchrow("SELECT * FROM tickets WHERE ticket_no = $1 FOR UPDATE", ticket_no)
+    else:
+        row = await conn.fetchrow("SELECT * FROM tickets WHERE write_off_no = $1 FOR UPDATE", write_off_no)
+    return None if row is None else _ticket(row)
+
+
+async def lock_due(
+    conn: asyncpg.Connection, horizon: datetime, limit: int, merchant_id: str | None = None
+) -> list[Ticket]:
+    """Up to `limit` tickets due by `horizon`, oldest first, skipping rows a request holds right now (they are
+    decided by that request, which catches expiry up itself, or picked by the next sweep)."""
+    if merchant_id is None:
+        rows = await conn.fetch(
+            "SELECT * FROM tickets WHERE due_at <= $1 ORDER BY due_at LIMIT $2 FOR UPDATE SKIP LOCKED",
+            horizon,
+            limit,
+        )
+    else:
+        rows = await conn.fetch(
+            "SELECT * FROM tickets WHERE merchant_id = $3 AND due_at <= $1"
+            " ORDER BY due_at LIMIT $2 FOR UPDATE SKIP LOCKED",
+            horizon,
+            limit,
+            merchant_id,
+        )
+    return [_ticket(r) for r in rows]
+
+
+async def save(conn: asyncpg.Connection, tickets: Sequence[Ticket], now: datetime) -> None:
+    """Store decided tickets (locked by the caller), with their next due time."""
+    if not tickets:
+        return
+    await conn.execute(
+        """
+        UPDATE tickets t
+        SET status = u.status, escrow_released = u.escrow_released, written_off_at = u.written_off_at,
+            refunded_at = u.refunded_at, due_at = u.due_at, updated_at = $7
+        FROM unnest($1::text[], $2::smallint[], $3::boolean[], $4::timestamptz[], $5::timestamptz[],
+                    $6::timestamptz[]) AS u (ticket_no, status, escrow_released, written_off_at, refunded_at, due_at)
+        WHERE t.ticket_no = u.ticket_no
+        """,
+        [t.ticket_no for t in tickets],
+        [int(t.status) for t in tickets],
+        [t.escrow_released for t in tickets],
+        [t.written_off_at for t in tickets],
+        [t.refunded_at for t in tickets],
+        [due_at(t) for t in tickets],
+        now,
+    )
+
+
+def _ticket(row: asyncpg.Record) -> Ticket:
+    return Ticket(
+        ticket_no=row["ticket_no"],
+        write_off_no=row["write_off_no"],
+        merchant_id=row["merchant_id"],
+        platform_id=row["platform_id"],
+        ticket_trade_no=row["ticket_trade_no"],
+        merchant_trade_no=row["merchant_trade_no"],
+        free_trade_no=row["free_trade_no"],
+        ticket_type=TicketType(row["ticket_type"]),
+        item_no=row["item_no"],
+        item_name=row["item_name"],
+        face_value=row["face_value"],
+        start_date=row["start_date"],
+        expire_date=row["expire_date"],
+        escrow_expiry_date=row["escrow_expiry_date"],
+        refund_fee_rule=RefundFeeRule.model_validate_json(row["refund_fee_rule"]),
+        status=UseStatus(row["status"]),
+        escrow_released=row["escrow_released"],
+        written_off_at=row["written_off_at"],
+        refunded_at=row["refunded_at"],
+    )
