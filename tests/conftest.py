@@ -13,16 +13,20 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from shared.sandbox.merchant import MerchantClient
+from shared.sandbox.tap import Tap
 from shared.settings import Settings
 from shared.setup import setup
 from shared.topics import CATALOG
 from tests.support.processes import Platform, ServiceProcess
-from shared.sandbox.tap import Tap
 
 MARKER_BY_DIR = {"unit": pytest.mark.unit, "integration": pytest.mark.integration, "e2e": pytest.mark.e2e}
-PLATFORM_SERVICES = ("payment_confirmation", "issuance")
+PLATFORM_SERVICES = ("payment_confirmation", "issuance", "redemption")
 # Short enough for the timeout test to finish quickly, long enough for both arrival orders on a loaded machine.
 TEST_PAYMENT_WAIT_SECONDS = "6"
+# How long redemption waits for the TicketsIssued of a ticket it has not seen (production: 10 s).
+TEST_TICKET_WAIT_SECONDS = "4"
+# Small expiry batches, so the expiry tests cross several transactions (production: 2,000).
+TEST_EXPIRY_BATCH = "250"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -66,6 +70,8 @@ async def platform(topics: Settings) -> AsyncIterator[Platform]:
         "KAFKA_BOOTSTRAP": topics.kafka_bootstrap,
         "DATABASE_URL": topics.database_url,
         "ISSUANCE_PAYMENT_WAIT_SECONDS": TEST_PAYMENT_WAIT_SECONDS,
+        "REDEMPTION_TICKET_WAIT_SECONDS": TEST_TICKET_WAIT_SECONDS,
+        "REDEMPTION_EXPIRY_BATCH": TEST_EXPIRY_BATCH,
     }
     running = Platform({name: ServiceProcess(name, workdir, env) for name in PLATFORM_SERVICES})
     await running.start_all()

@@ -20,7 +20,16 @@ OPERATIONS = frozenset({WRITE_OFF, REFUND})
 
 ActionText = Annotated[Literal["1", "2"], BeforeValidator(lambda v: str(v) if isinstance(v, int) else v)]
 Code = Annotated[str, Field(min_length=1, max_length=32)]
-OptionalText = Annotated[str | None, BeforeValidator(lambda v: v or None)]  # ECTicket sends an unused field as ""
+
+
+def _blank_is_absent(value: object) -> object:
+    return value or None  # ECTicket sends an unused field as ""
+
+
+BlankIsAbsent = BeforeValidator(_blank_is_absent)
+Text32 = Annotated[Annotated[str, Field(max_length=32)] | None, BlankIsAbsent]
+Text50 = Annotated[Annotated[str, Field(max_length=50)] | None, BlankIsAbsent]
+Text200 = Annotated[Annotated[str, Field(max_length=200)] | None, BlankIsAbsent]
 
 
 class WriteOffData(BaseModel):
@@ -29,15 +38,15 @@ class WriteOffData(BaseModel):
     WriteOffNo: Code
     Action: ActionText
     Operator: Annotated[str, Field(min_length=1, max_length=50)]
-    StoreID: Annotated[OptionalText, Field(max_length=50)] = None
-    CancelReason: Annotated[OptionalText, Field(max_length=200)] = None
+    StoreID: Text50 = None
+    CancelReason: Text200 = None
 
 
 class RefundData(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    TicketNo: Annotated[OptionalText, Field(max_length=32)] = None
-    WriteOffNo: Annotated[OptionalText, Field(max_length=32)] = None
+    TicketNo: Text32 = None
+    WriteOffNo: Text32 = None
     Action: ActionText = "1"
     Operator: Annotated[str, Field(min_length=1, max_length=50)]
 

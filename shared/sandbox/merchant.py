@@ -46,9 +46,11 @@ class MerchantClient:
         envelope = seal_request(data, merchant_id, platform_id, key, iv, timestamp or int(time.time()))
         return {"request_id": request_id or unique("R"), "operation": operation, "envelope": envelope.to_wire()}
 
-    async def send_request(self, message: dict[str, Any]) -> str:
+    async def send_request(self, message: dict[str, Any], partition: int | None = None) -> str:
+        """Keyed by MerchantID like the gateway; `partition` forces one (to race requests across partitions)."""
         merchant = message["envelope"].get("MerchantID", "")
-        await self.producer.send_and_wait(INGEST_REQUESTS, json.dumps(message).encode(), key=merchant.encode())
+        body = json.dumps(message).encode()
+        await self.producer.send_and_wait(INGEST_REQUESTS, body, key=merchant.encode(), partition=partition)
         return str(message["request_id"])
 
     async def send_payment(self, fields: dict[str, str], *, form: bool = False) -> None:

@@ -1,0 +1,47 @@
+"""A point-of-sale terminal in a test: sends WriteOff and Refund requests and reads their replies."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from shared.sandbox.merchant import MerchantClient
+from shared.sandbox.tap import Tap
+from tests.support.orders import reply_data
+
+
+@dataclass
+class Pos:
+    client: MerchantClient
+    tap: Tap
+    merchant_id: str
+    platform_id: str | None = None  # a platform sealing requests for its sub-merchant
+
+    def write_off_message(self, write_off_no: str, action: str = "1", **fields: Any) -> dict[str, Any]:
+        data = {"MerchantID": self.merchant_id, "WriteOffNo": write_off_no, "Action": action, "Operator": "pos1"}
+        data |= {"StoreID": "S001", **({"CancelReason": "mistake"} if action == "2" else {}), **fields}
+        return self.client.request("WriteOff", data, merchant_id=self.merchant_id, platform_id=self.platform_id)
+
+    def refund_message(
+        self, *, ticket_no: str = "", write_off_no: str = "", action: str = "1", **fields: Any
+    ) -> dict[str, Any]:
+        data = {"MerchantID": self.merchant_id, "TicketNo": ticket_no, "WriteOffNo": write_off_no, "Action": action}
+        data |= {"Operator": "desk1", **fields}
+        return self.client.request("Refund", data, merchant_id=self.merchant_id, platform_id=self.platform_id)
+
+    async def send(self, message: dict[str, Any], partition: int | None = None) -> str:
+        return await self.client.send_request(message, partition)
+
+    async def answer(self, message: dict[str, Any], seconds: float = 30) -> dict[str, Any]:
+        """Send the request and return its decrypted reply Data."""
+        request_id = await self.send(message)
+        return await self.reply(request_id, seconds)
+
+    async def reply(self, request_id: str, seconds: float = 30) -> dict[str, Any]:
+        return await reply_data(self.tap, request_id, self.platform_id or self.merchant_id, seconds)
+
+    async def write_off(self, write_off_no: str, action: str = "1") -> dict[str, Any]:
+        return await self.answer(self.write_off_message(write_off_no, action))
+
+    async def refund(self, *, ticket_no: str = "", write_off_no: str = "", action: str = "1") -> dict[str, Any]:
+        return await self.answer(self.refund_message(ticket_no=ticket_no, write_off_no=write_off_no, action=action))
