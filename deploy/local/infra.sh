@@ -1,0 +1,504 @@
+#!/usr/bin/env bash
+# Local (Docker-free) infrastructure: a real Apache Kafka 4.x broker (KRaft, single node,
+# combined broker+controller) and a real PostgreSQL 15 server, for tests, CI and the local run.
+# Docker hosts use docker-compose.yml at the repo root instead.
+#
+# Usage: deploy/local/infra.sh up|down|status|env
+#
+#   up      start whatever of Kafka / PostgreSQL is not running (idempotent), wait until both
+#           answer, create database `ecticket` if missing, write .run/<INFRA_NAME>/env and print
+#           the export lines on stdout (so `eval "$(deploy/local/infra.sh up)"` works).
+#   down    stop both (idempotent: succeeds when nothing runs). Data is kept.
+#   status  print the state of both; exit 0 when both run, 3 otherwise.
+#   env     print `export KAFKA_BOOTSTRAP=...` and `export DATABASE_URL=...` lines.
+#
+# Environment:
+#   INFRA_NAME             instance name (default dev); state lives in <repo>/.run/<INFRA_NAME>/
+#   KAFKA_PORT             broker port (default: dev 19092, test 29092, other names derived from the name)
+#   KAFKA_CONTROLLER_PORT  KRaft controller port (default KAFKA_PORT+1)
+#   PG_PORT                PostgreSQL port (default: dev 15432, test 25432, other names derived)
+#   PG_FAST=1              fsync/synchronous_commit/full_page_writes off (tests only; never for
+#                          benchmarks or crash tests). Applies when PostgreSQL is started.
+#   KAFKA_HEAP_OPTS        JVM heap flags (default "-Xms256m -Xmx512m")
+#   KAFKA_READY_TIMEOUT    seconds to wait for the broker (default 90)
+#   JAVA                   java binary (default: java on PATH)
+#   PG_BIN                 PostgreSQL bin dir (default /usr/lib/postgresql/15/bin)
+#
+# While an instance runs, status/env/down use the ports recorded by its `up` (.run/<name>/instance),
+# so they need no port variables; an explicit, different port variable is then an error.
+set -euo pipefail
+
+SCRIPT_DIR="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)"
+REPO_ROOT="$(cd -- "$SCRIPT_DIR/../.." && pwd -P)"
+
+INFRA_NAME="${INFRA_NAME:-dev}"
+if [[ ! "$INFRA_NAME" =~ ^[A-Za-z0-9_.-]+$ ]]; then
+  echo "infra: INFRA_NAME must match [A-Za-z0-9_.-]+ (got '$INFRA_NAME')" >&2
+  exit 2
+fi
+
+RUN_DIR="$REPO_ROOT/.run/$INFRA_NAME"
+LOG_DIR="$RUN_DIR/logs"
+INSTANCE_FILE="$RUN_DIR/instance"
+ENV_FILE="$RUN_DIR/env"
+LOCK_FILE="$RUN_DIR/infra.lock"
+
+KAFKA_DIR="$RUN_DIR/kafka"
+KAFKA_DATA_DIR="$KAFKA_DIR/data"
+KAFKA_PROPS="$KAFKA_DIR/server.properties"
+KAFKA_PID_FILE="$RUN_DIR/kafka.pid"
+KAFKA_LOG="$LOG_DIR/kafka.log"
+KAFKA_POM="$SCRIPT_DIR/kafka/pom.xml"
+KAFKA_LOG4J="$SCRIPT_DIR/kafka/log4j2.properties"
+JAR_CACHE="$REPO_ROOT/.cache/kafka-jars"
+JAVA="${JAVA:-java}"
+KAFKA_HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xms256m -Xmx512m}"
+KAFKA_READY_TIMEOUT="${KAFKA_READY_TIMEOUT:-90}"
+
+PG_BIN="${PG_BIN:-/usr/lib/postgresql/15/bin}"
+PG_USER_OS=postgres
+PG_DB=ecticket
+
+log() { printf 'infra[%s]: %s\n' "$INFRA_NAME" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+# ---------------------------------------------------------------- ports / recorded instance
+
+default_ports() {  # sets DEF_KAFKA_PORT DEF_PG_PORT
+  case "$INFRA_NAME" in
+    dev)  DEF_KAFKA_PORT=19092; DEF_PG_PORT=15432 ;;
+    test) DEF_KAFKA_PORT=29092; DEF_PG_PORT=25432 ;;
+    *)
+      # Deterministic per name, 10-port slots in 30000-39990 (Kafka) / 40000-49990 (PG).
+      local h
+      h=$(printf '%s' "$INFRA_NAME" | cksum | cut -d' ' -f1)
+      DEF_KAFKA_PORT=$((30000 + (h % 1000) * 10))
+      DEF_PG_PORT=$((40000 + (h % 1000) * 10))
+      ;;
+  esac
+}
+
+rec_get() {  # rec_get KEY -> value recorded by the last `up`, or empty
+  [[ -f "$INSTANCE_FILE" ]] || return 0
+  sed -n "s/^$1=//p" "$INSTANCE_FILE" | tail -n1
+}
+
+resolve_config() {
+  default_ports
+  local rk rc rp rb
+  rk=$(rec_get KAFKA_PORT); rc=$(rec_get KAFKA_CONTROLLER_PORT); rp=$(rec_get PG_PORT); rb=$(rec_get PG_BASE)
+
+  if kafka_running && [[ -n "$rk" ]]; then
+    [[ -z "${KAFKA_PORT:-}" || "$KAFKA_PORT" == "$rk" ]] ||
+      die "instance '$INFRA_NAME' runs Kafka on $rk but KAFKA_PORT=$KAFKA_PORT; run 'down' first"
+    [[ -z "${KAFKA_CONTROLLER_PORT:-}" || "$KAFKA_CONTROLLER_PORT" == "$rc" ]] ||
+      die "instance '$INFRA_NAME' runs the Kafka controller on $rc but KAFKA_CONTROLLER_PORT=$KAFKA_CONTROLLER_PORT"
+    KAFKA_PORT=$rk; KAFKA_CONTROLLER_PORT=$rc
+  else
+    KAFKA_PORT="${KAFKA_PORT:-$DEF_KAFKA_PORT}"
+    KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-$((KAFKA_PORT + 1))}"
+  fi
+
+  PG_BASE="${rb:-}"
+  [[ -n "$PG_BASE" ]] || PG_BASE=$(choose_pg_base)
+  PG_DATA="$PG_BASE/data"
+  PG_SOCK_DIR=$(choose_sock_dir)
+  # The server (as `postgres`) appends to its log: keep it where that user can reach it.
+  if [[ "$PG_BASE" == "$RUN_DIR/"* ]]; then
+    PG_LOG="$LOG_DIR/postgres.log"
+  else
+    PG_LOG="$PG_BASE/postgres.log"
+  fi
+
+  if pg_running && [[ -n "$rp" ]]; then
+    [[ -z "${PG_PORT:-}" || "$PG_PORT" == "$rp" ]] ||
+      die "instance '$INFRA_NAME' runs PostgreSQL on $rp but PG_PORT=$PG_PORT; run 'down' first"
+    PG_PORT=$rp
+  else
+    PG_PORT="${PG_PORT:-$DEF_PG_PORT}"
+  fi
+
+  local p
+  for p in "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT" "$PG_PORT"; do
+    if [[ ! "$p" =~ ^[0-9]+$ ]] || ((p < 1 || p > 65535)); then die "invalid port '$p'"; fi
+  done
+  [[ "$KAFKA_PORT" != "$KAFKA_CONTROLLER_PORT" && "$KAFKA_PORT" != "$PG_PORT" &&
+     "$KAFKA_CONTROLLER_PORT" != "$PG_PORT" ]] || die "KAFKA_PORT, KAFKA_CONTROLLER_PORT and PG_PORT must differ"
+
+  KAFKA_BOOTSTRAP="127.0.0.1:$KAFKA_PORT"
+  DATABASE_URL="postgresql://postgres@127.0.0.1:$PG_PORT/$PG_DB"
+}
+
+# PostgreSQL runs as the `postgres` OS user, which must be able to reach its data dir. Under the
+# repo (.run/<name>/postgres) when every path component is traversable by it, else (e.g. a clone
+# under a 0700 home) in a per-instance folder under /var/tmp. The choice is recorded at `up`.
+choose_pg_base() {
+  local probe="$RUN_DIR"
+  [[ -d "$probe" ]] || probe="$REPO_ROOT"
+  if runuser -u "$PG_USER_OS" -- test -x "$probe" 2>/dev/null; then
+    printf '%s\n' "$RUN_DIR/postgres"
+  else
+    local h
+    h=$(printf '%s' "$RUN_DIR" | cksum | cut -d' ' -f1)
+    printf '%s\n' "/var/tmp/ecticket-infra-$h-$INFRA_NAME/postgres"
+  fi
+}
+
+# Unix socket paths are limited to 107 bytes; fall back to /tmp for deep checkouts.
+choose_sock_dir() {
+  local d="$PG_BASE/sock"
+  if (( ${#d} > 80 )); then
+    local h
+    h=$(printf '%s' "$PG_BASE" | cksum | cut -d' ' -f1)
+    d="/tmp/ecticket-pgsock-$h"
+  fi
+  printf '%s\n' "$d"
+}
+
+write_instance_file() {
+  local tmp="$INSTANCE_FILE.tmp.$$"
+  {
+    echo "KAFKA_PORT=$KAFKA_PORT"
+    echo "KAFKA_CONTROLLER_PORT=$KAFKA_CONTROLLER_PORT"
+    echo "PG_PORT=$PG_PORT"
+    echo "PG_BASE=$PG_BASE"
+    echo "PG_FAST=${PG_FAST_EFFECTIVE:-$(rec_get PG_FAST)}"
+  } >"$tmp"
+  mv -f "$tmp" "$INSTANCE_FILE"
+}
+
+env_lines() {
+  printf 'export KAFKA_BOOTSTRAP=%s\n' "$KAFKA_BOOTSTRAP"
+  printf 'export DATABASE_URL=%s\n' "$DATABASE_URL"
+}
+
+port_in_use() {  # port_in_use PORT -> 0 when something accepts TCP on 127.0.0.1:PORT
+  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# ---------------------------------------------------------------- Kafka
+
+kafka_pid() {  # prints the PID if our broker runs (PID file + cmdline check), else fails
+  [[ -f "$KAFKA_PID_FILE" ]] || return 1
+  local pid
+  pid=$(tr -dc '0-9' <"$KAFKA_PID_FILE")
+  [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 1
+  # Guard against a recycled PID: the process must be a broker started with our properties file.
+  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "kafka.Kafka $KAFKA_PROPS" || return 1
+  printf '%s\n' "$pid"
+}
+kafka_running() { kafka_pid >/dev/null; }
+
+ensure_kafka_jars() {
+  local stamp_want stamp_have
+  stamp_want=$(sha256sum <"$KAFKA_POM" | cut -d' ' -f1)
+  stamp_have=$(cat "$JAR_CACHE/.pom.sha256" 2>/dev/null || true)
+  if [[ "$stamp_want" == "$stamp_have" ]] && compgen -G "$JAR_CACHE/kafka_2.13-*.jar" >/dev/null; then
+    return 0
+  fi
+  mkdir -p "$REPO_ROOT/.cache"
+  # Serialise parallel instances materialising the same cache.
+  exec 8>"$REPO_ROOT/.cache/kafka-jars.lock"
+  flock 8
+  stamp_have=$(cat "$JAR_CACHE/.pom.sha256" 2>/dev/null || true)
+  if [[ "$stamp_want" != "$stamp_have" ]] || ! compgen -G "$JAR_CACHE/kafka_2.13-*.jar" >/dev/null; then
+    command -v mvn >/dev/null || die "mvn not found (needed once to fetch the Kafka jars)"
+    log "fetching Kafka jars with Maven into $JAR_CACHE"
+    local tmp="$JAR_CACHE.tmp.$$"
+    rm -rf "$tmp"
+    local mvn_log="$REPO_ROOT/.cache/kafka-jars.mvn.log"
+    if ! mvn -B -q -Dstyle.color=never -f "$KAFKA_POM" \
+        org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy-dependencies \
+        -DincludeScope=runtime -DoutputDirectory="$tmp" >"$mvn_log" 2>&1; then
+      tail -n 40 "$mvn_log" >&2
+      rm -rf "$tmp"
+      die "maven could not materialise the Kafka classpath (log: $mvn_log)"
+    fi
+    compgen -G "$tmp/kafka_2.13-*.jar" >/dev/null || { rm -rf "$tmp"; die "no kafka_2.13 jar after copy-dependencies"; }
+    printf '%s\n' "$stamp_want" >"$tmp/.pom.sha256"
+    rm -rf "$JAR_CACHE"
+    mv "$tmp" "$JAR_CACHE"
+  fi
+  flock -u 8
+  exec 8>&-
+}
+
+write_kafka_props() {
+  mkdir -p "$KAFKA_DIR" "$KAFKA_DATA_DIR"
+  cat >"$KAFKA_PROPS" <<EOF
+# Generated by deploy/local/infra.sh for instance '$INFRA_NAME'; rewritten on every start.
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:$KAFKA_CONTROLLER_PORT
+listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+log.dirs=$KAFKA_DATA_DIR
+
+# Single node: replication factor 1 everywhere, or internal topics never become available
+# (transactional producers hang forever with the default transaction.state.log settings).
+default.replication.factor=1
+min.insync.replicas=1
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+transaction.state.log.num.partitions=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+share.coordinator.state.topic.num.partitions=1
+
+# Topics are created explicitly by the topic catalog (partitions and per-topic retention);
+# broker-wide retention is left at Kafka's default.
+auto.create.topics.enable=false
+num.partitions=3
+group.initial.rebalance.delay.ms=0
+# aiokafka transactional offset commits vs. newer brokers (aiokafka #1004).
+transaction.partition.verification.enable=false
+EOF
+}
+
+kafka_format_if_needed() {
+  [[ -f "$KAFKA_DATA_DIR/meta.properties" ]] && return 0
+  local cid_file="$KAFKA_DIR/cluster-id" cid
+  if [[ ! -s "$cid_file" ]]; then
+    cid=$("$JAVA" -Xmx128m -Dlog4j2.configurationFile="$KAFKA_LOG4J" -cp "$JAR_CACHE/*" kafka.tools.StorageTool random-uuid 2>>"$KAFKA_LOG" | tail -n1)
+    [[ -n "$cid" ]] || die "StorageTool random-uuid failed (see $KAFKA_LOG)"
+    printf '%s\n' "$cid" >"$cid_file"
+  fi
+  cid=$(cat "$cid_file")
+  log "formatting Kafka storage (cluster id $cid)"
+  "$JAVA" -Xmx128m -Dlog4j2.configurationFile="$KAFKA_LOG4J" -cp "$JAR_CACHE/*" \
+    kafka.tools.StorageTool format -t "$cid" -c "$KAFKA_PROPS" --ignore-formatted >>"$KAFKA_LOG" 2>&1 ||
+    { tail -n 30 "$KAFKA_LOG" >&2; die "kafka storage format failed"; }
+}
+
+kafka_up() {
+  if kafka_running; then
+    log "kafka already running (pid $(kafka_pid), $KAFKA_BOOTSTRAP)"
+    return 0
+  fi
+  rm -f "$KAFKA_PID_FILE"
+  local p
+  for p in "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT"; do
+    port_in_use "$p" && die "port $p is already in use by another process (choose KAFKA_PORT/KAFKA_CONTROLLER_PORT)"
+  done
+  command -v "$JAVA" >/dev/null || die "java not found (Kafka 4.x needs Java 17+)"
+  ensure_kafka_jars
+  mkdir -p "$LOG_DIR"
+  [[ -f "$KAFKA_LOG" ]] && mv -f "$KAFKA_LOG" "$KAFKA_LOG.1"
+  : >"$KAFKA_LOG"
+  write_kafka_props
+  kafka_format_if_needed
+
+  log "starting kafka on $KAFKA_BOOTSTRAP (controller 127.0.0.1:$KAFKA_CONTROLLER_PORT)"
+  # setsid: own session, so the caller's Ctrl-C / process-group kill does not reach the broker.
+  # The inner shell writes its own PID and execs java, so the PID file is the JVM's PID.
+  # shellcheck disable=SC2086,SC2016
+  nohup setsid bash -c 'echo $$ >"$0"; exec "$@"' "$KAFKA_PID_FILE" \
+    "$JAVA" $KAFKA_HEAP_OPTS -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:+ExitOnOutOfMemoryError \
+    -Djava.awt.headless=true -Dlog4j2.configurationFile="$KAFKA_LOG4J" \
+    -Dkafka.logs.dir="$LOG_DIR" \
+    -cp "$JAR_CACHE/*" kafka.Kafka "$KAFKA_PROPS" \
+    </dev/null >>"$KAFKA_LOG" 2>&1 8>&- 9>&- &
+  local launcher=$! waited=0 pid=""
+  while :; do
+    [[ -z "$pid" && -s "$KAFKA_PID_FILE" ]] && pid=$(tr -dc '0-9' <"$KAFKA_PID_FILE")
+    if [[ -n "$pid" ]]; then
+      kill -0 "$pid" 2>/dev/null || { tail -n 40 "$KAFKA_LOG" >&2; rm -f "$KAFKA_PID_FILE"; die "kafka exited during startup (log: $KAFKA_LOG)"; }
+      if grep -q 'Kafka Server started' "$KAFKA_LOG" && port_in_use "$KAFKA_PORT"; then
+        break
+      fi
+    elif ! kill -0 "$launcher" 2>/dev/null; then
+      tail -n 40 "$KAFKA_LOG" >&2; die "kafka launcher exited before writing its PID"
+    fi
+    if ((waited >= KAFKA_READY_TIMEOUT * 4)); then
+      tail -n 40 "$KAFKA_LOG" >&2
+      [[ -n "$pid" ]] && kafka_kill "$pid"
+      rm -f "$KAFKA_PID_FILE"
+      die "kafka not ready after ${KAFKA_READY_TIMEOUT}s (log: $KAFKA_LOG)"
+    fi
+    sleep 0.25
+    waited=$((waited + 1))
+  done
+  log "kafka ready (pid $pid) after ~$((waited / 4))s"
+}
+
+kafka_kill() {  # kafka_kill PID: SIGTERM, wait up to 30 s, then SIGKILL
+  local pid=$1 i
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for ((i = 0; i < 120; i++)); do
+    kill -0 "$pid" 2>/dev/null || return 0
+    sleep 0.25
+  done
+  log "kafka (pid $pid) still alive after 30s; sending SIGKILL"
+  kill -KILL "$pid" 2>/dev/null || true
+  for ((i = 0; i < 40; i++)); do
+    kill -0 "$pid" 2>/dev/null || return 0
+    sleep 0.25
+  done
+}
+
+kafka_down() {
+  local pid
+  if pid=$(kafka_pid); then
+    log "stopping kafka (pid $pid)"
+    kafka_kill "$pid"
+  else
+    log "kafka not running"
+  fi
+  rm -f "$KAFKA_PID_FILE"
+}
+
+# ---------------------------------------------------------------- PostgreSQL
+
+as_pg() { (cd / && runuser -u "$PG_USER_OS" -- "$@"); }
+
+pg_running() {
+  [[ -n "${PG_DATA:-}" && -f "$PG_DATA/PG_VERSION" ]] || return 1
+  as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" status >/dev/null 2>&1
+}
+
+pg_up() {
+  if pg_running; then
+    log "postgres already running ($DATABASE_URL)"
+    if [[ "${PG_FAST:-0}" != "${PG_FAST_EFFECTIVE:-0}" ]]; then
+      log "note: PG_FAST=${PG_FAST:-0} ignored; it was started with PG_FAST=${PG_FAST_EFFECTIVE:-0} (run 'down' to change it)"
+    fi
+    pg_create_db
+    return 0
+  fi
+  [[ -x "$PG_BIN/postgres" ]] || die "PostgreSQL binaries not found in $PG_BIN"
+  id "$PG_USER_OS" >/dev/null 2>&1 || die "OS user '$PG_USER_OS' missing (Debian's postgresql package creates it)"
+  port_in_use "$PG_PORT" && die "port $PG_PORT is already in use by another process (choose PG_PORT)"
+
+  mkdir -p "$PG_BASE" "$PG_SOCK_DIR" "$LOG_DIR"
+  chown "$PG_USER_OS:" "$PG_BASE" "$PG_SOCK_DIR"
+  chmod 0755 "$PG_BASE"
+  chmod 0700 "$PG_SOCK_DIR"
+  touch "$PG_LOG"
+  chown "$PG_USER_OS:" "$PG_LOG"
+  [[ "$PG_LOG" == "$LOG_DIR/postgres.log" ]] || ln -sfn "$PG_LOG" "$LOG_DIR/postgres.log"
+
+  if [[ ! -f "$PG_DATA/PG_VERSION" ]]; then
+    rm -rf "$PG_DATA"
+    log "initdb $PG_DATA"
+    local locale=C
+    locale -a 2>/dev/null | grep -qiE '^c\.utf-?8$' && locale=C.UTF-8
+    as_pg "$PG_BIN/initdb" -D "$PG_DATA" -U postgres --auth=trust -E UTF8 --locale="$locale" \
+      >>"$PG_LOG" 2>&1 || { tail -n 30 "$PG_LOG" >&2; die "initdb failed"; }
+  fi
+
+  local opts="-c listen_addresses=127.0.0.1 -p $PG_PORT -k $PG_SOCK_DIR -c shared_buffers=128MB -c max_connections=300"
+  PG_FAST_EFFECTIVE=0
+  if [[ "${PG_FAST:-0}" == 1 ]]; then
+    opts+=" -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+    PG_FAST_EFFECTIVE=1
+  fi
+  if [[ "$PG_FAST_EFFECTIVE" == 1 ]]; then
+    log "starting postgres on 127.0.0.1:$PG_PORT (PG_FAST=1: fsync/synchronous_commit/full_page_writes off)"
+  else
+    log "starting postgres on 127.0.0.1:$PG_PORT"
+  fi
+  # 8>&- 9>&-: the daemon must not inherit (and so hold forever) this script's flock fds.
+  as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_LOG" -w -t 60 -o "$opts" start >/dev/null 8>&- 9>&- ||
+    { tail -n 30 "$PG_LOG" >&2; die "postgres failed to start (log: $PG_LOG)"; }
+  pg_create_db
+}
+
+pg_psql() { "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" -U postgres "$@"; }
+
+pg_create_db() {
+  local exists
+  exists=$(pg_psql -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$PG_DB'") ||
+    die "cannot connect to postgres on 127.0.0.1:$PG_PORT"
+  if [[ "$exists" != 1 ]]; then
+    log "creating database $PG_DB"
+    pg_psql -d postgres -c "CREATE DATABASE $PG_DB" >/dev/null
+  fi
+}
+
+pg_down() {
+  if pg_running; then
+    log "stopping postgres"
+    as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -m fast -w -t 60 stop >/dev/null ||
+      die "pg_ctl stop failed (log: $PG_LOG)"
+  else
+    log "postgres not running"
+  fi
+}
+
+# ---------------------------------------------------------------- commands
+
+cmd_up() {
+  mkdir -p "$RUN_DIR"
+  chmod o+x "$REPO_ROOT/.run" "$RUN_DIR" 2>/dev/null || true
+  exec 9>"$LOCK_FILE"
+  flock 9
+  resolve_config
+  # PG_FAST is decided when PostgreSQL starts; keep the recorded value if it is already running.
+  PG_FAST_EFFECTIVE=$(rec_get PG_FAST)
+  pg_up
+  write_instance_file
+  kafka_up
+  write_instance_file
+  env_lines >"$ENV_FILE.tmp.$$"
+  mv -f "$ENV_FILE.tmp.$$" "$ENV_FILE"
+  env_lines
+}
+
+cmd_down() {
+  if [[ ! -d "$RUN_DIR" ]]; then
+    log "nothing to stop (no $RUN_DIR)"
+    return 0
+  fi
+  exec 9>"$LOCK_FILE"
+  flock 9
+  resolve_config
+  kafka_down
+  pg_down
+}
+
+cmd_status() {
+  resolve_config
+  local rc=0 pid
+  if pid=$(kafka_pid); then
+    echo "kafka:    running  pid=$pid  bootstrap=$KAFKA_BOOTSTRAP  controller=127.0.0.1:$KAFKA_CONTROLLER_PORT"
+  else
+    echo "kafka:    stopped  (bootstrap would be $KAFKA_BOOTSTRAP)"
+    rc=3
+  fi
+  if pg_running; then
+    local pgpid
+    pgpid=$(head -n1 "$PG_DATA/postmaster.pid" 2>/dev/null || echo '?')
+    local fast; fast=$(rec_get PG_FAST)
+    echo "postgres: running  pid=$pgpid  url=$DATABASE_URL  data=$PG_DATA${fast:+  pg_fast=$fast}"
+  else
+    echo "postgres: stopped  (url would be $DATABASE_URL)"
+    rc=3
+  fi
+  echo "instance: $INFRA_NAME  state=$RUN_DIR"
+  return "$rc"
+}
+
+cmd_env() {
+  resolve_config
+  env_lines
+}
+
+main() {
+  case "${1:-}" in
+    up) cmd_up ;;
+    down) cmd_down ;;
+    status) cmd_status ;;
+    env) cmd_env ;;
+    *)
+      echo "usage: $(basename "$0") up|down|status|env   (INFRA_NAME, KAFKA_PORT, KAFKA_CONTROLLER_PORT, PG_PORT, PG_FAST)" >&2
+      exit 2
+      ;;
+  esac
+}
+
+main "$@"
