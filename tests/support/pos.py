@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 from dataclasses import dataclass
 from typing import Any
 
 from shared.sandbox.merchant import MerchantClient
 from shared.sandbox.tap import Tap
+from shared.topics import INGEST_REQUESTS
 from tests.support.orders import reply_data
 
 
@@ -45,3 +48,15 @@ class Pos:
 
     async def refund(self, *, ticket_no: str = "", write_off_no: str = "", action: str = "1") -> dict[str, Any]:
         return await self.answer(self.refund_message(ticket_no=ticket_no, write_off_no=write_off_no, action=action))
+
+    async def send_at_once(self, messages: list[dict[str, Any]], partitions: int = 6) -> list[str]:
+        """Queue every request before waiting for any, spread round-robin over explicit partitions, so they
+        reach the consumers (and their database transactions) at the same time."""
+        producer = self.client.producer
+        key = self.merchant_id.encode()
+        deliveries = [
+            await producer.send(INGEST_REQUESTS, json.dumps(m).encode(), key=key, partition=i % partitions)
+            for i, m in enumerate(messages)
+        ]
+        await asyncio.gather(*deliveries)
+        return [str(m["request_id"]) for m in messages]
