@@ -1,7 +1,8 @@
 """The durable expiry scheduler: due times live in `tickets.due_at`; each sweep expires what is due by now.
 
 Bounded work: one transaction handles at most `batch_size` tickets (FOR UPDATE SKIP LOCKED, oldest due first),
-so a million tickets expiring at the same midnight are a stream of small batches, never one big read. Live
+so a million tickets expiring at the same midnight are a stream of small batches, never one big read (at most
+`workers` batches are in memory at once). Live
 requests are not starved: rows a request holds are skipped (that request catches the expiry up itself), a
 request never waits on more than one batch's rows, and the loop yields to the event loop within a batch.
 
@@ -30,13 +31,15 @@ YIELD_EVERY = 200  # tickets decided between two yields to the event loop (the c
 class ExpiryScheduler:
     runtime: Runtime
     batch_size: int
+    # Batches in flight at once (SKIP LOCKED keeps them disjoint): one computes while another waits on Postgres.
+    workers: int = 2
 
     async def step(self) -> bool:
-        """One batch for real time and one per merchant whose clock runs ahead; True if any was full."""
+        """Batches for real time, then for each merchant whose clock runs ahead; True if any batch was full."""
         full = False
         for merchant_id, horizon in self._horizons():
-            expired = await self.expire_batch(horizon, merchant_id)
-            full = full or expired >= self.batch_size
+            done = await asyncio.gather(*(self.expire_batch(horizon, merchant_id) for _ in range(self.workers)))
+            full = full or max(done) >= self.batch_size
         return full
 
     async def expire_batch(self, horizon: datetime, merchant_id: str | None = None) -> int:

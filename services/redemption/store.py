@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
@@ -103,6 +104,12 @@ async def save(conn: asyncpg.Connection, tickets: Sequence[Ticket], now: datetim
     )
 
 
+@functools.lru_cache(maxsize=1024)
+def _fee_rule(text: str) -> RefundFeeRule:
+    """Parsed once per distinct rule: a merchant has a handful, an expiry batch reads thousands of rows."""
+    return RefundFeeRule.model_validate_json(text)
+
+
 def _ticket(row: asyncpg.Record) -> Ticket:
     return Ticket(
         ticket_no=row["ticket_no"],
@@ -119,7 +126,7 @@ def _ticket(row: asyncpg.Record) -> Ticket:
         start_date=row["start_date"],
         expire_date=row["expire_date"],
         escrow_expiry_date=row["escrow_expiry_date"],
-        refund_fee_rule=RefundFeeRule.model_validate_json(row["refund_fee_rule"]),
+        refund_fee_rule=_fee_rule(row["refund_fee_rule"]),
         status=UseStatus(row["status"]),
         escrow_released=row["escrow_released"],
         written_off_at=row["written_off_at"],
