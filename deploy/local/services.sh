@@ -19,8 +19,12 @@ start() {
       echo "$svc already running (pid $(cat "$pidfile"))"; continue
     fi
     rm -f "$RUN/pids/$svc.ready"
-    (cd "$ROOT" && ECTICKET_READY_FILE="$RUN/pids/$svc.ready" nohup "$PY" -m "services.$svc" \
-        >>"$RUN/logs/$svc.log" 2>&1 & echo $! >"$pidfile")
+    # Inside the subshell `&` backgrounds python itself, so $! is the service's own pid (what stop signals).
+    (
+      cd "$ROOT"
+      ECTICKET_READY_FILE="$RUN/pids/$svc.ready" nohup "$PY" -m "services.$svc" >>"$RUN/logs/$svc.log" 2>&1 &
+      echo $! >"$pidfile"
+    )
     echo "$svc started (pid $(cat "$pidfile"))"
   done
   for svc in "${SERVICES[@]}"; do

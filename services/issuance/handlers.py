@@ -48,28 +48,11 @@ class IssuanceHandlers:
         now = runtime.clock.now()
         caller = await runtime.merchants.authenticate(request.envelope, int(now.timestamp()))
         if isinstance(caller, Refusal):
-            return [
-                self._refuse(
-                    parsed,
-                    request,
-                    caller.merchant_id,
-                    caller.platform_id,
-                    caller,
-                    caller.code,
-                    caller.detail,
-                    caller.envelope_level,
-                )
-            ]
+            return [self._refuse(parsed, request, caller, caller.code, caller.detail, caller.envelope_level)]
         if request.operation != ISSUE:
             return [
                 self._refuse(
-                    parsed,
-                    request,
-                    caller.merchant.merchant_id,
-                    caller.platform_id,
-                    caller,
-                    RtnCode.OPERATION_UNKNOWN,
-                    f"unknown operation {request.operation!r}",
+                    parsed, request, caller, RtnCode.OPERATION_UNKNOWN, f"unknown operation {request.operation!r}"
                 )
             ]
         merchant_id = caller.merchant.merchant_id
@@ -78,8 +61,9 @@ class IssuanceHandlers:
         order = validate(caller.data, catalogue.get, business_date(now))
         if isinstance(order, Invalid):
             return self._invalid(parsed, request, caller, order)
-        await store.lock_order_key(conn, merchant_id, order.trade_no)
-        fresh = await store.insert_order(
+        if order.paid:
+            await store.lock_order_key(conn, merchant_id, order.trade_no)  # joins with the payment event
+        row = await store.insert_order(
             conn,
             order,
             request_id=request.request_id,
@@ -89,20 +73,12 @@ class IssuanceHandlers:
             deadline=runtime.clock.now() + self.desk.payment_wait,
             now=now,
         )
-        if not fresh:
+        if row is None:
             return [
                 self._refuse(
-                    parsed,
-                    request,
-                    merchant_id,
-                    caller.platform_id,
-                    caller,
-                    RtnCode.ORDER_DUPLICATE,
-                    f"order {order.trade_no} was already submitted",
+                    parsed, request, caller, RtnCode.ORDER_DUPLICATE, f"order {order.trade_no} was already submitted"
                 )
             ]
-        row = await store.waiting_order(conn, merchant_id, order.trade_no)
-        assert row is not None
         payment = await store.known_payment(conn, merchant_id, order.trade_no) if order.paid else None
         return await self.desk.settle(conn, row, payment, now)
 
@@ -182,17 +158,13 @@ class IssuanceHandlers:
         )
         return [
             event,
-            self._refuse(
-                parsed, request, caller.merchant.merchant_id, caller.platform_id, caller, invalid.code, invalid.detail
-            ),
+            self._refuse(parsed, request, caller, invalid.code, invalid.detail),
         ]
 
     def _refuse(
         self,
         parsed: Parsed,
         request: IngestRequest,
-        merchant_id: str,
-        platform_id: str | None,
         who: Caller | Refusal,
         code: RtnCode,
         detail: str,
@@ -202,8 +174,8 @@ class IssuanceHandlers:
             message_id=parsed.message_id,
             request_id=request.request_id,
             operation=request.operation,
-            merchant_id=merchant_id,
-            platform_id=platform_id,
+            merchant_id=who.merchant_id,
+            platform_id=who.platform_id,
             signer=who.signer,
             code=code,
             detail=detail,

@@ -42,15 +42,15 @@ async def insert_order(
     signer_id: str,
     deadline: datetime,
     now: datetime,
-) -> bool:
-    """False when the order number was already used (the request is a duplicate)."""
-    inserted = await conn.fetchval(
+) -> OrderRow | None:
+    """The new order, waiting (status 3); None when the order number was already used (a duplicate request)."""
+    row = await conn.fetchrow(
         """
         INSERT INTO orders (merchant_id, ticket_trade_no, paid, status, request_id, request_message_id,
                             platform_id, signer_id, order_json, total_face_value, deadline, created_at, updated_at)
         VALUES ($1, $2, $3, 3, $4, $5, $6, $7, $8, $9, $10, $11, $11)
         ON CONFLICT DO NOTHING
-        RETURNING 1
+        RETURNING *
         """,
         order.merchant_id,
         order.trade_no,
@@ -64,7 +64,7 @@ async def insert_order(
         deadline,
         now,
     )
-    return inserted is not None
+    return None if row is None else _order_row(row)
 
 
 async def waiting_order(conn: asyncpg.Connection, merchant_id: str, trade_no: str) -> OrderRow | None:
@@ -123,28 +123,30 @@ async def finish_order(
 async def insert_tickets(conn: asyncpg.Connection, issued: TicketsIssued) -> bool:
     """Store the tickets; False (and nothing stored) if any TicketNo or WriteOffNo already exists."""
     tickets = issued.tickets
-    try:
-        async with conn.transaction():  # a savepoint: a code collision rolls back only this attempt
-            await conn.execute(
-                """
-                INSERT INTO tickets (ticket_no, write_off_no, merchant_id, ticket_trade_no, ticket_type, item_no,
-                                     face_value, start_date, expire_date)
-                SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::smallint[], $6::text[],
-                                     $7::integer[], $8::date[], $9::date[])
-                """,
-                [t.ticket_no for t in tickets],
-                [t.write_off_no for t in tickets],
-                [issued.merchant_id] * len(tickets),
-                [issued.ticket_trade_no] * len(tickets),
-                [int(t.ticket_type) for t in tickets],
-                [t.item_no for t in tickets],
-                [t.face_value for t in tickets],
-                [t.start_date for t in tickets],
-                [t.expire_date for t in tickets],
-            )
-    except asyncpg.UniqueViolationError:
-        return False
-    return True
+    stored = await conn.fetch(
+        """
+        INSERT INTO tickets (ticket_no, write_off_no, merchant_id, ticket_trade_no, ticket_type, item_no,
+                             face_value, start_date, expire_date)
+        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::smallint[], $6::text[],
+                             $7::integer[], $8::date[], $9::date[])
+        ON CONFLICT DO NOTHING
+        RETURNING ticket_no
+        """,
+        [t.ticket_no for t in tickets],
+        [t.write_off_no for t in tickets],
+        [issued.merchant_id] * len(tickets),
+        [issued.ticket_trade_no] * len(tickets),
+        [int(t.ticket_type) for t in tickets],
+        [t.item_no for t in tickets],
+        [t.face_value for t in tickets],
+        [t.start_date for t in tickets],
+        [t.expire_date for t in tickets],
+    )
+    if len(stored) == len(tickets):
+        return True
+    # A drawn code already exists (or repeats within the order): undo this attempt; the caller redraws.
+    await conn.execute("DELETE FROM tickets WHERE ticket_no = ANY($1::text[])", [r["ticket_no"] for r in stored])
+    return False
 
 
 async def known_payment(conn: asyncpg.Connection, merchant_id: str, trade_no: str) -> KnownPayment | None:

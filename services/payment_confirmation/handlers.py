@@ -29,24 +29,13 @@ async def on_payment_result(
     decision = assess(fields, merchant)
     if isinstance(decision, Refused):
         return [await _reject(conn, parsed, fields, decision, None, now)]
-    row = await conn.fetchrow(
-        "SELECT trade_no, amount FROM payments WHERE merchant_id = $1 AND merchant_trade_no = $2 FOR UPDATE",
-        decision.merchant_id,
-        decision.merchant_trade_no,
-    )
-    if row is not None:
-        if is_same_payment(Known(row["trade_no"], row["amount"]), decision):
-            return []  # the same payment again: nothing changes
-        conflict = Refused(
-            PaymentRejectReason.CONFLICTING_DUPLICATE,
-            f"order already paid by TradeNo {row['trade_no']} (NT${row['amount']}); this one is not applied",
-        )
-        return [await _reject(conn, parsed, fields, conflict, row["trade_no"], now)]
-    await conn.execute(
+    inserted = await conn.fetchval(
         """
         INSERT INTO payments (merchant_id, merchant_trade_no, trade_no, amount, payment_type, payment_date,
                               simulated, fields, confirmed_at)
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+        ON CONFLICT DO NOTHING
+        RETURNING 1
         """,
         decision.merchant_id,
         decision.merchant_trade_no,
@@ -58,6 +47,19 @@ async def on_payment_result(
         json.dumps(_without_checksum(fields)),
         now,
     )
+    if inserted is None:
+        row = await conn.fetchrow(
+            "SELECT trade_no, amount FROM payments WHERE merchant_id = $1 AND merchant_trade_no = $2",
+            decision.merchant_id,
+            decision.merchant_trade_no,
+        )
+        if is_same_payment(Known(row["trade_no"], row["amount"]), decision):
+            return []  # the same payment again: nothing changes
+        conflict = Refused(
+            PaymentRejectReason.CONFLICTING_DUPLICATE,
+            f"order already paid by TradeNo {row['trade_no']} (NT${row['amount']}); this one is not applied",
+        )
+        return [await _reject(conn, parsed, fields, conflict, row["trade_no"], now)]
     return [_event(decision, parsed, now, "confirmed")]
 
 

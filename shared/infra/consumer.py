@@ -53,6 +53,9 @@ class ConsumerRunner:
             auto_offset_reset="earliest",
             max_poll_records=self.max_batch,
             isolation_level="read_committed",
+            # A killed instance's partitions move to the survivors after 6 s instead of the default 10 s.
+            session_timeout_ms=6000,
+            heartbeat_interval_ms=1500,
         )
         await consumer.start()
         try:

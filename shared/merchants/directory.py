@@ -30,6 +30,10 @@ class Caller:
     platform_id: str | None
     data: dict[str, Any]
 
+    @property
+    def merchant_id(self) -> str:
+        return self.merchant.merchant_id
+
 
 @dataclass(frozen=True)
 class Refusal:

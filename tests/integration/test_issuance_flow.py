@@ -259,7 +259,12 @@ async def test_malformed_messages_are_dead_lettered_and_the_consumer_keeps_going
     merchant: MerchantClient, tap: Tap, db: asyncpg.Pool, platform: Platform, topic: str, consumer: str
 ) -> None:
     before = len(tap.matching(rejected_from(topic, consumer)))
-    bad = [b"not json at all \xff", b'{"request_id": "x", "operation": "Issue", "envel', b"{" + b" " * 300_000 + b"}"]
+    marker = unique("BAD").encode()
+    bad = [
+        b"not json at all \xff" + marker,
+        b'{"request_id": "' + marker + b'", "operation": "Issue", "envel',
+        b'{"pad": "' + marker + b'"' + b" " * 300_000 + b"}",
+    ]
     for body in bad:
         await merchant.send_raw(topic, body, key=b"3085676")
     found = await tap.wait_for(rejected_from(topic, consumer), count=before + 3)

@@ -1,0 +1,72 @@
+"""Benchmark plumbing: latency percentiles, process memory, a results table appended to docs/benchmarks.md."""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def service_pids(instance: str) -> dict[str, int]:
+    pids = {}
+    for pidfile in (ROOT / ".run" / instance / "pids").glob("*.pid"):
+        pids[pidfile.stem] = int(pidfile.read_text())
+    return pids
+
+
+def machine() -> str:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    cores = subprocess.run(["nproc"], capture_output=True, text=True, check=False).stdout.strip()
+    mem = Path("/proc/meminfo").read_text().splitlines()[0].split()[1]
+    return f"{cores} cores ({cpu}), {int(mem) // 1024 // 1024} GiB RAM, Python {platform.python_version()}"
+
+
+@dataclass
+class Report:
+    title: str
+    command: str
+    rows: list[tuple[str, str]] = field(default_factory=list)
+
+    def add(self, name: str, value: str) -> None:
+        self.rows.append((name, value))
+        print(f"  {name:<58} {value}")
+
+    def markdown(self) -> str:
+        stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        table = "\n".join(f"| {name} | {value} |" for name, value in self.rows)
+        return (
+            f"\n## {self.title} — {stamp}\n\nMachine: {machine()}  \nCommand: `{self.command}`\n\n"
+            f"| measure | result |\n|---|---|\n{table}\n"
+        )
+
+    def append_to_docs(self) -> None:
+        path = ROOT / "docs" / "benchmarks.md"
+        if not path.exists():
+            path.write_text("# Benchmarks\n\nEach section is appended by `make bench` (newest last).\n")
+        with path.open("a") as out:
+            out.write(self.markdown())
