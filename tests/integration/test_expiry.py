@@ -140,7 +140,7 @@ async def test_a_flood_of_due_tickets_expires_in_bounded_batches_while_live_writ
     for ticket in live:  # while the flood is being expired
         started = loop.time()
         assert (await pos.write_off(ticket["write_off_no"]))["RtnCode"] == 1
-        assert loop.time() - started < 2.0, "a live write-off waited behind the expiry batches"
+        assert loop.time() - started < 3.0, "a live write-off waited behind the expiry batches"
     assert len(await wait_distinct(tap, expired(merchant_id, "usage"), flood)) == flood
     batches = await db.fetchval(
         "SELECT count(DISTINCT created_at) FROM redemption.outbox WHERE event_type = 'TicketExpired' AND key LIKE $1",
