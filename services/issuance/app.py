@@ -29,8 +29,8 @@ async def wire(runtime: Runtime) -> Wiring:
     await products.start()
     handlers = IssuanceHandlers(OrderDesk(runtime, SystemRandomSource(), payment_wait()), products)
     routes = {
-        INGEST_REQUESTS: Route(parse=parse_ingest_request, handle=handlers.on_request),
-        PAYMENT_EVENTS: Route(parse=parse_event, handle=handlers.on_payment_event),
+        PAYMENT_EVENTS: Route(parse=parse_event, handle=handlers.on_message, handle_batch=handlers.on_batch),
+        INGEST_REQUESTS: Route(parse=parse_ingest_request, handle=handlers.on_message, handle_batch=handlers.on_batch),
     }
     return Wiring(routes=routes, timers=[handlers.run_sweeper()], closers=[products.stop])
 

@@ -1,4 +1,4 @@
-"""Entry points of issuance: Issue requests, payment outcomes, and the payment-deadline sweeper."""
+"""Entry points of issuance: a consumer batch of Issue requests and payment outcomes, and the deadline sweeper."""
 
 from __future__ import annotations
 
@@ -6,15 +6,16 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 import asyncpg
 
 from services.issuance import store
 from services.issuance.domain.request import Invalid, validate
 from services.issuance.orders import PRODUCER, OrderDesk
+from services.issuance.store import NewOrder
 from shared.clock import business_date
 from shared.contracts.catalog import Product
-from shared.contracts.envelope import EventEnvelope
 from shared.contracts.events import Outgoing, payload_of, wrap
 from shared.contracts.ingest import IngestRequest
 from shared.contracts.issuance import IssueFailed
@@ -26,6 +27,7 @@ from shared.infra import outbox
 from shared.infra.compacted import CompactedView
 from shared.infra.messages import Inbound, Parsed
 from shared.merchants.directory import Caller, Refusal
+from shared.topics import PAYMENT_EVENTS
 
 log = logging.getLogger(__name__)
 
@@ -40,77 +42,68 @@ class IssuanceHandlers:
     desk: OrderDesk
     products: CompactedView[Product]
 
-    async def on_request(self, conn: asyncpg.Connection, parsed: Parsed, _record: Inbound) -> Sequence[Outgoing]:
+    async def on_message(self, conn: asyncpg.Connection, parsed: Parsed, record: Inbound) -> Sequence[Outgoing]:
+        return await self.on_batch(conn, [(record, parsed)])
+
+    async def on_batch(self, conn: asyncpg.Connection, items: Sequence[tuple[Inbound, Parsed]]) -> list[Outgoing]:
+        """Payments first, then requests: an order whose two halves arrive in one batch is decided once."""
+        runtime = self.desk.runtime
+        now = runtime.clock.now()
+        out: list[Outgoing] = []
+        confirmed: dict[tuple[str, str], PaymentConfirmed] = {}
+        new: dict[tuple[str, str], NewOrder] = {}
+        for record, parsed in items:
+            if record.topic == PAYMENT_EVENTS:
+                event = payload_of(parsed.body)
+                if isinstance(event, PaymentConfirmed):
+                    confirmed.setdefault((event.merchant_id, event.merchant_trade_no), event)
+                elif isinstance(event, PaymentRejected):
+                    await store.add_rejection(conn, event.merchant_id, event.merchant_trade_no, event.reason.value, now)
+                continue
+            accepted = await self._accept(parsed, now)
+            if isinstance(accepted, NewOrder) and accepted.key not in new:
+                new[accepted.key] = accepted
+            elif isinstance(accepted, NewOrder):
+                out.append(self._duplicate(accepted))
+            else:
+                out.extend(accepted)
+        paid_rows = await store.add_payments(conn, list(confirmed.values()), now) if confirmed else []
+        request_rows = await store.add_requests(conn, list(new.values()), now) if new else []
+        attached = {(r.merchant_id, r.ticket_trade_no) for r in request_rows}
+        out += [self._duplicate(n) for key, n in new.items() if key not in attached]
+        return out + await self.desk.settle(conn, paid_rows + request_rows, now)
+
+    async def _accept(self, parsed: Parsed, now: datetime) -> NewOrder | list[Outgoing]:
+        """Authenticate and validate one request (pure apart from the in-memory views)."""
         request: IngestRequest = parsed.body
         if request.operation in OTHER_OWNERS:
             return []
         runtime = self.desk.runtime
-        now = runtime.clock.now()
         caller = await runtime.merchants.authenticate(request.envelope, int(now.timestamp()))
         if isinstance(caller, Refusal):
-            return [self._refuse(parsed, request, caller, caller.code, caller.detail, caller.envelope_level)]
+            return [self._refuse(parsed, caller, caller.code, caller.detail, caller.envelope_level)]
         if request.operation != ISSUE:
-            return [
-                self._refuse(
-                    parsed, request, caller, RtnCode.OPERATION_UNKNOWN, f"unknown operation {request.operation!r}"
-                )
-            ]
-        merchant_id = caller.merchant.merchant_id
-        now = runtime.clock.now(merchant_id)
-        catalogue = await self._products_for(merchant_id, caller.data)
-        order = validate(caller.data, catalogue.get, business_date(now))
+            return [self._refuse(parsed, caller, RtnCode.OPERATION_UNKNOWN, f"unknown operation {request.operation!r}")]
+        catalogue = await self._products_for(caller.merchant_id, caller.data)
+        order = validate(caller.data, catalogue.get, business_date(runtime.clock.now(caller.merchant_id)))
         if isinstance(order, Invalid):
-            return self._invalid(parsed, request, caller, order)
-        if order.paid:
-            await store.lock_order_key(conn, merchant_id, order.trade_no)  # joins with the payment event
-        row = await store.insert_order(
-            conn,
+            return self._invalid(parsed, caller, order, now)
+        return NewOrder(
             order,
-            request_id=request.request_id,
-            message_id=parsed.message_id,
-            platform_id=caller.platform_id,
-            signer_id=caller.signer.merchant_id,
-            deadline=runtime.clock.now() + self.desk.payment_wait,
-            now=now,
+            request.request_id,
+            parsed.message_id,
+            caller.platform_id,
+            caller.signer.merchant_id,
+            now + self.desk.payment_wait,
         )
-        if row is None:
-            return [
-                self._refuse(
-                    parsed, request, caller, RtnCode.ORDER_DUPLICATE, f"order {order.trade_no} was already submitted"
-                )
-            ]
-        payment = await store.known_payment(conn, merchant_id, order.trade_no) if order.paid else None
-        return await self.desk.settle(conn, row, payment, now)
-
-    async def on_payment_event(self, conn: asyncpg.Connection, parsed: Parsed, _record: Inbound) -> Sequence[Outgoing]:
-        envelope: EventEnvelope = parsed.body
-        event = payload_of(envelope)
-        if not isinstance(event, PaymentConfirmed | PaymentRejected):
-            return []
-        now = self.desk.runtime.clock.now(event.merchant_id)
-        await store.lock_order_key(conn, event.merchant_id, event.merchant_trade_no)
-        if isinstance(event, PaymentRejected):
-            await store.record_rejection(conn, event.merchant_id, event.merchant_trade_no, event.reason.value, now)
-            return []
-        await store.record_confirmed(
-            conn, event.merchant_id, event.merchant_trade_no, event.trade_no, event.amount, event.payment_date, now
-        )
-        row = await store.waiting_order(conn, event.merchant_id, event.merchant_trade_no)
-        if row is None:
-            return []  # the Issue request has not arrived yet (or the order is already decided)
-        payment = await store.known_payment(conn, event.merchant_id, event.merchant_trade_no)
-        return await self.desk.settle(conn, row, payment, now)
 
     async def sweep_overdue(self) -> int:
         """Fail paid orders whose payment did not arrive in time; returns how many were decided."""
         runtime = self.desk.runtime
         async with runtime.pool.acquire() as conn, conn.transaction():
-            out: list[Outgoing] = []
-            rows = await store.overdue_orders(conn, runtime.clock.now(), SWEEP_BATCH)
-            for row in rows:
-                payment = await store.known_payment(conn, row.merchant_id, row.ticket_trade_no)
-                out.extend(await self.desk.settle(conn, row, payment, runtime.clock.now()))
-            await outbox.append(conn, runtime.schema, out)
+            now = runtime.clock.now()
+            rows = await store.overdue_orders(conn, now, SWEEP_BATCH)
+            await outbox.append(conn, runtime.schema, await self.desk.settle(conn, rows, now))
         return len(rows)
 
     async def run_sweeper(self, interval: float = 1.0) -> None:
@@ -126,50 +119,56 @@ class IssuanceHandlers:
 
     async def _products_for(self, merchant_id: str, data: dict[str, object]) -> dict[str, Product]:
         lines = data.get("TicketInfo")
-        items = (
+        wanted = (
             {str(line.get("ItemNo")) for line in lines if isinstance(line, dict)} if isinstance(lines, list) else set()
         )
         found: dict[str, Product] = {}
-        for item_no in items:
+        for item_no in wanted:
             product = await self.products.lookup(f"{merchant_id}/{item_no}")
             if product is not None:
                 found[item_no] = product
         return found
 
-    def _invalid(self, parsed: Parsed, request: IngestRequest, caller: Caller, invalid: Invalid) -> list[Outgoing]:
-        data = caller.data
+    def _invalid(self, parsed: Parsed, caller: Caller, invalid: Invalid, now: datetime) -> list[Outgoing]:
+        request: IngestRequest = parsed.body
         failed = IssueFailed(
-            merchant_id=caller.merchant.merchant_id,
+            merchant_id=caller.merchant_id,
             platform_id=caller.platform_id,
-            merchant_trade_no=_text(data.get("MerchantTradeNo")),
-            free_trade_no=_text(data.get("FreeTradeNo")),
+            merchant_trade_no=_text(caller.data.get("MerchantTradeNo")),
+            free_trade_no=_text(caller.data.get("FreeTradeNo")),
             request_id=request.request_id,
             rtn_code=int(invalid.code),
             reason=invalid.detail,
-            failed_at=self.desk.runtime.clock.now(),
+            failed_at=now,
         )
         event = wrap(
             failed,
             event_id=derived_id(parsed.message_id, "failed"),
-            occurred_at=failed.failed_at,
+            occurred_at=now,
             producer=PRODUCER,
             correlation_id=request.request_id,
             causation_id=str(parsed.message_id),
         )
-        return [
-            event,
-            self._refuse(parsed, request, caller, invalid.code, invalid.detail),
-        ]
+        return [event, self._refuse(parsed, caller, invalid.code, invalid.detail)]
+
+    def _duplicate(self, new: NewOrder) -> Outgoing:
+        return reply(
+            message_id=new.message_id,
+            request_id=new.request_id,
+            operation=ISSUE,
+            merchant_id=new.order.merchant_id,
+            platform_id=new.platform_id,
+            signer=self.desk.runtime.merchants.view.get(new.signer_id),
+            code=RtnCode.ORDER_DUPLICATE,
+            detail=f"order {new.order.trade_no} was already submitted",
+            now=self.desk.runtime.clock.now(),
+            producer=PRODUCER,
+        )
 
     def _refuse(
-        self,
-        parsed: Parsed,
-        request: IngestRequest,
-        who: Caller | Refusal,
-        code: RtnCode,
-        detail: str,
-        envelope_level: bool = False,
+        self, parsed: Parsed, who: Caller | Refusal, code: RtnCode, detail: str, envelope_level: bool = False
     ) -> Outgoing:
+        request: IngestRequest = parsed.body
         return reply(
             message_id=parsed.message_id,
             request_id=request.request_id,

@@ -1,4 +1,4 @@
-"""The issuance service layer: requests and payments meet here, and every order ends issued or failed."""
+"""The issuance service layer: orders whose halves have met are decided here, a whole batch at a time."""
 
 from __future__ import annotations
 
@@ -10,14 +10,14 @@ import asyncpg
 
 from services.issuance import store
 from services.issuance.domain.codes import RandomSource, new_ticket_no, new_write_off_no
-from services.issuance.domain.join import Fail, Issue, KnownPayment, join
+from services.issuance.domain.join import Fail, Issue, join
 from services.issuance.domain.tickets import build_tickets_issued
-from services.issuance.store import OrderRow
+from services.issuance.replies import issue_reply
+from services.issuance.store import OrderRow, Outcome
 from shared.contracts.common import IssueStatus
 from shared.contracts.events import Outgoing, wrap
 from shared.contracts.issuance import IssueFailed, PaymentRef, TicketsIssued
 from shared.contracts.rtncodes import RtnCode
-from shared.ecticket.replies import reply
 from shared.ids import derived_id
 from shared.infra.service import Runtime
 
@@ -31,63 +31,93 @@ class OrderDesk:
     codes: RandomSource
     payment_wait: timedelta
 
-    async def settle(
-        self, conn: asyncpg.Connection, row: OrderRow, payment: KnownPayment | None, now: datetime
-    ) -> Sequence[Outgoing]:
-        """Decide a waiting order: issue it, fail it, or leave it waiting for its payment."""
-        if not row.order.paid:
-            return await self._issue(conn, row, None, now)
-        decision = join(row.order.pickup_total, payment, now, row.deadline)
-        if isinstance(decision, Issue):
-            assert payment is not None and payment.trade_no and payment.amount and payment.payment_date
-            ref = PaymentRef(trade_no=payment.trade_no, amount=payment.amount, payment_date=payment.payment_date)
-            return await self._issue(conn, row, ref, now)
-        if isinstance(decision, Fail):
-            return await self.fail(conn, row, decision.code, decision.detail, now)
-        return []
-
-    async def _issue(
-        self, conn: asyncpg.Connection, row: OrderRow, payment: PaymentRef | None, now: datetime
-    ) -> Sequence[Outgoing]:
-        merchant = await self.runtime.merchants.lookup(row.merchant_id)
-        if merchant is None:
-            return await self.fail(conn, row, RtnCode.MERCHANT_UNKNOWN, "merchant disabled before issuance", now)
-        for _ in range(CODE_ATTEMPTS):
-            issued = build_tickets_issued(
-                row.order,
-                platform_id=row.platform_id,
-                request_id=row.request_id,
-                payment=payment,
-                escrow_days=merchant.record.escrow_days,
-                merchant_fee_rule=merchant.record.refund_fee_rule,
-                issued_at=now,
-                codes=lambda: (new_ticket_no(self.codes), new_write_off_no(self.codes)),
+    async def settle(self, conn: asyncpg.Connection, rows: Sequence[OrderRow], now: datetime) -> list[Outgoing]:
+        """Decide every waiting order in `rows`: issue it, fail it, or leave it waiting for its payment."""
+        issued: list[tuple[OrderRow, TicketsIssued]] = []
+        failed: list[tuple[OrderRow, RtnCode, str]] = []
+        for row in rows:
+            if row.status is not IssueStatus.PROCESSING or row.order is None:
+                continue
+            decision = (
+                join(row.order.pickup_total, row.payment, now, row.deadline or now) if row.order.paid else Issue()
             )
-            if await store.insert_tickets(conn, issued):
-                break
-        else:
-            raise RuntimeError("could not draw unique ticket codes; is the random source broken?")
-        await store.finish_order(conn, row.merchant_id, row.ticket_trade_no, IssueStatus.SUCCESS, 1, "issued", now)
-        event = self._event(issued, row, "issued", now)
-        return [event, await self._reply(row, RtnCode.SUCCESS, None, now, _success_data(issued))]
+            if isinstance(decision, Fail):
+                failed.append((row, decision.code, decision.detail))
+            elif isinstance(decision, Issue):
+                built = await self._build(row, now)
+                if isinstance(built, TicketsIssued):
+                    issued.append((row, built))
+                else:
+                    failed.append((row, RtnCode.MERCHANT_UNKNOWN, built))
+        issued = await self._store_tickets(conn, issued, now)
+        await store.finish_orders(
+            conn,
+            [Outcome(r.merchant_id, r.ticket_trade_no, IssueStatus.SUCCESS, 1, "issued") for r, _ in issued]
+            + [Outcome(r.merchant_id, r.ticket_trade_no, IssueStatus.FAILED, int(c), d) for r, c, d in failed],
+            now,
+        )
+        out: list[Outgoing] = []
+        for row, event in issued:
+            out += [self._event(event, row, "issued", now), await issue_reply(self.runtime, row, event, None, now)]
+        for row, code, detail in failed:
+            out += [
+                self._event(self._failure(row, code, detail, now), row, "failed", now),
+                await issue_reply(self.runtime, row, None, (code, detail), now),
+            ]
+        return out
 
-    async def fail(
-        self, conn: asyncpg.Connection, row: OrderRow, code: RtnCode, detail: str, now: datetime
-    ) -> Sequence[Outgoing]:
-        await store.finish_order(conn, row.merchant_id, row.ticket_trade_no, IssueStatus.FAILED, int(code), detail, now)
-        failed = IssueFailed(
+    async def _build(self, row: OrderRow, now: datetime) -> TicketsIssued | str:
+        merchant = await self.runtime.merchants.lookup(row.merchant_id)
+        if merchant is None or row.order is None:
+            return "merchant disabled before issuance"
+        payment = row.payment
+        ref = None
+        if row.order.paid and payment and payment.trade_no and payment.amount and payment.payment_date:
+            ref = PaymentRef(trade_no=payment.trade_no, amount=payment.amount, payment_date=payment.payment_date)
+        return build_tickets_issued(
+            row.order,
+            platform_id=row.platform_id,
+            request_id=row.request_id,
+            payment=ref,
+            escrow_days=merchant.record.escrow_days,
+            merchant_fee_rule=merchant.record.refund_fee_rule,
+            issued_at=now,
+            codes=lambda: (new_ticket_no(self.codes), new_write_off_no(self.codes)),
+        )
+
+    async def _store_tickets(
+        self, conn: asyncpg.Connection, issued: list[tuple[OrderRow, TicketsIssued]], now: datetime
+    ) -> list[tuple[OrderRow, TicketsIssued]]:
+        """Insert all tickets at once; orders whose codes collided are redrawn (a CSPRNG makes that ~never)."""
+        done: list[tuple[OrderRow, TicketsIssued]] = []
+        pending = issued
+        for _ in range(CODE_ATTEMPTS):
+            if not pending:
+                return done
+            collided = await store.insert_tickets(conn, [event for _, event in pending])
+            done += [(r, e) for r, e in pending if (r.merchant_id, r.ticket_trade_no) not in collided]
+            retry = [r for r, _ in pending if (r.merchant_id, r.ticket_trade_no) in collided]
+            pending = [(r, e) for r in retry if isinstance(e := await self._build(r, now), TicketsIssued)]
+        if pending:
+            raise RuntimeError("could not draw unique ticket codes; is the random source broken?")
+        return done
+
+    @staticmethod
+    def _failure(row: OrderRow, code: RtnCode, detail: str, now: datetime) -> IssueFailed:
+        paid = bool(row.order and row.order.paid)
+        return IssueFailed(
             merchant_id=row.merchant_id,
             platform_id=row.platform_id,
-            merchant_trade_no=row.ticket_trade_no if row.order.paid else None,
-            free_trade_no=None if row.order.paid else row.ticket_trade_no,
+            merchant_trade_no=row.ticket_trade_no if paid else None,
+            free_trade_no=None if paid else row.ticket_trade_no,
             request_id=row.request_id,
             rtn_code=int(code),
             reason=detail,
             failed_at=now,
         )
-        return [self._event(failed, row, "failed", now), await self._reply(row, code, detail, now)]
 
-    def _event(self, event: TicketsIssued | IssueFailed, row: OrderRow, label: str, now: datetime) -> Outgoing:
+    @staticmethod
+    def _event(event: TicketsIssued | IssueFailed, row: OrderRow, label: str, now: datetime) -> Outgoing:
         return wrap(
             event,
             event_id=derived_id(row.request_message_id, label),
@@ -96,55 +126,3 @@ class OrderDesk:
             correlation_id=row.request_id,
             causation_id=str(row.request_message_id),
         )
-
-    async def _reply(
-        self, row: OrderRow, code: RtnCode, detail: str | None, now: datetime, extra: dict[str, object] | None = None
-    ) -> Outgoing:
-        signer = await self.runtime.merchants.lookup(row.signer_id)
-        order_field = "MerchantTradeNo" if row.order.paid else "FreeTradeNo"
-        return reply(
-            message_id=row.request_message_id,
-            request_id=row.request_id,
-            operation="Issue",
-            merchant_id=row.merchant_id,
-            platform_id=row.platform_id,
-            signer=signer,
-            code=code,
-            detail=detail,
-            now=now,
-            producer=PRODUCER,
-            extra={
-                order_field: row.ticket_trade_no,
-                "Status": int(IssueStatus.SUCCESS if code == 1 else IssueStatus.FAILED),
-                **(extra or {}),
-            },
-        )
-
-
-def _success_data(issued: TicketsIssued) -> dict[str, object]:
-    lines: dict[tuple[str | None, str, int], int] = {}
-    for t in issued.tickets:
-        key = (t.item_no, t.item_name, t.face_value)
-        lines[key] = lines.get(key, 0) + 1
-    return {
-        "TicketTradeNo": issued.ticket_trade_no,
-        "TicketData": [
-            {"ItemNo": no or "", "ItemName": name, "TicketPrice": price, "TicketAmount": count}
-            for (no, name, price), count in lines.items()
-        ],
-        "TicketList": [
-            {
-                "TicketNo": t.ticket_no,
-                "WriteOffNo": t.write_off_no,
-                "ItemNo": t.item_no or "",
-                "TicketType": int(t.ticket_type),
-                "StartDate": _ymd(t.start_date),
-                "ExpireDate": _ymd(t.expire_date),
-            }
-            for t in issued.tickets
-        ],
-    }
-
-
-def _ymd(day: object) -> str:
-    return day.strftime("%Y%m%d") if hasattr(day, "strftime") else ""

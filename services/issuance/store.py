@@ -1,8 +1,11 @@
-"""Issuance's tables: orders, tickets and its copy of payment outcomes. All SQL of the service lives here."""
+"""Issuance's tables: orders (request and payment halves in one row) and tickets. All SQL of the service.
+
+Every write is set-wise: one statement per batch, whatever the batch size."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -12,68 +15,145 @@ from services.issuance.domain.join import KnownPayment
 from services.issuance.domain.request import IssueOrder
 from shared.contracts.common import IssueStatus
 from shared.contracts.issuance import TicketsIssued
+from shared.contracts.payments import PaymentConfirmed
+
+
+@dataclass(frozen=True)
+class NewOrder:
+    order: IssueOrder
+    request_id: str
+    message_id: uuid.UUID
+    platform_id: str | None
+    signer_id: str
+    deadline: datetime
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.order.merchant_id, self.order.trade_no
 
 
 @dataclass(frozen=True)
 class OrderRow:
     merchant_id: str
     ticket_trade_no: str
-    status: IssueStatus
+    status: IssueStatus | None  # None: only the payment has arrived
     request_id: str
     request_message_id: uuid.UUID
     platform_id: str | None
     signer_id: str
-    order: IssueOrder
-    deadline: datetime
+    order: IssueOrder | None
+    deadline: datetime | None
+    payment: KnownPayment | None
 
 
-async def lock_order_key(conn: asyncpg.Connection, merchant_id: str, trade_no: str) -> None:
-    """Serialise the request/payment join for one order across transactions and instances."""
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"issuance/{merchant_id}/{trade_no}")
+@dataclass(frozen=True)
+class Outcome:
+    merchant_id: str
+    ticket_trade_no: str
+    status: IssueStatus
+    rtn_code: int
+    remark: str
 
 
-async def insert_order(
-    conn: asyncpg.Connection,
-    order: IssueOrder,
-    *,
-    request_id: str,
-    message_id: uuid.UUID,
-    platform_id: str | None,
-    signer_id: str,
-    deadline: datetime,
-    now: datetime,
-) -> OrderRow | None:
-    """The new order, waiting (status 3); None when the order number was already used (a duplicate request)."""
-    row = await conn.fetchrow(
+def _order_row(row: asyncpg.Record) -> OrderRow:
+    payment = None
+    if row["payment_confirmed"] or row["payment_rejection"]:
+        payment = KnownPayment(
+            row["payment_confirmed"],
+            row["payment_trade_no"],
+            row["payment_amount"],
+            row["payment_date"],
+            row["payment_rejection"],
+        )
+    return OrderRow(
+        merchant_id=row["merchant_id"],
+        ticket_trade_no=row["ticket_trade_no"],
+        status=None if row["status"] is None else IssueStatus(row["status"]),
+        request_id=row["request_id"] or "",
+        request_message_id=row["request_message_id"] or uuid.UUID(int=0),
+        platform_id=row["platform_id"],
+        signer_id=row["signer_id"] or "",
+        order=None if row["order_json"] is None else IssueOrder.model_validate_json(row["order_json"]),
+        deadline=row["deadline"],
+        payment=payment,
+    )
+
+
+async def add_requests(conn: asyncpg.Connection, new: Sequence[NewOrder], now: datetime) -> list[OrderRow]:
+    """Attach requests to their order rows; a key whose request half exists already is not returned (duplicate).
+    Keys must be distinct; sorted so concurrent batches lock rows in the same order."""
+    new = sorted(new, key=lambda n: n.key)
+    rows = await conn.fetch(
         """
-        INSERT INTO orders (merchant_id, ticket_trade_no, paid, status, request_id, request_message_id,
-                            platform_id, signer_id, order_json, total_face_value, deadline, created_at, updated_at)
-        VALUES ($1, $2, $3, 3, $4, $5, $6, $7, $8, $9, $10, $11, $11)
-        ON CONFLICT DO NOTHING
+        INSERT INTO orders AS o (merchant_id, ticket_trade_no, status, paid, request_id, request_message_id,
+                                 platform_id, signer_id, order_json, total_face_value, deadline, created_at, updated_at)
+        SELECT m, t, 3, p, r, mid, pl, s, j, f, d, $11, $11
+        FROM unnest($1::text[], $2::text[], $3::bool[], $4::text[], $5::uuid[], $6::text[], $7::text[],
+                    $8::jsonb[], $9::int[], $10::timestamptz[]) WITH ORDINALITY
+             AS u(m, t, p, r, mid, pl, s, j, f, d, i)
+        ORDER BY i
+        ON CONFLICT (merchant_id, ticket_trade_no) DO UPDATE
+            SET status = 3, paid = EXCLUDED.paid, request_id = EXCLUDED.request_id,
+                request_message_id = EXCLUDED.request_message_id, platform_id = EXCLUDED.platform_id,
+                signer_id = EXCLUDED.signer_id, order_json = EXCLUDED.order_json,
+                total_face_value = EXCLUDED.total_face_value, deadline = EXCLUDED.deadline, updated_at = $11
+            WHERE o.request_id IS NULL
         RETURNING *
         """,
-        order.merchant_id,
-        order.trade_no,
-        order.paid,
-        request_id,
-        message_id,
-        platform_id,
-        signer_id,
-        order.model_dump_json(),
-        order.pickup_total,
-        deadline,
+        [n.order.merchant_id for n in new],
+        [n.order.trade_no for n in new],
+        [n.order.paid for n in new],
+        [n.request_id for n in new],
+        [n.message_id for n in new],
+        [n.platform_id for n in new],
+        [n.signer_id for n in new],
+        [n.order.model_dump_json() for n in new],
+        [n.order.pickup_total for n in new],
+        [n.deadline for n in new],
         now,
     )
-    return None if row is None else _order_row(row)
+    return [_order_row(r) for r in rows]
 
 
-async def waiting_order(conn: asyncpg.Connection, merchant_id: str, trade_no: str) -> OrderRow | None:
-    row = await conn.fetchrow(
-        "SELECT * FROM orders WHERE merchant_id = $1 AND ticket_trade_no = $2 AND status = 3 FOR UPDATE",
+async def add_payments(conn: asyncpg.Connection, paid: Sequence[PaymentConfirmed], now: datetime) -> list[OrderRow]:
+    """Record confirmed payments (the first one of an order wins); returns the rows that changed. Keys distinct."""
+    paid = sorted(paid, key=lambda p: (p.merchant_id, p.merchant_trade_no))
+    rows = await conn.fetch(
+        """
+        INSERT INTO orders AS o (merchant_id, ticket_trade_no, payment_confirmed, payment_trade_no, payment_amount,
+                                 payment_date, created_at, updated_at)
+        SELECT m, t, true, n, a, d, $6, $6
+        FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::timestamptz[]) WITH ORDINALITY
+             AS u(m, t, n, a, d, i)
+        ORDER BY i
+        ON CONFLICT (merchant_id, ticket_trade_no) DO UPDATE
+            SET payment_confirmed = true, payment_trade_no = EXCLUDED.payment_trade_no,
+                payment_amount = EXCLUDED.payment_amount, payment_date = EXCLUDED.payment_date, updated_at = $6
+            WHERE NOT o.payment_confirmed
+        RETURNING *
+        """,
+        [p.merchant_id for p in paid],
+        [p.merchant_trade_no for p in paid],
+        [p.trade_no for p in paid],
+        [p.amount for p in paid],
+        [p.payment_date for p in paid],
+        now,
+    )
+    return [_order_row(r) for r in rows]
+
+
+async def add_rejection(conn: asyncpg.Connection, merchant_id: str, trade_no: str, reason: str, now: datetime) -> None:
+    await conn.execute(
+        """
+        INSERT INTO orders (merchant_id, ticket_trade_no, payment_rejection, created_at, updated_at)
+        VALUES ($1, $2, $3, $4, $4)
+        ON CONFLICT (merchant_id, ticket_trade_no) DO UPDATE SET payment_rejection = $3, updated_at = $4
+        """,
         merchant_id,
         trade_no,
+        reason,
+        now,
     )
-    return None if row is None else _order_row(row)
 
 
 async def overdue_orders(conn: asyncpg.Connection, now: datetime, limit: int) -> list[OrderRow]:
@@ -85,44 +165,9 @@ async def overdue_orders(conn: asyncpg.Connection, now: datetime, limit: int) ->
     return [_order_row(r) for r in rows]
 
 
-def _order_row(row: asyncpg.Record) -> OrderRow:
-    return OrderRow(
-        merchant_id=row["merchant_id"],
-        ticket_trade_no=row["ticket_trade_no"],
-        status=IssueStatus(row["status"]),
-        request_id=row["request_id"],
-        request_message_id=row["request_message_id"],
-        platform_id=row["platform_id"],
-        signer_id=row["signer_id"],
-        order=IssueOrder.model_validate_json(row["order_json"]),
-        deadline=row["deadline"],
-    )
-
-
-async def finish_order(
-    conn: asyncpg.Connection,
-    merchant_id: str,
-    trade_no: str,
-    status: IssueStatus,
-    rtn_code: int,
-    remark: str,
-    now: datetime,
-) -> None:
-    await conn.execute(
-        "UPDATE orders SET status = $3, rtn_code = $4, remark = $5, updated_at = $6"
-        " WHERE merchant_id = $1 AND ticket_trade_no = $2",
-        merchant_id,
-        trade_no,
-        int(status),
-        rtn_code,
-        remark,
-        now,
-    )
-
-
-async def insert_tickets(conn: asyncpg.Connection, issued: TicketsIssued) -> bool:
-    """Store the tickets; False (and nothing stored) if any TicketNo or WriteOffNo already exists."""
-    tickets = issued.tickets
+async def insert_tickets(conn: asyncpg.Connection, issued: Sequence[TicketsIssued]) -> set[tuple[str, str]]:
+    """Store every order's tickets at once; returns the orders whose drawn codes collided (stored nothing)."""
+    tickets = [(i, t) for i in issued for t in i.tickets]
     stored = await conn.fetch(
         """
         INSERT INTO tickets (ticket_no, write_off_no, merchant_id, ticket_trade_no, ticket_type, item_no,
@@ -130,71 +175,49 @@ async def insert_tickets(conn: asyncpg.Connection, issued: TicketsIssued) -> boo
         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::smallint[], $6::text[],
                              $7::integer[], $8::date[], $9::date[])
         ON CONFLICT DO NOTHING
-        RETURNING ticket_no
+        RETURNING merchant_id, ticket_trade_no
         """,
-        [t.ticket_no for t in tickets],
-        [t.write_off_no for t in tickets],
-        [issued.merchant_id] * len(tickets),
-        [issued.ticket_trade_no] * len(tickets),
-        [int(t.ticket_type) for t in tickets],
-        [t.item_no for t in tickets],
-        [t.face_value for t in tickets],
-        [t.start_date for t in tickets],
-        [t.expire_date for t in tickets],
+        [t.ticket_no for _, t in tickets],
+        [t.write_off_no for _, t in tickets],
+        [i.merchant_id for i, _ in tickets],
+        [i.ticket_trade_no for i, _ in tickets],
+        [int(t.ticket_type) for _, t in tickets],
+        [t.item_no for _, t in tickets],
+        [t.face_value for _, t in tickets],
+        [t.start_date for _, t in tickets],
+        [t.expire_date for _, t in tickets],
     )
-    if len(stored) == len(tickets):
-        return True
-    # A drawn code already exists (or repeats within the order): undo this attempt; the caller redraws.
-    await conn.execute("DELETE FROM tickets WHERE ticket_no = ANY($1::text[])", [r["ticket_no"] for r in stored])
-    return False
+    counts: dict[tuple[str, str], int] = {}
+    for r in stored:
+        counts[(r["merchant_id"], r["ticket_trade_no"])] = counts.get((r["merchant_id"], r["ticket_trade_no"]), 0) + 1
+    collided = {
+        (i.merchant_id, i.ticket_trade_no)
+        for i in issued
+        if counts.get((i.merchant_id, i.ticket_trade_no), 0) != len(i.tickets)
+    }
+    if collided:  # undo those orders' partial inserts; the caller redraws their codes
+        await conn.execute(
+            "DELETE FROM tickets t USING unnest($1::text[], $2::text[]) AS u(m, n)"
+            " WHERE t.merchant_id = u.m AND t.ticket_trade_no = u.n",
+            [m for m, _ in collided],
+            [n for _, n in collided],
+        )
+    return collided
 
 
-async def known_payment(conn: asyncpg.Connection, merchant_id: str, trade_no: str) -> KnownPayment | None:
-    row = await conn.fetchrow(
-        "SELECT * FROM payments WHERE merchant_id = $1 AND merchant_trade_no = $2", merchant_id, trade_no
-    )
-    if row is None:
-        return None
-    return KnownPayment(row["confirmed"], row["trade_no"], row["amount"], row["payment_date"], row["rejection"])
-
-
-async def record_confirmed(
-    conn: asyncpg.Connection,
-    merchant_id: str,
-    trade_no: str,
-    paid_trade_no: str,
-    amount: int,
-    paid_at: datetime,
-    now: datetime,
-) -> None:
-    """The first confirmed payment wins; payment-confirmation already refuses conflicting ones."""
+async def finish_orders(conn: asyncpg.Connection, outcomes: Sequence[Outcome], now: datetime) -> None:
+    if not outcomes:
+        return
     await conn.execute(
         """
-        INSERT INTO payments (merchant_id, merchant_trade_no, confirmed, trade_no, amount, payment_date, updated_at)
-        VALUES ($1, $2, true, $3, $4, $5, $6)
-        ON CONFLICT (merchant_id, merchant_trade_no) DO UPDATE
-            SET confirmed = true, trade_no = $3, amount = $4, payment_date = $5, updated_at = $6
-            WHERE NOT payments.confirmed
+        UPDATE orders o SET status = u.s, rtn_code = u.c, remark = u.r, updated_at = $6
+        FROM unnest($1::text[], $2::text[], $3::smallint[], $4::int[], $5::text[]) AS u(m, t, s, c, r)
+        WHERE o.merchant_id = u.m AND o.ticket_trade_no = u.t
         """,
-        merchant_id,
-        trade_no,
-        paid_trade_no,
-        amount,
-        paid_at,
-        now,
-    )
-
-
-async def record_rejection(
-    conn: asyncpg.Connection, merchant_id: str, trade_no: str, reason: str, now: datetime
-) -> None:
-    await conn.execute(
-        """
-        INSERT INTO payments (merchant_id, merchant_trade_no, rejection, updated_at) VALUES ($1, $2, $3, $4)
-        ON CONFLICT (merchant_id, merchant_trade_no) DO UPDATE SET rejection = $3, updated_at = $4
-        """,
-        merchant_id,
-        trade_no,
-        reason,
+        [o.merchant_id for o in outcomes],
+        [o.ticket_trade_no for o in outcomes],
+        [int(o.status) for o in outcomes],
+        [o.rtn_code for o in outcomes],
+        [o.remark for o in outcomes],
         now,
     )

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import asyncpg
 
-from services.payment_confirmation.handlers import on_payment_result
+from services.payment_confirmation.handlers import on_payment_results
 from services.payment_confirmation.intake import parse_payment_result
 from shared.contracts.events import Outgoing
 from shared.infra.messages import Inbound, Parsed, Route
@@ -16,10 +16,13 @@ from shared.topics import INGEST_PAYMENTS
 
 
 async def wire(runtime: Runtime) -> Wiring:
-    async def handle(conn: asyncpg.Connection, parsed: Parsed, record: Inbound) -> Sequence[Outgoing]:
-        return await on_payment_result(runtime, conn, parsed, record)
+    async def batch(conn: asyncpg.Connection, items: Sequence[tuple[Inbound, Parsed]]) -> Sequence[Outgoing]:
+        return await on_payment_results(runtime, conn, items)
 
-    return Wiring(routes={INGEST_PAYMENTS: Route(parse=parse_payment_result, handle=handle)})
+    async def one(conn: asyncpg.Connection, parsed: Parsed, record: Inbound) -> Sequence[Outgoing]:
+        return await batch(conn, [(record, parsed)])
+
+    return Wiring(routes={INGEST_PAYMENTS: Route(parse=parse_payment_result, handle=one, handle_batch=batch)})
 
 
 SPEC = ServiceSpec(

@@ -1,9 +1,12 @@
-"""on_payment_result: record the first verified payment of an order, reject everything else with a reason."""
+"""A batch of AIO payment results: record the first verified payment of each order, refuse the rest with reasons.
+
+Set-wise: one INSERT for every new payment of the batch; only repeats of an order already paid are looked up."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
@@ -19,58 +22,88 @@ from shared.infra.service import Runtime
 PRODUCER = "payment-confirmation"
 
 
-async def on_payment_result(
-    runtime: Runtime, conn: asyncpg.Connection, parsed: Parsed, record: Inbound
-) -> Sequence[Outgoing]:
-    result: PaymentResult = parsed.body
-    fields = result.fields
-    now = runtime.clock.now(fields["MerchantID"])
-    merchant = await runtime.merchants.lookup(fields["MerchantID"])
-    decision = assess(fields, merchant)
-    if isinstance(decision, Refused):
-        return [await _reject(conn, parsed, fields, decision, None, now)]
-    inserted = await conn.fetchval(
+@dataclass(frozen=True)
+class Judged:
+    parsed: Parsed
+    fields: dict[str, str]
+    decision: PaymentConfirmed | Refused
+
+
+async def on_payment_results(
+    runtime: Runtime, conn: asyncpg.Connection, items: Sequence[tuple[Inbound, Parsed]]
+) -> list[Outgoing]:
+    now = runtime.clock.now()
+    judged: list[Judged] = []
+    for _, parsed in items:
+        result: PaymentResult = parsed.body
+        fields = result.fields
+        judged.append(Judged(parsed, fields, assess(fields, await runtime.merchants.lookup(fields["MerchantID"]))))
+    first: dict[tuple[str, str], Judged] = {}
+    for j in judged:
+        if isinstance(j.decision, PaymentConfirmed):
+            first.setdefault((j.decision.merchant_id, j.decision.merchant_trade_no), j)
+    stored = await _insert_new(conn, [j for j in first.values()], now)
+    out: list[Outgoing] = []
+    for j in judged:
+        decision = j.decision
+        if isinstance(decision, Refused):
+            out.append(await _reject(conn, j, decision, None, now))
+        elif first.get((decision.merchant_id, decision.merchant_trade_no)) is j and j.parsed.message_id in stored:
+            out.append(_event(decision, j.parsed, now, "confirmed"))
+        else:
+            out += await _repeat(conn, j, decision, now)
+    return out
+
+
+async def _insert_new(conn: asyncpg.Connection, new: list[Judged], now: datetime) -> set[object]:
+    """Insert every first payment of an order; returns the message ids whose payment was stored."""
+    payments = [(j, j.decision) for j in new if isinstance(j.decision, PaymentConfirmed)]
+    if not payments:
+        return set()
+    rows = await conn.fetch(
         """
         INSERT INTO payments (merchant_id, merchant_trade_no, trade_no, amount, payment_type, payment_date,
                               simulated, fields, confirmed_at)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+        SELECT m, o, t, a, pt, d, s, f, $9
+        FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::timestamptz[], $7::bool[],
+                    $8::jsonb[]) AS u(m, o, t, a, pt, d, s, f)
         ON CONFLICT DO NOTHING
-        RETURNING 1
+        RETURNING merchant_id, merchant_trade_no
         """,
-        decision.merchant_id,
-        decision.merchant_trade_no,
-        decision.trade_no,
-        decision.amount,
-        decision.payment_type,
-        decision.payment_date,
-        decision.simulated,
-        json.dumps(_without_checksum(fields)),
+        [p.merchant_id for _, p in payments],
+        [p.merchant_trade_no for _, p in payments],
+        [p.trade_no for _, p in payments],
+        [p.amount for _, p in payments],
+        [p.payment_type for _, p in payments],
+        [p.payment_date for _, p in payments],
+        [p.simulated for _, p in payments],
+        [json.dumps({k: v for k, v in j.fields.items() if k != "CheckMacValue"}) for j, _ in payments],
         now,
     )
-    if inserted is None:
-        row = await conn.fetchrow(
-            "SELECT trade_no, amount FROM payments WHERE merchant_id = $1 AND merchant_trade_no = $2",
-            decision.merchant_id,
-            decision.merchant_trade_no,
-        )
-        if is_same_payment(Known(row["trade_no"], row["amount"]), decision):
-            return []  # the same payment again: nothing changes
-        conflict = Refused(
-            PaymentRejectReason.CONFLICTING_DUPLICATE,
-            f"order already paid by TradeNo {row['trade_no']} (NT${row['amount']}); this one is not applied",
-        )
-        return [await _reject(conn, parsed, fields, conflict, row["trade_no"], now)]
-    return [_event(decision, parsed, now, "confirmed")]
+    keys = {(r["merchant_id"], r["merchant_trade_no"]) for r in rows}
+    return {j.parsed.message_id for j, p in payments if (p.merchant_id, p.merchant_trade_no) in keys}
+
+
+async def _repeat(conn: asyncpg.Connection, j: Judged, new: PaymentConfirmed, now: datetime) -> list[Outgoing]:
+    """A payment for an order already paid: the same one again changes nothing; another one is a conflict."""
+    row = await conn.fetchrow(
+        "SELECT trade_no, amount FROM payments WHERE merchant_id = $1 AND merchant_trade_no = $2",
+        new.merchant_id,
+        new.merchant_trade_no,
+    )
+    if is_same_payment(Known(row["trade_no"], row["amount"]), new):
+        return []
+    conflict = Refused(
+        PaymentRejectReason.CONFLICTING_DUPLICATE,
+        f"order already paid by TradeNo {row['trade_no']} (NT${row['amount']}); this one is not applied",
+    )
+    return [await _reject(conn, j, conflict, row["trade_no"], now)]
 
 
 async def _reject(
-    conn: asyncpg.Connection,
-    parsed: Parsed,
-    fields: dict[str, str],
-    refusal: Refused,
-    confirmed_trade_no: str | None,
-    now: datetime,
+    conn: asyncpg.Connection, j: Judged, refusal: Refused, confirmed_trade_no: str | None, now: datetime
 ) -> Outgoing:
+    fields = j.fields
     await conn.execute(
         """
         INSERT INTO rejections (merchant_id, merchant_trade_no, trade_no, reason, message, fields, rejected_at)
@@ -95,7 +128,7 @@ async def _reject(
         confirmed_trade_no=confirmed_trade_no,
         received_at=now,
     )
-    return _event(event, parsed, now, "rejected")
+    return _event(event, j.parsed, now, "rejected")
 
 
 def _event(event: PaymentConfirmed | PaymentRejected, parsed: Parsed, now: datetime, label: str) -> Outgoing:
@@ -107,7 +140,3 @@ def _event(event: PaymentConfirmed | PaymentRejected, parsed: Parsed, now: datet
         correlation_id=f"{event.merchant_id}/{event.merchant_trade_no}",
         causation_id=str(parsed.message_id),
     )
-
-
-def _without_checksum(fields: dict[str, str]) -> dict[str, str]:
-    return {k: v for k, v in fields.items() if k != "CheckMacValue"}

@@ -14,7 +14,7 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from shared.clock import Clock
 from shared.contracts.events import Outgoing
 from shared.infra import deadletters, outbox
-from shared.infra.messages import Inbound, Parsed, Route, Unparseable
+from shared.infra.messages import BatchHandler, Inbound, Parsed, Route, Unparseable
 
 log = logging.getLogger(__name__)
 
@@ -110,10 +110,17 @@ class ConsumerRunner:
                 if await deadletters.store(conn, record, error):
                     out.append(deadletters.rejection_for(record, self.name, error, now))
             fresh = await _claim(conn, [p.message_id for _, p in parsed])
+            batched: dict[BatchHandler, list[tuple[Inbound, Parsed]]] = {}
             for record, item in parsed:
                 if item.message_id in fresh:
                     fresh.discard(item.message_id)  # a repeat inside the same batch is a duplicate too
-                    out.extend(await self.routes[record.topic].handle(conn, item, record))
+                    route = self.routes[record.topic]
+                    if route.handle_batch is None:
+                        out.extend(await route.handle(conn, item, record))
+                    else:
+                        batched.setdefault(route.handle_batch, []).append((record, item))
+            for handle_batch, items in batched.items():
+                out.extend(await handle_batch(conn, items))
             await outbox.append(conn, self.schema, out)
 
 

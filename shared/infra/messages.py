@@ -37,12 +37,16 @@ class Unparseable(Exception):
 
 
 Handler = Callable[[asyncpg.Connection, "Parsed", Inbound], Awaitable[Sequence[Outgoing]]]
+BatchHandler = Callable[[asyncpg.Connection, Sequence[tuple[Inbound, "Parsed"]]], Awaitable[Sequence[Outgoing]]]
 
 
 @dataclass(frozen=True)
 class Route:
     parse: Callable[[Inbound], Parsed]
     handle: Handler
+    # Optional: all fresh messages of one consumer batch for this handler in one call (arrival order), for a
+    # service that loads and saves its state once per batch. `handle` stays the per-message path.
+    handle_batch: BatchHandler | None = None
 
 
 def check_size(record: Inbound) -> None:
