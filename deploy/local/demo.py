@@ -1,4 +1,5 @@
-"""The `make run` demo: a merchant issues a few paid and gift orders and we print what the platform did."""
+"""The `make run` demo: a merchant issues paid and gift orders, a POS writes off and refunds vouchers, and we
+print what the platform answered and which events it published."""
 
 from __future__ import annotations
 
@@ -17,23 +18,34 @@ from shared.sandbox.aio import payment_result
 from shared.sandbox.merchant import MerchantClient, open_reply, unique
 from shared.sandbox.tap import Tap
 from shared.settings import Settings
-from shared.topics import INGEST_REPLIES, ISSUANCE_EVENTS, PAYMENT_EVENTS
+from shared.topics import INGEST_REPLIES, ISSUANCE_EVENTS, PAYMENT_EVENTS, REDEMPTION_EVENTS
 
 
 def order(trade_no: str, items: list[tuple[str, int]], free: bool = False) -> dict[str, Any]:
     key = "FreeTradeNo" if free else "MerchantTradeNo"
-    return {
-        "MerchantID": TEST_MERCHANT,
-        key: trade_no,
-        "IssueType": "3",
-        "Operator": "demo",
-        "TicketInfo": [{"ItemNo": item, "TicketAmount": n} for item, n in items],
-    }
+    lines = [{"ItemNo": item, "TicketAmount": n} for item, n in items]
+    return {"MerchantID": TEST_MERCHANT, key: trade_no, "IssueType": "3", "Operator": "demo", "TicketInfo": lines}
+
+
+async def ask(tap: Tap, message: dict[str, Any]) -> dict[str, Any]:
+    """Wait for the one reply to a request already sent, open it with the merchant's keys, and print it."""
+    [seen] = await tap.wait_for(
+        lambda s: s.type == "RequestReplied" and s.payload["request_id"] == message["request_id"]
+    )
+    reply = open_reply(seen.payload["response"], TEST_MERCHANT)
+    extras = {k: v for k, v in reply.items() if k in ("UseStatus", "RefundAmount", "Fee")}
+    print(f"   platform -> reply RtnCode {reply['RtnCode']} {reply['RtnMsg']} {extras or ''}")
+    return reply
+
+
+def print_events(tap: Tap, trade_no: str) -> None:
+    for s in tap.matching(lambda s: trade_no in (s.payload.get("merchant_trade_no"), s.payload.get("free_trade_no"))):
+        print(f"   event {s.type:<18} key={s.key}")
 
 
 async def issue(
     client: MerchantClient, tap: Tap, title: str, data: dict[str, Any], pay: int | None, pay_first: bool = True
-) -> None:
+) -> list[dict[str, Any]]:
     trade_no = data.get("MerchantTradeNo") or data["FreeTradeNo"]
     print(f"\n== {title} ({trade_no})")
     message = client.request("Issue", data, merchant_id=TEST_MERCHANT)
@@ -47,43 +59,70 @@ async def issue(
         await asyncio.sleep(0.5)
         await client.send_payment(payment, form=True)
         print(f"   merchant -> AIO payment result NT${pay}, after the request (form-encoded)")
-    [seen] = await tap.wait_for(
-        lambda s: s.type == "RequestReplied" and s.payload["request_id"] == message["request_id"]
-    )
-    reply = open_reply(seen.payload["response"], TEST_MERCHANT)
-    print(f"   platform -> reply RtnCode {reply['RtnCode']} {reply['RtnMsg']}")
-    for ticket in reply.get("TicketList", []):
-        kind = "pickup" if ticket["TicketType"] == 1 else "gift"
+    reply = await ask(tap, message)
+    tickets: list[dict[str, Any]] = reply.get("TicketList", [])
+    for t in tickets:
+        kind = "pickup" if t["TicketType"] == 1 else "gift"
         print(
-            f"      ticket {ticket['TicketNo']}  write-off code {ticket['WriteOffNo']}  {kind} {ticket['ItemNo']}"
-            f"  {ticket['StartDate'] or '-'}..{ticket['ExpireDate'] or '-'}"
+            f"      ticket {t['TicketNo']}  write-off code {t['WriteOffNo']}  {kind} {t['ItemNo']}"
+            f"  {t['StartDate'] or '-'}..{t['ExpireDate'] or '-'}"
         )
-    for s in tap.matching(
-        lambda s: (
-            trade_no
-            in (s.payload.get("merchant_trade_no"), s.payload.get("ticket_trade_no"), s.payload.get("free_trade_no"))
-        )
-    ):
-        print(f"   event {s.type:<18} key={s.key}")
+    print_events(tap, trade_no)
+    return tickets
+
+
+async def use(client: MerchantClient, tap: Tap, title: str, operation: str, data: dict[str, Any]) -> None:
+    print(f"\n== {title}")
+    message = client.request(operation, {"MerchantID": TEST_MERCHANT, **data}, merchant_id=TEST_MERCHANT)
+    await client.send_request(message)
+    print(f"   POS -> ECTicket {operation} {data}")
+    await ask(tap, message)
 
 
 async def main() -> None:
     settings = Settings.from_env()
-    tap = Tap(settings.kafka_bootstrap, [INGEST_REPLIES, PAYMENT_EVENTS, ISSUANCE_EVENTS])
+    tap = Tap(settings.kafka_bootstrap, [INGEST_REPLIES, PAYMENT_EVENTS, ISSUANCE_EVENTS, REDEMPTION_EVENTS])
     await tap.start()
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
     await producer.start()
     client = MerchantClient(producer)
     try:
-        await issue(client, tap, "Paid order, payment first", order(unique("DEMO"), [("PU000500", 2)]), 1000)
+        paid = await issue(client, tap, "Paid order, payment first", order(unique("DEMO"), [("PU000500", 2)]), 1000)
         await issue(
             client, tap, "Paid order, request first", order(unique("DEMO"), [("PU001200", 1)]), 1200, pay_first=False
         )
-        await issue(
-            client, tap, "Gift-only order, no payment", order(unique("GIFT"), [("GF000030", 2)], free=True), None
-        )
+        await issue(client, tap, "Gift-only order, no payment", order(unique("GIFT"), [("GF000030", 2)], True), None)
         await issue(client, tap, "Mixed order", order(unique("DEMO"), [("PU000500", 1), ("GF000030", 1)]), 500)
         await issue(client, tap, "Paid order with the wrong amount", order(unique("DEMO"), [("PU000500", 1)]), 450)
+        first, second = paid[0], paid[1]
+        await use(
+            client,
+            tap,
+            "Write off the first voucher at the counter",
+            "WriteOff",
+            {"WriteOffNo": first["WriteOffNo"], "Action": "1", "Operator": "pos1"},
+        )
+        await use(
+            client,
+            tap,
+            "The same code presented at another terminal",
+            "WriteOff",
+            {"WriteOffNo": first["WriteOffNo"], "Action": "1", "Operator": "pos2"},
+        )
+        await use(
+            client,
+            tap,
+            "Refund the second voucher (the merchant's 10% handling fee)",
+            "Refund",
+            {"TicketNo": second["TicketNo"], "Action": "1", "Operator": "desk1"},
+        )
+        await use(
+            client,
+            tap,
+            "Refund the written-off voucher",
+            "Refund",
+            {"TicketNo": first["TicketNo"], "Action": "1", "Operator": "desk1"},
+        )
     finally:
         await producer.stop()
         await tap.stop()
