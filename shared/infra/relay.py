@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 
 from shared.infra.outbox import notify_channel
 
@@ -30,7 +31,8 @@ class OutboxRelay:
         while not self.stopping.is_set():
             try:
                 await self._run_while_leader()
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, ConnectionError) as exc:
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, ConnectionError, KafkaError) as exc:
+                # Unpublished rows stay in the outbox; the next leader term sends them again.
                 log.warning("relay %s: %r; reconnecting", self.schema, exc)
                 await _sleep_unless(self.stopping, 1.0)
 
