@@ -1,0 +1,113 @@
+"""`python -m services.escrow_settlement.admin`: operate the ledger.
+
+payout-run --date YYYY-MM-DD [--merchant-id M ...]   ask the service for a payout run and wait for its summary
+check                                               every invariant over the whole ledger (violations quarantine)
+release --subject KEY                               lift a quarantine and post the facts that waited behind it
+bank-rule --subject S (--reject [--times N] [--reason R] | --delay SECONDS | --clear)   the sandbox bank
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from datetime import UTC, date, datetime
+
+import asyncpg
+
+from services.escrow_settlement import audit, notice_store, payout_store
+from services.escrow_settlement.app import SCHEMA
+from services.escrow_settlement.bank import simulated
+from services.escrow_settlement.bank.gateway import SCHEMA as BANK_SCHEMA
+from services.escrow_settlement.config import SettlementConfig
+from services.escrow_settlement.desk import LedgerDesk
+from shared.clock import SystemClock
+from shared.infra import outbox
+from shared.settings import Settings
+
+
+async def payout_run(
+    pool: asyncpg.Pool, day: date, merchants: list[str] | None, wait_seconds: float = 300
+) -> dict[str, object]:
+    """Request a run from the service (which does it, so a crash mid-run is resumed by the service itself)."""
+    async with pool.acquire() as conn:
+        run_id = await payout_store.request_run(conn, day, "admin", datetime.now(UTC), merchants)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_seconds
+    while loop.time() < deadline:
+        async with pool.acquire() as conn:
+            summary = await payout_store.run_summary(conn, run_id)
+        if summary is not None:
+            return summary
+        await asyncio.sleep(0.1)
+    raise TimeoutError(f"payout run {run_id} not finished after {wait_seconds}s: is the settlement service running?")
+
+
+async def release(pool: asyncpg.Pool, subject: str) -> int | None:
+    """Post the waiting facts again (a still-failing subject is quarantined again); None if not quarantined."""
+    desk = LedgerDesk(SystemClock(), SettlementConfig.from_env().cutoff)
+    async with pool.acquire() as conn, conn.transaction():
+        facts = await notice_store.release(conn, subject)
+        if facts is None:
+            return None
+        events, _ = await desk.post(conn, facts)
+        await outbox.append(conn, SCHEMA, events)
+    return len(facts)
+
+
+async def run(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    schema = BANK_SCHEMA if args.command == "bank-rule" else SCHEMA
+    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2,
+                                     server_settings={"search_path": schema})  # fmt: skip
+    assert pool is not None
+    try:
+        if args.command == "payout-run":
+            print(json.dumps(await payout_run(pool, date.fromisoformat(args.date), args.merchant_id), indent=2))
+        elif args.command == "check":
+            async with pool.acquire() as conn, conn.transaction():
+                found = await audit.check(conn, SCHEMA, datetime.now(UTC))
+            for v in found:
+                print(f"VIOLATION {v.rule} {v.subject}: {v.detail}")
+            print(f"{len(found)} violation(s)")
+            return 1 if found else 0
+        elif args.command == "release":
+            count = await release(pool, args.subject)
+            print(f"{args.subject}: not quarantined" if count is None else f"{args.subject}: {count} fact(s) posted")
+        else:
+            async with pool.acquire() as conn:
+                if args.clear:
+                    await simulated.clear_rule(conn, args.subject)
+                else:
+                    action = "reject" if args.reject else "delay"
+                    await simulated.set_rule(conn, args.subject, action, reason=args.reason,
+                                             delay_seconds=args.delay or 0, times=args.times)  # fmt: skip
+            print(f"bank rule for {args.subject} {'cleared' if args.clear else 'set'}")
+        return 0
+    finally:
+        await pool.close()
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="python -m services.escrow_settlement.admin", description=__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    sub = root.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("payout-run")
+    p.add_argument("--date", required=True)
+    p.add_argument("--merchant-id", action="append")
+    sub.add_parser("check")
+    r = sub.add_parser("release")
+    r.add_argument("--subject", required=True)
+    b = sub.add_parser("bank-rule")
+    b.add_argument("--subject", required=True, help="order key merchant/trade-no, merchant id, or *")
+    b.add_argument("--reject", action="store_true")
+    b.add_argument("--times", type=int, help="reject this many times (default: always)")
+    b.add_argument("--reason", default="account closed")
+    b.add_argument("--delay", type=float, help="answer after this many seconds")
+    b.add_argument("--clear", action="store_true")
+    return root
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(run(parser().parse_args())))

@@ -1,0 +1,41 @@
+"""The escrow settlement service: payments, issuance, ticket events and bank answers in; the ledger, its
+exceptions and alerts, and instructions to the bank out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from services.escrow_settlement.bank.wiring import simulated_bank
+from services.escrow_settlement.config import SettlementConfig
+from services.escrow_settlement.desk import LedgerDesk
+from services.escrow_settlement.payout_run import PayoutRun
+from services.escrow_settlement.timers import SettlementTimers, every
+from shared.infra.messages import Route, parse_event
+from shared.infra.service import Runtime, ServiceSpec, Wiring
+from shared.topics import ISSUANCE_EVENTS, PAYMENT_EVENTS, REDEMPTION_EVENTS, SETTLEMENT_INSTRUCTIONS
+
+NAME = SCHEMA = "escrow_settlement"
+
+
+async def wire(runtime: Runtime) -> Wiring:
+    config = SettlementConfig.from_env()
+    desk = LedgerDesk(runtime.clock, config.cutoff)
+    # One batch handler for every topic: a whole consumer batch is one slice load, one post, one save.
+    route = Route(parse=parse_event, handle=desk.on_event, handle_batch=desk.on_events)
+    topics = (PAYMENT_EVENTS, ISSUANCE_EVENTS, REDEMPTION_EVENTS, SETTLEMENT_INSTRUCTIONS)
+    timers = SettlementTimers(runtime, config, PayoutRun(runtime.pool, runtime.schema, desk, config.policy))
+    wiring = Wiring(
+        routes=dict.fromkeys(topics, route),
+        timers=[
+            every(config.poll_seconds, timers.payout_step, runtime.stopping, "payout runs"),
+            every(config.poll_seconds, timers.overdue_step, runtime.stopping, "overdue sweep"),
+        ],
+    )
+    if config.bank_simulator:
+        bank = await simulated_bank(runtime)
+        wiring.timers += bank.timers
+        wiring.closers += bank.closers
+    return wiring
+
+
+SPEC = ServiceSpec(name=NAME, schema=SCHEMA, migrations=Path(__file__).parent / "migrations", wire=wire)

@@ -1,0 +1,63 @@
+"""The sandbox escrow bank: accepts every transfer unless a rule says otherwise.
+
+Rules live in `escrow_bank.bank_rules` (`admin bank-rule`): for a subject — an order key, a merchant id, or `*` —
+reject (`remaining` times, or always when NULL) or answer only after a delay. The most specific rule wins.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+import asyncpg
+
+from services.escrow_settlement.bank.port import BankAnswer, Instruction
+from shared.contracts.common import order_key
+
+
+@dataclass
+class SimulatedEscrowBank:
+    pool: asyncpg.Pool  # connections on the escrow_bank schema
+
+    async def transfer(self, instruction: Instruction) -> BankAnswer:
+        subjects = [instruction.merchant_id, "*"]
+        if instruction.ticket_trade_no is not None:
+            subjects.insert(0, order_key(instruction.merchant_id, instruction.ticket_trade_no))
+        async with self.pool.acquire() as conn, conn.transaction():
+            rule = await conn.fetchrow(
+                "SELECT subject, action, reason, delay_seconds FROM bank_rules"
+                " WHERE subject = ANY($1::text[]) AND (remaining IS NULL OR remaining > 0)"
+                " ORDER BY array_position($1::text[], subject) LIMIT 1 FOR UPDATE",
+                subjects,
+            )
+            if rule is None:
+                return BankAnswer(accepted=True)
+            await conn.execute(
+                "UPDATE bank_rules SET remaining = remaining - 1 WHERE subject = $1 AND remaining IS NOT NULL",
+                rule["subject"],
+            )
+        after = timedelta(seconds=rule["delay_seconds"])
+        if rule["action"] == "reject":
+            return BankAnswer(accepted=False, reason=rule["reason"] or "rejected by the escrow bank", after=after)
+        return BankAnswer(accepted=True, after=after)
+
+
+async def set_rule(
+    conn: asyncpg.Connection, subject: str, action: str, *, reason: str = "", delay_seconds: float = 0,
+    times: int | None = None,
+) -> None:  # fmt: skip
+    await conn.execute(
+        """
+        INSERT INTO bank_rules (subject, action, reason, delay_seconds, remaining) VALUES ($1, $2, $3, $4, $5)
+        ON CONFLICT (subject) DO UPDATE SET action = $2, reason = $3, delay_seconds = $4, remaining = $5
+        """,
+        subject,
+        action,
+        reason,
+        delay_seconds,
+        times,
+    )
+
+
+async def clear_rule(conn: asyncpg.Connection, subject: str) -> None:
+    await conn.execute("DELETE FROM bank_rules WHERE subject = $1", subject)

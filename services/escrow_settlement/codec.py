@@ -1,0 +1,113 @@
+"""The core's state as JSON (pure): order books, transfer books and facts, for the jsonb columns.
+
+Facts are tagged with their class name (several fact types have the same fields, so the shape alone cannot say
+which one it is). A book carries a format version `v`; a reader refuses a version it does not know rather than
+guess, so an old process never rewrites a newer book.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, cast
+
+from pydantic import TypeAdapter
+
+from services.escrow_settlement.ledger import facts
+from services.escrow_settlement.ledger.accounts import OrderRef
+from services.escrow_settlement.ledger.facts import (
+    Fact,
+    OrderIssued,
+    PaymentReceived,
+    TicketFact,
+    TransferOutcome,
+    TransferSent,
+)
+from services.escrow_settlement.ledger.state import Holder, OrderBook, TicketBook, TransferBook
+
+FORMAT = 1
+FACT_TYPES: dict[str, type[Any]] = {
+    cls.__name__: cls
+    for cls in (
+        facts.PaymentReceived, facts.OrderIssued, facts.TicketRedeemed, facts.RedemptionCancelled,
+        facts.TicketReturned, facts.ReturnCancelled, facts.EscrowExpired, facts.UsageExpired, facts.PayoutSent,
+        facts.PayoutConfirmed, facts.PayoutRejected, facts.RefundTransferSent, facts.RefundTransferConfirmed,
+        facts.RefundTransferRejected,
+    )
+}  # fmt: skip
+
+
+_ADAPTERS: dict[type[Any], TypeAdapter[Any]] = {cls: TypeAdapter(cls) for cls in FACT_TYPES.values()}
+
+
+def _adapter(cls: type[Any]) -> TypeAdapter[Any]:
+    return _ADAPTERS[cls]
+
+
+def fact_json(fact: Fact) -> dict[str, Any]:
+    return {"type": type(fact).__name__, **_adapter(type(fact)).dump_python(fact, mode="json")}
+
+
+def fact_of(data: dict[str, Any]) -> Fact:
+    fields = dict(data)
+    cls = FACT_TYPES[fields.pop("type")]
+    return cast(Fact, _adapter(cls).validate_python(fields))
+
+
+def _optional(fact: Fact | None) -> dict[str, Any] | None:
+    return None if fact is None else fact_json(fact)
+
+
+def _check_format(data: dict[str, Any]) -> None:
+    if data.get("v") != FORMAT:
+        raise ValueError(f"book format {data.get('v')!r} is not {FORMAT}: written by a newer version?")
+
+
+def order_book_json(book: OrderBook) -> str:
+    return json.dumps({
+        "v": FORMAT,
+        "order": [book.order.merchant_id, book.order.ticket_trade_no],
+        "payment": _optional(book.payment),
+        "extra_payments": [fact_json(p) for p in book.extra_payments],
+        "issued": _optional(book.issued),
+        "tickets": {no: [t.face, t.holder.value, t.fee, t.refund_amount] for no, t in book.tickets.items()},
+        "parked": [fact_json(f) for f in book.parked],
+        "held": [fact_json(f) for f in book.held],
+        "seen": sorted(book.seen),
+    })  # fmt: skip
+
+
+def order_book_of(text: str) -> OrderBook:
+    data = json.loads(text)
+    _check_format(data)
+    return OrderBook(
+        order=OrderRef(*data["order"]),
+        payment=cast(PaymentReceived | None, data["payment"] and fact_of(data["payment"])),
+        extra_payments=tuple(cast(PaymentReceived, fact_of(p)) for p in data["extra_payments"]),
+        issued=cast(OrderIssued | None, data["issued"] and fact_of(data["issued"])),
+        tickets={no: TicketBook(face, Holder(holder), fee, amount) for no, (face, holder, fee, amount)
+                 in data["tickets"].items()},
+        parked=tuple(cast(TicketFact, fact_of(f)) for f in data["parked"]),
+        held=tuple(cast(TicketFact, fact_of(f)) for f in data["held"]),
+        seen=frozenset(data["seen"]),
+    )  # fmt: skip
+
+
+def transfer_book_json(book: TransferBook) -> str:
+    return json.dumps({
+        "v": FORMAT,
+        "sent": _optional(book.sent),
+        "settled": _optional(book.settled),
+        "parked": [fact_json(f) for f in book.parked],
+        "seen": sorted(book.seen),
+    })  # fmt: skip
+
+
+def transfer_book_of(text: str) -> TransferBook:
+    data = json.loads(text)
+    _check_format(data)
+    return TransferBook(
+        sent=cast(TransferSent | None, data["sent"] and fact_of(data["sent"])),
+        settled=cast(TransferOutcome | None, data["settled"] and fact_of(data["settled"])),
+        parked=tuple(cast(TransferOutcome, fact_of(f)) for f in data["parked"]),
+        seen=frozenset(data["seen"]),
+    )

@@ -1,0 +1,109 @@
+"""The journal tables: appending entries and postings, and the balances and summaries read back from them.
+
+Balances are never written here: the postings trigger moves them, so they always equal the journal. Postings of a
+batch are inserted sorted by account (stable: one account's postings keep journal order), so concurrent writers
+lock account rows in one global order and cannot deadlock each other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import date
+
+import asyncpg
+
+from services.escrow_settlement.checks import Releases
+from services.escrow_settlement.ledger.accounts import BANK, Account, AccountKind
+from services.escrow_settlement.ledger.journal import RELEASES, REVERSALS, JournalEntry
+
+
+def account_merchant(account: Account) -> str | None:
+    """Merchant accounts are owned by the merchant id, order accounts by the order key `merchant/trade no`."""
+    return None if account.owner == BANK else account.owner.split("/", 1)[0]
+
+
+async def append(conn: asyncpg.Connection, entries: Sequence[JournalEntry]) -> None:
+    if not entries:
+        return
+    accounts = sorted({p.account for e in entries for p in e.postings})
+    await conn.execute(
+        """
+        INSERT INTO accounts (kind, owner, merchant_id)
+        SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) ON CONFLICT DO NOTHING
+        """,
+        [a.kind.value for a in accounts],
+        [a.owner for a in accounts],
+        [account_merchant(a) for a in accounts],
+    )
+    await conn.execute(
+        """
+        INSERT INTO journal_entries (entry_id, cause_id, business_date, kind, merchant_id, order_key, ticket_no, memo)
+        SELECT * FROM unnest($1::uuid[], $2::text[], $3::date[], $4::text[], $5::text[], $6::text[], $7::text[],
+                             $8::text[])
+        """,
+        [e.entry_id for e in entries],
+        [e.cause_id for e in entries],
+        [e.on for e in entries],
+        [e.kind.value for e in entries],
+        [e.merchant_id for e in entries],
+        [e.order.key if e.order else None for e in entries],
+        [e.ticket_no for e in entries],
+        [e.memo for e in entries],
+    )
+    lines = [(e, n, p) for e in entries for n, p in enumerate(e.postings)]
+    lines.sort(key=lambda line: line[2].account)  # stable: per account, journal order is kept
+    await conn.execute(
+        """
+        INSERT INTO postings (entry_id, line, kind, owner, amount, business_date, entry_kind)
+        SELECT * FROM unnest($1::uuid[], $2::smallint[], $3::text[], $4::text[], $5::bigint[], $6::date[], $7::text[])
+        """,
+        [e.entry_id for e, _, _ in lines],
+        [n for _, n, _ in lines],
+        [p.account.kind.value for _, _, p in lines],
+        [p.account.owner for _, _, p in lines],
+        [p.amount for _, _, p in lines],
+        [e.on for e, _, _ in lines],
+        [e.kind.value for e, _, _ in lines],
+    )
+
+
+async def balances_of(conn: asyncpg.Connection, owners: Iterable[str]) -> dict[Account, int]:
+    """Current raw balances of every account owned by these order keys / merchant ids."""
+    rows = await conn.fetch("SELECT kind, owner, balance FROM accounts WHERE owner = ANY($1::text[])", list(owners))
+    return {Account(AccountKind(r["kind"]), r["owner"]): r["balance"] for r in rows}
+
+
+async def releases_of(conn: asyncpg.Connection, order_keys: Iterable[str]) -> Releases:
+    """Per voucher of these orders: the journal's releases minus reversals."""
+    rows = await conn.fetch(
+        """
+        SELECT order_key, ticket_no,
+               count(*) FILTER (WHERE kind = ANY($2::text[])) - count(*) FILTER (WHERE kind = ANY($3::text[])) AS net
+        FROM journal_entries WHERE order_key = ANY($1::text[]) AND ticket_no IS NOT NULL
+        GROUP BY order_key, ticket_no
+        """,
+        list(order_keys),
+        [k.value for k in RELEASES],
+        [k.value for k in REVERSALS],
+    )
+    return Releases({(r["order_key"], r["ticket_no"]): r["net"] for r in rows})
+
+
+async def later_movements(
+    conn: asyncpg.Connection, merchant_id: str, kinds: Sequence[AccountKind], after: date, transfers: Sequence[str]
+) -> dict[Account, int]:
+    """Per account of the merchant: postings dated after `after`, bank transfers excepted (see payout_run)."""
+    rows = await conn.fetch(
+        """
+        SELECT p.kind, p.owner, sum(p.amount) AS amount
+        FROM accounts a JOIN postings p ON p.kind = a.kind AND p.owner = a.owner
+        WHERE a.merchant_id = $1 AND a.kind = ANY($2::text[]) AND p.business_date > $3
+          AND p.entry_kind <> ALL($4::text[])
+        GROUP BY p.kind, p.owner
+        """,
+        merchant_id,
+        [k.value for k in kinds],
+        after,
+        list(transfers),
+    )
+    return {Account(AccountKind(r["kind"]), r["owner"]): r["amount"] for r in rows}

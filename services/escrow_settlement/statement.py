@@ -1,0 +1,84 @@
+"""A merchant's daily statement (pure): opening balance, every movement with the event that caused it, closing
+balance, as CSV or JSON.
+
+The balance is what the platform owes the merchant: released face values (payable) + refund fees + payouts
+instructed but not yet confirmed by the bank (in transit). Amounts are natural: positive = owed to the merchant.
+A payout instruction moves money between two of these accounts (the total does not change); the bank's
+confirmation is the movement that takes it out. Movements are listed in recording order; the set of movements
+and the balances do not depend on the order in which the facts arrived.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import asdict, dataclass
+from datetime import date
+
+from services.escrow_settlement.ledger.accounts import AccountKind
+
+ACCOUNTS = (AccountKind.MERCHANT_PAYABLE, AccountKind.MERCHANT_FEE_INCOME, AccountKind.MERCHANT_PAYOUT_IN_TRANSIT)
+COLUMNS = ("record", "entry_id", "cause_id", "entry_kind", "account", "ticket_trade_no", "ticket_no", "amount",
+           "balance")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Movement:
+    entry_id: str
+    cause_id: str
+    entry_kind: str
+    account: str
+    ticket_trade_no: str | None
+    ticket_no: str | None
+    amount: int  # natural: + owed to the merchant
+    balance: int  # the merchant's total after this movement
+
+
+@dataclass(frozen=True)
+class Statement:
+    merchant_id: str
+    business_date: date
+    opening: dict[str, int]  # per account, and "total"
+    movements: tuple[Movement, ...]
+    closing: dict[str, int]
+
+
+def build(merchant_id: str, day: date, opening_raw: dict[str, int], postings: list[dict[str, object]]) -> Statement:
+    """`opening_raw`: raw balances before `day` per account kind; `postings`: the day's rows in recording order
+    (entry_id, cause_id, entry_kind, account, ticket_trade_no, ticket_no, amount raw)."""
+    balances = {k.value: -opening_raw.get(k.value, 0) for k in ACCOUNTS}  # all three are credit-normal
+    opening = {**balances, "total": sum(balances.values())}
+    total, movements = opening["total"], []
+    for row in postings:
+        amount, account = -int(str(row["amount"])), str(row["account"])
+        balances[account] += amount
+        total += amount
+        movements.append(Movement(str(row["entry_id"]), str(row["cause_id"]), str(row["entry_kind"]), account,
+                                  _text(row["ticket_trade_no"]), _text(row["ticket_no"]), amount, total))  # fmt: skip
+    return Statement(merchant_id, day, opening, tuple(movements), {**balances, "total": total})
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def as_json(statement: Statement) -> str:
+    data = asdict(statement)
+    data["business_date"] = statement.business_date.isoformat()
+    return json.dumps(data, indent=2)
+
+
+def as_csv(statement: Statement) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(("merchant_id", "business_date", *COLUMNS))
+    head = (statement.merchant_id, statement.business_date.isoformat())
+    for account, amount in statement.opening.items():
+        writer.writerow((*head, "opening", "", "", "", account, "", "", "", amount))
+    for m in statement.movements:
+        writer.writerow((*head, "movement", m.entry_id, m.cause_id, m.entry_kind, m.account, m.ticket_trade_no or "",
+                         m.ticket_no or "", m.amount, m.balance))  # fmt: skip
+    for account, amount in statement.closing.items():
+        writer.writerow((*head, "closing", "", "", "", account, "", "", "", amount))
+    return out.getvalue()
