@@ -7,9 +7,10 @@ from datetime import timedelta
 from pathlib import Path
 
 from services.issuance.domain.codes import SystemRandomSource
-from services.issuance.handlers import IssuanceHandlers
+from services.issuance.handlers import OTHER_OWNERS, IssuanceHandlers
 from services.issuance.orders import OrderDesk
 from shared.contracts.catalog import Product
+from shared.ecticket.replies import internal_error_reply
 from shared.infra.compacted import CompactedView
 from shared.infra.intake import parse_ingest_request
 from shared.infra.messages import Route, parse_event
@@ -30,7 +31,14 @@ async def wire(runtime: Runtime) -> Wiring:
     handlers = IssuanceHandlers(OrderDesk(runtime, SystemRandomSource(), payment_wait()), products)
     routes = {
         PAYMENT_EVENTS: Route(parse=parse_event, handle=handlers.on_message, handle_batch=handlers.on_batch),
-        INGEST_REQUESTS: Route(parse=parse_ingest_request, handle=handlers.on_message, handle_batch=handlers.on_batch),
+        INGEST_REQUESTS: Route(
+            parse=parse_ingest_request,
+            handle=handlers.on_message,
+            handle_batch=handlers.on_batch,
+            on_poison=lambda parsed, _error, now: internal_error_reply(
+                parsed, lambda op: op not in OTHER_OWNERS, "issuance", now
+            ),
+        ),
     }
     return Wiring(routes=routes, timers=[handlers.run_sweeper()], closers=[products.stop])
 

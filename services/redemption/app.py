@@ -8,8 +8,10 @@ from pathlib import Path
 
 from services.redemption.desk import RedemptionDesk
 from services.redemption.handlers import RedemptionHandlers
+from services.redemption.intake import OPERATIONS
 from services.redemption.scheduler import ExpiryScheduler
 from services.redemption.timers import every
+from shared.ecticket.replies import internal_error_reply
 from shared.infra.intake import parse_ingest_request
 from shared.infra.messages import Route, parse_event
 from shared.infra.service import Runtime, ServiceSpec, Wiring
@@ -33,7 +35,13 @@ async def wire(runtime: Runtime) -> Wiring:
     handlers = RedemptionHandlers(RedemptionDesk(runtime, ticket_wait()))
     scheduler = ExpiryScheduler(runtime, expiry_batch())
     routes = {
-        INGEST_REQUESTS: Route(parse=parse_ingest_request, handle=handlers.on_request),
+        INGEST_REQUESTS: Route(
+            parse=parse_ingest_request,
+            handle=handlers.on_request,
+            on_poison=lambda parsed, _error, now: internal_error_reply(
+                parsed, lambda op: op in OPERATIONS, "redemption", now
+            ),
+        ),
         ISSUANCE_EVENTS: Route(parse=parse_event, handle=handlers.on_issuance_event),
     }
     timers = [

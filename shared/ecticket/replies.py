@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from shared.contracts.events import Outgoing, wrap
-from shared.contracts.ingest import RequestReplied
+from shared.contracts.ingest import IngestRequest, RequestReplied
 from shared.contracts.rtncodes import RtnCode, message
 from shared.ecticket.envelope import ResponseEnvelope, ResponseHeader, seal_response
 from shared.ids import derived_id
+from shared.infra.messages import Parsed
 from shared.merchants.model import Merchant
 
 
@@ -73,3 +75,28 @@ def reply(
         correlation_id=request_id,
         causation_id=str(message_id),
     )
+
+
+def internal_error_reply(parsed: Parsed, owned: Callable[[str], bool], producer: str, now: datetime) -> list[Outgoing]:
+    """The reply to a request whose handler failed (it is dead-lettered): TransCode 9999 with empty Data, since
+    the failure may have happened before the caller was authenticated. Only the operation's owner replies."""
+    request = parsed.body
+    if not isinstance(request, IngestRequest) or not owned(request.operation):
+        return []
+    merchant = request.envelope.get("MerchantID")
+    platform = request.envelope.get("PlatformID")
+    return [
+        reply(
+            message_id=parsed.message_id,
+            request_id=request.request_id,
+            operation=request.operation,
+            merchant_id=merchant if isinstance(merchant, str) else "",
+            platform_id=platform if isinstance(platform, str) and platform else None,
+            signer=None,
+            code=RtnCode.INTERNAL_ERROR,
+            detail="the request could not be processed; it is kept for the operations team",
+            now=now,
+            producer=producer,
+            envelope_level=True,
+        )
+    ]

@@ -81,11 +81,16 @@ class ConsumerRunner:
                 unparseable.append((record, str(exc)))
         await self._with_retries(parsed, unparseable)
 
-    async def _with_retries(self, parsed: list[tuple[Inbound, Parsed]], unparseable: list[tuple[Inbound, str]]) -> None:
+    async def _with_retries(
+        self,
+        parsed: list[tuple[Inbound, Parsed]],
+        unparseable: list[tuple[Inbound, str]],
+        notices: Sequence[Outgoing] = (),
+    ) -> None:
         delay = 0.1
         while True:
             try:
-                await self._apply(parsed, unparseable)
+                await self._apply(parsed, unparseable, notices)
                 return
             except TRANSIENT as exc:
                 log.warning("%s: transient failure, retrying batch in %.1fs: %r", self.name, delay, exc)
@@ -100,12 +105,27 @@ class ConsumerRunner:
                     return
                 log.exception("%s: handler failed; dead-lettering the message", self.name)
                 failed = [(record, f"handler error: {exc!r}") for record, _ in parsed]
+                notices = [*notices, *self._poison_notices(parsed, repr(exc))]
                 parsed, unparseable = [], unparseable + failed
 
-    async def _apply(self, parsed: list[tuple[Inbound, Parsed]], unparseable: list[tuple[Inbound, str]]) -> None:
+    def _poison_notices(self, parsed: list[tuple[Inbound, Parsed]], error: str) -> list[Outgoing]:
+        """What the route tells the sender of a message it could not handle (e.g. an INTERNAL_ERROR reply)."""
+        notices: list[Outgoing] = []
+        for record, item in parsed:
+            hook = self.routes[record.topic].on_poison
+            if hook is not None:
+                notices.extend(hook(item, error, self.clock.now()))
+        return notices
+
+    async def _apply(
+        self,
+        parsed: list[tuple[Inbound, Parsed]],
+        unparseable: list[tuple[Inbound, str]],
+        notices: Sequence[Outgoing] = (),
+    ) -> None:
         now = self.clock.now()
         async with self.pool.acquire() as conn, conn.transaction():
-            out: list[Outgoing] = []
+            out: list[Outgoing] = list(notices)
             for record, error in unparseable:
                 if await deadletters.store(conn, record, error):
                     out.append(deadletters.rejection_for(record, self.name, error, now))

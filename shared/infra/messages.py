@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -47,6 +48,9 @@ class Route:
     # Optional: all fresh messages of one consumer batch for this handler in one call (arrival order), for a
     # service that loads and saves its state once per batch. `handle` stays the per-message path.
     handle_batch: BatchHandler | None = None
+    # Optional: events for a message whose handler failed and which is dead-lettered (e.g. an error reply, so
+    # the sender is not left without an answer).
+    on_poison: Callable[[Parsed, str, datetime], Sequence[Outgoing]] | None = None
 
 
 def check_size(record: Inbound) -> None:
