@@ -20,7 +20,7 @@ from shared.topics import CATALOG
 from tests.support.processes import Platform, ServiceProcess
 
 MARKER_BY_DIR = {"unit": pytest.mark.unit, "integration": pytest.mark.integration, "e2e": pytest.mark.e2e}
-PLATFORM_SERVICES = ("payment_confirmation", "issuance", "redemption")
+PLATFORM_SERVICES = ("payment_confirmation", "issuance", "redemption", "escrow_settlement")
 # Short enough for the timeout test to finish quickly, long enough for both arrival orders on a loaded machine.
 TEST_PAYMENT_WAIT_SECONDS = "6"
 # How long redemption waits for the TicketsIssued of a ticket it has not seen (production: 10 s).
@@ -72,6 +72,9 @@ async def platform(topics: Settings) -> AsyncIterator[Platform]:
         "ISSUANCE_PAYMENT_WAIT_SECONDS": TEST_PAYMENT_WAIT_SECONDS,
         "REDEMPTION_TICKET_WAIT_SECONDS": TEST_TICKET_WAIT_SECONDS,
         "REDEMPTION_EXPIRY_BATCH": TEST_EXPIRY_BATCH,
+        # Payout runs only when a test asks for one (for its own merchants), and they start within 0.2 s.
+        "SETTLEMENT_AUTOMATIC_PAYOUTS": "0",
+        "SETTLEMENT_POLL_SECONDS": "0.2",
     }
     running = Platform({name: ServiceProcess(name, workdir, env) for name in PLATFORM_SERVICES})
     await running.start_all()

@@ -66,7 +66,7 @@ async def run(args: argparse.Namespace) -> int:
         if args.command == "payout-run":
             print(json.dumps(await payout_run(pool, date.fromisoformat(args.date), args.merchant_id), indent=2))
         elif args.command == "check":
-            async with pool.acquire() as conn, conn.transaction():
+            async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):  # one snapshot
                 found = await audit.check(conn, SCHEMA, datetime.now(UTC))
             for v in found:
                 print(f"VIOLATION {v.rule} {v.subject}: {v.detail}")

@@ -3,7 +3,9 @@ pure core derives from them, and the ledger the service stored (read back from i
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import json
 import secrets
 import uuid
 from collections.abc import Iterable, Sequence
@@ -12,6 +14,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import asyncpg
+from aiokafka import AIOKafkaProducer
 
 from services.escrow_settlement.intake import fact_from
 from services.escrow_settlement.ledger.accounts import natural
@@ -155,3 +158,40 @@ async def account_balances(db: asyncpg.Pool, merchant_ids: Sequence[str]) -> dic
         list(merchant_ids),
     )
     return {f"{r['kind']}:{r['owner']}": -r["balance"] for r in rows}
+
+
+async def publish(producer: AIOKafkaProducer, events: Iterable[Outgoing]) -> None:
+    """Publish contract events as their upstream service would (topic, key), all in flight at once."""
+    sent = [await producer.send(e.topic, e.envelope.to_bytes(), key=e.key.encode()) for e in events]
+    await asyncio.gather(*sent)
+
+
+async def settled(
+    db: asyncpg.Pool, merchant_ids: Sequence[str], expected: dict[uuid.UUID, Entry], seconds: float = 30
+) -> tuple[dict[uuid.UUID, Entry], dict[str, int]]:
+    """The stored ledger once it holds (at least) the expected entries, or whatever it holds at the deadline."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while True:
+        entries, balances = await stored_ledger(db, merchant_ids)
+        if expected.keys() <= entries.keys() or loop.time() > deadline:
+            return entries, balances
+        await asyncio.sleep(0.1)
+
+
+async def payout_run(db: asyncpg.Pool, day: date, merchant_ids: Sequence[str], seconds: float = 60) -> dict[str, Any]:
+    """Ask the service for a payout run of these merchants (as `admin payout-run` does) and wait for its summary."""
+    run_id = await db.fetchval(
+        "INSERT INTO escrow_settlement.payout_runs (business_date, merchant_ids, requested_by, requested_at)"
+        " VALUES ($1, $2, 'test', now()) RETURNING run_id",
+        day,
+        list(merchant_ids),
+    )
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while (summary := await db.fetchval(
+        "SELECT summary FROM escrow_settlement.payout_runs WHERE run_id = $1 AND finished_at IS NOT NULL", run_id
+    )) is None:  # fmt: skip
+        assert loop.time() < deadline, f"payout run {run_id} not finished in {seconds}s"
+        await asyncio.sleep(0.1)
+    return dict(json.loads(summary))

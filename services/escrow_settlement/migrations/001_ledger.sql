@@ -54,9 +54,14 @@ CREATE TRIGGER journal_entries_append_only BEFORE UPDATE OR DELETE ON journal_en
     FOR EACH ROW EXECUTE FUNCTION journal_is_append_only();
 CREATE TRIGGER postings_append_only BEFORE UPDATE OR DELETE ON postings
     FOR EACH ROW EXECUTE FUNCTION journal_is_append_only();
+CREATE TRIGGER journal_entries_not_truncated BEFORE TRUNCATE ON journal_entries
+    FOR EACH STATEMENT EXECUTE FUNCTION journal_is_append_only();
+CREATE TRIGGER postings_not_truncated BEFORE TRUNCATE ON postings
+    FOR EACH STATEMENT EXECUTE FUNCTION journal_is_append_only();
 
 -- Every posting moves its account's balance at once (so the escrow CHECK sees every step of the journal).
-CREATE FUNCTION posting_moves_balance() RETURNS trigger LANGUAGE plpgsql AS $$
+-- (SET search_path FROM CURRENT: the functions see this schema whoever's session fires them.)
+CREATE FUNCTION posting_moves_balance() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 BEGIN
     UPDATE accounts SET balance = balance + NEW.amount WHERE kind = NEW.kind AND owner = NEW.owner;
     RETURN NULL;
@@ -66,7 +71,7 @@ CREATE TRIGGER postings_move_balances AFTER INSERT ON postings
 
 -- Checked at commit, when all of an entry's postings are in: they must sum to zero. An entry with no postings
 -- (a "considered" memo) has nothing to check. This is the database's own line of defence behind the core.
-CREATE FUNCTION entry_must_balance() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION entry_must_balance() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 DECLARE
     total bigint;
 BEGIN

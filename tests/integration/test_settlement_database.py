@@ -1,0 +1,125 @@
+"""The database's own defences behind the core (unbalanced entries, an append-only journal, escrow never negative),
+and what a violated invariant does: the order is quarantined and alerted, its facts wait, operations release it."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import uuid
+from datetime import UTC, date, datetime
+
+import asyncpg
+import pytest
+
+from shared.sandbox.merchant import MerchantClient
+from shared.sandbox.tap import Tap
+from tests.support.processes import ROOT
+from tests.support.settlement import History, core_ledger, publish, settled, stored_ledger, synthetic_merchant
+
+pytestmark = pytest.mark.usefixtures("platform")
+
+
+async def entry_with(conn: asyncpg.Connection, owner: str, *postings: tuple[str, int]) -> uuid.UUID:
+    """A journal entry written straight into the tables: postings ("escrow" or "bank", raw amount)."""
+    entry_id = uuid.uuid4()
+    await conn.execute(
+        "INSERT INTO escrow_settlement.accounts (kind, owner, merchant_id) VALUES ('escrow_held', $1, 'X'),"
+        " ('bank_cash', 'escrow-bank', NULL) ON CONFLICT DO NOTHING",
+        owner,
+    )
+    await conn.execute(
+        "INSERT INTO escrow_settlement.journal_entries (entry_id, cause_id, business_date, kind, merchant_id)"
+        " VALUES ($1, 'sql', $2, 'payment', 'X')",
+        entry_id,
+        date.today(),
+    )
+    for line, (account, amount) in enumerate(postings):
+        kind, who = ("bank_cash", "escrow-bank") if account == "bank" else ("escrow_held", owner)
+        await conn.execute(
+            "INSERT INTO escrow_settlement.postings (entry_id, line, kind, owner, amount, business_date, entry_kind)"
+            " VALUES ($1, $2, $3, $4, $5, $6, 'payment')",
+            entry_id, line, kind, who, amount, date.today(),
+        )  # fmt: skip
+    return entry_id
+
+
+async def test_the_database_refuses_an_unbalanced_entry_when_the_transaction_commits(db: asyncpg.Pool) -> None:
+    async with db.acquire() as conn:
+        with pytest.raises(asyncpg.CheckViolationError, match="unbalanced"):
+            async with conn.transaction():
+                entry_id = await entry_with(conn, f"X/{uuid.uuid4().hex}", ("bank", 100))  # fine until the commit
+        assert await conn.fetchval("SELECT count(*) FROM escrow_settlement.journal_entries WHERE entry_id = $1",
+                                   entry_id) == 0  # fmt: skip
+
+
+async def test_balanced_and_empty_entries_pass_the_deferred_check(db: asyncpg.Pool) -> None:
+    async with db.acquire() as conn:
+        tx = conn.transaction()
+        await tx.start()
+        try:
+            await entry_with(conn, f"X/{uuid.uuid4().hex}", ("bank", 100), ("escrow", -100))
+            await entry_with(conn, f"X/{uuid.uuid4().hex}")  # a "considered" entry: no postings at all
+            await conn.execute("SET CONSTRAINTS ALL IMMEDIATE")  # runs the deferred check now, then we roll back
+        finally:
+            await tx.rollback()
+
+
+async def test_the_journal_is_append_only_and_escrow_never_goes_negative(db: asyncpg.Pool) -> None:
+    async with db.acquire() as conn:
+        tx = conn.transaction()
+        await tx.start()
+        try:
+            entry_id = await entry_with(conn, f"X/{uuid.uuid4().hex}", ("bank", 100), ("escrow", -100))
+            for sql in ("UPDATE escrow_settlement.postings SET amount = amount * 2 WHERE entry_id = $1",
+                        "DELETE FROM escrow_settlement.journal_entries WHERE entry_id = $1"):  # fmt: skip
+                with pytest.raises(asyncpg.RestrictViolationError, match="append-only"):
+                    async with conn.transaction():
+                        await conn.execute(sql, entry_id)
+            with pytest.raises(asyncpg.CheckViolationError, match="escrow_held_never_negative"):
+                async with conn.transaction():  # a release from the escrow of an order that holds nothing
+                    await entry_with(conn, f"X/{uuid.uuid4().hex}", ("escrow", 50), ("bank", -50))
+        finally:
+            await tx.rollback()
+
+
+async def admin(*args: str) -> tuple[int, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "services.escrow_settlement.admin", *args, cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    output, _ = await process.communicate()
+    return process.returncode or 0, output.decode()
+
+
+async def test_a_balance_changed_behind_the_journal_quarantines_its_order_until_released(
+    merchant: MerchantClient, db: asyncpg.Pool, tap: Tap
+) -> None:
+    h = History(synthetic_merchant(), datetime.now(UTC))
+    [ticket] = h.paid_order(500)
+    await publish(merchant.producer, h.events)
+    await settled(db, [h.merchant_id], core_ledger(h.events)[0])
+    key = f"{h.merchant_id}/{h.orders[ticket]}"
+    tamper = "UPDATE escrow_settlement.accounts SET balance = balance + $2 WHERE kind = 'escrow_held' AND owner = $1"
+    await db.execute(tamper, key, -100)  # escrow now shows NT$600 for an order that paid 500
+    write_off = h.written_off(ticket)
+    await publish(merchant.producer, [write_off])
+    [violated] = await tap.wait_for(lambda s: s.type == "InvariantViolated" and s.payload["quarantined"] == key)
+    assert violated.payload["rule"] == "escrow_matches_vouchers"
+    assert await db.fetchval("SELECT count(*) FROM escrow_settlement.quarantined_facts WHERE subject = $1", key) == 1
+    entries, _ = await stored_ledger_kinds(db, h.merchant_id)
+    assert "write_off" not in entries  # nothing of the quarantined order reached the journal
+
+    status, output = await admin("check")
+    assert status == 1 and f"balances_match_journal escrow_held:{key}" in output
+    await db.execute(tamper, key, 100)  # operations repair the balance...
+    status, output = await admin("release", "--subject", key)
+    assert (status, output.strip()) == (0, f"{key}: 1 fact(s) posted")
+    await admin("release", "--subject", "ledger")  # ...and lift the ledger-wide stop the full check put in place
+    entries, balances = await stored_ledger_kinds(db, h.merchant_id)
+    assert "write_off" in entries and balances[f"merchant_payable:{h.merchant_id}"] == 500
+    assert await admin("check") == (0, "0 violation(s)\n")
+
+
+async def stored_ledger_kinds(db: asyncpg.Pool, merchant_id: str) -> tuple[set[str], dict[str, int]]:
+    entries, balances = await stored_ledger(db, [merchant_id])
+    return {kind for kind, _, _, _ in entries.values()}, balances
