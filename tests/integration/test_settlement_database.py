@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 import asyncpg
 import pytest
@@ -17,6 +17,7 @@ from tests.support.processes import ROOT
 from tests.support.settlement import History, core_ledger, publish, settled, stored_ledger, synthetic_merchant
 
 pytestmark = pytest.mark.usefixtures("platform")
+TODAY = datetime.now(UTC).date()
 
 
 async def entry_with(conn: asyncpg.Connection, owner: str, *postings: tuple[str, int]) -> uuid.UUID:
@@ -31,14 +32,14 @@ async def entry_with(conn: asyncpg.Connection, owner: str, *postings: tuple[str,
         "INSERT INTO escrow_settlement.journal_entries (entry_id, cause_id, business_date, kind, merchant_id)"
         " VALUES ($1, 'sql', $2, 'payment', 'X')",
         entry_id,
-        date.today(),
+        TODAY,
     )
     for line, (account, amount) in enumerate(postings):
         kind, who = ("bank_cash", "escrow-bank") if account == "bank" else ("escrow_held", owner)
         await conn.execute(
             "INSERT INTO escrow_settlement.postings (entry_id, line, kind, owner, amount, business_date, entry_kind)"
             " VALUES ($1, $2, $3, $4, $5, $6, 'payment')",
-            entry_id, line, kind, who, amount, date.today(),
+            entry_id, line, kind, who, amount, TODAY,
         )  # fmt: skip
     return entry_id
 
