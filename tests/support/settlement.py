@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import random
 import secrets
 import uuid
 from collections.abc import Iterable, Sequence
@@ -18,6 +19,7 @@ from aiokafka import AIOKafkaProducer
 
 from services.escrow_settlement.intake import fact_from
 from services.escrow_settlement.ledger.accounts import natural
+from services.escrow_settlement.ledger.facts import Fact
 from services.escrow_settlement.ledger.postings import post_all
 from services.escrow_settlement.ledger.state import LedgerState
 from shared.contracts.common import RefundFeeRule, TicketType
@@ -120,8 +122,11 @@ class History:
 
 def core_ledger(events: Iterable[Outgoing], cutoff: time = time(0)) -> tuple[dict[uuid.UUID, Entry], dict[str, int]]:
     """What the pure core makes of these events in this order: entries by id, and natural balances (non-zero)."""
-    facts = [f for e in events if (f := fact_from(e.envelope, cutoff)) is not None]
-    state, outcomes = post_all(LedgerState(), facts)
+    return facts_ledger([f for e in events if (f := fact_from(e.envelope, cutoff)) is not None])
+
+
+def facts_ledger(facts: Sequence[Fact]) -> tuple[dict[uuid.UUID, Entry], dict[str, int]]:
+    state, outcomes = post_all(LedgerState(), list(facts))
     entries = {
         e.entry_id: (e.kind.value, e.cause_id, e.on, frozenset((str(p.account), p.amount) for p in e.postings))
         for o in outcomes
@@ -195,3 +200,36 @@ async def payout_run(db: asyncpg.Pool, day: date, merchant_ids: Sequence[str], s
         assert loop.time() < deadline, f"payout run {run_id} not finished in {seconds}s"
         await asyncio.sleep(0.1)
     return dict(json.loads(summary))
+
+
+SCENARIOS = (
+    (), ("write_off",), ("write_off", "cancel_write_off"), ("refund",), ("refund", "cancel_refund"),
+    ("write_off", "cancel_write_off", "refund"), ("expire",), ("refund", "cancel_refund", "expire"),
+    ("expire", "late_write_off"),
+)  # fmt: skip
+
+
+def random_history(merchant_id: str, at: datetime, orders: int, seed: int) -> History:
+    """`orders` paid orders of 1-3 pickup vouchers (sometimes a gift voucher too), each voucher living one of
+    SCENARIOS; escrow expiries happen 92 days after `at`. Events in their natural order."""
+    chance, h = random.Random(seed), History(merchant_id, at)
+    later = at + timedelta(days=92)
+    for _ in range(orders):
+        faces = [chance.choice((100, 250, 500, 1200)) for _ in range(chance.randint(1, 3))]
+        tickets = h.paid_order(*faces, gifts=chance.randint(0, 1))
+        for no, face in zip(tickets, faces, strict=False):
+            fee = chance.randint(0, face // 10)
+            for step in chance.choice(SCENARIOS):
+                if step == "write_off":
+                    h.written_off(no)
+                elif step == "cancel_write_off":
+                    h.write_off_cancelled(no)
+                elif step == "refund":
+                    h.refunded(no, fee)
+                elif step == "cancel_refund":
+                    h.refund_cancelled(no, fee)
+                elif step == "expire":
+                    h.expired(no, later)
+                else:
+                    h.written_off(no, within=False, at=later)
+    return h
