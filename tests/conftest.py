@@ -75,6 +75,7 @@ async def platform(topics: Settings) -> AsyncIterator[Platform]:
         # Payout runs only when a test asks for one (for its own merchants), and they start within 0.2 s.
         "SETTLEMENT_AUTOMATIC_PAYOUTS": "0",
         "SETTLEMENT_POLL_SECONDS": "0.2",
+        "SETTLEMENT_OVERDUE_SECONDS": "3",  # an order waiting for a fact is raised to operations after 3 s
     }
     running = Platform({name: ServiceProcess(name, workdir, env) for name in PLATFORM_SERVICES})
     await running.start_all()

@@ -107,3 +107,21 @@ async def test_a_mismatched_payment_is_held_as_an_exception_not_guessed(
         "SELECT status, parked FROM escrow_settlement.order_books WHERE merchant_id = $1", h.merchant_id
     )
     assert (row["status"], row["parked"]) == ("mismatch", 1)  # the write-off waits: nothing is released
+
+
+async def test_a_write_off_of_an_order_nobody_issued_is_raised_once_it_is_overdue(
+    merchant: MerchantClient, tap: Tap
+) -> None:
+    h = History(synthetic_merchant(), DAY)
+    [ticket] = h.paid_order(500)
+    write_off = h.written_off(ticket)
+    await publish(merchant.producer, [write_off])  # its payment and issuance never come
+    about = lambda s: s.type == "SettlementExceptionRaised" and s.payload["merchant_id"] == h.merchant_id  # noqa: E731
+    await tap.wait_for(about, seconds=20)
+    raised = await tap.quiet_matching(about)
+    assert len({s.envelope.event_id for s in raised}) == 1  # raised once, not on every sweep
+    assert raised[0].payload["kind"] == "waiting_overdue"
+    assert (
+        "awaiting_issuance" in raised[0].payload["detail"]
+        and str(write_off.envelope.event_id) in raised[0].payload["detail"]
+    )
