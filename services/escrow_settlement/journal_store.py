@@ -1,8 +1,8 @@
 """The journal tables: appending entries and postings, and the balances and summaries read back from them.
 
-Balances are never written here: the postings trigger moves them, so they always equal the journal. Postings of a
-batch are inserted sorted by account (stable: one account's postings keep journal order), so concurrent writers
-lock account rows in one global order and cannot deadlock each other.
+Balances are never written here: the postings trigger moves them (once per statement and account), so they
+always equal the journal. Writers that touch the same accounts can still deadlock on the account rows; Postgres
+detects it and the consumer retries the batch (a transient error).
 """
 
 from __future__ import annotations
@@ -51,7 +51,6 @@ async def append(conn: asyncpg.Connection, entries: Sequence[JournalEntry]) -> N
         [e.memo for e in entries],
     )
     lines = [(e, n, p) for e in entries for n, p in enumerate(e.postings)]
-    lines.sort(key=lambda line: line[2].account)  # stable: per account, journal order is kept
     await conn.execute(
         """
         INSERT INTO postings (entry_id, line, kind, owner, amount, business_date, entry_kind)
