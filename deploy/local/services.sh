@@ -6,7 +6,7 @@ ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 NAME="${INFRA_NAME:-dev}"
 RUN="$ROOT/.run/$NAME"
 PY="$ROOT/.venv/bin/python"
-SERVICES=(${ECTICKET_SERVICES:-payment_confirmation issuance redemption})
+SERVICES=(${ECTICKET_SERVICES:-payment_confirmation issuance redemption escrow_settlement})
 
 start() {
   [[ -f "$RUN/env" ]] || { echo "infra $NAME is not up (run deploy/local/infra.sh up)" >&2; exit 1; }
