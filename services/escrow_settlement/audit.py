@@ -17,6 +17,7 @@ from services.escrow_settlement.ledger.invariants import Violation, check_ledger
 from services.escrow_settlement.ledger.journal import EntryKind, JournalEntry, Posting
 from services.escrow_settlement.ledger.state import LedgerState
 from services.escrow_settlement.notice_store import AlertRow
+from services.escrow_settlement.subjects import subject_merchant
 from shared.contracts.settlement import AlertSeverity
 from shared.infra import outbox
 
@@ -64,14 +65,14 @@ async def check(conn: asyncpg.Connection, schema: str, now: datetime) -> list[Vi
     events, alerts, by_subject = [], [], defaultdict[str, list[Violation]](list)
     for v in found:
         subject = stopped_subject(v, owner)
-        merchant = "*" if subject == LEDGER else subject.split("/", 1)[0]
+        merchant = "*" if subject == LEDGER else subject_merchant(subject)
         by_subject[subject].append(v)
         events.append(outgoing.violation_raised(cause, subject, merchant, v, now))
         alerts.append(AlertRow(outgoing.alert_id(cause, f"violation/{v.rule}", v.subject), f"invariant:{v.rule}",
                                AlertSeverity.CRITICAL, subject, merchant, f"{v.subject}: {v.detail}", cause))  # fmt: skip
     for subject, violations in by_subject.items():
-        await notice_store.quarantine(conn, subject, "*" if subject == LEDGER else subject.split("/", 1)[0],
-                                      violations, now)  # fmt: skip
+        merchant = "*" if subject == LEDGER else subject_merchant(subject)
+        await notice_store.quarantine(conn, subject, merchant, violations, now)
     await notice_store.record_alerts(conn, alerts, now)
     await outbox.append(conn, schema, events)
     return found

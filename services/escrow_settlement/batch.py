@@ -20,12 +20,13 @@ from services.escrow_settlement.ledger.accounts import (
     merchant_fee_income,
     merchant_payable,
 )
-from services.escrow_settlement.ledger.facts import Fact, OrderFact, PayoutConfirmed, PayoutRejected, PayoutSent
+from services.escrow_settlement.ledger.facts import Fact, OrderFact
 from services.escrow_settlement.ledger.invariants import Violation
 from services.escrow_settlement.ledger.journal import JournalEntry
 from services.escrow_settlement.ledger.notices import Alert, LedgerException
 from services.escrow_settlement.ledger.postings import post
 from services.escrow_settlement.ledger.state import LedgerState, OrderBook, TransferBook
+from services.escrow_settlement.subjects import PAYOUT_FACTS, merchant_of, subject_of
 
 
 @dataclass(frozen=True)
@@ -49,18 +50,6 @@ class BatchOutcome:
     alerts: list[tuple[Alert, str, str]] = field(default_factory=list)  # (alert, cause id, merchant id)
     diverted: list[tuple[str, Fact]] = field(default_factory=list)  # (quarantined subject, fact)
     violations: dict[str, list[Violation]] = field(default_factory=dict)  # newly quarantined subject -> why
-
-
-PAYOUT_FACTS = (PayoutSent, PayoutConfirmed, PayoutRejected)
-
-
-def subject_of(fact: Fact) -> str:
-    """The unit that is checked and quarantined: the order, or the merchant for its payouts."""
-    return fact.merchant_id if isinstance(fact, PAYOUT_FACTS) else fact.order.key
-
-
-def merchant_of(fact: Fact) -> str:
-    return fact.merchant_id if isinstance(fact, PAYOUT_FACTS) else fact.order.merchant_id
 
 
 def settle(loaded: Slice, facts: Sequence[Fact]) -> BatchOutcome:

@@ -12,10 +12,10 @@ from datetime import datetime
 
 import asyncpg
 
-from services.escrow_settlement.batch import PAYOUT_FACTS, merchant_of, subject_of
 from services.escrow_settlement.codec import order_book_json, order_book_of, transfer_book_json, transfer_book_of
 from services.escrow_settlement.ledger.facts import PayoutRejected, RefundTransferRejected
 from services.escrow_settlement.ledger.state import OrderBook, OrderStatus, TransferBook
+from services.escrow_settlement.subjects import PAYOUT_FACTS, merchant_of, subject_of
 
 REJECTIONS = (PayoutRejected, RefundTransferRejected)
 

@@ -17,7 +17,7 @@ from services.escrow_settlement.batch import BatchOutcome, settle
 from services.escrow_settlement.intake import fact_from
 from services.escrow_settlement.ledger.facts import Fact
 from services.escrow_settlement.notice_store import AlertRow
-from services.escrow_settlement.slices import subject_merchant
+from services.escrow_settlement.subjects import subject_merchant
 from shared.clock import Clock
 from shared.contracts.events import Outgoing
 from shared.contracts.settlement import AlertSeverity

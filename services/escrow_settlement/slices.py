@@ -12,9 +12,10 @@ from datetime import datetime
 import asyncpg
 
 from services.escrow_settlement import book_store, journal_store, notice_store
-from services.escrow_settlement.batch import BatchOutcome, Slice, merchant_of, subject_of
+from services.escrow_settlement.batch import BatchOutcome, Slice
 from services.escrow_settlement.ledger.facts import Fact, OrderFact, TransferFactBase
 from services.escrow_settlement.notice_store import ExceptionRow
+from services.escrow_settlement.subjects import merchant_of, subject_merchant, subject_of
 
 
 def transfer_lock(merchant_id: str) -> str:
@@ -47,8 +48,3 @@ async def save(conn: asyncpg.Connection, outcome: BatchOutcome, now: datetime) -
     for subject, violations in outcome.violations.items():
         await notice_store.quarantine(conn, subject, subject_merchant(subject), violations, now)
     await notice_store.divert(conn, outcome.diverted, now)
-
-
-def subject_merchant(subject: str) -> str:
-    """A checked subject is an order key (`merchant/trade no`) or a merchant id."""
-    return subject.split("/", 1)[0]
