@@ -44,7 +44,8 @@ class PayoutRun:
         async with self.pool.acquire() as conn:
             merchants = await payout_store.merchants_with_accounts(conn)
         if only is not None:
-            merchants = [m for m in merchants if m in set(only)]
+            wanted = set(only)
+            merchants = [m for m in merchants if m in wanted]
         totals: Counter[str] = Counter()
         for merchant_id in merchants:
             async with self.pool.acquire() as conn, conn.transaction():
