@@ -4,6 +4,7 @@ print what the platform answered and which events it published."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,11 +15,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from aiokafka import AIOKafkaProducer
 
 from shared.admin.seed import TEST_MERCHANT
+from shared.clock import TAIPEI
 from shared.sandbox.aio import payment_result
 from shared.sandbox.merchant import MerchantClient, open_reply, unique
 from shared.sandbox.tap import Tap
 from shared.settings import Settings
-from shared.topics import INGEST_REPLIES, ISSUANCE_EVENTS, PAYMENT_EVENTS, REDEMPTION_EVENTS
+from shared.topics import INGEST_REPLIES, ISSUANCE_EVENTS, PAYMENT_EVENTS, REDEMPTION_EVENTS, SETTLEMENT_EVENTS
 
 
 def order(trade_no: str, items: list[tuple[str, int]], free: bool = False) -> dict[str, Any]:
@@ -79,15 +81,46 @@ async def use(client: MerchantClient, tap: Tap, title: str, operation: str, data
     await ask(tap, message)
 
 
+async def money(tap: Tap, trade_no: str) -> None:
+    """The escrow ledger's view: every journal entry of the first order, then the merchant's statement today."""
+    print(f"\n== The escrow ledger for {trade_no}")
+    entries = await tap.wait_for(
+        lambda s: s.type == "LedgerEntryPosted" and s.payload["ticket_trade_no"] == trade_no and s.payload["postings"],
+        count=3,  # payment into escrow, write-off release, refund (consumer + fee); refusals move nothing
+    )
+    for s in entries:
+        lines = ", ".join(f"{p['account_kind']} {p['amount']:+}" for p in s.payload["postings"])
+        print(f"   {s.payload['kind']:<22} {lines}")
+    today = datetime.now(TAIPEI).date().isoformat()
+    print(f"\n== Statement of merchant {TEST_MERCHANT} for {today} (CSV)")
+    command = [
+        sys.executable,
+        "-m",
+        "services.escrow_settlement.statements",
+        "--merchant-id",
+        TEST_MERCHANT,
+        "--date",
+        today,
+        "--format",
+        "csv",
+    ]
+    result = await asyncio.to_thread(subprocess.run, command, capture_output=True, text=True, check=False)
+    print("   " + "\n   ".join(result.stdout.strip().splitlines()[-12:]))
+
+
 async def main() -> None:
     settings = Settings.from_env()
-    tap = Tap(settings.kafka_bootstrap, [INGEST_REPLIES, PAYMENT_EVENTS, ISSUANCE_EVENTS, REDEMPTION_EVENTS])
+    tap = Tap(
+        settings.kafka_bootstrap,
+        [INGEST_REPLIES, PAYMENT_EVENTS, ISSUANCE_EVENTS, REDEMPTION_EVENTS, SETTLEMENT_EVENTS],
+    )
     await tap.start()
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
     await producer.start()
     client = MerchantClient(producer)
     try:
-        paid = await issue(client, tap, "Paid order, payment first", order(unique("DEMO"), [("PU000500", 2)]), 1000)
+        paid_order = unique("DEMO")
+        paid = await issue(client, tap, "Paid order, payment first", order(paid_order, [("PU000500", 2)]), 1000)
         await issue(
             client, tap, "Paid order, request first", order(unique("DEMO"), [("PU001200", 1)]), 1200, pay_first=False
         )
@@ -123,6 +156,7 @@ async def main() -> None:
             "Refund",
             {"TicketNo": first["TicketNo"], "Action": "1", "Operator": "desk1"},
         )
+        await money(tap, paid_order)
     finally:
         await producer.stop()
         await tap.stop()
