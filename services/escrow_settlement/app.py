@@ -9,9 +9,10 @@ from services.escrow_settlement.bank.wiring import simulated_bank
 from services.escrow_settlement.config import SettlementConfig
 from services.escrow_settlement.desk import LedgerDesk
 from services.escrow_settlement.payout_run import PayoutRun
-from services.escrow_settlement.timers import SettlementTimers, every
+from services.escrow_settlement.timers import SettlementTimers
 from shared.infra.messages import Route, parse_event
 from shared.infra.service import Runtime, ServiceSpec, Wiring
+from shared.infra.timers import every
 from shared.topics import ISSUANCE_EVENTS, PAYMENT_EVENTS, REDEMPTION_EVENTS, SETTLEMENT_INSTRUCTIONS
 
 NAME = SCHEMA = "escrow_settlement"

@@ -3,10 +3,7 @@ raises orders still waiting for a fact after `overdue_after`."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
@@ -53,19 +50,3 @@ class SettlementTimers:
     async def overdue_step(self) -> bool:
         return await overdue.sweep(self.runtime.pool, self.runtime.schema, self.runtime.clock.now(),
                                    self.config.overdue_after)  # fmt: skip
-
-
-async def every(seconds: float, step: Callable[[], Awaitable[bool]], stopping: asyncio.Event, name: str) -> None:
-    """Run `step` again at once while it reports more work, else after `seconds`. A failing step is logged and
-    retried: each step is its own transactions, so a failed one left nothing half done behind."""
-    while not stopping.is_set():
-        try:
-            more = await step()
-        except Exception:
-            log.exception("%s failed; retrying in %.1fs", name, seconds)
-            more = False
-        if more:
-            await asyncio.sleep(0)
-            continue
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stopping.wait(), seconds)

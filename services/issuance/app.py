@@ -15,6 +15,7 @@ from shared.infra.compacted import CompactedView
 from shared.infra.intake import parse_ingest_request
 from shared.infra.messages import Route, parse_event
 from shared.infra.service import Runtime, ServiceSpec, Wiring
+from shared.infra.timers import every
 from shared.topics import INGEST_REQUESTS, PAYMENT_EVENTS, PRODUCT_CATALOG
 
 
@@ -40,7 +41,11 @@ async def wire(runtime: Runtime) -> Wiring:
             ),
         ),
     }
-    return Wiring(routes=routes, timers=[handlers.run_sweeper()], closers=[products.stop])
+    return Wiring(
+        routes=routes,
+        timers=[every(1.0, handlers.sweep_overdue, runtime.stopping, "payment deadline sweep")],
+        closers=[products.stop],
+    )
 
 
 SPEC = ServiceSpec(name="issuance", schema="issuance", migrations=Path(__file__).parent / "migrations", wire=wire)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,8 +26,6 @@ from shared.infra.compacted import CompactedView
 from shared.infra.messages import Inbound, Parsed
 from shared.merchants.directory import Caller, Refusal
 from shared.topics import PAYMENT_EVENTS
-
-log = logging.getLogger(__name__)
 
 ISSUE = "Issue"
 # Operations other services answer; issuance answers everything else (so each request gets one reply).
@@ -97,25 +93,14 @@ class IssuanceHandlers:
             now + self.desk.payment_wait,
         )
 
-    async def sweep_overdue(self) -> int:
-        """Fail paid orders whose payment did not arrive in time; returns how many were decided."""
+    async def sweep_overdue(self) -> bool:
+        """Fail paid orders whose payment did not arrive in time; True while more may be overdue."""
         runtime = self.desk.runtime
         async with runtime.pool.acquire() as conn, conn.transaction():
             now = runtime.clock.now()
             rows = await store.overdue_orders(conn, now, SWEEP_BATCH)
             await outbox.append(conn, runtime.schema, await self.desk.settle(conn, rows, now))
-        return len(rows)
-
-    async def run_sweeper(self, interval: float = 1.0) -> None:
-        stopping = self.desk.runtime.stopping
-        while not stopping.is_set():
-            try:
-                decided = await self.sweep_overdue()
-            except (OSError, asyncpg.PostgresError) as exc:
-                log.warning("deadline sweep failed, will retry: %r", exc)
-                decided = 0
-            if decided < SWEEP_BATCH:
-                await asyncio.sleep(interval)
+        return len(rows) == SWEEP_BATCH
 
     async def _products_for(self, merchant_id: str, data: dict[str, object]) -> dict[str, Product]:
         lines = data.get("TicketInfo")

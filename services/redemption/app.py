@@ -10,11 +10,11 @@ from services.redemption.desk import RedemptionDesk
 from services.redemption.handlers import RedemptionHandlers
 from services.redemption.intake import OPERATIONS
 from services.redemption.scheduler import ExpiryScheduler
-from services.redemption.timers import every
 from shared.ecticket.replies import internal_error_reply
 from shared.infra.intake import parse_ingest_request
 from shared.infra.messages import Route, parse_event
 from shared.infra.service import Runtime, ServiceSpec, Wiring
+from shared.infra.timers import every
 from shared.topics import INGEST_REQUESTS, ISSUANCE_EVENTS
 
 EXPIRY_SWEEP_SECONDS = 1.0

@@ -7,12 +7,12 @@ from pathlib import Path
 
 from services.escrow_settlement.bank.gateway import SCHEMA, BankGateway
 from services.escrow_settlement.bank.simulated import SimulatedEscrowBank
-from services.escrow_settlement.timers import every
 from shared.infra.consumer import ConsumerRunner
 from shared.infra.database import create_pool, migrate
 from shared.infra.messages import Route, parse_event
 from shared.infra.relay import OutboxRelay
 from shared.infra.service import Runtime, Wiring
+from shared.infra.timers import every
 from shared.topics import SETTLEMENT_INSTRUCTIONS
 
 DUE_POLL_SECONDS = 0.2

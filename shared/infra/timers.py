@@ -1,4 +1,4 @@
-"""Running a periodic step (expiry sweep, waiting-request sweep) until the service stops."""
+"""Running a periodic step (expiry sweeps, deadline sweeps, payout runs) until the service stops."""
 
 from __future__ import annotations
 
