@@ -14,9 +14,9 @@ import pytest
 from shared.admin.seed import TEST_MERCHANT
 from shared.sandbox.aio import payment_result
 from shared.sandbox.merchant import MerchantClient
+from shared.sandbox.tap import Tap
 from shared.topics import INGEST_PAYMENTS, INGEST_REQUESTS
 from tests.support.processes import Platform
-from shared.sandbox.tap import Tap
 
 ORDERS = 2000
 KILLS = 4

@@ -13,8 +13,8 @@ from shared.admin.seed import OTHER_MERCHANT, PLATFORM, SUB_MERCHANT, TEST_MERCH
 from shared.contracts.rtncodes import RtnCode
 from shared.sandbox.aio import payment_result
 from shared.sandbox.merchant import MerchantClient, open_reply, unique
-from tests.support.processes import Platform
 from shared.sandbox.tap import Tap
+from tests.support.processes import Platform
 
 pytestmark = pytest.mark.usefixtures("platform")
 
