@@ -5,6 +5,7 @@ Business dates are Asia/Taipei; timestamps on the wire are UTC.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -53,8 +54,12 @@ def business_date(moment: datetime) -> date:
     return moment.astimezone(TAIPEI).date()
 
 
+@functools.lru_cache(maxsize=4096)
 def end_of_business_day(day: date) -> datetime:
-    """The first instant after `day` ends in Taipei, as aware UTC: a period 'ending on day' is over then."""
+    """The first instant after `day` ends in Taipei, as aware UTC: a period 'ending on day' is over then.
+
+    Cached (a pure function of an immutable date): an expiry sweep asks it several times per ticket, for the few
+    dates that tickets share."""
     return datetime.combine(day + timedelta(days=1), time.min, tzinfo=TAIPEI).astimezone(UTC)
 
 

@@ -31,9 +31,15 @@ def expiry_batch() -> int:
     return int(os.environ.get("REDEMPTION_EXPIRY_BATCH", "2000"))
 
 
+def expiry_workers() -> int:
+    """Expiry batches in flight at once (REDEMPTION_EXPIRY_WORKERS): while one computes, the others wait on
+    Postgres; SKIP LOCKED keeps them disjoint."""
+    return int(os.environ.get("REDEMPTION_EXPIRY_WORKERS", "2"))
+
+
 async def wire(runtime: Runtime) -> Wiring:
     handlers = RedemptionHandlers(RedemptionDesk(runtime, ticket_wait()))
-    scheduler = ExpiryScheduler(runtime, expiry_batch())
+    scheduler = ExpiryScheduler(runtime, expiry_batch(), expiry_workers())
     routes = {
         INGEST_REQUESTS: Route(
             parse=parse_ingest_request,

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import uuid
 from abc import abstractmethod
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-from shared.contracts.envelope import EventEnvelope
+from shared.clock import utc
+from shared.contracts.envelope import EnvelopeHeader, EventEnvelope, envelope_bytes
 
 
 class Event(BaseModel):
@@ -35,13 +35,50 @@ def register(model: type[Event]) -> type[Event]:
     return model
 
 
-@dataclass(frozen=True)
 class Outgoing:
-    """An event ready for the outbox: topic, key and the envelope bytes."""
+    """An event ready for the outbox: topic, key, and its envelope, whose JSON (`value`) is what gets published.
 
-    topic: str
-    key: str
-    envelope: EventEnvelope
+    `wrap` builds it from the JSON, serialised once (`envelope_bytes`); the envelope model is then parsed only if
+    something asks for it (tests, mostly). Built from an envelope, as `Outgoing(topic, key, envelope)` (a test
+    publishing again what it saw), `value` is that envelope's JSON. Equal when topic, key and value are.
+    """
+
+    __slots__ = ("_envelope", "_value", "event_id", "event_type", "key", "topic")
+
+    def __init__(self, topic: str, key: str, envelope: EventEnvelope) -> None:
+        self.topic, self.key = topic, key
+        self.event_id, self.event_type = envelope.event_id, envelope.event_type
+        self._envelope: EventEnvelope | None = envelope
+        self._value: bytes | None = None
+
+    @classmethod
+    def serialised(cls, topic: str, key: str, event_id: uuid.UUID, event_type: str, value: bytes) -> Outgoing:
+        out = cls.__new__(cls)
+        out.topic, out.key, out.event_id, out.event_type = topic, key, event_id, event_type
+        out._envelope, out._value = None, value
+        return out
+
+    @property
+    def envelope(self) -> EventEnvelope:
+        if self._envelope is None:
+            self._envelope = EventEnvelope.from_bytes(self.value)
+        return self._envelope
+
+    @property
+    def value(self) -> bytes:
+        if self._value is None:
+            self._value = self.envelope.to_bytes()
+        return self._value
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Outgoing):
+            return NotImplemented
+        return (self.topic, self.key, self.value) == (other.topic, other.key, other.value)
+
+    __hash__ = None  # type: ignore[assignment]  # as before: the envelope's payload is a dict
+
+    def __repr__(self) -> str:
+        return f"Outgoing({self.topic!r}, {self.key!r}, {self.event_type} {self.event_id})"
 
 
 def wrap(
@@ -53,18 +90,21 @@ def wrap(
     correlation_id: str,
     causation_id: str | None,
 ) -> Outgoing:
-    envelope = EventEnvelope(
+    """The event in its envelope. The payload model is already validated, so it is serialised once, straight
+    into the envelope's bytes; they equal `EventEnvelope(..., payload=event.model_dump(mode="json")).to_bytes()`."""
+    key = event.key()
+    header = EnvelopeHeader(
         event_id=event_id,
         event_type=event.event_type,
         schema_version=event.schema_version,
-        occurred_at=occurred_at,
+        occurred_at=utc(occurred_at),  # what the envelope's validator would have made of it
         producer=producer,
-        key=event.key(),
+        key=key,
         correlation_id=correlation_id,
         causation_id=causation_id,
-        payload=event.model_dump(mode="json"),
     )
-    return Outgoing(topic=event.topic, key=envelope.key, envelope=envelope)
+    value = envelope_bytes(header, event.__pydantic_serializer__.to_json(event))
+    return Outgoing.serialised(event.topic, key, event_id, event.event_type, value)
 
 
 def payload_of(envelope: EventEnvelope) -> Event | None:

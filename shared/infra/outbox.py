@@ -8,6 +8,8 @@ import asyncpg
 
 from shared.contracts.events import Outgoing
 
+COLUMNS = ("event_id", "topic", "key", "value", "event_type")
+
 
 def notify_channel(schema: str) -> str:
     return f"outbox_{schema}"
@@ -22,11 +24,55 @@ async def append(conn: asyncpg.Connection, schema: str, events: Sequence[Outgoin
         SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bytea[], $5::text[])
         ON CONFLICT (event_id) DO NOTHING
         """,
-        [e.envelope.event_id for e in events],
+        [e.event_id for e in events],
         [e.topic for e in events],
         [e.key for e in events],
-        [e.envelope.to_bytes() for e in events],
-        [e.envelope.event_type for e in events],
+        [e.value for e in events],
+        [e.event_type for e in events],
     )
+    await _wake_relay(conn, schema)
+
+
+async def append_many(conn: asyncpg.Connection, schema: str, events: Sequence[Outgoing]) -> None:
+    """`append` for thousands of events at once (an expiry batch), through binary COPY.
+
+    COPY costs Postgres about half as much per row as INSERT ... ON CONFLICT, and asyncpg encodes its rows without
+    the per-element checks it runs on array parameters. COPY has no ON CONFLICT, though: if an event is already
+    in the outbox (ids are deterministic, so a decision taken twice repeats them), the COPY fails as a whole
+    inside a savepoint and the batch goes through `append`, which keeps the copy already there.
+    """
+    if not events:
+        return
+    records = [(e.event_id, e.topic, e.key, e.value, e.event_type) for e in events]
+    try:
+        async with conn.transaction():  # a savepoint: a failed COPY leaves the caller's transaction usable
+            await conn.copy_records_to_table("outbox", schema_name=schema, records=records, columns=COLUMNS)
+    except asyncpg.UniqueViolationError:
+        await append(conn, schema, events)
+        return
+    await _wake_relay(conn, schema)
+
+
+async def backlog(conn: asyncpg.Connection, floor: int) -> tuple[int, int]:
+    """About how many rows the relay has not published yet, and the floor to pass next time.
+
+    The span from the oldest unpublished row to the newest row, in two index lookups whatever the backlog. The
+    oldest is looked for from `floor` (what the previous call returned, 0 at first): rows below it were published
+    and old rows never become unpublished again, and starting there skips the index entries that publishing
+    left behind (the relay's update moves a row out of the partial index `outbox_unpublished`).
+    """
+    oldest, newest = await conn.fetchrow(
+        """
+        SELECT (SELECT seq FROM outbox WHERE published_at IS NULL AND seq >= $1 ORDER BY seq LIMIT 1),
+               (SELECT max(seq) FROM outbox)
+        """,
+        floor,
+    )
+    if oldest is None:
+        return 0, floor if newest is None else newest + 1
+    return newest - oldest + 1, oldest
+
+
+async def _wake_relay(conn: asyncpg.Connection, schema: str) -> None:
     # Delivered at commit; wakes the relay at once instead of waiting for its next poll.
     await conn.execute("SELECT pg_notify($1, '')", notify_channel(schema))

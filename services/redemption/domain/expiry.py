@@ -14,7 +14,6 @@ whichever comes first. The scheduler's own commands are then idempotent no-ops.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime
 
 from services.redemption.domain.decision import Transition
@@ -31,7 +30,7 @@ def expire_escrow(ticket: Ticket, now: datetime) -> Transition:
     if not (due and eligible) or ticket.escrow_released:
         return ticket, ()
     event = TicketExpired(**ticket_facts(ticket, now, None), kind=ExpiryKind.ESCROW)
-    return replace(ticket, escrow_released=True), (event,)
+    return ticket.with_state(escrow_released=True), (event,)
 
 
 def expire_usage(ticket: Ticket, now: datetime) -> Transition:
@@ -39,7 +38,7 @@ def expire_usage(ticket: Ticket, now: datetime) -> Transition:
     if ends is None or now < ends or ticket.status is not UseStatus.UNUSED:
         return ticket, ()
     event = TicketExpired(**ticket_facts(ticket, now, None), kind=ExpiryKind.USAGE)
-    return replace(ticket, status=UseStatus.EXPIRED), (event,)
+    return ticket.with_state(status=UseStatus.EXPIRED), (event,)
 
 
 def catch_up(ticket: Ticket, now: datetime) -> Transition:

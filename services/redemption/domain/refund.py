@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime
 
 from services.redemption.domain.commands import Refund
@@ -33,7 +32,7 @@ def refund(ticket: Ticket, command: Refund, now: datetime) -> Transition:
         refund_amount=ticket.refund_amount(),
         operator=command.operator,
     )
-    return replace(ticket, status=UseStatus.REFUNDED, refunded_at=now), (event,)
+    return ticket.with_state(status=UseStatus.REFUNDED, refunded_at=now), (event,)
 
 
 def cancel_refund(ticket: Ticket, command: Refund, now: datetime) -> Transition:
@@ -52,4 +51,4 @@ def cancel_refund(ticket: Ticket, command: Refund, now: datetime) -> Transition:
         refund_amount=ticket.refund_amount(),
         operator=command.operator,
     )
-    return replace(ticket, status=UseStatus.UNUSED, refunded_at=None), (event,)
+    return ticket.with_state(status=UseStatus.UNUSED, refunded_at=None), (event,)

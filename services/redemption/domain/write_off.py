@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime
 
 from services.redemption.domain.commands import WriteOff
@@ -34,7 +33,7 @@ def write_off(ticket: Ticket, command: WriteOff, now: datetime) -> Transition:
     event = TicketWrittenOff(
         **ticket_facts(ticket, now, command.request_id), store_id=command.store_id, operator=command.operator
     )
-    return replace(ticket, status=UseStatus.WRITTEN_OFF, written_off_at=now), (event,)
+    return ticket.with_state(status=UseStatus.WRITTEN_OFF, written_off_at=now), (event,)
 
 
 def cancel_write_off(ticket: Ticket, command: WriteOff, now: datetime) -> Transition:
@@ -52,4 +51,4 @@ def cancel_write_off(ticket: Ticket, command: WriteOff, now: datetime) -> Transi
         operator=command.operator,
         cancel_reason=command.cancel_reason,
     )
-    return replace(ticket, status=UseStatus.UNUSED, written_off_at=None), (event,)
+    return ticket.with_state(status=UseStatus.UNUSED, written_off_at=None), (event,)
