@@ -10,10 +10,6 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
-
-from shared.infra.topics_admin import partitions_of
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -92,28 +88,3 @@ class Platform:
         for svc in self.services.values():
             await svc.stop()
 
-
-async def wait_caught_up(bootstrap: str, group: str, topics: list[str], seconds: float = 60) -> None:
-    """Wait until consumer group `group` has committed every record now on `topics` (a restarted service has
-    worked off its backlog), so the next test does not race it."""
-    known = await partitions_of(bootstrap, topics)
-    partitions = [TopicPartition(t, p) for t, numbers in known.items() for p in numbers]
-    probe = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await probe.start()
-    await admin.start()
-    try:
-        ends = await probe.end_offsets(partitions)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + seconds
-        while True:
-            committed = await admin.list_consumer_group_offsets(group, partitions=partitions)
-            behind = [tp for tp in partitions if ends[tp] > (committed[tp].offset if tp in committed else 0)]
-            if not behind:
-                return
-            if loop.time() > deadline:
-                raise TimeoutError(f"{group} still behind on {behind} after {seconds}s")
-            await asyncio.sleep(0.2)
-    finally:
-        await admin.close()
-        await probe.stop()
