@@ -10,7 +10,6 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -87,4 +86,3 @@ class Platform:
     async def stop_all(self) -> None:
         for svc in self.services.values():
             await svc.stop()
-
