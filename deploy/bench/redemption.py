@@ -21,6 +21,7 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 
 from deploy.bench.common import Report, percentile, rss_mb
+from deploy.bench.cpu_share import CpuShare
 from deploy.bench.redemption_support import (
     ReplyWatcher,
     bench_merchant,
@@ -117,7 +118,7 @@ def _p50_p99(values: list[float]) -> str:
     return f"{percentile(values, 0.5):,.0f} / {percentile(values, 0.99):,.0f} ms"
 
 
-async def write_off_runs(pos: Pos, burst: int, report: Report) -> None:
+async def write_off_runs(pos: Pos, burst: int, report: Report, cpu: CpuShare) -> None:
     """A burst for the maximum rate, then fixed rates: half of it, and the issue's 500/s."""
     warmup = pos.write_offs(await pos.tickets(200))
     sent: dict[str, float] = {}
@@ -125,6 +126,7 @@ async def write_off_runs(pos: Pos, burst: int, report: Report) -> None:
     await pos.replies.wait([r for r, _ in warmup], 120)
 
     messages = pos.write_offs(await pos.tickets(burst))
+    cpu.start()
     t0 = time.perf_counter()
     await pos.send(messages, None, sent)
     await pos.replies.wait([r for r, _ in messages], 600)
@@ -132,13 +134,17 @@ async def write_off_runs(pos: Pos, burst: int, report: Report) -> None:
     rate = burst / elapsed
     report.add(f"write-offs, burst of {burst:,} (each answered)", f"{rate:,.0f} requests/s")
     report.add("  request→reply latency in the burst p50 / p99", _p50_p99(pos.latencies_ms(messages, sent)))
+    report.add("  CPU meanwhile, in cores", cpu.describe(time.perf_counter() - t0))
     refused = pos.refused(warmup) + pos.refused(messages)
 
     half = max(10.0, round(rate / 2))
     for paced_rate, label in ((half, "half the burst rate"), (float(BAR_RATE), f"bar: p99 < {BAR_P99_MS} ms")):
         paced = pos.write_offs(await pos.tickets(int(paced_rate * PACED_SECONDS)))
+        cpu.start()
+        t0 = time.perf_counter()
         await pos.send(paced, paced_rate, sent)
         await pos.replies.wait([r for r, _ in paced], 600)
+        share = cpu.describe(time.perf_counter() - t0)
         latency = pos.latencies_ms(paced, sent)
         verdict = ""
         if paced_rate == BAR_RATE:
@@ -147,6 +153,7 @@ async def write_off_runs(pos: Pos, burst: int, report: Report) -> None:
             f"write-off request→reply at {paced_rate:,.0f} requests/s ({label}) p50 / p99",
             _p50_p99(latency) + verdict,
         )
+        report.add("  CPU meanwhile, in cores", share)
         refused += pos.refused(paced)
     report.add("  write-offs answered with a refusal (expected 0)", str(refused))
 
@@ -192,6 +199,7 @@ class Flood:
     elapsed: float  # until every expiry was committed (state and event in one transaction)
     live: list[Message]  # write-offs sent meanwhile
     peak_rss_mb: float
+    cpu: str  # who used the CPU meanwhile (CpuShare.describe)
 
 
 async def seed_due(pos: Pos, tickets: int, report: Report) -> str:
@@ -209,7 +217,9 @@ async def seed_due(pos: Pos, tickets: int, report: Report) -> str:
     return merchant_id
 
 
-async def flood(pos: Pos, merchant_id: str, tickets: int, rss: Callable[[], float], sent: dict[str, float]) -> Flood:
+async def flood(
+    pos: Pos, merchant_id: str, tickets: int, rss: Callable[[], float], sent: dict[str, float], cpu: CpuShare
+) -> Flood:
     """Advance the merchant's clock past every due time and wait until all its tickets expired, while live
     write-offs of another merchant keep coming."""
     live = pos.write_offs(await pos.tickets(LIVE_RATE * 300))
@@ -226,21 +236,23 @@ async def flood(pos: Pos, merchant_id: str, tickets: int, rss: Callable[[], floa
             await asyncio.sleep(0.5)
 
     memory = asyncio.create_task(watch_memory())
+    cpu.start()
     started_wall, started = time.time(), time.perf_counter()
     await advance_clock(pos.settings, merchant_id, timedelta(days=92))  # past every escrow end and ExpireDate
     live_task = asyncio.create_task(trickle(pos, live, sent, stop))
     done = await wait_expired(pos.pool, after_seq, tickets, 3600)
+    share = cpu.describe(done - started)
     stop.set()
     live_sent = await live_task
     await memory
     await reset_clock(pos.settings, merchant_id)
-    return Flood(after_seq, started_wall, done - started, live_sent, peak[0])
+    return Flood(after_seq, started_wall, done - started, live_sent, peak[0], share)
 
 
-async def expiry_run(pos: Pos, tickets: int, report: Report, rss: Callable[[], float]) -> None:
+async def expiry_run(pos: Pos, tickets: int, report: Report, rss: Callable[[], float], cpu: CpuShare) -> None:
     merchant_id = await seed_due(pos, tickets, report)
     sent: dict[str, float] = {}
-    result = await flood(pos, merchant_id, tickets, rss, sent)
+    result = await flood(pos, merchant_id, tickets, rss, sent, cpu)
     after_seq = result.after_seq
     rate = tickets / result.elapsed
     verdict = "meets the bar" if rate >= BAR_EXPIRY else "MISSES the bar"
@@ -253,6 +265,7 @@ async def expiry_run(pos: Pos, tickets: int, report: Report, rss: Callable[[], f
         " WHERE seq > $1 AND event_type = 'TicketExpired'",
         after_seq,
     )
+    report.add("  CPU meanwhile, in cores", result.cpu)
     report.add("  first expiry batch began after the clock advance", f"{float(first) - result.started_wall:,.1f} s")
     span = float(last) - float(first)
     report.add("  first to last expiry batch", f"{span:,.1f} s = {tickets / span:,.0f} tickets/s")
@@ -276,7 +289,7 @@ async def expiry_run(pos: Pos, tickets: int, report: Report, rss: Callable[[], f
     report.add("  tickets still due afterwards (expected 0)", str(left))
 
 
-async def run(settings: Settings, report: Report, pids: dict[str, int]) -> None:
+async def run(settings: Settings, report: Report, instance: str, pids: dict[str, int]) -> None:
     # The issuance benchmark ran before redemption started: let it work through that backlog first.
     await wait_consumed(settings.kafka_bootstrap, "redemption", [INGEST_REQUESTS, ISSUANCE_EVENTS], 1200)
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=1)
@@ -287,8 +300,9 @@ async def run(settings: Settings, report: Report, pids: dict[str, int]) -> None:
     try:
         pos = Pos(settings, pool, producer, replies, await bench_merchant(settings, "write-offs"))
         await asyncio.sleep(1.0)  # the service's merchant view picks the new merchant up (tail poll)
-        await write_off_runs(pos, write_off_burst(), report)
-        await expiry_run(pos, expiry_tickets(), report, lambda: rss_mb(pids["redemption"]))
+        cpu = CpuShare(instance, pids)
+        await write_off_runs(pos, write_off_burst(), report, cpu)
+        await expiry_run(pos, expiry_tickets(), report, lambda: rss_mb(pids["redemption"]), cpu)
     finally:
         await pool.close()
         await replies.stop()

@@ -46,7 +46,7 @@ def main() -> None:
         start_services(redemption.SERVICES)
         report = Report("Redemption: write-offs and expiry", redemption.command(args.only))
         print(f"benchmark: redemption, {redemption.expiry_tickets():,} tickets to expire")
-        asyncio.run(redemption.run(settings, report, service_pids(instance)))
+        asyncio.run(redemption.run(settings, report, instance, service_pids(instance)))
         report.append_to_docs()
     if args.only in (None, "settlement"):
         # Alone on the machine, from the end of its topics: it measures its own day of events.

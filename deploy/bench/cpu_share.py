@@ -1,0 +1,77 @@
+"""Who used the machine's CPU during a measurement: this benchmark's instance, or anything else.
+
+The benchmark shares two cores with whatever else runs on the machine (other engineers' test suites, another
+`make bench`). Its numbers only mean something next to how much of the CPU the rest took meanwhile, so the reports
+say it. "Ours" is the instance's Kafka and PostgreSQL (every backend), the services and this client process.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from deploy.bench.common import ROOT
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _ticks(pid: int, *, reaped_children: bool = False) -> int:
+    """utime + stime of a process (and of its exited children, for the postmaster), 0 if it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0
+    ticks = int(fields[11]) + int(fields[12])
+    return ticks + (int(fields[13]) + int(fields[14]) if reaped_children else 0)
+
+
+def _children(parent: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == parent:
+                    found.append(int(entry.name))
+            except (OSError, ValueError):
+                continue
+    return found
+
+
+def _machine_busy() -> int:
+    """Busy ticks of all cores: user, nice, system, irq, softirq, steal."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    return sum(values[0:3]) + sum(values[5:8])
+
+
+@dataclass
+class CpuShare:
+    instance: str
+    service_pids: dict[str, int]
+
+    def _ours(self) -> int:
+        run = ROOT / ".run" / self.instance
+        pids = [os.getpid(), *self.service_pids.values()]
+        kafka = run / "kafka.pid"
+        if kafka.exists():
+            pids.append(int(kafka.read_text().split()[0]))
+        ticks = sum(_ticks(pid) for pid in pids)
+        postmaster_file = run / "postgres" / "data" / "postmaster.pid"
+        if postmaster_file.exists():
+            postmaster = int(postmaster_file.read_text().splitlines()[0])
+            ticks += _ticks(postmaster, reaped_children=True) + sum(_ticks(c) for c in _children(postmaster))
+        return ticks
+
+    def start(self) -> None:
+        self._start = (self._ours(), _machine_busy())
+
+    def cores(self, seconds: float) -> tuple[float, float]:
+        """Cores used on average since start(), by this instance and by everything else."""
+        ours, busy = self._ours(), _machine_busy()
+        ours_delta = (ours - self._start[0]) / TICKS / seconds
+        busy_delta = (busy - self._start[1]) / TICKS / seconds
+        return ours_delta, max(0.0, busy_delta - ours_delta)
+
+    def describe(self, seconds: float) -> str:
+        ours, others = self.cores(seconds)
+        return f"this benchmark {ours:.2f}, other processes {others:.2f} (of {os.cpu_count()})"
