@@ -19,7 +19,7 @@ from shared.contracts.ingest import IngestRequest
 from shared.contracts.issuance import IssueFailed
 from shared.contracts.payments import PaymentConfirmed, PaymentRejected
 from shared.contracts.rtncodes import RtnCode
-from shared.ecticket.replies import reply
+from shared.ecticket.replies import refusal_reply, reply
 from shared.ids import derived_id
 from shared.infra import outbox
 from shared.infra.compacted import CompactedView
@@ -77,7 +77,7 @@ class IssuanceHandlers:
         runtime = self.desk.runtime
         caller = await runtime.merchants.authenticate(request.envelope, int(now.timestamp()))
         if isinstance(caller, Refusal):
-            return [self._refuse(parsed, caller, caller.code, caller.detail, caller.envelope_level)]
+            return [refusal_reply(parsed, caller, PRODUCER, self.desk.runtime.clock.now())]
         if request.operation != ISSUE:
             return [self._refuse(parsed, caller, RtnCode.OPERATION_UNKNOWN, f"unknown operation {request.operation!r}")]
         catalogue = await self._products_for(caller.merchant_id, caller.data)

@@ -16,7 +16,7 @@ from shared.contracts.envelope import EventEnvelope
 from shared.contracts.events import Outgoing, payload_of
 from shared.contracts.ingest import IngestRequest
 from shared.contracts.issuance import TicketsIssued
-from shared.ecticket.replies import reply
+from shared.ecticket.replies import refusal_reply
 from shared.infra import outbox
 from shared.infra.messages import Inbound, Parsed
 from shared.merchants.directory import Refusal
@@ -34,21 +34,7 @@ class RedemptionHandlers:
         # The envelope's Timestamp window is about real time, whatever a sandbox test clock says.
         caller = await runtime.merchants.authenticate(request.envelope, int(runtime.clock.now().timestamp()))
         if isinstance(caller, Refusal):
-            return [
-                reply(
-                    message_id=parsed.message_id,
-                    request_id=request.request_id,
-                    operation=request.operation,
-                    merchant_id=caller.merchant_id,
-                    platform_id=caller.platform_id,
-                    signer=caller.signer,
-                    code=caller.code,
-                    detail=caller.detail,
-                    now=runtime.clock.now(),
-                    producer=PRODUCER,
-                    envelope_level=caller.envelope_level,
-                )
-            ]
+            return [refusal_reply(parsed, caller, PRODUCER, runtime.clock.now())]
         merchant_id = caller.merchant.merchant_id
         acting = caller.platform_id if caller.platform_id not in (None, merchant_id) else None
         asker = Asker(

@@ -13,6 +13,7 @@ from shared.contracts.rtncodes import RtnCode, message
 from shared.ecticket.envelope import ResponseEnvelope, ResponseHeader, seal_response
 from shared.ids import derived_id
 from shared.infra.messages import Parsed
+from shared.merchants.directory import Refusal
 from shared.merchants.model import Merchant
 
 
@@ -100,3 +101,21 @@ def internal_error_reply(parsed: Parsed, owned: Callable[[str], bool], producer:
             envelope_level=True,
         )
     ]
+
+
+def refusal_reply(parsed: Parsed, refusal: Refusal, producer: str, now: datetime) -> Outgoing:
+    """The reply to a request its envelope or caller checks refused (shared by every service that answers)."""
+    request: IngestRequest = parsed.body
+    return reply(
+        message_id=parsed.message_id,
+        request_id=request.request_id,
+        operation=request.operation,
+        merchant_id=refusal.merchant_id,
+        platform_id=refusal.platform_id,
+        signer=refusal.signer,
+        code=refusal.code,
+        detail=refusal.detail,
+        now=now,
+        producer=producer,
+        envelope_level=refusal.envelope_level,
+    )
