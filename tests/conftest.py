@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import asyncpg
+import hypothesis
 import pytest
 from aiokafka import AIOKafkaProducer
 
@@ -30,6 +31,15 @@ TEST_PAYMENT_WAIT_SECONDS = "6"
 TEST_TICKET_WAIT_SECONDS = "12"
 # Small expiry batches, so the expiry tests cross several transactions (production: 2,000).
 TEST_EXPIRY_BATCH = "250"
+
+
+# Generated histories are large by design (many orders, days and bank answers each). Hypothesis's health checks
+# for big or slow generation then fail a run at random (seen in a local run) while testing nothing about our code.
+hypothesis.settings.register_profile(
+    "ecticket",
+    suppress_health_check=[hypothesis.HealthCheck.data_too_large, hypothesis.HealthCheck.too_slow],
+)
+hypothesis.settings.load_profile("ecticket")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -44,6 +44,7 @@ async def wire(runtime: Runtime) -> Wiring:
         INGEST_REQUESTS: Route(
             parse=parse_ingest_request,
             handle=handlers.on_request,
+            handle_batch=handlers.on_requests,
             on_poison=lambda parsed, _error, now: internal_error_reply(
                 parsed, lambda op: op in OPERATIONS, "redemption", now
             ),

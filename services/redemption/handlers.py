@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from services.redemption import pending, store
-from services.redemption.desk import RedemptionDesk
+from services.redemption.desk import Asked, RedemptionDesk
 from services.redemption.domain import tickets_from_issued
 from services.redemption.intake import OPERATIONS, Caller, Invalid, command_from
 from services.redemption.outgoing import PRODUCER, Asker
@@ -26,7 +26,23 @@ from shared.merchants.directory import Refusal
 class RedemptionHandlers:
     desk: RedemptionDesk
 
-    async def on_request(self, conn: asyncpg.Connection, parsed: Parsed, _record: Inbound) -> Sequence[Outgoing]:
+    async def on_request(self, conn: asyncpg.Connection, parsed: Parsed, record: Inbound) -> Sequence[Outgoing]:
+        return await self.on_requests(conn, [(record, parsed)])
+
+    async def on_requests(self, conn: asyncpg.Connection, items: Sequence[tuple[Inbound, Parsed]]) -> list[Outgoing]:
+        """A consumer batch of requests: refusals answered at once, the rest decided together, in arrival order."""
+        out: list[Outgoing] = []
+        asked: list[Asked] = []
+        for _record, parsed in items:
+            admitted = await self._admit(parsed)
+            if isinstance(admitted, tuple):
+                asked.append(admitted)
+            else:
+                out.extend(admitted)
+        return out + await self.desk.handle(conn, asked)
+
+    async def _admit(self, parsed: Parsed) -> Asked | list[Outgoing]:
+        """Authenticate the request and read its command (no I/O); or the answers that refuse it."""
         request: IngestRequest = parsed.body
         if request.operation not in OPERATIONS:
             return []  # issuance answers every other operation: one reply per request
@@ -48,7 +64,7 @@ class RedemptionHandlers:
         command = command_from(request.operation, caller.data, Caller(request.request_id, merchant_id, acting))
         if isinstance(command, Invalid):
             return await self.desk.refuse_invalid(asker, command, acting)
-        return await self.desk.handle(conn, asker, command)
+        return asker, command
 
     async def on_issuance_event(self, conn: asyncpg.Connection, parsed: Parsed, _record: Inbound) -> Sequence[Outgoing]:
         envelope: EventEnvelope = parsed.body
@@ -57,18 +73,12 @@ class RedemptionHandlers:
             return []
         tickets = tickets_from_issued(event)
         await store.insert_issued(conn, tickets, envelope.event_id, self.desk.runtime.clock.now())
-        out: list[Outgoing] = []
-        for waiting in await pending.claim_for(conn, tickets):
-            out.extend(await self.desk.resume(conn, waiting))
-        return out
+        return await self.desk.resume(conn, await pending.claim_for(conn, tickets))
 
     async def sweep_waiting(self) -> bool:
         """Answer waiting requests whose deadline passed or whose ticket is known by now; True if more remain."""
         runtime = self.desk.runtime
         async with runtime.pool.acquire() as conn, conn.transaction():
             claimed = await pending.claim_ready(conn, runtime.clock.now())
-            out: list[Outgoing] = []
-            for waiting in claimed:
-                out.extend(await self.desk.resume(conn, waiting))
-            await outbox.append(conn, runtime.schema, out)
+            await outbox.append(conn, runtime.schema, await self.desk.resume(conn, claimed))
         return len(claimed) >= pending.CLAIM_LIMIT

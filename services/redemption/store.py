@@ -10,7 +10,7 @@ from datetime import datetime
 
 import asyncpg
 
-from services.redemption.domain import Ticket
+from services.redemption.domain import Refund, Request, Ticket
 from services.redemption.schedule import due_at
 from shared.contracts.common import RefundFeeRule, TicketType, UseStatus
 
@@ -61,13 +61,20 @@ async def insert_issued(
     )
 
 
-async def lock_ticket(conn: asyncpg.Connection, *, ticket_no: str | None, write_off_no: str | None) -> Ticket | None:
-    """The ticket named by its TicketNo (preferred) or WriteOffNo, locked until the transaction ends."""
-    if ticket_no:
-        row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM tickets WHERE ticket_no = $1 FOR UPDATE", ticket_no)
-    else:
-        row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM tickets WHERE write_off_no = $1 FOR UPDATE", write_off_no)
-    return None if row is None else _ticket(row)
+async def lock_tickets(conn: asyncpg.Connection, commands: Sequence[Request]) -> list[Ticket]:
+    """The tickets these requests name (by TicketNo or WriteOffNo), locked until the transaction ends.
+
+    One query for a whole batch. Rows are locked in ticket_no order (the sort runs before the locking), so two
+    batches naming the same tickets in different orders, on two instances, queue up instead of deadlocking."""
+    ticket_nos = [c.ticket_no for c in commands if isinstance(c, Refund) and c.ticket_no]
+    write_off_nos = [c.write_off_no for c in commands if c.write_off_no and not (isinstance(c, Refund) and c.ticket_no)]
+    rows = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM tickets WHERE ticket_no = ANY($1::text[]) OR write_off_no = ANY($2::text[])"
+        " ORDER BY ticket_no FOR UPDATE",
+        ticket_nos,
+        write_off_nos,
+    )
+    return [_ticket(r) for r in rows]
 
 
 async def lock_due(

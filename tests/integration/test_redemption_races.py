@@ -85,3 +85,32 @@ async def test_write_offs_racing_refunds_of_one_ticket_leave_a_single_winner(
         else {RtnCode.TICKET_ALREADY_REFUNDED: RACERS - 1}
     )
     assert codes == Counter({1: 1, **losers})
+
+
+@pytest.mark.usefixtures("platform")
+async def test_requests_for_one_ticket_in_one_batch_are_decided_in_arrival_order(
+    merchant: MerchantClient, tap: Tap
+) -> None:
+    """One partition, sent at once: the consumer decides them in one batch, each on the state the previous left."""
+    pos = Pos(merchant, tap, TEST_MERCHANT)
+    [ticket] = await issue_tickets(merchant, tap, TEST_MERCHANT, "PU000500", face=500)
+    number = ticket["write_off_no"]
+    sequence = [
+        pos.write_off_message(number),
+        pos.write_off_message(number, action="2"),
+        pos.write_off_message(number),
+        pos.refund_message(ticket_no=ticket["ticket_no"]),
+        pos.write_off_message(number),
+    ]
+    request_ids = await pos.send_at_once(sequence, partitions=1)
+    replies = [await pos.reply(request_id) for request_id in request_ids]
+    assert [r["RtnCode"] for r in replies] == [
+        1,
+        1,
+        1,
+        RtnCode.REFUND_OF_WRITTEN_OFF,
+        RtnCode.TICKET_ALREADY_WRITTEN_OFF,
+    ]
+    assert [r.get("UseStatus") for r in replies] == [2, 1, 2, 2, 2]
+    assert changes(tap, "TicketWrittenOff", ticket["ticket_no"]) == 2
+    assert changes(tap, "WriteOffCancelled", ticket["ticket_no"]) == 1
