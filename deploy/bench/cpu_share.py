@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from deploy.bench.common import ROOT
+from deploy.bench.common import ROOT, children
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -24,18 +24,6 @@ def _ticks(pid: int, *, reaped_children: bool = False) -> int:
         return 0
     ticks = int(fields[11]) + int(fields[12])
     return ticks + (int(fields[13]) + int(fields[14]) if reaped_children else 0)
-
-
-def _children(parent: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == parent:
-                    found.append(int(entry.name))
-            except (OSError, ValueError):
-                continue
-    return found
 
 
 def _machine_busy() -> int:
@@ -51,7 +39,8 @@ class CpuShare:
 
     def _ours(self) -> int:
         run = ROOT / ".run" / self.instance
-        pids = [os.getpid(), *self.service_pids.values()]
+        services = list(self.service_pids.values())
+        pids = [os.getpid(), *services, *(c for pid in services for c in children(pid))]  # + their relays
         kafka = run / "kafka.pid"
         if kafka.exists():
             pids.append(int(kafka.read_text().split()[0]))
@@ -59,7 +48,7 @@ class CpuShare:
         postmaster_file = run / "postgres" / "data" / "postmaster.pid"
         if postmaster_file.exists():
             postmaster = int(postmaster_file.read_text().splitlines()[0])
-            ticks += _ticks(postmaster, reaped_children=True) + sum(_ticks(c) for c in _children(postmaster))
+            ticks += _ticks(postmaster, reaped_children=True) + sum(_ticks(c) for c in children(postmaster))
         return ticks
 
     def start(self) -> None:

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from deploy.bench.common import Report, percentile, rss_mb
+from deploy.bench.common import Report, children, percentile, rss_mb
 from shared.admin.seed import TEST_MERCHANT
 from shared.infra.topics_admin import ensure_topics, partitions_of
 from shared.sandbox.aio import payment_result
@@ -206,7 +206,9 @@ async def postgres_ceiling(dsn: str, orders: int, report: Report) -> float:
 
 async def run(bootstrap: str, dsn: str, orders: int, report: Report, pids: dict[str, int]) -> None:
     def sample() -> dict[str, float]:
-        return {name: rss_mb(pid) for name, pid in pids.items()}
+        services = {name: rss_mb(pid) for name, pid in pids.items()}
+        relays = {f"{name}'s relay process": sum(rss_mb(c) for c in children(pid)) for name, pid in pids.items()}
+        return services | relays
 
     e2e = await end_to_end(bootstrap, orders, report, sample)
     kafka = await kafka_ceiling(bootstrap, orders, report)

@@ -20,7 +20,7 @@ from datetime import timedelta
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
-from deploy.bench.common import Report, percentile, rss_mb
+from deploy.bench.common import Report, children, percentile, rss_mb
 from deploy.bench.cpu_share import CpuShare
 from deploy.bench.redemption_support import (
     ReplyWatcher,
@@ -199,6 +199,7 @@ class Flood:
     elapsed: float  # until every expiry was committed (state and event in one transaction)
     live: list[Message]  # write-offs sent meanwhile
     peak_rss_mb: float
+    peak_relay_rss_mb: float  # the service's relay child process
     cpu: str  # who used the CPU meanwhile (CpuShare.describe)
 
 
@@ -218,7 +219,12 @@ async def seed_due(pos: Pos, tickets: int, report: Report) -> str:
 
 
 async def flood(
-    pos: Pos, merchant_id: str, tickets: int, rss: Callable[[], float], sent: dict[str, float], cpu: CpuShare
+    pos: Pos,
+    merchant_id: str,
+    tickets: int,
+    rss: Callable[[], tuple[float, float]],
+    sent: dict[str, float],
+    cpu: CpuShare,
 ) -> Flood:
     """Advance the merchant's clock past every due time and wait until all its tickets expired, while live
     write-offs of another merchant keep coming."""
@@ -228,11 +234,12 @@ async def flood(
     # due; a fresh bulk load would instead be vacuumed in the middle of the measurement.
     await pos.pool.execute("VACUUM ANALYZE redemption.tickets")
     after_seq = await pos.pool.fetchval("SELECT coalesce(max(seq), 0) FROM redemption.outbox")
-    peak, stop = [0.0], asyncio.Event()
+    peak, stop = [0.0, 0.0], asyncio.Event()
 
     async def watch_memory() -> None:
         while not stop.is_set():
-            peak[0] = max(peak[0], rss())
+            service, relay = rss()
+            peak[0], peak[1] = max(peak[0], service), max(peak[1], relay)
             await asyncio.sleep(0.5)
 
     memory = asyncio.create_task(watch_memory())
@@ -246,10 +253,12 @@ async def flood(
     live_sent = await live_task
     await memory
     await reset_clock(pos.settings, merchant_id)
-    return Flood(after_seq, started_wall, done - started, live_sent, peak[0], share)
+    return Flood(after_seq, started_wall, done - started, live_sent, peak[0], peak[1], share)
 
 
-async def expiry_run(pos: Pos, tickets: int, report: Report, rss: Callable[[], float], cpu: CpuShare) -> None:
+async def expiry_run(
+    pos: Pos, tickets: int, report: Report, rss: Callable[[], tuple[float, float]], cpu: CpuShare
+) -> None:
     merchant_id = await seed_due(pos, tickets, report)
     sent: dict[str, float] = {}
     result = await flood(pos, merchant_id, tickets, rss, sent, cpu)
@@ -283,6 +292,7 @@ async def expiry_run(pos: Pos, tickets: int, report: Report, rss: Callable[[], f
         _p50_p99(pos.latencies_ms(result.live, sent)) + f", {pos.refused(result.live)} refused",
     )
     report.add("  peak RSS of redemption during the expiry", f"{result.peak_rss_mb:,.0f} MB")
+    report.add("  peak RSS of redemption's relay process during the expiry", f"{result.peak_relay_rss_mb:,.0f} MB")
     left = await pos.pool.fetchval(
         "SELECT count(*) FROM redemption.tickets WHERE merchant_id = $1 AND due_at IS NOT NULL", merchant_id
     )
@@ -302,11 +312,16 @@ async def run(settings: Settings, report: Report, instance: str, pids: dict[str,
         await asyncio.sleep(1.0)  # the service's merchant view picks the new merchant up (tail poll)
         cpu = CpuShare(instance, pids)
         await write_off_runs(pos, write_off_burst(), report, cpu)
-        await expiry_run(pos, expiry_tickets(), report, lambda: rss_mb(pids["redemption"]), cpu)
+        await expiry_run(pos, expiry_tickets(), report, memory_of(pids["redemption"]), cpu)
     finally:
         await pool.close()
         await replies.stop()
         await producer.stop()
+
+
+def memory_of(service: int) -> Callable[[], tuple[float, float]]:
+    """RSS of the service process and of its relay child process, in MB."""
+    return lambda: (rss_mb(service), sum(rss_mb(child) for child in children(service)))
 
 
 def command(only: str | None) -> str:

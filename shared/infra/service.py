@@ -15,11 +15,11 @@ from typing import Any
 import asyncpg
 
 from shared.clock import Clock, SystemClock
+from shared.infra import relay_process
 from shared.infra.compacted import CompactedView
 from shared.infra.consumer import ConsumerRunner
 from shared.infra.database import create_pool, migrate
 from shared.infra.messages import Route
-from shared.infra.relay import OutboxRelay
 from shared.merchants.directory import MerchantDirectory
 from shared.merchants.model import merchant_parser
 from shared.sandbox_clock import ClockOffset, SandboxClocks
@@ -90,10 +90,8 @@ async def serve(spec: ServiceSpec, settings: Settings | None = None) -> None:
         clock=runtime.clock,
         stopping=runtime.stopping,
     )
-    relay = OutboxRelay(
-        spec.schema, runtime.settings.database_url, runtime.settings.kafka_bootstrap, stopping=runtime.stopping
-    )
-    tasks: list[asyncio.Task[None]] = [asyncio.create_task(c) for c in (runner.run(), relay.run(), *wiring.timers)]
+    relay = relay_process.supervise(spec.schema, runtime.settings, runtime.stopping)
+    tasks: list[asyncio.Task[None]] = [asyncio.create_task(c) for c in (runner.run(), relay, *wiring.timers)]
     announcer = asyncio.create_task(_announce_ready(spec.name, runner.ready))
     try:
         # Any loop ending on its own is a failure (they run until stopping): stop the process loudly.
