@@ -46,8 +46,11 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 
 # Benchmarks claim durability: fsync stays on here.
+# Every run starts from an empty instance: tables and logs left by earlier runs (30 GB after a few) slowed the
+# write-offs threefold and would make results depend on history.
 bench: $(STAMP)
 	@export INFRA_NAME=bench KAFKA_PORT=$${BENCH_KAFKA_PORT:-39092} PG_PORT=$${BENCH_PG_PORT:-35432}; \
+	bash deploy/local/infra.sh down >/dev/null 2>&1; rm -rf .run/bench; \
 	bash deploy/local/infra.sh up || exit 1; \
 	source .run/bench/env; \
 	$(BIN)/python -m shared.setup --seed && $(BIN)/python deploy/bench/run.py $(BENCH_ARGS); status=$$?; \

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -78,6 +79,10 @@ def main() -> None:
     parser.add_argument("schema")
     parser.add_argument("--parent", type=int, required=True, help="the service's pid; the relay ends with it")
     args = parser.parse_args()
+    # Each event allocates short-lived, acyclic objects (a row, a future, headers) that reference counting frees.
+    # At the default threshold (700) the cyclic collector's runs cost a fifth of the relay's CPU: 14.0 against
+    # 11.3 µs per event, publishing 200,000 events of an expiry's size.
+    gc.set_threshold(10_000, 10, 10)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
     asyncio.run(_run(args.schema, args.parent))
