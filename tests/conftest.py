@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import hypothesis
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from shared.infra.database import create_pool, migrate
 from shared.sandbox.merchant import MerchantClient
 from shared.sandbox.tap import Tap
 from shared.settings import Settings
@@ -124,4 +126,14 @@ async def db(topics: Settings) -> AsyncIterator[asyncpg.Pool]:
     pool = await asyncpg.create_pool(topics.database_url, min_size=1, max_size=4)
     assert pool is not None
     yield pool
+    await pool.close()
+
+
+@pytest.fixture
+async def messaging_schema(infra: Settings) -> AsyncIterator[tuple[asyncpg.Pool, str]]:
+    """A new schema holding only the messaging tables (inbox, outbox, dead letters), and a pool bound to it."""
+    schema = "messaging_" + uuid.uuid4().hex[:8]
+    await migrate(infra.database_url, schema, Path(tempfile.mkdtemp()))
+    pool = await create_pool(infra.database_url, schema, min_size=1, max_size=2)
+    yield pool, schema
     await pool.close()

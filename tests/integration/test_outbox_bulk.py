@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import tempfile
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import asyncpg
-import pytest
 
 from shared.contracts.events import Outgoing, wrap
 from shared.contracts.rejections import MessageRejected
 from shared.infra import outbox
-from shared.infra.database import create_pool, migrate
-from shared.settings import Settings
 
 NOW = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
 
@@ -27,22 +21,13 @@ def event(number: int) -> Outgoing:
                 causation_id=None)  # fmt: skip
 
 
-@pytest.fixture
-async def pool(infra: Settings) -> AsyncIterator[tuple[asyncpg.Pool, str]]:
-    schema = "outbox_" + uuid.uuid4().hex[:8]
-    await migrate(infra.database_url, schema, Path(tempfile.mkdtemp()))
-    created = await create_pool(infra.database_url, schema, min_size=1, max_size=2)
-    yield created, schema
-    await created.close()
-
-
 async def stored(pool: asyncpg.Pool) -> list[tuple[uuid.UUID, bytes]]:
     rows = await pool.fetch("SELECT event_id, value FROM outbox ORDER BY seq")
     return [(r["event_id"], r["value"]) for r in rows]
 
 
-async def test_append_many_stores_exactly_what_append_stores(pool: tuple[asyncpg.Pool, str]) -> None:
-    db, schema = pool
+async def test_append_many_stores_exactly_what_append_stores(messaging_schema: tuple[asyncpg.Pool, str]) -> None:
+    db, schema = messaging_schema
     events = [event(n) for n in range(300)]
     async with db.acquire() as conn, conn.transaction():
         await outbox.append_many(conn, schema, events)
@@ -52,9 +37,9 @@ async def test_append_many_stores_exactly_what_append_stores(pool: tuple[asyncpg
 
 
 async def test_events_already_in_the_outbox_are_kept_once_and_the_rest_is_added(
-    pool: tuple[asyncpg.Pool, str],
+    messaging_schema: tuple[asyncpg.Pool, str],
 ) -> None:
-    db, schema = pool
+    db, schema = messaging_schema
     async with db.acquire() as conn, conn.transaction():
         await outbox.append(conn, schema, [event(5), event(7)])
     batch = [event(n) for n in range(10)] + [event(3)]  # two already stored, and a repeat inside the batch
@@ -66,9 +51,9 @@ async def test_events_already_in_the_outbox_are_kept_once_and_the_rest_is_added(
 
 
 async def test_the_backlog_is_what_the_relay_has_left_and_the_floor_moves_with_it(
-    pool: tuple[asyncpg.Pool, str],
+    messaging_schema: tuple[asyncpg.Pool, str],
 ) -> None:
-    db, schema = pool
+    db, schema = messaging_schema
     async with db.acquire() as conn:
         assert await outbox.backlog(conn, 0) == (0, 0)
         async with conn.transaction():

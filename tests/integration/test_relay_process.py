@@ -8,32 +8,20 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
-import pytest
 
 from shared.contracts.events import wrap
 from shared.contracts.rejections import MessageRejected
 from shared.infra import outbox, relay_process
-from shared.infra.database import create_pool, migrate
 from shared.settings import Settings
 from tests.support.processes import ROOT
 
 NOW = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-async def service_schema(infra: Settings) -> AsyncIterator[tuple[asyncpg.Pool, str]]:
-    schema = "relay_" + uuid.uuid4().hex[:8]
-    await migrate(infra.database_url, schema, Path(tempfile.mkdtemp()))
-    created = await create_pool(infra.database_url, schema, min_size=1, max_size=2)
-    yield created, schema
-    await created.close()
 
 
 async def append_one(pool: asyncpg.Pool, schema: str) -> uuid.UUID:
@@ -77,9 +65,9 @@ async def until(condition: Callable[[], bool], seconds: float) -> bool:
 
 
 async def test_the_relay_child_publishes_comes_back_after_a_kill_and_stops_with_its_service(
-    infra: Settings, service_schema: tuple[asyncpg.Pool, str]
+    infra: Settings, messaging_schema: tuple[asyncpg.Pool, str]
 ) -> None:
-    pool, schema = service_schema
+    pool, schema = messaging_schema
     stopping = asyncio.Event()
     supervisor = asyncio.create_task(relay_process.supervise(schema, infra, stopping))
     try:
@@ -97,9 +85,9 @@ async def test_the_relay_child_publishes_comes_back_after_a_kill_and_stops_with_
 
 
 async def test_a_relay_whose_service_is_killed_stops_by_itself(
-    infra: Settings, service_schema: tuple[asyncpg.Pool, str]
+    infra: Settings, messaging_schema: tuple[asyncpg.Pool, str]
 ) -> None:
-    _, schema = service_schema
+    _, schema = messaging_schema
     service = subprocess.Popen(  # noqa: ASYNC220 - spawning is quick
         [
             sys.executable,
