@@ -20,7 +20,6 @@ log = logging.getLogger(__name__)
 
 FETCH_LIMIT = 2000
 IDLE_POLL_SECONDS = 0.5
-YIELD_EVERY = 200  # sends between two yields to the event loop
 
 
 class KeyPartitioner:
@@ -99,20 +98,15 @@ class OutboxRelay:
                 await _wait(wake, IDLE_POLL_SECONDS)
                 continue
             # Sends are queued in seq order; the idempotent producer keeps that order per partition.
-            deliveries = []
-            for index, r in enumerate(rows, start=1):
-                deliveries.append(
-                    await producer.send(
-                        r["topic"],
-                        r["value"],
-                        key=r["key"].encode(),
-                        headers=[("event_type", r["event_type"].encode())],
-                    )
+            deliveries = [
+                await producer.send(
+                    r["topic"],
+                    r["value"],
+                    key=r["key"].encode(),
+                    headers=[("event_type", r["event_type"].encode())],
                 )
-                if index % YIELD_EVERY == 0:
-                    # A send rarely waits, so without this 2,000 of them hold the event loop for about 20 ms, and
-                    # whatever shares it (the service's consumer and timers) waits that long to resume.
-                    await asyncio.sleep(0)
+                for r in rows
+            ]
             await asyncio.gather(*deliveries)
             await conn.execute(
                 "UPDATE outbox SET published_at = now() WHERE seq = ANY($1::bigint[])",
