@@ -19,7 +19,7 @@ from shared.contracts.ingest import IngestRequest
 from shared.contracts.issuance import IssueFailed
 from shared.contracts.payments import PaymentConfirmed, PaymentRejected
 from shared.contracts.rtncodes import RtnCode
-from shared.ecticket.replies import refusal_reply, reply
+from shared.ecticket.replies import caller_reply, refusal_reply, reply
 from shared.ids import derived_id
 from shared.infra import outbox
 from shared.infra.compacted import CompactedView
@@ -79,7 +79,8 @@ class IssuanceHandlers:
         if isinstance(caller, Refusal):
             return [refusal_reply(parsed, caller, PRODUCER, self.desk.runtime.clock.now())]
         if request.operation != ISSUE:
-            return [self._refuse(parsed, caller, RtnCode.OPERATION_UNKNOWN, f"unknown operation {request.operation!r}")]
+            unknown = f"unknown operation {request.operation!r}"
+            return [caller_reply(parsed, caller, RtnCode.OPERATION_UNKNOWN, unknown, PRODUCER, runtime.clock.now())]
         catalogue = await self._products_for(caller.merchant_id, caller.data)
         order = validate(caller.data, catalogue.get, business_date(runtime.clock.now(caller.merchant_id)))
         if isinstance(order, Invalid):
@@ -134,7 +135,8 @@ class IssuanceHandlers:
             correlation_id=request.request_id,
             causation_id=str(parsed.message_id),
         )
-        return [event, self._refuse(parsed, caller, invalid.code, invalid.detail)]
+        answer = caller_reply(parsed, caller, invalid.code, invalid.detail, PRODUCER, self.desk.runtime.clock.now())
+        return [event, answer]
 
     def _duplicate(self, new: NewOrder) -> Outgoing:
         return reply(
@@ -148,24 +150,6 @@ class IssuanceHandlers:
             detail=f"order {new.order.trade_no} was already submitted",
             now=self.desk.runtime.clock.now(),
             producer=PRODUCER,
-        )
-
-    def _refuse(
-        self, parsed: Parsed, who: Caller | Refusal, code: RtnCode, detail: str, envelope_level: bool = False
-    ) -> Outgoing:
-        request: IngestRequest = parsed.body
-        return reply(
-            message_id=parsed.message_id,
-            request_id=request.request_id,
-            operation=request.operation,
-            merchant_id=who.merchant_id,
-            platform_id=who.platform_id,
-            signer=who.signer,
-            code=code,
-            detail=detail,
-            now=self.desk.runtime.clock.now(),
-            producer=PRODUCER,
-            envelope_level=envelope_level,
         )
 
 

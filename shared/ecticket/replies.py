@@ -13,7 +13,7 @@ from shared.contracts.rtncodes import RtnCode, message
 from shared.ecticket.envelope import ResponseEnvelope, ResponseHeader, seal_response
 from shared.ids import derived_id
 from shared.infra.messages import Parsed
-from shared.merchants.directory import Refusal
+from shared.merchants.directory import Caller, Refusal
 from shared.merchants.model import Merchant
 
 
@@ -105,17 +105,30 @@ def internal_error_reply(parsed: Parsed, owned: Callable[[str], bool], producer:
 
 def refusal_reply(parsed: Parsed, refusal: Refusal, producer: str, now: datetime) -> Outgoing:
     """The reply to a request its envelope or caller checks refused (shared by every service that answers)."""
+    return caller_reply(parsed, refusal, refusal.code, refusal.detail, producer, now, refusal.envelope_level)
+
+
+def caller_reply(
+    parsed: Parsed,
+    who: Caller | Refusal,
+    code: RtnCode,
+    detail: str | None,
+    producer: str,
+    now: datetime,
+    envelope_level: bool = False,
+) -> Outgoing:
+    """The reply to a request, addressed and sealed for its (authenticated or refused) caller."""
     request: IngestRequest = parsed.body
     return reply(
         message_id=parsed.message_id,
         request_id=request.request_id,
         operation=request.operation,
-        merchant_id=refusal.merchant_id,
-        platform_id=refusal.platform_id,
-        signer=refusal.signer,
-        code=refusal.code,
-        detail=refusal.detail,
+        merchant_id=who.merchant_id,
+        platform_id=who.platform_id,
+        signer=who.signer,
+        code=code,
+        detail=detail,
         now=now,
         producer=producer,
-        envelope_level=refusal.envelope_level,
+        envelope_level=envelope_level,
     )
