@@ -46,8 +46,8 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 
 # Benchmarks claim durability: fsync stays on here.
-# Every run starts from an empty instance: tables and logs left by earlier runs (30 GB after a few) slowed the
-# write-offs threefold and would make results depend on history.
+# Every run starts from an empty instance: tables and logs left by earlier runs (30 GB after a few) made results
+# depend on history (expiry 19,900-20,100 tickets/s on such an instance, 21,000-22,100 on an empty one).
 bench: $(STAMP)
 	@export INFRA_NAME=bench KAFKA_PORT=$${BENCH_KAFKA_PORT:-39092} PG_PORT=$${BENCH_PG_PORT:-35432}; \
 	bash deploy/local/infra.sh down >/dev/null 2>&1; rm -rf .run/bench; \

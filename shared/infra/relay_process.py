@@ -3,8 +3,9 @@
 Why: publishing costs about 12 µs of Python per event. On the service's loop that time was taken from the consumer
 and the timers, and every database round trip of theirs waited behind it: a million-ticket expiry flood ran at
 21,000-22,000 tickets/s with the relay in-process and at 23,500-24,400 with it in a process of its own (same
-machine, same flood; docs/benchmarks.md). Nothing else changes: leadership is still the advisory lock, so with
-several service instances one relay publishes and the others stand by.
+machine, same flood, in a throwaway profiling run; `make bench` in docs/benchmarks.md shows the combined gains).
+Nothing else changes: leadership is still the advisory lock, so with several service instances one relay publishes
+and the others stand by.
 
 The child follows its parent: it stops when the service stops (SIGTERM), and when the service dies without
 stopping it (kill -9) it notices within PARENT_POLL_SECONDS and exits, so no relay outlives its service for long
@@ -81,7 +82,7 @@ def main() -> None:
     args = parser.parse_args()
     # Each event allocates short-lived, acyclic objects (a row, a future, headers) that reference counting frees.
     # At the default threshold (700) the cyclic collector's runs cost a fifth of the relay's CPU: 14.0 against
-    # 11.3 µs per event, publishing 200,000 events of an expiry's size.
+    # 11.3 µs per event, publishing 200,000 events of an expiry's size (a throwaway profiling run, not kept).
     gc.set_threshold(10_000, 10, 10)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
