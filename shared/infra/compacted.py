@@ -1,4 +1,10 @@
-"""An in-memory copy of a compacted topic (merchant config, products, test clocks), kept current by tailing it."""
+"""An in-memory copy of a compacted topic (merchant config, products, test clocks), kept current by tailing it.
+
+A miss must be cheap (anyone can name an unknown merchant) yet must still find a record published just before the
+message that names it. So the view remembers when it was last *proved current*: when its tail had reached end
+offsets read after that instant. A miss within `fresh_for` of that instant is answered from memory; a later one
+reads the end offsets again, once for every miss waiting meanwhile (docs/decisions.md, "Cheap misses").
+"""
 
 from __future__ import annotations
 
@@ -16,36 +22,54 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+# A record published this long before a lookup is always found; one published later is found once the tail has
+# applied it (milliseconds: the tail's fetch waits at the broker and is answered as soon as the record is written).
+FRESH_FOR_SECONDS = 0.25
+CATCH_UP_LIMIT_SECONDS = 10.0
+
 
 class CompactedView(Generic[T]):
-    def __init__(self, bootstrap: str, topic: str, parse: Callable[[bytes], T]) -> None:
+    def __init__(
+        self, bootstrap: str, topic: str, parse: Callable[[bytes], T], fresh_for: float = FRESH_FOR_SECONDS
+    ) -> None:
         self._bootstrap = bootstrap
         self._topic = topic
         self._parse = parse
+        self._fresh_for = fresh_for
         self._items: dict[str, T] = {}
         self._consumer: AIOKafkaConsumer | None = None
+        # End offsets are asked on a connection of their own: on the tail's connection the broker answers them only
+        # after the tail's parked fetch returns, up to fetch_max_wait_ms (500 ms) later (measured: 505 ms a miss).
+        self._offsets: AIOKafkaConsumer | None = None
         self._partitions: list[TopicPartition] = []
         self._task: asyncio.Task[None] | None = None
+        self._current_since = float("-inf")  # loop time: every record written before it is in _items
+        self._catching_up: asyncio.Task[None] | None = None
+        self._advanced = asyncio.Event()  # set (and replaced) each time the tail returns from a fetch
 
     async def start(self) -> None:
         # No consumer group: every process reads the whole topic from the beginning.
         partitions = (await partitions_of(self._bootstrap, [self._topic]))[self._topic]
         consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, enable_auto_commit=False)
+        offsets = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, enable_auto_commit=False)
         await consumer.start()
+        await offsets.start()
         self._partitions = [TopicPartition(self._topic, p) for p in partitions]
         consumer.assign(self._partitions)
         await consumer.seek_to_beginning(*self._partitions)
-        self._consumer = consumer
+        self._consumer, self._offsets = consumer, offsets
         self._task = asyncio.create_task(self._tail(), name=f"view:{self._topic}")
         await self.catch_up()
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        if self._consumer:
-            await self._consumer.stop()
+        for task in (self._task, self._catching_up):
+            if task:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        for client in (self._consumer, self._offsets):
+            if client:
+                await client.stop()
 
     def get(self, key: str) -> T | None:
         return self._items.get(key)
@@ -54,22 +78,43 @@ class CompactedView(Generic[T]):
         return list(self._items.values())
 
     async def lookup(self, key: str) -> T | None:
-        """`get`, but a miss first reads up to the topic's current end (the record may be just published)."""
+        """`get`, but a miss first makes sure the view is current (the record may be just published)."""
         found = self._items.get(key)
-        if found is None:
+        if found is None and not self.is_current():
             await self.catch_up()
             found = self._items.get(key)
         return found
 
-    async def catch_up(self, limit_seconds: float = 10.0) -> None:
+    def is_current(self) -> bool:
+        """True while the view was proved current less than `fresh_for` ago."""
+        return asyncio.get_running_loop().time() - self._current_since <= self._fresh_for
+
+    async def catch_up(self) -> None:
+        """Read up to the topic's end offsets as of now; callers arriving meanwhile share the one read."""
+        if self._catching_up is None or self._catching_up.done():
+            self._catching_up = asyncio.create_task(self._read_to_end(), name=f"catch-up:{self._topic}")
+            self._catching_up.add_done_callback(_observe)
+        # Shielded: a cancelled caller must not cancel the read the other callers wait for.
+        await asyncio.shield(self._catching_up)
+
+    async def _read_to_end(self) -> None:
+        assert self._consumer is not None and self._offsets is not None
+        asked_at = asyncio.get_running_loop().time()
+        async with asyncio.timeout(CATCH_UP_LIMIT_SECONDS):
+            ends = await self._offsets.end_offsets(self._partitions)
+            while True:
+                advanced = self._advanced  # taken before the check, so a fetch returning meanwhile still wakes us
+                if await self._reached(ends):
+                    break
+                await advanced.wait()
+        self._current_since = max(self._current_since, asked_at)
+
+    async def _reached(self, ends: dict[TopicPartition, int]) -> bool:
         assert self._consumer is not None
-        consumer = self._consumer
-        ends = await consumer.end_offsets(self._partitions)
-        async with asyncio.timeout(limit_seconds):
-            for tp, end in ends.items():
-                # The tail task advances the position; polling it is simpler than a per-record signal.
-                while await consumer.position(tp) < end:  # noqa: ASYNC110
-                    await asyncio.sleep(0.01)
+        for tp, end in ends.items():
+            if await self._consumer.position(tp) < end:
+                return False
+        return True
 
     async def _tail(self) -> None:
         assert self._consumer is not None
@@ -78,6 +123,9 @@ class CompactedView(Generic[T]):
             for records in batch.values():
                 for record in records:
                     self._apply(record.key, record.value)
+            # Wake catch-ups waiting for this position (also on an empty fetch: the position may still move).
+            advanced, self._advanced = self._advanced, asyncio.Event()
+            advanced.set()
 
     def _apply(self, key: bytes | None, value: bytes | None) -> None:
         if key is None:
@@ -90,3 +138,9 @@ class CompactedView(Generic[T]):
             self._items[name] = self._parse(value)
         except ValueError:
             log.exception("ignoring an unreadable record on %s (key %s)", self._topic, name)
+
+
+def _observe(task: asyncio.Task[None]) -> None:
+    """Retrieve a failed catch-up's error (its callers got it) so asyncio does not report it as never retrieved."""
+    if not task.cancelled():
+        task.exception()
