@@ -52,3 +52,8 @@ CATALOG: tuple[Topic, ...] = (
 )
 
 BY_NAME = {topic.name: topic for topic in CATALOG}
+
+
+def is_ingestion(topic: str) -> bool:
+    """Written by merchants (anyone who reaches the broker), not by the platform's services."""
+    return topic.startswith("ecticket.ingest.")

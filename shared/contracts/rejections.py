@@ -23,6 +23,29 @@ class MessageRejected(Event):
     raw_preview: str
     error: str
     rejected_at: AwareDatetime
+    # parse | handle | crash (shared/infra/deadletters.py Stage); older events carry neither field.
+    stage: str = "parse"
+    # A fact the service never applied (escrow-settlement's `admin check` reports it until it is resolved).
+    touches_money: bool = False
+
+    def key(self) -> str:
+        return self.source_topic
+
+
+@register
+class DeadLetterResolved(Event):
+    """A dead letter re-driven successfully (`redriven`) or dismissed by an operator with a reason."""
+
+    event_type = "DeadLetterResolved"
+    topic = REJECTIONS
+
+    consumer: str
+    source_topic: str
+    source_partition: int
+    source_offset: int
+    resolution: str  # redriven | dismissed
+    note: str
+    resolved_at: AwareDatetime
 
     def key(self) -> str:
         return self.source_topic

@@ -84,15 +84,15 @@ def internal_error_reply(parsed: Parsed, owned: Callable[[str], bool], producer:
     request = parsed.body
     if not isinstance(request, IngestRequest) or not owned(request.operation):
         return []
-    merchant = request.envelope.get("MerchantID")
-    platform = request.envelope.get("PlatformID")
+    merchant = _plausible_id(request.envelope.get("MerchantID"))
+    platform = _plausible_id(request.envelope.get("PlatformID"))
     return [
         reply(
             message_id=parsed.message_id,
             request_id=request.request_id,
             operation=request.operation,
-            merchant_id=merchant if isinstance(merchant, str) else "",
-            platform_id=platform if isinstance(platform, str) and platform else None,
+            merchant_id=merchant or "",
+            platform_id=platform,
             signer=None,
             code=RtnCode.INTERNAL_ERROR,
             detail="the request could not be processed; it is kept for the operations team",
@@ -101,6 +101,13 @@ def internal_error_reply(parsed: Parsed, owned: Callable[[str], bool], producer:
             envelope_level=True,
         )
     ]
+
+
+def _plausible_id(value: object) -> str | None:
+    """An id from an unauthenticated envelope, only if it could be one: it becomes the reply's Kafka key."""
+    if isinstance(value, str) and 0 < len(value) <= 10 and value.isascii() and value.isalnum():
+        return value
+    return None
 
 
 def refusal_reply(parsed: Parsed, refusal: Refusal, producer: str, now: datetime) -> Outgoing:

@@ -1,11 +1,22 @@
-"""The one consumer shape: parse -> one Postgres transaction (inbox + decide + state + outbox) -> commit offset."""
+"""The one consumer shape: parse -> one Postgres transaction (inbox + decide + state + outbox) -> commit offset.
+
+No message can stop it and no fault can lose one:
+- any exception while parsing a message dead-letters it (raw bytes kept) and the batch goes on;
+- a failure classified as transient (`faults.is_transient`: connection lost, server restarting, deadlock, ...)
+  retries the batch with backoff for as long as it takes; nothing is dead-lettered for it;
+- any other failure of a batch is bisected to the message that causes it, and that message is dead-lettered only
+  if it fails the same way again once the database answers (so a fault that looks like a bug is not mistaken for
+  poison); its sender still gets an answer (`Route.on_poison`);
+- a message that kills the process itself is found by `CrashGuard` after a restart and dead-lettered.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -14,21 +25,28 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from shared.clock import Clock
 from shared.contracts.events import Outgoing
 from shared.infra import deadletters, outbox
+from shared.infra.crash_guard import CrashGuard
+from shared.infra.deadletters import DeadLetter, Stage
+from shared.infra.faults import is_transient
 from shared.infra.messages import BatchHandler, Inbound, Parsed, Route, Unparseable
 
 log = logging.getLogger(__name__)
 
-# Errors that say nothing about the message: retry the same batch, never dead-letter it.
-TRANSIENT = (
-    asyncpg.PostgresConnectionError,
-    asyncpg.exceptions.SerializationError,
-    asyncpg.exceptions.DeadlockDetectedError,
-    asyncpg.exceptions.TooManyConnectionsError,
-    asyncpg.exceptions.CannotConnectNowError,
-    ConnectionError,
-    OSError,
-    asyncio.TimeoutError,
-)
+Item = tuple[Inbound, Parsed]
+T = TypeVar("T")
+MAX_BACKOFF_SECONDS = 5.0
+
+
+class Stopped(Exception):
+    """The service is stopping while a batch waits for the database: leave without committing its offsets."""
+
+
+class Suspect(Exception):
+    """A non-transient failure: maybe the message's fault, maybe a fault not classified yet."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(repr(cause))
+        self.cause = cause
 
 
 @dataclass
@@ -57,91 +75,181 @@ class ConsumerRunner:
             session_timeout_ms=6000,
             heartbeat_interval_ms=1500,
         )
+        guard = CrashGuard(self.pool, self.name)
         await consumer.start()
         try:
             while not self.stopping.is_set():
                 batch = await consumer.getmany(timeout_ms=200, max_records=self.max_batch)
                 if not self.ready.is_set() and consumer.assignment():
                     self.ready.set()
-                if not batch:
-                    continue
-                await self.process(_inbound(batch))
-                await _commit(consumer, batch)
+                if batch:
+                    await self._consume(consumer, guard, _inbound(batch))
+        except Stopped:
+            log.info("%s: stopping with a batch unapplied; it will be fetched again", self.name)
         finally:
             await consumer.stop()
 
+    async def _consume(self, consumer: AIOKafkaConsumer, guard: CrashGuard, records: list[Inbound]) -> None:
+        careful = await self._transient_retried(lambda: guard.enter(records))
+        for record in (r for r in records if (r.topic, r.partition) in careful):
+            if await self._transient_retried(lambda: guard.died_alone_on(record)):  # noqa: B023 (awaited here)
+                await self._dead_letter_crash(record)
+            else:
+                await self.process([record])
+            await _commit(consumer, [record])
+        rest = [r for r in records if (r.topic, r.partition) not in careful]
+        await self.process(rest)
+        await _commit(consumer, rest)
+
     async def process(self, records: Sequence[Inbound]) -> None:
         """Apply a batch durably; retries transient failures, isolates and dead-letters a poison message."""
-        parsed: list[tuple[Inbound, Parsed]] = []
-        unparseable: list[tuple[Inbound, str]] = []
+        items: list[Item] = []
+        letters: list[DeadLetter] = []
         for record in records:
             try:
-                parsed.append((record, self.routes[record.topic].parse(record)))
+                items.append((record, self.routes[record.topic].parse(record)))
             except Unparseable as exc:
-                unparseable.append((record, str(exc)))
-        await self._with_retries(parsed, unparseable)
+                letters.append(DeadLetter(record, Stage.PARSE, str(exc)))
+            except Exception as exc:  # a parser bug must not stop the consumer either
+                log.exception("%s: parser failed on %s/%d/%d", self.name, record.topic, record.partition, record.offset)
+                letters.append(DeadLetter(record, Stage.PARSE, f"parser failed: {exc!r}"))
+        await self._settle(items, letters)
 
-    async def _with_retries(
-        self,
-        parsed: list[tuple[Inbound, Parsed]],
-        unparseable: list[tuple[Inbound, str]],
-        notices: Sequence[Outgoing] = (),
-    ) -> None:
+    async def _settle(self, items: list[Item], letters: Sequence[DeadLetter] = ()) -> None:
+        """Apply `items` (storing `letters` with them); a failing message is found by bisection."""
+        try:
+            await self._transient_retried(lambda: self._apply(items, letters))
+            return
+        except Suspect as first:
+            failure = first
+        if len(items) > 1:
+            middle = len(items) // 2
+            await self._settle(items[:middle], letters)
+            await self._settle(items[middle:])
+            return
         delay = 0.1
-        while True:
+        while True:  # one message: poison only if it fails the same way again while the database answers
+            await self._until_database_answers()
             try:
-                await self._apply(parsed, unparseable, notices)
+                await self._transient_retried(lambda: self._apply(items, letters))
                 return
-            except TRANSIENT as exc:
-                log.warning("%s: transient failure, retrying batch in %.1fs: %r", self.name, delay, exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
-            except Exception as exc:
-                if len(parsed) > 1:
-                    # Find the poison message: apply one at a time, so only it is dead-lettered.
-                    await self._with_retries([], unparseable)
-                    for item in parsed:
-                        await self._with_retries([item], [])
-                    return
-                log.exception("%s: handler failed; dead-lettering the message", self.name)
-                failed = [(record, f"handler error: {exc!r}") for record, _ in parsed]
-                notices = [*notices, *self._poison_notices(parsed, repr(exc))]
-                parsed, unparseable = [], unparseable + failed
+            except Suspect as again:
+                if items and _same_failure(failure.cause, again.cause):
+                    break
+                if not items:  # only dead letters, which cannot fail on content: something else is broken
+                    log.error("%s: storing dead letters fails: %r", self.name, again.cause)
+                    await self._pause(delay)
+                    delay = min(delay * 2, MAX_BACKOFF_SECONDS)
+                failure = again
+        await self._dead_letter_poison(items[0], letters, failure.cause)
 
-    def _poison_notices(self, parsed: list[tuple[Inbound, Parsed]], error: str) -> list[Outgoing]:
+    async def _dead_letter_poison(self, item: Item, letters: Sequence[DeadLetter], cause: BaseException) -> None:
+        record, parsed = item
+        log.error("%s: dead-lettering %s/%d/%d: %r", self.name, record.topic, record.partition, record.offset, cause)
+        poisoned = [*letters, DeadLetter(record, Stage.HANDLE, f"handler error: {cause!r}")]
+        notices = self._poison_notices(record, parsed, repr(cause))
+        try:
+            await self._transient_retried(lambda: self._apply([], poisoned, notices))
+        except Suspect as exc:  # the sender's answer itself cannot be stored (its content): keep the dead letter
+            log.error("%s: the answer to a dead-lettered message cannot be stored (%r)", self.name, exc.cause)
+            await self._settle([], poisoned)
+
+    async def _dead_letter_crash(self, record: Inbound) -> None:
+        """Store the message first (that cannot crash), then try to answer its sender (that might)."""
+        error = "the consumer process died while handling this message alone, after dying in its batch"
+        log.error("%s: %s (%s/%d/%d)", self.name, error, record.topic, record.partition, record.offset)
+        letter = DeadLetter(record, Stage.CRASH, error)
+        if not await self._transient_retried(lambda: self._store_letters([letter])):
+            return  # stored by an earlier life of this process, which then died answering: do not answer again
+        try:
+            route = self.routes[record.topic]
+            notices = self._poison_notices(record, route.parse(record), error)
+            await self._transient_retried(lambda: self._apply([], [], notices))
+        except Exception as exc:
+            log.error("%s: no answer for the crashing message (%r)", self.name, exc)
+
+    def _poison_notices(self, record: Inbound, parsed: Parsed, error: str) -> list[Outgoing]:
         """What the route tells the sender of a message it could not handle (e.g. an INTERNAL_ERROR reply)."""
-        notices: list[Outgoing] = []
-        for record, item in parsed:
-            hook = self.routes[record.topic].on_poison
-            if hook is not None:
-                notices.extend(hook(item, error, self.clock.now()))
-        return notices
+        hook = self.routes[record.topic].on_poison
+        if hook is None:
+            return []
+        try:
+            return list(hook(parsed, error, self.clock.now()))
+        except Exception:
+            log.exception("%s: building the answer to a dead-lettered message failed", self.name)
+            return []
 
     async def _apply(
-        self,
-        parsed: list[tuple[Inbound, Parsed]],
-        unparseable: list[tuple[Inbound, str]],
-        notices: Sequence[Outgoing] = (),
+        self, items: Sequence[Item], letters: Sequence[DeadLetter], notices: Sequence[Outgoing] = ()
     ) -> None:
         now = self.clock.now()
         async with self.pool.acquire() as conn, conn.transaction():
             out: list[Outgoing] = list(notices)
-            for record, error in unparseable:
-                if await deadletters.store(conn, record, error):
-                    out.append(deadletters.rejection_for(record, self.name, error, now))
-            fresh = await _claim(conn, [p.message_id for _, p in parsed])
-            batched: dict[BatchHandler, list[tuple[Inbound, Parsed]]] = {}
-            for record, item in parsed:
-                if item.message_id in fresh:
-                    fresh.discard(item.message_id)  # a repeat inside the same batch is a duplicate too
-                    route = self.routes[record.topic]
-                    if route.handle_batch is None:
-                        out.extend(await route.handle(conn, item, record))
-                    else:
-                        batched.setdefault(route.handle_batch, []).append((record, item))
-            for handle_batch, items in batched.items():
-                out.extend(await handle_batch(conn, items))
+            for letter in letters:
+                if await deadletters.store(conn, letter):
+                    out.append(deadletters.rejection_for(letter, self.name, now))
+            out.extend(await apply_items(conn, self.routes, items))
             await outbox.append(conn, self.schema, out)
+
+    async def _store_letters(self, letters: Sequence[DeadLetter]) -> bool:
+        """Store and announce; False when every one of them was stored before."""
+        now = self.clock.now()
+        async with self.pool.acquire() as conn, conn.transaction():
+            stored = [letter for letter in letters if await deadletters.store(conn, letter)]
+            await outbox.append(conn, self.schema, [deadletters.rejection_for(x, self.name, now) for x in stored])
+        return bool(stored)
+
+    async def _transient_retried(self, step: Callable[[], Awaitable[T]]) -> T:
+        """Run a database step until it succeeds or fails for a reason other than the infrastructure (Suspect)."""
+        delay = 0.1
+        while True:
+            try:
+                return await step()
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise Suspect(exc) from exc
+                log.warning("%s: transient failure, retrying in %.1fs: %r", self.name, delay, exc)
+            await self._pause(delay)
+            delay = min(delay * 2, MAX_BACKOFF_SECONDS)
+
+    async def _until_database_answers(self) -> None:
+        delay = 0.1
+        while True:
+            try:
+                async with asyncio.timeout(5), self.pool.acquire() as conn:
+                    await conn.fetchval("SELECT 1")
+                return
+            except Exception as exc:
+                log.warning("%s: database does not answer (%r), retrying in %.1fs", self.name, exc, delay)
+            await self._pause(delay)
+            delay = min(delay * 2, MAX_BACKOFF_SECONDS)
+
+    async def _pause(self, seconds: float) -> None:
+        if self.stopping.is_set():
+            raise Stopped
+        await asyncio.sleep(seconds)
+
+
+async def apply_items(conn: asyncpg.Connection, routes: Mapping[str, Route], items: Sequence[Item]) -> list[Outgoing]:
+    """Inbox claim, then each fresh message's handler (or its route's batch handler), in arrival order."""
+    out: list[Outgoing] = []
+    fresh = await _claim(conn, [p.message_id for _, p in items])
+    batched: dict[BatchHandler, list[Item]] = {}
+    for record, item in items:
+        if item.message_id in fresh:
+            fresh.discard(item.message_id)  # a repeat inside the same batch is a duplicate too
+            route = routes[record.topic]
+            if route.handle_batch is None:
+                out.extend(await route.handle(conn, item, record))
+            else:
+                batched.setdefault(route.handle_batch, []).append((record, item))
+    for handle_batch, group in batched.items():
+        out.extend(await handle_batch(conn, group))
+    return out
+
+
+def _same_failure(first: BaseException, second: BaseException) -> bool:
+    return type(first) is type(second) and getattr(first, "sqlstate", None) == getattr(second, "sqlstate", None)
 
 
 async def _claim(conn: asyncpg.Connection, ids: list[object]) -> set[object]:
@@ -162,8 +270,13 @@ def _inbound(batch: Mapping[TopicPartition, list[object]]) -> list[Inbound]:
     ]
 
 
-async def _commit(consumer: AIOKafkaConsumer, batch: Mapping[TopicPartition, list[object]]) -> None:
-    offsets = {tp: records[-1].offset + 1 for tp, records in batch.items()}  # type: ignore[attr-defined]
+async def _commit(consumer: AIOKafkaConsumer, records: Sequence[Inbound]) -> None:
+    offsets: dict[TopicPartition, int] = {}
+    for r in records:
+        tp = TopicPartition(r.topic, r.partition)
+        offsets[tp] = max(offsets.get(tp, 0), r.offset + 1)
+    if not offsets:
+        return
     try:
         await consumer.commit(offsets)
     except (CommitFailedError, KafkaError) as exc:

@@ -10,8 +10,6 @@ import asyncpg
 
 log = logging.getLogger(__name__)
 
-MESSAGING_SQL = "000_messaging.sql"
-
 
 async def create_pool(dsn: str, schema: str, *, min_size: int = 2, max_size: int = 8) -> asyncpg.Pool:
     """A pool whose connections see only `schema` (search_path), so a service cannot read another's tables."""
@@ -34,8 +32,9 @@ async def create_pool(dsn: str, schema: str, *, min_size: int = 2, max_size: int
 
 
 def _migration_files(migrations_dir: Path) -> list[tuple[str, str]]:
-    shared_sql = resources.files("shared.infra").joinpath("sql/messaging.sql").read_text()
-    files = [(MESSAGING_SQL, shared_sql)]
+    """The messaging tables every schema has (`shared/infra/sql`, named 000_*), then the service's own."""
+    shared_sql = resources.files("shared.infra").joinpath("sql")
+    files = sorted((f.name, f.read_text()) for f in shared_sql.iterdir() if f.name.endswith(".sql"))
     files += [(p.name, p.read_text()) for p in sorted(migrations_dir.glob("*.sql"))]
     return files
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Sequence
@@ -22,9 +23,12 @@ from shared.settings import Settings
 
 NOW = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
 TOPIC = "runner.test"
+FAILED_ONCE: set[str] = set()
 
 
 def parse(record: Inbound) -> Parsed:
+    if record.value == b"msg:deep":
+        raise RecursionError("maximum recursion depth exceeded")  # what json.loads raises at 1,200 levels
     if not record.value.startswith(b"msg:"):
         raise Unparseable("not a test message")
     return Parsed(content_id(TOPIC, record.value), record.value.decode())
@@ -33,6 +37,12 @@ def parse(record: Inbound) -> Parsed:
 async def handle(conn: asyncpg.Connection, parsed: Parsed, record: Inbound) -> Sequence[Outgoing]:
     if parsed.body == "msg:boom":
         raise RuntimeError("a bug in the handler")
+    if parsed.body in ("msg:cut-off", "msg:flaky") and parsed.body not in FAILED_ONCE:
+        FAILED_ONCE.add(parsed.body)
+        if parsed.body == "msg:flaky":
+            raise RuntimeError("an unclassified failure that does not happen again")
+        # A real fault, not a simulated one: the server ends this session in the middle of the batch.
+        await conn.execute("SELECT pg_terminate_backend(pg_backend_pid())")
     await conn.execute("INSERT INTO handled (body) VALUES ($1)", parsed.body)
     return [notice(parsed, f"handled {parsed.body}")]
 
@@ -63,18 +73,26 @@ def records(*bodies: bytes) -> list[Inbound]:
     return [Inbound(TOPIC, 0, offset, None, body, 0) for offset, body in enumerate(bodies)]
 
 
-@pytest.fixture
-async def runner(infra: Settings) -> AsyncIterator[ConsumerRunner]:
+@contextlib.asynccontextmanager
+async def runner_for(infra: Settings, route: Route) -> AsyncIterator[ConsumerRunner]:
     schema = "runner_" + uuid.uuid4().hex[:8]
     empty = Path(tempfile.mkdtemp())
     (empty / "001_handled.sql").write_text("CREATE TABLE handled (body text NOT NULL);")
     await migrate(infra.database_url, schema, empty)
     pool = await create_pool(infra.database_url, schema, min_size=1, max_size=2)
+    try:
+        yield ConsumerRunner(
+            name="t", schema=schema, pool=pool, bootstrap="unused", routes={TOPIC: route}, clock=FixedClock(NOW)
+        )
+    finally:
+        await pool.close()
+
+
+@pytest.fixture
+async def runner(infra: Settings) -> AsyncIterator[ConsumerRunner]:
     route = Route(parse=parse, handle=handle, on_poison=lambda parsed, error, _now: [notice(parsed, "poisoned")])
-    yield ConsumerRunner(
-        name="t", schema=schema, pool=pool, bootstrap="unused", routes={TOPIC: route}, clock=FixedClock(NOW)
-    )
-    await pool.close()
+    async with runner_for(infra, route) as runner:
+        yield runner
 
 
 async def test_a_poison_message_is_dead_lettered_alone_and_the_rest_of_its_batch_is_applied(
@@ -103,3 +121,79 @@ async def test_a_redelivered_batch_changes_nothing(runner: ConsumerRunner) -> No
         assert await conn.fetchval("SELECT count(*) FROM outbox") == before
         assert await conn.fetchval("SELECT count(*) FROM handled") == 1
         assert await conn.fetchval("SELECT count(*) FROM dead_letters") == 2
+
+
+async def dead_letters(runner: ConsumerRunner) -> dict[bytes, tuple[str, str, bool]]:
+    async with runner.pool.acquire() as conn:
+        rows = await conn.fetch("SELECT value, stage, error, touches_money FROM dead_letters")
+    return {r["value"]: (r["stage"], r["error"], r["touches_money"]) for r in rows}
+
+
+async def handled(runner: ConsumerRunner) -> list[str]:
+    async with runner.pool.acquire() as conn:
+        return sorted(r["body"] for r in await conn.fetch("SELECT body FROM handled"))
+
+
+async def test_a_parser_that_raises_anything_dead_letters_that_message_and_the_batch_goes_on(
+    runner: ConsumerRunner,
+) -> None:
+    await runner.process(records(b"msg:one", b"msg:deep", b"msg:two"))
+    assert await handled(runner) == ["msg:one", "msg:two"]
+    stage, error, _ = (await dead_letters(runner))[b"msg:deep"]
+    assert stage == "parse" and "RecursionError" in error
+
+
+async def test_a_connection_killed_by_the_server_mid_batch_is_retried_and_nothing_is_dead_lettered(
+    runner: ConsumerRunner,
+) -> None:
+    FAILED_ONCE.discard("msg:cut-off")
+    await runner.process(records(b"msg:one", b"msg:cut-off", b"msg:two"))
+    assert "msg:cut-off" in FAILED_ONCE  # the server really did end the session
+    assert await handled(runner) == ["msg:cut-off", "msg:one", "msg:two"]
+    assert await dead_letters(runner) == {}
+
+
+async def test_a_failure_that_does_not_repeat_on_a_healthy_database_is_not_poison(runner: ConsumerRunner) -> None:
+    FAILED_ONCE.discard("msg:flaky")
+    await runner.process(records(b"msg:one", b"msg:flaky", b"msg:two"))
+    assert await handled(runner) == ["msg:flaky", "msg:one", "msg:two"]
+    assert await dead_letters(runner) == {}
+
+
+async def test_a_poison_message_in_a_large_batch_is_found_by_bisection_and_the_rest_applied_once(
+    runner: ConsumerRunner,
+) -> None:
+    bodies = [f"msg:{i}".encode() for i in range(200)]
+    bodies[137] = b"msg:boom"
+    await runner.process(records(*bodies))
+    assert len(await handled(runner)) == 199
+    assert list(await dead_letters(runner)) == [b"msg:boom"]
+    stage, _, money = (await dead_letters(runner))[b"msg:boom"]
+    assert stage == "handle" and money  # a message understood but never applied is a fact that was lost
+
+
+async def test_an_answer_that_cannot_be_stored_does_not_keep_the_consumer_from_dead_lettering(
+    infra: Settings,
+) -> None:
+    def unstorable_answer(parsed: Parsed, _error: str, _now: datetime) -> list[Outgoing]:
+        answer = notice(parsed, "poisoned")
+        answer.key = "merchant\x00"  # Postgres text cannot hold NUL: the outbox insert fails every time
+        return [answer]
+
+    route = Route(parse=parse, handle=handle, on_poison=unstorable_answer)
+    async with runner_for(infra, route) as runner:
+        await runner.process(records(b"msg:boom", b"msg:after"))
+        assert await handled(runner) == ["msg:after"]
+        assert list(await dead_letters(runner)) == [b"msg:boom"]
+
+
+async def test_unreadable_bytes_on_an_ingestion_topic_do_not_count_as_money_but_a_broken_event_does(
+    runner: ConsumerRunner,
+) -> None:
+    ingest = "ecticket.ingest.requests.v1"
+    route = runner.routes[TOPIC]
+    runner.routes = {TOPIC: route, ingest: route}
+    await runner.process([Inbound(ingest, 0, 7, None, b"\xff garbage", 0), Inbound(TOPIC, 0, 8, None, b"junk", 0)])
+    letters = await dead_letters(runner)
+    assert letters[b"\xff garbage"][2] is False
+    assert letters[b"junk"][2] is True
