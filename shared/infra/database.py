@@ -2,33 +2,58 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from importlib import resources
 from pathlib import Path
+from typing import TypeVar
 
 import asyncpg
 
+from shared.infra.faults import is_transient
+
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# Start-up waits for a database that is restarting, failing over or not up yet, however long it takes (an
+# orchestrator may start the services first): a service that exits instead only gets restarted into the same wait.
+STARTUP_FIRST_DELAY = 0.2
+STARTUP_MAX_DELAY = 5.0
 
 
 async def create_pool(dsn: str, schema: str, *, min_size: int = 2, max_size: int = 8) -> asyncpg.Pool:
     """A pool whose connections see only `schema` (search_path), so a service cannot read another's tables."""
-    pool = await asyncpg.create_pool(
-        dsn,
-        min_size=min_size,
-        max_size=max_size,
-        server_settings={
-            "search_path": schema,
-            "application_name": f"ecticket-{schema}",
-            # Plan each statement for the table as it is now. asyncpg prepares every query, and after five runs
-            # Postgres may switch to a generic plan kept for the connection's life: one chosen while a table was
-            # still empty (a fresh deploy) scans the whole table once it holds a million rows (measured: an
-            # expiry flood at half speed with Postgres on 1.4 cores). Planning costs well under a millisecond.
-            "plan_cache_mode": "force_custom_plan",
-        },
-    )
-    assert pool is not None
-    return pool
+
+    async def open_pool() -> asyncpg.Pool:
+        pool = await asyncpg.create_pool(
+            dsn,
+            min_size=min_size,
+            max_size=max_size,
+            server_settings={
+                "search_path": schema,
+                "application_name": f"ecticket-{schema}",
+                # Plan each statement for the table as it is now. asyncpg prepares every query, and after five runs
+                # Postgres may switch to a generic plan kept for the connection's life: one chosen while a table
+                # was still empty (a fresh deploy) scans the whole table once it holds a million rows (measured: an
+                # expiry flood at half speed with Postgres on 1.4 cores). Planning costs well under a millisecond.
+                "plan_cache_mode": "force_custom_plan",
+                # A consumer commits its Kafka offsets once its transaction has committed, and never reads those
+                # messages again: the commit must survive a Postgres crash or restart, whatever the server's
+                # default says (the test servers run with synchronous_commit=off, where an immediate restart
+                # forgets the last fraction of a second of commits). A transaction that may be lost says so
+                # itself (SET LOCAL), like the relay's marks.
+                "synchronous_commit": "on",
+            },
+        )
+        assert pool is not None
+        return pool
+
+    # A pooled connection whose server went away (a restart, pg_terminate_backend) is noticed by asyncpg when the
+    # socket closes and replaced at the next acquire; one that breaks mid-statement fails that statement (a
+    # transient error its caller retries) and is terminated instead of going back to the pool.
+    return await _until_reachable(f"pool for {schema}", open_pool)
 
 
 def _migration_files(migrations_dir: Path) -> list[tuple[str, str]]:
@@ -40,7 +65,15 @@ def _migration_files(migrations_dir: Path) -> list[tuple[str, str]]:
 
 
 async def migrate(dsn: str, schema: str, migrations_dir: Path) -> list[str]:
-    """Apply the service's pending migrations, once, even with several instances starting together."""
+    """Apply the service's pending migrations, once, even with several instances starting together.
+
+    A connection lost on the way is retried from the start: each migration commits together with its row in
+    schema_migrations, so a retry applies exactly the ones that did not commit.
+    """
+    return await _until_reachable(f"migrations of {schema}", lambda: _migrate_once(dsn, schema, migrations_dir))
+
+
+async def _migrate_once(dsn: str, schema: str, migrations_dir: Path) -> list[str]:
     conn = await asyncpg.connect(dsn)
     try:
         await conn.execute("SELECT pg_advisory_lock(hashtext('ecticket-migrate'))")
@@ -60,7 +93,26 @@ async def migrate(dsn: str, schema: str, migrations_dir: Path) -> list[str]:
                 await conn.execute("INSERT INTO schema_migrations(name) VALUES ($1)", name)
             applied.append(name)
             log.info("schema %s: applied %s", schema, name)
+        await conn.execute("SELECT pg_advisory_unlock(hashtext('ecticket-migrate'))")
         return applied
     finally:
-        await conn.execute("SELECT pg_advisory_unlock(hashtext('ecticket-migrate'))")
-        await conn.close()
+        # The lock is the session's: closing (or losing) the connection releases it too. A connection that broke
+        # is terminated, so the error that broke it is the one raised, not a second one from closing it.
+        if conn.is_closed():
+            conn.terminate()
+        else:
+            await conn.close()
+
+
+async def _until_reachable(what: str, attempt: Callable[[], Awaitable[T]]) -> T:
+    """`attempt()` until it does not fail transiently (database down, restarting, out of connections)."""
+    delay = STARTUP_FIRST_DELAY
+    while True:
+        try:
+            return await attempt()
+        except Exception as exc:
+            if not is_transient(exc):
+                raise  # a wrong password or database name: waiting would not help
+            log.warning("%s: database not reachable (%r); retrying in %.1fs", what, exc, delay)
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, STARTUP_MAX_DELAY)

@@ -11,15 +11,17 @@ from dataclasses import dataclass, field
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
 from aiokafka.partitioner import DefaultPartitioner, murmur2
 
+from shared.infra.faults import is_transient
 from shared.infra.outbox import notify_channel
 
 log = logging.getLogger(__name__)
 
 FETCH_LIMIT = 2000
 IDLE_POLL_SECONDS = 0.5
+RETRY_SECONDS = 1.0  # after a failed leader term, before connecting again
+CLOSE_SECONDS = 5.0  # a graceful close of the relay's connection, before it is cut
 
 
 class KeyPartitioner:
@@ -47,13 +49,19 @@ class OutboxRelay:
     published: int = 0
 
     async def run(self) -> None:
+        """Publish until `stopping`. Nothing that goes wrong ends it: unpublished rows stay in the outbox and the next
+        leader term sends them. (The simulated bank runs this loop inside the settlement process, where a relay
+        that gave up would take the service down with it; the child-process relay would be restarted, but only
+        after a crash and a second of not publishing.)"""
         while not self.stopping.is_set():
             try:
                 await self._run_while_leader()
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, ConnectionError, KafkaError) as exc:
-                # Unpublished rows stay in the outbox; the next leader term sends them again.
-                log.warning("relay %s: %r; reconnecting", self.schema, exc)
-                await _sleep_unless(self.stopping, 1.0)
+            except Exception as exc:
+                if is_transient(exc):
+                    log.warning("relay %s: %r; reconnecting in %.1fs", self.schema, exc, RETRY_SECONDS)
+                else:
+                    log.exception("relay %s: unexpected failure; reconnecting in %.1fs", self.schema, RETRY_SECONDS)
+                await _sleep_unless(self.stopping, RETRY_SECONDS)
 
     async def _run_while_leader(self) -> None:
         # Plan every statement afresh: the outbox grows by orders of magnitude within seconds (an expiry flood
@@ -61,7 +69,13 @@ class OutboxRelay:
         # next ANALYZE, turning each publish into a scan of the whole table. Planning costs about a millisecond.
         # Marking rows published need not wait for the disk: a mark lost in a crash only republishes those events
         # under their own ids, which every consumer's inbox drops (the same as a relay killed before marking).
-        settings = {"search_path": self.schema, "plan_cache_mode": "force_custom_plan", "synchronous_commit": "off"}
+        # The application name tells operators (and the fault tests, which terminate backends by it) whose it is.
+        settings = {
+            "search_path": self.schema,
+            "application_name": f"ecticket-{self.schema}-relay",
+            "plan_cache_mode": "force_custom_plan",
+            "synchronous_commit": "off",
+        }
         conn = await asyncpg.connect(self.dsn, server_settings=settings)
         try:
             if not await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", f"relay/{self.schema}"):
@@ -84,7 +98,7 @@ class OutboxRelay:
             finally:
                 await producer.stop()
         finally:
-            await conn.close()
+            await _close(conn)
 
     async def _publish_loop(self, conn: asyncpg.Connection, producer: AIOKafkaProducer, wake: asyncio.Event) -> None:
         while not self.stopping.is_set():
@@ -113,6 +127,18 @@ class OutboxRelay:
                 [r["seq"] for r in rows],
             )
             self.published += len(rows)
+
+
+async def _close(conn: asyncpg.Connection) -> None:
+    """Close the connection, or cut it: one that broke (the server restarted, the backend was terminated, the
+    protocol lost its state) must not make the relay wait, nor raise a second error over the first."""
+    if not conn.is_closed():
+        try:
+            await asyncio.wait_for(conn.close(), CLOSE_SECONDS)
+            return
+        except Exception as exc:
+            log.debug("relay connection did not close cleanly (%r); terminating it", exc)
+    conn.terminate()
 
 
 async def _wait(event: asyncio.Event, seconds: float) -> None:
