@@ -58,8 +58,12 @@ class ExpiryScheduler:
         """Batches for real time, then for each merchant whose clock runs ahead; True if more may be due."""
         more = False
         for merchant_id, horizon in self._horizons():
-            turns = await asyncio.gather(*(self._turn(horizon, merchant_id) for _ in range(self.workers)))
-            more = more or any(turns)
+            # A task group, not gather: when one worker fails (the database restarted), the others are stopped
+            # too instead of running on unwatched beside the next step's workers. Each batch is one transaction,
+            # so a stopped worker leaves nothing half done.
+            async with asyncio.TaskGroup() as workers:
+                turns = [workers.create_task(self._turn(horizon, merchant_id)) for _ in range(self.workers)]
+            more = more or any(t.result() for t in turns)
         return more
 
     async def _turn(self, horizon: datetime, merchant_id: str | None) -> bool:

@@ -1,5 +1,6 @@
-"""The bank gateway: consumes instructions, asks the bank once per instruction id, publishes each answer (now,
-or when a delayed answer falls due) on the instructions topic, where settlement consumes it.
+"""The bank gateway: consumes instructions, asks the bank for each instruction id until its answer is recorded
+(the bank answers a repeated id as it did the first time), and publishes each answer (now, or when a delayed
+answer falls due) on the instructions topic, where settlement consumes it.
 
 The answer's event id is derived from the instruction id, so however often an instruction is delivered, there is
 one answer event, and settlement's inbox keeps one copy even if the relay publishes it twice.

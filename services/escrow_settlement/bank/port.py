@@ -34,5 +34,7 @@ class BankAnswer:
 
 class EscrowBank(Protocol):
     async def transfer(self, instruction: Instruction) -> BankAnswer:
-        """Carry out (or refuse) one transfer. Called once per instruction id: the gateway remembers answers."""
+        """Carry out (or refuse) one transfer. The gateway records the answer in its consumer's transaction, which a
+        database fault can roll back after the call: the same instruction id may then be asked again, and must get
+        the same answer without a second transfer (as a real bank treats an id it has seen)."""
         ...

@@ -2,6 +2,7 @@
 
 Rules live in `escrow_bank.bank_rules` (`admin bank-rule`): for a subject — an order key, a merchant id, or `*` —
 reject (`remaining` times, or always when NULL) or answer only after a delay. The most specific rule wins.
+Each instruction id is decided once (`bank_decisions`) and asked again gets the same answer.
 """
 
 from __future__ import annotations
@@ -20,26 +21,48 @@ class SimulatedEscrowBank:
     pool: asyncpg.Pool  # connections on the escrow_bank schema
 
     async def transfer(self, instruction: Instruction) -> BankAnswer:
-        subjects = [instruction.merchant_id, "*"]
-        if instruction.ticket_trade_no is not None:
-            subjects.insert(0, order_key(instruction.merchant_id, instruction.ticket_trade_no))
+        """The answer for this instruction id: decided once (a counted rule is used up once), then repeated."""
         async with self.pool.acquire() as conn, conn.transaction():
-            rule = await conn.fetchrow(
-                "SELECT subject, action, reason, delay_seconds FROM bank_rules"
-                " WHERE subject = ANY($1::text[]) AND (remaining IS NULL OR remaining > 0)"
-                " ORDER BY array_position($1::text[], subject) LIMIT 1 FOR UPDATE",
-                subjects,
+            known = await conn.fetchrow(
+                "SELECT accepted, reason, delay_seconds FROM bank_decisions WHERE instruction_id = $1",
+                instruction.instruction_id,
             )
-            if rule is None:
-                return BankAnswer(accepted=True)
+            if known is not None:
+                return _answer(known["accepted"], known["reason"], known["delay_seconds"])
+            answer = await _decide(conn, instruction)
             await conn.execute(
-                "UPDATE bank_rules SET remaining = remaining - 1 WHERE subject = $1 AND remaining IS NOT NULL",
-                rule["subject"],
+                "INSERT INTO bank_decisions (instruction_id, accepted, reason, delay_seconds) VALUES ($1, $2, $3, $4)",
+                instruction.instruction_id,
+                answer.accepted,
+                answer.reason,
+                answer.after.total_seconds(),
             )
-        after = timedelta(seconds=rule["delay_seconds"])
-        if rule["action"] == "reject":
-            return BankAnswer(accepted=False, reason=rule["reason"] or "rejected by the escrow bank", after=after)
-        return BankAnswer(accepted=True, after=after)
+        return answer
+
+
+async def _decide(conn: asyncpg.Connection, instruction: Instruction) -> BankAnswer:
+    subjects = [instruction.merchant_id, "*"]
+    if instruction.ticket_trade_no is not None:
+        subjects.insert(0, order_key(instruction.merchant_id, instruction.ticket_trade_no))
+    rule = await conn.fetchrow(
+        "SELECT subject, action, reason, delay_seconds FROM bank_rules"
+        " WHERE subject = ANY($1::text[]) AND (remaining IS NULL OR remaining > 0)"
+        " ORDER BY array_position($1::text[], subject) LIMIT 1 FOR UPDATE",
+        subjects,
+    )
+    if rule is None:
+        return BankAnswer(accepted=True)
+    await conn.execute(
+        "UPDATE bank_rules SET remaining = remaining - 1 WHERE subject = $1 AND remaining IS NOT NULL",
+        rule["subject"],
+    )
+    if rule["action"] == "reject":
+        return _answer(False, rule["reason"] or "rejected by the escrow bank", rule["delay_seconds"])
+    return _answer(True, "", rule["delay_seconds"])
+
+
+def _answer(accepted: bool, reason: str, delay_seconds: float) -> BankAnswer:
+    return BankAnswer(accepted=accepted, reason=reason, after=timedelta(seconds=delay_seconds))
 
 
 async def set_rule(
