@@ -11,6 +11,9 @@
 #   down    stop both (idempotent: succeeds when nothing runs). Data is kept.
 #   status  print the state of both; exit 0 when both run, 3 otherwise.
 #   env     print `export KAFKA_BOOTSTRAP=...` and `export DATABASE_URL=...` lines.
+#   pg-restart fast|immediate
+#           restart PostgreSQL with `pg_ctl -m MODE restart` and wait until it accepts connections again
+#           (fault tests: fast ends every session, immediate crashes the server and recovers from WAL).
 #
 # Environment:
 #   INFRA_NAME             instance name (default dev); state lives in <repo>/.run/<INFRA_NAME>/
@@ -493,14 +496,28 @@ cmd_env() {
   env_lines
 }
 
+cmd_pg_restart() {
+  local mode="${1:-}"
+  [[ "$mode" == fast || "$mode" == immediate ]] || die "usage: pg-restart fast|immediate"
+  exec 9>"$LOCK_FILE"
+  flock 9
+  resolve_config
+  pg_running || die "postgres is not running (instance '$INFRA_NAME')"
+  # pg_ctl restarts the server with the options it was started with (kept in postmaster.opts, PG_FAST included);
+  # only the log file must be given again. 8>&- 9>&-: as in pg_up, the new server must not hold our flock fds.
+  as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_LOG" -m "$mode" -w -t 60 restart >/dev/null 8>&- 9>&- ||
+    { tail -n 30 "$PG_LOG" >&2; die "pg_ctl restart -m $mode failed (log: $PG_LOG)"; }
+}
+
 main() {
   case "${1:-}" in
     up) cmd_up ;;
     down) cmd_down ;;
     status) cmd_status ;;
     env) cmd_env ;;
+    pg-restart) cmd_pg_restart "${2:-}" ;;
     *)
-      echo "usage: $(basename "$0") up|down|status|env   (INFRA_NAME, KAFKA_PORT, KAFKA_CONTROLLER_PORT, PG_PORT, PG_FAST)" >&2
+      echo "usage: $(basename "$0") up|down|status|env|pg-restart fast|immediate   (INFRA_NAME, KAFKA_PORT, KAFKA_CONTROLLER_PORT, PG_PORT, PG_FAST)" >&2
       exit 2
       ;;
   esac

@@ -1,0 +1,247 @@
+"""Postgres restarted (fast and immediate) and the services' sessions terminated while paid orders and write-offs
+stream in: every order is issued once, every payment and every release reaches the ledger, nothing is
+dead-lettered, and every service is still running.
+
+The test server runs with PG_FAST=1 (fsync=off, full_page_writes=off, synchronous_commit=off). fsync and full-page
+writes only matter when the operating system crashes: a Postgres restart, even an immediate one (every backend
+killed, WAL replayed at start), finds everything already handed to the kernel. synchronous_commit=off would lose
+the last commits on an immediate restart, and with them messages whose offsets were already committed: the
+services' pools therefore insist on synchronous_commit=on for their own sessions (shared/infra/database.py), which
+this test relies on and so checks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Literal
+
+import asyncpg
+import pytest
+
+from services.escrow_settlement.config import SettlementConfig
+from services.escrow_settlement.intake import fact_from
+from services.escrow_settlement.ledger.facts import Fact
+from shared.contracts.common import UseStatus
+from shared.infra.database import create_pool
+from shared.sandbox.aio import payment_result
+from shared.sandbox.merchant import MerchantClient
+from shared.sandbox.tap import Seen, Tap
+from shared.settings import Settings
+from shared.topics import INGEST_PAYMENTS, INGEST_REQUESTS
+from tests.support.merchants import PICKUP, PICKUP_FACE, fresh_merchant
+from tests.support.pos import Pos
+from tests.support.postgres import (
+    RestartMode,
+    local_instance,
+    restart_postgres,
+    terminate_service_sessions,
+    until_reachable,
+)
+from tests.support.processes import Platform
+from tests.support.settlement import Entry, facts_ledger, stored_ledger
+
+pytestmark = pytest.mark.slow
+
+ORDERS = 240
+CHUNK = 20  # orders sent together, one chunk every CHUNK_PAUSE seconds: about 12 s of stream
+CHUNK_PAUSE = 1.0
+WRITE_OFFS = ORDERS // 2  # every second order's voucher is written off as soon as it is issued
+Fault = RestartMode | Literal["terminate"]
+# After which chunk each fault strikes: while that chunk and the ones before it are being handled, more arriving.
+FAULTS: dict[int, Fault] = {1: "fast", 3: "terminate", 5: "immediate", 7: "terminate", 9: "fast", 11: "immediate"}
+SCHEMAS = ("payment_confirmation", "issuance", "redemption", "escrow_settlement", "escrow_bank")
+LEDGER_EVENTS = ("PaymentConfirmed", "TicketsIssued", "TicketWrittenOff")
+SUCCESS = 1
+
+
+class Orders:
+    """The stream: paid orders of one NT$500 pickup voucher (half with the payment first, half with the request
+    first), and the write-offs of every second voucher as soon as it is issued; each request remembered by id."""
+
+    def __init__(self, merchant: MerchantClient, tap: Tap, merchant_id: str) -> None:
+        self.merchant, self.tap, self.merchant_id = merchant, tap, merchant_id
+        self.prefix = "DR" + uuid.uuid4().hex[:6].upper()
+        self.issue_requests: set[str] = set()
+        self.write_offs: dict[str, str] = {}  # order -> request id
+
+    def trade_no(self, i: int) -> str:
+        return f"{self.prefix}{i:05d}"
+
+    async def send_chunk(self, first: int) -> None:
+        now, producer, key = datetime.now(UTC), self.merchant.producer, self.merchant_id.encode()
+        deliveries = []
+        for i in range(first, first + CHUNK):
+            trade_no = self.trade_no(i)
+            payment = json.dumps(payment_result(self.merchant_id, trade_no, PICKUP_FACE, paid_at=now)).encode()
+            data = {
+                "MerchantID": self.merchant_id,
+                "MerchantTradeNo": trade_no,
+                "IssueType": "3",
+                "TicketInfo": [{"ItemNo": PICKUP, "TicketAmount": 1}],
+            }
+            message = self.merchant.request("Issue", data, merchant_id=self.merchant_id)
+            self.issue_requests.add(str(message["request_id"]))
+            pair = [(INGEST_PAYMENTS, payment), (INGEST_REQUESTS, json.dumps(message).encode())]
+            for topic, body in pair if i % 2 else reversed(pair):
+                deliveries.append(await producer.send(topic, body, key=key))
+        await asyncio.gather(*deliveries)
+
+    def issued(self) -> dict[str, Seen]:
+        return {
+            s.payload["ticket_trade_no"]: s
+            for s in self.tap.matching(
+                lambda s: s.type == "TicketsIssued" and s.payload["ticket_trade_no"].startswith(self.prefix)
+            )
+        }
+
+    async def write_off_as_issued(self) -> None:
+        """Write off every even-numbered order's voucher once its TicketsIssued is seen, until all are sent."""
+        pos, key = Pos(self.merchant, self.tap, self.merchant_id), self.merchant_id.encode()
+        while len(self.write_offs) < WRITE_OFFS:
+            deliveries = []
+            for order, issued in self.issued().items():
+                if int(order[-5:]) % 2 == 0 and order not in self.write_offs:
+                    message = pos.write_off_message(issued.payload["tickets"][0]["write_off_no"])
+                    self.write_offs[order] = str(message["request_id"])
+                    body = json.dumps(message).encode()
+                    deliveries.append(await self.merchant.producer.send(INGEST_REQUESTS, body, key=key))
+            await asyncio.gather(*deliveries)
+            await asyncio.sleep(0.1)
+
+
+async def strike(fault: Fault, database_url: str) -> str:
+    """One fault; what it did (for the failure messages)."""
+    if fault == "terminate":
+        return f"terminated {await terminate_service_sessions(database_url)} sessions"
+    return f"restart -m {fault}: back in {await restart_postgres(database_url, fault):.2f}s"
+
+
+async def until(check: Callable[[], Awaitable[bool]], what: str, seconds: float = 60) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while not await check():
+        assert loop.time() < deadline, f"{what}: not within {seconds}s"
+        await asyncio.sleep(0.2)
+
+
+async def test_paid_orders_and_write_offs_through_postgres_restarts_and_killed_sessions_lose_nothing(
+    topics: Settings, platform: Platform, merchant: MerchantClient, tap: Tap, db: asyncpg.Pool
+) -> None:
+    url = topics.database_url
+    if local_instance(url) is None:
+        pytest.skip("needs the PostgreSQL of deploy/local/infra.sh (make test), to restart it")
+    # The services' sessions commit synchronously even where the server's default says otherwise (docstring).
+    probe = await create_pool(url, "issuance", min_size=1, max_size=1)
+    try:
+        assert await probe.fetchval("SHOW synchronous_commit") == "on"
+    finally:
+        await probe.close()
+    started_at = datetime.now(UTC)
+    # A paid order fails when its payment has not arrived 6 s (the session's setting) after its request. That is a
+    # business deadline (15 minutes in production), not what is tested here: a consumer backing off through six
+    # faults must not be mistaken for a payment that never came.
+    platform["issuance"].kill9()
+    await platform["issuance"].start(extra_env={"ISSUANCE_PAYMENT_WAIT_SECONDS": "600"})
+    merchant_id = await fresh_merchant(topics)
+    stream = Orders(merchant, tap, merchant_id)
+    writer = asyncio.create_task(stream.write_off_as_issued())
+    try:
+        begun = time.monotonic()
+        faults: list[asyncio.Task[str]] = []
+        for chunk in range(ORDERS // CHUNK):
+            await stream.send_chunk(chunk * CHUNK)
+            if chunk in FAULTS:  # while this chunk and the ones before it are being handled
+                faults.append(asyncio.create_task(strike(FAULTS[chunk], url)))
+            await asyncio.sleep(CHUNK_PAUSE)
+        struck = [await f for f in faults]
+        await until_reachable(url)
+        await asyncio.wait_for(writer, 120)
+        replies = await _replies(tap, stream.issue_requests | set(stream.write_offs.values()))
+        elapsed = time.monotonic() - begun
+
+        # Every order issued once: one TicketsIssued per order (a republished one keeps its id), one ticket row.
+        issued_ids: dict[str, set[str]] = {}
+        for s in tap.matching(lambda s: s.type == "TicketsIssued" and s.payload["merchant_id"] == merchant_id):
+            issued_ids.setdefault(s.payload["ticket_trade_no"], set()).add(str(s.envelope.event_id))
+        assert sorted(issued_ids) == [stream.trade_no(i) for i in range(ORDERS)], struck
+        assert all(len(ids) == 1 for ids in issued_ids.values()), "an order was issued by two different events"
+        assert not tap.matching(lambda s: s.type == "IssueFailed" and s.payload["merchant_id"] == merchant_id)
+        tickets = await db.fetchrow(
+            "SELECT count(*) AS tickets, count(DISTINCT ticket_trade_no) AS orders FROM issuance.tickets"
+            " WHERE merchant_id = $1",
+            merchant_id,
+        )
+        assert (tickets["tickets"], tickets["orders"]) == (ORDERS, ORDERS)
+        # Every request answered once, and successfully: a 9999 would be an order or a write-off lost to a fault.
+        assert {request_id: codes for request_id, codes in replies.items() if codes != [SUCCESS]} == {}, struck
+        # Every payment recorded, every write-off applied.
+        payments = "SELECT count(*) FROM payment_confirmation.payments WHERE merchant_id = $1"
+        assert await db.fetchval(payments, merchant_id) == ORDERS
+        used = "SELECT count(*) FROM redemption.tickets WHERE merchant_id = $1 AND status = $2"
+        assert await db.fetchval(used, merchant_id, int(UseStatus.WRITTEN_OFF)) == len(stream.write_offs) == WRITE_OFFS
+
+        # The ledger is what the pure core makes of the facts published: every payment held, every release made.
+        expected, balances = facts_ledger(_facts(tap, merchant_id))
+        await until(lambda: _ledger_holds(db, merchant_id, expected), "the ledger of every published fact")
+        entries, stored_balances = await stored_ledger(db, [merchant_id])
+        assert entries == expected
+        assert stored_balances == balances
+        kinds = [kind for kind, *_ in entries.values()]
+        assert (kinds.count("payment"), kinds.count("write_off")) == (ORDERS, WRITE_OFFS)
+        assert stored_balances[f"merchant_payable:{merchant_id}"] == WRITE_OFFS * PICKUP_FACE
+        held = [v for a, v in stored_balances.items() if a.startswith("escrow_held:")]
+        assert held == [PICKUP_FACE] * (ORDERS - WRITE_OFFS)
+
+        # Nothing dead-lettered anywhere, nothing left unpublished, no service died.
+        for schema in SCHEMAS:
+            dead = await db.fetchval(f"SELECT count(*) FROM {schema}.dead_letters WHERE received_at >= $1", started_at)
+            assert dead == 0, f"{schema}: {dead} dead letters"
+            await until(_published(db, schema), f"{schema}: every outbox row published")
+        exited = {name: svc.process.poll() for name, svc in platform.services.items() if svc.process is not None}
+        assert set(exited.values()) == {None}, exited
+        print(f"{ORDERS} orders and {WRITE_OFFS} write-offs in {elapsed:.1f}s through: {'; '.join(struck)}")
+    finally:
+        writer.cancel()
+        platform["issuance"].kill9()  # back to the session's settings
+        await platform["issuance"].start()
+
+
+async def _replies(tap: Tap, request_ids: set[str], seconds: float = 90) -> dict[str, list[int]]:
+    """The RtnCodes of the replies to each request (one each, by event id), once every request has one."""
+    ours = lambda s: s.type == "RequestReplied" and s.payload["request_id"] in request_ids  # noqa: E731
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while (answered := len({s.payload["request_id"] for s in tap.matching(ours)})) < len(request_ids):
+        assert loop.time() < deadline, f"{len(request_ids) - answered} requests without a reply"
+        await asyncio.sleep(0.2)
+    codes: dict[str, list[int]] = {}
+    for s in {str(s.envelope.event_id): s for s in await tap.quiet_matching(ours, settle=2.0)}.values():
+        codes.setdefault(s.payload["request_id"], []).append(int(s.payload["rtn_code"]))
+    return codes
+
+
+def _facts(tap: Tap, merchant_id: str) -> list[Fact]:
+    """The ledger facts of the merchant's published events, once each (a republished event keeps its id)."""
+    cutoff = SettlementConfig.from_env().cutoff  # the service's: the tests leave SETTLEMENT_CUTOFF alone
+    events = {
+        str(s.envelope.event_id): s
+        for s in tap.matching(lambda s: s.type in LEDGER_EVENTS and s.payload["merchant_id"] == merchant_id)
+    }
+    return [fact for s in events.values() if (fact := fact_from(s.envelope, cutoff)) is not None]
+
+
+async def _ledger_holds(db: asyncpg.Pool, merchant_id: str, expected: dict[uuid.UUID, Entry]) -> bool:
+    entries, _ = await stored_ledger(db, [merchant_id])
+    return expected.keys() <= entries.keys()
+
+
+def _published(db: asyncpg.Pool, schema: str) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        return bool(await db.fetchval(f"SELECT count(*) = 0 FROM {schema}.outbox WHERE published_at IS NULL"))
+
+    return check
