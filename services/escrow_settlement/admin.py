@@ -1,7 +1,8 @@
 """`python -m services.escrow_settlement.admin`: operate the ledger.
 
 payout-run --date YYYY-MM-DD [--merchant-id M ...]   ask the service for a payout run and wait for its summary
-check                                               every invariant over the whole ledger (violations quarantine)
+check                                               every invariant over the whole ledger (violations quarantine),
+                                                    and every dead letter of any service that touches money
 release --subject KEY                               lift a quarantine and post the facts that waited behind it
 bank-rule --subject S (--reject [--times N] [--reason R] | --delay SECONDS | --clear)   the sandbox bank
 """
@@ -16,7 +17,7 @@ from datetime import UTC, date, datetime
 
 import asyncpg
 
-from services.escrow_settlement import audit, notice_store, payout_store
+from services.escrow_settlement import audit, notice_store, payout_store, unapplied
 from services.escrow_settlement.app import SCHEMA
 from services.escrow_settlement.bank import simulated
 from services.escrow_settlement.bank.gateway import SCHEMA as BANK_SCHEMA
@@ -68,6 +69,7 @@ async def run(args: argparse.Namespace) -> int:
         elif args.command == "check":
             async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):  # one snapshot
                 found = await audit.check(conn, SCHEMA, datetime.now(UTC))
+                found += await unapplied.open_violations(conn)
             for v in found:
                 print(f"VIOLATION {v.rule} {v.subject}: {v.detail}")
             print(f"{len(found)} violation(s)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from services.escrow_settlement import unapplied
 from services.escrow_settlement.bank.wiring import simulated_bank
 from services.escrow_settlement.config import SettlementConfig
 from services.escrow_settlement.desk import LedgerDesk
@@ -13,7 +14,7 @@ from services.escrow_settlement.timers import SettlementTimers
 from shared.infra.messages import Route, parse_event
 from shared.infra.service import Runtime, ServiceSpec, Wiring
 from shared.infra.timers import every
-from shared.topics import ISSUANCE_EVENTS, PAYMENT_EVENTS, REDEMPTION_EVENTS, SETTLEMENT_INSTRUCTIONS
+from shared.topics import ISSUANCE_EVENTS, PAYMENT_EVENTS, REDEMPTION_EVENTS, REJECTIONS, SETTLEMENT_INSTRUCTIONS
 
 NAME = SCHEMA = "escrow_settlement"
 
@@ -25,8 +26,10 @@ async def wire(runtime: Runtime) -> Wiring:
     route = Route(parse=parse_event, handle=desk.on_event, handle_batch=desk.on_events)
     topics = (PAYMENT_EVENTS, ISSUANCE_EVENTS, REDEMPTION_EVENTS, SETTLEMENT_INSTRUCTIONS)
     timers = SettlementTimers(runtime, config, PayoutRun(runtime.pool, runtime.schema, desk, config.policy))
+    routes = dict.fromkeys(topics, route)
+    routes[REJECTIONS] = Route(parse=parse_event, handle=unapplied.on_rejection)
     wiring = Wiring(
-        routes=dict.fromkeys(topics, route),
+        routes=routes,
         timers=[
             every(config.poll_seconds, timers.payout_step, runtime.stopping, "payout runs"),
             every(config.poll_seconds, timers.overdue_step, runtime.stopping, "overdue sweep"),

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 from pydantic import SecretStr, ValidationError
 
+from shared.admin import dead_letters
 from shared.admin.clocks import ClockRefused, advance_clock, reset_clock
 from shared.admin.publish import put_merchants, put_products
 from shared.contracts.catalog import Product, UsagePeriodRule
@@ -153,6 +154,7 @@ def parser() -> argparse.ArgumentParser:
     r = sub.add_parser("clock-reset", help="put a merchant's test clock back to real time")
     r.add_argument("--merchant-id", required=True)
     r.set_defaults(run=clock_reset)
+    dead_letters.add_parser(sub)
     return root
 
 

@@ -90,9 +90,9 @@ class ConsumerRunner:
             await consumer.stop()
 
     async def _consume(self, consumer: AIOKafkaConsumer, guard: CrashGuard, records: list[Inbound]) -> None:
-        careful = await self._transient_retried(lambda: guard.enter(records))
+        careful = await self.transient_retried(lambda: guard.enter(records))
         for record in (r for r in records if (r.topic, r.partition) in careful):
-            if await self._transient_retried(lambda: guard.died_alone_on(record)):  # noqa: B023 (awaited here)
+            if await self.transient_retried(lambda: guard.died_alone_on(record)):  # noqa: B023 (awaited here)
                 await self._dead_letter_crash(record)
             else:
                 await self.process([record])
@@ -118,7 +118,7 @@ class ConsumerRunner:
     async def _settle(self, items: list[Item], letters: Sequence[DeadLetter] = ()) -> None:
         """Apply `items` (storing `letters` with them); a failing message is found by bisection."""
         try:
-            await self._transient_retried(lambda: self._apply(items, letters))
+            await self.transient_retried(lambda: self._apply(items, letters))
             return
         except Suspect as first:
             failure = first
@@ -131,7 +131,7 @@ class ConsumerRunner:
         while True:  # one message: poison only if it fails the same way again while the database answers
             await self._until_database_answers()
             try:
-                await self._transient_retried(lambda: self._apply(items, letters))
+                await self.transient_retried(lambda: self._apply(items, letters))
                 return
             except Suspect as again:
                 if items and _same_failure(failure.cause, again.cause):
@@ -149,7 +149,7 @@ class ConsumerRunner:
         poisoned = [*letters, DeadLetter(record, Stage.HANDLE, f"handler error: {cause!r}")]
         notices = self._poison_notices(record, parsed, repr(cause))
         try:
-            await self._transient_retried(lambda: self._apply([], poisoned, notices))
+            await self.transient_retried(lambda: self._apply([], poisoned, notices))
         except Suspect as exc:  # the sender's answer itself cannot be stored (its content): keep the dead letter
             log.error("%s: the answer to a dead-lettered message cannot be stored (%r)", self.name, exc.cause)
             await self._settle([], poisoned)
@@ -159,12 +159,12 @@ class ConsumerRunner:
         error = "the consumer process died while handling this message alone, after dying in its batch"
         log.error("%s: %s (%s/%d/%d)", self.name, error, record.topic, record.partition, record.offset)
         letter = DeadLetter(record, Stage.CRASH, error)
-        if not await self._transient_retried(lambda: self._store_letters([letter])):
+        if not await self.transient_retried(lambda: self._store_letters([letter])):
             return  # stored by an earlier life of this process, which then died answering: do not answer again
         try:
             route = self.routes[record.topic]
             notices = self._poison_notices(record, route.parse(record), error)
-            await self._transient_retried(lambda: self._apply([], [], notices))
+            await self.transient_retried(lambda: self._apply([], [], notices))
         except Exception as exc:
             log.error("%s: no answer for the crashing message (%r)", self.name, exc)
 
@@ -186,7 +186,7 @@ class ConsumerRunner:
         async with self.pool.acquire() as conn, conn.transaction():
             out: list[Outgoing] = list(notices)
             for letter in letters:
-                if await deadletters.store(conn, letter):
+                if await deadletters.store(conn, letter, self.name):
                     out.append(deadletters.rejection_for(letter, self.name, now))
             out.extend(await apply_items(conn, self.routes, items))
             await outbox.append(conn, self.schema, out)
@@ -195,11 +195,11 @@ class ConsumerRunner:
         """Store and announce; False when every one of them was stored before."""
         now = self.clock.now()
         async with self.pool.acquire() as conn, conn.transaction():
-            stored = [letter for letter in letters if await deadletters.store(conn, letter)]
+            stored = [letter for letter in letters if await deadletters.store(conn, letter, self.name)]
             await outbox.append(conn, self.schema, [deadletters.rejection_for(x, self.name, now) for x in stored])
         return bool(stored)
 
-    async def _transient_retried(self, step: Callable[[], Awaitable[T]]) -> T:
+    async def transient_retried(self, step: Callable[[], Awaitable[T]]) -> T:
         """Run a database step until it succeeds or fails for a reason other than the infrastructure (Suspect)."""
         delay = 0.1
         while True:

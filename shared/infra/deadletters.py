@@ -74,13 +74,13 @@ def rejection_for(letter: DeadLetter, consumer: str, now: datetime) -> Outgoing:
     )
 
 
-async def store(conn: asyncpg.Connection, letter: DeadLetter) -> bool:
+async def store(conn: asyncpg.Connection, letter: DeadLetter, consumer: str) -> bool:
     """Keep the raw message; False when this exact record was dead-lettered before (a redelivery)."""
     record = letter.record
     row = await conn.fetchval(
         """
-        INSERT INTO dead_letters (topic, partition, "offset", key, value, error, stage, touches_money)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+        INSERT INTO dead_letters (topic, partition, "offset", key, value, error, stage, touches_money, consumer)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
         ON CONFLICT (topic, partition, "offset") DO NOTHING
         RETURNING id
         """,
@@ -92,5 +92,6 @@ async def store(conn: asyncpg.Connection, letter: DeadLetter) -> bool:
         safe_text(letter.error),
         letter.stage.value,
         letter.touches_money,
+        consumer,
     )
     return row is not None

@@ -20,6 +20,8 @@ from shared.infra.compacted import CompactedView
 from shared.infra.consumer import ConsumerRunner
 from shared.infra.database import create_pool, migrate
 from shared.infra.messages import Route
+from shared.infra.redrive import redrive_step
+from shared.infra.timers import every
 from shared.merchants.directory import MerchantDirectory
 from shared.merchants.model import merchant_parser
 from shared.sandbox_clock import ClockOffset, SandboxClocks
@@ -91,7 +93,9 @@ async def serve(spec: ServiceSpec, settings: Settings | None = None) -> None:
         stopping=runtime.stopping,
     )
     relay = relay_process.supervise(spec.schema, runtime.settings, runtime.stopping)
-    tasks: list[asyncio.Task[None]] = [asyncio.create_task(c) for c in (runner.run(), relay, *wiring.timers)]
+    redrives = every(1.0, lambda: redrive_step(runner), runtime.stopping, "dead-letter re-drive")
+    loops = (runner.run(), relay, redrives, *wiring.timers)
+    tasks: list[asyncio.Task[None]] = [asyncio.create_task(c) for c in loops]
     announcer = asyncio.create_task(_announce_ready(spec.name, runner.ready))
     try:
         # Any loop ending on its own is a failure (they run until stopping): stop the process loudly.

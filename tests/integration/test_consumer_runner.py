@@ -19,11 +19,13 @@ from shared.ids import content_id
 from shared.infra.consumer import ConsumerRunner
 from shared.infra.database import create_pool, migrate
 from shared.infra.messages import Inbound, Parsed, Route, Unparseable
+from shared.infra.redrive import redrive_step
 from shared.settings import Settings
 
 NOW = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
 TOPIC = "runner.test"
 FAILED_ONCE: set[str] = set()
+FIXED: set[str] = set()  # messages whose handler bug a test has "fixed"
 
 
 def parse(record: Inbound) -> Parsed:
@@ -35,7 +37,7 @@ def parse(record: Inbound) -> Parsed:
 
 
 async def handle(conn: asyncpg.Connection, parsed: Parsed, record: Inbound) -> Sequence[Outgoing]:
-    if parsed.body == "msg:boom":
+    if parsed.body == "msg:boom" and parsed.body not in FIXED:
         raise RuntimeError("a bug in the handler")
     if parsed.body in ("msg:cut-off", "msg:flaky") and parsed.body not in FAILED_ONCE:
         FAILED_ONCE.add(parsed.body)
@@ -197,3 +199,30 @@ async def test_unreadable_bytes_on_an_ingestion_topic_do_not_count_as_money_but_
     letters = await dead_letters(runner)
     assert letters[b"\xff garbage"][2] is False
     assert letters[b"junk"][2] is True
+
+
+async def test_a_dead_letter_is_re_driven_once_the_fault_is_fixed_and_announced_resolved(
+    runner: ConsumerRunner,
+) -> None:
+    await runner.process(records(b"msg:boom", b"msg:one"))
+    async with runner.pool.acquire() as conn:
+        await conn.execute("UPDATE dead_letters SET redrive_requested_at = now()")
+    assert await redrive_step(runner) is False  # still broken: stays open with the new error
+    async with runner.pool.acquire() as conn:
+        letter = await conn.fetchrow("SELECT * FROM dead_letters")
+    assert (letter["resolved_at"], letter["redrive_requested_at"], letter["redrives"]) == (None, None, 1)
+    assert letter["error"].startswith("re-drive failed")
+
+    FIXED.add("msg:boom")
+    try:
+        async with runner.pool.acquire() as conn:
+            await conn.execute("UPDATE dead_letters SET redrive_requested_at = now()")
+        await redrive_step(runner)
+    finally:
+        FIXED.discard("msg:boom")
+    async with runner.pool.acquire() as conn:
+        letter = await conn.fetchrow("SELECT * FROM dead_letters")
+        events = [r["event_type"] for r in await conn.fetch("SELECT event_type FROM outbox ORDER BY seq")]
+    assert letter["resolution"] == "redriven" and letter["redrives"] == 2
+    assert await handled(runner) == ["msg:boom", "msg:one"]
+    assert events[-1] == "DeadLetterResolved"

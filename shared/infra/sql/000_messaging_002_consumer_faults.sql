@@ -4,6 +4,7 @@
 -- touches_money: a fact the service never applied (not a stranger's garbage on an ingestion topic); `admin check`
 -- reports every unresolved one. redrive_requested_at: an operator asked the service to apply it again.
 ALTER TABLE dead_letters
+    ADD COLUMN IF NOT EXISTS consumer text NOT NULL DEFAULT '',
     ADD COLUMN IF NOT EXISTS stage text NOT NULL DEFAULT 'handle',
     ADD COLUMN IF NOT EXISTS touches_money boolean NOT NULL DEFAULT true,
     ADD COLUMN IF NOT EXISTS redrives int NOT NULL DEFAULT 0,
