@@ -1,0 +1,93 @@
+"""The in-memory view of a compacted topic answers misses from memory, yet finds what was published before."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from shared.infra.compacted import FRESH_FOR_SECONDS, CompactedView
+from shared.infra.topics_admin import ensure_topics
+from shared.settings import Settings
+from shared.topics import Topic
+
+
+@dataclass
+class Compacted:
+    """A fresh compacted topic of this test alone, and a producer for it."""
+
+    bootstrap: str
+    name: str
+    producer: AIOKafkaProducer
+
+    async def publish(self, key: str, value: bytes) -> None:
+        await self.producer.send_and_wait(self.name, value, key=key.encode())
+
+    async def view(self, fresh_for: float = FRESH_FOR_SECONDS) -> CompactedView[bytes]:
+        started = CompactedView(self.bootstrap, self.name, bytes, fresh_for=fresh_for)
+        await started.start()
+        return started
+
+
+@pytest.fixture
+async def topic(infra: Settings) -> AsyncIterator[Compacted]:
+    name = f"test.compacted-view.{uuid.uuid4().hex[:8]}"
+    await ensure_topics(infra.kafka_bootstrap, (Topic(name, 2, -1, True, "name", "a view test's own topic"),))
+    producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap, acks="all")
+    await producer.start()
+    yield Compacted(infra.kafka_bootstrap, name, producer)
+    await producer.stop()
+
+
+async def test_a_thousand_misses_in_a_row_are_answered_within_a_second(topic: Compacted) -> None:
+    await topic.publish("known", b"1")
+    view = await topic.view()
+    try:
+        async with asyncio.timeout(1.0):  # each miss used to wait 0.5 s for the topic's end offsets
+            for i in range(1000):
+                assert await view.lookup(f"unknown-{i}") is None
+        assert await view.lookup("known") == b"1"
+    finally:
+        await view.stop()
+
+
+async def test_a_record_published_before_a_miss_is_found_when_every_miss_reads_the_end_offsets(
+    topic: Compacted,
+) -> None:
+    view = await topic.view(fresh_for=0.0)
+    try:
+        for i in range(50):
+            await topic.publish(f"new-{i}", b"x")
+            assert await view.lookup(f"new-{i}") == b"x"
+    finally:
+        await view.stop()
+
+
+async def test_a_record_published_longer_ago_than_the_staleness_bound_is_found_while_misses_come_from_memory(
+    topic: Compacted,
+) -> None:
+    view = await topic.view()
+    try:
+        for i in range(5):
+            await topic.publish(f"new-{i}", b"x")
+            await asyncio.sleep(FRESH_FOR_SECONDS)
+            assert await view.lookup(f"unknown-{i}") is None
+            assert await view.lookup(f"new-{i}") == b"x"
+    finally:
+        await view.stop()
+
+
+async def test_a_tombstone_makes_a_name_unknown_again(topic: Compacted) -> None:
+    view = await topic.view(fresh_for=0.0)
+    try:
+        await topic.publish("leaving", b"x")
+        assert await view.lookup("leaving") == b"x"
+        await topic.producer.send_and_wait(topic.name, None, key=b"leaving")
+        await view.catch_up()
+        assert await view.lookup("leaving") is None
+    finally:
+        await view.stop()
