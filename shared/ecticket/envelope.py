@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared import bounded_json
 from shared.ecticket.crypto import (
     DataDecryptError,
     check_mac_value,
@@ -39,6 +40,12 @@ __all__ = [
 
 DEFAULT_WINDOW_SECONDS = 600
 """ECPay rejects a request received more than 10 minutes after its timestamp (§2.7)."""
+
+# Limits on a decrypted Data (docs/decisions.md, "Input limits"). The largest real Data, an Issue of 20 lines with
+# customer details, is a few KB and nests three levels (Data, TicketInfo, a line).
+MAX_DATA_CHARS = 64 * 1024
+MAX_DATA_DEPTH = 8
+MAX_DATA_STRING = 2048
 
 
 class _WireModel(BaseModel):
@@ -239,27 +246,13 @@ def _open(
         return EnvelopeFailure(EnvelopeFailureReason.CHECKMAC_MISMATCH, "CheckMacValue does not match Data")
     try:
         parsed = _parse_json(plaintext)
-    except (ValueError, RecursionError):
-        return EnvelopeFailure(EnvelopeFailureReason.DATA_NOT_JSON, "Data is not valid JSON")
+    except bounded_json.Rejected as exc:
+        return EnvelopeFailure(EnvelopeFailureReason.DATA_NOT_JSON, f"Data is not acceptable JSON: {exc}")
     if not isinstance(parsed, dict):
         return EnvelopeFailure(EnvelopeFailureReason.DATA_NOT_OBJECT, "Data must be a JSON object")
     return OpenedData(plaintext=plaintext, data=parsed)
 
 
-def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    # With duplicates, which value "wins" differs between parsers; refuse rather than guess.
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise ValueError(f"duplicate key {key!r}")
-        result[key] = value
-    return result
-
-
-def _reject_constant(name: str) -> Any:
-    # Python's json accepts NaN/Infinity/-Infinity, which are not JSON.
-    raise ValueError(f"{name} is not valid JSON")
-
-
 def _parse_json(plaintext: str) -> Any:
-    return json.loads(plaintext, object_pairs_hook=_reject_duplicate_keys, parse_constant=_reject_constant)
+    """Data is parsed only after its checksum verified, so the caller is known and a refusal can be answered."""
+    return bounded_json.loads(plaintext, max_bytes=MAX_DATA_CHARS, max_depth=MAX_DATA_DEPTH, max_string=MAX_DATA_STRING)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -58,9 +59,18 @@ def check_size(record: Inbound) -> None:
         raise Unparseable(f"message of {len(record.value)} bytes exceeds the {MAX_MESSAGE_BYTES}-byte limit")
 
 
+# A JSON escape of NUL that is not itself an escaped backslash followed by "u0000" (an odd run of backslashes).
+# pydantic's JSON parser already refuses lone surrogates and nesting beyond its recursion limit, but reads
+# `\u0000` into a string that PostgreSQL cannot store (text or jsonb) and that would fail the handler instead.
+_NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+
+
 def parse_event(record: Inbound) -> Parsed:
     """Parse a domain event envelope; dedup by its event_id."""
     check_size(record)
+    # A substring test first (a few hundred ns per event): the regex only runs when an escape might be there.
+    if b"\\u0000" in record.value and _NUL_ESCAPE.search(record.value):
+        raise Unparseable("not an event envelope: a string contains NUL")
     try:
         envelope = EventEnvelope.from_bytes(record.value)
     except ValueError as exc:
