@@ -59,11 +59,16 @@ def end_of_business_day(day: date) -> datetime:
     """The first instant after `day` ends in Taipei, as aware UTC: a period 'ending on day' is over then.
 
     Cached (a pure function of an immutable date): an expiry sweep asks it several times per ticket, for the few
-    dates that tickets share."""
+    dates that tickets share. The last representable day never ends (datetime.max): a date that far cannot come
+    from a validated request, but an event carrying it must not make its consumer raise OverflowError."""
+    if day == date.max:
+        return datetime.max.replace(tzinfo=UTC)
     return datetime.combine(day + timedelta(days=1), time.min, tzinfo=TAIPEI).astimezone(UTC)
 
 
 def start_of_business_day(day: date) -> datetime:
+    if day == date.min:  # its start in Taipei is before the first representable UTC instant
+        return datetime.min.replace(tzinfo=UTC)
     return datetime.combine(day, time.min, tzinfo=TAIPEI).astimezone(UTC)
 
 

@@ -11,7 +11,7 @@ from datetime import datetime
 
 import asyncpg
 
-from services.payment_confirmation.domain import Known, Refused, assess, is_same_payment
+from services.payment_confirmation.domain import Known, Refused, ascii_amount, assess, is_same_payment
 from services.payment_confirmation.intake import PaymentResult
 from shared.contracts.events import Outgoing, wrap
 from shared.contracts.payments import PaymentConfirmed, PaymentRejected, PaymentRejectReason
@@ -37,7 +37,9 @@ async def on_payment_results(
     for _, parsed in items:
         result: PaymentResult = parsed.body
         fields = result.fields
-        judged.append(Judged(parsed, fields, assess(fields, await runtime.merchants.lookup(fields["MerchantID"]))))
+        merchant = await runtime.merchants.lookup(fields["MerchantID"])
+        # The merchant's own time: a sandbox merchant on a test clock pays at its shifted time.
+        judged.append(Judged(parsed, fields, assess(fields, merchant, runtime.clock.now(fields["MerchantID"]))))
     first: dict[tuple[str, str], Judged] = {}
     for j in judged:
         if isinstance(j.decision, PaymentConfirmed):
@@ -117,12 +119,11 @@ async def _reject(
         json.dumps(fields),
         now,
     )
-    amount = fields.get("TradeAmt", "")
     event = PaymentRejected(
         merchant_id=fields["MerchantID"],
         merchant_trade_no=fields["MerchantTradeNo"],
         trade_no=fields.get("TradeNo") or None,
-        amount=int(amount) if amount.isdigit() else None,
+        amount=ascii_amount(fields.get("TradeAmt", "")),
         reason=refusal.reason,
         message=refusal.message,
         confirmed_trade_no=confirmed_trade_no,

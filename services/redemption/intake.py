@@ -8,6 +8,7 @@ a string or an integer, since both ECTicket SDKs in the wild send either.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -18,8 +19,21 @@ from services.redemption.domain import Refund, Request, WriteOff, WriteOffAction
 WRITE_OFF, REFUND = "WriteOff", "Refund"
 OPERATIONS = frozenset({WRITE_OFF, REFUND})
 
-ActionText = Annotated[Literal["1", "2"], BeforeValidator(lambda v: str(v) if isinstance(v, int) else v)]
-Code = Annotated[str, Field(min_length=1, max_length=32)]
+# TicketNo and WriteOffNo as issuance draws them (16 and 18 letters and digits), with room for other issuers' codes.
+# They are looked up and stored in indexed columns, so never arbitrary text.
+CODE_PATTERN = r"^[A-Za-z0-9]{1,32}$"
+_CODE = re.compile(CODE_PATTERN)
+
+
+def _action_text(value: object) -> object:
+    # `type(...) is int`: a bool is an int to Python, and `true` is not Action 1.
+    return {1: "1", 2: "2"}.get(value, value) if type(value) is int else value
+
+
+ActionText = Annotated[Literal["1", "2"], BeforeValidator(_action_text)]
+Code = Annotated[str, Field(pattern=CODE_PATTERN)]
+# Free text that is stored and echoed (operator, store, reason): no control characters, NUL included.
+Printable = Annotated[str, Field(pattern=r"^[^\x00-\x1f\x7f]*$")]
 
 
 def _blank_is_absent(value: object) -> object:
@@ -27,9 +41,10 @@ def _blank_is_absent(value: object) -> object:
 
 
 BlankIsAbsent = BeforeValidator(_blank_is_absent)
-Text32 = Annotated[Annotated[str, Field(max_length=32)] | None, BlankIsAbsent]
-Text50 = Annotated[Annotated[str, Field(max_length=50)] | None, BlankIsAbsent]
-Text200 = Annotated[Annotated[str, Field(max_length=200)] | None, BlankIsAbsent]
+Code32 = Annotated[Code | None, BlankIsAbsent]
+Text50 = Annotated[Annotated[Printable, Field(max_length=50)] | None, BlankIsAbsent]
+Text200 = Annotated[Annotated[Printable, Field(max_length=200)] | None, BlankIsAbsent]
+OperatorName = Annotated[Printable, Field(min_length=1, max_length=50)]
 
 
 class WriteOffData(BaseModel):
@@ -37,7 +52,7 @@ class WriteOffData(BaseModel):
 
     WriteOffNo: Code
     Action: ActionText
-    Operator: Annotated[str, Field(min_length=1, max_length=50)]
+    Operator: OperatorName
     StoreID: Text50 = None
     CancelReason: Text200 = None
 
@@ -45,10 +60,10 @@ class WriteOffData(BaseModel):
 class RefundData(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    TicketNo: Text32 = None
-    WriteOffNo: Text32 = None
+    TicketNo: Code32 = None
+    WriteOffNo: Code32 = None
     Action: ActionText = "1"
-    Operator: Annotated[str, Field(min_length=1, max_length=50)]
+    Operator: OperatorName
 
 
 @dataclass(frozen=True)
@@ -83,8 +98,9 @@ def command_from(operation: str, data: dict[str, Any], caller: Caller) -> Reques
 
 def _invalid(detail: str, data: dict[str, Any]) -> Invalid:
     def given(name: str) -> str | None:
+        # Only a plausible code is repeated in the rejection event: anything else could be any text at all.
         value = data.get(name)
-        return value[:64] if isinstance(value, str) and value else None
+        return value if isinstance(value, str) and _CODE.fullmatch(value) else None
 
     return Invalid(detail, data.get("Action") in ("2", 2), given("TicketNo"), given("WriteOffNo"))
 

@@ -26,19 +26,19 @@ def merchant(mode: Mode = Mode.SANDBOX) -> Merchant:
 
 
 def reason(fields: dict[str, str], who: Merchant | None = None) -> PaymentRejectReason:
-    decision = assess(fields, who or merchant())
+    decision = assess(fields, who or merchant(), PAID_AT)
     assert isinstance(decision, Refused), decision
     return decision.reason
 
 
 def test_a_verified_one_time_card_payment_is_confirmed_with_its_amount_and_utc_payment_time() -> None:
-    decision = assess(payment_result(TEST_MERCHANT, "ORDER1", 1700, paid_at=PAID_AT), merchant())
+    decision = assess(payment_result(TEST_MERCHANT, "ORDER1", 1700, paid_at=PAID_AT), merchant(), PAID_AT)
     assert isinstance(decision, PaymentConfirmed)
     assert (decision.amount, decision.payment_date, decision.simulated) == (1700, PAID_AT, False)
 
 
 def test_an_unknown_merchant_is_refused() -> None:
-    assert assess(payment_result("9999999", "O", 1, paid_at=PAID_AT), None) == Refused(
+    assert assess(payment_result("9999999", "O", 1, paid_at=PAID_AT), None, PAID_AT) == Refused(
         PaymentRejectReason.UNKNOWN_MERCHANT, "MerchantID 9999999 is not registered"
     )
 
@@ -75,7 +75,7 @@ def test_anything_but_a_one_time_card_payment_is_refused(payment_type: str, extr
 
 def test_a_simulated_payment_counts_in_sandbox_only() -> None:
     fields = payment_result(TEST_MERCHANT, "O", 100, paid_at=PAID_AT, simulate=True)
-    confirmed = assess(fields, merchant(Mode.SANDBOX))
+    confirmed = assess(fields, merchant(Mode.SANDBOX), PAID_AT)
     assert isinstance(confirmed, PaymentConfirmed) and confirmed.simulated
     assert reason(fields, merchant(Mode.PRODUCTION)) is PaymentRejectReason.SIMULATED_IN_PRODUCTION
 
@@ -92,7 +92,9 @@ def test_aio_times_are_taipei_wall_clock() -> None:
 
 
 def test_the_same_payment_redelivered_is_recognised_and_a_different_one_is_not() -> None:
-    confirmed = assess(payment_result(TEST_MERCHANT, "O", 100, paid_at=PAID_AT, ecpay_trade_no="T1"), merchant())
+    confirmed = assess(
+        payment_result(TEST_MERCHANT, "O", 100, paid_at=PAID_AT, ecpay_trade_no="T1"), merchant(), PAID_AT
+    )
     assert isinstance(confirmed, PaymentConfirmed)
     assert is_same_payment(Known("T1", 100), confirmed)
     assert not is_same_payment(Known("T2", 100), confirmed)

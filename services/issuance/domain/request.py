@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError
 
 from shared.contracts.catalog import Product, UsagePeriodRule
 from shared.contracts.common import RefundFeeRule, TicketType
@@ -15,20 +15,32 @@ from shared.contracts.rtncodes import RtnCode
 
 MAX_LINES = 20
 MAX_TICKETS_PER_ORDER = 1000
+# 1,000 tickets of this price is NT$1,000,000,000: every total stays inside the int4 columns (2,147,483,647).
 MAX_TICKET_PRICE = 1_000_000
 SERIAL_ONLY = "4"
+# A usage date must lie in [today - DATE_BEHIND, today + DATE_AHEAD]: a voucher valid until 9999-12-31 is a typo
+# or an attack, and end-of-day arithmetic on such dates overflows (docs/decisions.md, "Input limits").
+DATE_AHEAD = timedelta(days=3660)  # ten years and then some
+DATE_BEHIND = timedelta(days=366)
 TradeNo = Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9]+$")]
+# Counts and prices are JSON integers: Strict refuses `true` (a bool is an int to Python), "5" and 5.0.
+Count = Annotated[int, Strict()]
+# Free text that ends up in events, replies and text columns: no control characters (NUL included).
+Printable = Annotated[str, Field(pattern=r"^[^\x00-\x1f\x7f]*$")]
+# ASCII digits only (pydantic's `\d` also matches "２" and "٥").
+Yyyymmdd = Annotated[str, Field(pattern=r"^[0-9]{8}$")]
 
 
 class TicketLine(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    ItemNo: Annotated[str, Field(max_length=8)] | None = None
-    ItemName: Annotated[str, Field(min_length=1, max_length=100)] | None = None
-    TicketPrice: Annotated[int, Field(ge=0, le=MAX_TICKET_PRICE)] | None = None
-    TicketAmount: Annotated[int, Field(ge=1, le=MAX_TICKETS_PER_ORDER)]
-    StartDate: Annotated[str, Field(pattern=r"^\d{8}$")] | None = None
-    ExpireDate: Annotated[str, Field(pattern=r"^\d{8}$")] | None = None
+    # As the catalogue spells ItemNo (letters and digits); empty is read as absent by the line rules.
+    ItemNo: Annotated[str, Field(max_length=8, pattern=r"^[A-Za-z0-9]*$")] | None = None
+    ItemName: Annotated[Printable, Field(min_length=1, max_length=100)] | None = None
+    TicketPrice: Annotated[Count, Field(ge=0, le=MAX_TICKET_PRICE)] | None = None
+    TicketAmount: Annotated[Count, Field(ge=1, le=MAX_TICKETS_PER_ORDER)]
+    StartDate: Yyyymmdd | None = None
+    ExpireDate: Yyyymmdd | None = None
 
 
 class IssueData(BaseModel):
@@ -36,11 +48,11 @@ class IssueData(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    MerchantID: str
+    MerchantID: Annotated[str, Field(min_length=1, max_length=10, pattern=r"^[A-Za-z0-9]+$")]
     MerchantTradeNo: Annotated[TradeNo, Field(max_length=25)] | None = None
     FreeTradeNo: Annotated[TradeNo, Field(max_length=20)] | None = None
     IssueType: Annotated[str, Field(pattern=r"^[1-4]$")]
-    Operator: Annotated[str, Field(max_length=50)] | None = None
+    Operator: Annotated[Printable, Field(max_length=50)] | None = None
     TicketInfo: Annotated[list[TicketLine], Field(min_length=1, max_length=MAX_LINES)]
 
 
@@ -97,7 +109,7 @@ def validate(data: dict[str, object], products: Callable[[str], Product | None],
         return Invalid(RtnCode.ORDER_NO_CHOICE, "send exactly one of MerchantTradeNo and FreeTradeNo")
     lines: list[OrderLine] = []
     for index, raw in enumerate(request.TicketInfo):
-        line = _line(raw, request.IssueType, products)
+        line = _line(raw, request.IssueType, products, today)
         if not isinstance(line, Invalid) and line.expire_date is not None and line.expire_date < today:
             line = Invalid(RtnCode.TICKET_LINES_INVALID, f"ExpireDate {line.expire_date} has passed")
         if isinstance(line, Invalid):
@@ -124,8 +136,10 @@ def _order_rules(order: IssueOrder) -> IssueOrder | Invalid:
     return order
 
 
-def _line(raw: TicketLine, issue_type: str, products: Callable[[str], Product | None]) -> OrderLine | Invalid:
-    dates = _dates(raw)
+def _line(
+    raw: TicketLine, issue_type: str, products: Callable[[str], Product | None], today: date
+) -> OrderLine | Invalid:
+    dates = _dates(raw, today)
     if isinstance(dates, Invalid):
         return dates
     start, expire = dates
@@ -174,12 +188,17 @@ def _checked(line: OrderLine) -> OrderLine | Invalid:
     return line
 
 
-def _dates(raw: TicketLine) -> tuple[date | None, date | None] | Invalid:
+def _dates(raw: TicketLine, today: date) -> tuple[date | None, date | None] | Invalid:
     try:
         start = date.fromisoformat(raw.StartDate) if raw.StartDate else None
         expire = date.fromisoformat(raw.ExpireDate) if raw.ExpireDate else None
     except ValueError as exc:
         return Invalid(RtnCode.TICKET_LINES_INVALID, f"bad date: {exc}")
+    for name, day in (("StartDate", start), ("ExpireDate", expire)):
+        if day is not None and not today - DATE_BEHIND <= day <= today + DATE_AHEAD:
+            return Invalid(
+                RtnCode.TICKET_LINES_INVALID, f"{name} {day} is not within a year before and ten years after today"
+            )
     if start and expire and expire < start:
         return Invalid(RtnCode.TICKET_LINES_INVALID, "ExpireDate is before StartDate")
     return start, expire
