@@ -20,7 +20,10 @@ log = logging.getLogger(__name__)
 
 FETCH_LIMIT = 2000
 IDLE_POLL_SECONDS = 0.5
-RETRY_SECONDS = 1.0  # after a failed leader term, before connecting again
+# After a failed leader term, before connecting again: soon (a restarted Postgres is back within a second, and every
+# event waits for the relay), then less and less often while the failure lasts.
+RETRY_FIRST_SECONDS = 0.2
+RETRY_MAX_SECONDS = 2.0
 CLOSE_SECONDS = 5.0  # a graceful close of the relay's connection, before it is cut
 
 
@@ -47,21 +50,27 @@ class OutboxRelay:
     bootstrap: str
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     published: int = 0
+    _publishing: bool = field(default=False, init=False, repr=False)  # the current term got as far as publishing
 
     async def run(self) -> None:
         """Publish until `stopping`. Nothing that goes wrong ends it: unpublished rows stay in the outbox and the next
         leader term sends them. (The simulated bank runs this loop inside the settlement process, where a relay
         that gave up would take the service down with it; the child-process relay would be restarted, but only
         after a crash and a second of not publishing.)"""
+        delay = RETRY_FIRST_SECONDS
         while not self.stopping.is_set():
+            self._publishing = False
             try:
                 await self._run_while_leader()
             except Exception as exc:
+                if self._publishing and is_transient(exc):
+                    delay = RETRY_FIRST_SECONDS  # this term was publishing: a new fault, not the same one again
                 if is_transient(exc):
-                    log.warning("relay %s: %r; reconnecting in %.1fs", self.schema, exc, RETRY_SECONDS)
+                    log.warning("relay %s: %r; reconnecting in %.1fs", self.schema, exc, delay)
                 else:
-                    log.exception("relay %s: unexpected failure; reconnecting in %.1fs", self.schema, RETRY_SECONDS)
-                await _sleep_unless(self.stopping, RETRY_SECONDS)
+                    log.exception("relay %s: unexpected failure; reconnecting in %.1fs", self.schema, delay)
+                await _sleep_unless(self.stopping, delay)
+                delay = min(delay * 2, RETRY_MAX_SECONDS)
 
     async def _run_while_leader(self) -> None:
         # Plan every statement afresh: the outbox grows by orders of magnitude within seconds (an expiry flood
@@ -93,6 +102,7 @@ class OutboxRelay:
                 partitioner=KeyPartitioner(),
             )
             await producer.start()
+            self._publishing = True
             try:
                 await self._publish_loop(conn, producer, wake)
             finally:

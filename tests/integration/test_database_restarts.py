@@ -7,18 +7,22 @@ writes only matter when the operating system crashes: a Postgres restart, even a
 killed, WAL replayed at start), finds everything already handed to the kernel. synchronous_commit=off would lose
 the last commits on an immediate restart, and with them messages whose offsets were already committed: the
 services' pools therefore insist on synchronous_commit=on for their own sessions (shared/infra/database.py), which
-this test relies on and so checks.
+the stream test relies on and the start-up test checks.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import socket
+import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
@@ -27,7 +31,7 @@ from services.escrow_settlement.config import SettlementConfig
 from services.escrow_settlement.intake import fact_from
 from services.escrow_settlement.ledger.facts import Fact
 from shared.contracts.common import UseStatus
-from shared.infra.database import create_pool
+from shared.infra.database import create_pool, migrate
 from shared.sandbox.aio import payment_result
 from shared.sandbox.merchant import MerchantClient
 from shared.sandbox.tap import Seen, Tap
@@ -44,8 +48,6 @@ from tests.support.postgres import (
 )
 from tests.support.processes import Platform
 from tests.support.settlement import Entry, facts_ledger, stored_ledger
-
-pytestmark = pytest.mark.slow
 
 ORDERS = 240
 CHUNK = 20  # orders sent together, one chunk every CHUNK_PAUSE seconds: about 12 s of stream
@@ -129,18 +131,13 @@ async def until(check: Callable[[], Awaitable[bool]], what: str, seconds: float 
         await asyncio.sleep(0.2)
 
 
+@pytest.mark.slow
 async def test_paid_orders_and_write_offs_through_postgres_restarts_and_killed_sessions_lose_nothing(
     topics: Settings, platform: Platform, merchant: MerchantClient, tap: Tap, db: asyncpg.Pool
 ) -> None:
     url = topics.database_url
     if local_instance(url) is None:
         pytest.skip("needs the PostgreSQL of deploy/local/infra.sh (make test), to restart it")
-    # The services' sessions commit synchronously even where the server's default says otherwise (docstring).
-    probe = await create_pool(url, "issuance", min_size=1, max_size=1)
-    try:
-        assert await probe.fetchval("SHOW synchronous_commit") == "on"
-    finally:
-        await probe.close()
     started_at = datetime.now(UTC)
     # A paid order fails when its payment has not arrived 6 s (the session's setting) after its request. That is a
     # business deadline (15 minutes in production), not what is tested here: a consumer backing off through six
@@ -245,3 +242,59 @@ def _published(db: asyncpg.Pool, schema: str) -> Callable[[], Awaitable[bool]]:
         return bool(await db.fetchval(f"SELECT count(*) = 0 FROM {schema}.outbox WHERE published_at IS NULL"))
 
     return check
+
+
+async def test_a_service_starting_while_postgres_is_unreachable_waits_for_it_then_commits_synchronously(
+    infra: Settings, db: asyncpg.Pool
+) -> None:
+    """Start-up (migrations, then the pool) during a restart, or before the database is up, waits instead of
+    crashing the service: here the database's address refuses connections for a second, then answers."""
+    real = urlsplit(infra.database_url)
+    assert real.hostname is not None and real.port is not None
+    with socket.socket() as probe:  # a free port: connections to it are refused until the proxy listens there
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    user = real.netloc.rpartition("@")[0]
+    dsn = real._replace(netloc=f"{user}@127.0.0.1:{port}" if user else f"127.0.0.1:{port}").geturl()
+    schema = "startup_" + uuid.uuid4().hex[:8]
+
+    async def start_up() -> asyncpg.Pool:  # as shared.infra.service.start_runtime does
+        await migrate(dsn, schema, Path(tempfile.mkdtemp()))
+        return await create_pool(dsn, schema, min_size=1, max_size=2)
+
+    starting = asyncio.create_task(start_up())
+    await asyncio.sleep(1.0)
+    assert not starting.done(), "start-up gave up on a database that was not there yet"
+    proxy = await asyncio.start_server(_forward_to(real.hostname, real.port), "127.0.0.1", port)
+    try:
+        pool = await asyncio.wait_for(starting, 20)
+        try:
+            assert await pool.fetchval("SELECT count(*) FROM outbox") == 0  # migrated: the messaging tables
+            # A service's commits survive an immediate restart even on a server whose default is asynchronous.
+            assert await db.fetchval("SHOW synchronous_commit") == "off"
+            assert await pool.fetchval("SHOW synchronous_commit") == "on"
+        finally:
+            await pool.close()
+    finally:
+        proxy.close()
+        await db.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+def _forward_to(host: str, port: int) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]:
+    """A TCP proxy's connection handler: bytes both ways between the client and `host:port`."""
+
+    async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+        try:
+            while data := await source.read(65536):
+                sink.write(data)
+                await sink.drain()
+        finally:
+            sink.close()
+
+    async def handle(client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+        server_reader, server_writer = await asyncio.open_connection(host, port)
+        await asyncio.gather(
+            pipe(client_reader, server_writer), pipe(server_reader, client_writer), return_exceptions=True
+        )
+
+    return handle
