@@ -20,15 +20,18 @@ from shared.sandbox.merchant import MerchantClient
 from shared.topics import INGEST_PAYMENTS, INGEST_REQUESTS, ISSUANCE_EVENTS, Topic
 
 
-def order_messages(client: MerchantClient, trade_no: str, paid_at: datetime) -> tuple[bytes, bytes]:
-    payment = json.dumps(payment_result(TEST_MERCHANT, trade_no, 500, paid_at=paid_at)).encode()
+def order_messages(
+    client: MerchantClient, trade_no: str, paid_at: datetime, merchant_id: str = TEST_MERCHANT
+) -> tuple[bytes, bytes]:
+    """A paid order of one NT$500 pickup voucher: its AIO payment result and its Issue request."""
+    payment = json.dumps(payment_result(merchant_id, trade_no, 500, paid_at=paid_at)).encode()
     data = {
-        "MerchantID": TEST_MERCHANT,
+        "MerchantID": merchant_id,
         "MerchantTradeNo": trade_no,
         "IssueType": "3",
         "TicketInfo": [{"ItemNo": "PU000500", "TicketAmount": 1}],
     }
-    return payment, json.dumps(client.request("Issue", data, merchant_id=TEST_MERCHANT)).encode()
+    return payment, json.dumps(client.request("Issue", data, merchant_id=merchant_id)).encode()
 
 
 class IssuedWatcher:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from deploy.bench import issuance, redemption, settlement
+from deploy.bench import hostile, issuance, redemption, settlement
 from deploy.bench.common import ROOT, Report, service_pids
 from shared.settings import Settings
 
@@ -27,7 +27,9 @@ def start_services(names: Sequence[str]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--orders", type=int, default=int(os.environ.get("BENCH_ORDERS", "20000")))
-    parser.add_argument("--only", choices=("issuance", "redemption", "settlement"), help="run just this benchmark")
+    parser.add_argument(
+        "--only", choices=("issuance", "redemption", "settlement", "hostile"), help="run just this benchmark"
+    )
     args = parser.parse_args()
     instance = os.environ.get("INFRA_NAME", "bench")
     settings = Settings.from_env()
@@ -56,6 +58,14 @@ def main() -> None:
         report = Report("Escrow settlement: ledger events and a day's payout run", settlement.command())
         print(f"benchmark: settlement, a day of {settlement.day_orders():,} orders")
         asyncio.run(settlement.run(settings, report, service_pids(instance)))
+        report.append_to_docs()
+    if args.only in (None, "hostile"):
+        # Alone: every service that reads an ingestion topic, and nothing else on the two cores.
+        subprocess.run(["bash", str(ROOT / "deploy/local/services.sh"), "stop"], check=True)
+        start_services(hostile.SERVICES)
+        report = Report("Hostile flood: unknown merchants and malformed messages", hostile.command(args.only))
+        print(f"benchmark: hostile flood of {hostile.flood_size():,} messages")
+        asyncio.run(hostile.run(settings, report, instance, service_pids(instance)))
         report.append_to_docs()
     print("results appended to docs/benchmarks.md")
 
