@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import asyncpg
 
@@ -27,10 +28,16 @@ from shared.infra.messages import Inbound, Parsed
 from shared.merchants.directory import Caller, Refusal
 from shared.topics import PAYMENT_EVENTS
 
+log = logging.getLogger(__name__)
+
 ISSUE = "Issue"
 # Operations other services answer; issuance answers everything else (so each request gets one reply).
 OTHER_OWNERS = frozenset({"WriteOff", "Refund"})
 SWEEP_BATCH = 200
+# The deadline sweep runs every second; a longer gap than this between two of its runs means issuance was down.
+SWEEP_GAP_USUAL = timedelta(seconds=5)
+# After such a gap, how long waiting orders get on top of it for the consumers to work off the backlog.
+DOWNTIME_CATCH_UP = timedelta(seconds=30)
 
 
 @dataclass
@@ -95,10 +102,19 @@ class IssuanceHandlers:
         )
 
     async def sweep_overdue(self) -> bool:
-        """Fail paid orders whose payment did not arrive in time; True while more may be overdue."""
+        """Fail paid orders whose payment did not arrive in time; True while more may be overdue.
+
+        Time in which issuance could not run (its database down or restarting, no instance up) is not counted:
+        a payment sent meanwhile sits in Kafka, and failing its order before the consumer has caught up would keep
+        the money and issue nothing. The sweep notices such a gap by its own last run, and gives the waiting orders
+        the gap back, plus DOWNTIME_CATCH_UP for the backlog to be consumed.
+        """
         runtime = self.desk.runtime
         async with runtime.pool.acquire() as conn, conn.transaction():
             now = runtime.clock.now()
+            credit = await store.credit_downtime(conn, now, SWEEP_GAP_USUAL, DOWNTIME_CATCH_UP)
+            if credit:
+                log.warning("payment deadlines of waiting orders moved on by %s: issuance could not run", credit)
             rows = await store.overdue_orders(conn, now, SWEEP_BATCH)
             await outbox.append(conn, runtime.schema, await self.desk.settle(conn, rows, now))
         return len(rows) == SWEEP_BATCH

@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import asyncpg
 
@@ -154,6 +154,22 @@ async def add_rejection(conn: asyncpg.Connection, merchant_id: str, trade_no: st
         reason,
         now,
     )
+
+
+async def credit_downtime(conn: asyncpg.Connection, now: datetime, usual: timedelta, catch_up: timedelta) -> timedelta:
+    """Move waiting orders' deadlines on by the time since the last sweep, plus `catch_up`, when that was longer
+    than `usual`; how far (zero when it was not). The sweep clock's row lock serialises the instances' sweeps."""
+    last: datetime | None = await conn.fetchval("SELECT swept_at FROM sweep_clock FOR UPDATE")
+    await conn.execute(
+        "INSERT INTO sweep_clock (swept_at) VALUES ($1)"
+        " ON CONFLICT (only_row) DO UPDATE SET swept_at = GREATEST(sweep_clock.swept_at, $1)",
+        now,
+    )
+    if last is None or now - last <= usual:
+        return timedelta(0)
+    credit = now - last + catch_up
+    await conn.execute("UPDATE orders SET deadline = deadline + $1 WHERE status = 3", credit)
+    return credit
 
 
 async def overdue_orders(conn: asyncpg.Connection, now: datetime, limit: int) -> list[OrderRow]:
