@@ -128,16 +128,18 @@ class CompactedView(Generic[T]):
             advanced.set()
 
     def _apply(self, key: bytes | None, value: bytes | None) -> None:
-        if key is None:
-            return
-        name = key.decode()
-        if value is None:
-            self._items.pop(name, None)  # tombstone
-            return
+        # Any failure is the record's: the view skips it and keeps tailing (a dead tail would freeze the view and
+        # turn every later miss into a 10 s timeout).
         try:
+            if key is None:
+                return
+            name = key.decode()
+            if value is None:
+                self._items.pop(name, None)  # tombstone
+                return
             self._items[name] = self._parse(value)
-        except ValueError:
-            log.exception("ignoring an unreadable record on %s (key %s)", self._topic, name)
+        except Exception:
+            log.exception("ignoring an unreadable record on %s (key %r)", self._topic, key)
 
 
 def _observe(task: asyncio.Task[None]) -> None:

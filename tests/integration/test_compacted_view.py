@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -29,6 +30,12 @@ class Compacted:
 
     async def view(self, fresh_for: float = FRESH_FOR_SECONDS) -> CompactedView[bytes]:
         started = CompactedView(self.bootstrap, self.name, bytes, fresh_for=fresh_for)
+        await started.start()
+        return started
+
+    async def json_view(self) -> CompactedView[str]:
+        """A view whose parser reads field "v" of a JSON object (a KeyError, not a ValueError, when it is absent)."""
+        started = CompactedView(self.bootstrap, self.name, lambda raw: str(json.loads(raw)["v"]), fresh_for=0.0)
         await started.start()
         return started
 
@@ -89,5 +96,18 @@ async def test_a_tombstone_makes_a_name_unknown_again(topic: Compacted) -> None:
         await topic.producer.send_and_wait(topic.name, None, key=b"leaving")
         await view.catch_up()
         assert await view.lookup("leaving") is None
+    finally:
+        await view.stop()
+
+
+async def test_records_the_view_cannot_read_are_skipped_and_it_keeps_following_the_topic(topic: Compacted) -> None:
+    view = await topic.json_view()
+    try:
+        await topic.producer.send_and_wait(topic.name, b'{"v": "x"}', key=b"\xff not UTF-8")
+        await topic.publish("no-field", b"{}")
+        await topic.publish("not-json", b"{")
+        await topic.publish("after", b'{"v": "read"}')
+        assert await view.lookup("after") == "read"
+        assert (await view.lookup("no-field"), await view.lookup("not-json")) == (None, None)
     finally:
         await view.stop()
