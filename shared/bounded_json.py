@@ -94,7 +94,8 @@ def _check_depth(utf8: bytes, max_depth: int) -> None:
         brackets = _STRING.sub(b"", skeleton)
     remaining = brackets
     for _ in range(max_depth):  # each round removes the innermost pairs: empty after `depth` rounds
-        remaining = remaining.replace(b"[]", b"").replace(b"{}", b"")
+        # A placeholder, not b"": "{[]}" must not lose both levels in one round.
+        remaining = remaining.replace(b"[]", b"_").replace(b"{}", b"_").replace(b"_", b"")
         if not remaining:
             return
     # Deeper, or not balanced (then it is not JSON, and json.loads says why once the depth is known to be safe).
