@@ -17,6 +17,21 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+
+class _TransientInOneLine(logging.Filter):
+    """asyncpg's pool logs every failed attempt to restore its minimum size with a traceback, once a second per pool
+    while the database is down or restarting: a transient cause is said in one line instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if error is not None and is_transient(error):
+            record.msg, record.args = f"{record.getMessage()}: {error!r}", None
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+logging.getLogger("asyncpg.pool").addFilter(_TransientInOneLine())
+
 # Start-up waits for a database that is restarting, failing over or not up yet, however long it takes (an
 # orchestrator may start the services first): a service that exits instead only gets restarted into the same wait.
 STARTUP_FIRST_DELAY = 0.2
