@@ -27,10 +27,14 @@ from urllib.parse import urlsplit
 import asyncpg
 import pytest
 
+from services.escrow_settlement.bank.gateway import SCHEMA as BANK_SCHEMA
+from services.escrow_settlement.bank.port import Instruction
+from services.escrow_settlement.bank.simulated import SimulatedEscrowBank, set_rule
 from services.escrow_settlement.config import SettlementConfig
 from services.escrow_settlement.intake import fact_from
 from services.escrow_settlement.ledger.facts import Fact
 from shared.contracts.common import UseStatus
+from shared.contracts.settlement import TransferKind
 from shared.infra.database import create_pool, migrate
 from shared.sandbox.aio import payment_result
 from shared.sandbox.merchant import MerchantClient
@@ -332,3 +336,26 @@ async def test_a_paid_order_whose_payment_came_while_issuance_could_not_run_is_i
 
 async def _exists(db: asyncpg.Pool, sql: str, *args: object) -> bool:
     return await db.fetchval(sql, *args) is not None
+
+
+@pytest.mark.usefixtures("platform")  # settlement has created the bank's schema
+async def test_the_bank_asked_again_for_an_instruction_whose_answer_a_fault_rolled_back_answers_the_same(
+    topics: Settings,
+) -> None:
+    """The gateway asks the bank, then records the answer in its consumer's transaction; a fault rolling that back
+    makes it ask again. A rule "reject once" must reject that instruction, however often it is asked, and still
+    be there, used up once, for the next one."""
+    merchant_id = "8" + uuid.uuid4().hex[:9]
+    pool = await create_pool(topics.database_url, BANK_SCHEMA, min_size=1, max_size=2)
+    try:
+        async with pool.acquire() as conn:
+            await set_rule(conn, merchant_id, "reject", reason="account frozen", times=2)
+        bank = SimulatedEscrowBank(pool)
+        first, second = (Instruction(uuid.uuid4(), TransferKind.PAYOUT, merchant_id, None, 100) for _ in range(2))
+        answers = [await bank.transfer(first) for _ in range(3)]
+        assert [(a.accepted, a.reason) for a in answers] == [(False, "account frozen")] * 3
+        assert await pool.fetchval("SELECT remaining FROM bank_rules WHERE subject = $1", merchant_id) == 1
+        assert not (await bank.transfer(second)).accepted  # the rule's second rejection is still there
+        assert (await bank.transfer(Instruction(uuid.uuid4(), TransferKind.PAYOUT, merchant_id, None, 100))).accepted
+    finally:
+        await pool.close()
