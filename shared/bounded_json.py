@@ -62,7 +62,7 @@ def loads(
     if text.count("[") + text.count("{") > max_depth:  # else it cannot be too deep
         _check_depth(raw if isinstance(raw, bytes) else text.encode(), max_depth)
     try:
-        value = json.loads(text, object_pairs_hook=_object, parse_constant=_constant, parse_float=_finite)
+        value = _DECODER.decode(text)
     except Rejected:
         raise
     except (ValueError, RecursionError) as exc:  # JSONDecodeError, an over-long integer; depth was checked
@@ -140,3 +140,7 @@ def _finite(text: str) -> float:
     if not math.isfinite(number):
         raise Rejected(f"number {text[:40]} is out of range")
     return number
+
+
+# Built once: json.loads with hooks builds a new decoder (and its scanner) on every call.
+_DECODER = json.JSONDecoder(object_pairs_hook=_object, parse_constant=_constant, parse_float=_finite)
