@@ -22,6 +22,7 @@ TRANSIENT_SQLSTATE_CLASSES = (
 )
 TRANSIENT_SQLSTATES = frozenset(
     {
+        "25006",  # read_only_sql_transaction: a standby or a demoted primary answered during a failover
         "40001",  # serialization_failure
         "40P01",  # deadlock_detected
         "40003",  # statement_completion_unknown
@@ -38,6 +39,8 @@ TRANSIENT_SQLSTATES = frozenset(
 
 def is_transient(exc: BaseException) -> bool:
     """True when `exc`, or anything in its cause/context chain, is a fault of the infrastructure."""
+    if isinstance(exc, BaseExceptionGroup):  # concurrent workers (a TaskGroup): transient if all of them are
+        return all(is_transient(e) for e in exc.exceptions)
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
