@@ -42,6 +42,7 @@ GROUPS = {"payment-confirmation": [INGEST_PAYMENTS], "issuance": [INGEST_REQUEST
 LIVE_RATE = 25  # paid orders/s of the valid merchant during a flood
 BAR_SHARE, BAR_P99_MS = 0.5, 1000  # issue 8
 DRAIN_LIMIT_SECONDS = 900.0
+QUIET_SECONDS = 10.0
 
 
 def flood_size() -> int:
@@ -140,6 +141,25 @@ async def valid_burst(bench: Bench, messages: int, report: Report) -> float:
     return rate
 
 
+async def quiet_latency(bench: Bench, report: Report) -> None:
+    """The valid merchant's live orders with nothing else going on: what the flood runs are compared with."""
+    sent: dict[str, float] = {}
+    stop = asyncio.Event()
+    bench.cpu.start()
+    t0 = time.perf_counter()
+    live = asyncio.create_task(bench.live(stop, sent))
+    await asyncio.sleep(QUIET_SECONDS)
+    stop.set()
+    live_ids = await live
+    await bench.outcomes.wait_replies(live_ids, 120)
+    latency = bench.latencies_ms(live_ids, sent)
+    report.add(
+        f"valid merchant's paid orders alone ({LIVE_RATE}/s, {len(live_ids)} sent) Issue→reply p50 / p99 / max",
+        f"{percentile(latency, 0.5):,.0f} / {percentile(latency, 0.99):,.0f} / {max(latency):,.0f} ms",
+    )
+    report.add("  CPU meanwhile, in cores", bench.cpu.describe(time.perf_counter() - t0))
+
+
 async def hostile_run(bench: Bench, flood: list[Hostile], rate: float | None, bar_rate: float, report: Report) -> None:
     """The flood at `rate` (None: at once) with the valid merchant's live orders; drain rate, p99, outcomes."""
     sent: dict[str, float] = {}
@@ -225,6 +245,7 @@ async def run(settings: Settings, report: Report, instance: str, pids: dict[str,
         await drain.wait(await drain.ends(), DRAIN_LIMIT_SECONDS)  # whatever an earlier benchmark left
         count = flood_size()
         valid_rate = await valid_burst(bench, count, report)
+        await quiet_latency(bench, report)
         bar_rate = BAR_SHARE * valid_rate
         # The flood names the seeded merchant (bad checksums, out-of-range values): a victim, not the measured one.
         flood = Flood(TEST_MERCHANT, random.Random(8))
