@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from services.redemption.domain import Refund, Request, WriteOff, WriteOffAction
+from shared.contracts.fields import LETTERS_AND_DIGITS, Printable, first_error
 
 WRITE_OFF, REFUND = "WriteOff", "Refund"
 OPERATIONS = frozenset({WRITE_OFF, REFUND})
@@ -31,9 +32,7 @@ def _action_text(value: object) -> object:
 
 
 ActionText = Annotated[Literal["1", "2"], BeforeValidator(_action_text)]
-Code = Annotated[str, Field(pattern=CODE_PATTERN)]
-# Free text that is stored and echoed (operator, store, reason): no control characters, NUL included.
-Printable = Annotated[str, Field(pattern=r"^[^\x00-\x1f\x7f]*$")]
+Code = Annotated[str, Field(min_length=1, max_length=32, pattern=LETTERS_AND_DIGITS)]
 
 
 def _blank_is_absent(value: object) -> object:
@@ -89,9 +88,7 @@ def command_from(operation: str, data: dict[str, Any], caller: Caller) -> Reques
             return _write_off(WriteOffData.model_validate(data), caller)
         return _refund(RefundData.model_validate(data), caller)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        where = ".".join(str(p) for p in error["loc"])
-        return _invalid(f"{where}: {error['msg']}", data)
+        return _invalid(first_error(exc), data)
     except ValueError as exc:  # the command's own invariant (a Refund naming no ticket)
         return _invalid(str(exc), data)
 

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError
 
 from shared.contracts.catalog import Product, UsagePeriodRule
 from shared.contracts.common import RefundFeeRule, TicketType
+from shared.contracts.fields import LETTERS_AND_DIGITS, LETTERS_AND_DIGITS_OR_EMPTY, Printable, Yyyymmdd, first_error
 from shared.contracts.rtncodes import RtnCode
 
 MAX_LINES = 20
@@ -22,20 +23,16 @@ SERIAL_ONLY = "4"
 # or an attack, and end-of-day arithmetic on such dates overflows (docs/decisions.md, "Input limits").
 DATE_AHEAD = timedelta(days=3660)  # ten years and then some
 DATE_BEHIND = timedelta(days=366)
-TradeNo = Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9]+$")]
+TradeNo = Annotated[str, Field(min_length=1, pattern=LETTERS_AND_DIGITS)]
 # Counts and prices are JSON integers: Strict refuses `true` (a bool is an int to Python), "5" and 5.0.
 Count = Annotated[int, Strict()]
-# Free text that ends up in events, replies and text columns: no control characters (NUL included).
-Printable = Annotated[str, Field(pattern=r"^[^\x00-\x1f\x7f]*$")]
-# ASCII digits only (pydantic's `\d` also matches "２" and "٥").
-Yyyymmdd = Annotated[str, Field(pattern=r"^[0-9]{8}$")]
 
 
 class TicketLine(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     # As the catalogue spells ItemNo (letters and digits); empty is read as absent by the line rules.
-    ItemNo: Annotated[str, Field(max_length=8, pattern=r"^[A-Za-z0-9]*$")] | None = None
+    ItemNo: Annotated[str, Field(max_length=8, pattern=LETTERS_AND_DIGITS_OR_EMPTY)] | None = None
     ItemName: Annotated[Printable, Field(min_length=1, max_length=100)] | None = None
     TicketPrice: Annotated[Count, Field(ge=0, le=MAX_TICKET_PRICE)] | None = None
     TicketAmount: Annotated[Count, Field(ge=1, le=MAX_TICKETS_PER_ORDER)]
@@ -48,7 +45,7 @@ class IssueData(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    MerchantID: Annotated[str, Field(min_length=1, max_length=10, pattern=r"^[A-Za-z0-9]+$")]
+    MerchantID: Annotated[str, Field(min_length=1, max_length=10, pattern=LETTERS_AND_DIGITS)]
     MerchantTradeNo: Annotated[TradeNo, Field(max_length=25)] | None = None
     FreeTradeNo: Annotated[TradeNo, Field(max_length=20)] | None = None
     IssueType: Annotated[str, Field(pattern=r"^[1-4]$")]
@@ -103,8 +100,7 @@ def validate(data: dict[str, object], products: Callable[[str], Product | None],
     try:
         request = IssueData.model_validate(data)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        return Invalid(RtnCode.DATA_INVALID, f"{'.'.join(str(p) for p in error['loc'])}: {error['msg']}")
+        return Invalid(RtnCode.DATA_INVALID, first_error(exc))
     if (request.MerchantTradeNo is None) == (request.FreeTradeNo is None):
         return Invalid(RtnCode.ORDER_NO_CHOICE, "send exactly one of MerchantTradeNo and FreeTradeNo")
     lines: list[OrderLine] = []
