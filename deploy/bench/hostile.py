@@ -229,7 +229,7 @@ async def liveness(pids: dict[str, int], pool: asyncpg.Pool, report: Report) -> 
     report.add("services still running afterwards", ", ".join(alive) + (f"; DIED: {', '.join(dead)}" if dead else ""))
     for schema in SERVICES:
         count = await pool.fetchval(f"SELECT count(*) FROM {schema}.dead_letters")
-        report.add(f"  dead letters kept by {schema}", f"{count:,}")
+        report.add(f"  dead letters kept by {schema} (both floods)", f"{count:,}")
 
 
 async def run(settings: Settings, report: Report, instance: str, pids: dict[str, int]) -> None:
