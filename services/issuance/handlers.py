@@ -18,7 +18,7 @@ from shared.contracts.catalog import Product
 from shared.contracts.events import Outgoing, payload_of, wrap
 from shared.contracts.ingest import IngestRequest
 from shared.contracts.issuance import IssueFailed
-from shared.contracts.payments import PaymentConfirmed, PaymentRejected
+from shared.contracts.payments import PaymentConfirmed, PaymentRejected, PaymentRejectReason
 from shared.contracts.rtncodes import RtnCode
 from shared.ecticket.replies import caller_reply, refusal_reply, reply
 from shared.ids import derived_id
@@ -55,13 +55,15 @@ class IssuanceHandlers:
         out: list[Outgoing] = []
         confirmed: dict[tuple[str, str], PaymentConfirmed] = {}
         new: dict[tuple[str, str], NewOrder] = {}
+        rejected: dict[tuple[str, str], str] = {}  # the last rejection of each order in the batch
         for record, parsed in items:
             if record.topic == PAYMENT_EVENTS:
                 event = payload_of(parsed.body)
                 if isinstance(event, PaymentConfirmed):
                     confirmed.setdefault((event.merchant_id, event.merchant_trade_no), event)
-                elif isinstance(event, PaymentRejected):
-                    await store.add_rejection(conn, event.merchant_id, event.merchant_trade_no, event.reason.value, now)
+                elif isinstance(event, PaymentRejected) and event.reason is not PaymentRejectReason.UNKNOWN_MERCHANT:
+                    # (No order of an unknown merchant can exist: recording its rejection would only store junk.)
+                    rejected[(event.merchant_id, event.merchant_trade_no)] = event.reason.value
                 continue
             accepted = await self._accept(parsed, now)
             if isinstance(accepted, NewOrder) and accepted.key not in new:
@@ -70,6 +72,7 @@ class IssuanceHandlers:
                 out.append(self._duplicate(accepted))
             else:
                 out.extend(accepted)
+        await store.add_rejections(conn, rejected, now)
         paid_rows = await store.add_payments(conn, list(confirmed.values()), now) if confirmed else []
         request_rows = await store.add_requests(conn, list(new.values()), now) if new else []
         attached = {(r.merchant_id, r.ticket_trade_no) for r in request_rows}

@@ -142,16 +142,20 @@ async def add_payments(conn: asyncpg.Connection, paid: Sequence[PaymentConfirmed
     return [_order_row(r) for r in rows]
 
 
-async def add_rejection(conn: asyncpg.Connection, merchant_id: str, trade_no: str, reason: str, now: datetime) -> None:
+async def add_rejections(conn: asyncpg.Connection, rejected: dict[tuple[str, str], str], now: datetime) -> None:
+    """Remember each order's last refused payment result (one statement for the batch)."""
+    if not rejected:
+        return
     await conn.execute(
         """
         INSERT INTO orders (merchant_id, ticket_trade_no, payment_rejection, created_at, updated_at)
-        VALUES ($1, $2, $3, $4, $4)
-        ON CONFLICT (merchant_id, ticket_trade_no) DO UPDATE SET payment_rejection = $3, updated_at = $4
+        SELECT m, t, r, $4, $4 FROM unnest($1::text[], $2::text[], $3::text[]) AS u(m, t, r)
+        ON CONFLICT (merchant_id, ticket_trade_no) DO UPDATE SET payment_rejection = EXCLUDED.payment_rejection,
+                                                                 updated_at = EXCLUDED.updated_at
         """,
-        merchant_id,
-        trade_no,
-        reason,
+        [m for m, _ in rejected],
+        [t for _, t in rejected],
+        list(rejected.values()),
         now,
     )
 

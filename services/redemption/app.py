@@ -48,6 +48,7 @@ async def wire(runtime: Runtime) -> Wiring:
             on_poison=lambda parsed, _error, now: internal_error_reply(
                 parsed, lambda op: op in OPERATIONS, "redemption", now
             ),
+            keeps_unparseable=False,  # issuance keeps and announces what no one can read on this topic
         ),
         ISSUANCE_EVENTS: Route(parse=parse_event, handle=handlers.on_issuance_event),
     }

@@ -106,10 +106,12 @@ class ConsumerRunner:
         items: list[Item] = []
         letters: list[DeadLetter] = []
         for record in records:
+            route = self.routes[record.topic]
             try:
-                items.append((record, self.routes[record.topic].parse(record)))
+                items.append((record, route.parse(record)))
             except Unparseable as exc:
-                letters.append(DeadLetter(record, Stage.PARSE, str(exc)))
+                if route.keeps_unparseable:
+                    letters.append(DeadLetter(record, Stage.PARSE, str(exc)))
             except Exception as exc:  # a parser bug must not stop the consumer either
                 log.exception("%s: parser failed on %s/%d/%d", self.name, record.topic, record.partition, record.offset)
                 letters.append(DeadLetter(record, Stage.PARSE, f"parser failed: {exc!r}"))
@@ -185,9 +187,8 @@ class ConsumerRunner:
         now = self.clock.now()
         async with self.pool.acquire() as conn, conn.transaction():
             out: list[Outgoing] = list(notices)
-            for letter in letters:
-                if await deadletters.store(conn, letter, self.name):
-                    out.append(deadletters.rejection_for(letter, self.name, now))
+            for letter in await deadletters.store(conn, letters, self.name):
+                out.append(deadletters.rejection_for(letter, self.name, now))
             out.extend(await apply_items(conn, self.routes, items))
             await outbox.append(conn, self.schema, out)
 
@@ -195,7 +196,7 @@ class ConsumerRunner:
         """Store and announce; False when every one of them was stored before."""
         now = self.clock.now()
         async with self.pool.acquire() as conn, conn.transaction():
-            stored = [letter for letter in letters if await deadletters.store(conn, letter, self.name)]
+            stored = await deadletters.store(conn, letters, self.name)
             await outbox.append(conn, self.schema, [deadletters.rejection_for(x, self.name, now) for x in stored])
         return bool(stored)
 

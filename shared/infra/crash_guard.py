@@ -21,6 +21,10 @@ CAREFUL_FROM_ATTEMPT = 2  # the first restart inside an unfinished range
 DEAD_FROM_ALONE_ATTEMPT = 2  # the message was handled alone once already, and the process died
 
 Partition = tuple[str, int]
+# Joined into each statement, so that its own implicit transaction commits without waiting for the WAL flush: one
+# round trip instead of BEGIN, SET LOCAL, the statement and COMMIT (measured: 9-13% of a consumer's time in a flood
+# of small batches went to those four).
+NO_FSYNC_WAIT = "(SELECT set_config('synchronous_commit', 'off', true)) AS no_fsync_wait"
 
 
 class CrashGuard:
@@ -36,12 +40,11 @@ class CrashGuard:
             span[0], span[1] = min(span[0], r.offset), max(span[1], r.offset)
         if not ranges:
             return set()
-        async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute("SET LOCAL synchronous_commit = off")
-            rows = await conn.fetch(
-                """
+        rows = await self.pool.fetch(
+            f"""
                 INSERT INTO consumer_attempts AS a (consumer, topic, partition, first_offset, last_offset, attempts)
-                SELECT $1, t, p, f, l, 1 FROM unnest($2::text[], $3::int[], $4::bigint[], $5::bigint[]) AS u(t, p, f, l)
+                SELECT $1, t, p, f, l, 1
+                FROM unnest($2::text[], $3::int[], $4::bigint[], $5::bigint[]) AS u(t, p, f, l), {NO_FSYNC_WAIT}
                 ON CONFLICT (consumer, topic, partition) DO UPDATE SET
                     attempts = CASE WHEN EXCLUDED.first_offset BETWEEN a.first_offset AND a.last_offset
                                     THEN a.attempts + 1 ELSE 1 END,
@@ -51,29 +54,28 @@ class CrashGuard:
                                        THEN a.last_offset ELSE EXCLUDED.last_offset END
                 RETURNING topic, partition, attempts
                 """,
-                self.consumer,
-                [t for t, _ in ranges],
-                [p for _, p in ranges],
-                [f for f, _ in ranges.values()],
-                [last for _, last in ranges.values()],
-            )
+            self.consumer,
+            [t for t, _ in ranges],
+            [p for _, p in ranges],
+            [f for f, _ in ranges.values()],
+            [last for _, last in ranges.values()],
+        )
         return {(r["topic"], r["partition"]) for r in rows if r["attempts"] >= CAREFUL_FROM_ATTEMPT}
 
     async def died_alone_on(self, record: Inbound) -> bool:
         """Mark `record` as handled alone now; True when the process died the last time it was (skip it)."""
-        async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute("SET LOCAL synchronous_commit = off")
-            attempts = await conn.fetchval(
-                """
+        attempts = await self.pool.fetchval(
+            f"""
                 UPDATE consumer_attempts
                 SET single_attempts = CASE WHEN single_offset = $4 THEN single_attempts + 1 ELSE 1 END,
                     single_offset = $4
+                FROM {NO_FSYNC_WAIT}
                 WHERE consumer = $1 AND topic = $2 AND partition = $3
                 RETURNING single_attempts
                 """,
-                self.consumer,
-                record.topic,
-                record.partition,
-                record.offset,
-            )
+            self.consumer,
+            record.topic,
+            record.partition,
+            record.offset,
+        )
         return attempts is not None and attempts >= DEAD_FROM_ALONE_ATTEMPT

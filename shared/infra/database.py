@@ -52,6 +52,12 @@ async def create_pool(dsn: str, schema: str, *, min_size: int = 2, max_size: int
             # consumer and the timers retry as transient. The slowest statement measured (an expiry batch of
             # 2,000 tickets) takes well under a second; 60 s only ever cuts a dead connection.
             command_timeout=COMMAND_TIMEOUT_SECONDS,
+            # Returning a connection costs no round trip: asyncpg still rolls back an open transaction, but skips
+            # its reset query (unlock all advisory locks, CLOSE ALL, UNLISTEN *, RESET ALL). Pool connections keep
+            # no session state to undo: locks are transaction-scoped, settings are SET LOCAL, and LISTEN and the
+            # relay's session lock live on connections of their own. Measured: 6% of a consumer's time in a flood
+            # of small batches.
+            reset=_nothing_to_reset,
             server_settings={
                 "search_path": schema,
                 "application_name": f"ecticket-{schema}",
@@ -75,6 +81,10 @@ async def create_pool(dsn: str, schema: str, *, min_size: int = 2, max_size: int
     # socket closes and replaced at the next acquire; one that breaks mid-statement fails that statement (a
     # transient error its caller retries) and is terminated instead of going back to the pool.
     return await _until_reachable(f"pool for {schema}", open_pool)
+
+
+async def _nothing_to_reset(_conn: asyncpg.Connection) -> None:
+    return None
 
 
 def _migration_files(migrations_dir: Path) -> list[tuple[str, str]]:

@@ -7,6 +7,7 @@ text is made safe for a text column first, and the announcement's key is the (tr
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -74,24 +75,28 @@ def rejection_for(letter: DeadLetter, consumer: str, now: datetime) -> Outgoing:
     )
 
 
-async def store(conn: asyncpg.Connection, letter: DeadLetter, consumer: str) -> bool:
-    """Keep the raw message; False when this exact record was dead-lettered before (a redelivery)."""
-    record = letter.record
-    row = await conn.fetchval(
+async def store(conn: asyncpg.Connection, letters: Sequence[DeadLetter], consumer: str) -> list[DeadLetter]:
+    """Keep the raw messages (one statement for all of them); the ones not dead-lettered before (a redelivery)."""
+    if not letters:
+        return []
+    rows = await conn.fetch(
         """
         INSERT INTO dead_letters (topic, partition, "offset", key, value, error, stage, touches_money, consumer)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+        SELECT t, p, o, k, v, e, s, m, $9
+        FROM unnest($1::text[], $2::int[], $3::bigint[], $4::bytea[], $5::bytea[], $6::text[], $7::text[],
+                    $8::bool[]) AS u(t, p, o, k, v, e, s, m)
         ON CONFLICT (topic, partition, "offset") DO NOTHING
-        RETURNING id
+        RETURNING topic, partition, "offset"
         """,
-        record.topic,
-        record.partition,
-        record.offset,
-        record.key,
-        record.value,
-        safe_text(letter.error),
-        letter.stage.value,
-        letter.touches_money,
+        [x.record.topic for x in letters],
+        [x.record.partition for x in letters],
+        [x.record.offset for x in letters],
+        [x.record.key for x in letters],
+        [x.record.value for x in letters],
+        [safe_text(x.error) for x in letters],
+        [x.stage.value for x in letters],
+        [x.touches_money for x in letters],
         consumer,
     )
-    return row is not None
+    new = {(r["topic"], r["partition"], r["offset"]) for r in rows}
+    return [x for x in letters if (x.record.topic, x.record.partition, x.record.offset) in new]

@@ -162,7 +162,7 @@ async def test_a_payment_result_with_nul_surrogates_or_an_unindexable_order_numb
     ids=["nul", "trailing-nul", "too-long", "not-a-string"],
 )
 @pytest.mark.parametrize("operation", ["Issue", "WriteOff"])
-async def test_an_ingest_request_whose_merchant_id_cannot_be_replied_to_is_dead_lettered_by_both_services(
+async def test_an_ingest_request_whose_merchant_id_cannot_be_replied_to_is_dead_lettered_once_for_the_platform(
     merchant: MerchantClient,
     tap: Tap,
     db: asyncpg.Pool,
@@ -173,7 +173,7 @@ async def test_an_ingest_request_whose_merchant_id_cannot_be_replied_to_is_dead_
     [ticket] = await issue_tickets(merchant, tap, TEST_MERCHANT, "GF000030") if operation == "WriteOff" else [{}]
     raw = json.dumps({"request_id": unique("x"), "operation": operation, "envelope": envelope}).encode()
     await merchant.send_raw(INGEST_REQUESTS, raw, key=KEY)
-    for rejected in await dead_lettered(tap, db, INGEST_REQUESTS, raw, ("issuance", "redemption")):
+    for rejected in await dead_lettered(tap, db, INGEST_REQUESTS, raw, ("issuance",)):
         assert "no reply can be sent" in rejected.payload["error"] or "contains NUL" in rejected.payload["error"]
     if operation == "Issue":
         await within_a_second(a_gift_order_is_answered(merchant, tap))
@@ -192,7 +192,7 @@ async def test_an_ingest_request_whose_request_id_is_not_visible_ascii_is_dead_l
     message = merchant.request("Issue", data, merchant_id=TEST_MERCHANT, request_id=request_id)
     raw = json.dumps(message).encode()
     await merchant.send_raw(INGEST_REQUESTS, raw, key=KEY)
-    await dead_lettered(tap, db, INGEST_REQUESTS, raw, ("issuance", "redemption"))
+    await dead_lettered(tap, db, INGEST_REQUESTS, raw, ("issuance",))
     await within_a_second(a_gift_order_is_answered(merchant, tap))
     alive(platform)
 
