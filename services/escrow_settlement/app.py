@@ -11,7 +11,7 @@ from services.escrow_settlement.config import SettlementConfig
 from services.escrow_settlement.desk import LedgerDesk
 from services.escrow_settlement.payout_run import PayoutRun
 from services.escrow_settlement.timers import SettlementTimers
-from shared.infra.messages import Route, parse_event
+from shared.infra.messages import Route, one_by_one, parse_event
 from shared.infra.service import Runtime, ServiceSpec, Wiring
 from shared.infra.timers import every
 from shared.topics import ISSUANCE_EVENTS, PAYMENT_EVENTS, REDEMPTION_EVENTS, REJECTIONS, SETTLEMENT_INSTRUCTIONS
@@ -23,11 +23,11 @@ async def wire(runtime: Runtime) -> Wiring:
     config = SettlementConfig.from_env()
     desk = LedgerDesk(runtime.clock, config.cutoff)
     # One batch handler for every topic: a whole consumer batch is one slice load, one post, one save.
-    route = Route(parse=parse_event, handle=desk.on_event, handle_batch=desk.on_events)
+    route = Route(parse=parse_event, handle=desk.on_events)
     topics = (PAYMENT_EVENTS, ISSUANCE_EVENTS, REDEMPTION_EVENTS, SETTLEMENT_INSTRUCTIONS)
     timers = SettlementTimers(runtime, config, PayoutRun(runtime.pool, runtime.schema, desk, config.policy))
     routes = dict.fromkeys(topics, route)
-    routes[REJECTIONS] = Route(parse=parse_event, handle=unapplied.on_rejection)
+    routes[REJECTIONS] = Route(parse=parse_event, handle=one_by_one(unapplied.on_rejection))
     wiring = Wiring(
         routes=routes,
         timers=[

@@ -19,6 +19,7 @@ from services.escrow_settlement.ledger.facts import Fact
 from services.escrow_settlement.notice_store import AlertRow
 from services.escrow_settlement.subjects import subject_merchant
 from shared.clock import Clock
+from shared.contracts.envelope import EventEnvelope
 from shared.contracts.events import Outgoing
 from shared.contracts.settlement import AlertSeverity
 from shared.infra.messages import Inbound, Parsed
@@ -29,13 +30,12 @@ class LedgerDesk:
     clock: Clock
     cutoff: time
 
-    async def on_events(self, conn: asyncpg.Connection, items: Sequence[tuple[Inbound, Parsed]]) -> list[Outgoing]:
+    async def on_events(
+        self, conn: asyncpg.Connection, items: Sequence[tuple[Inbound, Parsed[EventEnvelope]]]
+    ) -> list[Outgoing]:
         facts = [fact for _, parsed in items if (fact := fact_from(parsed.body, self.cutoff)) is not None]
         events, _ = await self.post(conn, facts)
         return events
-
-    async def on_event(self, conn: asyncpg.Connection, parsed: Parsed, record: Inbound) -> list[Outgoing]:
-        return await self.on_events(conn, [(record, parsed)])
 
     async def post(self, conn: asyncpg.Connection, facts: Sequence[Fact]) -> tuple[list[Outgoing], BatchOutcome]:
         """Post facts in the caller's transaction; returns the events for its outbox, and what happened."""

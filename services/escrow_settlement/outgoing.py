@@ -13,7 +13,7 @@ from datetime import datetime
 from services.escrow_settlement.ledger.facts import PayoutSent, RefundTransferSent
 from services.escrow_settlement.ledger.invariants import Violation
 from services.escrow_settlement.ledger.journal import JournalEntry
-from shared.contracts.events import Event, Outgoing, wrap
+from shared.contracts.events import Event, Outgoing, Producer
 from shared.contracts.settlement import (
     AlertSeverity,
     InvariantViolated,
@@ -26,12 +26,11 @@ from shared.contracts.settlement import (
 )
 from shared.ids import derived_id
 
-PRODUCER = "escrow_settlement"
+PRODUCER = Producer("escrow_settlement")
 
 
 def _out(event: Event, event_id: uuid.UUID, now: datetime, cause: str) -> Outgoing:
-    return wrap(event, event_id=event_id, occurred_at=now, producer=PRODUCER, correlation_id=event.key(),
-                causation_id=cause)  # fmt: skip
+    return PRODUCER.event(event, event_id, now, causation_id=cause)
 
 
 def entry_posted(entry: JournalEntry, now: datetime) -> Outgoing:

@@ -12,12 +12,13 @@ from collections.abc import Sequence
 import asyncpg
 
 from services.escrow_settlement.ledger.invariants import Violation
+from shared.contracts.envelope import EventEnvelope
 from shared.contracts.events import Outgoing, payload_of
 from shared.contracts.rejections import DeadLetterResolved, MessageRejected
 from shared.infra.messages import Inbound, Parsed
 
 
-async def on_rejection(conn: asyncpg.Connection, parsed: Parsed, _record: Inbound) -> Sequence[Outgoing]:
+async def on_rejection(conn: asyncpg.Connection, parsed: Parsed[EventEnvelope], _record: Inbound) -> Sequence[Outgoing]:
     event = payload_of(parsed.body)
     if isinstance(event, MessageRejected) and event.touches_money:
         await conn.execute(

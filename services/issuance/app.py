@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import os
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from services.issuance.domain.codes import SystemRandomSource
-from services.issuance.handlers import OTHER_OWNERS, IssuanceHandlers
-from services.issuance.orders import OrderDesk
+from services.issuance.handlers import Input, IssuanceHandlers
+from services.issuance.orders import PRODUCER, OrderDesk
 from shared.contracts.catalog import Product
+from shared.contracts.events import Outgoing
+from shared.contracts.ingest import IngestRequest
 from shared.ecticket.replies import internal_error_reply
 from shared.infra.compacted import CompactedView
 from shared.infra.intake import parse_ingest_request
-from shared.infra.messages import Route, parse_event
+from shared.infra.messages import Parsed, Route, parse_event
 from shared.infra.service import Runtime, ServiceSpec, Wiring
 from shared.infra.timers import every
 from shared.topics import INGEST_REQUESTS, PAYMENT_EVENTS, PRODUCT_CATALOG
@@ -30,15 +32,12 @@ async def wire(runtime: Runtime) -> Wiring:
     )
     await products.start()
     handlers = IssuanceHandlers(OrderDesk(runtime, SystemRandomSource(), payment_wait()), products)
-    routes = {
-        PAYMENT_EVENTS: Route(parse=parse_event, handle=handlers.on_message, handle_batch=handlers.on_batch),
+    routes: dict[str, Route[Input]] = {
+        PAYMENT_EVENTS: Route(parse=parse_event, handle=handlers.on_batch),
         INGEST_REQUESTS: Route(
             parse=parse_ingest_request,
-            handle=handlers.on_message,
-            handle_batch=handlers.on_batch,
-            on_poison=lambda parsed, _error, now: internal_error_reply(
-                parsed, lambda op: op not in OTHER_OWNERS, "issuance", now
-            ),
+            handle=handlers.on_batch,
+            on_poison=lambda parsed, _error, now: _internal_error(parsed, now),
         ),
     }
     return Wiring(
@@ -46,6 +45,11 @@ async def wire(runtime: Runtime) -> Wiring:
         timers=[every(1.0, handlers.sweep_overdue, runtime.stopping, "payment deadline sweep")],
         closers=[products.stop],
     )
+
+
+def _internal_error(parsed: Parsed[Input], now: datetime) -> list[Outgoing]:
+    request = parsed.body
+    return internal_error_reply(parsed.message_id, request, PRODUCER, now) if isinstance(request, IngestRequest) else []
 
 
 SPEC = ServiceSpec(name="issuance", schema="issuance", migrations=Path(__file__).parent / "migrations", wire=wire)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -15,24 +16,25 @@ from services.issuance.orders import PRODUCER, OrderDesk
 from services.issuance.store import NewOrder
 from shared.clock import business_date
 from shared.contracts.catalog import Product
-from shared.contracts.events import Outgoing, payload_of, wrap
+from shared.contracts.envelope import EventEnvelope
+from shared.contracts.events import Outgoing, payload_of
 from shared.contracts.ingest import IngestRequest
 from shared.contracts.issuance import IssueFailed
+from shared.contracts.operations import OWNERS, owner_of, served_by
 from shared.contracts.payments import PaymentConfirmed, PaymentRejected, PaymentRejectReason
 from shared.contracts.rtncodes import RtnCode
-from shared.ecticket.replies import caller_reply, refusal_reply, reply
+from shared.ecticket.authentication import Caller, Refusal
+from shared.ecticket.replies import Addressee, refusal_reply, reply
 from shared.ids import derived_id
 from shared.infra import outbox
 from shared.infra.compacted import CompactedView
 from shared.infra.messages import Inbound, Parsed
-from shared.merchants.directory import Caller, Refusal
-from shared.topics import PAYMENT_EVENTS
 
 log = logging.getLogger(__name__)
 
 ISSUE = "Issue"
-# Operations other services answer; issuance answers everything else (so each request gets one reply).
-OTHER_OWNERS = frozenset({"WriteOff", "Refund"})
+# What reaches issuance's batch handler: payment events and ingest requests.
+Input = EventEnvelope | IngestRequest
 SWEEP_BATCH = 200
 # The deadline sweep runs every second; a longer gap than this between two of its runs means issuance was down.
 SWEEP_GAP_USUAL = timedelta(seconds=5)
@@ -45,10 +47,9 @@ class IssuanceHandlers:
     desk: OrderDesk
     products: CompactedView[Product]
 
-    async def on_message(self, conn: asyncpg.Connection, parsed: Parsed, record: Inbound) -> Sequence[Outgoing]:
-        return await self.on_batch(conn, [(record, parsed)])
-
-    async def on_batch(self, conn: asyncpg.Connection, items: Sequence[tuple[Inbound, Parsed]]) -> list[Outgoing]:
+    async def on_batch(
+        self, conn: asyncpg.Connection, items: Sequence[tuple[Inbound, Parsed[Input]]]
+    ) -> list[Outgoing]:
         """Payments first, then requests: an order whose two halves arrive in one batch is decided once."""
         runtime = self.desk.runtime
         now = runtime.clock.now()
@@ -56,16 +57,17 @@ class IssuanceHandlers:
         confirmed: dict[tuple[str, str], PaymentConfirmed] = {}
         new: dict[tuple[str, str], NewOrder] = {}
         rejected: dict[tuple[str, str], str] = {}  # the last rejection of each order in the batch
-        for record, parsed in items:
-            if record.topic == PAYMENT_EVENTS:
-                event = payload_of(parsed.body)
+        for _, parsed in items:
+            body = parsed.body
+            if isinstance(body, EventEnvelope):
+                event = payload_of(body)
                 if isinstance(event, PaymentConfirmed):
                     confirmed.setdefault((event.merchant_id, event.merchant_trade_no), event)
                 elif isinstance(event, PaymentRejected) and event.reason is not PaymentRejectReason.UNKNOWN_MERCHANT:
                     # (No order of an unknown merchant can exist: recording its rejection would only store junk.)
                     rejected[(event.merchant_id, event.merchant_trade_no)] = event.reason.value
                 continue
-            accepted = await self._accept(parsed, now)
+            accepted = await self._accept(parsed.message_id, body, now)
             if isinstance(accepted, NewOrder) and accepted.key not in new:
                 new[accepted.key] = accepted
             elif isinstance(accepted, NewOrder):
@@ -79,26 +81,27 @@ class IssuanceHandlers:
         out += [self._duplicate(n) for key, n in new.items() if key not in attached]
         return out + await self.desk.settle(conn, paid_rows + request_rows, now)
 
-    async def _accept(self, parsed: Parsed, now: datetime) -> NewOrder | list[Outgoing]:
+    async def _accept(self, message_id: uuid.UUID, request: IngestRequest, now: datetime) -> NewOrder | list[Outgoing]:
         """Authenticate and validate one request (pure apart from the in-memory views)."""
-        request: IngestRequest = parsed.body
-        if request.operation in OTHER_OWNERS:
+        if owner_of(request.operation) != PRODUCER.name:
             return []
         runtime = self.desk.runtime
         caller = await runtime.merchants.authenticate(request.envelope, int(now.timestamp()))
+        to = Addressee.of(message_id, request, caller)
         if isinstance(caller, Refusal):
-            return [refusal_reply(parsed, caller, PRODUCER, self.desk.runtime.clock.now())]
-        if request.operation != ISSUE:
-            unknown = f"unknown operation {request.operation!r}"
-            return [caller_reply(parsed, caller, RtnCode.OPERATION_UNKNOWN, unknown, PRODUCER, runtime.clock.now())]
+            return [refusal_reply(to, caller, runtime.clock.now(), PRODUCER)]
+        if not served_by(PRODUCER.name, request.operation):
+            known = request.operation in OWNERS
+            unknown = f"{request.operation!r} is {'not served yet' if known else 'not an ECTicket operation'}"
+            return [reply(to, RtnCode.OPERATION_UNKNOWN, unknown, runtime.clock.now(), PRODUCER)]
         catalogue = await self._products_for(caller.merchant_id, caller.data)
         order = validate(caller.data, catalogue.get, business_date(runtime.clock.now(caller.merchant_id)))
         if isinstance(order, Invalid):
-            return self._invalid(parsed, caller, order, now)
+            return self._invalid(message_id, to, caller, order, now)
         return NewOrder(
             order,
             request.request_id,
-            parsed.message_id,
+            message_id,
             caller.platform_id,
             caller.signer.merchant_id,
             now + self.desk.payment_wait,
@@ -134,42 +137,30 @@ class IssuanceHandlers:
                 found[item_no] = product
         return found
 
-    def _invalid(self, parsed: Parsed, caller: Caller, invalid: Invalid, now: datetime) -> list[Outgoing]:
-        request: IngestRequest = parsed.body
+    def _invalid(
+        self, cause: uuid.UUID, to: Addressee, caller: Caller, invalid: Invalid, now: datetime
+    ) -> list[Outgoing]:
         failed = IssueFailed(
             merchant_id=caller.merchant_id,
             platform_id=caller.platform_id,
             merchant_trade_no=_text(caller.data.get("MerchantTradeNo")),
             free_trade_no=_text(caller.data.get("FreeTradeNo")),
-            request_id=request.request_id,
+            request_id=to.request_id,
             rtn_code=int(invalid.code),
             reason=invalid.detail,
             failed_at=now,
         )
-        event = wrap(
-            failed,
-            event_id=derived_id(parsed.message_id, "failed"),
-            occurred_at=now,
-            producer=PRODUCER,
-            correlation_id=request.request_id,
-            causation_id=str(parsed.message_id),
+        event = PRODUCER.event(
+            failed, derived_id(cause, "failed"), now, correlation_id=to.request_id, causation_id=str(cause)
         )
-        answer = caller_reply(parsed, caller, invalid.code, invalid.detail, PRODUCER, self.desk.runtime.clock.now())
-        return [event, answer]
+        return [event, reply(to, invalid.code, invalid.detail, self.desk.runtime.clock.now(), PRODUCER)]
 
     def _duplicate(self, new: NewOrder) -> Outgoing:
-        return reply(
-            message_id=new.message_id,
-            request_id=new.request_id,
-            operation=ISSUE,
-            merchant_id=new.order.merchant_id,
-            platform_id=new.platform_id,
-            signer=self.desk.runtime.merchants.view.get(new.signer_id),
-            code=RtnCode.ORDER_DUPLICATE,
-            detail=f"order {new.order.trade_no} was already submitted",
-            now=self.desk.runtime.clock.now(),
-            producer=PRODUCER,
-        )
+        runtime = self.desk.runtime
+        to = Addressee(new.message_id, new.request_id, ISSUE, new.order.merchant_id, new.platform_id,
+                       runtime.merchants.get(new.signer_id))  # fmt: skip
+        detail = f"order {new.order.trade_no} was already submitted"
+        return reply(to, RtnCode.ORDER_DUPLICATE, detail, runtime.clock.now(), PRODUCER)
 
 
 def _text(value: object) -> str | None:

@@ -15,13 +15,13 @@ from services.issuance.domain.tickets import build_tickets_issued
 from services.issuance.replies import issue_reply
 from services.issuance.store import OrderRow, Outcome
 from shared.contracts.common import IssueStatus
-from shared.contracts.events import Outgoing, wrap
+from shared.contracts.events import Outgoing, Producer
 from shared.contracts.issuance import IssueFailed, PaymentRef, TicketsIssued
 from shared.contracts.rtncodes import RtnCode
 from shared.ids import derived_id
 from shared.infra.service import Runtime
 
-PRODUCER = "issuance"
+PRODUCER = Producer("issuance")
 CODE_ATTEMPTS = 5
 
 
@@ -118,11 +118,7 @@ class OrderDesk:
 
     @staticmethod
     def _event(event: TicketsIssued | IssueFailed, row: OrderRow, label: str, now: datetime) -> Outgoing:
-        return wrap(
-            event,
-            event_id=derived_id(row.request_message_id, label),
-            occurred_at=now,
-            producer=PRODUCER,
-            correlation_id=row.request_id,
-            causation_id=str(row.request_message_id),
+        cause = row.request_message_id
+        return PRODUCER.event(
+            event, derived_id(cause, label), now, correlation_id=row.request_id, causation_id=str(cause)
         )

@@ -6,11 +6,13 @@ from datetime import date, datetime
 
 from services.issuance.store import OrderRow
 from shared.contracts.common import IssueStatus
-from shared.contracts.events import Outgoing
+from shared.contracts.events import Outgoing, Producer
 from shared.contracts.issuance import TicketsIssued
 from shared.contracts.rtncodes import RtnCode
-from shared.ecticket.replies import reply
+from shared.ecticket.replies import Addressee, reply
 from shared.infra.service import Runtime
+
+PRODUCER = Producer("issuance")
 
 
 async def issue_reply(
@@ -23,19 +25,8 @@ async def issue_reply(
     if issued is not None:
         extra |= _ticket_data(issued)
     code, detail = failure if failure else (RtnCode.SUCCESS, None)
-    return reply(
-        message_id=row.request_message_id,
-        request_id=row.request_id,
-        operation="Issue",
-        merchant_id=row.merchant_id,
-        platform_id=row.platform_id,
-        signer=signer,
-        code=code,
-        detail=detail,
-        now=now,
-        producer="issuance",
-        extra=extra,
-    )
+    to = Addressee(row.request_message_id, row.request_id, "Issue", row.merchant_id, row.platform_id, signer)
+    return reply(to, code, detail, now, PRODUCER, extra=extra)
 
 
 def _ticket_data(issued: TicketsIssued) -> dict[str, object]:

@@ -8,7 +8,7 @@ from pathlib import Path
 import asyncpg
 
 from services.payment_confirmation.handlers import on_payment_results
-from services.payment_confirmation.intake import parse_payment_result
+from services.payment_confirmation.intake import PaymentResult, parse_payment_result
 from shared.contracts.events import Outgoing
 from shared.infra.messages import Inbound, Parsed, Route
 from shared.infra.service import Runtime, ServiceSpec, Wiring
@@ -16,13 +16,12 @@ from shared.topics import INGEST_PAYMENTS
 
 
 async def wire(runtime: Runtime) -> Wiring:
-    async def batch(conn: asyncpg.Connection, items: Sequence[tuple[Inbound, Parsed]]) -> Sequence[Outgoing]:
+    async def handle(
+        conn: asyncpg.Connection, items: Sequence[tuple[Inbound, Parsed[PaymentResult]]]
+    ) -> list[Outgoing]:
         return await on_payment_results(runtime, conn, items)
 
-    async def one(conn: asyncpg.Connection, parsed: Parsed, record: Inbound) -> Sequence[Outgoing]:
-        return await batch(conn, [(record, parsed)])
-
-    return Wiring(routes={INGEST_PAYMENTS: Route(parse=parse_payment_result, handle=one, handle_batch=batch)})
+    return Wiring(routes={INGEST_PAYMENTS: Route(parse=parse_payment_result, handle=handle)})
 
 
 SPEC = ServiceSpec(

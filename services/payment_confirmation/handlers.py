@@ -13,30 +13,29 @@ import asyncpg
 
 from services.payment_confirmation.domain import Known, Refused, ascii_amount, assess, is_same_payment
 from services.payment_confirmation.intake import PaymentResult
-from shared.contracts.events import Outgoing, wrap
+from shared.contracts.events import Outgoing, Producer
 from shared.contracts.payments import PaymentConfirmed, PaymentRejected, PaymentRejectReason
 from shared.ids import derived_id
 from shared.infra.messages import Inbound, Parsed
 from shared.infra.service import Runtime
 
-PRODUCER = "payment-confirmation"
+PRODUCER = Producer("payment-confirmation")
 
 
 @dataclass(frozen=True)
 class Judged:
-    parsed: Parsed
+    parsed: Parsed[PaymentResult]
     fields: dict[str, str]
     decision: PaymentConfirmed | Refused
 
 
 async def on_payment_results(
-    runtime: Runtime, conn: asyncpg.Connection, items: Sequence[tuple[Inbound, Parsed]]
+    runtime: Runtime, conn: asyncpg.Connection, items: Sequence[tuple[Inbound, Parsed[PaymentResult]]]
 ) -> list[Outgoing]:
     now = runtime.clock.now()
     judged: list[Judged] = []
     for _, parsed in items:
-        result: PaymentResult = parsed.body
-        fields = result.fields
+        fields = parsed.body.fields
         merchant = await runtime.merchants.lookup(fields["MerchantID"])
         # The merchant's own time: a sandbox merchant on a test clock pays at its shifted time.
         judged.append(Judged(parsed, fields, assess(fields, merchant, runtime.clock.now(fields["MerchantID"]))))
@@ -132,12 +131,8 @@ async def _reject(
     return _event(event, j.parsed, now, "rejected")
 
 
-def _event(event: PaymentConfirmed | PaymentRejected, parsed: Parsed, now: datetime, label: str) -> Outgoing:
-    return wrap(
-        event,
-        event_id=derived_id(parsed.message_id, label),
-        occurred_at=now,
-        producer=PRODUCER,
-        correlation_id=f"{event.merchant_id}/{event.merchant_trade_no}",
-        causation_id=str(parsed.message_id),
-    )
+def _event(
+    event: PaymentConfirmed | PaymentRejected, parsed: Parsed[PaymentResult], now: datetime, label: str
+) -> Outgoing:
+    """Correlated by order (the event's key), caused by the payment result message."""
+    return PRODUCER.event(event, derived_id(parsed.message_id, label), now, causation_id=str(parsed.message_id))

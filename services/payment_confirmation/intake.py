@@ -26,7 +26,7 @@ class PaymentResult:
     fields: dict[str, str]
 
 
-def parse_payment_result(record: Inbound) -> Parsed:
+def parse_payment_result(record: Inbound) -> Parsed[PaymentResult]:
     check_size(record)
     body = record.value.strip()
     try:

@@ -5,14 +5,15 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from services.redemption.desk import RedemptionDesk
 from services.redemption.handlers import RedemptionHandlers
-from services.redemption.intake import OPERATIONS
+from services.redemption.outgoing import PRODUCER
 from services.redemption.scheduler import ExpiryScheduler
 from shared.ecticket.replies import internal_error_reply
 from shared.infra.intake import parse_ingest_request
-from shared.infra.messages import Route, parse_event
+from shared.infra.messages import Route, one_by_one, parse_event
 from shared.infra.service import Runtime, ServiceSpec, Wiring
 from shared.infra.timers import every
 from shared.topics import INGEST_REQUESTS, ISSUANCE_EVENTS
@@ -40,17 +41,14 @@ def expiry_workers() -> int:
 async def wire(runtime: Runtime) -> Wiring:
     handlers = RedemptionHandlers(RedemptionDesk(runtime, ticket_wait()))
     scheduler = ExpiryScheduler(runtime, expiry_batch(), expiry_workers())
-    routes = {
+    routes: dict[str, Route[Any]] = {
         INGEST_REQUESTS: Route(
             parse=parse_ingest_request,
-            handle=handlers.on_request,
-            handle_batch=handlers.on_requests,
-            on_poison=lambda parsed, _error, now: internal_error_reply(
-                parsed, lambda op: op in OPERATIONS, "redemption", now
-            ),
+            handle=handlers.on_requests,
+            on_poison=lambda parsed, _error, now: internal_error_reply(parsed.message_id, parsed.body, PRODUCER, now),
             keeps_unparseable=False,  # issuance keeps and announces what no one can read on this topic
         ),
-        ISSUANCE_EVENTS: Route(parse=parse_event, handle=handlers.on_issuance_event),
+        ISSUANCE_EVENTS: Route(parse=parse_event, handle=one_by_one(handlers.on_issuance_event)),
     }
     timers = [
         every(EXPIRY_SWEEP_SECONDS, scheduler.step, runtime.stopping, "expiry sweep"),

@@ -17,7 +17,7 @@ from services.redemption.pending import Waiting
 from shared.contracts.events import Outgoing
 from shared.contracts.redemption import RedemptionOperation, RedemptionRejected
 from shared.contracts.rtncodes import RtnCode
-from shared.ecticket.replies import reply
+from shared.ecticket.replies import Addressee, reply
 from shared.infra.service import Runtime
 
 Asked = tuple[Asker, Request]  # a request and who asked it
@@ -57,19 +57,11 @@ class RedemptionDesk:
     async def reply(
         self, asker: Asker, code: RtnCode, detail: str | None, now: datetime, extra: dict[str, Any]
     ) -> Outgoing:
-        return reply(
-            message_id=asker.message_id,
-            request_id=asker.request_id,
-            operation=asker.operation,
-            merchant_id=asker.merchant_id,
-            platform_id=asker.platform_id,
-            signer=await self.runtime.merchants.lookup(asker.signer_id),
-            code=code,
-            detail=detail,
-            now=now,
-            producer=PRODUCER,
-            extra=extra,
+        signer = await self.runtime.merchants.lookup(asker.signer_id)
+        to = Addressee(
+            asker.message_id, asker.request_id, asker.operation, asker.merchant_id, asker.platform_id, signer
         )
+        return reply(to, code, detail, now, PRODUCER, extra=extra)
 
     async def _decide_all(self, conn: asyncpg.Connection, asked: Sequence[Asked], park: bool) -> list[Outgoing]:
         """Lock every ticket the requests name in one query, decide them one after the other on the tickets as the

@@ -10,26 +10,26 @@ import asyncpg
 from services.redemption import pending, store
 from services.redemption.desk import Asked, RedemptionDesk
 from services.redemption.domain import tickets_from_issued
-from services.redemption.intake import OPERATIONS, Caller, Invalid, command_from
+from services.redemption.intake import Caller, Invalid, command_from
 from services.redemption.outgoing import PRODUCER, Asker
 from shared.contracts.envelope import EventEnvelope
 from shared.contracts.events import Outgoing, payload_of
 from shared.contracts.ingest import IngestRequest
 from shared.contracts.issuance import TicketsIssued
-from shared.ecticket.replies import refusal_reply
+from shared.contracts.operations import owner_of
+from shared.ecticket.authentication import Refusal
+from shared.ecticket.replies import Addressee, refusal_reply
 from shared.infra import outbox
 from shared.infra.messages import Inbound, Parsed
-from shared.merchants.directory import Refusal
 
 
 @dataclass
 class RedemptionHandlers:
     desk: RedemptionDesk
 
-    async def on_request(self, conn: asyncpg.Connection, parsed: Parsed, record: Inbound) -> Sequence[Outgoing]:
-        return await self.on_requests(conn, [(record, parsed)])
-
-    async def on_requests(self, conn: asyncpg.Connection, items: Sequence[tuple[Inbound, Parsed]]) -> list[Outgoing]:
+    async def on_requests(
+        self, conn: asyncpg.Connection, items: Sequence[tuple[Inbound, Parsed[IngestRequest]]]
+    ) -> list[Outgoing]:
         """A consumer batch of requests: refusals answered at once, the rest decided together, in arrival order."""
         out: list[Outgoing] = []
         asked: list[Asked] = []
@@ -41,16 +41,17 @@ class RedemptionHandlers:
                 out.extend(admitted)
         return out + await self.desk.handle(conn, asked)
 
-    async def _admit(self, parsed: Parsed) -> Asked | list[Outgoing]:
+    async def _admit(self, parsed: Parsed[IngestRequest]) -> Asked | list[Outgoing]:
         """Authenticate the request and read its command (no I/O); or the answers that refuse it."""
-        request: IngestRequest = parsed.body
-        if request.operation not in OPERATIONS:
-            return []  # issuance answers every other operation: one reply per request
+        request = parsed.body
+        if owner_of(request.operation) != PRODUCER.name:
+            return []  # another service answers it: one reply per request
         runtime = self.desk.runtime
         # The envelope's Timestamp window is about real time, whatever a sandbox test clock says.
         caller = await runtime.merchants.authenticate(request.envelope, int(runtime.clock.now().timestamp()))
         if isinstance(caller, Refusal):
-            return [refusal_reply(parsed, caller, PRODUCER, runtime.clock.now())]
+            to = Addressee.of(parsed.message_id, request, caller)
+            return [refusal_reply(to, caller, runtime.clock.now(), PRODUCER)]
         merchant_id = caller.merchant.merchant_id
         acting = caller.platform_id if caller.platform_id not in (None, merchant_id) else None
         asker = Asker(
@@ -66,8 +67,10 @@ class RedemptionHandlers:
             return await self.desk.refuse_invalid(asker, command, acting)
         return asker, command
 
-    async def on_issuance_event(self, conn: asyncpg.Connection, parsed: Parsed, _record: Inbound) -> Sequence[Outgoing]:
-        envelope: EventEnvelope = parsed.body
+    async def on_issuance_event(
+        self, conn: asyncpg.Connection, parsed: Parsed[EventEnvelope], _record: Inbound
+    ) -> Sequence[Outgoing]:
+        envelope = parsed.body
         event = payload_of(envelope)
         if not isinstance(event, TicketsIssued):
             return []

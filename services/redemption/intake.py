@@ -18,7 +18,6 @@ from services.redemption.domain import Refund, Request, WriteOff, WriteOffAction
 from shared.contracts.fields import LETTERS_AND_DIGITS, Printable, first_error
 
 WRITE_OFF, REFUND = "WriteOff", "Refund"
-OPERATIONS = frozenset({WRITE_OFF, REFUND})
 
 # TicketNo and WriteOffNo as issuance draws them (16 and 18 letters and digits), with room for other issuers' codes.
 # They are looked up and stored in indexed columns, so never arbitrary text.

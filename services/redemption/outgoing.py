@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from services.redemption.domain import Decision, Request, WriteOff
-from shared.contracts.events import Event, Outgoing, wrap
+from shared.contracts.events import Event, Outgoing, Producer
 from shared.contracts.redemption import (
     RedemptionRejected,
     RefundCancelled,
@@ -26,7 +26,7 @@ from shared.contracts.redemption import (
 )
 from shared.ids import derived_id
 
-PRODUCER = "redemption"
+PRODUCER = Producer("redemption")
 
 
 @dataclass(frozen=True)
@@ -55,12 +55,12 @@ def wrapped(events: Iterable[Event], cause: Asker | None, now: datetime) -> list
             assert cause is not None, "only expiries happen without a request"
             event_id = derived_id(cause.message_id, event.event_type)
         out.append(
-            wrap(
+            PRODUCER.event(
                 event,
-                event_id=event_id,
+                event_id,
+                now,
                 occurred_at=event.at if isinstance(event, TicketEvent | RedemptionRejected) else now,
-                producer=PRODUCER,
-                correlation_id=cause.request_id if cause else event.key(),
+                correlation_id=cause.request_id if cause else None,
                 causation_id=str(cause.message_id) if cause else None,
             )
         )

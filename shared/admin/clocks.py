@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 from shared.admin.publish import publish_records
 from shared.infra.compacted import CompactedView
+from shared.infra.sandbox_clocks import ClockOffset
 from shared.merchants.model import merchant_parser
-from shared.sandbox_clock import ClockOffset
 from shared.settings import Settings
 from shared.topics import MERCHANT_CONFIG, TEST_CLOCKS
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from abc import abstractmethod
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -107,10 +108,45 @@ def wrap(
     return Outgoing.serialised(event.topic, key, event_id, event.event_type, value)
 
 
-def payload_of(envelope: EventEnvelope) -> Event | None:
-    """The typed payload, or None for event types this process does not know (consumers skip them)."""
+@dataclass(frozen=True)
+class Producer:
+    """A service as the producer of events: the one way every service puts an event into its envelope."""
+
+    name: str
+
+    def event(
+        self,
+        event: Event,
+        event_id: uuid.UUID,
+        now: datetime,
+        *,
+        causation_id: str | None = None,
+        correlation_id: str | None = None,
+        occurred_at: datetime | None = None,
+    ) -> Outgoing:
+        """`event_id` comes from what caused the event (`shared.ids.derived_id`), never from a clock or a random
+        source, so a redelivered input yields the same event. The correlation id defaults to the event's key."""
+        return wrap(
+            event,
+            event_id=event_id,
+            occurred_at=occurred_at or now,
+            producer=self.name,
+            correlation_id=event.key() if correlation_id is None else correlation_id,
+            causation_id=causation_id,
+        )
+
+
+class UnknownEventType(ValueError):
+    """An event type no contract defines: a consumer must not skip what it cannot read (it is dead-lettered, and
+    re-driven once the consumer knows the type)."""
+
+
+def payload_of(envelope: EventEnvelope) -> Event:
+    """The typed payload; every contract is registered (`shared/contracts/__init__.py`)."""
     model = REGISTRY.get(envelope.event_type)
-    return None if model is None else model.model_validate(envelope.payload)
+    if model is None:
+        raise UnknownEventType(f"unknown event type {envelope.event_type!r}")
+    return model.model_validate(envelope.payload)
 
 
 def json_schemas() -> dict[str, dict[str, Any]]:

@@ -3,26 +3,16 @@ consumers outside Python, plus docs/rtncodes.md. A unit test fails when the comm
 
 from __future__ import annotations
 
-import importlib
 import json
-import pkgutil
 import sys
 from pathlib import Path
 
-import shared.contracts
 from shared.contracts.envelope import EventEnvelope
 from shared.contracts.events import json_schemas
 from shared.contracts.rtncodes import MESSAGES, RtnCode
 
 
-def _register_all() -> None:
-    """Importing every contract module registers its events."""
-    for module in pkgutil.iter_modules(shared.contracts.__path__):
-        importlib.import_module(f"shared.contracts.{module.name}")
-
-
 def rendered_schemas() -> dict[str, str]:
-    _register_all()
     files = {"EventEnvelope.json": EventEnvelope.model_json_schema()}
     files.update({f"{name}.json": schema for name, schema in json_schemas().items()})
     return {

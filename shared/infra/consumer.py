@@ -16,7 +16,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -32,7 +32,7 @@ from shared.infra.messages import BatchHandler, Inbound, Parsed, Route, Unparsea
 
 log = logging.getLogger(__name__)
 
-Item = tuple[Inbound, Parsed]
+Item = tuple[Inbound, Parsed[Any]]
 T = TypeVar("T")
 MAX_BACKOFF_SECONDS = 5.0
 
@@ -55,7 +55,7 @@ class ConsumerRunner:
     schema: str
     pool: asyncpg.Pool
     bootstrap: str
-    routes: Mapping[str, Route]
+    routes: Mapping[str, Route[Any]]
     clock: Clock
     max_batch: int = 500
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
@@ -170,7 +170,7 @@ class ConsumerRunner:
         except Exception as exc:
             log.error("%s: no answer for the crashing message (%r)", self.name, exc)
 
-    def _poison_notices(self, record: Inbound, parsed: Parsed, error: str) -> list[Outgoing]:
+    def _poison_notices(self, record: Inbound, parsed: Parsed[Any], error: str) -> list[Outgoing]:
         """What the route tells the sender of a message it could not handle (e.g. an INTERNAL_ERROR reply)."""
         hook = self.routes[record.topic].on_poison
         if hook is None:
@@ -231,21 +231,19 @@ class ConsumerRunner:
         await asyncio.sleep(seconds)
 
 
-async def apply_items(conn: asyncpg.Connection, routes: Mapping[str, Route], items: Sequence[Item]) -> list[Outgoing]:
-    """Inbox claim, then each fresh message's handler (or its route's batch handler), in arrival order."""
+async def apply_items(
+    conn: asyncpg.Connection, routes: Mapping[str, Route[Any]], items: Sequence[Item]
+) -> list[Outgoing]:
+    """Inbox claim, then each route's handler with its fresh messages, in arrival order."""
     out: list[Outgoing] = []
     fresh = await _claim(conn, [p.message_id for _, p in items])
-    batched: dict[BatchHandler, list[Item]] = {}
+    batched: dict[BatchHandler[Any], list[Item]] = {}
     for record, item in items:
         if item.message_id in fresh:
             fresh.discard(item.message_id)  # a repeat inside the same batch is a duplicate too
-            route = routes[record.topic]
-            if route.handle_batch is None:
-                out.extend(await route.handle(conn, item, record))
-            else:
-                batched.setdefault(route.handle_batch, []).append((record, item))
-    for handle_batch, group in batched.items():
-        out.extend(await handle_batch(conn, group))
+            batched.setdefault(routes[record.topic].handle, []).append((record, item))
+    for handle, group in batched.items():
+        out.extend(await handle(conn, group))
     return out
 
 

@@ -14,7 +14,7 @@ from enum import StrEnum
 
 import asyncpg
 
-from shared.contracts.events import Outgoing, wrap
+from shared.contracts.events import Outgoing, Producer
 from shared.contracts.rejections import MessageRejected
 from shared.ids import derived_id
 from shared.infra.messages import Inbound
@@ -65,14 +65,7 @@ def rejection_for(letter: DeadLetter, consumer: str, now: datetime) -> Outgoing:
         touches_money=letter.touches_money,
     )
     cause = f"{consumer}/{record.topic}/{record.partition}/{record.offset}"
-    return wrap(
-        event,
-        event_id=derived_id(cause, "rejected"),
-        occurred_at=now,
-        producer=consumer,
-        correlation_id=cause,
-        causation_id=None,
-    )
+    return Producer(consumer).event(event, derived_id(cause, "rejected"), now, correlation_id=cause)
 
 
 async def store(conn: asyncpg.Connection, letters: Sequence[DeadLetter], consumer: str) -> list[DeadLetter]:

@@ -22,7 +22,7 @@ _OPERATION = re.compile(r"[\x21-\x7e]{1,32}")
 _MERCHANT_ID = re.compile(r"[A-Za-z0-9]{1,10}")
 
 
-def parse_ingest_request(record: Inbound) -> Parsed:
+def parse_ingest_request(record: Inbound) -> Parsed[IngestRequest]:
     """The request's identity is its bytes: an exact redelivery is skipped, a re-sent request is decided again
     (and the business rules make that harmless: a used order number, an already written-off ticket).
 

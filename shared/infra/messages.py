@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Generic, TypeVar
 
 import asyncpg
 
@@ -16,6 +16,9 @@ from shared.contracts.events import Outgoing
 
 # Larger messages are refused before parsing: no merchant request or event is anywhere near this big.
 MAX_MESSAGE_BYTES = 256 * 1024
+
+T = TypeVar("T")
+Body = TypeVar("Body", covariant=True)
 
 
 @dataclass(frozen=True)
@@ -29,32 +32,46 @@ class Inbound:
 
 
 @dataclass(frozen=True)
-class Parsed:
+class Parsed(Generic[Body]):
     message_id: uuid.UUID  # inbox key: a second message with the same id is skipped
-    body: Any
+    body: Body
 
 
 class Unparseable(Exception):
     """The message cannot be understood at all: it goes to the dead letters with its raw bytes."""
 
 
-Handler = Callable[[asyncpg.Connection, "Parsed", Inbound], Awaitable[Sequence[Outgoing]]]
-BatchHandler = Callable[[asyncpg.Connection, Sequence[tuple[Inbound, "Parsed"]]], Awaitable[Sequence[Outgoing]]]
+# Every fresh message of one consumer batch for a route, in arrival order, in the batch's transaction.
+BatchHandler = Callable[[asyncpg.Connection, Sequence[tuple[Inbound, Parsed[T]]]], Awaitable[Sequence[Outgoing]]]
+MessageHandler = Callable[[asyncpg.Connection, Parsed[T], Inbound], Awaitable[Sequence[Outgoing]]]
 
 
 @dataclass(frozen=True)
-class Route:
-    parse: Callable[[Inbound], Parsed]
-    handle: Handler
-    # Optional: all fresh messages of one consumer batch for this handler in one call (arrival order), for a
-    # service that loads and saves its state once per batch. `handle` stays the per-message path.
-    handle_batch: BatchHandler | None = None
+class Route(Generic[T]):
+    """How a consumer treats one topic: parse its records into T, and handle batches of them."""
+
+    parse: Callable[[Inbound], Parsed[T]]
+    # Routes sharing one handler get their messages in one call (issuance decides a payment and its Issue
+    # request together when both are in a batch).
+    handle: BatchHandler[T]
     # Optional: events for a message whose handler failed and which is dead-lettered (e.g. an error reply, so
     # the sender is not left without an answer).
-    on_poison: Callable[[Parsed, str, datetime], Sequence[Outgoing]] | None = None
+    on_poison: Callable[[Parsed[T], str, datetime], Sequence[Outgoing]] | None = None
     # False on a shared ingestion topic for every consumer but one: a stranger's unreadable bytes are kept and
     # announced once for the platform (by the keeper), not once per consumer group that reads the topic.
     keeps_unparseable: bool = True
+
+
+def one_by_one(handler: MessageHandler[T]) -> BatchHandler[T]:
+    """A route handler for a service that handles its messages one at a time."""
+
+    async def handle(conn: asyncpg.Connection, items: Sequence[tuple[Inbound, Parsed[T]]]) -> list[Outgoing]:
+        out: list[Outgoing] = []
+        for record, parsed in items:
+            out.extend(await handler(conn, parsed, record))
+        return out
+
+    return handle
 
 
 def check_size(record: Inbound) -> None:
@@ -68,7 +85,7 @@ def check_size(record: Inbound) -> None:
 _NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 
 
-def parse_event(record: Inbound) -> Parsed:
+def parse_event(record: Inbound) -> Parsed[EventEnvelope]:
     """Parse a domain event envelope; dedup by its event_id."""
     check_size(record)
     # A substring test first (a few hundred ns per event): the regex only runs when an escape might be there.

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from typing import Any
 
 import asyncpg
 
-from shared.contracts.events import Outgoing, wrap
+from shared.contracts.events import Outgoing, Producer
 from shared.contracts.rejections import DeadLetterResolved
 from shared.ids import derived_id
 from shared.infra import outbox
@@ -49,7 +50,7 @@ async def redrive_step(runner: ConsumerRunner) -> bool:
     return len(rows) == BATCH
 
 
-async def _apply(runner: ConsumerRunner, letter_id: int, redrives: int, record: Inbound, parsed: Parsed) -> None:
+async def _apply(runner: ConsumerRunner, letter_id: int, redrives: int, record: Inbound, parsed: Parsed[Any]) -> None:
     now = runner.clock.now()
     async with runner.pool.acquire() as conn, conn.transaction():
         out = await apply_items(conn, runner.routes, [(record, parsed)])
@@ -91,10 +92,7 @@ def resolved_event(consumer: str, record: Inbound, resolution: str, note: str, n
         resolved_at=now,
     )
     cause = f"{consumer}/{record.topic}/{record.partition}/{record.offset}"  # as its MessageRejected's
-    return wrap(
-        event, event_id=derived_id(cause, "resolved"), occurred_at=now, producer=consumer, correlation_id=cause,
-        causation_id=None,
-    )  # fmt: skip
+    return Producer(consumer).event(event, derived_id(cause, "resolved"), now, correlation_id=cause)
 
 
 async def dismiss(conn: asyncpg.Connection, schema: str, letter_id: int, reason: str, now: datetime) -> bool:

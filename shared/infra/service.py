@@ -15,16 +15,16 @@ from typing import Any
 import asyncpg
 
 from shared.clock import Clock, SystemClock
+from shared.ecticket.authentication import MerchantDirectory
 from shared.infra import relay_process
 from shared.infra.compacted import CompactedView
 from shared.infra.consumer import ConsumerRunner
 from shared.infra.database import create_pool, migrate
 from shared.infra.messages import Route
 from shared.infra.redrive import redrive_step
+from shared.infra.sandbox_clocks import ClockOffset, SandboxClocks
 from shared.infra.timers import every
-from shared.merchants.directory import MerchantDirectory
-from shared.merchants.model import merchant_parser
-from shared.sandbox_clock import ClockOffset, SandboxClocks
+from shared.merchants.model import Merchant, merchant_parser
 from shared.settings import Settings
 from shared.topics import MERCHANT_CONFIG, TEST_CLOCKS
 
@@ -44,13 +44,14 @@ class Runtime:
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     # The sandbox test clocks behind `clock` (schedulers ask it which merchants run ahead).
     sandbox_clocks: SandboxClocks | None = None
+    merchant_view: CompactedView[Merchant] | None = None  # behind `merchants`, stopped with the service
 
 
 @dataclass
 class Wiring:
     """What a service plugs into the shell: its routes, its timers, and what to close on the way out."""
 
-    routes: Mapping[str, Route]
+    routes: Mapping[str, Route[Any]]
     # Long-running loops besides the consumer (deadline sweepers, schedulers); they watch runtime.stopping.
     timers: list[Coroutine[Any, Any, None]] = field(default_factory=list)
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
@@ -73,7 +74,16 @@ async def start_runtime(spec: ServiceSpec, settings: Settings) -> Runtime:
     # One clock port for every service: real time, shifted per sandbox merchant by its test clock.
     clocks = SandboxClocks(offsets, view)
     clock = SystemClock(offsets=clocks.offset)
-    return Runtime(spec.name, spec.schema, settings, pool, clock, MerchantDirectory(view), sandbox_clocks=clocks)
+    return Runtime(
+        spec.name,
+        spec.schema,
+        settings,
+        pool,
+        clock,
+        MerchantDirectory(view),
+        sandbox_clocks=clocks,
+        merchant_view=view,
+    )
 
 
 async def serve(spec: ServiceSpec, settings: Settings | None = None) -> None:
@@ -113,7 +123,8 @@ async def serve(spec: ServiceSpec, settings: Settings | None = None) -> None:
                 await asyncio.wait_for(task, 15)
         for close in wiring.closers:
             await close()
-        await runtime.merchants.view.stop()
+        if runtime.merchant_view is not None:
+            await runtime.merchant_view.stop()
         if runtime.sandbox_clocks is not None:
             await runtime.sandbox_clocks.stop()
         await runtime.pool.close()

@@ -18,7 +18,7 @@ from shared.contracts.rejections import MessageRejected
 from shared.ids import content_id
 from shared.infra.consumer import ConsumerRunner
 from shared.infra.database import create_pool, migrate
-from shared.infra.messages import Inbound, Parsed, Route, Unparseable
+from shared.infra.messages import Inbound, Parsed, Route, Unparseable, one_by_one
 from shared.infra.redrive import redrive_step
 from shared.settings import Settings
 
@@ -28,7 +28,7 @@ FAILED_ONCE: set[str] = set()
 FIXED: set[str] = set()  # messages whose handler bug a test has "fixed"
 
 
-def parse(record: Inbound) -> Parsed:
+def parse(record: Inbound) -> Parsed[str]:
     if record.value == b"msg:deep":
         raise RecursionError("maximum recursion depth exceeded")  # what json.loads raises at 1,200 levels
     if not record.value.startswith(b"msg:"):
@@ -36,7 +36,7 @@ def parse(record: Inbound) -> Parsed:
     return Parsed(content_id(TOPIC, record.value), record.value.decode())
 
 
-async def handle(conn: asyncpg.Connection, parsed: Parsed, record: Inbound) -> Sequence[Outgoing]:
+async def handle(conn: asyncpg.Connection, parsed: Parsed[str], record: Inbound) -> Sequence[Outgoing]:
     if parsed.body == "msg:boom" and parsed.body not in FIXED:
         raise RuntimeError("a bug in the handler")
     if parsed.body in ("msg:cut-off", "msg:flaky") and parsed.body not in FAILED_ONCE:
@@ -49,7 +49,7 @@ async def handle(conn: asyncpg.Connection, parsed: Parsed, record: Inbound) -> S
     return [notice(parsed, f"handled {parsed.body}")]
 
 
-def notice(parsed: Parsed, error: str) -> Outgoing:
+def notice(parsed: Parsed[str], error: str) -> Outgoing:
     event = MessageRejected(
         consumer="t",
         source_topic=TOPIC,
@@ -76,7 +76,7 @@ def records(*bodies: bytes) -> list[Inbound]:
 
 
 @contextlib.asynccontextmanager
-async def runner_for(infra: Settings, route: Route) -> AsyncIterator[ConsumerRunner]:
+async def runner_for(infra: Settings, route: Route[str]) -> AsyncIterator[ConsumerRunner]:
     schema = "runner_" + uuid.uuid4().hex[:8]
     empty = Path(tempfile.mkdtemp())
     (empty / "001_handled.sql").write_text("CREATE TABLE handled (body text NOT NULL);")
@@ -92,7 +92,9 @@ async def runner_for(infra: Settings, route: Route) -> AsyncIterator[ConsumerRun
 
 @pytest.fixture
 async def runner(infra: Settings) -> AsyncIterator[ConsumerRunner]:
-    route = Route(parse=parse, handle=handle, on_poison=lambda parsed, error, _now: [notice(parsed, "poisoned")])
+    route = Route(
+        parse=parse, handle=one_by_one(handle), on_poison=lambda parsed, error, _now: [notice(parsed, "poisoned")]
+    )
     async with runner_for(infra, route) as runner:
         yield runner
 
@@ -177,12 +179,12 @@ async def test_a_poison_message_in_a_large_batch_is_found_by_bisection_and_the_r
 async def test_an_answer_that_cannot_be_stored_does_not_keep_the_consumer_from_dead_lettering(
     infra: Settings,
 ) -> None:
-    def unstorable_answer(parsed: Parsed, _error: str, _now: datetime) -> list[Outgoing]:
+    def unstorable_answer(parsed: Parsed[str], _error: str, _now: datetime) -> list[Outgoing]:
         answer = notice(parsed, "poisoned")
         answer.key = "merchant\x00"  # Postgres text cannot hold NUL: the outbox insert fails every time
         return [answer]
 
-    route = Route(parse=parse, handle=handle, on_poison=unstorable_answer)
+    route = Route(parse=parse, handle=one_by_one(handle), on_poison=unstorable_answer)
     async with runner_for(infra, route) as runner:
         await runner.process(records(b"msg:boom", b"msg:after"))
         assert await handled(runner) == ["msg:after"]

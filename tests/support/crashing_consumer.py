@@ -18,15 +18,15 @@ from shared.contracts.events import Outgoing
 from shared.ids import content_id
 from shared.infra.consumer import ConsumerRunner
 from shared.infra.database import create_pool, migrate
-from shared.infra.messages import Inbound, Parsed, Route
+from shared.infra.messages import Inbound, Parsed, Route, one_by_one
 from shared.settings import Settings
 
 
-def parse(record: Inbound) -> Parsed:
+def parse(record: Inbound) -> Parsed[str]:
     return Parsed(content_id(record.topic, record.value), record.value.decode())
 
 
-async def handle(conn: asyncpg.Connection, parsed: Parsed, _record: Inbound) -> Sequence[Outgoing]:
+async def handle(conn: asyncpg.Connection, parsed: Parsed[str], _record: Inbound) -> Sequence[Outgoing]:
     if parsed.body == "msg:die":
         os.kill(os.getpid(), signal.SIGKILL)
     await conn.execute("INSERT INTO handled (body) VALUES ($1)", parsed.body)
@@ -39,7 +39,7 @@ async def main(schema: str, topic: str) -> None:
     (migrations / "001_handled.sql").write_text("CREATE TABLE handled (body text NOT NULL);")
     await migrate(settings.database_url, schema, migrations)
     pool = await create_pool(settings.database_url, schema, min_size=1, max_size=2)
-    route = Route(parse=parse, handle=handle)
+    route = Route(parse=parse, handle=one_by_one(handle))
     runner = ConsumerRunner(schema, schema, pool, settings.kafka_bootstrap, {topic: route}, SystemClock())
     await runner.run()
 

@@ -10,9 +10,9 @@ import pytest
 from pydantic import SecretStr
 
 from shared.clock import SystemClock
+from shared.infra.sandbox_clocks import ClockOffset, SandboxClocks
 from shared.merchants.model import Merchant, MerchantRecord, Mode
 from shared.merchants.sealing import MerchantSecrets, seal
-from shared.sandbox_clock import ClockOffset, SandboxClocks
 from shared.settings import DEV_CONFIG_KEY
 
 pytestmark = pytest.mark.unit

@@ -16,7 +16,8 @@ import asyncpg
 
 from services.escrow_settlement.bank.port import BankAnswer, EscrowBank, Instruction
 from shared.clock import Clock
-from shared.contracts.events import Outgoing, payload_of, wrap
+from shared.contracts.envelope import EventEnvelope
+from shared.contracts.events import Outgoing, Producer, payload_of
 from shared.contracts.settlement import (
     PayoutInstructed,
     RefundInstructed,
@@ -29,7 +30,7 @@ from shared.infra import outbox
 from shared.infra.messages import Inbound, Parsed
 
 SCHEMA = "escrow_bank"
-PRODUCER = "escrow-bank"
+PRODUCER = Producer("escrow-bank")
 RELEASE_BATCH = 500
 
 
@@ -39,7 +40,9 @@ class BankGateway:
     clock: Clock
     pool: asyncpg.Pool  # connections on the escrow_bank schema
 
-    async def on_instruction(self, conn: asyncpg.Connection, parsed: Parsed, _record: Inbound) -> Sequence[Outgoing]:
+    async def on_instruction(
+        self, conn: asyncpg.Connection, parsed: Parsed[EventEnvelope], _record: Inbound
+    ) -> Sequence[Outgoing]:
         event = payload_of(parsed.body)
         if not isinstance(event, PayoutInstructed | RefundInstructed):
             return []  # the bank's own answers share the topic
@@ -91,6 +94,6 @@ def answer_event(instruction: Instruction, answer: BankAnswer, at: datetime) -> 
         if answer.accepted
         else TransferRejected.model_validate({**common, "reason": answer.reason})
     )
-    return wrap(event, event_id=derived_id(instruction.instruction_id, "escrow-bank/answer"), occurred_at=at,
-                producer=PRODUCER, correlation_id=str(instruction.instruction_id),
-                causation_id=str(instruction.instruction_id))  # fmt: skip
+    cause = str(instruction.instruction_id)
+    event_id = derived_id(instruction.instruction_id, "escrow-bank/answer")
+    return PRODUCER.event(event, event_id, at, correlation_id=cause, causation_id=cause)

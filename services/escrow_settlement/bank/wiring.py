@@ -9,7 +9,7 @@ from services.escrow_settlement.bank.gateway import SCHEMA, BankGateway
 from services.escrow_settlement.bank.simulated import SimulatedEscrowBank
 from shared.infra.consumer import ConsumerRunner
 from shared.infra.database import create_pool, migrate
-from shared.infra.messages import Route, parse_event
+from shared.infra.messages import Route, one_by_one, parse_event
 from shared.infra.relay import OutboxRelay
 from shared.infra.service import Runtime, Wiring
 from shared.infra.timers import every
@@ -25,7 +25,7 @@ async def simulated_bank(runtime: Runtime) -> Wiring:
     gateway = BankGateway(SimulatedEscrowBank(pool), runtime.clock, pool)
     runner = ConsumerRunner(
         name="escrow_bank", schema=SCHEMA, pool=pool, bootstrap=settings.kafka_bootstrap,
-        routes={SETTLEMENT_INSTRUCTIONS: Route(parse=parse_event, handle=gateway.on_instruction)},
+        routes={SETTLEMENT_INSTRUCTIONS: Route(parse=parse_event, handle=one_by_one(gateway.on_instruction))},
         clock=runtime.clock, stopping=runtime.stopping,
     )  # fmt: skip
     relay = OutboxRelay(SCHEMA, settings.database_url, settings.kafka_bootstrap, stopping=runtime.stopping)

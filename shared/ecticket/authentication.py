@@ -1,15 +1,14 @@
-"""Each service's copy of the merchant configuration, and the one place requests are authenticated."""
+"""The one place ECTicket requests are authenticated and authorised, against the merchants a service knows."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import ValidationError
 
 from shared.contracts.rtncodes import RtnCode, message
 from shared.ecticket.envelope import EnvelopeFailure, EnvelopeFailureReason, RequestEnvelope, open_request
-from shared.infra.compacted import CompactedView
 from shared.merchants.model import Merchant
 
 FAILURE_CODES = {
@@ -45,9 +44,21 @@ class Refusal:
     envelope_level: bool  # True: TransCode carries the code (the envelope itself failed)
 
 
+class MerchantSource(Protocol):
+    """Where merchants come from: each service's in-memory copy of the merchant topic (`infra.compacted`)."""
+
+    def get(self, key: str) -> Merchant | None: ...
+
+    async def lookup(self, key: str) -> Merchant | None: ...
+
+
 class MerchantDirectory:
-    def __init__(self, view: CompactedView[Merchant]) -> None:
+    def __init__(self, view: MerchantSource) -> None:
         self.view = view
+
+    def get(self, merchant_id: str) -> Merchant | None:
+        """The merchant as last seen, enabled or not (a reply to a request already accepted is still sealed)."""
+        return self.view.get(merchant_id)
 
     async def lookup(self, merchant_id: str) -> Merchant | None:
         merchant = await self.view.lookup(merchant_id)

@@ -1,0 +1,45 @@
+"""Which service answers which ECTicket operation: the one table every service reads.
+
+Every request on `ecticket.ingest.requests.v1` is read by every service that answers requests, and each answers
+exactly the operations this table gives it, so a request gets exactly one reply. The operations of the ECTicket API
+(§3 of the reference) that no service serves yet, and names that are no operation at all, are answered by one
+service, `UNSERVED_ANSWERER`, with RtnCode 1005.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+ISSUANCE: Final = "issuance"
+REDEMPTION: Final = "redemption"
+NOT_SERVED_YET: Final = None
+
+# §3.0 of the ECTicket reference, in its order: the operation (the last part of `/api/Ticket/<Operation>`) and the
+# service that answers it.
+OWNERS: Final[dict[str, str | None]] = {
+    "Issue": ISSUANCE,
+    "WriteOff": REDEMPTION,
+    "Refund": REDEMPTION,
+    "EscrowDay": NOT_SERVED_YET,
+    "QueryItemInfo": NOT_SERVED_YET,
+    "BatchQueryItemInfo": NOT_SERVED_YET,
+    "QueryIssueResult": NOT_SERVED_YET,
+    "QueryPrintData": NOT_SERVED_YET,
+    "QueryTicketStatus": NOT_SERVED_YET,
+    "QueryRefundInfo": NOT_SERVED_YET,
+    "QueryOrderInfo": NOT_SERVED_YET,
+    "OrderDetail": NOT_SERVED_YET,
+}
+
+# Answers, with RtnCode 1005, an operation served by nobody (yet) and a name that is no operation.
+UNSERVED_ANSWERER: Final = ISSUANCE
+
+
+def owner_of(operation: str) -> str:
+    """The one service that replies to a request for `operation`."""
+    return OWNERS.get(operation) or UNSERVED_ANSWERER
+
+
+def served_by(service: str, operation: str) -> bool:
+    """True when `service` serves `operation` itself (not merely answers it as not served)."""
+    return OWNERS.get(operation) == service
