@@ -28,9 +28,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from services.redemption import store
-from services.redemption.domain import Ticket, decide
+from services.redemption.domain import Ticket, decide, expiry_of
 from services.redemption.outgoing import wrapped
-from services.redemption.schedule import expiry_of
 from shared.contracts.events import Event, Outgoing
 from shared.infra import outbox
 from shared.infra.service import Runtime

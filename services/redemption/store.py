@@ -10,8 +10,7 @@ from datetime import datetime
 
 import asyncpg
 
-from services.redemption.domain import Refund, Request, Ticket
-from services.redemption.schedule import due_at
+from services.redemption.domain import Refund, Request, Ticket, due_at
 from shared.contracts.common import RefundFeeRule, TicketType, UseStatus
 
 # Ticket's fields in declaration order: a row is decoded without the columns it does not need and builds the

@@ -10,11 +10,19 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.redemption.domain import Refund, Ticket, WriteOff, WriteOffAction, decide, tickets_from_issued
+from services.redemption.domain import (
+    Refund,
+    Ticket,
+    WriteOff,
+    WriteOffAction,
+    decide,
+    due_at,
+    expiry_of,
+    tickets_from_issued,
+)
 from services.redemption.intake import Caller, Invalid, command_from
 from services.redemption.outgoing import Asker, reply_fields, wrapped
 from services.redemption.pending import decode, encode
-from services.redemption.schedule import due_at, expiry_of
 from shared.clock import TAIPEI
 from shared.contracts.common import FeeKind, RefundFeeRule, TicketType, UseStatus
 from shared.contracts.issuance import IssuedTicket, TicketsIssued

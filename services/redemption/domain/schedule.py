@@ -1,4 +1,4 @@
-"""When a ticket's next time-driven transition is due (pure). The shell stores it as `tickets.due_at`.
+"""When a ticket's next time-driven transition is due. The shell stores it as `tickets.due_at`.
 
 A ticket has at most one pending expiry: an unused pickup voucher its escrow release (once: `escrow_released`
 never resets), an unused gift voucher its usage expiry. Anything not unused has nothing due. The value is
@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from services.redemption.domain import ExpireEscrow, ExpireUsage, Ticket
+from services.redemption.domain.commands import ExpireEscrow, ExpireUsage
+from services.redemption.domain.ticket import Ticket
 from shared.contracts.common import TicketType, UseStatus
 
 
@@ -22,7 +23,7 @@ def due_at(ticket: Ticket) -> datetime | None:
 
 
 def expiry_of(ticket: Ticket) -> ExpireEscrow | ExpireUsage:
-    """The scheduler's command for a due ticket."""
+    """The expiry scheduler's command for a due ticket."""
     if ticket.ticket_type is TicketType.PICKUP:
         return ExpireEscrow(ticket.ticket_no)
     return ExpireUsage(ticket.ticket_no)
