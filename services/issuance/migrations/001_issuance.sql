@@ -1,35 +1,32 @@
--- Issuance's own copy of what payment-confirmation decided about each merchant order.
-CREATE TABLE payments (
-    merchant_id       text NOT NULL,
-    merchant_trade_no text NOT NULL,
-    confirmed         boolean NOT NULL DEFAULT false,
-    trade_no          text,
-    amount            integer,
-    payment_date      timestamptz,
-    rejection         text,
-    updated_at        timestamptz NOT NULL,
-    PRIMARY KEY (merchant_id, merchant_trade_no)
-);
-
--- One row per ticket order (TicketTradeNo = MerchantTradeNo or FreeTradeNo). Status per ECTicket:
--- 3 processing (a paid order waiting for its payment), 1 issued, 2 failed.
+-- One row per ticket order (TicketTradeNo = MerchantTradeNo or FreeTradeNo): its Issue request and its payment
+-- meet in this ONE row. Either side arrives as an INSERT ... ON CONFLICT DO UPDATE, which waits for a concurrent
+-- insert of the same key and then returns both halves, so the request/payment join needs no separate lock and no
+-- extra read, and works set-wise per batch.
 CREATE TABLE orders (
     merchant_id        text NOT NULL,
     ticket_trade_no    text NOT NULL,
-    paid               boolean NOT NULL,
-    status             smallint NOT NULL CHECK (status IN (1, 2, 3)),
-    request_id         text NOT NULL,
-    request_message_id uuid NOT NULL,
+    -- The request half (NULL until the Issue request arrives). Status per ECTicket: 3 processing, 1 issued, 2 failed.
+    status             smallint CHECK (status IN (1, 2, 3)),
+    paid               boolean,
+    request_id         text,
+    request_message_id uuid,
     platform_id        text,
-    signer_id          text NOT NULL,
-    order_json         jsonb NOT NULL,
-    total_face_value   integer NOT NULL,
-    deadline           timestamptz NOT NULL,
+    signer_id          text,
+    order_json         jsonb,
+    total_face_value   integer,
+    deadline           timestamptz,
     rtn_code           integer,
     remark             text,
+    -- The payment half: issuance's copy of what payment-confirmation decided (the first confirmation wins).
+    payment_confirmed  boolean NOT NULL DEFAULT false,
+    payment_trade_no   text,
+    payment_amount     integer,
+    payment_date       timestamptz,
+    payment_rejection  text,
     created_at         timestamptz NOT NULL,
     updated_at         timestamptz NOT NULL,
-    PRIMARY KEY (merchant_id, ticket_trade_no)
+    PRIMARY KEY (merchant_id, ticket_trade_no),
+    CHECK ((status IS NULL) = (request_id IS NULL))
 );
 CREATE INDEX orders_waiting ON orders (deadline) WHERE status = 3;
 
@@ -47,3 +44,11 @@ CREATE TABLE tickets (
     FOREIGN KEY (merchant_id, ticket_trade_no) REFERENCES orders (merchant_id, ticket_trade_no)
 );
 CREATE INDEX tickets_by_order ON tickets (merchant_id, ticket_trade_no);
+
+-- When the payment-deadline sweep last committed. A longer gap than usual means nothing in issuance could run (its
+-- database was down or restarting, or no instance was up): time in which no payment could be taken in is not
+-- counted against the orders waiting for one (the payment-deadline sweep).
+CREATE TABLE sweep_clock (
+    only_row   boolean PRIMARY KEY DEFAULT true CHECK (only_row),
+    swept_at   timestamptz NOT NULL
+);
