@@ -9,7 +9,7 @@ from typing import Any
 
 from services.redemption.desk import RedemptionDesk
 from services.redemption.handlers import RedemptionHandlers
-from services.redemption.outgoing import PRODUCER
+from services.redemption.outbound import PRODUCER
 from services.redemption.scheduler import ExpiryScheduler
 from shared.ecticket.replies import internal_error_reply
 from shared.infra.intake import parse_ingest_request

@@ -11,8 +11,8 @@ import asyncpg
 
 from services.redemption import pending, store
 from services.redemption.domain import Refund, Request, Ticket, decide
-from services.redemption.intake import Invalid
-from services.redemption.outgoing import PRODUCER, Asker, reply_fields, wrapped
+from services.redemption.inbound import Invalid
+from services.redemption.outbound import PRODUCER, Asker, reply_fields, wrapped
 from services.redemption.pending import Waiting
 from shared.contracts.events import Outgoing
 from shared.contracts.redemption import RedemptionOperation, RedemptionRejected

@@ -10,8 +10,8 @@ import asyncpg
 from services.redemption import pending, store
 from services.redemption.desk import Asked, RedemptionDesk
 from services.redemption.domain import tickets_from_issued
-from services.redemption.intake import Caller, Invalid, command_from
-from services.redemption.outgoing import PRODUCER, Asker
+from services.redemption.inbound import Caller, Invalid, command_from
+from services.redemption.outbound import PRODUCER, Asker
 from shared.contracts.envelope import EventEnvelope
 from shared.contracts.events import Outgoing, payload_of
 from shared.contracts.ingest import IngestRequest

@@ -16,7 +16,7 @@ from datetime import datetime
 import asyncpg
 
 from services.redemption.domain import Refund, Request, Ticket, WriteOff, WriteOffAction
-from services.redemption.outgoing import Asker
+from services.redemption.outbound import Asker
 
 CLAIM_LIMIT = 500  # waiting requests decided per transaction
 

@@ -29,7 +29,7 @@ from datetime import datetime, timedelta
 
 from services.redemption import store
 from services.redemption.domain import Ticket, decide, expiry_of
-from services.redemption.outgoing import wrapped
+from services.redemption.outbound import wrapped
 from shared.contracts.events import Event, Outgoing
 from shared.infra import outbox
 from shared.infra.service import Runtime

@@ -14,7 +14,7 @@ import asyncpg
 import pytest
 
 from services.redemption.domain import Refund, Ticket, decide, tickets_from_issued
-from services.redemption.intake import Caller, Invalid, command_from
+from services.redemption.inbound import Caller, Invalid, command_from
 from shared.admin.clocks import advance_clock
 from shared.contracts.issuance import TicketsIssued
 from shared.sandbox.merchant import MerchantClient

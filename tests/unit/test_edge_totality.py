@@ -31,8 +31,8 @@ from services.payment_confirmation.domain import (
 )
 from services.payment_confirmation.intake import MAX_FIELD_CHARS, PaymentResult, parse_payment_result
 from services.redemption.domain import Refund, WriteOff
-from services.redemption.intake import Caller, command_from
-from services.redemption.intake import Invalid as RedemptionInvalid
+from services.redemption.inbound import Caller, command_from
+from services.redemption.inbound import Invalid as RedemptionInvalid
 from shared import bounded_json
 from shared.admin.seed import TEST_MERCHANT, dev_merchants, dev_products
 from shared.clock import TAIPEI

@@ -14,8 +14,8 @@ from services.issuance.domain.request import IssueOrder, validate
 from services.payment_confirmation.domain import Refused, ascii_amount, assess
 from services.payment_confirmation.intake import PaymentResult, parse_payment_result
 from services.redemption.domain import due_at, tickets_from_issued
-from services.redemption.intake import Caller, command_from
-from services.redemption.intake import Invalid as RedemptionInvalid
+from services.redemption.inbound import Caller, command_from
+from services.redemption.inbound import Invalid as RedemptionInvalid
 from shared import bounded_json
 from shared.admin.seed import TEST_MERCHANT, dev_merchants, dev_products
 from shared.clock import end_of_business_day, start_of_business_day

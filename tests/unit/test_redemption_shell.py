@@ -20,8 +20,8 @@ from services.redemption.domain import (
     expiry_of,
     tickets_from_issued,
 )
-from services.redemption.intake import Caller, Invalid, command_from
-from services.redemption.outgoing import Asker, reply_fields, wrapped
+from services.redemption.inbound import Caller, Invalid, command_from
+from services.redemption.outbound import Asker, reply_fields, wrapped
 from services.redemption.pending import decode, encode
 from shared.clock import TAIPEI
 from shared.contracts.common import FeeKind, RefundFeeRule, TicketType, UseStatus
