@@ -1,27 +1,19 @@
-"""The payment-confirmation service: one route, from the payments ingestion topic."""
+"""The payment-confirmation service: AIO payment results in; PaymentConfirmed or PaymentRejected out."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
-import asyncpg
-
-from services.payment_confirmation.handlers import on_payment_results
-from services.payment_confirmation.intake import PaymentResult, parse_payment_result
-from shared.contracts.events import Outgoing
-from shared.infra.messages import Inbound, Parsed, Route
+from services.payment_confirmation.handlers import PaymentHandlers
+from services.payment_confirmation.inbound import parse_payment_result
+from shared.infra.messages import Route
 from shared.infra.service import Runtime, ServiceSpec, Wiring
 from shared.topics import INGEST_PAYMENTS
 
 
 async def wire(runtime: Runtime) -> Wiring:
-    async def handle(
-        conn: asyncpg.Connection, items: Sequence[tuple[Inbound, Parsed[PaymentResult]]]
-    ) -> list[Outgoing]:
-        return await on_payment_results(runtime, conn, items)
-
-    return Wiring(routes={INGEST_PAYMENTS: Route(parse=parse_payment_result, handle=handle)})
+    handlers = PaymentHandlers(runtime)
+    return Wiring(routes={INGEST_PAYMENTS: Route(parse=parse_payment_result, handle=handlers.on_payment_results)})
 
 
 SPEC = ServiceSpec(

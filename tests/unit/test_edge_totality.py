@@ -21,15 +21,15 @@ from hypothesis import strategies as st
 
 from services.issuance.domain.request import DATE_AHEAD, DATE_BEHIND, IssueOrder, validate
 from services.issuance.domain.request import Invalid as IssueInvalid
-from services.payment_confirmation.domain import (
+from services.payment_confirmation.domain.aio_fields import ascii_amount
+from services.payment_confirmation.domain.assessment import (
     MAX_TRADE_AMT,
     PAYMENT_DATE_AHEAD,
     PAYMENT_DATE_BEHIND,
     Refused,
-    ascii_amount,
     assess,
 )
-from services.payment_confirmation.intake import MAX_FIELD_CHARS, PaymentResult, parse_payment_result
+from services.payment_confirmation.inbound import MAX_FIELD_CHARS, PaymentResult, parse_payment_result
 from services.redemption.domain import Refund, WriteOff
 from services.redemption.inbound import Caller, command_from
 from services.redemption.inbound import Invalid as RedemptionInvalid

@@ -11,8 +11,9 @@ import pytest
 
 from services.issuance.domain.request import Invalid as IssueInvalid
 from services.issuance.domain.request import IssueOrder, validate
-from services.payment_confirmation.domain import Refused, ascii_amount, assess
-from services.payment_confirmation.intake import PaymentResult, parse_payment_result
+from services.payment_confirmation.domain.aio_fields import ascii_amount
+from services.payment_confirmation.domain.assessment import Refused, assess
+from services.payment_confirmation.inbound import PaymentResult, parse_payment_result
 from services.redemption.domain import due_at, tickets_from_issued
 from services.redemption.inbound import Caller, command_from
 from services.redemption.inbound import Invalid as RedemptionInvalid

@@ -6,7 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from services.payment_confirmation.domain import Known, Refused, assess, is_same_payment, parse_aio_time
+from services.payment_confirmation.domain.aio_fields import parse_aio_time
+from services.payment_confirmation.domain.assessment import Refused, assess
+from services.payment_confirmation.domain.repeats import Known, is_same_payment
 from shared.admin.seed import TEST_MERCHANT, dev_merchants
 from shared.contracts.payments import PaymentConfirmed, PaymentRejectReason
 from shared.ecticket.aio import aio_check_mac_value

@@ -1,13 +1,13 @@
-"""Pure decisions about an AIO payment result: is it a verified one-time card payment, and is it new?"""
+"""Judging one AIO payment result: is it a verified, successful, one-time credit-card payment?"""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
-from shared.clock import TAIPEI
+from services.payment_confirmation.domain.aio_fields import ascii_amount, parse_aio_time
 from shared.contracts.payments import PaymentConfirmed, PaymentRejectReason
 from shared.ecticket.aio import verify_aio_check_mac_value
 from shared.merchants.model import Merchant
@@ -16,13 +16,11 @@ ONE_TIME_CARD = "Credit_CreditCard"
 # Fields that only instalment or periodic (recurring) card payments carry with a meaningful value.
 INSTALMENT_MARKERS = ("stage", "stast", "staed", "PeriodType", "Frequency", "ExecTimes", "PeriodAmount")
 REQUIRED = ("MerchantID", "MerchantTradeNo", "RtnCode", "TradeNo", "TradeAmt", "PaymentDate", "PaymentType")
-# TradeAmt is whole NT$ in ASCII digits, nothing else ("+500", " 500", "5_00", "٥٠٠" and "５００" are all int() 500).
-# The cap is the largest order issuance accepts (1,000 tickets of NT$1,000,000), well inside the int4 columns.
+# TradeAmt is whole NT$ in ASCII digits (aio_fields.ascii_amount). The cap is the largest order issuance accepts
+# (1,000 tickets of NT$1,000,000), well inside the int4 columns.
 MAX_TRADE_AMT = 1_000_000_000
-_AMOUNT = re.compile(r"[0-9]{1,10}")
 # AIO's TradeNo: String(20), letters and digits.
 _TRADE_NO = re.compile(r"[A-Za-z0-9]{1,20}")
-_AIO_TIME = re.compile(r"([0-9]{4})/([0-9]{2})/([0-9]{2}) ([0-9]{2}):([0-9]{2}):([0-9]{2})")
 # A payment result reports a payment that just happened (ECPay retries a callback for a few days): a date in the
 # future beyond clock skew, or older than a year, is not a real one, and far dates break the escrow arithmetic.
 PAYMENT_DATE_AHEAD = timedelta(days=1)
@@ -82,38 +80,7 @@ def assess(fields: Mapping[str, str], merchant: Merchant | None, now: datetime) 
     )
 
 
-def ascii_amount(text: str) -> int | None:
-    """A count or amount written in 1-10 ASCII digits, else None (never an exception, whatever the text)."""
-    return int(text) if _AMOUNT.fullmatch(text) else None
-
-
-def parse_aio_time(text: str) -> datetime:
-    """AIO times are Taipei wall-clock `yyyy/MM/dd HH:mm:ss` (ASCII digits, zero-padded); returned as aware UTC.
-
-    Raises ValueError (never OverflowError) for anything else, year 1 and 9999 included: their UTC conversion
-    falls outside what a datetime can hold."""
-    match = _AIO_TIME.fullmatch(text)
-    if match is None:
-        raise ValueError(f"{text[:40]!r} is not an AIO time (yyyy/MM/dd HH:mm:ss)")
-    year, month, day, hour, minute, second = (int(part) for part in match.groups())
-    if not 1 < year < 9999:
-        raise ValueError(f"year {year} is out of range")
-    local = datetime(year, month, day, hour, minute, second, tzinfo=TAIPEI)  # ValueError for a 31 February
-    return local.astimezone(UTC)
-
-
 def _recent(moment: datetime, now: datetime, name: str) -> datetime:
     if not now - PAYMENT_DATE_BEHIND <= moment <= now + PAYMENT_DATE_AHEAD:
         raise ValueError(f"{name} {moment:%Y-%m-%d} UTC is not within a year before now or a day after it")
     return moment
-
-
-@dataclass(frozen=True)
-class Known:
-    trade_no: str
-    amount: int
-
-
-def is_same_payment(known: Known, new: PaymentConfirmed) -> bool:
-    """A redelivery of the payment already recorded (changes nothing), as opposed to a conflicting second one."""
-    return known.trade_no == new.trade_no and known.amount == new.amount

@@ -1,4 +1,5 @@
-"""Parsing a message of ecticket.ingest.payments.v1: an AIO result as a JSON object or a form-encoded body."""
+"""Reading a message of ecticket.ingest.payments.v1 into a PaymentResult: an AIO result as a JSON object or a
+form-encoded body (pure: bounded parsing, no I/O)."""
 
 from __future__ import annotations
 
