@@ -24,6 +24,8 @@ from tests.support.processes import Platform, ServiceProcess
 
 MARKER_BY_DIR = {"unit": pytest.mark.unit, "integration": pytest.mark.integration, "e2e": pytest.mark.e2e}
 PLATFORM_SERVICES = ("payment_confirmation", "issuance", "redemption", "escrow_settlement")
+# The outside systems the services talk to, each simulated by a process of its own: name -> `python -m` module.
+SIMULATORS = {"escrow_bank": "deploy.simulators.bank"}
 # Short enough for the timeout test to finish quickly, long enough for both arrival orders on a loaded machine.
 TEST_PAYMENT_WAIT_SECONDS = "6"
 # How long redemption waits for the TicketsIssued of a ticket it has not seen (production: 10 s). After the crash
@@ -92,7 +94,9 @@ async def platform(topics: Settings) -> AsyncIterator[Platform]:
         "SETTLEMENT_POLL_SECONDS": "0.2",
         "SETTLEMENT_OVERDUE_SECONDS": "3",  # an order waiting for a fact is raised to operations after 3 s
     }
-    running = Platform({name: ServiceProcess(name, workdir, env) for name in PLATFORM_SERVICES})
+    processes = {name: ServiceProcess(name, workdir, env) for name in PLATFORM_SERVICES}
+    processes |= {name: ServiceProcess(name, workdir, env, main=module) for name, module in SIMULATORS.items()}
+    running = Platform(processes)
     await running.start_all()
     yield running
     await running.stop_all()

@@ -3,8 +3,8 @@
 The day is generated straight onto the input topics as the upstream services would publish it (PaymentConfirmed,
 TicketsIssued, then TicketWrittenOff for 90% of the vouchers and TicketRefunded with a fee for 10%), for 50
 merchants. Applied = the journal holds the entries (the service's own database, polled). Then one payout run
-settles the day: a payout per merchant and a consumer refund per refunded order, instructed to the simulated bank,
-whose confirmations are posted back; both the run itself and the closed loop are timed.
+settles the day: a payout per merchant and a consumer refund per refunded order, instructed to the simulated bank
+(a process of its own), whose confirmations are posted back; both the run itself and the closed loop are timed.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from shared.infra.topics_admin import partitions_of
 from shared.settings import Settings
 from shared.topics import ISSUANCE_EVENTS, PAYMENT_EVENTS, REDEMPTION_EVENTS, SETTLEMENT_INSTRUCTIONS
 
-SERVICES = ("escrow_settlement",)
+SERVICES = ("escrow_settlement", "escrow_bank")  # the service, and the simulated bank answering its instructions
 GROUP = "escrow_settlement"  # the service's consumer group
 MERCHANTS = 50
 FACE, FEE = 500, 50

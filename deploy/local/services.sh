@@ -6,7 +6,17 @@ ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 NAME="${INFRA_NAME:-dev}"
 RUN="$ROOT/.run/$NAME"
 PY="$ROOT/.venv/bin/python"
-SERVICES=(${ECTICKET_SERVICES:-payment_confirmation issuance redemption escrow_settlement})
+# The services, and the simulators of the outside systems they talk to (the escrow bank answers settlement's
+# payout and refund instructions).
+SERVICES=(${ECTICKET_SERVICES:-payment_confirmation issuance redemption escrow_settlement escrow_bank})
+
+# What `python -m` runs for a process name: services.<name>, or a simulator under deploy/simulators/.
+module_of() {
+  case "$1" in
+    escrow_bank) echo "deploy.simulators.bank" ;;
+    *) echo "services.$1" ;;
+  esac
+}
 
 start() {
   [[ -f "$RUN/env" ]] || { echo "infra $NAME is not up (run deploy/local/infra.sh up)" >&2; exit 1; }
@@ -22,7 +32,7 @@ start() {
     # Inside the subshell `&` backgrounds python itself, so $! is the service's own pid (what stop signals).
     (
       cd "$ROOT"
-      ECTICKET_READY_FILE="$RUN/pids/$svc.ready" nohup "$PY" -m "services.$svc" >>"$RUN/logs/$svc.log" 2>&1 &
+      ECTICKET_READY_FILE="$RUN/pids/$svc.ready" nohup "$PY" -m "$(module_of "$svc")" >>"$RUN/logs/$svc.log" 2>&1 &
       echo $! >"$pidfile"
     )
     echo "$svc started (pid $(cat "$pidfile"))"

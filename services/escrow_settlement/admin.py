@@ -4,7 +4,6 @@ payout-run --date YYYY-MM-DD [--merchant-id M ...]   ask the service for a payou
 check                                               every invariant over the whole ledger (violations quarantine),
                                                     and every dead letter of any service that touches money
 release --subject KEY                               lift a quarantine and post the facts that waited behind it
-bank-rule --subject S (--reject [--times N] [--reason R] | --delay SECONDS | --clear)   the sandbox bank
 """
 
 from __future__ import annotations
@@ -19,8 +18,6 @@ import asyncpg
 
 from services.escrow_settlement import audit, notice_store, payout_store, unapplied
 from services.escrow_settlement.app import SCHEMA
-from services.escrow_settlement.bank import simulated
-from services.escrow_settlement.bank.gateway import SCHEMA as BANK_SCHEMA
 from services.escrow_settlement.config import SettlementConfig
 from services.escrow_settlement.desk import LedgerDesk
 from shared.clock import SystemClock
@@ -59,9 +56,8 @@ async def release(pool: asyncpg.Pool, subject: str) -> int | None:
 
 async def run(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
-    schema = BANK_SCHEMA if args.command == "bank-rule" else SCHEMA
     pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2,
-                                     server_settings={"search_path": schema})  # fmt: skip
+                                     server_settings={"search_path": SCHEMA})  # fmt: skip
     assert pool is not None
     try:
         if args.command == "payout-run":
@@ -74,18 +70,9 @@ async def run(args: argparse.Namespace) -> int:
                 print(f"VIOLATION {v.rule} {v.subject}: {v.detail}")
             print(f"{len(found)} violation(s)")
             return 1 if found else 0
-        elif args.command == "release":
+        else:
             count = await release(pool, args.subject)
             print(f"{args.subject}: not quarantined" if count is None else f"{args.subject}: {count} fact(s) posted")
-        else:
-            async with pool.acquire() as conn:
-                if args.clear:
-                    await simulated.clear_rule(conn, args.subject)
-                else:
-                    action = "reject" if args.reject else "delay"
-                    await simulated.set_rule(conn, args.subject, action, reason=args.reason,
-                                             delay_seconds=args.delay or 0, times=args.times)  # fmt: skip
-            print(f"bank rule for {args.subject} {'cleared' if args.clear else 'set'}")
         return 0
     finally:
         await pool.close()
@@ -101,13 +88,6 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("check")
     r = sub.add_parser("release")
     r.add_argument("--subject", required=True)
-    b = sub.add_parser("bank-rule")
-    b.add_argument("--subject", required=True, help="order key merchant/trade-no, merchant id, or *")
-    b.add_argument("--reject", action="store_true")
-    b.add_argument("--times", type=int, help="reject this many times (default: always)")
-    b.add_argument("--reason", default="account closed")
-    b.add_argument("--delay", type=float, help="answer after this many seconds")
-    b.add_argument("--clear", action="store_true")
     return root
 
 

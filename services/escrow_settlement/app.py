@@ -1,12 +1,12 @@
 """The escrow settlement service: payments, issuance, ticket events and bank answers in; the ledger, its
-exceptions and alerts, and instructions to the bank out."""
+exceptions and alerts, and instructions to the bank out (the bank is an outside system: the instructions topic is
+all it shares with us; the sandbox one is deploy/simulators/bank)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from services.escrow_settlement import unapplied
-from services.escrow_settlement.bank.wiring import simulated_bank
 from services.escrow_settlement.config import SettlementConfig
 from services.escrow_settlement.desk import LedgerDesk
 from services.escrow_settlement.payout_run import PayoutRun
@@ -28,18 +28,13 @@ async def wire(runtime: Runtime) -> Wiring:
     timers = SettlementTimers(runtime, config, PayoutRun(runtime.pool, runtime.schema, desk, config.policy))
     routes = dict.fromkeys(topics, route)
     routes[REJECTIONS] = Route(parse=parse_event, handle=one_by_one(unapplied.on_rejection))
-    wiring = Wiring(
+    return Wiring(
         routes=routes,
         timers=[
             every(config.poll_seconds, timers.payout_step, runtime.stopping, "payout runs"),
             every(config.poll_seconds, timers.overdue_step, runtime.stopping, "overdue sweep"),
         ],
     )
-    if config.bank_simulator:
-        bank = await simulated_bank(runtime)
-        wiring.timers += bank.timers
-        wiring.closers += bank.closers
-    return wiring
 
 
 SPEC = ServiceSpec(name=NAME, schema=SCHEMA, migrations=Path(__file__).parent / "migrations", wire=wire)

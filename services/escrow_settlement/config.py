@@ -25,7 +25,6 @@ class SettlementConfig:
     overdue_after: timedelta = timedelta(hours=1)  # an order still waiting for a fact this long is raised
     poll_seconds: float = 1.0  # how often the timers look for due payout runs and overdue orders
     automatic_payouts: bool = True  # run each business day once it has ended
-    bank_simulator: bool = True  # host the simulated escrow bank in this process (sandbox only)
 
     @property
     def policy(self) -> PayoutPolicy:
@@ -39,5 +38,4 @@ class SettlementConfig:
             overdue_after=timedelta(seconds=float(os.environ.get("SETTLEMENT_OVERDUE_SECONDS", "3600"))),
             poll_seconds=float(os.environ.get("SETTLEMENT_POLL_SECONDS", "1.0")),
             automatic_payouts=_flag("SETTLEMENT_AUTOMATIC_PAYOUTS", True),
-            bank_simulator=_flag("ESCROW_BANK_SIMULATOR", True),
         )

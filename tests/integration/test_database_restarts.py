@@ -27,9 +27,9 @@ from urllib.parse import urlsplit
 import asyncpg
 import pytest
 
-from services.escrow_settlement.bank.gateway import SCHEMA as BANK_SCHEMA
-from services.escrow_settlement.bank.port import Instruction
-from services.escrow_settlement.bank.simulated import SimulatedEscrowBank, set_rule
+from deploy.simulators.bank.gateway import SCHEMA as BANK_SCHEMA
+from deploy.simulators.bank.port import Instruction
+from deploy.simulators.bank.simulated import SimulatedEscrowBank, set_rule
 from services.escrow_settlement.config import SettlementConfig
 from services.escrow_settlement.intake import fact_from
 from services.escrow_settlement.ledger.facts import Fact
@@ -338,7 +338,7 @@ async def _exists(db: asyncpg.Pool, sql: str, *args: object) -> bool:
     return await db.fetchval(sql, *args) is not None
 
 
-@pytest.mark.usefixtures("platform")  # settlement has created the bank's schema
+@pytest.mark.usefixtures("platform")  # the bank simulator has created its schema
 async def test_the_bank_asked_again_for_an_instruction_whose_answer_a_fault_rolled_back_answers_the_same(
     topics: Settings,
 ) -> None:

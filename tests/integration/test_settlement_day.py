@@ -27,13 +27,15 @@ from tests.support.processes import ROOT
 from tests.support.settlement import account_balances, publish, stored_ledger
 
 pytestmark = pytest.mark.usefixtures("platform")
+SETTLEMENT_CLI, STATEMENTS = "services.escrow_settlement.admin", "services.escrow_settlement.statements"
+BANK_CLI = "deploy.simulators.bank.cli"
 INPUTS = ("PaymentConfirmed", "TicketsIssued", "TicketWrittenOff", "WriteOffCancelled", "TicketRefunded",
           "RefundCancelled", "TicketExpired", "TransferConfirmed", "TransferRejected")  # fmt: skip
 
 
 async def cli(module: str, *args: str) -> str:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", f"services.escrow_settlement.{module}", *args, cwd=ROOT,
+        sys.executable, "-m", module, *args, cwd=ROOT,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     out, err = await process.communicate()
@@ -90,8 +92,8 @@ async def test_a_full_day_settles_every_dollar_exactly(
         f"merchant_payable:{m}": 500, f"merchant_fee_income:{m}": 50, f"consumer_refund_payable:{ka}": 450,
     }  # fmt: skip
 
-    await cli("admin", "bank-rule", "--subject", m, "--reject", "--times", "1", "--reason", "account closed")
-    first = json.loads(await cli("admin", "payout-run", "--date", today.isoformat(), "--merchant-id", m))
+    await cli(BANK_CLI, "bank-rule", "--subject", m, "--reject", "--times", "1", "--reason", "account closed")
+    first = json.loads(await cli(SETTLEMENT_CLI, "payout-run", "--date", today.isoformat(), "--merchant-id", m))
     assert (first["payouts"], first["paid_out"], first["refunds"], first["refunded"]) == (1, 550, 1, 450)
     attempt0, refund0 = str(payout_id(m, today, 0)), str(refund_id(OrderRef(m, a["ticket_trade_no"]), today, 0))
     outcomes = {s.payload["instruction_id"]: s.type for s in await answered(tap, [attempt0, refund0])}
@@ -100,20 +102,20 @@ async def test_a_full_day_settles_every_dollar_exactly(
     await entries_settle(tap, m, 15)  # payout sent + returned, refund sent + confirmed
     assert (await account_balances(db, [m]))[f"merchant_payable:{m}"] == 500  # the money is payable again
 
-    second = json.loads(await cli("admin", "payout-run", "--date", today.isoformat(), "--merchant-id", m))
+    second = json.loads(await cli(SETTLEMENT_CLI, "payout-run", "--date", today.isoformat(), "--merchant-id", m))
     attempt1 = str(payout_id(m, today, 1))  # never the rejected id again: the bank has seen it fail
     assert (second["payouts"], second["paid_out"], second["refunds"]) == (1, 550, 0)
     assert [s.type for s in await answered(tap, [attempt1])] == ["TransferConfirmed"]
     await entries_settle(tap, m, 17)
     assert await account_balances(db, [m]) == {f"escrow_held:{k}": 500 for k in (kb, kc, kd)}
-    statement = json.loads(await cli("statements", "--merchant-id", m, "--date", today.isoformat(), "--format", "json"))
+    statement = json.loads(await cli(STATEMENTS, "--merchant-id", m, "--date", today.isoformat(), "--format", "json"))
     assert (statement["opening"]["total"], statement["closing"]["total"]) == (0, 0)
     assert sum(mv["amount"] for mv in statement["movements"]) == 0
     write_off_event = tap.matching(of(m, "TicketWrittenOff"))[0].envelope.event_id
     assert {"cause_id": str(write_off_event), "amount": 500} in [
         {"cause_id": mv["cause_id"], "amount": mv["amount"]} for mv in statement["movements"]
     ]
-    csv_lines = (await cli("statements", "--merchant-id", m, "--date", today.isoformat())).splitlines()
+    csv_lines = (await cli(STATEMENTS, "--merchant-id", m, "--date", today.isoformat())).splitlines()
     assert csv_lines[-1] == f"{m},{today.isoformat()},closing,,,,total,,,,0"
 
     await advance_clock(topics, m, timedelta(days=91))  # B, C and D were never used: escrow ends
@@ -121,7 +123,7 @@ async def test_a_full_day_settles_every_dollar_exactly(
     assert (await pos.write_off(d1["write_off_no"]))["RtnCode"] == 1  # still redeemable; moves no money now
     await entries_settle(tap, m, 21)
     expired_on = settlement_day(datetime.fromisoformat(expiries[0].payload["at"]))
-    third = json.loads(await cli("admin", "payout-run", "--date", expired_on.isoformat(), "--merchant-id", m))
+    third = json.loads(await cli(SETTLEMENT_CLI, "payout-run", "--date", expired_on.isoformat(), "--merchant-id", m))
     assert (third["payouts"], third["paid_out"]) == (1, 1500)
     await answered(tap, [str(payout_id(m, expired_on, 0))])
     await entries_settle(tap, m, 23)

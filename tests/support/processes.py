@@ -20,6 +20,7 @@ class ServiceProcess:
     env: dict[str, str]
     process: subprocess.Popen[bytes] | None = None
     starts: int = 0
+    main: str = ""  # what `python -m` runs when it is not services.<module> (a simulator of an outside system)
 
     @property
     def ready_file(self) -> Path:
@@ -32,11 +33,10 @@ class ServiceProcess:
     async def start(self, extra_env: dict[str, str] | None = None, wait: bool = True) -> None:
         self.ready_file.unlink(missing_ok=True)
         env = {**os.environ, **self.env, **(extra_env or {}), "ECTICKET_READY_FILE": str(self.ready_file)}
+        command = [sys.executable, "-m", self.main or f"services.{self.module}"]
         with self.log_file.open("ab") as log:
             # Spawning is quick; the process then runs independently of the event loop.
-            self.process = subprocess.Popen(  # noqa: ASYNC220
-                [sys.executable, "-m", f"services.{self.module}"], cwd=ROOT, env=env, stdout=log, stderr=log
-            )
+            self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)  # noqa: ASYNC220
         self.starts += 1
         if wait:
             await self.wait_ready()

@@ -14,7 +14,7 @@ from datetime import datetime
 
 import asyncpg
 
-from services.escrow_settlement.bank.port import BankAnswer, EscrowBank, Instruction
+from deploy.simulators.bank.port import BankAnswer, EscrowBank, Instruction
 from shared.clock import Clock
 from shared.contracts.envelope import EventEnvelope
 from shared.contracts.events import Outgoing, Producer, payload_of
@@ -55,9 +55,17 @@ class BankGateway:
         await conn.execute(
             "INSERT INTO bank_transfers (instruction_id, transfer, merchant_id, ticket_trade_no, amount, accepted,"
             " reason, answer_at, answered, received_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-            instruction.instruction_id, instruction.transfer.value, instruction.merchant_id,
-            instruction.ticket_trade_no, instruction.amount, answer.accepted, answer.reason, at, due, now,
-        )  # fmt: skip
+            instruction.instruction_id,
+            instruction.transfer.value,
+            instruction.merchant_id,
+            instruction.ticket_trade_no,
+            instruction.amount,
+            answer.accepted,
+            answer.reason,
+            at,
+            due,
+            now,
+        )
         return [answer_event(instruction, answer, at)] if due else []
 
     async def release_due(self) -> bool:
@@ -72,23 +80,31 @@ class BankGateway:
             )
             events = [
                 answer_event(
-                    Instruction(r["instruction_id"], TransferKind(r["transfer"]), r["merchant_id"],
-                                r["ticket_trade_no"], r["amount"]),
+                    Instruction(
+                        r["instruction_id"],
+                        TransferKind(r["transfer"]),
+                        r["merchant_id"],
+                        r["ticket_trade_no"],
+                        r["amount"],
+                    ),
                     BankAnswer(r["accepted"], r["reason"]),
                     r["answer_at"],
                 )
                 for r in rows
-            ]  # fmt: skip
+            ]
             await outbox.append(conn, SCHEMA, events)
         return len(rows) == RELEASE_BATCH
 
 
 def answer_event(instruction: Instruction, answer: BankAnswer, at: datetime) -> Outgoing:
     common = {
-        "instruction_id": instruction.instruction_id, "transfer": instruction.transfer,
-        "merchant_id": instruction.merchant_id, "ticket_trade_no": instruction.ticket_trade_no,
-        "amount": instruction.amount, "at": at,
-    }  # fmt: skip
+        "instruction_id": instruction.instruction_id,
+        "transfer": instruction.transfer,
+        "merchant_id": instruction.merchant_id,
+        "ticket_trade_no": instruction.ticket_trade_no,
+        "amount": instruction.amount,
+        "at": at,
+    }
     event = (
         TransferConfirmed.model_validate(common)
         if answer.accepted

@@ -12,7 +12,7 @@ from datetime import timedelta
 
 import asyncpg
 
-from services.escrow_settlement.bank.port import BankAnswer, Instruction
+from deploy.simulators.bank.port import BankAnswer, Instruction
 from shared.contracts.common import order_key
 
 
@@ -66,9 +66,14 @@ def _answer(accepted: bool, reason: str, delay_seconds: float) -> BankAnswer:
 
 
 async def set_rule(
-    conn: asyncpg.Connection, subject: str, action: str, *, reason: str = "", delay_seconds: float = 0,
+    conn: asyncpg.Connection,
+    subject: str,
+    action: str,
+    *,
+    reason: str = "",
+    delay_seconds: float = 0,
     times: int | None = None,
-) -> None:  # fmt: skip
+) -> None:
     await conn.execute(
         """
         INSERT INTO bank_rules (subject, action, reason, delay_seconds, remaining) VALUES ($1, $2, $3, $4, $5)

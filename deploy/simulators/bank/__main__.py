@@ -1,0 +1,4 @@
+from deploy.simulators.bank.app import SPEC
+from shared.infra.service import main
+
+main(SPEC)
