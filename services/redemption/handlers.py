@@ -1,17 +1,22 @@
-"""Entry points of redemption: WriteOff/Refund requests, TicketsIssued, and the sweep of waiting requests."""
+"""Redemption's consumer handlers: lock the tickets, decide with the pure core, save, and say so (events + replies).
+
+- `on_requests`: a consumer batch of WriteOff/Refund requests, decided together in the batch's transaction.
+- `on_issuance_event`: TicketsIssued; the requests that were parked waiting for its tickets are decided at once.
+- `decide_waiting`: parked requests, on their ticket or TICKET_NOT_FOUND (also the waiting-request sweep's step).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 import asyncpg
 
-from services.redemption import pending, store
-from services.redemption.desk import Asked, RedemptionDesk
-from services.redemption.domain import tickets_from_issued
+from services.redemption import store
+from services.redemption.domain import Refund, Request, Ticket, decide, tickets_from_issued
 from services.redemption.inbound import Caller, Invalid, command_from
-from services.redemption.outbound import PRODUCER, Asker
+from services.redemption.outbound import PRODUCER, Asker, answer, invalid_data, wrapped
 from shared.contracts.envelope import EventEnvelope
 from shared.contracts.events import Outgoing, payload_of
 from shared.contracts.ingest import IngestRequest
@@ -19,18 +24,23 @@ from shared.contracts.issuance import TicketsIssued
 from shared.contracts.operations import owner_of
 from shared.ecticket.authentication import Refusal
 from shared.ecticket.replies import Addressee, refusal_reply
-from shared.infra import outbox
 from shared.infra.messages import Inbound, Parsed
+from shared.infra.service import Runtime
+from shared.merchants.model import Merchant
+
+Asked = tuple[Asker, Request]  # a request and who asked it
 
 
 @dataclass
 class RedemptionHandlers:
-    desk: RedemptionDesk
+    runtime: Runtime
+    ticket_wait: timedelta  # how long a request for a ticket not seen yet waits for its TicketsIssued
 
     async def on_requests(
         self, conn: asyncpg.Connection, items: Sequence[tuple[Inbound, Parsed[IngestRequest]]]
     ) -> list[Outgoing]:
-        """A consumer batch of requests: refusals answered at once, the rest decided together, in arrival order."""
+        """Refusals answered at once; the rest decided together, in arrival order. A request whose ticket is not
+        known yet is parked until its TicketsIssued arrives (it is answered then, or at its deadline)."""
         out: list[Outgoing] = []
         asked: list[Asked] = []
         for _record, parsed in items:
@@ -39,49 +49,84 @@ class RedemptionHandlers:
                 asked.append(admitted)
             else:
                 out.extend(admitted)
-        return out + await self.desk.handle(conn, asked)
-
-    async def _admit(self, parsed: Parsed[IngestRequest]) -> Asked | list[Outgoing]:
-        """Authenticate the request and read its command (no I/O); or the answers that refuse it."""
-        request = parsed.body
-        if owner_of(request.operation) != PRODUCER.name:
-            return []  # another service answers it: one reply per request
-        runtime = self.desk.runtime
-        # The envelope's Timestamp window is about real time, whatever a sandbox test clock says.
-        caller = await runtime.merchants.authenticate(request.envelope, int(runtime.clock.now().timestamp()))
-        if isinstance(caller, Refusal):
-            to = Addressee.of(parsed.message_id, request, caller)
-            return [refusal_reply(to, caller, runtime.clock.now(), PRODUCER)]
-        merchant_id = caller.merchant.merchant_id
-        acting = caller.platform_id if caller.platform_id not in (None, merchant_id) else None
-        asker = Asker(
-            message_id=parsed.message_id,
-            request_id=request.request_id,
-            operation=request.operation,
-            merchant_id=merchant_id,
-            platform_id=caller.platform_id,
-            signer_id=caller.signer.merchant_id,
-        )
-        command = command_from(request.operation, caller.data, Caller(request.request_id, merchant_id, acting))
-        if isinstance(command, Invalid):
-            return await self.desk.refuse_invalid(asker, command, acting)
-        return asker, command
+        return out + await self._decide_all(conn, asked, park=True)
 
     async def on_issuance_event(
         self, conn: asyncpg.Connection, parsed: Parsed[EventEnvelope], _record: Inbound
     ) -> Sequence[Outgoing]:
-        envelope = parsed.body
-        event = payload_of(envelope)
+        event = payload_of(parsed.body)
         if not isinstance(event, TicketsIssued):
             return []
         tickets = tickets_from_issued(event)
-        await store.insert_issued(conn, tickets, envelope.event_id, self.desk.runtime.clock.now())
-        return await self.desk.resume(conn, await pending.claim_for(conn, tickets))
+        await store.insert_issued(conn, tickets, parsed.body.event_id, self.runtime.clock.now())
+        return await self.decide_waiting(conn, await store.claim_for(conn, tickets))
 
-    async def sweep_waiting(self) -> bool:
-        """Answer waiting requests whose deadline passed or whose ticket is known by now; True if more remain."""
-        runtime = self.desk.runtime
-        async with runtime.pool.acquire() as conn, conn.transaction():
-            claimed = await pending.claim_ready(conn, runtime.clock.now())
-            await outbox.append(conn, runtime.schema, await self.desk.resume(conn, claimed))
-        return len(claimed) >= pending.CLAIM_LIMIT
+    async def decide_waiting(self, conn: asyncpg.Connection, waiting: Sequence[store.Waiting]) -> list[Outgoing]:
+        """Decide parked requests, in arrival order: on their ticket, or TICKET_NOT_FOUND when it never came."""
+        return await self._decide_all(conn, [(w.asker, w.command) for w in waiting], park=False)
+
+    async def _admit(self, parsed: Parsed[IngestRequest]) -> Asked | list[Outgoing]:
+        """Authenticate the request and read its command; or the answers that refuse it."""
+        request = parsed.body
+        if owner_of(request.operation) != PRODUCER.name:
+            return []  # another service answers it: one reply per request
+        clock = self.runtime.clock
+        # The envelope's Timestamp window is about real time, whatever a sandbox test clock says.
+        caller = await self.runtime.merchants.authenticate(request.envelope, int(clock.now().timestamp()))
+        if isinstance(caller, Refusal):
+            to = Addressee.of(parsed.message_id, request, caller)
+            return [refusal_reply(to, caller, clock.now(), PRODUCER)]
+        asker = Asker.of(parsed.message_id, request, caller)
+        acting = caller.platform_id if caller.platform_id not in (None, asker.merchant_id) else None
+        command = command_from(request.operation, caller.data, Caller(request.request_id, asker.merchant_id, acting))
+        if isinstance(command, Invalid):
+            now = clock.now(asker.merchant_id)
+            return invalid_data(asker, await self._signer(asker), command, acting, now)
+        return asker, command
+
+    async def _decide_all(self, conn: asyncpg.Connection, asked: Sequence[Asked], park: bool) -> list[Outgoing]:
+        """Lock every ticket the requests name in one query, decide them one after the other on the tickets as the
+        earlier ones left them, and save each changed ticket once: two round trips for the whole batch."""
+        if not asked:
+            return []
+        clock = self.runtime.clock
+        locked = _Locked(await store.lock_tickets(conn, [command for _, command in asked]))
+        changed: dict[str, Ticket] = {}
+        out: list[Outgoing] = []
+        for asker, command in asked:
+            ticket = locked.find(command)
+            if ticket is None and park:
+                received = clock.now()
+                await store.park(conn, store.Waiting(asker, command, received + self.ticket_wait), received)
+                continue
+            now = clock.now(command.merchant_id)
+            decision = decide(ticket, command, now)
+            # Saved even when the request is refused: a due expiry may have been caught up on the way (decision.py).
+            if decision.ticket is not None and decision.ticket != ticket:
+                changed[decision.ticket.ticket_no] = locked.update(decision.ticket)
+            signer = await self._signer(asker)
+            out += [*wrapped(decision.events, asker, now), answer(asker, signer, command, decision, now)]
+        await store.save(conn, list(changed.values()), clock.now())
+        return out
+
+    async def _signer(self, asker: Asker) -> Merchant | None:
+        """Whose keys seal the reply, as the merchants view has them when the reply is built."""
+        return await self.runtime.merchants.lookup(asker.signer_id)
+
+
+class _Locked:
+    """The tickets a batch locked, by both of their numbers, as the batch's decisions leave them."""
+
+    def __init__(self, tickets: Sequence[Ticket]) -> None:
+        self._by_ticket_no = {t.ticket_no: t for t in tickets}
+        self._by_write_off_no = {t.write_off_no: t for t in tickets}
+
+    def find(self, command: Request) -> Ticket | None:
+        """The ticket named by the request's TicketNo (preferred) or WriteOffNo, as `store.lock_tickets` selects it."""
+        if isinstance(command, Refund) and command.ticket_no:
+            return self._by_ticket_no.get(command.ticket_no)
+        return self._by_write_off_no.get(command.write_off_no or "")
+
+    def update(self, ticket: Ticket) -> Ticket:
+        self._by_ticket_no[ticket.ticket_no] = self._by_write_off_no[ticket.write_off_no] = ticket
+        return ticket

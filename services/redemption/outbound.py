@@ -16,22 +16,31 @@ from datetime import datetime
 from typing import Any
 
 from services.redemption.domain import Decision, Request, WriteOff
+from services.redemption.inbound import WRITE_OFF, Invalid
 from shared.contracts.events import Event, Outgoing, Producer
+from shared.contracts.ingest import IngestRequest
 from shared.contracts.redemption import (
+    RedemptionOperation,
     RedemptionRejected,
     RefundCancelled,
     TicketEvent,
     TicketExpired,
     TicketRefunded,
 )
+from shared.contracts.rtncodes import RtnCode
+from shared.ecticket.authentication import Caller
+from shared.ecticket.replies import Addressee, reply
 from shared.ids import derived_id
+from shared.merchants.model import Merchant
 
 PRODUCER = Producer("redemption")
 
 
 @dataclass(frozen=True)
 class Asker:
-    """Who asked, enough to address and seal the reply now or after the request waited for its ticket."""
+    """Who asked: the reply's `Addressee` with the signer's id instead of its keys, so that a request parked
+    until its ticket arrives (`pending_requests`) keeps no secrets and is sealed with the keys of when it is
+    answered."""
 
     message_id: uuid.UUID
     request_id: str
@@ -39,6 +48,21 @@ class Asker:
     merchant_id: str
     platform_id: str | None  # PlatformID as the request gave it (the reply envelope echoes it)
     signer_id: str  # whose keys sealed the request, so the reply is sealed with them
+
+    @classmethod
+    def of(cls, message_id: uuid.UUID, request: IngestRequest, caller: Caller) -> Asker:
+        return cls(
+            message_id=message_id,
+            request_id=request.request_id,
+            operation=request.operation,
+            merchant_id=caller.merchant_id,
+            platform_id=caller.platform_id,
+            signer_id=caller.signer.merchant_id,
+        )
+
+    def addressee(self, signer: Merchant | None) -> Addressee:
+        """The reply's addressee, `signer` being `signer_id` as the merchants view has it now (None: unsealed)."""
+        return Addressee(self.message_id, self.request_id, self.operation, self.merchant_id, self.platform_id, signer)
 
 
 def expiry_event_id(ticket_no: str, kind: str) -> uuid.UUID:
@@ -67,6 +91,34 @@ def wrapped(events: Iterable[Event], cause: Asker | None, now: datetime) -> list
     return out
 
 
+def answer(asker: Asker, signer: Merchant | None, command: Request, decision: Decision, now: datetime) -> Outgoing:
+    """The reply to a decided request: its RtnCode, the refusal's reason as RtnMsg, and `reply_fields`."""
+    refusal = decision.rejection
+    detail = refusal.reason if refusal is not None else None
+    extra = reply_fields(command, decision)
+    return reply(asker.addressee(signer), decision.rtn_code, detail, now, PRODUCER, extra=extra)
+
+
+def invalid_data(
+    asker: Asker, signer: Merchant | None, invalid: Invalid, acting_platform_id: str | None, now: datetime
+) -> list[Outgoing]:
+    """`RedemptionRejected(1001)` and the reply, for Data that cannot be decided on."""
+    rejection = RedemptionRejected(
+        operation=_operation(asker.operation, invalid.cancel),
+        rtn_code=RtnCode.DATA_INVALID,
+        reason=invalid.detail,
+        merchant_id=asker.merchant_id,
+        acting_platform_id=acting_platform_id,
+        ticket_no=invalid.ticket_no,
+        write_off_no=invalid.write_off_no,
+        ticket_trade_no=None,
+        request_id=asker.request_id,
+        at=now,
+    )
+    answer = reply(asker.addressee(signer), RtnCode.DATA_INVALID, invalid.detail, now, PRODUCER)
+    return [*wrapped([rejection], asker, now), answer]
+
+
 def reply_fields(command: Request, decision: Decision) -> dict[str, Any]:
     """Extra reply Data: the ticket's new status for its own merchant, and the money of a refund.
 
@@ -84,3 +136,9 @@ def reply_fields(command: Request, decision: Decision) -> dict[str, Any]:
     if money is not None:
         fields |= {"RefundAmount": money.refund_amount, "Fee": money.fee}
     return fields
+
+
+def _operation(operation: str, cancel: bool) -> RedemptionOperation:
+    if operation == WRITE_OFF:
+        return RedemptionOperation.CANCEL_WRITE_OFF if cancel else RedemptionOperation.WRITE_OFF
+    return RedemptionOperation.CANCEL_REFUND if cancel else RedemptionOperation.REFUND

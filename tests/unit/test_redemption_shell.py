@@ -22,7 +22,7 @@ from services.redemption.domain import (
 )
 from services.redemption.inbound import Caller, Invalid, command_from
 from services.redemption.outbound import Asker, reply_fields, wrapped
-from services.redemption.pending import decode, encode
+from services.redemption.store import decode, encode
 from shared.clock import TAIPEI
 from shared.contracts.common import FeeKind, RefundFeeRule, TicketType, UseStatus
 from shared.contracts.issuance import IssuedTicket, TicketsIssued

@@ -1,4 +1,4 @@
-"""Requests waiting for their ticket's TicketsIssued (the `pending_requests` table).
+"""The `pending_requests` table: requests parked until their ticket's TicketsIssued arrives, or their deadline.
 
 Claiming uses FOR UPDATE SKIP LOCKED: a waiting request is decided exactly once, by whichever transaction claims
 it first — the TicketsIssued handler (usual case) or the sweeper (deadline passed, or the ticket committed while
@@ -97,6 +97,7 @@ def _waiting(row: asyncpg.Record) -> Waiting:
 
 
 def encode(command: Request) -> str:
+    """The command as the `command` column keeps it (its dataclass fields, and which class)."""
     return json.dumps({"type": type(command).__name__, **dataclasses.asdict(command)})
 
 

@@ -1,4 +1,11 @@
-"""The durable expiry scheduler: due times live in `tickets.due_at`; each sweep expires what is due by now.
+"""Redemption's periodic steps, registered in app.py: the expiry scheduler and the waiting-request sweep.
+
+The waiting-request sweep (`WaitingSweep`): a parked request is normally answered by the TicketsIssued handler
+as soon as its ticket arrives. The sweep answers the ones whose deadline passed (TICKET_NOT_FOUND), and the ones
+whose ticket committed while they were being parked, so that neither transaction saw the other.
+
+The expiry scheduler (`ExpiryScheduler`) is durable: due times live in `tickets.due_at`; each sweep expires
+what is due by now.
 
 Bounded work: one transaction handles at most `batch_size` tickets (FOR UPDATE SKIP LOCKED, oldest due first),
 so a million tickets expiring at the same midnight are a stream of small batches, never one big read (at most
@@ -29,6 +36,7 @@ from datetime import datetime, timedelta
 
 from services.redemption import store
 from services.redemption.domain import Ticket, decide, expiry_of
+from services.redemption.handlers import RedemptionHandlers
 from services.redemption.outbound import wrapped
 from shared.contracts.events import Event, Outgoing
 from shared.infra import outbox
@@ -118,3 +126,17 @@ class ExpiryScheduler:
         clocks = self.runtime.sandbox_clocks
         ahead: dict[str, timedelta] = clocks.shifted() if clocks is not None else {}
         return [(None, now), *((merchant_id, now + offset) for merchant_id, offset in sorted(ahead.items()))]
+
+
+@dataclass
+class WaitingSweep:
+    runtime: Runtime
+    handlers: RedemptionHandlers
+
+    async def step(self) -> bool:
+        """Answer waiting requests whose deadline passed or whose ticket is known by now; True if more remain."""
+        runtime = self.runtime
+        async with runtime.pool.acquire() as conn, conn.transaction():
+            claimed = await store.claim_ready(conn, runtime.clock.now())
+            await outbox.append(conn, runtime.schema, await self.handlers.decide_waiting(conn, claimed))
+        return len(claimed) >= store.CLAIM_LIMIT

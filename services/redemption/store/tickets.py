@@ -1,4 +1,4 @@
-"""The tickets table: loading a ticket under its row lock, saving decisions, and the expiry queue."""
+"""The `tickets` table: loading tickets under their row locks, saving decisions, and the expiry queue (`due_at`)."""
 
 from __future__ import annotations
 
