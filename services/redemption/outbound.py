@@ -38,9 +38,9 @@ PRODUCER = Producer("redemption")
 
 @dataclass(frozen=True)
 class Asker:
-    """Who asked: the reply's `Addressee` with the signer's id instead of its keys, so that a request parked
-    until its ticket arrives (`pending_requests`) keeps no secrets and is sealed with the keys of when it is
-    answered."""
+    """Who asked: the reply's `Addressee` with the signer's id instead of its keys. A request parked until its
+    ticket arrives is stored with it (`pending_requests`), so no keys reach that table; they are looked up when
+    the reply is built."""
 
     message_id: uuid.UUID
     request_id: str
