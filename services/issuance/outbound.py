@@ -1,31 +1,99 @@
-"""The reply to an Issue request, in the ECTicket response shape."""
+"""What issuance publishes (pure): TicketsIssued or IssueFailed for each decided order, and the one ECTicket
+reply each Issue request gets."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 
-from services.issuance.store import OrderRow
+from services.issuance.domain.orders import NewOrder, OrderRow
+from services.issuance.domain.request import Invalid
 from shared.contracts.common import IssueStatus
 from shared.contracts.events import Outgoing, Producer
-from shared.contracts.issuance import TicketsIssued
+from shared.contracts.issuance import IssueFailed, TicketsIssued
+from shared.contracts.operations import OWNERS
 from shared.contracts.rtncodes import RtnCode
 from shared.ecticket.replies import Addressee, reply
-from shared.infra.service import Runtime
+from shared.ids import derived_id
+from shared.merchants.model import Merchant
 
 PRODUCER = Producer("issuance")
+ISSUE = "Issue"
 
 
-async def issue_reply(
-    runtime: Runtime, row: OrderRow, issued: TicketsIssued | None, failure: tuple[RtnCode, str] | None, now: datetime
+def issued(row: OrderRow, event: TicketsIssued, signer: Merchant | None, now: datetime) -> list[Outgoing]:
+    """The order's tickets, and the reply that lists them."""
+    return [_order_event(event, row, "issued", now), _order_reply(row, signer, event, None, now)]
+
+
+def failed(row: OrderRow, code: RtnCode, detail: str, signer: Merchant | None, now: datetime) -> list[Outgoing]:
+    """The order's failure, and the reply that gives its reason."""
+    paid = bool(row.order and row.order.paid)
+    event = IssueFailed(
+        merchant_id=row.merchant_id,
+        platform_id=row.platform_id,
+        merchant_trade_no=row.ticket_trade_no if paid else None,
+        free_trade_no=None if paid else row.ticket_trade_no,
+        request_id=row.request_id,
+        rtn_code=int(code),
+        reason=detail,
+        failed_at=now,
+    )
+    return [_order_event(event, row, "failed", now), _order_reply(row, signer, None, (code, detail), now)]
+
+
+def invalid_request(to: Addressee, data: dict[str, object], invalid: Invalid, now: datetime) -> Outgoing:
+    """The IssueFailed of a request refused before it became an order (its Data named the order numbers)."""
+    failed = IssueFailed(
+        merchant_id=to.merchant_id,
+        platform_id=to.platform_id,
+        merchant_trade_no=_text(data.get("MerchantTradeNo")),
+        free_trade_no=_text(data.get("FreeTradeNo")),
+        request_id=to.request_id,
+        rtn_code=int(invalid.code),
+        reason=invalid.detail,
+        failed_at=now,
+    )
+    cause = to.message_id
+    return PRODUCER.event(
+        failed, derived_id(cause, "failed"), now, correlation_id=to.request_id, causation_id=str(cause)
+    )
+
+
+def invalid_reply(to: Addressee, invalid: Invalid, now: datetime) -> Outgoing:
+    return reply(to, invalid.code, invalid.detail, now, PRODUCER)
+
+
+def unserved_reply(to: Addressee, operation: str, now: datetime) -> Outgoing:
+    """The answer to an operation nobody serves (yet), or to a name that is no ECTicket operation."""
+    unknown = f"{operation!r} is {'not served yet' if operation in OWNERS else 'not an ECTicket operation'}"
+    return reply(to, RtnCode.OPERATION_UNKNOWN, unknown, now, PRODUCER)
+
+
+def duplicate_reply(new: NewOrder, signer: Merchant | None, now: datetime) -> Outgoing:
+    """The answer to a second Issue request for an order number already used (the first one stands)."""
+    to = Addressee(new.message_id, new.request_id, ISSUE, new.order.merchant_id, new.platform_id, signer)
+    return reply(to, RtnCode.ORDER_DUPLICATE, f"order {new.order.trade_no} was already submitted", now, PRODUCER)
+
+
+def _order_event(event: TicketsIssued | IssueFailed, row: OrderRow, label: str, now: datetime) -> Outgoing:
+    cause = row.request_message_id
+    return PRODUCER.event(event, derived_id(cause, label), now, correlation_id=row.request_id, causation_id=str(cause))
+
+
+def _order_reply(
+    row: OrderRow,
+    signer: Merchant | None,
+    issued: TicketsIssued | None,
+    failure: tuple[RtnCode, str] | None,
+    now: datetime,
 ) -> Outgoing:
-    signer = await runtime.merchants.lookup(row.signer_id)
     order_field = "MerchantTradeNo" if row.order and row.order.paid else "FreeTradeNo"
     status = IssueStatus.SUCCESS if issued else IssueStatus.FAILED
     extra: dict[str, object] = {order_field: row.ticket_trade_no, "Status": int(status)}
     if issued is not None:
         extra |= _ticket_data(issued)
     code, detail = failure if failure else (RtnCode.SUCCESS, None)
-    to = Addressee(row.request_message_id, row.request_id, "Issue", row.merchant_id, row.platform_id, signer)
+    to = Addressee(row.request_message_id, row.request_id, ISSUE, row.merchant_id, row.platform_id, signer)
     return reply(to, code, detail, now, PRODUCER, extra=extra)
 
 
@@ -56,3 +124,7 @@ def _ticket_data(issued: TicketsIssued) -> dict[str, object]:
 
 def _ymd(day: date | None) -> str:
     return day.strftime("%Y%m%d") if day else ""
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None

@@ -1,4 +1,5 @@
-"""Issuance's tables: orders (request and payment halves in one row) and tickets. All SQL of the service.
+"""Issuance's tables: orders (request and payment halves in one row), tickets, and the sweep clock. All SQL of
+the service.
 
 Every write is set-wise: one statement per batch, whatever the batch size."""
 
@@ -12,6 +13,7 @@ from datetime import datetime, timedelta
 import asyncpg
 
 from services.issuance.domain.join import KnownPayment
+from services.issuance.domain.orders import NewOrder, OrderRow
 from services.issuance.domain.request import IssueOrder
 from shared.contracts.common import IssueStatus
 from shared.contracts.issuance import TicketsIssued
@@ -19,35 +21,9 @@ from shared.contracts.payments import PaymentConfirmed
 
 
 @dataclass(frozen=True)
-class NewOrder:
-    order: IssueOrder
-    request_id: str
-    message_id: uuid.UUID
-    platform_id: str | None
-    signer_id: str
-    deadline: datetime
-
-    @property
-    def key(self) -> tuple[str, str]:
-        return self.order.merchant_id, self.order.trade_no
-
-
-@dataclass(frozen=True)
-class OrderRow:
-    merchant_id: str
-    ticket_trade_no: str
-    status: IssueStatus | None  # None: only the payment has arrived
-    request_id: str
-    request_message_id: uuid.UUID
-    platform_id: str | None
-    signer_id: str
-    order: IssueOrder | None
-    deadline: datetime | None
-    payment: KnownPayment | None
-
-
-@dataclass(frozen=True)
 class Outcome:
+    """How a decided order ends: issued or failed, with its RtnCode and remark."""
+
     merchant_id: str
     ticket_trade_no: str
     status: IssueStatus
