@@ -21,7 +21,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from deploy.bench.common import Report, rss_mb
-from services.escrow_settlement.ledger.payouts import settlement_day
+from services.escrow_settlement.domain.payouts import settlement_day
 from shared.contracts.common import RefundFeeRule, TicketType
 from shared.contracts.events import Event, wrap
 from shared.contracts.issuance import IssuedTicket, PaymentRef, TicketsIssued

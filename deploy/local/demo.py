@@ -96,7 +96,8 @@ async def money(tap: Tap, trade_no: str) -> None:
     command = [
         sys.executable,
         "-m",
-        "services.escrow_settlement.statements",
+        "services.escrow_settlement.cli",
+        "statement",
         "--merchant-id",
         TEST_MERCHANT,
         "--date",

@@ -1,4 +1,4 @@
 """Escrow settlement: a double-entry ledger of the escrowed money, and the payouts and refunds it instructs.
 
-`services.escrow_settlement.ledger` is the pure core (no I/O, no clock); see docs/ledger.md.
+`services.escrow_settlement.domain` is the pure core (no I/O, no clock); see docs/ledger.md.
 """

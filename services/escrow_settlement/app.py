@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from services.escrow_settlement import unapplied
 from services.escrow_settlement.config import SettlementConfig
-from services.escrow_settlement.desk import LedgerDesk
-from services.escrow_settlement.payout_run import PayoutRun
+from services.escrow_settlement.handlers.ledger import Ledger
+from services.escrow_settlement.handlers.payout_run import PayoutRun
+from services.escrow_settlement.handlers.rejections import on_rejection
 from services.escrow_settlement.timers import SettlementTimers
 from shared.infra.messages import Route, one_by_one, parse_event
 from shared.infra.service import Runtime, ServiceSpec, Wiring
@@ -21,13 +21,13 @@ NAME = SCHEMA = "escrow_settlement"
 
 async def wire(runtime: Runtime) -> Wiring:
     config = SettlementConfig.from_env()
-    desk = LedgerDesk(runtime.clock, config.cutoff)
+    ledger = Ledger(runtime.clock, config.cutoff)
     # One batch handler for every topic: a whole consumer batch is one slice load, one post, one save.
-    route = Route(parse=parse_event, handle=desk.on_events)
+    route = Route(parse=parse_event, handle=ledger.on_events)
     topics = (PAYMENT_EVENTS, ISSUANCE_EVENTS, REDEMPTION_EVENTS, SETTLEMENT_INSTRUCTIONS)
-    timers = SettlementTimers(runtime, config, PayoutRun(runtime.pool, runtime.schema, desk, config.policy))
+    timers = SettlementTimers(runtime, config, PayoutRun(runtime.pool, runtime.schema, ledger, config.policy))
     routes = dict.fromkeys(topics, route)
-    routes[REJECTIONS] = Route(parse=parse_event, handle=one_by_one(unapplied.on_rejection))
+    routes[REJECTIONS] = Route(parse=parse_event, handle=one_by_one(on_rejection))
     return Wiring(
         routes=routes,
         timers=[

@@ -1,9 +1,11 @@
-"""`python -m services.escrow_settlement.admin`: operate the ledger.
+"""`python -m services.escrow_settlement.cli <command>`: operate the ledger.
 
 payout-run --date YYYY-MM-DD [--merchant-id M ...]   ask the service for a payout run and wait for its summary
 check                                               every invariant over the whole ledger (violations quarantine),
                                                     and every dead letter of any service that touches money
 release --subject KEY                               lift a quarantine and post the facts that waited behind it
+statement --merchant-id M --date YYYY-MM-DD [--format csv|json]
+                                                    a merchant's statement for one business day (domain/statement.py)
 """
 
 from __future__ import annotations
@@ -16,10 +18,12 @@ from datetime import UTC, date, datetime
 
 import asyncpg
 
-from services.escrow_settlement import audit, notice_store, payout_store, unapplied
 from services.escrow_settlement.app import SCHEMA
 from services.escrow_settlement.config import SettlementConfig
-from services.escrow_settlement.desk import LedgerDesk
+from services.escrow_settlement.domain.statement import as_csv, as_json
+from services.escrow_settlement.handlers import audit
+from services.escrow_settlement.handlers.ledger import Ledger
+from services.escrow_settlement.store import journal, payouts, unapplied
 from shared.clock import SystemClock
 from shared.infra import outbox
 from shared.settings import Settings
@@ -30,28 +34,38 @@ async def payout_run(
 ) -> dict[str, object]:
     """Request a run from the service (which does it, so a crash mid-run is resumed by the service itself)."""
     async with pool.acquire() as conn:
-        run_id = await payout_store.request_run(conn, day, "admin", datetime.now(UTC), merchants)
+        run_id = await payouts.request_run(conn, day, "admin", datetime.now(UTC), merchants)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait_seconds
     while loop.time() < deadline:
         async with pool.acquire() as conn:
-            summary = await payout_store.run_summary(conn, run_id)
+            summary = await payouts.run_summary(conn, run_id)
         if summary is not None:
             return summary
         await asyncio.sleep(0.1)
     raise TimeoutError(f"payout run {run_id} not finished after {wait_seconds}s: is the settlement service running?")
 
 
+async def check(pool: asyncpg.Pool) -> int:
+    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):  # one snapshot
+        found = await audit.check(conn, SCHEMA, datetime.now(UTC))
+        found += await unapplied.open_violations(conn)
+    for v in found:
+        print(f"VIOLATION {v.rule} {v.subject}: {v.detail}")
+    print(f"{len(found)} violation(s)")
+    return 1 if found else 0
+
+
 async def release(pool: asyncpg.Pool, subject: str) -> int | None:
     """Post the waiting facts again (a still-failing subject is quarantined again); None if not quarantined."""
-    desk = LedgerDesk(SystemClock(), SettlementConfig.from_env().cutoff)
+    ledger = Ledger(SystemClock(), SettlementConfig.from_env().cutoff)
     async with pool.acquire() as conn, conn.transaction():
-        facts = await notice_store.release(conn, subject)
-        if facts is None:
+        released = await ledger.release(conn, subject)
+        if released is None:
             return None
-        events, _ = await desk.post(conn, facts)
+        events, count = released
         await outbox.append(conn, SCHEMA, events)
-    return len(facts)
+    return count
 
 
 async def run(args: argparse.Namespace) -> int:
@@ -63,23 +77,21 @@ async def run(args: argparse.Namespace) -> int:
         if args.command == "payout-run":
             print(json.dumps(await payout_run(pool, date.fromisoformat(args.date), args.merchant_id), indent=2))
         elif args.command == "check":
-            async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):  # one snapshot
-                found = await audit.check(conn, SCHEMA, datetime.now(UTC))
-                found += await unapplied.open_violations(conn)
-            for v in found:
-                print(f"VIOLATION {v.rule} {v.subject}: {v.detail}")
-            print(f"{len(found)} violation(s)")
-            return 1 if found else 0
-        else:
+            return await check(pool)
+        elif args.command == "release":
             count = await release(pool, args.subject)
             print(f"{args.subject}: not quarantined" if count is None else f"{args.subject}: {count} fact(s) posted")
+        else:
+            async with pool.acquire() as conn:
+                statement = await journal.statement_of(conn, args.merchant_id, date.fromisoformat(args.date))
+            sys.stdout.write(as_csv(statement) if args.format == "csv" else as_json(statement) + "\n")
         return 0
     finally:
         await pool.close()
 
 
 def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="python -m services.escrow_settlement.admin", description=__doc__,
+    root = argparse.ArgumentParser(prog="python -m services.escrow_settlement.cli", description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     sub = root.add_subparsers(dest="command", required=True)
     p = sub.add_parser("payout-run")
@@ -88,6 +100,10 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("check")
     r = sub.add_parser("release")
     r.add_argument("--subject", required=True)
+    s = sub.add_parser("statement")
+    s.add_argument("--merchant-id", required=True)
+    s.add_argument("--date", required=True, help="business day, Asia/Taipei (YYYY-MM-DD)")
+    s.add_argument("--format", choices=["csv", "json"], default="csv")
     return root
 
 

@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass
 from datetime import time, timedelta
 
-from services.escrow_settlement.ledger.payouts import PayoutPolicy
+from services.escrow_settlement.domain.payouts import PayoutPolicy
 
 
 def _flag(name: str, default: bool) -> bool:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from datetime import time
 
-from services.escrow_settlement.ledger.accounts import OrderRef
-from services.escrow_settlement.ledger.facts import (
+from services.escrow_settlement.domain.accounts import OrderRef
+from services.escrow_settlement.domain.facts import (
     EscrowExpired,
     Fact,
     IssuedVoucher,
@@ -28,7 +28,7 @@ from services.escrow_settlement.ledger.facts import (
     TicketReturned,
     UsageExpired,
 )
-from services.escrow_settlement.ledger.payouts import settlement_day
+from services.escrow_settlement.domain.payouts import settlement_day
 from shared.contracts.envelope import EventEnvelope
 from shared.contracts.events import payload_of
 from shared.contracts.issuance import TicketsIssued

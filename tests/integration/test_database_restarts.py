@@ -31,8 +31,8 @@ from deploy.simulators.bank.gateway import SCHEMA as BANK_SCHEMA
 from deploy.simulators.bank.port import Instruction
 from deploy.simulators.bank.simulated import SimulatedEscrowBank, set_rule
 from services.escrow_settlement.config import SettlementConfig
-from services.escrow_settlement.intake import fact_from
-from services.escrow_settlement.ledger.facts import Fact
+from services.escrow_settlement.domain.facts import Fact
+from services.escrow_settlement.inbound import fact_from
 from shared.contracts.common import UseStatus
 from shared.contracts.settlement import TransferKind
 from shared.infra.database import create_pool, migrate

@@ -1,5 +1,5 @@
 """Dead letters are visible, countable and closed only on purpose: a money fact no service could apply is an
-`admin check` violation until an operator re-drives or dismisses it (real services, broker and database)."""
+`cli check` violation until an operator re-drives or dismisses it (real services, broker and database)."""
 
 from __future__ import annotations
 
@@ -73,7 +73,7 @@ async def test_a_payment_fact_no_service_can_apply_is_a_violation_until_an_opera
 
     status, listed = await cli("shared.admin", "dead-letters", "list", "--service", "issuance")
     assert status == 0 and f"issuance #{letters['issuance']['id']} open handle money {where}" in listed
-    status, checked = await cli("services.escrow_settlement.admin", "check")
+    status, checked = await cli("services.escrow_settlement.cli", "check")
     assert status == 1
     assert f"dead_letter_unapplied issuance:{where}" in checked
     assert f"dead_letter_unapplied escrow_settlement:{where}" in checked
@@ -89,5 +89,5 @@ async def test_a_payment_fact_no_service_can_apply_is_a_violation_until_an_opera
         db, "SELECT * FROM escrow_settlement.unapplied_messages WHERE \"offset\" = $1 AND resolved_at IS NOT NULL"
         " AND source_topic = $2", letters["issuance"]["offset"], PAYMENT_EVENTS, count=2,
     )  # fmt: skip
-    status, checked = await cli("services.escrow_settlement.admin", "check")
+    status, checked = await cli("services.escrow_settlement.cli", "check")
     assert f"dead_letter_unapplied issuance:{where}" not in checked

@@ -11,8 +11,7 @@ from datetime import UTC, date, datetime, time
 import asyncpg
 import pytest
 
-from services.escrow_settlement.intake import fact_from
-from services.escrow_settlement.ledger.facts import (
+from services.escrow_settlement.domain.facts import (
     Fact,
     PayoutConfirmed,
     PayoutSent,
@@ -20,9 +19,10 @@ from services.escrow_settlement.ledger.facts import (
     RefundTransferSent,
     TransferSent,
 )
-from services.escrow_settlement.ledger.payouts import plan, settlement_day
-from services.escrow_settlement.ledger.postings import post_all
-from services.escrow_settlement.ledger.state import LedgerState
+from services.escrow_settlement.domain.payouts import plan, settlement_day
+from services.escrow_settlement.domain.postings import post_all
+from services.escrow_settlement.domain.state import LedgerState
+from services.escrow_settlement.inbound import fact_from
 from shared.ids import derived_id
 from shared.sandbox.merchant import MerchantClient
 from shared.sandbox.tap import Seen, Tap

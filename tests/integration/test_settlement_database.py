@@ -85,7 +85,7 @@ async def test_the_journal_is_append_only_and_escrow_never_goes_negative(db: asy
 
 async def admin(*args: str) -> tuple[int, str]:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "services.escrow_settlement.admin", *args, cwd=ROOT,
+        sys.executable, "-m", "services.escrow_settlement.cli", *args, cwd=ROOT,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip
     output, _ = await process.communicate()

@@ -13,8 +13,8 @@ from typing import Any
 import asyncpg
 import pytest
 
-from services.escrow_settlement.ledger.accounts import OrderRef
-from services.escrow_settlement.ledger.payouts import payout_id, refund_id, settlement_day
+from services.escrow_settlement.domain.accounts import OrderRef
+from services.escrow_settlement.domain.payouts import payout_id, refund_id, settlement_day
 from shared.admin.clocks import advance_clock
 from shared.contracts.events import Outgoing
 from shared.sandbox.merchant import MerchantClient
@@ -27,8 +27,7 @@ from tests.support.processes import ROOT
 from tests.support.settlement import account_balances, publish, stored_ledger
 
 pytestmark = pytest.mark.usefixtures("platform")
-SETTLEMENT_CLI, STATEMENTS = "services.escrow_settlement.admin", "services.escrow_settlement.statements"
-BANK_CLI = "deploy.simulators.bank.cli"
+SETTLEMENT_CLI, BANK_CLI = "services.escrow_settlement.cli", "deploy.simulators.bank.cli"
 INPUTS = ("PaymentConfirmed", "TicketsIssued", "TicketWrittenOff", "WriteOffCancelled", "TicketRefunded",
           "RefundCancelled", "TicketExpired", "TransferConfirmed", "TransferRejected")  # fmt: skip
 
@@ -108,14 +107,15 @@ async def test_a_full_day_settles_every_dollar_exactly(
     assert [s.type for s in await answered(tap, [attempt1])] == ["TransferConfirmed"]
     await entries_settle(tap, m, 17)
     assert await account_balances(db, [m]) == {f"escrow_held:{k}": 500 for k in (kb, kc, kd)}
-    statement = json.loads(await cli(STATEMENTS, "--merchant-id", m, "--date", today.isoformat(), "--format", "json"))
+    todays = ("statement", "--merchant-id", m, "--date", today.isoformat())
+    statement = json.loads(await cli(SETTLEMENT_CLI, *todays, "--format", "json"))
     assert (statement["opening"]["total"], statement["closing"]["total"]) == (0, 0)
     assert sum(mv["amount"] for mv in statement["movements"]) == 0
     write_off_event = tap.matching(of(m, "TicketWrittenOff"))[0].envelope.event_id
     assert {"cause_id": str(write_off_event), "amount": 500} in [
         {"cause_id": mv["cause_id"], "amount": mv["amount"]} for mv in statement["movements"]
     ]
-    csv_lines = (await cli(STATEMENTS, "--merchant-id", m, "--date", today.isoformat())).splitlines()
+    csv_lines = (await cli(SETTLEMENT_CLI, *todays)).splitlines()
     assert csv_lines[-1] == f"{m},{today.isoformat()},closing,,,,total,,,,0"
 
     await advance_clock(topics, m, timedelta(days=91))  # B, C and D were never used: escrow ends

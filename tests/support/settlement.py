@@ -17,11 +17,11 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
-from services.escrow_settlement.intake import fact_from
-from services.escrow_settlement.ledger.accounts import natural
-from services.escrow_settlement.ledger.facts import Fact
-from services.escrow_settlement.ledger.postings import post_all
-from services.escrow_settlement.ledger.state import LedgerState
+from services.escrow_settlement.domain.accounts import natural
+from services.escrow_settlement.domain.facts import Fact
+from services.escrow_settlement.domain.postings import post_all
+from services.escrow_settlement.domain.state import LedgerState
+from services.escrow_settlement.inbound import fact_from
 from shared.contracts.common import RefundFeeRule, TicketType
 from shared.contracts.events import Event, Outgoing, wrap
 from shared.contracts.issuance import IssuedTicket, PaymentRef, TicketsIssued
@@ -185,7 +185,7 @@ async def settled(
 
 
 async def payout_run(db: asyncpg.Pool, day: date, merchant_ids: Sequence[str], seconds: float = 60) -> dict[str, Any]:
-    """Ask the service for a payout run of these merchants (as `admin payout-run` does) and wait for its summary."""
+    """Ask the service for a payout run of these merchants (as `cli payout-run` does) and wait for its summary."""
     run_id = await db.fetchval(
         "INSERT INTO escrow_settlement.payout_runs (business_date, merchant_ids, requested_by, requested_at)"
         " VALUES ($1, $2, 'test', now()) RETURNING run_id",

@@ -12,8 +12,8 @@ from datetime import UTC, date, datetime, time
 
 import pytest
 
-from services.escrow_settlement.ledger.accounts import OrderRef, escrow_held, merchant_payable, natural
-from services.escrow_settlement.ledger.facts import (
+from services.escrow_settlement.domain.accounts import OrderRef, escrow_held, merchant_payable, natural
+from services.escrow_settlement.domain.facts import (
     EscrowExpired,
     Fact,
     IssuedVoucher,
@@ -30,13 +30,13 @@ from services.escrow_settlement.ledger.facts import (
     TicketReturned,
     UsageExpired,
 )
-from services.escrow_settlement.ledger.invariants import check_entries, check_ledger, check_state
-from services.escrow_settlement.ledger.journal import EntryKind, JournalEntry, Posting
-from services.escrow_settlement.ledger.notices import AlertKind, ExceptionKind
-from services.escrow_settlement.ledger.parking import pending
-from services.escrow_settlement.ledger.payouts import PayoutPolicy, payout_id, plan, refund_id, settlement_day
-from services.escrow_settlement.ledger.postings import Outcome, post
-from services.escrow_settlement.ledger.state import LedgerState
+from services.escrow_settlement.domain.invariants import check_entries, check_ledger, check_state
+from services.escrow_settlement.domain.journal import EntryKind, JournalEntry, Posting
+from services.escrow_settlement.domain.notices import AlertKind, ExceptionKind
+from services.escrow_settlement.domain.parking import pending
+from services.escrow_settlement.domain.payouts import PayoutPolicy, payout_id, plan, refund_id, settlement_day
+from services.escrow_settlement.domain.postings import Outcome, post
+from services.escrow_settlement.domain.state import LedgerState
 from shared.contracts.common import TicketType
 
 pytestmark = pytest.mark.unit

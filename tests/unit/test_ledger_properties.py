@@ -17,8 +17,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.escrow_settlement.ledger.accounts import BANK_CASH, OrderRef
-from services.escrow_settlement.ledger.facts import (
+from services.escrow_settlement.domain.accounts import BANK_CASH, OrderRef
+from services.escrow_settlement.domain.facts import (
     EscrowExpired,
     Fact,
     IssuedVoucher,
@@ -37,11 +37,11 @@ from services.escrow_settlement.ledger.facts import (
     TicketReturned,
     UsageExpired,
 )
-from services.escrow_settlement.ledger.invariants import check_ledger, check_state
-from services.escrow_settlement.ledger.journal import JournalEntry
-from services.escrow_settlement.ledger.payouts import plan
-from services.escrow_settlement.ledger.postings import post
-from services.escrow_settlement.ledger.state import Holder, LedgerState, OrderStatus
+from services.escrow_settlement.domain.invariants import check_ledger, check_state
+from services.escrow_settlement.domain.journal import JournalEntry
+from services.escrow_settlement.domain.payouts import plan
+from services.escrow_settlement.domain.postings import post
+from services.escrow_settlement.domain.state import Holder, LedgerState, OrderStatus
 from shared.contracts.common import TicketType
 
 pytestmark = pytest.mark.unit

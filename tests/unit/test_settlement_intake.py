@@ -8,9 +8,8 @@ from datetime import UTC, date, datetime, time
 
 import pytest
 
-from services.escrow_settlement.intake import fact_from
-from services.escrow_settlement.ledger.accounts import OrderRef
-from services.escrow_settlement.ledger.facts import (
+from services.escrow_settlement.domain.accounts import OrderRef
+from services.escrow_settlement.domain.facts import (
     EscrowExpired,
     OrderIssued,
     PaymentReceived,
@@ -22,6 +21,7 @@ from services.escrow_settlement.ledger.facts import (
     TicketReturned,
     UsageExpired,
 )
+from services.escrow_settlement.inbound import fact_from
 from shared.contracts.common import TicketType
 from shared.contracts.envelope import EventEnvelope
 from shared.contracts.events import Event, wrap

@@ -9,15 +9,15 @@ from datetime import UTC, date, datetime, time
 
 import pytest
 
-from services.escrow_settlement.batch import Slice, settle
-from services.escrow_settlement.codec import order_book_json, order_book_of, transfer_book_json, transfer_book_of
-from services.escrow_settlement.intake import fact_from
-from services.escrow_settlement.ledger.accounts import escrow_held
-from services.escrow_settlement.ledger.facts import Fact, PayoutRejected, PayoutSent
-from services.escrow_settlement.ledger.postings import post_all
-from services.escrow_settlement.ledger.state import Holder, LedgerState, TransferBook
-from services.escrow_settlement.statement import as_csv, as_json, build
-from services.escrow_settlement.timers import day_to_settle
+from services.escrow_settlement.domain.accounts import escrow_held
+from services.escrow_settlement.domain.batch import Slice, settle
+from services.escrow_settlement.domain.facts import Fact, PayoutRejected, PayoutSent
+from services.escrow_settlement.domain.payouts import day_to_settle
+from services.escrow_settlement.domain.postings import post_all
+from services.escrow_settlement.domain.state import Holder, LedgerState, TransferBook
+from services.escrow_settlement.domain.statement import as_csv, as_json, build
+from services.escrow_settlement.inbound import fact_from
+from services.escrow_settlement.store.codec import order_book_json, order_book_of, transfer_book_json, transfer_book_of
 from tests.support.settlement import History
 
 pytestmark = pytest.mark.unit

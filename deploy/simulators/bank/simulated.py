@@ -1,6 +1,6 @@
 """The sandbox escrow bank: accepts every transfer unless a rule says otherwise.
 
-Rules live in `escrow_bank.bank_rules` (`admin bank-rule`): for a subject — an order key, a merchant id, or `*` —
+Rules live in `escrow_bank.bank_rules` (`cli bank-rule`): for a subject — an order key, a merchant id, or `*` —
 reject (`remaining` times, or always when NULL) or answer only after a delay. The most specific rule wins.
 Each instruction id is decided once (`bank_decisions`) and asked again gets the same answer.
 """

@@ -13,20 +13,26 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from services.escrow_settlement.checks import Releases, net_releases, order_violations, transfer_violations, unbalanced
-from services.escrow_settlement.ledger.accounts import (
+from services.escrow_settlement.domain.accounts import (
     Account,
     consumer_refund_payable,
     merchant_fee_income,
     merchant_payable,
 )
-from services.escrow_settlement.ledger.facts import Fact, OrderFact
-from services.escrow_settlement.ledger.invariants import Violation
-from services.escrow_settlement.ledger.journal import JournalEntry
-from services.escrow_settlement.ledger.notices import Alert, LedgerException
-from services.escrow_settlement.ledger.postings import post
-from services.escrow_settlement.ledger.state import LedgerState, OrderBook, TransferBook
-from services.escrow_settlement.subjects import PAYOUT_FACTS, merchant_of, subject_of
+from services.escrow_settlement.domain.checks import (
+    Releases,
+    net_releases,
+    order_violations,
+    transfer_violations,
+    unbalanced,
+)
+from services.escrow_settlement.domain.facts import Fact, OrderFact
+from services.escrow_settlement.domain.invariants import Violation
+from services.escrow_settlement.domain.journal import JournalEntry
+from services.escrow_settlement.domain.notices import Alert, LedgerException
+from services.escrow_settlement.domain.postings import post
+from services.escrow_settlement.domain.state import LedgerState, OrderBook, TransferBook
+from services.escrow_settlement.domain.subjects import PAYOUT_FACTS, merchant_of, subject_of
 
 
 @dataclass(frozen=True)

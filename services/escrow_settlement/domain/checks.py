@@ -2,7 +2,7 @@
 
 The core's `check_state` runs on a state holding only the affected order books (or transfer books) and their own
 accounts; its global rule "all accounts sum to zero" is meaningless on a slice and is left to the full check
-(`admin check`, which runs `check_ledger` on everything). Two more checks need the stored journal, which the shell
+(`cli check`, which runs `check_ledger` on everything). Two more checks need the stored journal, which the shell
 summarises per voucher: each voucher's place in its book must agree with the journal's net releases (so nothing
 is released twice), and every new entry must sum to zero.
 """
@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping
 
-from services.escrow_settlement.ledger.accounts import Account, AccountKind
-from services.escrow_settlement.ledger.invariants import Violation, check_state
-from services.escrow_settlement.ledger.journal import RELEASES, REVERSALS, JournalEntry
-from services.escrow_settlement.ledger.state import Holder, LedgerState, OrderBook, TransferBook
+from services.escrow_settlement.domain.accounts import Account, AccountKind
+from services.escrow_settlement.domain.invariants import Violation, check_state
+from services.escrow_settlement.domain.journal import RELEASES, REVERSALS, JournalEntry
+from services.escrow_settlement.domain.state import Holder, LedgerState, OrderBook, TransferBook
 
 GLOBAL_ONLY = frozenset({"accounts_sum_to_zero"})
 ORDER_KINDS = frozenset({AccountKind.ESCROW_HELD, AccountKind.SUSPENSE})

@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from services.escrow_settlement.ledger.facts import (
+from services.escrow_settlement.domain.facts import (
     EscrowExpired,
     RedemptionCancelled,
     ReturnCancelled,
@@ -18,8 +18,8 @@ from services.escrow_settlement.ledger.facts import (
     TicketReturned,
     UsageExpired,
 )
-from services.escrow_settlement.ledger.journal import Effects, EntryKind, make_entry
-from services.escrow_settlement.ledger.notices import ExceptionKind, LedgerException
+from services.escrow_settlement.domain.journal import Effects, EntryKind, make_entry
+from services.escrow_settlement.domain.notices import ExceptionKind, LedgerException
 from shared.contracts.common import TicketType
 
 _AFTER_ESCROW: dict[type[TicketFact], str] = {

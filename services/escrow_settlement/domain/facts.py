@@ -11,7 +11,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import date
 
-from services.escrow_settlement.ledger.accounts import OrderRef
+from services.escrow_settlement.domain.accounts import OrderRef
 from shared.contracts.common import TicketType
 
 

@@ -8,7 +8,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from services.escrow_settlement.ledger.accounts import (
+from services.escrow_settlement.domain.accounts import (
     Account,
     AccountKind,
     consumer_in_transit,
@@ -16,9 +16,9 @@ from services.escrow_settlement.ledger.accounts import (
     merchant_in_transit,
     suspense,
 )
-from services.escrow_settlement.ledger.facts import PayoutSent
-from services.escrow_settlement.ledger.journal import RELEASES, REVERSALS, JournalEntry
-from services.escrow_settlement.ledger.state import Holder, LedgerState, OrderBook, OrderStatus
+from services.escrow_settlement.domain.facts import PayoutSent
+from services.escrow_settlement.domain.journal import RELEASES, REVERSALS, JournalEntry
+from services.escrow_settlement.domain.state import Holder, LedgerState, OrderBook, OrderStatus
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 
-from services.escrow_settlement.ledger.accounts import Account, OrderRef
-from services.escrow_settlement.ledger.facts import FactBase
-from services.escrow_settlement.ledger.notices import Alert, LedgerException
+from services.escrow_settlement.domain.accounts import Account, OrderRef
+from services.escrow_settlement.domain.facts import FactBase
+from services.escrow_settlement.domain.notices import Alert, LedgerException
 from shared.ids import derived_id
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.escrow_settlement.ledger.accounts import (
+from services.escrow_settlement.domain.accounts import (
     Account,
     OrderRef,
     consumer_refund_payable,
@@ -10,9 +10,9 @@ from services.escrow_settlement.ledger.accounts import (
     merchant_fee_income,
     merchant_payable,
 )
-from services.escrow_settlement.ledger.facts import RedemptionCancelled, ReturnCancelled, TicketFact, TicketReturned
-from services.escrow_settlement.ledger.journal import mirror
-from services.escrow_settlement.ledger.state import TicketBook
+from services.escrow_settlement.domain.facts import RedemptionCancelled, ReturnCancelled, TicketFact, TicketReturned
+from services.escrow_settlement.domain.journal import mirror
+from services.escrow_settlement.domain.state import TicketBook
 
 Moves = list[tuple[Account, int]]
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from services.escrow_settlement.ledger.accounts import BANK_CASH, escrow_held, suspense
-from services.escrow_settlement.ledger.facts import OrderIssued, PaymentReceived
-from services.escrow_settlement.ledger.journal import NOTHING, Effects, EntryKind, make_entry
-from services.escrow_settlement.ledger.notices import ExceptionKind, LedgerException
-from services.escrow_settlement.ledger.state import OrderBook, OrderStatus, TicketBook
+from services.escrow_settlement.domain.accounts import BANK_CASH, escrow_held, suspense
+from services.escrow_settlement.domain.facts import OrderIssued, PaymentReceived
+from services.escrow_settlement.domain.journal import NOTHING, Effects, EntryKind, make_entry
+from services.escrow_settlement.domain.notices import ExceptionKind, LedgerException
+from services.escrow_settlement.domain.state import OrderBook, OrderStatus, TicketBook
 from shared.contracts.common import TicketType
 
 

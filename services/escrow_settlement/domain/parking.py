@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from services.escrow_settlement.ledger.facts import TicketFact
-from services.escrow_settlement.ledger.journal import NOTHING, Effects
-from services.escrow_settlement.ledger.state import OrderBook, OrderStatus
-from services.escrow_settlement.ledger.tickets import CANCELS, Applied, Held, Waiting, attempt, pair
+from services.escrow_settlement.domain.facts import TicketFact
+from services.escrow_settlement.domain.journal import NOTHING, Effects
+from services.escrow_settlement.domain.state import OrderBook, OrderStatus
+from services.escrow_settlement.domain.tickets import CANCELS, Applied, Held, Waiting, attempt, pair
 
 
 def drain(book: OrderBook) -> tuple[OrderBook, Effects]:
@@ -33,6 +33,20 @@ def pending(book: OrderBook) -> list[tuple[TicketFact, str]]:
         result = attempt(book, fact)
         waiting.append((fact, result.reason if isinstance(result, Waiting) else "retrying"))
     return waiting + [(fact, "held as an exception") for fact in book.held]
+
+
+def waiting(book: OrderBook) -> bool:
+    """Still expecting a fact: payment or issuance unknown, or a parked fact (a mismatch is an exception already)."""
+    status = book.status
+    return status in (OrderStatus.AWAITING_ISSUANCE, OrderStatus.AWAITING_PAYMENT) or (
+        status is OrderStatus.READY and bool(book.parked)
+    )
+
+
+def waiting_reasons(book: OrderBook) -> str:
+    """Why an order still waits, in words, for the exception raised when it has waited too long."""
+    waits = [f"{type(fact).__name__} {fact.cause_id}: {why}" for fact, why in pending(book)]
+    return f"order is {book.status}" + ("; " + "; ".join(waits) if waits else "")
 
 
 def _step(book: OrderBook) -> tuple[OrderBook, Effects] | None:

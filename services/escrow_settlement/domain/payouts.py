@@ -17,21 +17,21 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from services.escrow_settlement.ledger.accounts import (
+from services.escrow_settlement.domain.accounts import (
     AccountKind,
     OrderRef,
     consumer_refund_payable,
     merchant_fee_income,
     merchant_payable,
 )
-from services.escrow_settlement.ledger.facts import (
+from services.escrow_settlement.domain.facts import (
     PayoutRejected,
     PayoutSent,
     RefundTransferRejected,
     RefundTransferSent,
 )
-from services.escrow_settlement.ledger.notices import Alert, AlertKind
-from services.escrow_settlement.ledger.state import LedgerState
+from services.escrow_settlement.domain.notices import Alert, AlertKind
+from services.escrow_settlement.domain.state import LedgerState
 from shared.clock import TAIPEI
 from shared.ids import derived_id
 
@@ -49,6 +49,13 @@ def settlement_day(moment: datetime, cutoff: time = time(0)) -> date:
     local = moment.astimezone(TAIPEI)
     late = cutoff != time(0) and local.time() >= cutoff
     return local.date() + timedelta(days=1) if late else local.date()
+
+
+def day_to_settle(now: datetime, cutoff: time, latest: date | None) -> date | None:
+    """The last ended business day, if the timer has not requested its run yet (earlier missed days need no run
+    of their own: a run pays everything due as of its day)."""
+    ended = settlement_day(now, cutoff) - timedelta(days=1)
+    return ended if latest is None or latest < ended else None
 
 
 def payout_id(merchant_id: str, day: date, attempt: int) -> uuid.UUID:

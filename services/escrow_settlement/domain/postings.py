@@ -9,21 +9,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from services.escrow_settlement.ledger.accounts import Account, AccountKind
-from services.escrow_settlement.ledger.considered import considered
-from services.escrow_settlement.ledger.facts import (
+from services.escrow_settlement.domain.accounts import Account, AccountKind
+from services.escrow_settlement.domain.considered import considered
+from services.escrow_settlement.domain.facts import (
     Fact,
     OrderFact,
     OrderIssued,
     PaymentReceived,
     TransferFactBase,
 )
-from services.escrow_settlement.ledger.journal import NOTHING, Effects, JournalEntry
-from services.escrow_settlement.ledger.notices import Alert, AlertKind, LedgerException
-from services.escrow_settlement.ledger.orders import on_issued, on_payment
-from services.escrow_settlement.ledger.parking import drain
-from services.escrow_settlement.ledger.state import LedgerState
-from services.escrow_settlement.ledger.transfers import post_transfer
+from services.escrow_settlement.domain.journal import NOTHING, Effects, JournalEntry
+from services.escrow_settlement.domain.notices import Alert, AlertKind, LedgerException
+from services.escrow_settlement.domain.orders import on_issued, on_payment
+from services.escrow_settlement.domain.parking import drain
+from services.escrow_settlement.domain.state import LedgerState
+from services.escrow_settlement.domain.transfers import post_transfer
 
 
 @dataclass(frozen=True)

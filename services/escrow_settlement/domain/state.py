@@ -9,15 +9,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
-from services.escrow_settlement.ledger.accounts import Account, OrderRef, natural
-from services.escrow_settlement.ledger.facts import (
+from services.escrow_settlement.domain.accounts import Account, OrderRef, natural
+from services.escrow_settlement.domain.facts import (
     OrderIssued,
     PaymentReceived,
     TicketFact,
     TransferOutcome,
     TransferSent,
 )
-from services.escrow_settlement.ledger.journal import JournalEntry
+from services.escrow_settlement.domain.journal import JournalEntry
 
 
 class Holder(StrEnum):

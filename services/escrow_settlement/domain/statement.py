@@ -16,7 +16,7 @@ import json
 from dataclasses import asdict, dataclass
 from datetime import date
 
-from services.escrow_settlement.ledger.accounts import AccountKind
+from services.escrow_settlement.domain.accounts import AccountKind
 
 ACCOUNTS = (AccountKind.MERCHANT_PAYABLE, AccountKind.MERCHANT_FEE_INCOME, AccountKind.MERCHANT_PAYOUT_IN_TRANSIT)
 COLUMNS = ("record", "entry_id", "cause_id", "entry_kind", "account", "ticket_trade_no", "ticket_no", "amount",

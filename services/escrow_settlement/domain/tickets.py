@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from services.escrow_settlement.ledger.facts import (
+from services.escrow_settlement.domain.facts import (
     EscrowExpired,
     RedemptionCancelled,
     ReturnCancelled,
@@ -16,11 +16,11 @@ from services.escrow_settlement.ledger.facts import (
     TicketRedeemed,
     TicketReturned,
 )
-from services.escrow_settlement.ledger.journal import Effects, EntryKind, JournalEntry, make_entry
-from services.escrow_settlement.ledger.journal import mirror as mirrored
-from services.escrow_settlement.ledger.moves import Moves, moves_of
-from services.escrow_settlement.ledger.notices import ExceptionKind, LedgerException
-from services.escrow_settlement.ledger.state import Holder, OrderBook, OrderStatus, TicketBook
+from services.escrow_settlement.domain.journal import Effects, EntryKind, JournalEntry, make_entry
+from services.escrow_settlement.domain.journal import mirror as mirrored
+from services.escrow_settlement.domain.moves import Moves, moves_of
+from services.escrow_settlement.domain.notices import ExceptionKind, LedgerException
+from services.escrow_settlement.domain.state import Holder, OrderBook, OrderStatus, TicketBook
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from services.escrow_settlement.ledger.accounts import (
+from services.escrow_settlement.domain.accounts import (
     BANK_CASH,
     Account,
     consumer_in_transit,
@@ -19,7 +19,7 @@ from services.escrow_settlement.ledger.accounts import (
     merchant_in_transit,
     merchant_payable,
 )
-from services.escrow_settlement.ledger.facts import (
+from services.escrow_settlement.domain.facts import (
     PayoutConfirmed,
     PayoutRejected,
     PayoutSent,
@@ -30,9 +30,9 @@ from services.escrow_settlement.ledger.facts import (
     TransferOutcome,
     TransferSent,
 )
-from services.escrow_settlement.ledger.journal import NOTHING, Effects, EntryKind, JournalEntry, make_entry, mirror
-from services.escrow_settlement.ledger.notices import Alert, AlertKind, ExceptionKind, LedgerException
-from services.escrow_settlement.ledger.state import LedgerState, TransferBook
+from services.escrow_settlement.domain.journal import NOTHING, Effects, EntryKind, JournalEntry, make_entry, mirror
+from services.escrow_settlement.domain.notices import Alert, AlertKind, ExceptionKind, LedgerException
+from services.escrow_settlement.domain.state import LedgerState, TransferBook
 
 
 def post_transfer(state: LedgerState, fact: TransferFact) -> tuple[LedgerState, Effects, bool]:

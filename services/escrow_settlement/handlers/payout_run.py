@@ -17,14 +17,14 @@ from typing import Any
 
 import asyncpg
 
-from services.escrow_settlement import book_store, notice_store, outgoing, payout_store
-from services.escrow_settlement.desk import LedgerDesk
-from services.escrow_settlement.ledger.accounts import AccountKind, OrderRef
-from services.escrow_settlement.ledger.facts import PayoutSent, TransferSent
-from services.escrow_settlement.ledger.payouts import PayoutPolicy, plan
-from services.escrow_settlement.ledger.state import LedgerState, OrderBook
-from services.escrow_settlement.notice_store import AlertRow
-from services.escrow_settlement.slices import transfer_lock
+from services.escrow_settlement import outbound
+from services.escrow_settlement.domain.accounts import AccountKind, OrderRef
+from services.escrow_settlement.domain.facts import PayoutSent, TransferSent
+from services.escrow_settlement.domain.payouts import PayoutPolicy, plan
+from services.escrow_settlement.domain.state import LedgerState, OrderBook
+from services.escrow_settlement.handlers.ledger import Ledger
+from services.escrow_settlement.outbound import AlertRow
+from services.escrow_settlement.store import books, notices, payouts
 from shared.contracts.events import Outgoing
 from shared.contracts.settlement import AlertSeverity
 from shared.infra import outbox
@@ -36,13 +36,13 @@ WITHHELD = "payout_withheld_quarantine"
 class PayoutRun:
     pool: asyncpg.Pool
     schema: str
-    desk: LedgerDesk
+    ledger: Ledger
     policy: PayoutPolicy
 
     async def run(self, day: date, only: Sequence[str] | None = None) -> dict[str, Any]:
         """Settle every merchant (or `only` these) for `day`; returns counts and amounts for the run record."""
         async with self.pool.acquire() as conn:
-            merchants = await payout_store.merchants_with_accounts(conn)
+            merchants = await payouts.merchants_with_accounts(conn)
         if only is not None:
             wanted = set(only)
             merchants = [m for m in merchants if m in wanted]
@@ -53,30 +53,30 @@ class PayoutRun:
         return {"business_date": day.isoformat(), "merchants": len(merchants), **totals}
 
     async def settle_merchant(self, conn: asyncpg.Connection, merchant_id: str, day: date) -> Counter[str]:
-        await book_store.lock(conn, [transfer_lock(merchant_id)])
-        now, cause = self.desk.clock.now(), f"payout-run/{merchant_id}/{day.isoformat()}"
-        if stopped := await payout_store.quarantined_subjects(conn, merchant_id):
+        await books.lock(conn, [books.transfer_lock(merchant_id)])
+        now, cause = self.ledger.clock.now(), f"payout-run/{merchant_id}/{day.isoformat()}"
+        if stopped := await payouts.quarantined_subjects(conn, merchant_id):
             detail = f"nothing instructed for {day}: quarantined {', '.join(stopped)}"
             await self._alert(conn, cause, WITHHELD, merchant_id, merchant_id, detail, AlertSeverity.CRITICAL)
             return Counter(withheld=1)
-        balances = await payout_store.due_as_of(conn, merchant_id, day)
+        balances = await payouts.due_as_of(conn, merchant_id, day)
         orders = {a.owner for a in balances if a.kind is AccountKind.CONSUMER_REFUND_PAYABLE}
-        history = await payout_store.transfer_history(conn, orders | {merchant_id})
-        books = {key: OrderBook(OrderRef(*key.split("/", 1))) for key in orders}
-        planned = plan(LedgerState(orders=books, transfers=history, balances=balances), day, self.policy)
+        history = await payouts.transfer_history(conn, orders | {merchant_id})
+        fresh = {key: OrderBook(OrderRef(*key.split("/", 1))) for key in orders}
+        planned = plan(LedgerState(orders=fresh, transfers=history, balances=balances), day, self.policy)
         sent: list[TransferSent] = [*planned.payouts, *planned.refunds]
-        events, posted = await self.desk.post(conn, sent)
+        events, posted = await self.ledger.post(conn, sent)
         diverted = {fact.cause_id for _, fact in posted.diverted}
         instructed = [s for s in sent if s.cause_id not in diverted]
-        events += [outgoing.instructed(s, now) for s in instructed]
+        events += [outbound.instructed(s, now) for s in instructed]
         await outbox.append(conn, self.schema, events)
         for alert in planned.alerts:
             await self._alert(conn, cause, alert.kind.value, alert.subject, merchant_id, alert.detail)
-        payouts = [s for s in instructed if isinstance(s, PayoutSent)]
-        refunds = [s for s in instructed if not isinstance(s, PayoutSent)]
+        paid = [s for s in instructed if isinstance(s, PayoutSent)]
+        refunded = [s for s in instructed if not isinstance(s, PayoutSent)]
         return Counter(
-            payouts=len(payouts), paid_out=sum(s.amount for s in payouts),
-            refunds=len(refunds), refunded=sum(s.amount for s in refunds),
+            payouts=len(paid), paid_out=sum(s.amount for s in paid),
+            refunds=len(refunded), refunded=sum(s.amount for s in refunded),
             carried=len(planned.carried), quarantined=len(diverted),
         )  # fmt: skip
 
@@ -84,8 +84,8 @@ class PayoutRun:
         self, conn: asyncpg.Connection, cause: str, kind: str, subject: str, merchant_id: str, detail: str,
         severity: AlertSeverity = AlertSeverity.NOTICE,
     ) -> None:  # fmt: skip
-        now = self.desk.clock.now()
-        event: Outgoing = outgoing.alert_raised(cause, kind, subject, merchant_id, detail, now, severity)
-        row = AlertRow(outgoing.alert_id(cause, kind, subject), kind, severity, subject, merchant_id, detail, cause)
-        await notice_store.record_alerts(conn, [row], now)
+        now = self.ledger.clock.now()
+        event: Outgoing = outbound.alert_raised(cause, kind, subject, merchant_id, detail, now, severity)
+        row = AlertRow(outbound.alert_id(cause, kind, subject), kind, severity, subject, merchant_id, detail, cause)
+        await notices.record_alerts(conn, [row], now)
         await outbox.append(conn, self.schema, [event])

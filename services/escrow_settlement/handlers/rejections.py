@@ -2,7 +2,8 @@
 
 Every service announces a dead letter with MessageRejected and its end with DeadLetterResolved on the rejections
 topic (one partition per source topic, so the two arrive in order). Settlement keeps the ones that touch money;
-`admin check` reports each open one as a violation, so a lost payment or ticket fact is never "0 violations".
+the full check (`cli check`) reports each open one as a violation, so a lost payment or ticket fact is never
+"0 violations".
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from collections.abc import Sequence
 
 import asyncpg
 
-from services.escrow_settlement.ledger.invariants import Violation
+from services.escrow_settlement.store import unapplied
 from shared.contracts.envelope import EventEnvelope
 from shared.contracts.events import Outgoing, payload_of
 from shared.contracts.rejections import DeadLetterResolved, MessageRejected
@@ -21,36 +22,7 @@ from shared.infra.messages import Inbound, Parsed
 async def on_rejection(conn: asyncpg.Connection, parsed: Parsed[EventEnvelope], _record: Inbound) -> Sequence[Outgoing]:
     event = payload_of(parsed.body)
     if isinstance(event, MessageRejected) and event.touches_money:
-        await conn.execute(
-            """
-            INSERT INTO unapplied_messages (consumer, source_topic, partition, "offset", stage, error, rejected_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING
-            """,
-            event.consumer, event.source_topic, event.source_partition, event.source_offset, event.stage,
-            event.error, event.rejected_at,
-        )  # fmt: skip
+        await unapplied.record(conn, event)
     elif isinstance(event, DeadLetterResolved):
-        await conn.execute(
-            """
-            UPDATE unapplied_messages SET resolved_at = $5, resolution = $6
-            WHERE consumer = $1 AND source_topic = $2 AND partition = $3 AND "offset" = $4
-            """,
-            event.consumer, event.source_topic, event.source_partition, event.source_offset, event.resolved_at,
-            f"{event.resolution}: {event.note}",
-        )  # fmt: skip
+        await unapplied.resolve(conn, event)
     return []
-
-
-async def open_violations(conn: asyncpg.Connection) -> list[Violation]:
-    rows = await conn.fetch(
-        'SELECT * FROM unapplied_messages WHERE resolved_at IS NULL ORDER BY rejected_at, consumer, "offset"'
-    )
-    return [
-        Violation(
-            "dead_letter_unapplied",
-            f"{r['consumer']}:{r['source_topic']}/{r['partition']}/{r['offset']}",
-            f"{r['stage']} failure since {r['rejected_at']:%Y-%m-%dT%H:%M:%SZ}, the ledger may lack its money "
-            f"(python -m shared.admin dead-letters list --service ...): {r['error'][:200]}",
-        )
-        for r in rows
-    ]

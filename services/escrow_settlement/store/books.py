@@ -1,23 +1,31 @@
 """The core's state tables: order books and bank transfers (JSON books beside queryable columns).
 
 Writers lock what they touch first (`lock`: transaction-scoped advisory locks, taken in sorted order), because
-one order's facts arrive on three topics that different instances may consume at the same time.
+one order's facts arrive on three topics that different instances may consume at the same time. A bank-transfer
+fact and the payout run both lock `transfer_lock(merchant)`, so the in-flight instructions and in-transit balances
+read for a check are one consistent picture.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
 
-from services.escrow_settlement.codec import order_book_json, order_book_of, transfer_book_json, transfer_book_of
-from services.escrow_settlement.ledger.facts import PayoutRejected, RefundTransferRejected
-from services.escrow_settlement.ledger.state import OrderBook, OrderStatus, TransferBook
-from services.escrow_settlement.subjects import PAYOUT_FACTS, merchant_of, subject_of
+from services.escrow_settlement.domain.facts import PayoutRejected, RefundTransferRejected
+from services.escrow_settlement.domain.parking import waiting
+from services.escrow_settlement.domain.state import OrderBook, TransferBook
+from services.escrow_settlement.domain.subjects import PAYOUT_FACTS, merchant_of, subject_of
+from services.escrow_settlement.store.codec import order_book_json, order_book_of, transfer_book_json, transfer_book_of
 
 REJECTIONS = (PayoutRejected, RefundTransferRejected)
+
+
+def transfer_lock(merchant_id: str) -> str:
+    return f"transfers/{merchant_id}"
 
 
 async def lock(conn: asyncpg.Connection, keys: Iterable[str]) -> None:
@@ -30,14 +38,6 @@ async def lock(conn: asyncpg.Connection, keys: Iterable[str]) -> None:
 async def order_books(conn: asyncpg.Connection, keys: Iterable[str]) -> dict[str, OrderBook]:
     rows = await conn.fetch("SELECT order_key, book FROM order_books WHERE order_key = ANY($1::text[])", list(keys))
     return {r["order_key"]: order_book_of(r["book"]) for r in rows}
-
-
-def waiting(book: OrderBook) -> bool:
-    """Still expecting a fact: payment or issuance unknown, or a parked fact (a mismatch is an exception already)."""
-    status = book.status
-    return status in (OrderStatus.AWAITING_ISSUANCE, OrderStatus.AWAITING_PAYMENT) or (
-        status is OrderStatus.READY and bool(book.parked)
-    )
 
 
 async def save_order_books(conn: asyncpg.Connection, books: Mapping[str, OrderBook], now: datetime) -> None:
@@ -62,6 +62,32 @@ async def save_order_books(conn: asyncpg.Connection, books: Mapping[str, OrderBo
         [order_book_json(b) for b in rows],
         [waiting(b) for b in rows],
         now,
+    )
+
+
+@dataclass(frozen=True)
+class WaitingOrder:
+    order_key: str
+    merchant_id: str
+    book: OrderBook
+    since: datetime
+
+
+async def overdue_orders(conn: asyncpg.Connection, waiting_since: datetime, limit: int) -> list[WaitingOrder]:
+    """Orders waiting for a fact since `waiting_since` or earlier and not raised yet, locked (others skipped)."""
+    rows = await conn.fetch(
+        "SELECT order_key, merchant_id, book, waiting_since FROM order_books"
+        " WHERE waiting_since IS NOT NULL AND NOT overdue_raised AND waiting_since <= $1"
+        " ORDER BY waiting_since LIMIT $2 FOR UPDATE SKIP LOCKED",
+        waiting_since,
+        limit,
+    )
+    return [WaitingOrder(r["order_key"], r["merchant_id"], order_book_of(r["book"]), r["waiting_since"]) for r in rows]
+
+
+async def mark_overdue_raised(conn: asyncpg.Connection, order_keys: Iterable[str]) -> None:
+    await conn.execute(
+        "UPDATE order_books SET overdue_raised = true WHERE order_key = ANY($1::text[])", list(order_keys)
     )
 
 

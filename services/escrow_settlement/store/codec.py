@@ -12,9 +12,9 @@ from typing import Any, cast
 
 from pydantic import TypeAdapter
 
-from services.escrow_settlement.ledger import facts
-from services.escrow_settlement.ledger.accounts import OrderRef
-from services.escrow_settlement.ledger.facts import (
+from services.escrow_settlement.domain import facts
+from services.escrow_settlement.domain.accounts import OrderRef
+from services.escrow_settlement.domain.facts import (
     Fact,
     OrderIssued,
     PaymentReceived,
@@ -22,7 +22,7 @@ from services.escrow_settlement.ledger.facts import (
     TransferOutcome,
     TransferSent,
 )
-from services.escrow_settlement.ledger.state import Holder, OrderBook, TicketBook, TransferBook
+from services.escrow_settlement.domain.state import Holder, OrderBook, TicketBook, TransferBook
 
 FORMAT = 1
 FACT_TYPES: dict[str, type[Any]] = {

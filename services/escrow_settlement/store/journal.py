@@ -1,4 +1,5 @@
-"""The journal tables: appending entries and postings, and the balances and summaries read back from them.
+"""The journal tables: appending entries and postings, and the balances, summaries, statements and the whole
+ledger read back from them.
 
 Balances are never written here: the postings trigger moves them (once per statement and account), so they
 always equal the journal. Writers that touch the same accounts can still deadlock on the account rows; Postgres
@@ -7,14 +8,19 @@ detects it and the consumer retries the batch (a transient error).
 
 from __future__ import annotations
 
+import uuid
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import date
 
 import asyncpg
 
-from services.escrow_settlement.checks import Releases
-from services.escrow_settlement.ledger.accounts import BANK, Account, AccountKind
-from services.escrow_settlement.ledger.journal import RELEASES, REVERSALS, JournalEntry
+from services.escrow_settlement.domain.accounts import BANK, Account, AccountKind, OrderRef
+from services.escrow_settlement.domain.checks import Releases
+from services.escrow_settlement.domain.journal import RELEASES, REVERSALS, EntryKind, JournalEntry, Posting
+from services.escrow_settlement.domain.state import LedgerState
+from services.escrow_settlement.domain.statement import ACCOUNTS, Statement, build
+from services.escrow_settlement.store.codec import order_book_of, transfer_book_of
 
 
 def account_merchant(account: Account) -> str | None:
@@ -106,3 +112,52 @@ async def later_movements(
         list(transfers),
     )
     return {Account(AccountKind(r["kind"]), r["owner"]): r["amount"] for r in rows}
+
+
+async def statement_of(conn: asyncpg.Connection, merchant_id: str, day: date) -> Statement:
+    """The merchant's statement for a business day: balances before it, and the day's postings in recording order."""
+    kinds = [k.value for k in ACCOUNTS]
+    opening = await conn.fetch(
+        "SELECT kind, sum(amount) AS amount FROM postings"
+        " WHERE owner = $1 AND kind = ANY($2::text[]) AND business_date < $3 GROUP BY kind",
+        merchant_id,
+        kinds,
+        day,
+    )
+    rows = await conn.fetch(
+        """
+        SELECT e.entry_id, e.cause_id, e.kind AS entry_kind, p.kind AS account, p.amount,
+               split_part(e.order_key, '/', 2) AS ticket_trade_no, e.ticket_no
+        FROM postings p JOIN journal_entries e ON e.entry_id = p.entry_id
+        WHERE p.owner = $1 AND p.kind = ANY($2::text[]) AND p.business_date = $3
+        ORDER BY e.seq, p.line
+        """,
+        merchant_id,
+        kinds,
+        day,
+    )
+    movements = [{**dict(r), "ticket_trade_no": r["ticket_trade_no"] or None} for r in rows]
+    return build(merchant_id, day, {r["kind"]: r["amount"] for r in opening}, movements)
+
+
+async def whole_ledger(conn: asyncpg.Connection) -> tuple[LedgerState, list[JournalEntry]]:
+    """Every book, transfer, balance and entry, for the full check (run it in one REPEATABLE READ snapshot)."""
+    books = {
+        r["order_key"]: order_book_of(r["book"]) for r in await conn.fetch("SELECT order_key, book FROM order_books")
+    }
+    transfers = {r["instruction_id"]: transfer_book_of(r["book"])
+                 for r in await conn.fetch("SELECT instruction_id, book FROM transfers")}  # fmt: skip
+    balances = {Account(AccountKind(r["kind"]), r["owner"]): r["balance"]
+                for r in await conn.fetch("SELECT kind, owner, balance FROM accounts WHERE balance <> 0")}  # fmt: skip
+    postings: defaultdict[uuid.UUID, list[Posting]] = defaultdict(list)
+    for r in await conn.fetch("SELECT entry_id, kind, owner, amount FROM postings ORDER BY entry_id, line"):
+        postings[r["entry_id"]].append(Posting(Account(AccountKind(r["kind"]), r["owner"]), r["amount"]))
+    journal = [
+        JournalEntry(
+            r["entry_id"], r["cause_id"], r["business_date"], EntryKind(r["kind"]), tuple(postings[r["entry_id"]]),
+            r["merchant_id"], OrderRef(*r["order_key"].split("/", 1)) if r["order_key"] else None, r["ticket_no"],
+            r["memo"],
+        )
+        for r in await conn.fetch("SELECT * FROM journal_entries ORDER BY seq")
+    ]  # fmt: skip
+    return LedgerState(orders=books, transfers=transfers, balances=balances), journal

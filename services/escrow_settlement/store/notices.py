@@ -3,42 +3,16 @@
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import datetime
 
 import asyncpg
 
-from services.escrow_settlement.codec import fact_json, fact_of
-from services.escrow_settlement.ledger.facts import Fact
-from services.escrow_settlement.ledger.invariants import Violation
-from services.escrow_settlement.ledger.notices import LedgerException
-from services.escrow_settlement.outgoing import exception_id
-
-
-@dataclass(frozen=True)
-class AlertRow:
-    alert_id: uuid.UUID
-    kind: str
-    severity: str
-    subject: str
-    merchant_id: str
-    detail: str
-    cause_id: str
-
-
-@dataclass(frozen=True)
-class ExceptionRow:
-    kind: str
-    cause_id: str
-    subject: str
-    merchant_id: str
-    detail: str
-
-    @classmethod
-    def of(cls, problem: LedgerException, merchant_id: str) -> ExceptionRow:
-        return cls(problem.kind.value, problem.cause_id, problem.subject, merchant_id, problem.detail)
+from services.escrow_settlement.domain.facts import Fact
+from services.escrow_settlement.domain.invariants import Violation
+from services.escrow_settlement.outbound import AlertRow, ExceptionRow, exception_id
+from services.escrow_settlement.store.codec import fact_json, fact_of
 
 
 async def record_exceptions(conn: asyncpg.Connection, rows: Sequence[ExceptionRow], now: datetime) -> None:

@@ -10,11 +10,11 @@ from typing import Any
 
 import asyncpg
 
-from services.escrow_settlement.codec import transfer_book_of
-from services.escrow_settlement.journal_store import later_movements
-from services.escrow_settlement.ledger.accounts import Account, AccountKind
-from services.escrow_settlement.ledger.journal import EntryKind
-from services.escrow_settlement.ledger.state import TransferBook
+from services.escrow_settlement.domain.accounts import Account, AccountKind
+from services.escrow_settlement.domain.journal import EntryKind
+from services.escrow_settlement.domain.state import TransferBook
+from services.escrow_settlement.store.codec import transfer_book_of
+from services.escrow_settlement.store.journal import later_movements
 
 DUE_KINDS = (AccountKind.MERCHANT_PAYABLE, AccountKind.MERCHANT_FEE_INCOME, AccountKind.CONSUMER_REFUND_PAYABLE)
 # Entries of our own transfers count whatever their date: money sent under a later day's run is gone already.
