@@ -70,8 +70,9 @@ async def release(pool: asyncpg.Pool, subject: str) -> int | None:
 
 async def run(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
-    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2,
-                                     server_settings={"search_path": SCHEMA})  # fmt: skip
+    pool = await asyncpg.create_pool(
+        settings.database_url, min_size=1, max_size=2, server_settings={"search_path": SCHEMA}
+    )
     assert pool is not None
     try:
         if args.command == "payout-run":
@@ -91,8 +92,11 @@ async def run(args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="python -m services.escrow_settlement.cli", description=__doc__,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    root = argparse.ArgumentParser(
+        prog="python -m services.escrow_settlement.cli",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = root.add_subparsers(dest="command", required=True)
     p = sub.add_parser("payout-run")
     p.add_argument("--date", required=True)

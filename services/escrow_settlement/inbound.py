@@ -50,15 +50,18 @@ def fact_from(envelope: EventEnvelope, cutoff: time) -> Fact | None:
     cause = str(envelope.event_id)
     if isinstance(event, PaymentConfirmed):
         order = OrderRef(event.merchant_id, event.merchant_trade_no)
-        return PaymentReceived(cause_id=cause, on=settlement_day(event.payment_date, cutoff), order=order,
-                               amount=event.amount)  # fmt: skip
+        return PaymentReceived(
+            cause_id=cause, on=settlement_day(event.payment_date, cutoff), order=order, amount=event.amount
+        )
     if isinstance(event, TicketsIssued):
         vouchers = tuple(IssuedVoucher(t.ticket_no, t.ticket_type, t.face_value) for t in event.tickets)
         return OrderIssued(
-            cause_id=cause, on=settlement_day(event.issued_at, cutoff),
-            order=OrderRef(event.merchant_id, event.ticket_trade_no), tickets=vouchers,
+            cause_id=cause,
+            on=settlement_day(event.issued_at, cutoff),
+            order=OrderRef(event.merchant_id, event.ticket_trade_no),
+            tickets=vouchers,
             escrow_expiry_date=event.escrow_expiry_date,
-        )  # fmt: skip
+        )
     if isinstance(event, TicketEvent):
         return _ticket_fact(event, cause, cutoff)
     if isinstance(event, TransferOutcome):
@@ -75,11 +78,13 @@ def _ticket_fact(event: TicketEvent, cause: str, cutoff: time) -> Fact | None:
     if isinstance(event, WriteOffCancelled):
         return RedemptionCancelled(cause_id=cause, on=on, ticket=t, within_escrow=within)
     if isinstance(event, TicketRefunded):
-        return TicketReturned(cause_id=cause, on=on, ticket=t, within_escrow=within, fee=event.fee,
-                              refund_amount=event.refund_amount)  # fmt: skip
+        return TicketReturned(
+            cause_id=cause, on=on, ticket=t, within_escrow=within, fee=event.fee, refund_amount=event.refund_amount
+        )
     if isinstance(event, RefundCancelled):
-        return ReturnCancelled(cause_id=cause, on=on, ticket=t, within_escrow=within, fee=event.fee,
-                               refund_amount=event.refund_amount)  # fmt: skip
+        return ReturnCancelled(
+            cause_id=cause, on=on, ticket=t, within_escrow=within, fee=event.fee, refund_amount=event.refund_amount
+        )
     if isinstance(event, TicketExpired):
         expired = EscrowExpired if event.kind is ExpiryKind.ESCROW else UsageExpired
         return expired(cause_id=cause, on=on, ticket=t)
@@ -100,6 +105,7 @@ def _transfer_fact(event: TransferOutcome, cause: str, cutoff: time) -> Fact | N
         return None  # a refund answer that names no order cannot be matched; nothing to post
     order = OrderRef(event.merchant_id, event.ticket_trade_no)
     if rejected is not None:
-        return RefundTransferRejected(cause_id=cause, on=on, instruction_id=i, order=order, amount=amount,
-                                      reason=rejected)  # fmt: skip
+        return RefundTransferRejected(
+            cause_id=cause, on=on, instruction_id=i, order=order, amount=amount, reason=rejected
+        )
     return RefundTransferConfirmed(cause_id=cause, on=on, instruction_id=i, order=order, amount=amount)

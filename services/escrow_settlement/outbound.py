@@ -67,13 +67,20 @@ def _out(event: Event, event_id: uuid.UUID, now: datetime, cause: str) -> Outgoi
 
 
 def entry_posted(entry: JournalEntry, now: datetime) -> Outgoing:
-    postings = tuple(PostingLine(account_kind=p.account.kind.value, owner=p.account.owner, amount=p.amount)
-                     for p in entry.postings)  # fmt: skip
+    postings = tuple(
+        PostingLine(account_kind=p.account.kind.value, owner=p.account.owner, amount=p.amount) for p in entry.postings
+    )
     event = LedgerEntryPosted(
-        entry_id=entry.entry_id, cause_id=entry.cause_id, business_date=entry.on, kind=entry.kind.value,
-        merchant_id=entry.merchant_id, ticket_trade_no=entry.order.ticket_trade_no if entry.order else None,
-        ticket_no=entry.ticket_no, postings=postings, memo=entry.memo,
-    )  # fmt: skip
+        entry_id=entry.entry_id,
+        cause_id=entry.cause_id,
+        business_date=entry.on,
+        kind=entry.kind.value,
+        merchant_id=entry.merchant_id,
+        ticket_trade_no=entry.order.ticket_trade_no if entry.order else None,
+        ticket_no=entry.ticket_no,
+        postings=postings,
+        memo=entry.memo,
+    )
     return _out(event, derived_id(entry.entry_id, "posted"), now, entry.cause_id)
 
 
@@ -82,8 +89,9 @@ def exception_id(cause_id: str, kind: str, subject: str) -> uuid.UUID:
 
 
 def exception_raised(kind: str, cause_id: str, subject: str, merchant_id: str, detail: str, now: datetime) -> Outgoing:
-    event = SettlementExceptionRaised(kind=kind, cause_id=cause_id, subject=subject, merchant_id=merchant_id,
-                                      detail=detail)  # fmt: skip
+    event = SettlementExceptionRaised(
+        kind=kind, cause_id=cause_id, subject=subject, merchant_id=merchant_id, detail=detail
+    )
     return _out(event, exception_id(cause_id, kind, subject), now, cause_id)
 
 
@@ -92,17 +100,29 @@ def alert_id(cause_id: str, kind: str, subject: str) -> uuid.UUID:
 
 
 def alert_raised(
-    cause_id: str, kind: str, subject: str, merchant_id: str, detail: str, now: datetime,
+    cause_id: str,
+    kind: str,
+    subject: str,
+    merchant_id: str,
+    detail: str,
+    now: datetime,
     severity: AlertSeverity = AlertSeverity.NOTICE,
-) -> Outgoing:  # fmt: skip
-    event = LedgerAlertRaised(kind=kind, severity=severity, subject=subject, merchant_id=merchant_id, detail=detail,
-                              cause_id=cause_id)  # fmt: skip
+) -> Outgoing:
+    event = LedgerAlertRaised(
+        kind=kind, severity=severity, subject=subject, merchant_id=merchant_id, detail=detail, cause_id=cause_id
+    )
     return _out(event, alert_id(cause_id, kind, subject), now, cause_id)
 
 
 def violation_raised(cause_id: str, quarantined: str, merchant_id: str, v: Violation, now: datetime) -> Outgoing:
-    event = InvariantViolated(rule=v.rule, subject=v.subject, quarantined=quarantined, merchant_id=merchant_id,
-                              detail=v.detail, detected_at=now)  # fmt: skip
+    event = InvariantViolated(
+        rule=v.rule,
+        subject=v.subject,
+        quarantined=quarantined,
+        merchant_id=merchant_id,
+        detail=v.detail,
+        detected_at=now,
+    )
     return _out(event, alert_id(cause_id, f"violation/{v.rule}", v.subject), now, cause_id)
 
 
@@ -110,15 +130,23 @@ def instructed(sent: PayoutSent | RefundTransferSent, now: datetime) -> Outgoing
     event: Event
     if isinstance(sent, PayoutSent):
         event = PayoutInstructed(
-            instruction_id=sent.instruction_id, merchant_id=sent.merchant_id, business_date=sent.on,
-            attempt=sent.attempt, amount=sent.amount, payable_part=sent.payable_part, fee_part=sent.fee_part,
-        )  # fmt: skip
+            instruction_id=sent.instruction_id,
+            merchant_id=sent.merchant_id,
+            business_date=sent.on,
+            attempt=sent.attempt,
+            amount=sent.amount,
+            payable_part=sent.payable_part,
+            fee_part=sent.fee_part,
+        )
     else:
         event = RefundInstructed(
-            instruction_id=sent.instruction_id, merchant_id=sent.order.merchant_id,
-            ticket_trade_no=sent.order.ticket_trade_no, business_date=sent.on, attempt=sent.attempt,
+            instruction_id=sent.instruction_id,
+            merchant_id=sent.order.merchant_id,
+            ticket_trade_no=sent.order.ticket_trade_no,
+            business_date=sent.on,
+            attempt=sent.attempt,
             amount=sent.amount,
-        )  # fmt: skip
+        )
     return _out(event, sent.instruction_id, now, str(sent.instruction_id))
 
 
@@ -130,8 +158,9 @@ def published(outcome: BatchOutcome, now: datetime) -> tuple[list[Outgoing], lis
     for alert, cause, merchant in outcome.alerts:
         events.append(alert_raised(cause, alert.kind.value, alert.subject, merchant, alert.detail, now))
         row_id = alert_id(cause, alert.kind.value, alert.subject)
-        alerts.append(AlertRow(row_id, alert.kind.value, AlertSeverity.NOTICE, alert.subject, merchant, alert.detail,
-                               cause))  # fmt: skip
+        alerts.append(
+            AlertRow(row_id, alert.kind.value, AlertSeverity.NOTICE, alert.subject, merchant, alert.detail, cause)
+        )
     first_cause: dict[str, str] = {}
     for subject, fact in outcome.diverted:
         first_cause.setdefault(subject, fact.cause_id)

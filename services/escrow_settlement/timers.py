@@ -41,5 +41,6 @@ class SettlementTimers:
         return True
 
     async def overdue_step(self) -> bool:
-        return await overdue.sweep(self.runtime.pool, self.runtime.schema, self.runtime.clock.now(),
-                                   self.config.overdue_after)  # fmt: skip
+        return await overdue.sweep(
+            self.runtime.pool, self.runtime.schema, self.runtime.clock.now(), self.config.overdue_after
+        )

@@ -41,10 +41,10 @@ def considered(fact: TicketFact) -> Effects | None:
     else:
         memo = _AFTER_ESCROW[type(fact)]
     order = fact.order
+    ticket_no = fact.ticket.ticket_no
     entry = make_entry(
-        fact, EntryKind.CONSIDERED, (), merchant_id=order.merchant_id, order=order, ticket_no=fact.ticket.ticket_no,
-        memo=memo,
-    )  # fmt: skip
+        fact, EntryKind.CONSIDERED, (), merchant_id=order.merchant_id, order=order, ticket_no=ticket_no, memo=memo
+    )
     problems: tuple[LedgerException, ...] = ()
     if fact.ticket.ticket_type is TicketType.PICKUP and isinstance(fact, TicketReturned | ReturnCancelled):
         problems = (LedgerException(ExceptionKind.REFUND_OUTSIDE_ESCROW, fact.cause_id, order.key, memo),)

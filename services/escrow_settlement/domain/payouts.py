@@ -101,15 +101,27 @@ def plan(state: LedgerState, day: date, policy: PayoutPolicy = PayoutPolicy()) -
         payable, fee = state.held_in(merchant_payable(m)), state.held_in(merchant_fee_income(m))
         if (attempt := due(m, payable + fee, "merchant")) is not None:
             i = payout_id(m, day, attempt)
-            payouts.append(PayoutSent(cause_id=str(i), on=day, instruction_id=i, merchant_id=m, attempt=attempt,
-                                      payable_part=payable, fee_part=fee))  # fmt: skip
+            payouts.append(
+                PayoutSent(
+                    cause_id=str(i),
+                    on=day,
+                    instruction_id=i,
+                    merchant_id=m,
+                    attempt=attempt,
+                    payable_part=payable,
+                    fee_part=fee,
+                )
+            )
     refunds = []
     for key, book in sorted(state.orders.items()):
         owed = state.held_in(consumer_refund_payable(book.order))
         if (attempt := due(key, owed, "consumer")) is not None:
             i = refund_id(book.order, day, attempt)
-            refunds.append(RefundTransferSent(cause_id=str(i), on=day, instruction_id=i, order=book.order,
-                                              attempt=attempt, amount=owed))  # fmt: skip
+            refunds.append(
+                RefundTransferSent(
+                    cause_id=str(i), on=day, instruction_id=i, order=book.order, attempt=attempt, amount=owed
+                )
+            )
     return SettlementPlan(tuple(payouts), tuple(refunds), tuple(carried), tuple(alerts))
 
 

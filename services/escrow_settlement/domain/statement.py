@@ -19,8 +19,17 @@ from datetime import date
 from services.escrow_settlement.domain.accounts import AccountKind
 
 ACCOUNTS = (AccountKind.MERCHANT_PAYABLE, AccountKind.MERCHANT_FEE_INCOME, AccountKind.MERCHANT_PAYOUT_IN_TRANSIT)
-COLUMNS = ("record", "entry_id", "cause_id", "entry_kind", "account", "ticket_trade_no", "ticket_no", "amount",
-           "balance")  # fmt: skip
+COLUMNS = (
+    "record",
+    "entry_id",
+    "cause_id",
+    "entry_kind",
+    "account",
+    "ticket_trade_no",
+    "ticket_no",
+    "amount",
+    "balance",
+)
 
 
 @dataclass(frozen=True)
@@ -54,8 +63,9 @@ def build(merchant_id: str, day: date, opening_raw: dict[str, int], postings: li
         amount, account = -int(str(row["amount"])), str(row["account"])
         balances[account] += amount
         total += amount
-        movements.append(Movement(str(row["entry_id"]), str(row["cause_id"]), str(row["entry_kind"]), account,
-                                  _text(row["ticket_trade_no"]), _text(row["ticket_no"]), amount, total))  # fmt: skip
+        entry = (str(row["entry_id"]), str(row["cause_id"]), str(row["entry_kind"]))
+        tickets = (_text(row["ticket_trade_no"]), _text(row["ticket_no"]))
+        movements.append(Movement(*entry, account, *tickets, amount, total))
     return Statement(merchant_id, day, opening, tuple(movements), {**balances, "total": total})
 
 
@@ -77,8 +87,10 @@ def as_csv(statement: Statement) -> str:
     for account, amount in statement.opening.items():
         writer.writerow((*head, "opening", "", "", "", account, "", "", "", amount))
     for m in statement.movements:
-        writer.writerow((*head, "movement", m.entry_id, m.cause_id, m.entry_kind, m.account, m.ticket_trade_no or "",
-                         m.ticket_no or "", m.amount, m.balance))  # fmt: skip
+        tickets = (m.ticket_trade_no or "", m.ticket_no or "")
+        writer.writerow(
+            (*head, "movement", m.entry_id, m.cause_id, m.entry_kind, m.account, *tickets, m.amount, m.balance)
+        )
     for account, amount in statement.closing.items():
         writer.writerow((*head, "closing", "", "", "", account, "", "", "", amount))
     return out.getvalue()

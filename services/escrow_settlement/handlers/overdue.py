@@ -22,13 +22,19 @@ async def sweep(pool: asyncpg.Pool, schema: str, now: datetime, after: timedelta
     async with pool.acquire() as conn, conn.transaction():
         overdue = await books.overdue_orders(conn, now - after, BATCH)
         problems = [
-            ExceptionRow(KIND, f"{o.order_key}/waiting-since/{o.since.isoformat()}", o.order_key, o.merchant_id,
-                         waiting_reasons(o.book))
+            ExceptionRow(
+                KIND,
+                f"{o.order_key}/waiting-since/{o.since.isoformat()}",
+                o.order_key,
+                o.merchant_id,
+                waiting_reasons(o.book),
+            )
             for o in overdue
-        ]  # fmt: skip
+        ]
         await notices.record_exceptions(conn, problems, now)
         await books.mark_overdue_raised(conn, [o.order_key for o in overdue])
-        events = [outbound.exception_raised(p.kind, p.cause_id, p.subject, p.merchant_id, p.detail, now)
-                  for p in problems]  # fmt: skip
+        events = [
+            outbound.exception_raised(p.kind, p.cause_id, p.subject, p.merchant_id, p.detail, now) for p in problems
+        ]
         await outbox.append(conn, schema, events)
     return len(overdue) == BATCH

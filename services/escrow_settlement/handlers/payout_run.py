@@ -75,15 +75,24 @@ class PayoutRun:
         paid = [s for s in instructed if isinstance(s, PayoutSent)]
         refunded = [s for s in instructed if not isinstance(s, PayoutSent)]
         return Counter(
-            payouts=len(paid), paid_out=sum(s.amount for s in paid),
-            refunds=len(refunded), refunded=sum(s.amount for s in refunded),
-            carried=len(planned.carried), quarantined=len(diverted),
-        )  # fmt: skip
+            payouts=len(paid),
+            paid_out=sum(s.amount for s in paid),
+            refunds=len(refunded),
+            refunded=sum(s.amount for s in refunded),
+            carried=len(planned.carried),
+            quarantined=len(diverted),
+        )
 
     async def _alert(
-        self, conn: asyncpg.Connection, cause: str, kind: str, subject: str, merchant_id: str, detail: str,
+        self,
+        conn: asyncpg.Connection,
+        cause: str,
+        kind: str,
+        subject: str,
+        merchant_id: str,
+        detail: str,
         severity: AlertSeverity = AlertSeverity.NOTICE,
-    ) -> None:  # fmt: skip
+    ) -> None:
         now = self.ledger.clock.now()
         event: Outgoing = outbound.alert_raised(cause, kind, subject, merchant_id, detail, now, severity)
         row = AlertRow(outbound.alert_id(cause, kind, subject), kind, severity, subject, merchant_id, detail, cause)

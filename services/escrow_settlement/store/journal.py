@@ -145,19 +145,29 @@ async def whole_ledger(conn: asyncpg.Connection) -> tuple[LedgerState, list[Jour
     books = {
         r["order_key"]: order_book_of(r["book"]) for r in await conn.fetch("SELECT order_key, book FROM order_books")
     }
-    transfers = {r["instruction_id"]: transfer_book_of(r["book"])
-                 for r in await conn.fetch("SELECT instruction_id, book FROM transfers")}  # fmt: skip
-    balances = {Account(AccountKind(r["kind"]), r["owner"]): r["balance"]
-                for r in await conn.fetch("SELECT kind, owner, balance FROM accounts WHERE balance <> 0")}  # fmt: skip
+    transfers = {
+        r["instruction_id"]: transfer_book_of(r["book"])
+        for r in await conn.fetch("SELECT instruction_id, book FROM transfers")
+    }
+    balances = {
+        Account(AccountKind(r["kind"]), r["owner"]): r["balance"]
+        for r in await conn.fetch("SELECT kind, owner, balance FROM accounts WHERE balance <> 0")
+    }
     postings: defaultdict[uuid.UUID, list[Posting]] = defaultdict(list)
     for r in await conn.fetch("SELECT entry_id, kind, owner, amount FROM postings ORDER BY entry_id, line"):
         postings[r["entry_id"]].append(Posting(Account(AccountKind(r["kind"]), r["owner"]), r["amount"]))
     journal = [
         JournalEntry(
-            r["entry_id"], r["cause_id"], r["business_date"], EntryKind(r["kind"]), tuple(postings[r["entry_id"]]),
-            r["merchant_id"], OrderRef(*r["order_key"].split("/", 1)) if r["order_key"] else None, r["ticket_no"],
-            r["memo"],
+            entry_id=r["entry_id"],
+            cause_id=r["cause_id"],
+            on=r["business_date"],
+            kind=EntryKind(r["kind"]),
+            postings=tuple(postings[r["entry_id"]]),
+            merchant_id=r["merchant_id"],
+            order=OrderRef(*r["order_key"].split("/", 1)) if r["order_key"] else None,
+            ticket_no=r["ticket_no"],
+            memo=r["memo"],
         )
         for r in await conn.fetch("SELECT * FROM journal_entries ORDER BY seq")
-    ]  # fmt: skip
+    ]
     return LedgerState(orders=books, transfers=transfers, balances=balances), journal

@@ -20,9 +20,11 @@ async def record_exceptions(conn: asyncpg.Connection, rows: Sequence[ExceptionRo
     await conn.executemany(
         "INSERT INTO ledger_exceptions (exception_id, kind, cause_id, subject, merchant_id, detail, raised_at)"
         " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
-        [(exception_id(r.cause_id, r.kind, r.subject), r.kind, r.cause_id, r.subject, r.merchant_id, r.detail, now)
-         for r in rows],
-    )  # fmt: skip
+        [
+            (exception_id(r.cause_id, r.kind, r.subject), r.kind, r.cause_id, r.subject, r.merchant_id, r.detail, now)
+            for r in rows
+        ],
+    )
 
 
 async def record_alerts(conn: asyncpg.Connection, alerts: Sequence[AlertRow], now: datetime) -> None:

@@ -14,9 +14,14 @@ async def record(conn: asyncpg.Connection, event: MessageRejected) -> None:
         INSERT INTO unapplied_messages (consumer, source_topic, partition, "offset", stage, error, rejected_at)
         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING
         """,
-        event.consumer, event.source_topic, event.source_partition, event.source_offset, event.stage,
-        event.error, event.rejected_at,
-    )  # fmt: skip
+        event.consumer,
+        event.source_topic,
+        event.source_partition,
+        event.source_offset,
+        event.stage,
+        event.error,
+        event.rejected_at,
+    )
 
 
 async def resolve(conn: asyncpg.Connection, event: DeadLetterResolved) -> None:
@@ -25,9 +30,13 @@ async def resolve(conn: asyncpg.Connection, event: DeadLetterResolved) -> None:
         UPDATE unapplied_messages SET resolved_at = $5, resolution = $6
         WHERE consumer = $1 AND source_topic = $2 AND partition = $3 AND "offset" = $4
         """,
-        event.consumer, event.source_topic, event.source_partition, event.source_offset, event.resolved_at,
+        event.consumer,
+        event.source_topic,
+        event.source_partition,
+        event.source_offset,
+        event.resolved_at,
         f"{event.resolution}: {event.note}",
-    )  # fmt: skip
+    )
 
 
 async def open_violations(conn: asyncpg.Connection) -> list[Violation]:
