@@ -83,7 +83,7 @@ async def test_the_journal_is_append_only_and_escrow_never_goes_negative(db: asy
             await tx.rollback()
 
 
-async def admin(*args: str) -> tuple[int, str]:
+async def cli(*args: str) -> tuple[int, str]:
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "services.escrow_settlement.cli", *args, cwd=ROOT,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
@@ -110,15 +110,15 @@ async def test_a_balance_changed_behind_the_journal_quarantines_its_order_until_
     entries, _ = await stored_ledger_kinds(db, h.merchant_id)
     assert "write_off" not in entries  # nothing of the quarantined order reached the journal
 
-    status, output = await admin("check")
+    status, output = await cli("check")
     assert status == 1 and f"balances_match_journal escrow_held:{key}" in output
     await db.execute(tamper, key, 100)  # operations repair the balance...
-    status, output = await admin("release", "--subject", key)
+    status, output = await cli("release", "--subject", key)
     assert (status, output.strip()) == (0, f"{key}: 1 fact(s) posted")
-    await admin("release", "--subject", "ledger")  # ...and lift the ledger-wide stop the full check put in place
+    await cli("release", "--subject", "ledger")  # ...and lift the ledger-wide stop the full check put in place
     entries, balances = await stored_ledger_kinds(db, h.merchant_id)
     assert "write_off" in entries and balances[f"merchant_payable:{h.merchant_id}"] == 500
-    assert await admin("check") == (0, "0 violation(s)\n")
+    assert await cli("check") == (0, "0 violation(s)\n")
 
 
 async def stored_ledger_kinds(db: asyncpg.Pool, merchant_id: str) -> tuple[set[str], dict[str, int]]:
