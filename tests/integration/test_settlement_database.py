@@ -100,6 +100,9 @@ async def test_a_balance_changed_behind_the_journal_quarantines_its_order_until_
     await publish(merchant.producer, h.events)
     await settled(db, [h.merchant_id], core_ledger(h.events)[0])
     key = f"{h.merchant_id}/{h.orders[ticket]}"
+    # The issuance posts no entry, so the payment's entry alone does not say it was applied: wait for the order to be
+    # ready, or the tampering below would quarantine the order in front of its own issuance.
+    await ready(db, key)
     tamper = "UPDATE escrow_settlement.accounts SET balance = balance + $2 WHERE kind = 'escrow_held' AND owner = $1"
     await db.execute(tamper, key, -100)  # escrow now shows NT$600 for an order that paid 500
     write_off = h.written_off(ticket)
@@ -119,6 +122,15 @@ async def test_a_balance_changed_behind_the_journal_quarantines_its_order_until_
     entries, balances = await stored_ledger_kinds(db, h.merchant_id)
     assert "write_off" in entries and balances[f"merchant_payable:{h.merchant_id}"] == 500
     assert await cli("check") == (0, "0 violation(s)\n")
+
+
+async def ready(db: asyncpg.Pool, order_key: str, seconds: float = 30) -> None:
+    status = "SELECT status FROM escrow_settlement.order_books WHERE order_key = $1"
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while await db.fetchval(status, order_key) != "ready":
+        assert loop.time() < deadline, f"{order_key} not ready after {seconds}s"
+        await asyncio.sleep(0.1)
 
 
 async def stored_ledger_kinds(db: asyncpg.Pool, merchant_id: str) -> tuple[set[str], dict[str, int]]:
