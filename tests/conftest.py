@@ -97,11 +97,15 @@ async def platform(topics: Settings) -> AsyncIterator[Platform]:
     processes = {name: ServiceProcess(name, workdir, env) for name in PLATFORM_SERVICES}
     processes |= {name: ServiceProcess(name, workdir, env, main=module) for name, module in SIMULATORS.items()}
     running = Platform(processes)
-    await running.start_all()
-    yield running
-    await running.stop_all()
-    if not os.environ.get("ECTICKET_KEEP_TEST_LOGS"):
-        shutil.rmtree(workdir, ignore_errors=True)
+    try:
+        await running.start_all()
+        yield running
+    finally:
+        # Also when start-up failed: a service left running would keep retrying against the next run's broker
+        # and database (same ports) and join its consumer groups (seen: a later run's services never got ready).
+        await running.stop_all()
+        if not os.environ.get("ECTICKET_KEEP_TEST_LOGS"):
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -25,7 +25,7 @@ class MessageRejected(Event):
     rejected_at: AwareDatetime
     # parse | handle | crash (shared/infra/deadletters.py Stage); older events carry neither field.
     stage: str = "parse"
-    # A fact the service never applied (escrow-settlement's `admin check` reports it until it is resolved).
+    # A fact the service never applied (escrow-settlement's `cli check` reports it until it is resolved).
     touches_money: bool = False
 
     def key(self) -> str:

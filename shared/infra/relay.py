@@ -54,9 +54,8 @@ class OutboxRelay:
 
     async def run(self) -> None:
         """Publish until `stopping`. Nothing that goes wrong ends it: unpublished rows stay in the outbox and the next
-        leader term sends them. (The simulated bank runs this loop inside the settlement process, where a relay
-        that gave up would take the service down with it; the child-process relay would be restarted, but only
-        after a crash and a second of not publishing.)"""
+        leader term sends them. (Its child process would be restarted after a crash, but only after a second of
+        not publishing.)"""
         delay = RETRY_FIRST_SECONDS
         while not self.stopping.is_set():
             self._publishing = False

@@ -55,7 +55,9 @@ class Tap:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         if self._consumer:
-            await self._consumer.stop()
+            # gather: a fetch that timed out while the loop was busy can make stop() itself end cancelled, which
+            # must not fail the caller's teardown (seen once at the end of a test session).
+            await asyncio.gather(self._consumer.stop(), return_exceptions=True)
 
     async def _run(self) -> None:
         assert self._consumer is not None

@@ -336,7 +336,7 @@ async def test_a_domain_event_carrying_a_nul_escape_is_dead_lettered_by_each_con
     done = await within_a_second(Pos(merchant, tap, TEST_MERCHANT).write_off(ticket["write_off_no"]))
     assert done["RtnCode"] == 1
     alive(platform)
-    # A forged fact is a money dead letter (an `admin check` violation) until an operator closes it: close it, so
+    # A forged fact is a money dead letter (a settlement `cli check` violation) until an operator closes it: close it, so
     # the test leaves the platform as it found it.
     for schema in schemas:
         letter = await db.fetchval(f"SELECT id FROM {schema}.dead_letters WHERE value = $1", raw)
