@@ -19,7 +19,7 @@ from shared.topics import Topic
 ROOT = Path(__file__).resolve().parents[2]
 
 
-async def test_a_message_that_kills_the_process_is_dead_lettered_after_two_deaths_and_the_rest_applied_once(
+async def test_a_message_that_kills_the_process_is_dead_lettered_after_three_deaths_and_the_rest_applied_once(
     infra: Settings, tmp_path: Path
 ) -> None:
     name = "crashloop_" + uuid.uuid4().hex[:8]
@@ -64,7 +64,7 @@ async def test_a_message_that_kills_the_process_is_dead_lettered_after_two_death
 
     assert sorted(handled) == sorted(b for b in bodies if b != "msg:die")  # each good message exactly once
     assert letter is not None and letter["value"] == b"msg:die" and letter["stage"] == "crash"
-    assert deaths == 2  # once inside its batch, once handled alone; never a third time
+    assert deaths == 3  # once inside its batch, twice handled alone; never a fourth time
 
 
 async def _count(conn: asyncpg.Connection, sql: str) -> int:
