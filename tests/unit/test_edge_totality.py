@@ -11,7 +11,7 @@ import json
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 from urllib.parse import quote_from_bytes
 
@@ -34,30 +34,22 @@ from services.redemption.domain import Refund, WriteOff
 from services.redemption.inbound import Caller, command_from
 from services.redemption.inbound import Invalid as RedemptionInvalid
 from shared import bounded_json
-from shared.admin.seed import TEST_MERCHANT, dev_merchants, dev_products
+from shared.admin.seed import TEST_MERCHANT
 from shared.clock import TAIPEI
 from shared.contracts.envelope import EventEnvelope
 from shared.contracts.ingest import IngestRequest
 from shared.contracts.payments import PaymentConfirmed
 from shared.contracts.rtncodes import RtnCode
 from shared.ecticket.aio import aio_check_mac_value
-from shared.ecticket.crypto import check_mac_value, encrypt_data
-from shared.ecticket.envelope import EnvelopeFailure, OpenedData, RequestEnvelope, RequestHeader, open_request
+from shared.ecticket.envelope import EnvelopeFailure
 from shared.infra.intake import parse_ingest_request
-from shared.infra.messages import Inbound, Unparseable, parse_event
-from shared.merchants.model import merchant_parser
+from shared.infra.messages import Unparseable, parse_event
 from shared.sandbox.aio import AIO_IV, AIO_KEY, payment_result
-from shared.settings import DEV_CONFIG_KEY
+from tests.support.edge import CATALOGUE, NOW, TODAY, opened, record, seeded_merchant
 
 pytestmark = pytest.mark.unit
 
-NOW = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
-TODAY = date(2026, 11, 26)
-KEY, IV = "k" * 16, "i" * 16
-CATALOGUE = {p.item_no: p for p in dev_products() if p.merchant_id == TEST_MERCHANT}
-MERCHANT = merchant_parser(DEV_CONFIG_KEY)(
-    next(r for r in dev_merchants(DEV_CONFIG_KEY) if r.merchant_id == TEST_MERCHANT).model_dump_json().encode()
-)
+MERCHANT = seeded_merchant()
 ALNUM = re.compile(r"[A-Za-z0-9]+")
 FORBIDDEN = re.compile("[\x00\ud800-\udfff]")
 CONTROL = re.compile("[\x00-\x1f\x7f]")
@@ -115,10 +107,6 @@ def deeply(values: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
     """Sometimes the value buried 1-1,500 levels deep, the 1,200-level payment included."""
     buried = st.builds(Nested, values, st.integers(1, 1500))
     return st.integers(0, 4).flatmap(lambda pick: buried if pick == 4 else values)
-
-
-def record(raw: bytes, topic: str) -> Inbound:
-    return Inbound(topic=topic, partition=0, offset=0, key=None, value=raw, timestamp_ms=0)
 
 
 def clean(value: str) -> bool:
@@ -298,16 +286,6 @@ redemption_data = st.fixed_dictionaries(
         "CancelReason": text,
     },
 )
-
-
-def opened(plaintext: str) -> OpenedData | EnvelopeFailure:
-    envelope = RequestEnvelope(
-        merchant_id=TEST_MERCHANT,
-        rq_header=RequestHeader(timestamp=1_800_000_000),
-        data=encrypt_data(plaintext, KEY, IV),
-        check_mac_value=check_mac_value(plaintext, KEY, IV),
-    )
-    return open_request(envelope, KEY, IV, 1_800_000_000)
 
 
 def check_issue(data: dict[str, Any]) -> None:

@@ -18,7 +18,7 @@ from services.redemption.domain import due_at, tickets_from_issued
 from services.redemption.inbound import Caller, command_from
 from services.redemption.inbound import Invalid as RedemptionInvalid
 from shared import bounded_json
-from shared.admin.seed import TEST_MERCHANT, dev_merchants, dev_products
+from shared.admin.seed import TEST_MERCHANT
 from shared.clock import end_of_business_day, start_of_business_day
 from shared.contracts.common import RefundFeeRule, TicketType
 from shared.contracts.envelope import EventEnvelope
@@ -26,31 +26,16 @@ from shared.contracts.issuance import IssuedTicket, TicketsIssued
 from shared.contracts.payments import PaymentConfirmed, PaymentRejectReason
 from shared.contracts.rtncodes import RtnCode
 from shared.ecticket.aio import aio_check_mac_value
-from shared.ecticket.crypto import check_mac_value, encrypt_data
 from shared.ecticket.envelope import (
     EnvelopeFailure,
     EnvelopeFailureReason,
-    OpenedData,
-    RequestEnvelope,
-    RequestHeader,
-    open_request,
 )
 from shared.infra.intake import parse_ingest_request
-from shared.infra.messages import Inbound, Unparseable, parse_event
-from shared.merchants.model import Merchant, merchant_parser
+from shared.infra.messages import Unparseable, parse_event
 from shared.sandbox.aio import AIO_IV, AIO_KEY, payment_result
-from shared.settings import DEV_CONFIG_KEY
+from tests.support.edge import CATALOGUE, NOW, TODAY, opened, record, seeded_merchant
 
 pytestmark = pytest.mark.unit
-
-NOW = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
-TODAY = date(2026, 11, 26)
-KEY, IV = "k" * 16, "i" * 16
-CATALOGUE = {p.item_no: p for p in dev_products() if p.merchant_id == TEST_MERCHANT}
-
-
-def record(value: bytes, topic: str = "ecticket.ingest.payments.v1") -> Inbound:
-    return Inbound(topic=topic, partition=0, offset=0, key=None, value=value, timestamp_ms=0)
 
 
 def unparseable(parse: Any, value: bytes, topic: str = "ecticket.ingest.payments.v1") -> str:
@@ -59,27 +44,11 @@ def unparseable(parse: Any, value: bytes, topic: str = "ecticket.ingest.payments
     return str(caught.value)
 
 
-def merchant() -> Merchant:
-    found = next(r for r in dev_merchants(DEV_CONFIG_KEY) if r.merchant_id == TEST_MERCHANT)
-    return merchant_parser(DEV_CONFIG_KEY)(found.model_dump_json().encode())
-
-
 def signed(**changes: str) -> dict[str, str]:
     """A genuine payment result with some fields changed and signed again (the checksum does not save us)."""
     fields = payment_result(TEST_MERCHANT, "ORDER1", 500, paid_at=NOW) | changes
     fields.pop("CheckMacValue")
     return fields | {"CheckMacValue": aio_check_mac_value(fields, AIO_KEY, AIO_IV)}
-
-
-def opened(plaintext: str) -> OpenedData | EnvelopeFailure:
-    """Decrypted Data exactly as given, sealed with valid keys and checksum (the caller is authenticated)."""
-    envelope = RequestEnvelope(
-        merchant_id=TEST_MERCHANT,
-        rq_header=RequestHeader(timestamp=1_800_000_000),
-        data=encrypt_data(plaintext, KEY, IV),
-        check_mac_value=check_mac_value(plaintext, KEY, IV),
-    )
-    return open_request(envelope, KEY, IV, 1_800_000_000)
 
 
 def issue_data(**line: Any) -> dict[str, Any]:
@@ -203,12 +172,12 @@ def test_a_ticket_price_beyond_int32_is_invalid_data() -> None:
 
 @pytest.mark.parametrize("trade_amt", ["+500", " 500", "5_00", "٥٠٠", "５００", "500 ", "0500.0", "-500", "²"])
 def test_a_signed_trade_amt_that_is_not_ascii_digits_is_refused_as_invalid_fields(trade_amt: str) -> None:
-    decision = assess(signed(TradeAmt=trade_amt), merchant(), NOW)
+    decision = assess(signed(TradeAmt=trade_amt), seeded_merchant(), NOW)
     assert isinstance(decision, Refused) and decision.reason is PaymentRejectReason.INVALID_FIELDS
 
 
 def test_a_signed_trade_amt_beyond_int32_is_refused_as_invalid_fields() -> None:
-    decision = assess(signed(TradeAmt="99999999999"), merchant(), NOW)
+    decision = assess(signed(TradeAmt="99999999999"), seeded_merchant(), NOW)
     assert isinstance(decision, Refused) and decision.reason is PaymentRejectReason.INVALID_FIELDS
 
 
@@ -250,14 +219,14 @@ def test_usage_dates_ten_years_ahead_are_accepted_and_non_ascii_digits_are_not()
     "when", ["9999/12/31 23:59:59", "0001/01/01 00:00:00", "2026/11/28 03:00:00", "2025/11/01 00:00:00"]
 )
 def test_a_signed_payment_date_outside_the_window_is_refused_as_invalid_fields(when: str) -> None:
-    decision = assess(signed(PaymentDate=when), merchant(), NOW)
+    decision = assess(signed(PaymentDate=when), seeded_merchant(), NOW)
     assert isinstance(decision, Refused) and decision.reason is PaymentRejectReason.INVALID_FIELDS
 
 
 def test_a_payment_date_within_a_day_ahead_or_a_year_back_is_confirmed() -> None:
     for moment in (NOW + timedelta(hours=23), NOW - timedelta(days=365)):
         fields = signed(PaymentDate=payment_result(TEST_MERCHANT, "O", 1, paid_at=moment)["PaymentDate"])
-        assert isinstance(assess(fields, merchant(), NOW), PaymentConfirmed), moment
+        assert isinstance(assess(fields, seeded_merchant(), NOW), PaymentConfirmed), moment
 
 
 def test_a_ticket_that_expires_on_the_last_representable_day_is_scheduled_without_overflow() -> None:
