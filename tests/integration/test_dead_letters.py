@@ -5,19 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 
 import asyncpg
 import pytest
 
 from shared.sandbox.merchant import MerchantClient
 from shared.topics import PAYMENT_EVENTS
+from tests.support.processes import run_module
 
 pytestmark = pytest.mark.usefixtures("platform")
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def broken_payment(order: str) -> bytes:
@@ -35,14 +33,6 @@ def broken_payment(order: str) -> bytes:
             "payload": {"merchant_id": "3085676", "merchant_trade_no": order, "trade_no": "T1"},
         }
     ).encode()
-
-
-async def cli(*args: str) -> tuple[int, str]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", *args, cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
-    )
-    output, _ = await process.communicate()
-    return process.returncode or 0, output.decode()
 
 
 async def rows_eventually(
@@ -71,23 +61,23 @@ async def test_a_payment_fact_no_service_can_apply_is_a_violation_until_an_opera
         PAYMENT_EVENTS, letters["issuance"]["offset"], count=2,
     )  # fmt: skip
 
-    status, listed = await cli("shared.admin", "dead-letters", "list", "--service", "issuance")
+    status, listed = await run_module("shared.admin", "dead-letters", "list", "--service", "issuance")
     assert status == 0 and f"issuance #{letters['issuance']['id']} open handle money {where}" in listed
-    status, checked = await cli("services.escrow_settlement.cli", "check")
+    status, checked = await run_module("services.escrow_settlement.cli", "check")
     assert status == 1
     assert f"dead_letter_unapplied issuance:{where}" in checked
     assert f"dead_letter_unapplied escrow_settlement:{where}" in checked
 
-    status, redriven = await cli("shared.admin", "dead-letters", "redrive", "--service", "issuance",
+    status, redriven = await run_module("shared.admin", "dead-letters", "redrive", "--service", "issuance",
                                  "--id", str(letters["issuance"]["id"]), "--wait", "20")  # fmt: skip
     assert status == 1 and "re-drive failed" in redriven  # the fact is still broken: it stays open
     for schema, row in letters.items():
-        status, said = await cli("shared.admin", "dead-letters", "dismiss", "--service", schema,
+        status, said = await run_module("shared.admin", "dead-letters", "dismiss", "--service", schema,
                                  "--id", str(row["id"]), "--reason", "test: a forged payment")  # fmt: skip
         assert (status, said.strip()) == (0, f"{schema} #{row['id']}: dismissed")
     await rows_eventually(
         db, "SELECT * FROM escrow_settlement.unapplied_messages WHERE \"offset\" = $1 AND resolved_at IS NOT NULL"
         " AND source_topic = $2", letters["issuance"]["offset"], PAYMENT_EVENTS, count=2,
     )  # fmt: skip
-    status, checked = await cli("services.escrow_settlement.cli", "check")
+    status, checked = await run_module("services.escrow_settlement.cli", "check")
     assert f"dead_letter_unapplied issuance:{where}" not in checked

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 from datetime import timedelta
 from typing import Any
 
@@ -20,7 +19,7 @@ from shared.settings import Settings
 from tests.support.merchants import GIFT, PICKUP, PICKUP_FACE, fresh_merchant
 from tests.support.orders import issue_tickets
 from tests.support.pos import Pos
-from tests.support.processes import ROOT, Platform
+from tests.support.processes import Platform, run_module
 
 pytestmark = pytest.mark.usefixtures("platform")
 
@@ -45,17 +44,7 @@ async def wait_distinct(tap: Tap, predicate: Any, count: int, seconds: float = 3
 
 async def admin(*args: str) -> tuple[int, str]:
     """`python -m shared.admin ...` as an operator runs it; returns its exit status and its output."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "shared.admin",
-        *args,
-        cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    output, _ = await process.communicate()
-    return process.returncode or 0, output.decode()
+    return await run_module("shared.admin", *args)
 
 
 async def test_advancing_the_test_clock_91_days_releases_escrow_refuses_refunds_and_still_redeems(

@@ -4,15 +4,12 @@ next valid message on the same partition is answered within a second."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
-import sys
 import time
 import uuid
 from collections.abc import Awaitable
 from datetime import UTC, date, datetime
-from pathlib import Path
 from typing import Any, TypeVar
 
 import asyncpg
@@ -30,10 +27,9 @@ from shared.sandbox.tap import Seen, Tap
 from shared.topics import INGEST_PAYMENTS, INGEST_REQUESTS, ISSUANCE_EVENTS
 from tests.support.orders import gift_order_not_yet_issued, issue_tickets, publish_issued, reply_data
 from tests.support.pos import Pos
-from tests.support.processes import Platform
+from tests.support.processes import Platform, run_module
 
 pytestmark = pytest.mark.usefixtures("platform")
-ROOT = Path(__file__).resolve().parents[2]
 KEY = TEST_MERCHANT.encode()  # every message on the partition of the valid merchant that follows it
 T = TypeVar("T")
 CONSUMERS = {"payment_confirmation": "payment-confirmation", "issuance": "issuance", "redemption": "redemption",
@@ -312,14 +308,6 @@ async def test_a_gift_voucher_that_expires_on_the_last_representable_day_is_stor
     alive(platform)
 
 
-async def cli(*args: str) -> tuple[int, str]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", *args, cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
-    )
-    output, _ = await process.communicate()
-    return process.returncode or 0, output.decode()
-
-
 async def test_a_domain_event_carrying_a_nul_escape_is_dead_lettered_by_each_consumer(
     merchant: MerchantClient, tap: Tap, db: asyncpg.Pool, platform: Platform
 ) -> None:
@@ -340,6 +328,6 @@ async def test_a_domain_event_carrying_a_nul_escape_is_dead_lettered_by_each_con
     # the test leaves the platform as it found it.
     for schema in schemas:
         letter = await db.fetchval(f"SELECT id FROM {schema}.dead_letters WHERE value = $1", raw)
-        status, said = await cli("shared.admin", "dead-letters", "dismiss", "--service", schema, "--id", str(letter),
+        status, said = await run_module("shared.admin", "dead-letters", "dismiss", "--service", schema, "--id", str(letter),
                                  "--reason", "test: a forged event with a NUL")  # fmt: skip
         assert status == 0, said

@@ -4,7 +4,6 @@ and what a violated invariant does: the order is quarantined and alerted, its fa
 from __future__ import annotations
 
 import asyncio
-import sys
 import uuid
 from datetime import UTC, datetime
 
@@ -13,7 +12,7 @@ import pytest
 
 from shared.sandbox.merchant import MerchantClient
 from shared.sandbox.tap import Tap
-from tests.support.processes import ROOT
+from tests.support.processes import run_module
 from tests.support.settlement import History, core_ledger, publish, settled, stored_ledger, synthetic_merchant
 
 pytestmark = pytest.mark.usefixtures("platform")
@@ -84,12 +83,7 @@ async def test_the_journal_is_append_only_and_escrow_never_goes_negative(db: asy
 
 
 async def cli(*args: str) -> tuple[int, str]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "services.escrow_settlement.cli", *args, cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
-    output, _ = await process.communicate()
-    return process.returncode or 0, output.decode()
+    return await run_module("services.escrow_settlement.cli", *args)
 
 
 async def test_a_balance_changed_behind_the_journal_quarantines_its_order_until_released(

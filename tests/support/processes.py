@@ -86,3 +86,12 @@ class Platform:
     async def stop_all(self) -> None:
         for svc in self.services.values():
             await svc.stop()
+
+
+async def run_module(module: str, *args: str) -> tuple[int, str]:
+    """`python -m <module> <args>` as an operator runs it: its exit status and its output (stdout and stderr)."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", module, *args, cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+    )
+    output, _ = await process.communicate()
+    return process.returncode or 0, output.decode()
