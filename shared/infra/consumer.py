@@ -103,6 +103,8 @@ class ConsumerRunner:
 
     async def process(self, records: Sequence[Inbound]) -> None:
         """Apply a batch durably; retries transient failures, isolates and dead-letters a poison message."""
+        if not records:
+            return
         items: list[Item] = []
         letters: list[DeadLetter] = []
         for record in records:
