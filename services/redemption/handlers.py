@@ -15,7 +15,7 @@ import asyncpg
 
 from services.redemption import store
 from services.redemption.domain import Refund, Request, Ticket, decide, tickets_from_issued
-from services.redemption.inbound import Caller, Invalid, command_from
+from services.redemption.inbound import Invalid, RequestedBy, command_from
 from services.redemption.outbound import PRODUCER, Asker, answer, invalid_data, wrapped
 from shared.contracts.envelope import EventEnvelope
 from shared.contracts.events import Outgoing, payload_of
@@ -78,7 +78,9 @@ class RedemptionHandlers:
             return [refusal_reply(to, caller, clock.now(), PRODUCER)]
         asker = Asker.of(parsed.message_id, request, caller)
         acting = caller.platform_id if caller.platform_id not in (None, asker.merchant_id) else None
-        command = command_from(request.operation, caller.data, Caller(request.request_id, asker.merchant_id, acting))
+        command = command_from(
+            request.operation, caller.data, RequestedBy(request.request_id, asker.merchant_id, acting)
+        )
         if isinstance(command, Invalid):
             now = clock.now(asker.merchant_id)
             return invalid_data(asker, await self._signer(asker), command, acting, now)

@@ -75,13 +75,15 @@ class Invalid:
 
 
 @dataclass(frozen=True)
-class Caller:
+class RequestedBy:
+    """Who a command is for, taken from the authenticated request: what the core needs of the caller."""
+
     request_id: str
     merchant_id: str
     acting_platform_id: str | None
 
 
-def command_from(operation: str, data: dict[str, Any], caller: Caller) -> Request | Invalid:
+def command_from(operation: str, data: dict[str, Any], caller: RequestedBy) -> Request | Invalid:
     try:
         if operation == WRITE_OFF:
             return _write_off(WriteOffData.model_validate(data), caller)
@@ -101,7 +103,7 @@ def _invalid(detail: str, data: dict[str, Any]) -> Invalid:
     return Invalid(detail, data.get("Action") in ("2", 2), given("TicketNo"), given("WriteOffNo"))
 
 
-def _write_off(data: WriteOffData, caller: Caller) -> WriteOff:
+def _write_off(data: WriteOffData, caller: RequestedBy) -> WriteOff:
     return WriteOff(
         write_off_no=data.WriteOffNo,
         action=WriteOffAction(int(data.Action)),
@@ -114,7 +116,7 @@ def _write_off(data: WriteOffData, caller: Caller) -> WriteOff:
     )
 
 
-def _refund(data: RefundData, caller: Caller) -> Refund:
+def _refund(data: RefundData, caller: RequestedBy) -> Refund:
     return Refund(
         ticket_no=data.TicketNo,
         write_off_no=data.WriteOffNo,

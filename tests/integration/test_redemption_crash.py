@@ -14,7 +14,7 @@ import asyncpg
 import pytest
 
 from services.redemption.domain import Refund, Ticket, decide, tickets_from_issued
-from services.redemption.inbound import Caller, Invalid, command_from
+from services.redemption.inbound import Invalid, RequestedBy, command_from
 from shared.admin.clocks import advance_clock
 from shared.contracts.issuance import TicketsIssued
 from shared.sandbox.merchant import MerchantClient
@@ -56,7 +56,9 @@ def fold(
     now = datetime.now(UTC)
     outcomes = {}
     for message, fields in zip(messages, data, strict=True):
-        command = command_from(message["operation"], fields, Caller(message["request_id"], fields["MerchantID"], None))
+        command = command_from(
+            message["operation"], fields, RequestedBy(message["request_id"], fields["MerchantID"], None)
+        )
         assert not isinstance(command, Invalid)
         named = command.ticket_no if isinstance(command, Refund) else None
         ticket_no = named or by_code[command.write_off_no or ""]

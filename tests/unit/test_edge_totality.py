@@ -31,8 +31,8 @@ from services.payment_confirmation.domain.assessment import (
 )
 from services.payment_confirmation.inbound import MAX_FIELD_CHARS, PaymentResult, parse_payment_result
 from services.redemption.domain import Refund, WriteOff
-from services.redemption.inbound import Caller, command_from
 from services.redemption.inbound import Invalid as RedemptionInvalid
+from services.redemption.inbound import RequestedBy, command_from
 from shared import bounded_json
 from shared.admin.seed import TEST_MERCHANT
 from shared.clock import TAIPEI
@@ -303,7 +303,7 @@ def check_issue(data: dict[str, Any]) -> None:
 
 
 def check_redemption(operation: str, data: dict[str, Any]) -> None:
-    command = command_from(operation, data, Caller("R1", TEST_MERCHANT, None))
+    command = command_from(operation, data, RequestedBy("R1", TEST_MERCHANT, None))
     event(f"{operation}: {type(command).__name__}")
     if isinstance(command, RedemptionInvalid):
         assert command.detail.encode("utf-8")

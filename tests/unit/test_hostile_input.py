@@ -15,8 +15,8 @@ from services.payment_confirmation.domain.aio_fields import ascii_amount
 from services.payment_confirmation.domain.assessment import Refused, assess
 from services.payment_confirmation.inbound import PaymentResult, parse_payment_result
 from services.redemption.domain import due_at, tickets_from_issued
-from services.redemption.inbound import Caller, command_from
 from services.redemption.inbound import Invalid as RedemptionInvalid
+from services.redemption.inbound import RequestedBy, command_from
 from shared import bounded_json
 from shared.admin.seed import TEST_MERCHANT
 from shared.clock import end_of_business_day, start_of_business_day
@@ -188,7 +188,7 @@ def test_the_rejected_payment_amount_of_a_superscript_two_is_none_instead_of_a_c
 
 
 def test_write_off_codes_and_operators_must_be_plain() -> None:
-    caller = Caller("R1", TEST_MERCHANT, None)
+    caller = RequestedBy("R1", TEST_MERCHANT, None)
     for data in (
         {"WriteOffNo": "W" * 3000, "Action": "1", "Operator": "p"},  # would not fit a B-tree index row
         {"WriteOffNo": "WO\x01", "Action": "1", "Operator": "p"},

@@ -20,7 +20,7 @@ from services.redemption.domain import (
     expiry_of,
     tickets_from_issued,
 )
-from services.redemption.inbound import Caller, Invalid, command_from
+from services.redemption.inbound import Invalid, RequestedBy, command_from
 from services.redemption.outbound import Asker, reply_fields, wrapped
 from services.redemption.store import decode, encode
 from shared.clock import TAIPEI
@@ -30,7 +30,7 @@ from shared.contracts.issuance import IssuedTicket, TicketsIssued
 pytestmark = pytest.mark.unit
 
 MERCHANT, STRANGER = "3085676", "2000132"
-CALLER = Caller("req-1", MERCHANT, None)
+CALLER = RequestedBy("req-1", MERCHANT, None)
 NOW = datetime(2024, 6, 10, 12, 0, tzinfo=TAIPEI)
 
 
