@@ -27,7 +27,7 @@ from shared.contracts.events import Outgoing
 from shared.infra import deadletters, outbox
 from shared.infra.crash_guard import CrashGuard
 from shared.infra.deadletters import DeadLetter, Stage
-from shared.infra.faults import is_transient
+from shared.infra.faults import Backoff, is_transient
 from shared.infra.messages import BatchHandler, Inbound, Parsed, Route, Unparseable
 
 log = logging.getLogger(__name__)
@@ -131,7 +131,7 @@ class ConsumerRunner:
             await self._settle(items[:middle], letters)
             await self._settle(items[middle:])
             return
-        delay = 0.1
+        backoff = Backoff(most=MAX_BACKOFF_SECONDS)
         while True:  # one message: poison only if it fails the same way again while the database answers
             await self._until_database_answers()
             try:
@@ -142,9 +142,8 @@ class ConsumerRunner:
                     break
                 if not items:  # only dead letters, which cannot fail on content: something else is broken
                     log.error("%s: storing dead letters fails: %r", self.name, again.cause)
-                    await self._pause(delay)
-                    delay = min(delay * 2, MAX_BACKOFF_SECONDS)
                 failure = again
+            await self._pause(backoff.next())  # a different failure each time must not spin
         await self._dead_letter_poison(items[0], letters, failure.cause)
 
     async def _dead_letter_poison(self, item: Item, letters: Sequence[DeadLetter], cause: BaseException) -> None:
@@ -204,28 +203,28 @@ class ConsumerRunner:
 
     async def transient_retried(self, step: Callable[[], Awaitable[T]]) -> T:
         """Run a database step until it succeeds or fails for a reason other than the infrastructure (Suspect)."""
-        delay = 0.1
+        backoff = Backoff(most=MAX_BACKOFF_SECONDS)
         while True:
             try:
                 return await step()
             except Exception as exc:
                 if not is_transient(exc):
                     raise Suspect(exc) from exc
+                delay = backoff.next()
                 log.warning("%s: transient failure, retrying in %.1fs: %r", self.name, delay, exc)
             await self._pause(delay)
-            delay = min(delay * 2, MAX_BACKOFF_SECONDS)
 
     async def _until_database_answers(self) -> None:
-        delay = 0.1
+        backoff = Backoff(most=MAX_BACKOFF_SECONDS)
         while True:
             try:
                 async with asyncio.timeout(5), self.pool.acquire() as conn:
                     await conn.fetchval("SELECT 1")
                 return
             except Exception as exc:
+                delay = backoff.next()
                 log.warning("%s: database does not answer (%r), retrying in %.1fs", self.name, exc, delay)
             await self._pause(delay)
-            delay = min(delay * 2, MAX_BACKOFF_SECONDS)
 
     async def _pause(self, seconds: float) -> None:
         if self.stopping.is_set():

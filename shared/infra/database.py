@@ -11,7 +11,7 @@ from typing import TypeVar
 
 import asyncpg
 
-from shared.infra.faults import is_transient
+from shared.infra.faults import Backoff, is_transient
 
 log = logging.getLogger(__name__)
 
@@ -137,13 +137,13 @@ async def _migrate_once(dsn: str, schema: str, migrations_dir: Path) -> list[str
 
 async def _until_reachable(what: str, attempt: Callable[[], Awaitable[T]]) -> T:
     """`attempt()` until it does not fail transiently (database down, restarting, out of connections)."""
-    delay = STARTUP_FIRST_DELAY
+    backoff = Backoff(STARTUP_FIRST_DELAY, STARTUP_MAX_DELAY)
     while True:
         try:
             return await attempt()
         except Exception as exc:
             if not is_transient(exc):
                 raise  # a wrong password or database name: waiting would not help
+            delay = backoff.next()
             log.warning("%s: database not reachable (%r); retrying in %.1fs", what, exc, delay)
         await asyncio.sleep(delay)
-        delay = min(delay * 2, STARTUP_MAX_DELAY)

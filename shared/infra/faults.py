@@ -10,6 +10,7 @@ failure again is poison (`consumer.py`).
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass, field
 
 import asyncpg
 from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
@@ -35,6 +36,26 @@ TRANSIENT_SQLSTATES = frozenset(
         "25P03",  # idle_in_transaction_session_timeout
     }
 )
+
+
+@dataclass
+class Backoff:
+    """Waits that double from `first` up to `most` while a fault lasts: the one backoff of every retry loop."""
+
+    first: float = 0.1
+    most: float = 5.0
+    _next: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._next = self.first
+
+    def next(self) -> float:
+        delay = self._next
+        self._next = min(delay * 2, self.most)
+        return delay
+
+    def reset(self) -> None:
+        self._next = self.first
 
 
 def is_transient(exc: BaseException) -> bool:

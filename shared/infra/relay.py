@@ -13,7 +13,7 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner, murmur2
 
-from shared.infra.faults import is_transient
+from shared.infra.faults import Backoff, is_transient
 from shared.infra.outbox import notify_channel
 
 log = logging.getLogger(__name__)
@@ -56,20 +56,20 @@ class OutboxRelay:
         """Publish until `stopping`. Nothing that goes wrong ends it: unpublished rows stay in the outbox and the next
         leader term sends them. (Its child process would be restarted after a crash, but only after a second of
         not publishing.)"""
-        delay = RETRY_FIRST_SECONDS
+        backoff = Backoff(RETRY_FIRST_SECONDS, RETRY_MAX_SECONDS)
         while not self.stopping.is_set():
             self._publishing = False
             try:
                 await self._run_while_leader()
             except Exception as exc:
                 if self._publishing and is_transient(exc):
-                    delay = RETRY_FIRST_SECONDS  # this term was publishing: a new fault, not the same one again
+                    backoff.reset()  # this term was publishing: a new fault, not the same one again
+                delay = backoff.next()
                 if is_transient(exc):
                     log.warning("relay %s: %r; reconnecting in %.1fs", self.schema, exc, delay)
                 else:
                     log.exception("relay %s: unexpected failure; reconnecting in %.1fs", self.schema, delay)
                 await _sleep_unless(self.stopping, delay)
-                delay = min(delay * 2, RETRY_MAX_SECONDS)
 
     async def _run_while_leader(self) -> None:
         # Plan every statement afresh: the outbox grows by orders of magnitude within seconds (an expiry flood

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncpg
 from aiokafka.errors import KafkaConnectionError, UnknownTopicOrPartitionError
 
-from shared.infra.faults import is_transient
+from shared.infra.faults import Backoff, is_transient
 
 
 def postgres_error(sqlstate: str) -> asyncpg.PostgresError:
@@ -46,3 +46,10 @@ def test_kafka_errors_count_when_the_client_says_they_are_retriable() -> None:
 def test_a_group_of_concurrent_failures_is_transient_only_if_every_one_is() -> None:
     assert is_transient(ExceptionGroup("workers", [TimeoutError(), postgres_error("57P01")]))
     assert not is_transient(ExceptionGroup("workers", [TimeoutError(), ValueError("bad row")]))
+
+
+def test_the_backoff_doubles_up_to_its_most_and_starts_over_when_reset() -> None:
+    backoff = Backoff(0.1, 0.5)
+    assert [backoff.next() for _ in range(5)] == [0.1, 0.2, 0.4, 0.5, 0.5]
+    backoff.reset()
+    assert backoff.next() == 0.1
