@@ -61,6 +61,14 @@ class TicketsIssued(Event):
 
 @register
 class IssueFailed(Event):
+    """An Issue request or an order that issued nothing.
+
+    `final`: the order number is used up (issuance's order row is failed: amount mismatch, payment wait ran out,
+    merchant disabled, or a payment no Issue request claimed in time): the order will never be issued, so every
+    payment of it is refunded in full. A validation refusal (no order row) is not final: the merchant may send a
+    corrected request. The failure of an unclaimed payment answers no request: its `request_id` is empty.
+    """
+
     event_type = "IssueFailed"
     topic = ISSUANCE_EVENTS
 
@@ -72,6 +80,7 @@ class IssueFailed(Event):
     rtn_code: int
     reason: str
     failed_at: AwareDatetime
+    final: bool = False
 
     def key(self) -> str:
         return order_key(self.merchant_id, self.merchant_trade_no or self.free_trade_no or self.request_id)

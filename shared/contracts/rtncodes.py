@@ -30,6 +30,7 @@ class RtnCode(IntEnum):
     PAYMENT_NOT_RECEIVED = 2008
     PAYMENT_NOT_ACCEPTED = 2009
     PAID_ORDER_WITHOUT_PICKUP = 2010
+    PAYMENT_UNCLAIMED = 2011
 
     # 3xxx: redemption and refunds
     TICKET_NOT_FOUND = 3001
@@ -68,6 +69,7 @@ MESSAGES: dict[RtnCode, str] = {
     RtnCode.PAYMENT_NOT_RECEIVED: "No confirmed payment arrived for MerchantTradeNo in time",
     RtnCode.PAYMENT_NOT_ACCEPTED: "The payment for MerchantTradeNo was rejected",
     RtnCode.PAID_ORDER_WITHOUT_PICKUP: "A MerchantTradeNo order must hold at least one pickup voucher",
+    RtnCode.PAYMENT_UNCLAIMED: "No Issue request claimed the payment in time: it is refunded in full",
     RtnCode.TICKET_NOT_FOUND: "Ticket not found",
     RtnCode.TICKET_ALREADY_WRITTEN_OFF: "Ticket already written off",
     RtnCode.TICKET_ALREADY_REFUNDED: "Ticket already refunded",
