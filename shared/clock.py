@@ -48,10 +48,30 @@ class FixedClock:
 
 
 def business_date(moment: datetime) -> date:
-    """The Asia/Taipei calendar day of an aware instant."""
+    """The Asia/Taipei calendar day of an aware instant (usage dates and escrow periods count calendar days)."""
     if moment.tzinfo is None:
         raise ValueError("naive datetime: business dates need an aware instant")
     return moment.astimezone(TAIPEI).date()
+
+
+MIDNIGHT = time(0)
+
+
+def business_day(moment: datetime, cutoff: time = MIDNIGHT) -> date:
+    """The business day an instant belongs to, the platform's one day for money (payout runs, the ledger's entry
+    dates, the cancel window): its Taipei date, or the next one from the cut-off on (BUSINESS_DAY_CUTOFF)."""
+    local_day = business_date(moment)
+    late = cutoff != MIDNIGHT and moment.astimezone(TAIPEI).time() >= cutoff
+    return local_day + timedelta(days=1) if late else local_day
+
+
+def next_day_boundary(moment: datetime, cutoff: time = MIDNIGHT) -> datetime:
+    """The first instant after `moment` at which the calendar day or the business day changes (aware UTC)."""
+    local = moment.astimezone(TAIPEI)
+    midnight = datetime.combine(local.date() + timedelta(days=1), MIDNIGHT, tzinfo=TAIPEI)
+    if cutoff == MIDNIGHT or local.time() >= cutoff:
+        return midnight.astimezone(UTC)
+    return datetime.combine(local.date(), cutoff, tzinfo=TAIPEI).astimezone(UTC)
 
 
 @functools.lru_cache(maxsize=4096)

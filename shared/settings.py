@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import time
 
 
 @dataclass(frozen=True)
@@ -24,3 +25,17 @@ class Settings:
 
 # Development-only key; production deployments must set ECTICKET_CONFIG_KEY from a secret store.
 DEV_CONFIG_KEY = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+
+
+def business_day_cutoff() -> time:
+    """BUSINESS_DAY_CUTOFF (Asia/Taipei "HH:MM", default "00:00"): at or after it an instant belongs to the next
+    business day. One value for the whole platform (redemption's cancel window, settlement's entry dates and payout
+    runs), fixed for the life of a ledger. SETTLEMENT_CUTOFF is its older name, still read."""
+    text = os.environ.get("BUSINESS_DAY_CUTOFF") or os.environ.get("SETTLEMENT_CUTOFF") or "00:00"
+    try:
+        cutoff = time.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"BUSINESS_DAY_CUTOFF must be HH:MM (Asia/Taipei), not {text!r}") from None
+    if cutoff.second or cutoff.microsecond or cutoff.tzinfo is not None:
+        raise ValueError(f"BUSINESS_DAY_CUTOFF must be HH:MM (Asia/Taipei), not {text!r}")
+    return cutoff

@@ -1,6 +1,8 @@
 """`python -m services.escrow_settlement.cli <command>`: operate the ledger.
 
-payout-run --date YYYY-MM-DD [--merchant-id M ...]   ask the service for a payout run and wait for its summary
+payout-run --date YYYY-MM-DD [--merchant-id M ...]   ask the service for a payout run and wait for its summary;
+                                                    refused for a business day that has not ended (each merchant's
+                                                    own day: a sandbox test clock may run ahead)
 check                                               every invariant over the whole ledger (violations quarantine),
                                                     and every dead letter of any service that touches money
 release --subject KEY                               lift a quarantine and post the facts that waited behind it
@@ -20,6 +22,7 @@ import asyncpg
 
 from services.escrow_settlement.app import SCHEMA
 from services.escrow_settlement.config import SettlementConfig
+from services.escrow_settlement.domain.business_days import has_ended
 from services.escrow_settlement.domain.statement import as_csv, as_json
 from services.escrow_settlement.handlers import audit
 from services.escrow_settlement.handlers.ledger import Ledger
@@ -76,7 +79,20 @@ async def run(args: argparse.Namespace) -> int:
     assert pool is not None
     try:
         if args.command == "payout-run":
-            print(json.dumps(await payout_run(pool, date.fromisoformat(args.date), args.merchant_id), indent=2))
+            day = date.fromisoformat(args.date)
+            cutoff = SettlementConfig.from_env().cutoff
+            if args.merchant_id is None and not has_ended(day, datetime.now(UTC), cutoff):
+                print(
+                    f"refused: business day {day} has not ended (cut-off {cutoff:%H:%M} Asia/Taipei)", file=sys.stderr
+                )
+                return 2
+            summary = await payout_run(pool, day, args.merchant_id)
+            print(json.dumps(summary, indent=2))
+            not_ended = summary.get("not_ended")
+            if isinstance(not_ended, list) and not_ended:
+                refused = ", ".join(map(str, not_ended))
+                print(f"refused for {refused}: business day {day} has not ended", file=sys.stderr)
+                return 2
         elif args.command == "check":
             return await check(pool)
         elif args.command == "release":

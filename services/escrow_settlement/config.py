@@ -1,8 +1,9 @@
 """Settlement settings from the environment.
 
-SETTLEMENT_CUTOFF (Asia/Taipei "HH:MM", default "00:00"): an instant at or after it belongs to the next business
-day. It must stay fixed for the life of a ledger: facts' business dates (and so entry dates and statements) are
-computed with it.
+BUSINESS_DAY_CUTOFF (Asia/Taipei "HH:MM", default "00:00"; shared.settings, platform-wide, older name
+SETTLEMENT_CUTOFF): an instant at or after it belongs to the next business day. Redemption's cancel window ends at
+the same cut-off, so nothing a payout run has instructed can be cancelled afterwards. It must stay fixed for the
+life of a ledger: facts' business dates (and so entry dates and statements) are computed with it.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from datetime import time, timedelta
 
 from services.escrow_settlement.domain.payouts import PayoutPolicy
+from shared.settings import business_day_cutoff
 
 
 def _flag(name: str, default: bool) -> bool:
@@ -25,6 +27,8 @@ class SettlementConfig:
     overdue_after: timedelta = timedelta(hours=1)  # an order still waiting for a fact this long is raised
     poll_seconds: float = 1.0  # how often the timers look for due payout runs and overdue orders
     automatic_payouts: bool = True  # run each business day once it has ended
+    # Sandbox merchants whose test clock runs ahead: a run of their own when their (shifted) day ends.
+    sandbox_payouts: bool = True
 
     @property
     def policy(self) -> PayoutPolicy:
@@ -33,9 +37,10 @@ class SettlementConfig:
     @classmethod
     def from_env(cls) -> SettlementConfig:
         return cls(
-            cutoff=time.fromisoformat(os.environ.get("SETTLEMENT_CUTOFF", "00:00")),
+            cutoff=business_day_cutoff(),
             max_rejections=int(os.environ.get("SETTLEMENT_MAX_REJECTIONS", "3")),
             overdue_after=timedelta(seconds=float(os.environ.get("SETTLEMENT_OVERDUE_SECONDS", "3600"))),
             poll_seconds=float(os.environ.get("SETTLEMENT_POLL_SECONDS", "1.0")),
             automatic_payouts=_flag("SETTLEMENT_AUTOMATIC_PAYOUTS", True),
+            sandbox_payouts=_flag("SETTLEMENT_SANDBOX_PAYOUTS", _flag("SETTLEMENT_AUTOMATIC_PAYOUTS", True)),
         )

@@ -20,7 +20,7 @@ from shared.topics import INGEST_REQUESTS, ISSUANCE_EVENTS
 
 async def wire(runtime: Runtime) -> Wiring:
     config = RedemptionConfig.from_env()
-    handlers = RedemptionHandlers(runtime, config.ticket_wait)
+    handlers = RedemptionHandlers(runtime, config.ticket_wait, config.cutoff)
     expiry = ExpiryScheduler(runtime, config.expiry_batch, config.expiry_workers)
     waiting = WaitingSweep(runtime, handlers)
     routes: dict[str, Route[Any]] = {

@@ -1,14 +1,17 @@
 """Redemption settings from the environment (read once, when the service starts).
 
 REDEMPTION_TICKET_WAIT_SECONDS (10), REDEMPTION_EXPIRY_BATCH (2000), REDEMPTION_EXPIRY_WORKERS (2):
-docs/redemption.md says what each one trades.
+docs/redemption.md says what each one trades. BUSINESS_DAY_CUTOFF (platform-wide, shared.settings) bounds the
+cancel window.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import time, timedelta
+
+from shared.settings import business_day_cutoff
 
 
 @dataclass(frozen=True)
@@ -24,6 +27,8 @@ class RedemptionConfig:
     expiry_sweep_seconds: float = 1.0
     # How often parked requests are checked for a deadline that passed or a ticket that arrived unseen.
     waiting_sweep_seconds: float = 0.5
+    # The platform's business-day cut-off: a write-off or refund may be cancelled until it (or midnight).
+    cutoff: time = time(0)
 
     @classmethod
     def from_env(cls) -> RedemptionConfig:
@@ -31,4 +36,5 @@ class RedemptionConfig:
             ticket_wait=timedelta(seconds=float(os.environ.get("REDEMPTION_TICKET_WAIT_SECONDS", "10"))),
             expiry_batch=int(os.environ.get("REDEMPTION_EXPIRY_BATCH", "2000")),
             expiry_workers=int(os.environ.get("REDEMPTION_EXPIRY_WORKERS", "2")),
+            cutoff=business_day_cutoff(),
         )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import time, timedelta
 
 import asyncpg
 
@@ -35,6 +35,7 @@ Asked = tuple[Asker, Request]  # a request and who asked it
 class RedemptionHandlers:
     runtime: Runtime
     ticket_wait: timedelta  # how long a request for a ticket not seen yet waits for its TicketsIssued
+    cutoff: time = time(0)  # the platform's business-day cut-off (the cancel window ends at it)
 
     async def on_requests(
         self, conn: asyncpg.Connection, items: Sequence[tuple[Inbound, Parsed[IngestRequest]]]
@@ -102,7 +103,7 @@ class RedemptionHandlers:
                 await store.park(conn, store.Waiting(asker, command, received + self.ticket_wait), received)
                 continue
             now = clock.now(command.merchant_id)
-            decision = decide(ticket, command, now)
+            decision = decide(ticket, command, now, self.cutoff)
             # Saved even when the request is refused: a due expiry may have been caught up on the way (decision.py).
             if decision.ticket is not None and decision.ticket != ticket:
                 changed[decision.ticket.ticket_no] = locked.update(decision.ticket)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -40,6 +40,22 @@ async def cli(module: str, *args: str) -> str:
     out, err = await process.communicate()
     assert process.returncode == 0, err.decode()
     return out.decode()
+
+
+async def payout_run_once_ended(day: date, merchant_id: str) -> dict[str, Any]:
+    """`cli payout-run` for the merchant's `day`, asked again while the service's copy of the merchant's test clock
+    (a compacted topic it tails) has not yet seen the day end: until then the run is refused (exit 2, not_ended)."""
+    args = ("-m", SETTLEMENT_CLI, "payout-run", "--date", day.isoformat(), "--merchant-id", merchant_id)
+    for _ in range(50):
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, *args, cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        )
+        out, err = await process.communicate()
+        if process.returncode == 0:
+            return dict(json.loads(out))
+        assert process.returncode == 2 and b"has not ended" in err, err.decode()
+        await asyncio.sleep(0.2)
+    raise TimeoutError(f"the payout run for {day} stayed refused")
 
 
 def of(merchant_id: str, *types: str) -> Any:
@@ -92,7 +108,8 @@ async def test_a_full_day_settles_every_dollar_exactly(
     }  # fmt: skip
 
     await cli(BANK_CLI, "bank-rule", "--subject", m, "--reject", "--times", "1", "--reason", "account closed")
-    first = json.loads(await cli(SETTLEMENT_CLI, "payout-run", "--date", today.isoformat(), "--merchant-id", m))
+    await advance_clock(topics, m, timedelta(days=1))  # the merchant's day ends: only then may it be paid out
+    first = await payout_run_once_ended(today, m)
     assert (first["payouts"], first["paid_out"], first["refunds"], first["refunded"]) == (1, 550, 1, 450)
     attempt0, refund0 = str(payout_id(m, today, 0)), str(refund_id(OrderRef(m, a["ticket_trade_no"]), today, 0))
     outcomes = {s.payload["instruction_id"]: s.type for s in await answered(tap, [attempt0, refund0])}
@@ -101,7 +118,7 @@ async def test_a_full_day_settles_every_dollar_exactly(
     await entries_settle(tap, m, 15)  # payout sent + returned, refund sent + confirmed
     assert (await account_balances(db, [m]))[f"merchant_payable:{m}"] == 500  # the money is payable again
 
-    second = json.loads(await cli(SETTLEMENT_CLI, "payout-run", "--date", today.isoformat(), "--merchant-id", m))
+    second = await payout_run_once_ended(today, m)
     attempt1 = str(payout_id(m, today, 1))  # never the rejected id again: the bank has seen it fail
     assert (second["payouts"], second["paid_out"], second["refunds"]) == (1, 550, 0)
     assert [s.type for s in await answered(tap, [attempt1])] == ["TransferConfirmed"]
@@ -118,12 +135,12 @@ async def test_a_full_day_settles_every_dollar_exactly(
     csv_lines = (await cli(SETTLEMENT_CLI, *todays)).splitlines()
     assert csv_lines[-1] == f"{m},{today.isoformat()},closing,,,,total,,,,0"
 
-    await advance_clock(topics, m, timedelta(days=91))  # B, C and D were never used: escrow ends
+    await advance_clock(topics, m, timedelta(days=91))  # B, C and D were never used: escrow ends (day 90)
     expiries = await tap.wait_for(lambda s: s.type == "TicketExpired" and s.payload["merchant_id"] == m, count=3)
     assert (await pos.write_off(d1["write_off_no"]))["RtnCode"] == 1  # still redeemable; moves no money now
     await entries_settle(tap, m, 21)
     expired_on = settlement_day(datetime.fromisoformat(expiries[0].payload["at"]))
-    third = json.loads(await cli(SETTLEMENT_CLI, "payout-run", "--date", expired_on.isoformat(), "--merchant-id", m))
+    third = await payout_run_once_ended(expired_on, m)
     assert (third["payouts"], third["paid_out"]) == (1, 1500)
     await answered(tap, [str(payout_id(m, expired_on, 0))])
     await entries_settle(tap, m, 23)

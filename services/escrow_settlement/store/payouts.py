@@ -110,3 +110,24 @@ async def run_summary(conn: asyncpg.Connection, run_id: int) -> dict[str, Any] |
     """The summary of a finished run, None while it is still open."""
     text = await conn.fetchval("SELECT summary FROM payout_runs WHERE run_id = $1 AND finished_at IS NOT NULL", run_id)
     return None if text is None else dict(json.loads(text))
+
+
+async def request_sandbox_run(conn: asyncpg.Connection, merchant_id: str, day: date, now: datetime) -> None:
+    """The run of one sandbox merchant whose test clock ended `day` (once, whichever instance asks first)."""
+    await conn.execute(
+        "INSERT INTO payout_runs (business_date, merchant_ids, requested_by, requested_at)"
+        " VALUES ($1, ARRAY[$2::text], 'sandbox-clock', $3) ON CONFLICT DO NOTHING",
+        day,
+        merchant_id,
+        now,
+    )
+
+
+async def latest_sandbox_runs(conn: asyncpg.Connection, merchant_ids: Sequence[str]) -> dict[str, date]:
+    """The last day each of these merchants got a sandbox-clock run."""
+    rows = await conn.fetch(
+        "SELECT merchant_ids[1] AS merchant_id, max(business_date) AS day FROM payout_runs"
+        " WHERE requested_by = 'sandbox-clock' AND merchant_ids[1] = ANY($1::text[]) GROUP BY 1",
+        list(merchant_ids),
+    )
+    return {r["merchant_id"]: r["day"] for r in rows}

@@ -6,7 +6,7 @@ authorised a PlatformID to act for that merchant, so only merchant ids are compa
 a ticket another platform issued); then due expiries are caught up (expiry.py), then the operation's own rules.
 
 Transition table (pickup P, gift G; "in escrow" = before the end of the escrow's last Asia/Taipei day;
-"same day" = the Asia/Taipei business day of the write-off / refund, windows.py):
+"same day" = before the next day boundary after the write-off / refund, windows.py):
 
 | status        | WriteOff 1               | WriteOff 2 (cancel)       | Refund                     | Refund (cancel)           |
 |---------------|--------------------------|---------------------------|----------------------------|---------------------------|
@@ -24,7 +24,7 @@ ExpireUsage: 1 unused G after its ExpireDate -> 4 + TicketExpired(usage); anythi
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, time
 
 from services.redemption.domain.commands import (
     Command,
@@ -40,12 +40,13 @@ from services.redemption.domain.facts import rejected
 from services.redemption.domain.refund import cancel_refund, refund
 from services.redemption.domain.ticket import Ticket
 from services.redemption.domain.write_off import cancel_write_off, write_off
-from shared.clock import utc
+from shared.clock import MIDNIGHT, utc
 from shared.contracts.rtncodes import RtnCode
 
 
-def decide(ticket: Ticket | None, command: Command, now: datetime) -> Decision:
-    """The new state of `ticket` and the events of applying `command` at the aware instant `now`."""
+def decide(ticket: Ticket | None, command: Command, now: datetime, cutoff: time = MIDNIGHT) -> Decision:
+    """The new state of `ticket` and the events of applying `command` at the aware instant `now` (`cutoff`: the
+    platform's business-day cut-off, BUSINESS_DAY_CUTOFF, which bounds the cancel window)."""
     now = utc(now)  # refuses naive datetimes; events carry UTC
     if isinstance(command, ExpireEscrow | ExpireUsage):
         if ticket is None or ticket.ticket_no != command.ticket_no:
@@ -59,16 +60,16 @@ def decide(ticket: Ticket | None, command: Command, now: datetime) -> Decision:
         refusal = rejected(command, RtnCode.TICKET_OF_OTHER_MERCHANT, now, ticket_trade_no=None)
         return Decision(ticket, (refusal,))
     ticket, expired = catch_up(ticket, now)
-    ticket, events = _apply(ticket, command, now)
+    ticket, events = _apply(ticket, command, now, cutoff)
     return Decision(ticket, expired + events)
 
 
-def _apply(ticket: Ticket, command: Request, now: datetime) -> Transition:
+def _apply(ticket: Ticket, command: Request, now: datetime, cutoff: time) -> Transition:
     if isinstance(command, WriteOff):
         if command.action is WriteOffAction.CANCEL:
-            return cancel_write_off(ticket, command, now)
+            return cancel_write_off(ticket, command, now, cutoff)
         return write_off(ticket, command, now)
-    return cancel_refund(ticket, command, now) if command.cancel else refund(ticket, command, now)
+    return cancel_refund(ticket, command, now, cutoff) if command.cancel else refund(ticket, command, now)
 
 
 def _identifies(ticket: Ticket, command: Request) -> bool:

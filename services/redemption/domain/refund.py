@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, time
 
 from services.redemption.domain.commands import Refund
 from services.redemption.domain.decision import Transition
@@ -10,6 +10,7 @@ from services.redemption.domain.facts import rejected, ticket_facts
 from services.redemption.domain.ticket import Ticket
 from services.redemption.domain.windows import cancel_window_open, cancel_window_reason
 from services.redemption.domain.write_off import REFUSAL_BY_STATUS
+from shared.clock import MIDNIGHT
 from shared.contracts.common import TicketType, UseStatus
 from shared.contracts.redemption import RefundCancelled, TicketRefunded
 from shared.contracts.rtncodes import RtnCode
@@ -35,11 +36,11 @@ def refund(ticket: Ticket, command: Refund, now: datetime) -> Transition:
     return ticket.with_state(status=UseStatus.REFUNDED, refunded_at=now), (event,)
 
 
-def cancel_refund(ticket: Ticket, command: Refund, now: datetime) -> Transition:
+def cancel_refund(ticket: Ticket, command: Refund, now: datetime, cutoff: time = MIDNIGHT) -> Transition:
     """Undo a refund on its own business day, before its money is paid out (windows.py)."""
     done_at = ticket.refunded_at
-    if ticket.status is not UseStatus.REFUNDED or done_at is None or not cancel_window_open(done_at, now):
-        reason = cancel_window_reason("refund", done_at)
+    if ticket.status is not UseStatus.REFUNDED or done_at is None or not cancel_window_open(done_at, now, cutoff):
+        reason = cancel_window_reason("refund", done_at, cutoff)
         refusal = rejected(
             command, RtnCode.REFUND_CANCEL_NOT_ALLOWED, now, ticket_trade_no=ticket.ticket_trade_no, reason=reason
         )

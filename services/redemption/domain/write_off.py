@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, time
 
 from services.redemption.domain.commands import WriteOff
 from services.redemption.domain.decision import Transition
 from services.redemption.domain.facts import rejected, ticket_facts
 from services.redemption.domain.ticket import Ticket
 from services.redemption.domain.windows import cancel_window_open, cancel_window_reason
-from shared.clock import business_date
+from shared.clock import MIDNIGHT, business_date
 from shared.contracts.common import UseStatus
 from shared.contracts.redemption import TicketWrittenOff, WriteOffCancelled
 from shared.contracts.rtncodes import RtnCode
@@ -36,11 +36,11 @@ def write_off(ticket: Ticket, command: WriteOff, now: datetime) -> Transition:
     return ticket.with_state(status=UseStatus.WRITTEN_OFF, written_off_at=now), (event,)
 
 
-def cancel_write_off(ticket: Ticket, command: WriteOff, now: datetime) -> Transition:
+def cancel_write_off(ticket: Ticket, command: WriteOff, now: datetime, cutoff: time = MIDNIGHT) -> Transition:
     """Undo a write-off on its own business day (windows.py); the ticket is unused again."""
     done_at = ticket.written_off_at
-    if ticket.status is not UseStatus.WRITTEN_OFF or done_at is None or not cancel_window_open(done_at, now):
-        reason = cancel_window_reason("write-off", done_at)
+    if ticket.status is not UseStatus.WRITTEN_OFF or done_at is None or not cancel_window_open(done_at, now, cutoff):
+        reason = cancel_window_reason("write-off", done_at, cutoff)
         refusal = rejected(
             command, RtnCode.WRITE_OFF_CANCEL_NOT_ALLOWED, now, ticket_trade_no=ticket.ticket_trade_no, reason=reason
         )
