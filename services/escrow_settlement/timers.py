@@ -56,12 +56,10 @@ class SettlementTimers:
     ) -> tuple[list[str], list[str]]:
         """The merchants of a run for whom `day` has ended (on their own clock: a sandbox test clock may run ahead),
         and those for whom it has not: they are left out, never paid for a day that can still change."""
-        merchants = await payouts.merchants_with_accounts(conn)
-        if wanted is not None:
-            merchants = [m for m in merchants if m in set(wanted)]
+        merchants = wanted if wanted is not None else await payouts.merchants_with_accounts(conn)
         clock, cutoff = self.runtime.clock, self.config.cutoff
         ended = [m for m in merchants if has_ended(day, clock.now(m), cutoff)]
-        return ended, [m for m in merchants if m not in set(ended)]
+        return ended, [m for m in merchants if m not in ended]
 
     async def _request_sandbox_runs(self, conn: asyncpg.Connection) -> None:
         clocks = self.runtime.sandbox_clocks
