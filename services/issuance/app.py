@@ -25,13 +25,19 @@ def payment_wait() -> timedelta:
     return timedelta(seconds=float(os.environ.get("ISSUANCE_PAYMENT_WAIT_SECONDS", "900")))
 
 
+def claim_wait() -> timedelta:
+    """How long a confirmed payment waits for an Issue request to claim it before its order is failed for good and
+    the payment refunded in full (ISSUANCE_UNCLAIMED_PAYMENT_SECONDS)."""
+    return timedelta(seconds=float(os.environ.get("ISSUANCE_UNCLAIMED_PAYMENT_SECONDS", "86400")))
+
+
 async def wire(runtime: Runtime) -> Wiring:
     products: CompactedView[Product] = CompactedView(
         runtime.settings.kafka_bootstrap, PRODUCT_CATALOG, Product.model_validate_json
     )
     await products.start()
     orders = OrderDecider(runtime, SystemRandomSource())
-    handlers = IssuanceHandlers(runtime, products, orders, payment_wait())
+    handlers = IssuanceHandlers(runtime, products, orders, payment_wait(), claim_wait())
     sweep = DeadlineSweep(runtime, orders)
     return Wiring(
         # One handler for both topics: a payment and its Issue request in one batch are decided together.

@@ -12,10 +12,10 @@ import asyncpg
 
 from services.issuance import outbound, store
 from services.issuance.domain.codes import RandomSource, new_ticket_no, new_write_off_no
-from services.issuance.domain.join import Fail, Issue, join
-from services.issuance.domain.orders import NewOrder, OrderRow
+from services.issuance.domain.join import Fail, Issue, join, unclaimed
+from services.issuance.domain.orders import NewOrder, OrderRow, UsedOrder
 from services.issuance.domain.request import Invalid, validate
-from services.issuance.domain.tickets import build_tickets_issued
+from services.issuance.domain.tickets import build_tickets_issued, fixed_escrow_days
 from services.issuance.inbound import Input, payment_outcomes, wanted_items
 from services.issuance.outbound import PRODUCER
 from services.issuance.store import Outcome
@@ -44,6 +44,7 @@ class IssuanceHandlers:
     products: CompactedView[Product]
     orders: OrderDecider
     payment_wait: timedelta
+    claim_wait: timedelta  # how long a payment waits for an Issue request to claim it
 
     async def on_batch(
         self, conn: asyncpg.Connection, items: Sequence[tuple[Inbound, Parsed[Input]]]
@@ -60,15 +61,17 @@ class IssuanceHandlers:
             if isinstance(accepted, NewOrder) and accepted.key not in new:
                 new[accepted.key] = accepted
             elif isinstance(accepted, NewOrder):
-                out.append(self._duplicate(accepted))
+                out.append(self._duplicate(accepted, None))
             else:
                 out.extend(accepted)
         await store.add_rejections(conn, payments.rejected, now)
         confirmed = list(payments.confirmed.values())
-        paid_rows = await store.add_payments(conn, confirmed, now) if confirmed else []
+        paid_rows = await store.add_payments(conn, confirmed, now, self.claim_wait) if confirmed else []
         request_rows = await store.add_requests(conn, list(new.values()), now) if new else []
         attached = {(r.merchant_id, r.ticket_trade_no) for r in request_rows}
-        out += [self._duplicate(n) for key, n in new.items() if key not in attached]
+        if refused := [n for key, n in new.items() if key not in attached]:
+            used = await store.used_orders(conn, [n.key for n in refused])
+            out += [self._duplicate(n, used.get(n.key)) for n in refused]
         return out + await self.orders.decide(conn, paid_rows + request_rows, now)
 
     async def _accept(self, message_id: uuid.UUID, request: IngestRequest, now: datetime) -> NewOrder | list[Outgoing]:
@@ -106,8 +109,9 @@ class IssuanceHandlers:
                 found[item_no] = product
         return found
 
-    def _duplicate(self, new: NewOrder) -> Outgoing:
-        return outbound.duplicate_reply(new, self.runtime.merchants.get(new.signer_id), self.runtime.clock.now())
+    def _duplicate(self, new: NewOrder, used: UsedOrder | None) -> Outgoing:
+        signer = self.runtime.merchants.get(new.signer_id)
+        return outbound.duplicate_reply(new, used, signer, self.runtime.clock.now())
 
 
 @dataclass(frozen=True)
@@ -149,6 +153,16 @@ class OrderDecider:
             out += outbound.failed(row, code, detail, await self.runtime.merchants.lookup(row.signer_id), now)
         return out
 
+    async def give_up(self, conn: asyncpg.Connection, rows: Sequence[OrderRow], now: datetime) -> list[Outgoing]:
+        """Fail for good the orders of payments no request claimed (`rows`, locked): settlement refunds them."""
+        closed = [(row, unclaimed(row.payment, row.claim_deadline)) for row in rows]
+        await store.finish_orders(
+            conn,
+            [Outcome(r.merchant_id, r.ticket_trade_no, IssueStatus.FAILED, int(f.code), f.detail) for r, f in closed],
+            now,
+        )
+        return [outbound.unclaimed(row, fail.code, fail.detail, now) for row, fail in closed]
+
     async def _build(self, row: OrderRow, now: datetime) -> TicketsIssued | str:
         merchant = await self.runtime.merchants.lookup(row.merchant_id)
         if merchant is None or row.order is None:
@@ -162,7 +176,7 @@ class OrderDecider:
             platform_id=row.platform_id,
             request_id=row.request_id,
             payment=ref,
-            escrow_days=merchant.record.escrow_days,
+            escrow_days=fixed_escrow_days(payment.escrow_days if payment else None, merchant.record.escrow_days),
             merchant_fee_rule=merchant.record.refund_fee_rule,
             issued_at=now,
             codes=lambda: (new_ticket_no(self.codes), new_write_off_no(self.codes)),

@@ -20,7 +20,7 @@ Input = EventEnvelope | IngestRequest
 class PaymentOutcomes:
     """What payment-confirmation decided about each order in one batch, keyed by (merchant, MerchantTradeNo)."""
 
-    confirmed: dict[tuple[str, str], PaymentConfirmed]  # the first confirmation of each order
+    confirmed: dict[tuple[str, str], PaymentConfirmed]  # the first confirmation of each order (no duplicates)
     rejected: dict[tuple[str, str], str]  # the reason of each order's last rejection
 
 
@@ -29,7 +29,8 @@ def payment_outcomes(events: Iterable[EventEnvelope]) -> PaymentOutcomes:
     rejected: dict[tuple[str, str], str] = {}
     for envelope in events:
         event = payload_of(envelope)
-        if isinstance(event, PaymentConfirmed):
+        if isinstance(event, PaymentConfirmed) and event.duplicate_of is None:
+            # (A second genuine payment of an order already paid is settlement's to refund: the first one stands.)
             confirmed.setdefault((event.merchant_id, event.merchant_trade_no), event)
         elif isinstance(event, PaymentRejected) and event.reason is not PaymentRejectReason.UNKNOWN_MERCHANT:
             # (No order of an unknown merchant can exist: recording its rejection would only store junk.)

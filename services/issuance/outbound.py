@@ -1,11 +1,11 @@
-"""What issuance publishes (pure): TicketsIssued or IssueFailed for each decided order, and the one ECTicket
-reply each Issue request gets."""
+"""What issuance publishes (pure): TicketsIssued or IssueFailed for each decided order, IssueFailed for each payment
+no request claimed, and the one ECTicket reply each Issue request gets."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 
-from services.issuance.domain.orders import NewOrder, OrderRow
+from services.issuance.domain.orders import NewOrder, OrderRow, UsedOrder
 from services.issuance.domain.request import Invalid
 from shared.contracts.common import IssueStatus
 from shared.contracts.events import Outgoing, Producer
@@ -26,7 +26,7 @@ def issued(row: OrderRow, event: TicketsIssued, signer: Merchant | None, now: da
 
 
 def failed(row: OrderRow, code: RtnCode, detail: str, signer: Merchant | None, now: datetime) -> list[Outgoing]:
-    """The order's failure, and the reply that gives its reason."""
+    """The order's failure (final: its row is failed, the order number used up), and the reply with its reason."""
     paid = bool(row.order and row.order.paid)
     event = IssueFailed(
         merchant_id=row.merchant_id,
@@ -37,8 +37,26 @@ def failed(row: OrderRow, code: RtnCode, detail: str, signer: Merchant | None, n
         rtn_code=int(code),
         reason=detail,
         failed_at=now,
+        final=True,
     )
     return [_order_event(event, row, "failed", now), _order_reply(row, signer, None, (code, detail), now)]
+
+
+def unclaimed(row: OrderRow, code: RtnCode, detail: str, now: datetime) -> Outgoing:
+    """The final failure of an order whose payment no Issue request claimed: there is no request, so no reply, and
+    an empty request_id; its id is derived from the order (it is given up once), correlated by the order key."""
+    event = IssueFailed(
+        merchant_id=row.merchant_id,
+        platform_id=None,
+        merchant_trade_no=row.ticket_trade_no,
+        free_trade_no=None,
+        request_id="",
+        rtn_code=int(code),
+        reason=detail,
+        failed_at=now,
+        final=True,
+    )
+    return PRODUCER.event(event, derived_id(f"issuance/unclaimed/{event.key()}", "failed"), now)
 
 
 def invalid_request(to: Addressee, data: dict[str, object], invalid: Invalid, now: datetime) -> Outgoing:
@@ -69,10 +87,12 @@ def unserved_reply(to: Addressee, operation: str, now: datetime) -> Outgoing:
     return reply(to, RtnCode.OPERATION_UNKNOWN, unknown, now, PRODUCER)
 
 
-def duplicate_reply(new: NewOrder, signer: Merchant | None, now: datetime) -> Outgoing:
-    """The answer to a second Issue request for an order number already used (the first one stands)."""
+def duplicate_reply(new: NewOrder, used: UsedOrder | None, signer: Merchant | None, now: datetime) -> Outgoing:
+    """The answer to a second Issue request for an order number already used (the first one stands; a failed one
+    stays failed: its payment is on its way back to the consumer). `used`: the stored order, if known."""
     to = Addressee(new.message_id, new.request_id, ISSUE, new.order.merchant_id, new.platform_id, signer)
-    return reply(to, RtnCode.ORDER_DUPLICATE, f"order {new.order.trade_no} was already submitted", now, PRODUCER)
+    detail = used.refusal() if used else f"order {new.order.trade_no} was already submitted"
+    return reply(to, RtnCode.ORDER_DUPLICATE, detail, now, PRODUCER)
 
 
 def _order_event(event: TicketsIssued | IssueFailed, row: OrderRow, label: str, now: datetime) -> Outgoing:

@@ -1,5 +1,5 @@
-"""Issuance's tables: orders (request and payment halves in one row), tickets, and the sweep clock. All SQL of
-the service.
+"""Issuance's tables: orders (request and payment halves in one row; a payment no request claimed in time is
+given up in its row), tickets, and the sweep clock. All SQL of the service.
 
 Every write is set-wise: one statement per batch, whatever the batch size."""
 
@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 import asyncpg
 
 from services.issuance.domain.join import KnownPayment
-from services.issuance.domain.orders import NewOrder, OrderRow
+from services.issuance.domain.orders import NewOrder, OrderRow, UsedOrder
 from services.issuance.domain.request import IssueOrder
 from shared.contracts.common import IssueStatus
 from shared.contracts.issuance import TicketsIssued
@@ -40,6 +40,7 @@ def _order_row(row: asyncpg.Record) -> OrderRow:
             row["payment_amount"],
             row["payment_date"],
             row["payment_rejection"],
+            row["payment_escrow_days"],
         )
     return OrderRow(
         merchant_id=row["merchant_id"],
@@ -52,12 +53,14 @@ def _order_row(row: asyncpg.Record) -> OrderRow:
         order=None if row["order_json"] is None else IssueOrder.model_validate_json(row["order_json"]),
         deadline=row["deadline"],
         payment=payment,
+        claim_deadline=row["claim_deadline"],
     )
 
 
 async def add_requests(conn: asyncpg.Connection, new: Sequence[NewOrder], now: datetime) -> list[OrderRow]:
-    """Attach requests to their order rows; a key whose request half exists already is not returned (duplicate).
-    Keys must be distinct; sorted so concurrent batches lock rows in the same order."""
+    """Attach requests to their order rows; a key whose row has a status already is not returned (a duplicate: its
+    request half exists, or its unclaimed payment was given up). Keys must be distinct; sorted so concurrent
+    batches lock rows in the same order."""
     new = sorted(new, key=lambda n: n.key)
     rows = await conn.fetch(
         """
@@ -73,7 +76,7 @@ async def add_requests(conn: asyncpg.Connection, new: Sequence[NewOrder], now: d
                 request_message_id = EXCLUDED.request_message_id, platform_id = EXCLUDED.platform_id,
                 signer_id = EXCLUDED.signer_id, order_json = EXCLUDED.order_json,
                 total_face_value = EXCLUDED.total_face_value, deadline = EXCLUDED.deadline, updated_at = $11
-            WHERE o.request_id IS NULL
+            WHERE o.status IS NULL
         RETURNING *
         """,
         [n.order.merchant_id for n in new],
@@ -91,20 +94,27 @@ async def add_requests(conn: asyncpg.Connection, new: Sequence[NewOrder], now: d
     return [_order_row(r) for r in rows]
 
 
-async def add_payments(conn: asyncpg.Connection, paid: Sequence[PaymentConfirmed], now: datetime) -> list[OrderRow]:
-    """Record confirmed payments (the first one of an order wins); returns the rows that changed. Keys distinct."""
+async def add_payments(
+    conn: asyncpg.Connection, paid: Sequence[PaymentConfirmed], now: datetime, claim_wait: timedelta
+) -> list[OrderRow]:
+    """Record confirmed payments (the first one of an order wins); returns the rows that changed. Keys distinct.
+
+    A payment waits for its Issue request until now + `claim_wait` (the claim deadline, used only while the row
+    has no request); its escrow days, as the payment event states them, fix the escrow end."""
     paid = sorted(paid, key=lambda p: (p.merchant_id, p.merchant_trade_no))
     rows = await conn.fetch(
         """
         INSERT INTO orders AS o (merchant_id, ticket_trade_no, payment_confirmed, payment_trade_no, payment_amount,
-                                 payment_date, created_at, updated_at)
-        SELECT m, t, true, n, a, d, $6, $6
-        FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::timestamptz[]) WITH ORDINALITY
-             AS u(m, t, n, a, d, i)
+                                 payment_date, payment_escrow_days, claim_deadline, created_at, updated_at)
+        SELECT m, t, true, n, a, d, e, $7, $8, $8
+        FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::timestamptz[], $6::int[]) WITH ORDINALITY
+             AS u(m, t, n, a, d, e, i)
         ORDER BY i
         ON CONFLICT (merchant_id, ticket_trade_no) DO UPDATE
             SET payment_confirmed = true, payment_trade_no = EXCLUDED.payment_trade_no,
-                payment_amount = EXCLUDED.payment_amount, payment_date = EXCLUDED.payment_date, updated_at = $6
+                payment_amount = EXCLUDED.payment_amount, payment_date = EXCLUDED.payment_date,
+                payment_escrow_days = EXCLUDED.payment_escrow_days, claim_deadline = EXCLUDED.claim_deadline,
+                updated_at = $8
             WHERE NOT o.payment_confirmed
         RETURNING *
         """,
@@ -113,6 +123,8 @@ async def add_payments(conn: asyncpg.Connection, paid: Sequence[PaymentConfirmed
         [p.trade_no for p in paid],
         [p.amount for p in paid],
         [p.payment_date for p in paid],
+        [p.escrow_days for p in paid],
+        now + claim_wait,
         now,
     )
     return [_order_row(r) for r in rows]
@@ -137,8 +149,9 @@ async def add_rejections(conn: asyncpg.Connection, rejected: dict[tuple[str, str
 
 
 async def credit_downtime(conn: asyncpg.Connection, now: datetime, usual: timedelta, catch_up: timedelta) -> timedelta:
-    """Move waiting orders' deadlines on by the time since the last sweep, plus `catch_up`, when that was longer
-    than `usual`; how far (zero when it was not). The sweep clock's row lock serialises the instances' sweeps."""
+    """Move waiting orders' deadlines (and unclaimed payments' claim deadlines) on by the time since the last sweep,
+    plus `catch_up`, when that was longer than `usual`; how far (zero when it was not). The sweep clock's row lock
+    serialises the instances' sweeps."""
     last: datetime | None = await conn.fetchval("SELECT swept_at FROM sweep_clock FOR UPDATE")
     await conn.execute(
         "INSERT INTO sweep_clock (swept_at) VALUES ($1)"
@@ -149,6 +162,9 @@ async def credit_downtime(conn: asyncpg.Connection, now: datetime, usual: timede
         return timedelta(0)
     credit = now - last + catch_up
     await conn.execute("UPDATE orders SET deadline = deadline + $1 WHERE status = 3", credit)
+    await conn.execute(
+        "UPDATE orders SET claim_deadline = claim_deadline + $1 WHERE status IS NULL AND payment_confirmed", credit
+    )
     return credit
 
 
@@ -159,6 +175,39 @@ async def overdue_orders(conn: asyncpg.Connection, now: datetime, limit: int) ->
         limit,
     )
     return [_order_row(r) for r in rows]
+
+
+async def unclaimed_payments(conn: asyncpg.Connection, now: datetime, limit: int) -> list[OrderRow]:
+    """Confirmed payments no request has claimed by their deadline, locked (rows another instance holds are left
+    to it; a request attaching meanwhile waits for the lock and then finds the row given up)."""
+    rows = await conn.fetch(
+        "SELECT * FROM orders WHERE status IS NULL AND payment_confirmed AND claim_deadline <= $1"
+        " ORDER BY claim_deadline LIMIT $2 FOR UPDATE SKIP LOCKED",
+        now,
+        limit,
+    )
+    return [_order_row(r) for r in rows]
+
+
+async def used_orders(conn: asyncpg.Connection, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], UsedOrder]:
+    """What the rows of these used order numbers hold, for the refusal of a request naming one again."""
+    rows = await conn.fetch(
+        "SELECT o.ticket_trade_no, o.merchant_id, o.status, o.rtn_code, o.remark, o.payment_confirmed"
+        " FROM orders o JOIN unnest($1::text[], $2::text[]) AS u(m, t)"
+        " ON o.merchant_id = u.m AND o.ticket_trade_no = u.t",
+        [m for m, _ in keys],
+        [t for _, t in keys],
+    )
+    return {
+        (r["merchant_id"], r["ticket_trade_no"]): UsedOrder(
+            r["ticket_trade_no"],
+            None if r["status"] is None else IssueStatus(r["status"]),
+            r["rtn_code"],
+            r["remark"],
+            r["payment_confirmed"],
+        )
+        for r in rows
+    }
 
 
 async def insert_tickets(conn: asyncpg.Connection, issued: Sequence[TicketsIssued]) -> set[tuple[str, str]]:

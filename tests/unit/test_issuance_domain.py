@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import random
+import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from services.issuance import outbound
 from services.issuance.domain.codes import (
     TICKET_ALPHABET,
     WRITE_OFF_ALPHABET,
@@ -15,14 +17,19 @@ from services.issuance.domain.codes import (
     new_ticket_no,
     new_write_off_no,
 )
-from services.issuance.domain.join import Fail, Issue, KnownPayment, Wait, join
+from services.issuance.domain.join import Fail, Issue, KnownPayment, Wait, join, unclaimed
+from services.issuance.domain.orders import OrderRow, UsedOrder
 from services.issuance.domain.request import Invalid, IssueOrder, validate
-from services.issuance.domain.tickets import build_tickets_issued, escrow_expiry_date
+from services.issuance.domain.tickets import build_tickets_issued, escrow_expiry_date, fixed_escrow_days
+from services.issuance.inbound import payment_outcomes
 from shared.admin.seed import TEST_MERCHANT, dev_products
 from shared.contracts.catalog import Product
-from shared.contracts.common import FeeKind, RefundFeeRule, TicketType
-from shared.contracts.issuance import PaymentRef
+from shared.contracts.common import FeeKind, IssueStatus, RefundFeeRule, TicketType
+from shared.contracts.events import payload_of, wrap
+from shared.contracts.issuance import IssueFailed, PaymentRef
+from shared.contracts.payments import PaymentConfirmed
 from shared.contracts.rtncodes import RtnCode
+from shared.ecticket.replies import Addressee
 
 pytestmark = pytest.mark.unit
 
@@ -191,3 +198,77 @@ def test_a_products_own_refund_fee_rule_beats_the_merchants() -> None:
         codes=lambda: ("A" * 16, "b" * 18),
     )
     assert issued.tickets[0].refund_fee_rule.kind is FeeKind.NONE
+
+
+# --- no stranded money: final failures, unclaimed payments, duplicates, escrow days fixed at payment -------------
+
+
+def order_row(**changes: Any) -> OrderRow:
+    fields: dict[str, Any] = {
+        "merchant_id": TEST_MERCHANT,
+        "ticket_trade_no": "M1",
+        "status": IssueStatus.PROCESSING,
+        "request_id": "r1",
+        "request_message_id": uuid.UUID(int=1),
+        "platform_id": None,
+        "signer_id": TEST_MERCHANT,
+        "order": accepted(issue(MerchantTradeNo="M1", TicketInfo=[line("PU000500")])),
+        "deadline": DEADLINE,
+        "payment": paid(500),
+    }
+    return OrderRow(**(fields | changes))
+
+
+def test_a_failed_order_is_published_as_final_its_order_number_is_used_up() -> None:
+    event, _reply = outbound.failed(order_row(), RtnCode.PAYMENT_AMOUNT_MISMATCH, "paid NT$400", None, NOW)
+    failed = payload_of(event.envelope)
+    assert isinstance(failed, IssueFailed) and failed.final and failed.merchant_trade_no == "M1"
+
+
+def test_a_refused_request_that_made_no_order_is_not_final() -> None:
+    to = Addressee(uuid.UUID(int=2), "r2", "Issue", TEST_MERCHANT, None, None)
+    event = outbound.invalid_request(to, {"MerchantTradeNo": "M2"}, Invalid(RtnCode.ITEM_UNKNOWN, "no X"), NOW)
+    failed = payload_of(event.envelope)
+    assert isinstance(failed, IssueFailed) and not failed.final
+
+
+def test_a_payment_no_request_claimed_fails_its_order_for_good_without_a_request_or_a_reply() -> None:
+    row = order_row(status=None, request_id="", order=None, deadline=None, claim_deadline=DEADLINE)
+    fail = unclaimed(row.payment, row.claim_deadline)
+    assert fail.code is RtnCode.PAYMENT_UNCLAIMED and "T1" in fail.detail and DEADLINE.isoformat() in fail.detail
+    event = outbound.unclaimed(row, fail.code, fail.detail, NOW)
+    failed = payload_of(event.envelope)
+    assert isinstance(failed, IssueFailed) and failed.final and failed.request_id == ""
+    assert failed.merchant_trade_no == "M1" and failed.rtn_code == 2011 and event.topic == failed.topic
+    again = outbound.unclaimed(row, fail.code, fail.detail, NOW + timedelta(seconds=1))
+    assert again.envelope.event_id == event.envelope.event_id  # given up once: one id, whenever it is computed
+
+
+def test_a_later_request_for_a_failed_order_is_told_why_and_where_the_payment_went() -> None:
+    failed = UsedOrder("M1", IssueStatus.FAILED, 2011, "no Issue request claimed payment T1", paid=True)
+    assert failed.refusal() == (
+        "order M1 failed for good (2011: no Issue request claimed payment T1); "
+        "its payment is refunded in full to the consumer"
+    )
+    unpaid = UsedOrder("M1", IssueStatus.FAILED, 2008, "no confirmed payment", paid=False)
+    assert unpaid.refusal() == "order M1 failed for good (2008: no confirmed payment)"
+    assert UsedOrder("M1", IssueStatus.SUCCESS, 1, "issued", paid=True).refusal() == "order M1 was already submitted"
+
+
+def test_a_second_genuine_payment_of_an_order_is_not_issuances_business() -> None:
+    def confirmed(trade_no: str, duplicate_of: str | None) -> PaymentConfirmed:
+        return PaymentConfirmed(merchant_id=TEST_MERCHANT, merchant_trade_no="M1", trade_no=trade_no, amount=500,
+                                payment_type="Credit_CreditCard", payment_date=NOW, simulated=True,
+                                duplicate_of=duplicate_of)  # fmt: skip
+
+    events = [
+        wrap(e, event_id=uuid.uuid4(), occurred_at=NOW, producer="t", correlation_id="c", causation_id=None).envelope
+        for e in (confirmed("T2", duplicate_of="T1"), confirmed("T1", None))
+    ]
+    assert {key: p.trade_no for key, p in payment_outcomes(events).confirmed.items()} == {(TEST_MERCHANT, "M1"): "T1"}
+    assert payment_outcomes(events[:1]).confirmed == {}
+
+
+def test_the_escrow_days_the_payment_was_confirmed_with_fix_the_escrow_end() -> None:
+    assert fixed_escrow_days(30, current=90) == 30  # the setting changed after payment: the payment's days stand
+    assert fixed_escrow_days(None, current=90) == 90  # an older payment event without them: today's setting

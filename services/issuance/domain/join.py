@@ -1,4 +1,5 @@
-"""The payment/request join: a paid order is issued only against a confirmed payment of exactly its value."""
+"""The payment/request join: a paid order is issued only against a confirmed payment of exactly its value; a
+payment no request claims in time is given up (and refunded by settlement)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ class KnownPayment:
     amount: int | None
     payment_date: datetime | None
     rejection: str | None  # the latest refusal, reported if no confirmed payment ever arrives
+    escrow_days: int | None = None  # the merchant's escrow days when the payment was confirmed (None: older event)
 
 
 @dataclass(frozen=True)
@@ -48,3 +50,10 @@ def join(pickup_total: int, payment: KnownPayment | None, now: datetime, deadlin
     if payment is not None and payment.rejection:
         return Fail(RtnCode.PAYMENT_NOT_ACCEPTED, f"no accepted payment; last rejection: {payment.rejection}")
     return Fail(RtnCode.PAYMENT_NOT_RECEIVED, f"no confirmed payment by {deadline.isoformat()}")
+
+
+def unclaimed(payment: KnownPayment | None, claim_deadline: datetime | None) -> Fail:
+    """The end of a confirmed payment no Issue request claimed by its deadline: the order number is used up."""
+    trade_no = payment.trade_no if payment else None
+    by = f" by {claim_deadline.isoformat()}" if claim_deadline else ""
+    return Fail(RtnCode.PAYMENT_UNCLAIMED, f"no Issue request claimed payment {trade_no}{by}")

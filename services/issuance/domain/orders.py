@@ -1,4 +1,5 @@
-"""An order as issuance keeps it: an accepted Issue request, and the one row where it meets its payment."""
+"""An order as issuance keeps it: an accepted Issue request, the one row where it meets its payment, and what a
+later request naming a used order number is told."""
 
 from __future__ import annotations
 
@@ -41,3 +42,22 @@ class OrderRow:
     order: IssueOrder | None
     deadline: datetime | None
     payment: KnownPayment | None
+    claim_deadline: datetime | None = None  # a payment without a request is given up then (unclaimed sweep)
+
+
+@dataclass(frozen=True)
+class UsedOrder:
+    """An order number already used, as a later Issue request naming it is answered."""
+
+    trade_no: str
+    status: IssueStatus | None
+    rtn_code: int | None
+    remark: str | None
+    paid: bool  # a confirmed payment is recorded for it
+
+    def refusal(self) -> str:
+        """Why the number cannot be issued again; a failed order says so, and where its payment went."""
+        if self.status is not IssueStatus.FAILED:
+            return f"order {self.trade_no} was already submitted"
+        refunded = "; its payment is refunded in full to the consumer" if self.paid else ""
+        return f"order {self.trade_no} failed for good ({self.rtn_code}: {self.remark}){refunded}"

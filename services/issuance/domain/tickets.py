@@ -16,6 +16,12 @@ def escrow_expiry_date(payment_date: datetime, escrow_days: int) -> date:
     return business_date(payment_date) + timedelta(days=escrow_days)
 
 
+def fixed_escrow_days(at_payment: int | None, current: int) -> int:
+    """The escrow days that set the escrow end: those the payment was confirmed with (a configuration change later
+    does not move the end); the merchant's current setting only for a payment whose event predates them."""
+    return current if at_payment is None else at_payment
+
+
 def usage_period(line: OrderLine, issued_on: date) -> tuple[date | None, date | None]:
     """Explicit request dates win; else the product's rule. Pickup vouchers never get an ExpireDate."""
     rule = line.usage
