@@ -10,7 +10,8 @@
 #           the export lines on stdout (so `eval "$(deploy/local/infra.sh up)"` works).
 #   down    stop both (idempotent: succeeds when nothing runs). Data is kept.
 #   status  print the state of both; exit 0 when both run, 3 otherwise.
-#   env     print `export KAFKA_BOOTSTRAP=...` and `export DATABASE_URL=...` lines.
+#   env     print `export KAFKA_BOOTSTRAP=...`, `export DATABASE_URL=...` and the processor simulator's
+#           `export PROCESSOR_HTTP_PORT=...` / `export PROCESSOR_URL=...` lines.
 #   pg-restart fast|immediate
 #           restart PostgreSQL with `pg_ctl -m MODE restart` and wait until it accepts connections again
 #           (fault tests: fast ends every session, immediate crashes the server and recovers from WAL).
@@ -20,6 +21,9 @@
 #   KAFKA_PORT             broker port (default: dev 19092, test 29092, other names derived from the name)
 #   KAFKA_CONTROLLER_PORT  KRaft controller port (default KAFKA_PORT+1)
 #   PG_PORT                PostgreSQL port (default: dev 15432, test 25432, other names derived)
+#   PROCESSOR_PORT         the payment-processor simulator's HTTP port, written to the env file as
+#                          PROCESSOR_HTTP_PORT and PROCESSOR_URL (default: dev 18090, test 28090, other names
+#                          derived; the next free one if taken when first recorded)
 #   PG_FAST=1              fsync/synchronous_commit/full_page_writes off (tests only; never for
 #                          benchmarks or crash tests). Applies when PostgreSQL is started.
 #   PG_SHARED_BUFFERS      PostgreSQL shared_buffers (default 512MB)
@@ -68,16 +72,18 @@ die() { log "ERROR: $*"; exit 1; }
 
 # ---------------------------------------------------------------- ports / recorded instance
 
-default_ports() {  # sets DEF_KAFKA_PORT DEF_PG_PORT
+default_ports() {  # sets DEF_KAFKA_PORT DEF_PG_PORT DEF_PROCESSOR_PORT
   case "$INFRA_NAME" in
-    dev)  DEF_KAFKA_PORT=19092; DEF_PG_PORT=15432 ;;
-    test) DEF_KAFKA_PORT=29092; DEF_PG_PORT=25432 ;;
+    dev)  DEF_KAFKA_PORT=19092; DEF_PG_PORT=15432; DEF_PROCESSOR_PORT=18090 ;;
+    test) DEF_KAFKA_PORT=29092; DEF_PG_PORT=25432; DEF_PROCESSOR_PORT=28090 ;;
     *)
-      # Deterministic per name, 10-port slots in 30000-39990 (Kafka) / 40000-49990 (PG).
+      # Deterministic per name, 10-port slots in 30000-39990 (Kafka) / 40000-49990 (PG); the processor simulator
+      # takes a port of the PG slot that PostgreSQL does not use.
       local h
       h=$(printf '%s' "$INFRA_NAME" | cksum | cut -d' ' -f1)
       DEF_KAFKA_PORT=$((30000 + (h % 1000) * 10))
       DEF_PG_PORT=$((40000 + (h % 1000) * 10))
+      DEF_PROCESSOR_PORT=$((DEF_PG_PORT + 5))
       ;;
   esac
 }
@@ -89,8 +95,9 @@ rec_get() {  # rec_get KEY -> value recorded by the last `up`, or empty
 
 resolve_config() {
   default_ports
-  local rk rc rp rb
+  local rk rc rp rb rh
   rk=$(rec_get KAFKA_PORT); rc=$(rec_get KAFKA_CONTROLLER_PORT); rp=$(rec_get PG_PORT); rb=$(rec_get PG_BASE)
+  rh=$(rec_get PROCESSOR_HTTP_PORT)
 
   if kafka_running && [[ -n "$rk" ]]; then
     [[ -z "${KAFKA_PORT:-}" || "$KAFKA_PORT" == "$rk" ]] ||
@@ -122,8 +129,15 @@ resolve_config() {
     PG_PORT="${PG_PORT:-$DEF_PG_PORT}"
   fi
 
+  # The processor's port as recorded (its process may be listening there now), else as asked, else the default;
+  # `up` moves an unrecorded one that is taken to the next free port (choose_processor_port).
+  PROCESSOR_PORT_RECORDED="$rh"
+  # (An input of its own name: PROCESSOR_HTTP_PORT is what the env file exports, and a shell that sourced another
+  # instance's env file must not carry that instance's port into this one.)
+  PROCESSOR_HTTP_PORT="${rh:-${PROCESSOR_PORT:-$DEF_PROCESSOR_PORT}}"
+
   local p
-  for p in "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT" "$PG_PORT"; do
+  for p in "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT" "$PG_PORT" "$PROCESSOR_HTTP_PORT"; do
     if [[ ! "$p" =~ ^[0-9]+$ ]] || ((p < 1 || p > 65535)); then die "invalid port '$p'"; fi
   done
   [[ "$KAFKA_PORT" != "$KAFKA_CONTROLLER_PORT" && "$KAFKA_PORT" != "$PG_PORT" &&
@@ -131,6 +145,21 @@ resolve_config() {
 
   KAFKA_BOOTSTRAP="127.0.0.1:$KAFKA_PORT"
   DATABASE_URL="postgresql://postgres@127.0.0.1:$PG_PORT/$PG_DB"
+  PROCESSOR_URL="http://127.0.0.1:$PROCESSOR_HTTP_PORT"
+}
+
+# The processor simulator runs only once the services start, so its port is checked here, at `up`: one taken by
+# something else (another instance's simulator, any server) moves it to the next free port, recorded from then on.
+choose_processor_port() {
+  [[ -z "$PROCESSOR_PORT_RECORDED" ]] || return 0
+  local tries=0
+  while port_in_use "$PROCESSOR_HTTP_PORT" || [[ "$PROCESSOR_HTTP_PORT" == "$KAFKA_PORT" ||
+        "$PROCESSOR_HTTP_PORT" == "$KAFKA_CONTROLLER_PORT" || "$PROCESSOR_HTTP_PORT" == "$PG_PORT" ]]; do
+    ((++tries <= 100)) || die "no free port for the processor simulator near $PROCESSOR_HTTP_PORT (set PROCESSOR_PORT)"
+    PROCESSOR_HTTP_PORT=$((PROCESSOR_HTTP_PORT + 1))
+  done
+  PROCESSOR_PORT_RECORDED="$PROCESSOR_HTTP_PORT"
+  PROCESSOR_URL="http://127.0.0.1:$PROCESSOR_HTTP_PORT"
 }
 
 # PostgreSQL runs as the `postgres` OS user, which must be able to reach its data dir. Under the
@@ -167,6 +196,7 @@ write_instance_file() {
     echo "PG_PORT=$PG_PORT"
     echo "PG_BASE=$PG_BASE"
     echo "PG_FAST=${PG_FAST_EFFECTIVE:-$(rec_get PG_FAST)}"
+    [[ -z "${PROCESSOR_PORT_RECORDED:-}" ]] || echo "PROCESSOR_HTTP_PORT=$PROCESSOR_PORT_RECORDED"
   } >"$tmp"
   mv -f "$tmp" "$INSTANCE_FILE"
 }
@@ -174,6 +204,8 @@ write_instance_file() {
 env_lines() {
   printf 'export KAFKA_BOOTSTRAP=%s\n' "$KAFKA_BOOTSTRAP"
   printf 'export DATABASE_URL=%s\n' "$DATABASE_URL"
+  printf 'export PROCESSOR_HTTP_PORT=%s\n' "$PROCESSOR_HTTP_PORT"
+  printf 'export PROCESSOR_URL=%s\n' "$PROCESSOR_URL"
 }
 
 port_in_use() {  # port_in_use PORT -> 0 when something accepts TCP on 127.0.0.1:PORT
@@ -448,6 +480,7 @@ cmd_up() {
   resolve_config
   # PG_FAST is decided when PostgreSQL starts; keep the recorded value if it is already running.
   PG_FAST_EFFECTIVE=$(rec_get PG_FAST)
+  choose_processor_port
   pg_up
   write_instance_file
   kafka_up
@@ -517,7 +550,7 @@ main() {
     env) cmd_env ;;
     pg-restart) cmd_pg_restart "${2:-}" ;;
     *)
-      echo "usage: $(basename "$0") up|down|status|env|pg-restart fast|immediate   (INFRA_NAME, KAFKA_PORT, KAFKA_CONTROLLER_PORT, PG_PORT, PG_FAST)" >&2
+      echo "usage: $(basename "$0") up|down|status|env|pg-restart fast|immediate   (INFRA_NAME, KAFKA_PORT, KAFKA_CONTROLLER_PORT, PG_PORT, PROCESSOR_PORT, PG_FAST)" >&2
       exit 2
       ;;
   esac

@@ -6,14 +6,16 @@ ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 NAME="${INFRA_NAME:-dev}"
 RUN="$ROOT/.run/$NAME"
 PY="$ROOT/.venv/bin/python"
-# The services, and the simulators of the outside systems they talk to (the escrow bank answers settlement's
-# payout and refund instructions).
-SERVICES=(${ECTICKET_SERVICES:-payment_confirmation issuance redemption escrow_settlement escrow_bank})
+# The services, and the simulators of the outside systems they talk to (the payment processor records the
+# sandbox's payments and answers the platform's trade queries; the escrow bank answers settlement's payout and
+# refund instructions).
+SERVICES=(${ECTICKET_SERVICES:-payment_processor payment_confirmation issuance redemption escrow_settlement escrow_bank})
 
 # What `python -m` runs for a process name: services.<name>, or a simulator under deploy/simulators/.
 module_of() {
   case "$1" in
     escrow_bank) echo "deploy.simulators.bank" ;;
+    payment_processor) echo "deploy.simulators.processor" ;;
     *) echo "services.$1" ;;
   esac
 }

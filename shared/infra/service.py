@@ -106,7 +106,12 @@ async def serve(spec: ServiceSpec, settings: Settings | None = None) -> None:
     )
     relay = relay_process.supervise(spec.schema, runtime.settings, runtime.stopping)
     redrives = every(1.0, lambda: redrive_step(runner), runtime.stopping, "dead-letter re-drive")
-    loops = (runner.run(), relay, redrives, *wiring.timers)
+    # A process that consumes no topic (the payment-processor simulator only serves HTTP, started by its wire())
+    # joins no consumer group: it is ready once wired, and runs its relay and timers only.
+    consuming = [runner.run()] if wiring.routes else []
+    if not wiring.routes:
+        runner.ready.set()
+    loops = (*consuming, relay, redrives, *wiring.timers)
     tasks: list[asyncio.Task[None]] = [asyncio.create_task(c) for c in loops]
     announcer = asyncio.create_task(_announce_ready(spec.name, runner.ready))
     try:

@@ -1,7 +1,10 @@
-"""Building AIO payment results the way ECPay sends them (for the sandbox: demo, benchmark, tests)."""
+"""Building AIO payment results the way ECPay sends them: the sandbox payment processor signs the results it
+delivers with this, and tests use it to forge or alter one (a genuine payment is made through the processor:
+`shared.sandbox.checkout`)."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from urllib.parse import urlencode
 
@@ -17,6 +20,7 @@ def payment_result(
     amount: int,
     *,
     paid_at: datetime,
+    traded_at: datetime | None = None,
     ecpay_trade_no: str | None = None,
     payment_type: str = "Credit_CreditCard",
     rtn_code: str = "1",
@@ -25,7 +29,9 @@ def payment_result(
     key: str = AIO_KEY,
     iv: str = AIO_IV,
 ) -> dict[str, str]:
-    local = paid_at.astimezone(TAIPEI).strftime("%Y/%m/%d %H:%M:%S")
+    """The fields of one AIO result, CheckMacValue last. `traded_at` (TradeDate, when the order was created at the
+    processor) defaults to `paid_at`."""
+    local = aio_time(paid_at)
     fields = {
         "MerchantID": merchant_id,
         "MerchantTradeNo": trade_no,
@@ -37,7 +43,7 @@ def payment_result(
         "PaymentDate": local,
         "PaymentType": payment_type,
         "PaymentTypeChargeFee": "0",
-        "TradeDate": local,
+        "TradeDate": aio_time(traded_at or paid_at),
         "SimulatePaid": "1" if simulate else "0",
         "CustomField1": "",
         **(extra or {}),
@@ -46,5 +52,22 @@ def payment_result(
     return fields
 
 
+def aio_time(moment: datetime) -> str:
+    """An instant as AIO writes it: `yyyy/MM/dd HH:mm:ss` in Asia/Taipei."""
+    return moment.astimezone(TAIPEI).strftime("%Y/%m/%d %H:%M:%S")
+
+
 def as_form(fields: dict[str, str]) -> bytes:
     return urlencode(fields).encode()
+
+
+def as_json(fields: dict[str, str]) -> bytes:
+    """The body of a result posted as JSON (what the processor publishes and `MerchantClient.send_payment` sends)."""
+    return json.dumps(fields).encode()
+
+
+def signed(fields: dict[str, str], *, key: str = AIO_KEY, iv: str = AIO_IV) -> dict[str, str]:
+    """`fields` with their CheckMacValue made again: a result altered (amount, date, ...) and signed with the
+    merchant's payment keys, as a merchant forging one could."""
+    rest = {name: value for name, value in fields.items() if name != "CheckMacValue"}
+    return {**rest, "CheckMacValue": aio_check_mac_value(rest, key, iv)}

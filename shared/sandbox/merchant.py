@@ -11,7 +11,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 
 from shared.ecticket.envelope import OpenedData, ResponseEnvelope, open_response, seal_request
-from shared.sandbox.aio import as_form
+from shared.sandbox.aio import as_form, as_json
 from shared.topics import INGEST_PAYMENTS, INGEST_REQUESTS
 
 # Test keys of the seeded merchants (shared.admin.seed): MerchantID -> (HashKey, HashIV).
@@ -54,7 +54,7 @@ class MerchantClient:
         return str(message["request_id"])
 
     async def send_payment(self, fields: dict[str, str], *, form: bool = False) -> None:
-        body = as_form(fields) if form else json.dumps(fields).encode()
+        body = as_form(fields) if form else as_json(fields)
         await self.producer.send_and_wait(INGEST_PAYMENTS, body, key=fields["MerchantID"].encode())
 
     async def send_raw(self, topic: str, body: bytes, key: bytes | None = None) -> None:

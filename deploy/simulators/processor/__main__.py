@@ -1,0 +1,4 @@
+from deploy.simulators.processor.app import SPEC
+from shared.infra.service import main
+
+main(SPEC)
