@@ -31,6 +31,7 @@ ISSUANCE_EVENTS = "ecticket.issuance.events.v1"
 REDEMPTION_EVENTS = "ecticket.redemption.events.v1"
 SETTLEMENT_EVENTS = "ecticket.settlement.events.v1"
 SETTLEMENT_INSTRUCTIONS = "ecticket.settlement.instructions.v1"
+BANK_STATEMENTS = "ecticket.bank.statements.v1"
 REJECTIONS = "ecticket.platform.rejections.v1"
 MERCHANT_CONFIG = "ecticket.config.merchants.v1"
 PRODUCT_CATALOG = "ecticket.issuance.products.v1"
@@ -45,6 +46,8 @@ CATALOG: tuple[Topic, ...] = (
     Topic(REDEMPTION_EVENTS, 6, FOREVER, False, "merchant/order", "ticket usage-state changes"),
     Topic(SETTLEMENT_EVENTS, 6, FOREVER, False, "merchant/order", "ledger postings, exceptions, alerts"),
     Topic(SETTLEMENT_INSTRUCTIONS, 3, FOREVER, False, "merchant", "payout and refund instructions to the bank"),
+    # One partition: a day's lines and its closing share the key, and every day is read in order.
+    Topic(BANK_STATEMENTS, 1, FOREVER, False, "statement date", "the escrow bank's statement lines and closings"),
     Topic(REJECTIONS, 3, FOREVER, False, "source topic", "messages that could not be parsed or validated"),
     Topic(MERCHANT_CONFIG, 1, FOREVER, True, "MerchantID", "merchant configuration, secrets sealed"),
     Topic(PRODUCT_CATALOG, 1, FOREVER, True, "MerchantID/ItemNo", "product catalogue, owned by issuance"),

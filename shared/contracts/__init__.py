@@ -4,6 +4,6 @@ Importing this package (which importing any of its modules does first) registers
 never depends on which modules a process happened to import.
 """
 
-from shared.contracts import ingest, issuance, payments, redemption, rejections, settlement
+from shared.contracts import bank, ingest, issuance, payments, redemption, rejections, settlement
 
-EVENT_MODULES = (ingest, issuance, payments, redemption, rejections, settlement)
+EVENT_MODULES = (bank, ingest, issuance, payments, redemption, rejections, settlement)

@@ -1,6 +1,7 @@
 """The bank gateway: consumes instructions, asks the bank for each instruction id until its answer is recorded
 (the bank answers a repeated id as it did the first time), and publishes each answer (now, or when a delayed
-answer falls due) on the instructions topic, where settlement consumes it.
+answer falls due) on the instructions topic, where settlement consumes it. A transfer carried out is booked as a
+debit line of the bank's statement in the same transaction (statement.py).
 
 The answer's event id is derived from the instruction id, so however often an instruction is delivered, there is
 one answer event, and settlement's inbox keeps one copy even if the relay publishes it twice.
@@ -14,10 +15,13 @@ from datetime import datetime
 
 import asyncpg
 
+from deploy.simulators.bank.names import PRODUCER, SCHEMA
 from deploy.simulators.bank.port import BankAnswer, EscrowBank, Instruction
-from shared.clock import Clock
+from deploy.simulators.bank.statement import Movement, book
+from shared.clock import Clock, business_date
+from shared.contracts.bank import StatementDirection, debit_line_id
 from shared.contracts.envelope import EventEnvelope
-from shared.contracts.events import Outgoing, Producer, payload_of
+from shared.contracts.events import Outgoing, payload_of
 from shared.contracts.settlement import (
     PayoutInstructed,
     RefundInstructed,
@@ -29,8 +33,6 @@ from shared.ids import derived_id
 from shared.infra import outbox
 from shared.infra.messages import Inbound, Parsed
 
-SCHEMA = "escrow_bank"
-PRODUCER = Producer("escrow-bank")
 RELEASE_BATCH = 500
 
 
@@ -66,7 +68,9 @@ class BankGateway:
             due,
             now,
         )
-        return [answer_event(instruction, answer, at)] if due else []
+        if not due:
+            return []
+        return [answer_event(instruction, answer, at), *await book(conn, debits([(instruction, answer, at)]))]
 
     async def release_due(self) -> bool:
         """Publish delayed answers that fell due; True if there may be more."""
@@ -78,8 +82,8 @@ class BankGateway:
                 self.clock.now(),
                 RELEASE_BATCH,
             )
-            events = [
-                answer_event(
+            answers = [
+                (
                     Instruction(
                         r["instruction_id"],
                         TransferKind(r["transfer"]),
@@ -92,8 +96,27 @@ class BankGateway:
                 )
                 for r in rows
             ]
-            await outbox.append(conn, SCHEMA, events)
+            events = [answer_event(*answer) for answer in answers]
+            await outbox.append(conn, SCHEMA, [*events, *await book(conn, debits(answers))])
         return len(rows) == RELEASE_BATCH
+
+
+def debits(answers: list[tuple[Instruction, BankAnswer, datetime]]) -> list[Movement]:
+    """The statement's debit line of each transfer carried out (a rejected one moved no money)."""
+    return [
+        Movement(
+            debit_line_id(i.instruction_id),
+            StatementDirection.DEBIT,
+            i.amount,
+            business_date(at),
+            at,
+            merchant_id=i.merchant_id,
+            merchant_trade_no=i.ticket_trade_no,
+            instruction_id=i.instruction_id,
+        )
+        for i, answer, at in answers
+        if answer.accepted
+    ]
 
 
 def answer_event(instruction: Instruction, answer: BankAnswer, at: datetime) -> Outgoing:
