@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -25,7 +26,7 @@ from tests.support.processes import Platform, ServiceProcess
 MARKER_BY_DIR = {"unit": pytest.mark.unit, "integration": pytest.mark.integration, "e2e": pytest.mark.e2e}
 PLATFORM_SERVICES = ("payment_confirmation", "issuance", "redemption", "escrow_settlement")
 # The outside systems the services talk to, each simulated by a process of its own: name -> `python -m` module.
-SIMULATORS = {"escrow_bank": "deploy.simulators.bank"}
+SIMULATORS = {"escrow_bank": "deploy.simulators.bank", "payment_processor": "deploy.simulators.processor"}
 # Short enough for the timeout test to finish quickly, long enough for both arrival orders on a loaded machine.
 TEST_PAYMENT_WAIT_SECONDS = "6"
 # How long redemption waits for the TicketsIssued of a ticket it has not seen (production: 10 s). After the crash
@@ -83,7 +84,13 @@ async def topics(infra: Settings) -> Settings:
 @pytest.fixture(scope="session")
 async def platform(topics: Settings) -> AsyncIterator[Platform]:
     workdir = Path(tempfile.mkdtemp(prefix="ecticket-test-"))
+    # The processor simulator listens on a port free now, for this session alone (a CI clone or another instance's
+    # tests may run beside it); the services, the bank simulator and the tests' own checkouts reach it there.
+    port = _free_port()
+    processor = {"PROCESSOR_HTTP_PORT": str(port), "PROCESSOR_URL": f"http://127.0.0.1:{port}"}
+    os.environ.update(processor)
     env = {
+        **processor,
         "KAFKA_BOOTSTRAP": topics.kafka_bootstrap,
         "DATABASE_URL": topics.database_url,
         "ISSUANCE_PAYMENT_WAIT_SECONDS": TEST_PAYMENT_WAIT_SECONDS,
@@ -106,6 +113,12 @@ async def platform(topics: Settings) -> AsyncIterator[Platform]:
         await running.stop_all()
         if not os.environ.get("ECTICKET_KEEP_TEST_LOGS"):
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,8 @@ from shared.clock import business_date
 from shared.contracts.common import RefundFeeRule, TicketType
 from shared.contracts.events import wrap
 from shared.contracts.issuance import IssuedTicket, TicketsIssued
-from shared.sandbox.aio import payment_result
+from shared.ecticket.processor_query import processor_url
+from shared.sandbox.checkout import checkout
 from shared.sandbox.merchant import MerchantClient, open_reply, unique
 from shared.sandbox.tap import Tap
 
@@ -23,6 +24,12 @@ def issue_data(
     return {"MerchantID": merchant_id, **order, "IssueType": "3", "Operator": "tester", "TicketInfo": lines}
 
 
+async def pay(merchant_id: str, trade_no: str, amount: int, **options: Any) -> dict[str, str]:
+    """A consumer pays for the order at the sandbox processor (PROCESSOR_URL, the session's), which records the
+    trade and delivers the signed AIO result to the platform; the result. `options`: those of `checkout`."""
+    return await checkout(processor_url(), merchant_id, trade_no, amount, **options)
+
+
 async def issue(
     merchant: MerchantClient,
     tap: Tap,
@@ -33,10 +40,10 @@ async def issue(
     platform_id: str | None = None,
     **line_extra: str,
 ) -> dict[str, Any]:
-    """Issue an order (a paid one when `paid` > 0: its payment goes first) and return its TicketsIssued payload."""
+    """Issue an order (a paid one when `paid` > 0: paid at the processor first) and return its TicketsIssued payload."""
     trade_no = unique("RD")
     if paid:
-        await merchant.send_payment(payment_result(merchant_id, trade_no, paid, paid_at=datetime.now(UTC)))
+        await pay(merchant_id, trade_no, paid)
     data = issue_data(trade_no, items, merchant_id=merchant_id, free=not paid, **line_extra)
     message = merchant.request("Issue", data, merchant_id=merchant_id, platform_id=platform_id)
     await merchant.send_request(message)
