@@ -2,7 +2,9 @@
 
 Each fact carries the envelope's event_id as its cause (so a redelivery is recognised and entry ids are
 deterministic) and the Asia/Taipei business day of the moment the event describes (payment date, issue time,
-the ticket event's `at`, the bank's answer), never of its arrival, so any arrival order gives the same ledger.
+failure time, the ticket event's `at`, the bank's answer), never of its arrival, so any arrival order gives the
+same ledger. Of issuance's failures only a final one of a paid order moves money (its payments are refunded); a
+refused request (not final) or a gift order's failure is nobody's money.
 Our own instructions on the instructions topic map to nothing: their Sent facts were posted when planned.
 """
 
@@ -15,6 +17,7 @@ from services.escrow_settlement.domain.facts import (
     EscrowExpired,
     Fact,
     IssuedVoucher,
+    OrderFailed,
     OrderIssued,
     PaymentReceived,
     PayoutConfirmed,
@@ -31,7 +34,7 @@ from services.escrow_settlement.domain.facts import (
 from services.escrow_settlement.domain.payouts import settlement_day
 from shared.contracts.envelope import EventEnvelope
 from shared.contracts.events import payload_of
-from shared.contracts.issuance import TicketsIssued
+from shared.contracts.issuance import IssueFailed, TicketsIssued
 from shared.contracts.payments import PaymentConfirmed
 from shared.contracts.redemption import (
     ExpiryKind,
@@ -51,7 +54,11 @@ def fact_from(envelope: EventEnvelope, cutoff: time) -> Fact | None:
     if isinstance(event, PaymentConfirmed):
         order = OrderRef(event.merchant_id, event.merchant_trade_no)
         return PaymentReceived(
-            cause_id=cause, on=settlement_day(event.payment_date, cutoff), order=order, amount=event.amount
+            cause_id=cause,
+            on=settlement_day(event.payment_date, cutoff),
+            order=order,
+            amount=event.amount,
+            duplicate_of=event.duplicate_of,
         )
     if isinstance(event, TicketsIssued):
         vouchers = tuple(IssuedVoucher(t.ticket_no, t.ticket_type, t.face_value) for t in event.tickets)
@@ -61,6 +68,15 @@ def fact_from(envelope: EventEnvelope, cutoff: time) -> Fact | None:
             order=OrderRef(event.merchant_id, event.ticket_trade_no),
             tickets=vouchers,
             escrow_expiry_date=event.escrow_expiry_date,
+        )
+    if isinstance(event, IssueFailed):
+        if not event.final or event.merchant_trade_no is None:
+            return None
+        return OrderFailed(
+            cause_id=cause,
+            on=settlement_day(event.failed_at, cutoff),
+            order=OrderRef(event.merchant_id, event.merchant_trade_no),
+            reason=f"{event.rtn_code}: {event.reason}",
         )
     if isinstance(event, TicketEvent):
         return _ticket_fact(event, cause, cutoff)

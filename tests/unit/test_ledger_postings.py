@@ -8,15 +8,22 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import replace
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 
-from services.escrow_settlement.domain.accounts import OrderRef, escrow_held, merchant_payable, natural
+from services.escrow_settlement.domain.accounts import (
+    OrderRef,
+    consumer_refund_payable,
+    escrow_held,
+    merchant_payable,
+    natural,
+)
 from services.escrow_settlement.domain.facts import (
     EscrowExpired,
     Fact,
     IssuedVoucher,
+    OrderFailed,
     OrderIssued,
     PaymentReceived,
     PayoutConfirmed,
@@ -30,13 +37,18 @@ from services.escrow_settlement.domain.facts import (
     TicketReturned,
     UsageExpired,
 )
-from services.escrow_settlement.domain.invariants import check_entries, check_ledger, check_state
+from services.escrow_settlement.domain.invariants import (
+    check_entries,
+    check_ledger,
+    check_state,
+    unresolved_payments,
+)
 from services.escrow_settlement.domain.journal import EntryKind, JournalEntry, Posting
 from services.escrow_settlement.domain.notices import AlertKind, ExceptionKind
 from services.escrow_settlement.domain.parking import pending
 from services.escrow_settlement.domain.payouts import PayoutPolicy, payout_id, plan, refund_id, settlement_day
 from services.escrow_settlement.domain.postings import Outcome, post
-from services.escrow_settlement.domain.state import LedgerState
+from services.escrow_settlement.domain.state import LedgerState, OrderStatus
 from shared.contracts.common import TicketType
 
 pytestmark = pytest.mark.unit
@@ -82,6 +94,14 @@ def refunded(t: TicketRef, fee: int, within: bool = True) -> TicketReturned:
 def refund_cancelled(t: TicketRef, fee: int, within: bool = True) -> ReturnCancelled:
     amount = t.face_value - fee
     return ReturnCancelled(cause_id=cause(), on=DAY, ticket=t, within_escrow=within, fee=fee, refund_amount=amount)
+
+
+def failed(on: date = DAY) -> OrderFailed:
+    return OrderFailed(cause_id=cause(), on=on, order=ORDER, reason="2007: paid NT$1400 but the vouchers are NT$1500")
+
+
+def duplicate(amount: int = 1500, on: date = DAY) -> PaymentReceived:
+    return PaymentReceived(cause_id=cause(), on=on, order=ORDER, amount=amount, duplicate_of="E-first")
 
 
 def expired(t: TicketRef) -> EscrowExpired:
@@ -342,11 +362,12 @@ def test_the_mismatch_is_raised_once_as_an_exception() -> None:
     assert "NT$1400" in outcome.exceptions[0].detail and "NT$1500" in outcome.exceptions[0].detail
 
 
-def test_a_second_payment_for_one_order_is_held_in_suspense() -> None:
+def test_a_second_payment_for_one_order_goes_through_suspense_back_to_the_consumer_in_full() -> None:
     books = ready()
     outcome = books.post(paid(1500))
-    assert books.balances() == {BANK: 3000, ESCROW: 1500, SUSPENSE: 1500}
-    assert [x.kind for x in outcome.exceptions] == [ExceptionKind.DUPLICATE_PAYMENT]
+    assert books.balances() == {BANK: 3000, ESCROW: 1500, CONSUMER: 1500}
+    assert [e.kind for e in outcome.entries] == [EntryKind.DUPLICATE_PAYMENT, EntryKind.DUPLICATE_REFUND]
+    assert [x.kind for x in outcome.exceptions] == [ExceptionKind.DUPLICATE_PAYMENT]  # still raised for the record
 
 
 def test_a_second_issuance_of_one_order_is_ignored_and_raised() -> None:
@@ -376,6 +397,103 @@ def test_facts_about_an_order_never_paid_wait_and_are_listed_for_operations() ->
     books = Books(issued(), written_off(A))
     assert books.balances() == {}
     assert [reason for _, reason in pending(books.state.order_book(ORDER))] == ["order is awaiting_payment"]
+
+
+# --- no stranded money: failed orders and duplicate payments are refunded in full -----------------------------
+
+
+def test_an_order_that_failed_for_good_refunds_its_payment_in_full_no_fee() -> None:
+    books = Books(paid(1400))
+    outcome = books.post(failed())
+    assert books.balances() == {BANK: 1400, CONSUMER: 1400}
+    [entry] = outcome.entries
+    assert entry.kind is EntryKind.FAILED_ORDER_REFUND and entry.on == DAY and "refunded in full" in entry.memo
+    assert set(entry.postings) == {Posting(escrow_held(ORDER), 1400), Posting(consumer_refund_payable(ORDER), -1400)}
+    assert books.state.order_book(ORDER).status is OrderStatus.FAILED and outcome.exceptions == ()
+
+
+def test_a_failure_before_its_payment_gives_the_same_entry_dated_when_the_money_arrived() -> None:
+    failure, payment = failed(on=DAY), paid(1400)
+    payment = replace(payment, on=NEXT_DAY)  # never refunded before the money arrived
+    first, second = Books(payment, failure), Books(failure, payment)
+    assert first.balances() == second.balances() == {BANK: 1400, CONSUMER: 1400}
+    assert first.journal == second.journal
+    assert [(e.kind, e.on, e.cause_id) for e in second.journal] == [
+        (EntryKind.PAYMENT, NEXT_DAY, payment.cause_id),
+        (EntryKind.FAILED_ORDER_REFUND, NEXT_DAY, failure.cause_id),
+    ]
+
+
+def test_a_failed_orders_refund_is_instructed_by_the_payout_run_and_leaves_the_bank_when_confirmed() -> None:
+    books = Books(paid(1400), failed())
+    [refund] = plan(books.state, DAY).refunds
+    assert (refund.order, refund.amount, refund.instruction_id) == (ORDER, 1400, refund_id(ORDER, DAY, 0))
+    assert plan(books.state, DAY).payouts == ()  # the merchant gets nothing of it
+    books.payout_run(DAY)
+    assert books.balances() == {}  # the consumer has it all back; nothing stranded
+    assert [e.kind for e in books.journal][-2:] == [EntryKind.REFUND_SENT, EntryKind.REFUND_CONFIRMED]
+
+
+def test_a_duplicate_that_says_so_is_refunded_even_when_it_arrives_before_the_payment_that_stands() -> None:
+    payment, second = paid(), duplicate()
+    early, late = Books(second, payment, issued()), Books(payment, issued(), second)
+    for books in (early, late):
+        assert books.balances() == {BANK: 3000, ESCROW: 1500, CONSUMER: 1500}
+        assert books.state.order_book(ORDER).status is OrderStatus.READY
+    assert {e.entry_id for e in early.journal} == {e.entry_id for e in late.journal}
+    late.post(written_off(A), written_off(B))
+    late.payout_run(DAY)
+    assert late.balances() == {}  # the merchant got the vouchers' money, the consumer the duplicate
+
+
+def test_every_payment_of_an_order_that_failed_is_refunded_the_duplicate_too() -> None:
+    books = Books(paid(1500), duplicate(1500), failed())
+    assert books.balances() == {BANK: 3000, CONSUMER: 3000}
+    books.payout_run(DAY)
+    assert books.balances() == {}
+
+
+def test_an_order_is_either_issued_or_failed_the_first_one_stands_and_the_other_is_raised() -> None:
+    books = Books(paid(), issued())
+    outcome = books.post(failed())
+    assert [x.kind for x in outcome.exceptions] == [ExceptionKind.CONFLICTING_OUTCOME]
+    assert books.balances() == {BANK: 1500, ESCROW: 1500} and books.state.order_book(ORDER).failed is None
+    other = Books(paid(1400), failed())
+    outcome = other.post(issued())
+    assert [x.kind for x in outcome.exceptions] == [ExceptionKind.CONFLICTING_OUTCOME]
+    assert other.balances() == {BANK: 1400, CONSUMER: 1400} and other.state.order_book(ORDER).issued is None
+
+
+def test_a_voucher_fact_of_an_order_that_failed_is_held_as_an_exception() -> None:
+    write_off = written_off(A)
+    books = Books(write_off, paid(1400))
+    outcome = books.post(failed())
+    assert [x.kind for x in outcome.exceptions] == [ExceptionKind.VOUCHER_OF_FAILED_ORDER]
+    assert books.state.order_book(ORDER).held == (write_off,) and books.state.order_book(ORDER).parked == ()
+    assert books.balances() == {BANK: 1400, CONSUMER: 1400}
+
+
+def test_a_refund_of_a_failed_order_that_went_elsewhere_is_reported() -> None:
+    books = Books(paid(1400), failed())
+    elsewhere = {**books.state.balances, consumer_refund_payable(ORDER): 0, merchant_payable(M): -1400}
+    rules = {v.rule for v in check_state(replace(books.state, balances=elsewhere))}
+    assert rules == {"payment_tickets_or_refunded"}
+    lost = [e for e in books.journal if e.kind is not EntryKind.FAILED_ORDER_REFUND]
+    assert "refunds_match_journal" in {v.rule for v in check_ledger(books.state, lost)}
+
+
+def test_a_payment_neither_issued_nor_failed_long_after_the_unclaimed_wait_is_unresolved() -> None:
+    books = Books(paid(), written_off(G))
+    since = datetime(2024, 6, 10, 2, tzinfo=UTC)
+    wait = timedelta(hours=25)
+    waiting = {ORDER.key: since}
+    assert unresolved_payments(books.state.orders, waiting, since + wait, wait) == []
+    [late] = unresolved_payments(books.state.orders, waiting, since + wait + timedelta(seconds=1), wait)
+    assert (late.rule, late.subject) == ("payment_unresolved", ORDER.key) and "NT$1500" in late.detail
+    books.post(failed())  # refunded: resolved
+    assert unresolved_payments(books.state.orders, waiting, since + 2 * wait, wait) == []
+    unpaid = Books(issued())  # waiting for a payment is not money stranded
+    assert unresolved_payments(unpaid.state.orders, waiting, since + 2 * wait, wait) == []
 
 
 # --- payouts and bank transfers ----------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import pytest
 from services.escrow_settlement.domain.accounts import OrderRef
 from services.escrow_settlement.domain.facts import (
     EscrowExpired,
+    OrderFailed,
     OrderIssued,
     PaymentReceived,
     PayoutConfirmed,
@@ -25,7 +26,8 @@ from services.escrow_settlement.inbound import fact_from
 from shared.contracts.common import TicketType
 from shared.contracts.envelope import EventEnvelope
 from shared.contracts.events import Event, wrap
-from shared.contracts.payments import PaymentRejected, PaymentRejectReason
+from shared.contracts.issuance import IssueFailed
+from shared.contracts.payments import PaymentConfirmed, PaymentRejected, PaymentRejectReason
 from shared.contracts.settlement import PayoutInstructed, TransferConfirmed, TransferKind, TransferRejected
 from tests.support.settlement import History
 
@@ -84,6 +86,35 @@ def test_each_ticket_event_becomes_its_money_fact() -> None:
     assert isinstance(refund, TicketReturned) and refund.within_escrow
     assert (refund.fee, refund.refund_amount) == (100, 900)
     assert refund.ticket.face_value == 1000 and refund.ticket.ticket_no == pickup
+
+
+def test_a_duplicate_genuine_payment_names_the_payment_that_stands() -> None:
+    second = PaymentConfirmed(merchant_id="M1", merchant_trade_no="T1", trade_no="E2", amount=500,
+                              payment_type="Credit_CreditCard", payment_date=LATE, simulated=True,
+                              duplicate_of="E1")  # fmt: skip
+    fact = fact_from(_envelope(second), MIDNIGHT)
+    assert isinstance(fact, PaymentReceived) and fact.duplicate_of == "E1" and fact.amount == 500
+
+
+def failure(**changes: object) -> IssueFailed:
+    fields: dict[str, object] = {
+        "merchant_id": "M1", "platform_id": None, "merchant_trade_no": "T1", "free_trade_no": None,
+        "request_id": "R1", "rtn_code": 2007, "reason": "paid NT$400", "failed_at": LATE, "final": True,
+    }  # fmt: skip
+    return IssueFailed.model_validate(fields | changes)
+
+
+def test_a_final_failure_of_a_paid_order_becomes_its_failure_on_the_day_it_failed() -> None:
+    event = _envelope(failure())
+    fact = fact_from(event, TEN_PM)
+    assert isinstance(fact, OrderFailed) and fact.order == OrderRef("M1", "T1")
+    assert fact.cause_id == str(event.event_id) and fact.on == date(2024, 6, 11) and fact.reason.startswith("2007")
+
+
+def test_a_failure_that_is_not_final_or_of_a_gift_order_moves_no_money() -> None:
+    assert fact_from(_envelope(failure(final=False)), MIDNIGHT) is None  # a refused request: no order row
+    gift = failure(merchant_trade_no=None, free_trade_no="G1")
+    assert fact_from(_envelope(gift), MIDNIGHT) is None
 
 
 def test_bank_answers_become_transfer_outcomes_of_their_instruction() -> None:

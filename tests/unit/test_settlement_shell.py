@@ -55,7 +55,7 @@ def test_a_book_of_an_unknown_format_version_is_refused_not_guessed() -> None:
     state, _ = post_all(LedgerState(), facts_of(h))
     data = json.loads(order_book_json(next(iter(state.orders.values()))))
     with pytest.raises(ValueError, match="format"):
-        order_book_of(json.dumps({**data, "v": 2}))
+        order_book_of(json.dumps({**data, "v": 3}))
 
 
 def test_a_batch_posts_every_order_and_checks_each_one() -> None:

@@ -2,7 +2,8 @@
 
 The core's `check_state` runs on a state holding only the affected order books (or transfer books) and their own
 accounts; its global rule "all accounts sum to zero" is meaningless on a slice and is left to the full check
-(`cli check`, which runs `check_ledger` on everything). Two more checks need the stored journal, which the shell
+(`cli check`, which runs `check_ledger` on everything), and so is "every payment is tickets or refunded", which
+counts the refunds the bank confirmed (a slice holds only the transfers still in flight). Two more checks need the stored journal, which the shell
 summarises per voucher: each voucher's place in its book must agree with the journal's net releases (so nothing
 is released twice), and every new entry must sum to zero.
 """
@@ -17,7 +18,7 @@ from services.escrow_settlement.domain.invariants import Violation, check_state
 from services.escrow_settlement.domain.journal import RELEASES, REVERSALS, JournalEntry
 from services.escrow_settlement.domain.state import Holder, LedgerState, OrderBook, TransferBook
 
-GLOBAL_ONLY = frozenset({"accounts_sum_to_zero"})
+GLOBAL_ONLY = frozenset({"accounts_sum_to_zero", "payment_tickets_or_refunded"})
 ORDER_KINDS = frozenset({AccountKind.ESCROW_HELD, AccountKind.SUSPENSE})
 IN_TRANSIT_KINDS = frozenset({AccountKind.MERCHANT_PAYOUT_IN_TRANSIT, AccountKind.CONSUMER_REFUND_IN_TRANSIT})
 

@@ -38,8 +38,20 @@ class TicketRef:
 
 @dataclass(frozen=True, kw_only=True)
 class PaymentReceived(FactBase):
+    """PaymentConfirmed. `duplicate_of`: set on a second genuine payment of an order already paid (the TradeNo of
+    the payment that stands): it is refunded in full whatever arrives first."""
+
     order: OrderRef
     amount: int
+    duplicate_of: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class OrderFailed(FactBase):
+    """IssueFailed(final) of a paid order: it will never be issued, so every payment of it is refunded in full."""
+
+    order: OrderRef
+    reason: str
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -156,7 +168,7 @@ class RefundTransferRejected(TransferFactBase):
 
 
 TicketFact = TicketRedeemed | RedemptionCancelled | TicketReturned | ReturnCancelled | EscrowExpired | UsageExpired
-OrderFact = PaymentReceived | OrderIssued | TicketFact
+OrderFact = PaymentReceived | OrderIssued | OrderFailed | TicketFact
 TransferSent = PayoutSent | RefundTransferSent
 TransferOutcome = PayoutConfirmed | PayoutRejected | RefundTransferConfirmed | RefundTransferRejected
 TransferFact = TransferSent | TransferOutcome

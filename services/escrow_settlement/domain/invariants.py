@@ -5,19 +5,22 @@ stops the affected processing and raises an alert on any violation, it never pap
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from services.escrow_settlement.domain.accounts import (
     Account,
     AccountKind,
+    OrderRef,
     consumer_in_transit,
+    consumer_refund_payable,
     escrow_held,
     merchant_in_transit,
     suspense,
 )
-from services.escrow_settlement.domain.facts import PayoutSent
-from services.escrow_settlement.domain.journal import RELEASES, REVERSALS, JournalEntry
+from services.escrow_settlement.domain.facts import PayoutSent, RefundTransferConfirmed
+from services.escrow_settlement.domain.journal import RELEASES, REVERSALS, EntryKind, JournalEntry
 from services.escrow_settlement.domain.state import Holder, LedgerState, OrderBook, OrderStatus
 
 
@@ -41,15 +44,18 @@ def check_entries(entries: Iterable[JournalEntry]) -> list[Violation]:
 
 
 def check_state(state: LedgerState) -> list[Violation]:
-    """Accounts sum to zero; per order escrow is never negative and paid = released + refunded + fees + held."""
+    """Accounts sum to zero; per order escrow is never negative, paid = released + refunded + fees + held, and every
+    payment is tickets or on its way back to the consumer in full."""
     found = []
     if (total := sum(state.balances.values())) != 0:
         found.append(Violation("accounts_sum_to_zero", "ledger", f"balances sum to {total}"))
     for account, raw in sorted(state.balances.items()):
         if account.kind is AccountKind.ESCROW_HELD and raw > 0:
             found.append(Violation("escrow_not_negative", account.owner, f"escrow held is NT${-raw}"))
+    confirmed = _refunds_confirmed(state)
     for book in state.orders.values():
         found += _check_order(state, book)
+        found += _check_owed_back(state, book, confirmed[book.order])
     return found + _check_in_transit(state)
 
 
@@ -69,6 +75,27 @@ def check_ledger(state: LedgerState, journal: Iterable[JournalEntry]) -> list[Vi
         for no, t in sorted(book.tickets.items()):
             if net[(book.order.key, no)] != (t.holder is not Holder.ESCROW):
                 found.append(Violation("vouchers_match_journal", f"{book.order.key}#{no}", f"money with {t.holder}"))
+    whole = _refunded_in_full(entries)
+    for book in state.orders.values():
+        if whole[book.order.key] != book.refunded_in_full:
+            detail = f"journal refunded NT${whole[book.order.key]} in full, the book says NT${book.refunded_in_full}"
+            found.append(Violation("refunds_match_journal", book.order.key, detail))
+    return found
+
+
+def unresolved_payments(
+    books: Mapping[str, OrderBook], waiting_since: Mapping[str, datetime], now: datetime, after: timedelta
+) -> list[Violation]:
+    """Orders holding a payment that is neither tickets nor refunded `after` since they started waiting: issuance
+    issues or fails every paid order within its unclaimed-payment wait, so an older one is money stranded."""
+    found = []
+    for key, since in sorted(waiting_since.items()):
+        book = books.get(key)
+        if book is None or book.payment is None or book.status is not OrderStatus.AWAITING_ISSUANCE:
+            continue
+        if now - since > after:
+            detail = f"NT${book.paid} paid, neither issued nor failed since {since.isoformat()} (allowed: {after})"
+            found.append(Violation("payment_unresolved", key, detail))
     return found
 
 
@@ -81,10 +108,45 @@ def _net_releases(entries: Iterable[JournalEntry]) -> Counter[tuple[str, str]]:
     return net
 
 
+def _refunded_in_full(entries: Iterable[JournalEntry]) -> Counter[str]:
+    """Per order: what the journal moved to the consumer's refund payable as whole payments (failure, duplicates)."""
+    whole = Counter[str]()
+    for e in entries:
+        if e.order is not None and e.kind in _IN_FULL:
+            refund = consumer_refund_payable(e.order)
+            whole[e.order.key] -= sum(p.amount for p in e.postings if p.account == refund)
+    return whole
+
+
+_IN_FULL = frozenset({EntryKind.FAILED_ORDER_REFUND, EntryKind.DUPLICATE_REFUND})
+
+
+def _refunds_confirmed(state: LedgerState) -> Counter[OrderRef]:
+    """Per order: the consumer refunds the bank confirmed (they left the ledger's accounts)."""
+    confirmed = Counter[OrderRef]()
+    for book in state.transfers.values():
+        if isinstance(book.settled, RefundTransferConfirmed) and book.sent is not None:
+            confirmed[book.settled.order] += book.sent.amount
+    return confirmed
+
+
+def _check_owed_back(state: LedgerState, book: OrderBook, confirmed: int) -> list[Violation]:
+    """Every payment is tickets or refunded: what the consumer is owed back (a failed order's payment and duplicates
+    in full, voucher refunds) is exactly in its refund payable, on its way to the bank, or confirmed paid."""
+    order = book.order
+    payable, moving = state.held_in(consumer_refund_payable(order)), state.held_in(consumer_in_transit(order))
+    if payable + moving + confirmed == book.owed_back:
+        return []
+    detail = (
+        f"refund payable {payable} + in transit {moving} + confirmed {confirmed} != owed back {book.owed_back}"
+        f" (payments refunded in full {book.refunded_in_full})"
+    )
+    return [Violation("payment_tickets_or_refunded", order.key, detail)]
+
+
 def _check_order(state: LedgerState, book: OrderBook) -> list[Violation]:
     key, status, found = book.order.key, book.status, []
     escrow, parked = state.held_in(escrow_held(book.order)), state.held_in(suspense(book.order))
-    extra = sum(p.amount for p in book.extra_payments)
     tickets = book.tickets.values()
     held = sum(t.face for t in tickets if t.holder is Holder.ESCROW)
     released = sum(t.face for t in tickets if t.holder in (Holder.MERCHANT_BY_WRITE_OFF, Holder.MERCHANT_BY_EXPIRY))
@@ -94,11 +156,13 @@ def _check_order(state: LedgerState, book: OrderBook) -> list[Violation]:
         if book.paid != released + refunded + fees + held:
             detail = f"paid {book.paid} != released {released} + refunded {refunded} + fees {fees} + held {held}"
             found.append(Violation("money_conserved", key, detail))
-        expected_escrow, expected_suspense = held, extra
+        expected_escrow, expected_suspense = held, 0  # duplicates went on to the consumer
     elif status is OrderStatus.MISMATCH:
-        expected_escrow, expected_suspense = 0, book.paid + extra
+        expected_escrow, expected_suspense = 0, book.paid
+    elif status is OrderStatus.FAILED:
+        expected_escrow, expected_suspense = 0, 0  # its payment went back to the consumer
     else:
-        expected_escrow, expected_suspense = book.paid, extra
+        expected_escrow, expected_suspense = book.paid, 0
         if held != sum(t.face for t in tickets):
             found.append(Violation("money_conserved", key, "voucher money moved before the order was ready"))
     if escrow != expected_escrow:

@@ -18,6 +18,8 @@ class EntryKind(StrEnum):
     PAYMENT = "payment"  # bank cash / escrow held
     PAYMENT_TO_SUSPENSE = "payment_to_suspense"  # paid amount != issued face values: escrow -> suspense
     DUPLICATE_PAYMENT = "duplicate_payment"  # a second payment for one order: bank cash / suspense
+    DUPLICATE_REFUND = "duplicate_refund"  # that payment in full: suspense -> consumer refund payable
+    FAILED_ORDER_REFUND = "failed_order_refund"  # an order failed for good: its payment, escrow -> consumer refund
     WRITE_OFF = "write_off"  # escrow -> merchant payable
     WRITE_OFF_REVERSAL = "write_off_reversal"
     REFUND = "refund"  # escrow -> consumer refund payable + merchant fee income
@@ -72,11 +74,14 @@ def make_entry(
     order: OrderRef | None = None,
     ticket_no: str | None = None,
     memo: str = "",
+    on: date | None = None,
 ) -> JournalEntry:
-    """An entry caused by `fact`; zero-amount postings are dropped (a CONSIDERED entry has none)."""
+    """An entry caused by `fact`, dated on its business day unless `on` says otherwise (an entry that needs two
+    facts takes the later day); zero-amount postings are dropped (a CONSIDERED entry has none)."""
     kept = tuple(Posting(account, amount) for account, amount in postings if amount != 0)
+    day = fact.on if on is None else on
     return JournalEntry(
-        entry_id(fact.cause_id, kind), fact.cause_id, fact.on, kind, kept, merchant_id, order, ticket_no, memo
+        entry_id(fact.cause_id, kind), fact.cause_id, day, kind, kept, merchant_id, order, ticket_no, memo
     )
 
 

@@ -10,6 +10,8 @@ class ExceptionKind(StrEnum):
     PAYMENT_MISMATCH = "payment_mismatch"  # paid amount != face values of the issued pickup vouchers
     DUPLICATE_PAYMENT = "duplicate_payment"
     DUPLICATE_ISSUANCE = "duplicate_issuance"
+    CONFLICTING_OUTCOME = "conflicting_outcome"  # an order both issued and failed for good: the first one stands
+    VOUCHER_OF_FAILED_ORDER = "voucher_of_failed_order"  # a voucher fact of an order that failed for good
     UNKNOWN_TICKET = "unknown_ticket"  # the order is issued but has no such pickup voucher
     FACE_VALUE_MISMATCH = "face_value_mismatch"  # the fact's face value != the issued voucher's
     REFUND_AMOUNTS_INVALID = "refund_amounts_invalid"  # fee + refund_amount != face value, or negative

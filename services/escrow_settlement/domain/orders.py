@@ -1,11 +1,16 @@
-"""Posting rules for the two facts that make an order known: its payment and its issuance."""
+"""Posting rules for the facts that decide an order: its payments, its issuance, or its failure for good.
+
+Every payment ends as tickets or as a full refund: a payment of an issued order is the vouchers' money; a payment
+of an order that failed for good (it will never be issued) and every duplicate payment go back to the consumer
+whole, no fee (the consumer got nothing), through the consumer's refund payable, which the payout run instructs.
+"""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
-from services.escrow_settlement.domain.accounts import BANK_CASH, escrow_held, suspense
-from services.escrow_settlement.domain.facts import OrderIssued, PaymentReceived
+from services.escrow_settlement.domain.accounts import BANK_CASH, consumer_refund_payable, escrow_held, suspense
+from services.escrow_settlement.domain.facts import OrderFailed, OrderIssued, PaymentReceived
 from services.escrow_settlement.domain.journal import NOTHING, Effects, EntryKind, make_entry
 from services.escrow_settlement.domain.notices import ExceptionKind, LedgerException
 from services.escrow_settlement.domain.state import OrderBook, OrderStatus, TicketBook
@@ -13,24 +18,16 @@ from shared.contracts.common import TicketType
 
 
 def on_payment(book: OrderBook, fact: PaymentReceived) -> tuple[OrderBook, Effects]:
-    """The paid amount enters escrow for the order (a second payment goes to suspense, as an exception)."""
-    order = book.order
-    if book.payment is not None:
-        moves = [(BANK_CASH, fact.amount), (suspense(order), -fact.amount)]
-        memo = "second payment for one order: held in suspense"
-        entry = make_entry(
-            fact, EntryKind.DUPLICATE_PAYMENT, moves, merchant_id=order.merchant_id, order=order, memo=memo
-        )
-        paid = book.payment
-        detail = f"order already paid NT${paid.amount} by {paid.cause_id}; NT${fact.amount} held in suspense"
-        problem = LedgerException(ExceptionKind.DUPLICATE_PAYMENT, fact.cause_id, order.key, detail)
-        return replace(book, extra_payments=(*book.extra_payments, fact)), Effects((entry,), (problem,))
+    """The paid amount enters escrow for the order; a duplicate goes through suspense back to the consumer."""
+    if fact.duplicate_of is not None or book.payment is not None:
+        return _duplicate(book, fact)
     before = book.status
     book = replace(book, payment=fact)
+    order = book.order
     moves = [(BANK_CASH, fact.amount), (escrow_held(order), -fact.amount)]
     memo = "paid amount enters escrow"
     entry = make_entry(fact, EntryKind.PAYMENT, moves, merchant_id=order.merchant_id, order=order, memo=memo)
-    return book, Effects((entry,)) + _mismatch(before, book)
+    return book, Effects((entry,)) + _mismatch(before, book) + _failed_refund(book)
 
 
 def on_issued(book: OrderBook, fact: OrderIssued) -> tuple[OrderBook, Effects]:
@@ -39,10 +36,81 @@ def on_issued(book: OrderBook, fact: OrderIssued) -> tuple[OrderBook, Effects]:
         detail = f"order already issued by {book.issued.cause_id}; ignored"
         problem = LedgerException(ExceptionKind.DUPLICATE_ISSUANCE, fact.cause_id, book.order.key, detail)
         return book, Effects(exceptions=(problem,))
+    if book.failed is not None:
+        return book, _conflict(book, fact, f"order failed for good by {book.failed.cause_id}; issuance ignored")
     before = book.status
     tickets = {t.ticket_no: TicketBook(t.face_value) for t in fact.tickets if t.ticket_type is TicketType.PICKUP}
     book = replace(book, issued=fact, tickets=tickets)
     return book, _mismatch(before, book)
+
+
+def on_failed(book: OrderBook, fact: OrderFailed) -> tuple[OrderBook, Effects]:
+    """The order will never be issued: its payment (now, or when it arrives) is refunded in full."""
+    if book.failed is not None:
+        return book, NOTHING  # a second final failure of one order changes nothing
+    if book.issued is not None:
+        return book, _conflict(book, fact, f"order issued by {book.issued.cause_id}; failure ignored")
+    book = replace(book, failed=fact)
+    return book, _failed_refund(book)
+
+
+def _duplicate(book: OrderBook, fact: PaymentReceived) -> tuple[OrderBook, Effects]:
+    """A second payment for one order: into suspense (raised for the record), and on to the consumer in full.
+
+    Both entries are caused by the duplicate itself, so they do not depend on what else has arrived."""
+    order, amount, merchant = book.order, fact.amount, book.order.merchant_id
+    received = make_entry(
+        fact,
+        EntryKind.DUPLICATE_PAYMENT,
+        [(BANK_CASH, amount), (suspense(order), -amount)],
+        merchant_id=merchant,
+        order=order,
+        memo="second payment for one order: held in suspense",
+    )
+    refund = make_entry(
+        fact,
+        EntryKind.DUPLICATE_REFUND,
+        [(suspense(order), amount), (consumer_refund_payable(order), -amount)],
+        merchant_id=merchant,
+        order=order,
+        memo="second payment for one order: refunded in full to the consumer",
+    )
+    stands = (
+        f"the payment that stands is {fact.duplicate_of}"
+        if fact.duplicate_of is not None
+        else f"order already paid NT${book.paid} by {book.payment.cause_id if book.payment else '?'}"
+    )
+    detail = f"{stands}; NT${amount} refunded in full to the consumer"
+    problem = LedgerException(ExceptionKind.DUPLICATE_PAYMENT, fact.cause_id, order.key, detail)
+    return replace(book, extra_payments=(*book.extra_payments, fact)), Effects((received, refund), (problem,))
+
+
+def _failed_refund(book: OrderBook) -> Effects:
+    """Once an order failed for good and its payment is known: the payment, escrow -> the consumer, in full.
+
+    Whichever of the two arrives last posts it, and the entry is the same either way: caused by the failure, dated
+    on the later of the two business days (the money is never refunded before it arrived)."""
+    failed, payment = book.failed, book.payment
+    if failed is None or payment is None:
+        return NOTHING
+    order = book.order
+    moves = [(escrow_held(order), payment.amount), (consumer_refund_payable(order), -payment.amount)]
+    entry = make_entry(
+        failed,
+        EntryKind.FAILED_ORDER_REFUND,
+        moves,
+        merchant_id=order.merchant_id,
+        order=order,
+        memo=f"order failed for good ({failed.reason}): payment refunded in full",
+        on=max(failed.on, payment.on),
+    )
+    return Effects((entry,))
+
+
+def _conflict(book: OrderBook, fact: OrderIssued | OrderFailed, detail: str) -> Effects:
+    """Issued and failed for good: the upstream never says both; the first one stands, the other is raised."""
+    problem = LedgerException(ExceptionKind.CONFLICTING_OUTCOME, fact.cause_id, book.order.key, detail)
+    return Effects(exceptions=(problem,))
 
 
 def _mismatch(before: OrderStatus, book: OrderBook) -> Effects:

@@ -4,7 +4,8 @@ A fact waits while its order is not READY (payment or issuance still unknown, or
 voucher's money is not where the fact needs it (a cancel before the fact it cancels; a write-off while an earlier
 refund of the same voucher is still outstanding). When no single parked fact can apply, a parked cancel and a
 parked fact of the kind it cancels, for the same voucher, apply together (they net to nothing). With these two
-moves every arrival order of a consistent history ends with all facts applied and the same balances.
+moves every arrival order of a consistent history ends with all facts applied and the same balances. An order that
+failed for good has no vouchers: a voucher fact about it can never apply and is held as an exception.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import replace
 
 from services.escrow_settlement.domain.facts import TicketFact
 from services.escrow_settlement.domain.journal import NOTHING, Effects
+from services.escrow_settlement.domain.notices import ExceptionKind, LedgerException
 from services.escrow_settlement.domain.state import OrderBook, OrderStatus
 from services.escrow_settlement.domain.tickets import CANCELS, Applied, Held, Waiting, attempt, pair
 
@@ -50,6 +52,8 @@ def waiting_reasons(book: OrderBook) -> str:
 
 
 def _step(book: OrderBook) -> tuple[OrderBook, Effects] | None:
+    if book.status is OrderStatus.FAILED and book.parked:
+        return _hold_all(book)
     if book.status is not OrderStatus.READY or not book.parked:
         return None
     for fact in book.parked:
@@ -60,6 +64,19 @@ def _step(book: OrderBook) -> tuple[OrderBook, Effects] | None:
             held = replace(_without(book, fact), held=(*book.held, fact))
             return held, Effects(exceptions=(result.problem,))
     return _pair(book)
+
+
+def _hold_all(book: OrderBook) -> tuple[OrderBook, Effects]:
+    """Every parked voucher fact of an order that failed for good: no voucher of it exists, none can ever apply."""
+    failed = book.failed
+    reason = f"order failed for good by {failed.cause_id if failed else '?'}: it has no vouchers"
+    problems = tuple(
+        LedgerException(
+            ExceptionKind.VOUCHER_OF_FAILED_ORDER, f.cause_id, book.order.key, f"ticket {f.ticket.ticket_no}: {reason}"
+        )
+        for f in book.parked
+    )
+    return replace(book, parked=(), held=(*book.held, *book.parked)), Effects(exceptions=problems)
 
 
 def _pair(book: OrderBook) -> tuple[OrderBook, Effects] | None:

@@ -14,13 +14,14 @@ from services.escrow_settlement.domain.considered import considered
 from services.escrow_settlement.domain.facts import (
     Fact,
     OrderFact,
+    OrderFailed,
     OrderIssued,
     PaymentReceived,
     TransferFactBase,
 )
 from services.escrow_settlement.domain.journal import NOTHING, Effects, JournalEntry
 from services.escrow_settlement.domain.notices import Alert, AlertKind, LedgerException
-from services.escrow_settlement.domain.orders import on_issued, on_payment
+from services.escrow_settlement.domain.orders import on_failed, on_issued, on_payment
 from services.escrow_settlement.domain.parking import drain
 from services.escrow_settlement.domain.state import LedgerState
 from services.escrow_settlement.domain.transfers import post_transfer
@@ -63,6 +64,8 @@ def _post_order_fact(state: LedgerState, fact: OrderFact) -> tuple[LedgerState, 
         book, effects = on_payment(book, fact)
     elif isinstance(fact, OrderIssued):
         book, effects = on_issued(book, fact)
+    elif isinstance(fact, OrderFailed):
+        book, effects = on_failed(book, fact)
     elif (record := considered(fact)) is not None:
         effects = record
     else:

@@ -11,6 +11,7 @@ from enum import StrEnum
 
 from services.escrow_settlement.domain.accounts import Account, OrderRef, natural
 from services.escrow_settlement.domain.facts import (
+    OrderFailed,
     OrderIssued,
     PaymentReceived,
     TicketFact,
@@ -42,14 +43,16 @@ class OrderStatus(StrEnum):
     AWAITING_PAYMENT = "awaiting_payment"
     READY = "ready"  # issued, and paid exactly the pickup vouchers' face values (or nothing to pay)
     MISMATCH = "mismatch"  # held as an exception: nothing is released from this order
+    FAILED = "failed"  # failed for good (never issued): every payment of it is refunded in full
 
 
 @dataclass(frozen=True)
 class OrderBook:
     order: OrderRef
     payment: PaymentReceived | None = None
-    extra_payments: tuple[PaymentReceived, ...] = ()
+    extra_payments: tuple[PaymentReceived, ...] = ()  # duplicates: each refunded in full
     issued: OrderIssued | None = None
+    failed: OrderFailed | None = None  # never together with `issued`: the first of the two stands
     tickets: Mapping[str, TicketBook] = field(default_factory=dict)  # pickup vouchers only
     parked: tuple[TicketFact, ...] = ()  # waiting for a prerequisite; retried after every change
     held: tuple[TicketFact, ...] = ()  # can never apply as stated: raised as an exception, kept for operations
@@ -57,6 +60,8 @@ class OrderBook:
 
     @property
     def status(self) -> OrderStatus:
+        if self.failed is not None:
+            return OrderStatus.FAILED
         if self.issued is None:
             return OrderStatus.AWAITING_ISSUANCE
         total = self.issued.pickup_total
@@ -67,6 +72,17 @@ class OrderBook:
     @property
     def paid(self) -> int:
         return 0 if self.payment is None else self.payment.amount
+
+    @property
+    def refunded_in_full(self) -> int:
+        """Payments that go back to the consumer whole: a failed order's payment, and every duplicate."""
+        failed = self.paid if self.status is OrderStatus.FAILED else 0
+        return failed + sum(p.amount for p in self.extra_payments)
+
+    @property
+    def owed_back(self) -> int:
+        """Everything the order's consumer is owed: those payments, and the refunds of its vouchers (fee deducted)."""
+        return self.refunded_in_full + sum(t.refund_amount for t in self.tickets.values())
 
     def with_ticket(self, ticket_no: str, ticket: TicketBook) -> OrderBook:
         return replace(self, tickets={**self.tickets, ticket_no: ticket})

@@ -15,6 +15,7 @@ from pydantic import TypeAdapter
 from services.escrow_settlement.domain.accounts import OrderRef
 from services.escrow_settlement.domain.facts import (
     Fact,
+    OrderFailed,
     OrderIssued,
     PaymentReceived,
     TicketFact,
@@ -23,7 +24,8 @@ from services.escrow_settlement.domain.facts import (
 )
 from services.escrow_settlement.domain.state import Holder, OrderBook, TicketBook, TransferBook
 
-FORMAT = 1
+FORMAT = 2  # 2: an order book's `failed` fact, and a payment's `duplicate_of` (issue 10)
+READABLE = frozenset({1, FORMAT})  # a version-1 book is a version-2 book without a failure
 # Every fact type, by class name, straight from the `Fact` union: a new fact type needs no entry here.
 FACT_TYPES: dict[str, type[Any]] = {cls.__name__: cls for cls in get_args(Fact)}
 
@@ -50,8 +52,8 @@ def _optional(fact: Fact | None) -> dict[str, Any] | None:
 
 
 def _check_format(data: dict[str, Any]) -> None:
-    if data.get("v") != FORMAT:
-        raise ValueError(f"book format {data.get('v')!r} is not {FORMAT}: written by a newer version?")
+    if data.get("v") not in READABLE:
+        raise ValueError(f"book format {data.get('v')!r} is not one of {sorted(READABLE)}: written by a newer version?")
 
 
 def order_book_json(book: OrderBook) -> str:
@@ -61,6 +63,7 @@ def order_book_json(book: OrderBook) -> str:
         "payment": _optional(book.payment),
         "extra_payments": [fact_json(p) for p in book.extra_payments],
         "issued": _optional(book.issued),
+        "failed": _optional(book.failed),
         "tickets": {no: [t.face, t.holder.value, t.fee, t.refund_amount] for no, t in book.tickets.items()},
         "parked": [fact_json(f) for f in book.parked],
         "held": [fact_json(f) for f in book.held],
@@ -77,6 +80,7 @@ def order_book_of(text: str) -> OrderBook:
         payment=cast(PaymentReceived | None, data["payment"] and fact_of(data["payment"])),
         extra_payments=tuple(cast(PaymentReceived, fact_of(p)) for p in data["extra_payments"]),
         issued=cast(OrderIssued | None, data["issued"] and fact_of(data["issued"])),
+        failed=cast(OrderFailed | None, data.get("failed") and fact_of(data["failed"])),
         tickets={
             no: TicketBook(face, Holder(holder), fee, amount)
             for no, (face, holder, fee, amount) in data["tickets"].items()
