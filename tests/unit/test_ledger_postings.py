@@ -45,7 +45,7 @@ from services.escrow_settlement.domain.invariants import (
 )
 from services.escrow_settlement.domain.journal import EntryKind, JournalEntry, Posting
 from services.escrow_settlement.domain.notices import AlertKind, ExceptionKind
-from services.escrow_settlement.domain.parking import pending
+from services.escrow_settlement.domain.parking import pending, waiting_reasons
 from services.escrow_settlement.domain.payouts import PayoutPolicy, payout_id, plan, refund_id, settlement_day
 from services.escrow_settlement.domain.postings import Outcome, post
 from services.escrow_settlement.domain.state import LedgerState, OrderStatus
@@ -494,6 +494,11 @@ def test_a_payment_neither_issued_nor_failed_long_after_the_unclaimed_wait_is_un
     assert unresolved_payments(books.state.orders, waiting, since + 2 * wait, wait) == []
     unpaid = Books(issued())  # waiting for a payment is not money stranded
     assert unresolved_payments(unpaid.state.orders, waiting, since + 2 * wait, wait) == []
+
+
+def test_a_paid_order_still_awaiting_issuance_is_explained_to_operations_as_refunded_if_unclaimed() -> None:
+    reasons = waiting_reasons(Books(paid()).state.order_book(ORDER))
+    assert reasons == "order is awaiting_issuance; paid NT$1500: refunded in full if no Issue request claims it in time"
 
 
 # --- payouts and bank transfers ----------------------------------------------------------------------------------

@@ -48,6 +48,9 @@ def waiting(book: OrderBook) -> bool:
 def waiting_reasons(book: OrderBook) -> str:
     """Why an order still waits, in words, for the exception raised when it has waited too long."""
     waits = [f"{type(fact).__name__} {fact.cause_id}: {why}" for fact, why in pending(book)]
+    if book.payment is not None and book.status is OrderStatus.AWAITING_ISSUANCE:
+        # Not stranded yet: issuance fails a paid order no Issue request claims in time, and it is refunded then.
+        waits.insert(0, f"paid NT${book.paid}: refunded in full if no Issue request claims it in time")
     return f"order is {book.status}" + ("; " + "; ".join(waits) if waits else "")
 
 

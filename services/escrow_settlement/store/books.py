@@ -85,6 +85,16 @@ async def overdue_orders(conn: asyncpg.Connection, waiting_since: datetime, limi
     return [WaitingOrder(r["order_key"], r["merchant_id"], order_book_of(r["book"]), r["waiting_since"]) for r in rows]
 
 
+async def paid_awaiting_issuance(conn: asyncpg.Connection) -> dict[str, datetime]:
+    """Order key -> since when it waits, of every order still awaiting its issuance (the full check looks at the
+    paid ones: a payment neither issued nor refunded long after issuance's unclaimed-payment wait is stranded)."""
+    rows = await conn.fetch(
+        "SELECT order_key, waiting_since FROM order_books"
+        " WHERE status = 'awaiting_issuance' AND waiting_since IS NOT NULL"
+    )
+    return {r["order_key"]: r["waiting_since"] for r in rows}
+
+
 async def mark_overdue_raised(conn: asyncpg.Connection, order_keys: Iterable[str]) -> None:
     await conn.execute(
         "UPDATE order_books SET overdue_raised = true WHERE order_key = ANY($1::text[])", list(order_keys)
