@@ -1,19 +1,22 @@
-"""A batch of AIO payment results: record the first verified payment of each order, refuse the rest with reasons.
+"""A batch of AIO payment results: refuse those that fail the local checks, queue the rest for the processor.
 
-Set-wise: one INSERT for every new payment of the batch; only repeats of an order already paid are looked up."""
+Nothing here waits on the processor: a result that passes the checks is written to the verifier's queue in the
+consumer's transaction (so a crash loses nothing and a redelivery queues nothing twice) and the verifier is woken;
+it confirms or rejects the result once the processor answered (timers.PaymentVerifier)."""
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 
 import asyncpg
 
-from services.payment_confirmation import outbound, store
+from services.payment_confirmation import outbound
 from services.payment_confirmation.domain.assessment import Refused, assess
-from services.payment_confirmation.domain.repeats import refuse_repeat
 from services.payment_confirmation.inbound import PaymentResult
+from services.payment_confirmation.store import payments, waiting
 from shared.contracts.events import Outgoing
 from shared.contracts.payments import PaymentConfirmed
 from shared.infra.messages import Inbound, Parsed
@@ -21,56 +24,31 @@ from shared.infra.service import Runtime
 
 
 @dataclass(frozen=True)
-class Judged:
-    parsed: Parsed[PaymentResult]
-    fields: dict[str, str]
-    decision: PaymentConfirmed | Refused
-
-
-@dataclass(frozen=True)
 class PaymentHandlers:
     runtime: Runtime
+    # Set once a batch queued results: the verifier asks the processor about them without waiting for its poll.
+    verifier_wake: asyncio.Event
 
     async def on_payment_results(
         self, conn: asyncpg.Connection, items: Sequence[tuple[Inbound, Parsed[PaymentResult]]]
     ) -> list[Outgoing]:
         runtime = self.runtime
         now = runtime.clock.now()
-        judged: list[Judged] = []
+        queued: list[tuple[uuid.UUID, PaymentConfirmed, dict[str, str]]] = []
+        refusals: list[payments.Refusal] = []
+        out: list[Outgoing] = []
         for _, parsed in items:
             fields = parsed.body.fields
             merchant = await runtime.merchants.lookup(fields["MerchantID"])
             # The merchant's own time: a sandbox merchant on a test clock pays at its shifted time.
-            judged.append(Judged(parsed, fields, assess(fields, merchant, runtime.clock.now(fields["MerchantID"]))))
-        first: dict[tuple[str, str], Judged] = {}
-        for j in judged:
-            if isinstance(j.decision, PaymentConfirmed):
-                first.setdefault((j.decision.merchant_id, j.decision.merchant_trade_no), j)
-        new = [(j.decision, j.fields) for j in first.values() if isinstance(j.decision, PaymentConfirmed)]
-        stored = await store.add_first_payments(conn, new, now)
-        out: list[Outgoing] = []
-        for j in judged:
-            decision = j.decision
-            if isinstance(decision, Refused):
-                out.append(await _reject(conn, j, decision, None, now))
-                continue
-            order = (decision.merchant_id, decision.merchant_trade_no)
-            if first[order] is j and order in stored:
-                out.append(outbound.confirmed(decision, j.parsed.message_id, now))
+            claim = assess(fields, merchant, runtime.clock.now(fields["MerchantID"]))
+            if isinstance(claim, Refused):
+                refusals.append(payments.Refusal(fields, claim.reason, claim.message))
+                out.append(outbound.rejected(fields, claim.reason, claim.message, parsed.message_id, now, now))
             else:
-                out += await _repeat(conn, j, decision, now)
+                queued.append((parsed.message_id, claim, fields))
+        await payments.add_rejections(conn, refusals, now)
+        await waiting.add(conn, queued, now)
+        if queued:
+            self.verifier_wake.set()
         return out
-
-
-async def _repeat(conn: asyncpg.Connection, j: Judged, new: PaymentConfirmed, now: datetime) -> list[Outgoing]:
-    """A payment for an order already paid: the same one again changes nothing; another one is a conflict."""
-    known = await store.known_payment(conn, new.merchant_id, new.merchant_trade_no)
-    conflict = refuse_repeat(known, new)
-    return [] if conflict is None else [await _reject(conn, j, conflict, known.trade_no, now)]
-
-
-async def _reject(
-    conn: asyncpg.Connection, j: Judged, refusal: Refused, confirmed_trade_no: str | None, now: datetime
-) -> Outgoing:
-    await store.add_rejection(conn, j.fields, refusal, now)
-    return outbound.rejected(j.fields, refusal, confirmed_trade_no, j.parsed.message_id, now)

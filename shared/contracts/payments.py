@@ -19,6 +19,8 @@ class PaymentRejectReason(StrEnum):
     NOT_ONE_TIME_CREDIT_CARD = "not_one_time_credit_card"
     SIMULATED_IN_PRODUCTION = "simulated_payment_in_production"
     INVALID_FIELDS = "invalid_fields"
+    # No longer published (a second genuine trade is now a PaymentConfirmed with duplicate_of); kept so the
+    # rejections published before that still read.
     CONFLICTING_DUPLICATE = "conflicting_duplicate"
     # The processor's record of the trade differs from the result (forged or altered by whoever signed it).
     PROCESSOR_MISMATCH = "processor_mismatch"

@@ -1,14 +1,14 @@
-"""The pure payment decision: only a verified, successful, one-time credit-card payment is confirmed."""
+"""The local checks: only a signed, successful, one-time credit-card result within the date window goes on to be
+verified with the processor (tests/unit/test_payment_verification.py)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from services.payment_confirmation.domain.aio_fields import parse_aio_time
-from services.payment_confirmation.domain.assessment import Refused, assess
-from services.payment_confirmation.domain.repeats import Known, is_same_payment
+from services.payment_confirmation.domain.assessment import PAYMENT_DATE_AHEAD, PAYMENT_DATE_BEHIND, Refused, assess
 from shared.admin.seed import TEST_MERCHANT, dev_merchants
 from shared.contracts.payments import PaymentConfirmed, PaymentRejectReason
 from shared.ecticket.aio import aio_check_mac_value
@@ -93,11 +93,26 @@ def test_aio_times_are_taipei_wall_clock() -> None:
     assert parse_aio_time("2026/11/26 08:00:00") == datetime(2026, 11, 26, 0, 0, tzinfo=UTC)
 
 
-def test_the_same_payment_redelivered_is_recognised_and_a_different_one_is_not() -> None:
-    confirmed = assess(
-        payment_result(TEST_MERCHANT, "O", 100, paid_at=PAID_AT, ecpay_trade_no="T1"), merchant(), PAID_AT
+def test_the_claim_carries_the_merchants_escrow_days_at_the_payment() -> None:
+    record = merchant().record.model_copy(update={"escrow_days": 30})
+    decision = assess(
+        payment_result(TEST_MERCHANT, "O", 100, paid_at=PAID_AT), Merchant(record, merchant().secrets), PAID_AT
     )
-    assert isinstance(confirmed, PaymentConfirmed)
-    assert is_same_payment(Known("T1", 100), confirmed)
-    assert not is_same_payment(Known("T2", 100), confirmed)
-    assert not is_same_payment(Known("T1", 99), confirmed)
+    assert isinstance(decision, PaymentConfirmed) and decision.escrow_days == 30
+
+
+@pytest.mark.parametrize(
+    "paid_at",
+    [PAID_AT - PAYMENT_DATE_BEHIND - timedelta(seconds=1), PAID_AT + PAYMENT_DATE_AHEAD + timedelta(seconds=1)],
+)
+def test_a_payment_date_more_than_a_year_back_or_a_day_ahead_is_refused_before_anyone_is_asked(
+    paid_at: datetime,
+) -> None:
+    fields = payment_result(TEST_MERCHANT, "O", 100, paid_at=paid_at)
+    assert reason(fields) is PaymentRejectReason.INVALID_FIELDS
+
+
+def test_a_payment_date_at_the_edges_of_the_window_passes_the_local_checks() -> None:
+    for paid_at in (PAID_AT - PAYMENT_DATE_BEHIND + timedelta(seconds=1), PAID_AT + PAYMENT_DATE_AHEAD):
+        fields = payment_result(TEST_MERCHANT, "O", 100, paid_at=paid_at)
+        assert isinstance(assess(fields, merchant(), PAID_AT), PaymentConfirmed)

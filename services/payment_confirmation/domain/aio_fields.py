@@ -1,4 +1,5 @@
-"""Reading AIO's amounts and times: total functions of any text (None or ValueError, never another exception)."""
+"""Reading AIO's amounts and times: total functions of any text (None or ValueError, never another exception);
+writing an instant as AIO does."""
 
 from __future__ import annotations
 
@@ -30,3 +31,8 @@ def parse_aio_time(text: str) -> datetime:
         raise ValueError(f"year {year} is out of range")
     local = datetime(year, month, day, hour, minute, second, tzinfo=TAIPEI)  # ValueError for a 31 February
     return local.astimezone(UTC)
+
+
+def aio_time(moment: datetime) -> str:
+    """An instant as AIO writes it: Taipei wall clock, `yyyy/MM/dd HH:mm:ss`."""
+    return moment.astimezone(TAIPEI).strftime("%Y/%m/%d %H:%M:%S")

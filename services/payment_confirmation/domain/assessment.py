@@ -1,4 +1,7 @@
-"""Judging one AIO payment result: is it a verified, successful, one-time credit-card payment?"""
+"""Judging one AIO payment result on its own: is it a signed, successful, one-time credit-card payment?
+
+These are the local checks. A result that passes them is only a claim, signed by the merchant: it becomes a
+PaymentConfirmed once the processor's own record matches it (`verification`)."""
 
 from __future__ import annotations
 
@@ -23,6 +26,8 @@ MAX_TRADE_AMT = 1_000_000_000
 _TRADE_NO = re.compile(r"[A-Za-z0-9]{1,20}")
 # A payment result reports a payment that just happened (ECPay retries a callback for a few days): a date in the
 # future beyond clock skew, or older than a year, is not a real one, and far dates break the escrow arithmetic.
+# The processor's record is what proves the date (verification.py); this window only refuses the absurd before
+# anything is asked, and still lets a result re-driven from the dead letters weeks later be recognised.
 PAYMENT_DATE_AHEAD = timedelta(days=1)
 PAYMENT_DATE_BEHIND = timedelta(days=366)
 
@@ -34,7 +39,7 @@ class Refused:
 
 
 def assess(fields: Mapping[str, str], merchant: Merchant | None, now: datetime) -> PaymentConfirmed | Refused:
-    """Accept only a verified, successful, one-time credit-card payment (sandbox may be simulated).
+    """The payment a signed, successful, one-time credit-card result claims (sandbox may be simulated), or why not.
 
     `now` is the merchant's time (a sandbox test clock may run ahead): PaymentDate and TradeDate must lie within
     [now - PAYMENT_DATE_BEHIND, now + PAYMENT_DATE_AHEAD]."""
@@ -77,6 +82,8 @@ def assess(fields: Mapping[str, str], merchant: Merchant | None, now: datetime) 
         trade_date=trade_date,
         simulated=simulated,
         store_id=fields.get("StoreID") or None,
+        # Fixed now, at the payment: a configuration change while the processor is asked moves no escrow end.
+        escrow_days=merchant.record.escrow_days,
     )
 
 

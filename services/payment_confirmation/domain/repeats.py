@@ -1,31 +1,70 @@
-"""A payment result for an order already paid: the same payment again, or a conflicting second one."""
+"""Where a verified payment goes among the order's payments: the first one stands, the same trade again changes
+nothing, another genuine trade is a duplicate (pure).
+
+Only payments the processor vouched for come here, so a second trade is real money a consumer paid twice (a double
+charge): it is published as a PaymentConfirmed with `duplicate_of`, and the ledger refunds it in full. The first
+payment verified stands, whichever trade the processor recorded first."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TypeVar
 
-from services.payment_confirmation.domain.assessment import Refused
-from shared.contracts.payments import PaymentConfirmed, PaymentRejectReason
+Order = tuple[str, str]  # (MerchantID, MerchantTradeNo)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
-class Known:
-    """The payment recorded for the order (the first confirmed one stands)."""
+class OrderPayments:
+    """The verified payments recorded for an order: the one that stands, and the duplicates."""
 
-    trade_no: str
-    amount: int
+    standing: str  # its TradeNo
+    duplicates: frozenset[str] = field(default_factory=frozenset)
 
-
-def is_same_payment(known: Known, new: PaymentConfirmed) -> bool:
-    """A redelivery of the payment already recorded (changes nothing), as opposed to a conflicting second one."""
-    return known.trade_no == new.trade_no and known.amount == new.amount
+    def __contains__(self, trade_no: object) -> bool:
+        return trade_no == self.standing or trade_no in self.duplicates
 
 
-def refuse_repeat(known: Known, new: PaymentConfirmed) -> Refused | None:
-    """None for the same payment again; a refusal naming the payment that stands for any other."""
-    if is_same_payment(known, new):
-        return None
-    return Refused(
-        PaymentRejectReason.CONFLICTING_DUPLICATE,
-        f"order already paid by TradeNo {known.trade_no} (NT${known.amount}); this one is not applied",
-    )
+@dataclass(frozen=True)
+class First:
+    """The order's first verified payment: it stands."""
+
+
+@dataclass(frozen=True)
+class Repeat:
+    """A trade already recorded for the order, again: nothing changes."""
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    """Another genuine trade for an order already paid by `of`."""
+
+    of: str
+
+
+Place = First | Repeat | Duplicate
+
+
+def place(known: OrderPayments | None, trade_no: str) -> Place:
+    if known is None:
+        return First()
+    if trade_no in known:
+        return Repeat()
+    return Duplicate(known.standing)
+
+
+def place_all(payments: Sequence[tuple[T, Order, str]], known: Mapping[Order, OrderPayments]) -> list[tuple[T, Place]]:
+    """`place` each (item, order, TradeNo) in turn, each seeing the ones before it: in one batch, the first
+    trade of an order stands and a later one is its duplicate."""
+    seen = dict(known)
+    placed: list[tuple[T, Place]] = []
+    for item, order, trade_no in payments:
+        where = place(seen.get(order), trade_no)
+        if isinstance(where, First):
+            seen[order] = OrderPayments(trade_no)
+        elif isinstance(where, Duplicate):
+            current = seen[order]
+            seen[order] = OrderPayments(current.standing, current.duplicates | {trade_no})
+        placed.append((item, where))
+    return placed
