@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 import asyncpg
 import pytest
 
-from deploy.simulators.bank.gateway import SCHEMA as BANK_SCHEMA
+from deploy.simulators.bank.names import SCHEMA as BANK_SCHEMA
 from deploy.simulators.bank.port import Instruction
 from deploy.simulators.bank.simulated import SimulatedEscrowBank, set_rule
 from services.escrow_settlement.config import SettlementConfig
@@ -35,13 +35,16 @@ from services.escrow_settlement.domain.facts import Fact
 from services.escrow_settlement.inbound import fact_from
 from shared.contracts.common import UseStatus
 from shared.contracts.settlement import TransferKind
+from shared.ecticket.processor_query import processor_url
 from shared.infra.database import create_pool, migrate
-from shared.sandbox.aio import payment_result
+from shared.sandbox.aio import as_json
+from shared.sandbox.checkout import Checkout, checkout_many
 from shared.sandbox.merchant import MerchantClient
 from shared.sandbox.tap import Seen, Tap
 from shared.settings import Settings
 from shared.topics import INGEST_PAYMENTS, INGEST_REQUESTS
 from tests.support.merchants import PICKUP, PICKUP_FACE, fresh_merchant
+from tests.support.orders import pay
 from tests.support.pos import Pos
 from tests.support.postgres import (
     RestartMode,
@@ -60,7 +63,7 @@ WRITE_OFFS = ORDERS // 2  # every second order's voucher is written off as soon 
 Fault = RestartMode | Literal["terminate"]
 # After which chunk each fault strikes: while that chunk and the ones before it are being handled, more arriving.
 FAULTS: dict[int, Fault] = {1: "fast", 3: "terminate", 5: "immediate", 7: "terminate", 9: "fast", 11: "immediate"}
-SCHEMAS = ("payment_confirmation", "issuance", "redemption", "escrow_settlement", "escrow_bank")
+SCHEMAS = ("payment_confirmation", "issuance", "redemption", "escrow_settlement", "escrow_bank", "payment_processor")
 LEDGER_EVENTS = ("PaymentConfirmed", "TicketsIssued", "TicketWrittenOff")
 SUCCESS = 1
 
@@ -74,16 +77,22 @@ class Orders:
         self.prefix = "DR" + uuid.uuid4().hex[:6].upper()
         self.issue_requests: set[str] = set()
         self.write_offs: dict[str, str] = {}  # order -> request id
+        self.payments: list[bytes] = []
 
     def trade_no(self, i: int) -> str:
         return f"{self.prefix}{i:05d}"
 
+    async def pay_all(self) -> None:
+        """Every order paid at the processor before the faults (the genuine results kept, sent with the stream)."""
+        orders = [Checkout(self.merchant_id, self.trade_no(i), PICKUP_FACE, deliver=False) for i in range(ORDERS)]
+        self.payments = [as_json(fields) for fields in await checkout_many(processor_url(), orders)]
+
     async def send_chunk(self, first: int) -> None:
-        now, producer, key = datetime.now(UTC), self.merchant.producer, self.merchant_id.encode()
+        producer, key = self.merchant.producer, self.merchant_id.encode()
         deliveries = []
         for i in range(first, first + CHUNK):
             trade_no = self.trade_no(i)
-            payment = json.dumps(payment_result(self.merchant_id, trade_no, PICKUP_FACE, paid_at=now)).encode()
+            payment = self.payments[i]
             data = {
                 "MerchantID": self.merchant_id,
                 "MerchantTradeNo": trade_no,
@@ -150,6 +159,7 @@ async def test_paid_orders_and_write_offs_through_postgres_restarts_and_killed_s
     await platform["issuance"].start(extra_env={"ISSUANCE_PAYMENT_WAIT_SECONDS": "600"})
     merchant_id = await fresh_merchant(topics)
     stream = Orders(merchant, tap, merchant_id)
+    await stream.pay_all()
     writer = asyncio.create_task(stream.write_off_as_issued())
     try:
         begun = time.monotonic()
@@ -320,7 +330,7 @@ async def test_a_paid_order_whose_payment_came_while_issuance_could_not_run_is_i
     await until(lambda: _exists(db, waiting, merchant_id, trade_no), "the order waiting for its payment", 30)
     platform["issuance"].kill9()
     try:
-        await merchant.send_payment(payment_result(merchant_id, trade_no, PICKUP_FACE, paid_at=datetime.now(UTC)))
+        await pay(merchant_id, trade_no, PICKUP_FACE)
         await tap.wait_for(lambda s: s.type == "PaymentConfirmed" and s.payload["merchant_trade_no"] == trade_no)
         deadline = await db.fetchval(waiting, merchant_id, trade_no)
         await asyncio.sleep(max(0.0, (deadline - datetime.now(UTC)).total_seconds()) + 1.0)

@@ -9,7 +9,7 @@ import json
 import time
 import uuid
 from collections.abc import Awaitable
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any, TypeVar
 
 import asyncpg
@@ -18,14 +18,13 @@ import pytest
 from shared.admin.seed import TEST_MERCHANT
 from shared.contracts.events import wrap
 from shared.contracts.rtncodes import RtnCode
-from shared.ecticket.aio import aio_check_mac_value
 from shared.ecticket.crypto import check_mac_value, encrypt_data
 from shared.ecticket.envelope import RequestEnvelope, RequestHeader
-from shared.sandbox.aio import AIO_IV, AIO_KEY, payment_result
+from shared.sandbox.aio import as_json, signed
 from shared.sandbox.merchant import KEYS, MerchantClient, unique
 from shared.sandbox.tap import Seen, Tap
 from shared.topics import INGEST_PAYMENTS, INGEST_REQUESTS, ISSUANCE_EVENTS
-from tests.support.orders import gift_order_not_yet_issued, issue_tickets, publish_issued, reply_data
+from tests.support.orders import gift_order_not_yet_issued, issue_tickets, pay, publish_issued, reply_data
 from tests.support.pos import Pos
 from tests.support.processes import Platform, run_module
 
@@ -81,15 +80,15 @@ async def a_gift_order_is_answered(merchant: MerchantClient, tap: Tap) -> None:
 
 async def a_payment_is_confirmed(merchant: MerchantClient, tap: Tap) -> None:
     trade_no = unique("HP")
-    await merchant.send_payment(payment_result(TEST_MERCHANT, trade_no, 500, paid_at=datetime.now(UTC)))
+    await pay(TEST_MERCHANT, trade_no, 500)  # a genuine payment, delivered by the processor on the same partition
     await tap.wait_for(lambda s: s.type == "PaymentConfirmed" and s.payload["merchant_trade_no"] == trade_no, seconds=5)
 
 
-def signed_payment(trade_no: str, **changes: str) -> bytes:
-    """A payment result with some fields changed and signed again with the merchant's payment keys."""
-    fields = payment_result(TEST_MERCHANT, trade_no, 500, paid_at=datetime.now(UTC)) | changes
-    fields["CheckMacValue"] = aio_check_mac_value(fields, AIO_KEY, AIO_IV)
-    return json.dumps(fields).encode()
+async def signed_payment(trade_no: str, **changes: str) -> bytes:
+    """A genuine payment's result (paid at the processor, not delivered) with some fields changed and signed again
+    with the merchant's payment keys."""
+    genuine = await pay(TEST_MERCHANT, trade_no, 500, deliver=False)
+    return as_json(signed(genuine | changes))
 
 
 def sealed(operation: str, plaintext: str) -> dict[str, Any]:
@@ -263,7 +262,7 @@ async def test_a_signed_payment_with_a_loose_amount_or_a_far_date_is_rejected_as
     merchant: MerchantClient, tap: Tap, db: asyncpg.Pool, platform: Platform, changes: dict[str, str]
 ) -> None:
     trade_no = unique("HA")
-    await merchant.send_raw(INGEST_PAYMENTS, signed_payment(trade_no, **changes), key=KEY)
+    await merchant.send_raw(INGEST_PAYMENTS, await signed_payment(trade_no, **changes), key=KEY)
     [rejected] = await tap.wait_for(
         lambda s: s.type == "PaymentRejected" and s.payload["merchant_trade_no"] == trade_no
     )
@@ -283,7 +282,7 @@ async def test_an_order_paid_with_a_signed_payment_date_of_9999_fails_2009_inste
     merchant: MerchantClient, tap: Tap, db: asyncpg.Pool
 ) -> None:
     trade_no = unique("H9")
-    await merchant.send_raw(INGEST_PAYMENTS, signed_payment(trade_no, PaymentDate="9999/12/31 23:59:59"), key=KEY)
+    await merchant.send_raw(INGEST_PAYMENTS, await signed_payment(trade_no, PaymentDate="9999/12/31 23:59:59"), key=KEY)
     data = {"MerchantID": TEST_MERCHANT, "MerchantTradeNo": trade_no, "IssueType": "3", "Operator": "tester",
             "TicketInfo": [{"ItemNo": "PU000500", "TicketAmount": 1}]}  # fmt: skip
     request_id = await merchant.send_request(merchant.request("Issue", data, merchant_id=TEST_MERCHANT))

@@ -6,13 +6,14 @@ import asyncio
 import json
 import random
 import uuid
-from datetime import UTC, datetime
 
 import asyncpg
 import pytest
 
 from shared.admin.seed import TEST_MERCHANT
-from shared.sandbox.aio import payment_result
+from shared.ecticket.processor_query import processor_url
+from shared.sandbox.aio import as_json
+from shared.sandbox.checkout import Checkout, checkout_many
 from shared.sandbox.merchant import MerchantClient
 from shared.sandbox.tap import Tap
 from shared.topics import INGEST_PAYMENTS, INGEST_REQUESTS
@@ -22,13 +23,19 @@ ORDERS = 2000
 KILLS = 4
 
 
-async def stream_orders(merchant: MerchantClient, prefix: str) -> None:
-    now = datetime.now(UTC)
+async def pay_all(prefix: str) -> list[bytes]:
+    """Every order paid at the processor before the storm, the genuine results kept (not delivered): the stream
+    sends each beside its request, in the order the test chooses, while the services are being killed."""
+    orders = [Checkout(TEST_MERCHANT, f"{prefix}{i:05d}", 500, deliver=False) for i in range(ORDERS)]
+    return [as_json(fields) for fields in await checkout_many(processor_url(), orders)]
+
+
+async def stream_orders(merchant: MerchantClient, prefix: str, payments: list[bytes]) -> None:
     for start in range(0, ORDERS, 100):
         sends = []
         for i in range(start, start + 100):
             trade_no = f"{prefix}{i:05d}"
-            payment = json.dumps(payment_result(TEST_MERCHANT, trade_no, 500, paid_at=now)).encode()
+            payment = payments[i]
             data = {
                 "MerchantID": TEST_MERCHANT,
                 "MerchantTradeNo": trade_no,
@@ -62,7 +69,8 @@ async def test_orders_streamed_through_kill_9_crashes_are_each_issued_exactly_on
     platform["issuance"].kill9()
     await platform["issuance"].start(extra_env={"ISSUANCE_PAYMENT_WAIT_SECONDS": "600"})
     prefix = "CR" + uuid.uuid4().hex[:6].upper()
-    await asyncio.gather(stream_orders(merchant, prefix), kill_and_restart(platform, seed=42))
+    payments = await pay_all(prefix)
+    await asyncio.gather(stream_orders(merchant, prefix, payments), kill_and_restart(platform, seed=42))
 
     def ours(kind: str) -> list[str]:
         return [

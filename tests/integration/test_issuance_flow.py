@@ -11,9 +11,9 @@ import pytest
 
 from shared.admin.seed import OTHER_MERCHANT, PLATFORM, SUB_MERCHANT, TEST_MERCHANT
 from shared.contracts.rtncodes import RtnCode
-from shared.sandbox.aio import payment_result
 from shared.sandbox.merchant import MerchantClient, open_reply, unique
 from shared.sandbox.tap import Tap
+from tests.support.orders import pay
 from tests.support.processes import Platform
 
 pytestmark = pytest.mark.usefixtures("platform")
@@ -57,14 +57,11 @@ async def tickets_in_db(db: asyncpg.Pool, merchant_id: str, trade_no: str) -> in
     )
 
 
-NOW = datetime.now(UTC)
-
-
 async def test_a_paid_order_is_issued_when_the_payment_arrives_first(
     merchant: MerchantClient, tap: Tap, db: asyncpg.Pool
 ) -> None:
     trade_no = unique("PF")
-    await merchant.send_payment(payment_result(TEST_MERCHANT, trade_no, 1700, paid_at=NOW))
+    await pay(TEST_MERCHANT, trade_no, 1700)
     await tap.wait_for(event("PaymentConfirmed", trade_no))
     request_id = await merchant.send_request(
         merchant.request(
@@ -88,7 +85,8 @@ async def test_a_paid_order_is_issued_when_the_request_arrives_first(
     )
     await asyncio.sleep(0.5)
     assert not tap.matching(reply_to(request_id)), "a paid order must wait for its payment"
-    await merchant.send_payment(payment_result(TEST_MERCHANT, trade_no, 1500, paid_at=NOW), form=True)
+    # The genuine result, posted form-encoded (as ECPay posts it to a ReturnURL) instead of the processor's JSON.
+    await merchant.send_payment(await pay(TEST_MERCHANT, trade_no, 1500, deliver=False), form=True)
     data = await answer(tap, request_id)
     assert data["RtnCode"] == 1 and len(data["TicketList"]) == 3
     assert await tickets_in_db(db, TEST_MERCHANT, trade_no) == 3
@@ -110,7 +108,7 @@ async def test_a_gift_only_order_is_issued_at_once_without_payment(merchant: Mer
 
 async def test_a_mixed_order_needs_payment_for_its_pickup_vouchers_only(merchant: MerchantClient, tap: Tap) -> None:
     trade_no = unique("MX")
-    await merchant.send_payment(payment_result(TEST_MERCHANT, trade_no, 500, paid_at=NOW))
+    await pay(TEST_MERCHANT, trade_no, 500)
     request_id = await merchant.send_request(
         merchant.request(
             "Issue", issue_data(trade_no, lines(("PU000500", 1), ("GF000030", 1))), merchant_id=TEST_MERCHANT
@@ -125,7 +123,7 @@ async def test_duplicate_payments_and_duplicate_requests_issue_once(
     merchant: MerchantClient, tap: Tap, db: asyncpg.Pool
 ) -> None:
     trade_no = unique("DU")
-    payment = payment_result(TEST_MERCHANT, trade_no, 500, paid_at=NOW)
+    payment = await pay(TEST_MERCHANT, trade_no, 500, deliver=False)  # the genuine result, sent three times here
     request = merchant.request("Issue", issue_data(trade_no, lines(("PU000500", 1))), merchant_id=TEST_MERCHANT)
     resent = merchant.request("Issue", issue_data(trade_no, lines(("PU000500", 1))), merchant_id=TEST_MERCHANT)
     for _ in range(2):
@@ -142,27 +140,26 @@ async def test_duplicate_payments_and_duplicate_requests_issue_once(
     assert await tickets_in_db(db, TEST_MERCHANT, trade_no) == 1
 
 
-async def test_a_conflicting_second_payment_is_rejected_and_the_first_stands(
-    merchant: MerchantClient, tap: Tap, db: asyncpg.Pool
-) -> None:
+async def test_a_second_genuine_payment_for_a_paid_order_leaves_the_first_standing(tap: Tap) -> None:
+    """The consumer is charged twice (two trades at the processor, the second of another amount): the first stays
+    the order's payment, and the second is named as the duplicate of it (rejected as a conflicting duplicate, or
+    confirmed as one for settlement to refund)."""
     trade_no = unique("CF")
-    await merchant.send_payment(
-        payment_result(TEST_MERCHANT, trade_no, 500, paid_at=NOW, ecpay_trade_no="TA" + trade_no[:10])
+    first = await pay(TEST_MERCHANT, trade_no, 500)
+    await tap.wait_for(lambda s: s.type == "PaymentConfirmed" and s.payload["trade_no"] == first["TradeNo"])
+    second = await pay(TEST_MERCHANT, trade_no, 900, again=True)
+    [duplicate] = await tap.wait_for(
+        lambda s: s.type in ("PaymentConfirmed", "PaymentRejected") and s.payload.get("trade_no") == second["TradeNo"]
     )
-    await merchant.send_payment(
-        payment_result(TEST_MERCHANT, trade_no, 900, paid_at=NOW, ecpay_trade_no="TB" + trade_no[:10])
-    )
-    [rejected] = await tap.wait_for(event("PaymentRejected", trade_no))
-    assert rejected.payload["reason"] == "conflicting_duplicate"
-    row = await db.fetchrow(
-        "SELECT trade_no, amount FROM payment_confirmation.payments WHERE merchant_trade_no = $1", trade_no
-    )
-    assert row is not None and (row["trade_no"], row["amount"]) == ("TA" + trade_no[:10], 500)
+    stands = duplicate.payload.get("duplicate_of") or duplicate.payload.get("confirmed_trade_no")
+    assert stands == first["TradeNo"], duplicate.payload
+    [confirmed] = [s for s in tap.matching(event("PaymentConfirmed", trade_no)) if not s.payload.get("duplicate_of")]
+    assert (confirmed.payload["trade_no"], confirmed.payload["amount"]) == (first["TradeNo"], 500)
 
 
 async def test_an_order_whose_payment_differs_from_its_face_value_fails(merchant: MerchantClient, tap: Tap) -> None:
     trade_no = unique("AM")
-    await merchant.send_payment(payment_result(TEST_MERCHANT, trade_no, 499, paid_at=NOW))
+    await pay(TEST_MERCHANT, trade_no, 499)
     request_id = await merchant.send_request(
         merchant.request("Issue", issue_data(trade_no, lines(("PU000500", 1))), merchant_id=TEST_MERCHANT)
     )
@@ -179,7 +176,7 @@ async def test_a_non_card_payment_is_rejected_and_the_order_fails_when_its_wait_
     request_id = await merchant.send_request(
         merchant.request("Issue", issue_data(trade_no, lines(("PU000500", 1))), merchant_id=TEST_MERCHANT)
     )
-    await merchant.send_payment(payment_result(TEST_MERCHANT, trade_no, 500, paid_at=NOW, payment_type="ATM_LAND"))
+    await pay(TEST_MERCHANT, trade_no, 500, payment_type="ATM_LAND")
     [rejected] = await tap.wait_for(event("PaymentRejected", trade_no))
     assert rejected.payload["reason"] == "not_one_time_credit_card"
     data = await answer(tap, request_id)

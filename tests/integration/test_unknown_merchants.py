@@ -19,6 +19,7 @@ from shared.sandbox.tap import Tap
 from shared.settings import Settings
 from shared.topics import INGEST_PAYMENTS, INGEST_REQUESTS
 from tests.support.merchants import GIFT, PICKUP_FACE, fresh_merchant
+from tests.support.orders import pay
 
 pytestmark = pytest.mark.usefixtures("platform")
 
@@ -83,7 +84,7 @@ async def a_valid_order(merchant: MerchantClient, tap: Tap, merchant_id: str) ->
     loop = asyncio.get_running_loop()
     paid_no, gift_no = unique("VP"), unique("VG")
     started = loop.time()
-    await merchant.send_payment(payment_result(merchant_id, paid_no, PICKUP_FACE, paid_at=datetime.now(UTC)))
+    await pay(merchant_id, paid_no, PICKUP_FACE)
     data = {"MerchantID": merchant_id, "FreeTradeNo": gift_no, "IssueType": "3", "TicketInfo": [{"ItemNo": GIFT, "TicketAmount": 1}]}  # fmt: skip
     request_id = await merchant.send_request(merchant.request("Issue", data, merchant_id=merchant_id))
 
