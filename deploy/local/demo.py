@@ -1,12 +1,12 @@
-"""The `make run` demo: a merchant issues paid and gift orders, a POS writes off and refunds vouchers, and we
-print what the platform answered and which events it published."""
+"""The `make run` demo: consumers pay at the sandbox payment processor, the merchant issues paid and gift orders, a
+POS writes off and refunds vouchers, and we print what the platform answered and which events it published."""
 
 from __future__ import annotations
 
 import asyncio
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,8 @@ from aiokafka import AIOKafkaProducer
 
 from shared.admin.seed import TEST_MERCHANT
 from shared.clock import TAIPEI
-from shared.sandbox.aio import payment_result
+from shared.ecticket.processor_query import processor_url
+from shared.sandbox.checkout import checkout
 from shared.sandbox.merchant import MerchantClient, open_reply, unique
 from shared.sandbox.tap import Tap
 from shared.settings import Settings
@@ -51,16 +52,13 @@ async def issue(
     trade_no = data.get("MerchantTradeNo") or data["FreeTradeNo"]
     print(f"\n== {title} ({trade_no})")
     message = client.request("Issue", data, merchant_id=TEST_MERCHANT)
-    payment = payment_result(TEST_MERCHANT, trade_no, pay, paid_at=datetime.now(UTC)) if pay else None
-    if payment and pay_first:
-        await client.send_payment(payment)
-        print(f"   merchant -> AIO payment result NT${pay} (one-time credit card)")
+    if pay and pay_first:
+        await pay_at_processor(trade_no, pay)
     await client.send_request(message)
     print(f"   merchant -> ECTicket Issue request {message['request_id']}")
-    if payment and not pay_first:
+    if pay and not pay_first:
         await asyncio.sleep(0.5)
-        await client.send_payment(payment, form=True)
-        print(f"   merchant -> AIO payment result NT${pay}, after the request (form-encoded)")
+        await pay_at_processor(trade_no, pay, "after the request")
     reply = await ask(tap, message)
     tickets: list[dict[str, Any]] = reply.get("TicketList", [])
     for t in tickets:
@@ -71,6 +69,14 @@ async def issue(
         )
     print_events(tap, trade_no)
     return tickets
+
+
+async def pay_at_processor(trade_no: str, amount: int, when: str = "") -> None:
+    """The consumer pays at the sandbox processor (as at ECPay's checkout), which delivers the signed AIO result to
+    the platform itself; the platform confirms it only as the processor's record says."""
+    result = await checkout(processor_url(), TEST_MERCHANT, trade_no, amount)
+    print(f"   consumer -> processor checkout NT${amount} (one-time credit card){', ' + when if when else ''}")
+    print(f"   processor -> AIO payment result TradeNo {result['TradeNo']} delivered to the platform")
 
 
 async def use(client: MerchantClient, tap: Tap, title: str, operation: str, data: dict[str, Any]) -> None:
