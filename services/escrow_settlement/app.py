@@ -1,6 +1,7 @@
 """The escrow settlement service: payments, issuance, ticket events and bank answers in; the ledger, its
-exceptions and alerts, and instructions to the bank out (the bank is an outside system: the instructions topic is
-all it shares with us; the sandbox one is deploy/simulators/bank)."""
+exceptions and alerts, and instructions to the bank out (the bank is an outside system: the instructions topic and
+its statement topic are all it shares with us; the sandbox one is deploy/simulators/bank). The bank's statement is
+reconciled against the ledger line by line (handlers/reconciliation.py)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,20 @@ from pathlib import Path
 from services.escrow_settlement.config import SettlementConfig
 from services.escrow_settlement.handlers.ledger import Ledger
 from services.escrow_settlement.handlers.payout_run import PayoutRun
+from services.escrow_settlement.handlers.reconciliation import Statements
 from services.escrow_settlement.handlers.rejections import on_rejection
 from services.escrow_settlement.timers import SettlementTimers
 from shared.infra.messages import Route, one_by_one, parse_event
 from shared.infra.service import Runtime, ServiceSpec, Wiring
 from shared.infra.timers import every
-from shared.topics import ISSUANCE_EVENTS, PAYMENT_EVENTS, REDEMPTION_EVENTS, REJECTIONS, SETTLEMENT_INSTRUCTIONS
+from shared.topics import (
+    BANK_STATEMENTS,
+    ISSUANCE_EVENTS,
+    PAYMENT_EVENTS,
+    REDEMPTION_EVENTS,
+    REJECTIONS,
+    SETTLEMENT_INSTRUCTIONS,
+)
 
 NAME = SCHEMA = "escrow_settlement"
 
@@ -28,6 +37,7 @@ async def wire(runtime: Runtime) -> Wiring:
     timers = SettlementTimers(runtime, config, PayoutRun(runtime.pool, runtime.schema, ledger, config.policy))
     routes = dict.fromkeys(topics, route)
     routes[REJECTIONS] = Route(parse=parse_event, handle=one_by_one(on_rejection))
+    routes[BANK_STATEMENTS] = Route(parse=parse_event, handle=Statements(runtime.clock).on_statement)
     return Wiring(
         routes=routes,
         timers=[

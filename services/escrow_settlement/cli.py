@@ -8,6 +8,11 @@ check                                               every invariant over the who
 release --subject KEY                               lift a quarantine and post the facts that waited behind it
 statement --merchant-id M --date YYYY-MM-DD [--format csv|json]
                                                     a merchant's statement for one business day (domain/statement.py)
+reconciliation list [--merchant-id M] [--date D] [--all]
+                                                    the bank reconciliation's items not matched (--all: every one)
+reconciliation day --date YYYY-MM-DD                a statement day: the bank's closing, matched, differences
+reconciliation resolve --item LINE-ID --note TEXT   record an operator's decision on an item not matched (its money
+                                                    is no longer held back)
 """
 
 from __future__ import annotations
@@ -22,11 +27,14 @@ import asyncpg
 
 from services.escrow_settlement.app import SCHEMA
 from services.escrow_settlement.config import SettlementConfig
+from services.escrow_settlement.domain import reconciliation as recon_domain
 from services.escrow_settlement.domain.business_days import has_ended
 from services.escrow_settlement.domain.statement import as_csv, as_json
 from services.escrow_settlement.handlers import audit
+from services.escrow_settlement.handlers import reconciliation as recon_handler
 from services.escrow_settlement.handlers.ledger import Ledger
 from services.escrow_settlement.store import journal, payouts, unapplied
+from services.escrow_settlement.store import reconciliation as recon_store
 from shared.clock import SystemClock
 from shared.infra import outbox
 from shared.settings import Settings
@@ -71,6 +79,28 @@ async def release(pool: asyncpg.Pool, subject: str) -> int | None:
     return count
 
 
+async def reconciliation(pool: asyncpg.Pool, args: argparse.Namespace) -> int:
+    """Bank reconciliation for operations (domain/reconciliation.py); `list` exits 1 while differences are open."""
+    async with pool.acquire() as conn:
+        if args.action == "day":
+            print(json.dumps(await recon_store.day_summary(conn, date.fromisoformat(args.date)), indent=2))
+            return 0
+        if args.action == "resolve":
+            async with conn.transaction():
+                events = await recon_handler.resolve(conn, args.item, args.note, datetime.now(UTC))
+                await outbox.append(conn, SCHEMA, events or [])
+            print(f"{args.item}: {'resolved' if events is not None else 'nothing unmatched to resolve'}")
+            return 0 if events is not None else 1
+        day = None if args.date is None else date.fromisoformat(args.date)
+        listed = await recon_store.listing(conn, args.merchant_id, day, args.all)
+    for row in listed:
+        print(f"{row.item.status:<15} {row.item.key} {recon_domain.describe(row.item)}"
+              + (f" [resolved: {row.resolved_note}]" if row.item.resolved else ""))  # fmt: skip
+    open_differences = [r for r in listed if r.item.status in recon_domain.DIFFERENCES and not r.item.resolved]
+    print(f"{len(open_differences)} difference(s), {len(listed)} item(s) listed")
+    return 1 if open_differences else 0
+
+
 async def run(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     pool = await asyncpg.create_pool(
@@ -95,6 +125,8 @@ async def run(args: argparse.Namespace) -> int:
                 return 2
         elif args.command == "check":
             return await check(pool)
+        elif args.command == "reconciliation":
+            return await reconciliation(pool, args)
         elif args.command == "release":
             count = await release(pool, args.subject)
             print(f"{args.subject}: not quarantined" if count is None else f"{args.subject}: {count} fact(s) posted")
@@ -124,6 +156,15 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--merchant-id", required=True)
     s.add_argument("--date", required=True, help="business day, Asia/Taipei (YYYY-MM-DD)")
     s.add_argument("--format", choices=["csv", "json"], default="csv")
+    recon = sub.add_parser("reconciliation").add_subparsers(dest="action", required=True)
+    listing = recon.add_parser("list")
+    listing.add_argument("--merchant-id")
+    listing.add_argument("--date", help="statement day, Asia/Taipei (YYYY-MM-DD)")
+    listing.add_argument("--all", action="store_true", help="matched and resolved items too")
+    recon.add_parser("day").add_argument("--date", required=True, help="statement day, Asia/Taipei (YYYY-MM-DD)")
+    resolving = recon.add_parser("resolve")
+    resolving.add_argument("--item", required=True, help="the bank line id, e.g. credit/<TradeNo>")
+    resolving.add_argument("--note", required=True, help="what was decided, and why")
     return root
 
 

@@ -1,5 +1,6 @@
-"""Settlement in tests: synthetic order histories as the contract events upstream services publish, the ledger the
-pure core derives from them, and the ledger the service stored (read back from its schema)."""
+"""Settlement in tests: synthetic order histories as the contract events upstream services publish (and the bank's
+statement line crediting each payment, as the escrow bank would book it), the ledger the pure core derives from
+them, and the ledger the service stored (read back from its schema)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ from services.escrow_settlement.domain.facts import Fact
 from services.escrow_settlement.domain.postings import post_all
 from services.escrow_settlement.domain.state import LedgerState
 from services.escrow_settlement.inbound import fact_from
+from shared.clock import business_date
+from shared.contracts.bank import BankStatementClosed, BankStatementLine, StatementDirection, credit_line_id
 from shared.contracts.common import RefundFeeRule, TicketType
 from shared.contracts.events import Event, Outgoing, wrap
 from shared.contracts.issuance import IssuedTicket, PaymentRef, TicketsIssued
@@ -53,6 +56,7 @@ class History:
     events: list[Outgoing] = field(default_factory=list)
     tickets: dict[str, IssuedTicket] = field(default_factory=dict)
     orders: dict[str, str] = field(default_factory=dict)  # ticket no -> trade no
+    trade_nos: dict[str, str] = field(default_factory=dict)  # trade no (MerchantTradeNo) -> the processor's TradeNo
 
     def add(self, event: Event, at: datetime | None = None) -> Outgoing:
         out = wrap(event, event_id=uuid.uuid4(), occurred_at=at or self.at, producer="test",
@@ -60,8 +64,11 @@ class History:
         self.events.append(out)
         return out
 
-    def paid_order(self, *faces: int, gifts: int = 0, paid: int | None = None) -> list[str]:
-        """Payment + TicketsIssued for pickup vouchers of these faces (and gift vouchers); the ticket numbers."""
+    def paid_order(
+        self, *faces: int, gifts: int = 0, paid: int | None = None, credited: bool = True, banked: int | None = None
+    ) -> list[str]:
+        """Payment + TicketsIssued for pickup vouchers of these faces (and gift vouchers); the ticket numbers.
+        The bank's credit line of the payment comes with it (`credited`), of the paid amount (or `banked`)."""
         trade_no = f"S{next(_numbers):06d}{secrets.token_hex(3).upper()}"
         amount = sum(faces) if paid is None else paid
         escrow_end = (self.at + timedelta(days=90)).date()
@@ -71,6 +78,9 @@ class History:
             self.add(PaymentConfirmed(merchant_id=self.merchant_id, merchant_trade_no=trade_no, trade_no="E" + trade_no,
                                       amount=amount, payment_type="Credit_CreditCard", payment_date=self.at,
                                       simulated=True))  # fmt: skip
+            if credited:
+                self.bank_credit(banked or amount, trade_no, "E" + trade_no)
+        self.trade_nos[trade_no] = "E" + trade_no
         payment = PaymentRef(trade_no="E" + trade_no, amount=amount, payment_date=self.at) if amount else None
         self.add(TicketsIssued(
             merchant_id=self.merchant_id, platform_id=None, ticket_trade_no=trade_no,
@@ -82,6 +92,17 @@ class History:
         for t in tickets:
             self.tickets[t.ticket_no], self.orders[t.ticket_no] = t, trade_no
         return [t.ticket_no for t in tickets]
+
+    def bank_credit(
+        self, amount: int, merchant_trade_no: str | None, trade_no: str, on: date | None = None
+    ) -> Outgoing:
+        """The escrow bank's statement line for money it received (as deploy/simulators/bank books it)."""
+        line = BankStatementLine(
+            statement_date=on or business_date(self.at), line_id=credit_line_id(trade_no),
+            direction=StatementDirection.CREDIT, amount=amount, booked_at=self.at, merchant_id=self.merchant_id,
+            merchant_trade_no=merchant_trade_no, trade_no=trade_no,
+        )  # fmt: skip
+        return self.add(line)
 
     def _ticket(self, kind: TicketType, face: int) -> IssuedTicket:
         no = f"T{next(_numbers):07d}{secrets.token_hex(4).upper()}"
@@ -172,16 +193,52 @@ async def publish(producer: AIOKafkaProducer, events: Iterable[Outgoing]) -> Non
 
 
 async def settled(
-    db: asyncpg.Pool, merchant_ids: Sequence[str], expected: dict[uuid.UUID, Entry], seconds: float = 30
+    db: asyncpg.Pool,
+    merchant_ids: Sequence[str],
+    expected: dict[uuid.UUID, Entry],
+    seconds: float = 30,
+    credits: int | None = None,
 ) -> tuple[dict[uuid.UUID, Entry], dict[str, int]]:
-    """The stored ledger once it holds (at least) the expected entries, or whatever it holds at the deadline."""
+    """The stored ledger once it holds (at least) the expected entries, and reconciliation holds the bank's credit
+    of `credits` payments (default: every payment among the expected entries); or whatever it holds at the deadline.
+    (A payout run must not start before the credits are in: the money of a payment the bank has not matched is held.)
+    """
+    received = sum(1 for _, _, _, postings in expected.values() if any(
+        account.startswith("bank_cash:") and amount > 0 for account, amount in postings))  # fmt: skip
     loop = asyncio.get_running_loop()
     deadline = loop.time() + seconds
     while True:
         entries, balances = await stored_ledger(db, merchant_ids)
-        if expected.keys() <= entries.keys() or loop.time() > deadline:
+        done = expected.keys() <= entries.keys()
+        if done and await credited(db, merchant_ids) < (received if credits is None else credits):
+            done = False
+        if done or loop.time() > deadline:
             return entries, balances
         await asyncio.sleep(0.1)
+
+
+async def credited(db: asyncpg.Pool, merchant_ids: Sequence[str]) -> int:
+    """Payments of these merchants whose bank credit line reconciliation holds (matched or not)."""
+    count: int = await db.fetchval(
+        "SELECT count(*) FROM escrow_settlement.recon_items WHERE merchant_id = ANY($1::text[])"
+        " AND direction = 'credit' AND ledger_amount IS NOT NULL AND bank_amount IS NOT NULL",
+        list(merchant_ids),
+    )
+    return count
+
+
+def statement_closed(day: date, events: Iterable[Outgoing], at: datetime) -> Outgoing:
+    """The bank's closing of `day`, counting the statement lines of that day among `events`."""
+    lines = [p for e in events if e.event_type == "BankStatementLine"
+             and (p := e.envelope.payload)["statement_date"] == day.isoformat()]  # fmt: skip
+
+    def total(direction: str) -> int:
+        return sum(int(p["amount"]) for p in lines if p["direction"] == direction)
+
+    closing = BankStatementClosed(statement_date=day, lines=len(lines), credits_total=total("credit"),
+                                  debits_total=total("debit"), closed_at=at)  # fmt: skip
+    return wrap(closing, event_id=uuid.uuid4(), occurred_at=at, producer="test", correlation_id=closing.key(),
+                causation_id=None)  # fmt: skip
 
 
 async def payout_run(db: asyncpg.Pool, day: date, merchant_ids: Sequence[str], seconds: float = 60) -> dict[str, Any]:

@@ -3,6 +3,9 @@
 - Per merchant: one payout of merchant payable + fee income, only when that sum is positive. A negative sum (a
   claw-back after a cancellation) is carried: the next payout nets it. Never a negative bank transfer.
 - Per order: one consumer refund of its refund payable, when positive.
+- Held back: an order whose payment the bank's statement does not (yet) match (`held`, reconciliation.py) gives
+  nothing: what it released to the merchant stays out of the merchant's payout (the rest of the merchant's money
+  goes), and its consumer refund is not instructed; both are carried, with a notice, until matched or resolved.
 - Ids: uuid5 of (merchant or order, business day, attempt), attempt = how many instructions that subject already
   has on that day. A rerun after a crash before the run committed gets the same ids (the bank deduplicates); money
   released after a committed run goes out under the next attempt. A rejected instruction is never re-sent under
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
@@ -74,16 +78,31 @@ class Carried:
 
 
 @dataclass(frozen=True)
+class HeldOrder:
+    """An order whose money may not leave the bank yet: what it released to the merchant as of the day (natural
+    amounts; zero when only its consumer refunds are held), and why."""
+
+    order: OrderRef
+    payable: int = 0
+    fee: int = 0
+    reason: str = ""
+
+
+@dataclass(frozen=True)
 class SettlementPlan:
     payouts: tuple[PayoutSent, ...] = ()  # post each when its instruction is published (same transaction)
     refunds: tuple[RefundTransferSent, ...] = ()
     carried: tuple[Carried, ...] = ()
     alerts: tuple[Alert, ...] = ()
+    held: tuple[Carried, ...] = ()  # per held order (subject: order key): the money kept back, and why
 
 
-def plan(state: LedgerState, day: date, policy: PayoutPolicy = PayoutPolicy()) -> SettlementPlan:
-    """The instructions for `day` from the balances in `state` (pass as-of-cut-off balances to exclude later ones)."""
-    history, carried, alerts = _history(state), list[Carried](), list[Alert]()
+def plan(
+    state: LedgerState, day: date, policy: PayoutPolicy = PayoutPolicy(), held: Mapping[str, HeldOrder] = {}
+) -> SettlementPlan:
+    """The instructions for `day` from the balances in `state` (pass as-of-cut-off balances to exclude later ones),
+    keeping back the money of the `held` orders (by order key)."""
+    history, carried, alerts, kept = _history(state), list[Carried](), list[Alert](), list[Carried]()
 
     def due(subject: str, amount: int, what: str) -> int | None:
         """The attempt number if `amount` should go out now; otherwise record why it stays."""
@@ -99,6 +118,12 @@ def plan(state: LedgerState, day: date, policy: PayoutPolicy = PayoutPolicy()) -
     payouts = []
     for m in sorted({a.owner for a in state.balances if a.kind in _MERCHANT_KINDS}):
         payable, fee = state.held_in(merchant_payable(m)), state.held_in(merchant_fee_income(m))
+        orders = [h for _, h in sorted(held.items()) if h.order.merchant_id == m and (h.payable or h.fee)]
+        kept += [Carried(h.order.key, h.payable + h.fee, h.reason) for h in orders]
+        owed = payable + fee
+        payable, fee = payable - sum(h.payable for h in orders), fee - sum(h.fee for h in orders)
+        if owed >= 0 and payable + fee <= 0:
+            continue  # everything owed is held back (the notices say why): nothing owed to the platform either
         if (attempt := due(m, payable + fee, "merchant")) is not None:
             i = payout_id(m, day, attempt)
             payouts.append(
@@ -115,6 +140,9 @@ def plan(state: LedgerState, day: date, policy: PayoutPolicy = PayoutPolicy()) -
     refunds = []
     for key, book in sorted(state.orders.items()):
         owed = state.held_in(consumer_refund_payable(book.order))
+        if key in held and owed > 0:
+            kept.append(Carried(key, owed, held[key].reason))
+            continue
         if (attempt := due(key, owed, "consumer")) is not None:
             i = refund_id(book.order, day, attempt)
             refunds.append(
@@ -122,7 +150,7 @@ def plan(state: LedgerState, day: date, policy: PayoutPolicy = PayoutPolicy()) -
                     cause_id=str(i), on=day, instruction_id=i, order=book.order, attempt=attempt, amount=owed
                 )
             )
-    return SettlementPlan(tuple(payouts), tuple(refunds), tuple(carried), tuple(alerts))
+    return SettlementPlan(tuple(payouts), tuple(refunds), tuple(carried), tuple(alerts), tuple(kept))
 
 
 _MERCHANT_KINDS = frozenset({AccountKind.MERCHANT_PAYABLE, AccountKind.MERCHANT_FEE_INCOME})

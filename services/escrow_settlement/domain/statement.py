@@ -6,6 +6,13 @@ instructed but not yet confirmed by the bank (in transit). Amounts are natural: 
 A payout instruction moves money between two of these accounts (the total does not change); the bank's
 confirmation is the movement that takes it out. Movements are listed in recording order; the set of movements
 and the balances do not depend on the order in which the facts arrived.
+
+Bank reconciliation (domain/reconciliation.py): `unmatched` lists the merchant's payments (and transfers) up to the
+day that the bank's statement does not match (yet), and `held` what of the merchant's money the payout keeps back
+for them (released face values and fees, and the consumer refunds of those orders). In the CSV an `unmatched` row
+carries the bank's line id in `cause_id`, the difference in `entry_kind`, the order in `ticket_trade_no`, the
+ledger's amount in `amount` and the bank's in `balance` (0: that side has none); the `held` row's `amount` is the
+money held back. Both come before the closing rows.
 """
 
 from __future__ import annotations
@@ -45,17 +52,38 @@ class Movement:
 
 
 @dataclass(frozen=True)
+class Unmatched:
+    """A line of the bank's statement, or a ledger payment or transfer, that the other side does not match."""
+
+    line_id: str
+    status: str  # open (waiting for the other side), amount_differs, bank_only, ledger_only
+    ticket_trade_no: str | None
+    ledger_amount: int  # 0: the ledger has none
+    bank_amount: int  # 0: the bank has none
+
+
+@dataclass(frozen=True)
 class Statement:
     merchant_id: str
     business_date: date
     opening: dict[str, int]  # per account, and "total"
     movements: tuple[Movement, ...]
     closing: dict[str, int]
+    unmatched: tuple[Unmatched, ...] = ()
+    held: int = 0  # kept back from payouts until the bank's statement matches (or operations resolve it)
 
 
-def build(merchant_id: str, day: date, opening_raw: dict[str, int], postings: list[dict[str, object]]) -> Statement:
+def build(
+    merchant_id: str,
+    day: date,
+    opening_raw: dict[str, int],
+    postings: list[dict[str, object]],
+    unmatched: tuple[Unmatched, ...] = (),
+    held: int = 0,
+) -> Statement:
     """`opening_raw`: raw balances before `day` per account kind; `postings`: the day's rows in recording order
-    (entry_id, cause_id, entry_kind, account, ticket_trade_no, ticket_no, amount raw)."""
+    (entry_id, cause_id, entry_kind, account, ticket_trade_no, ticket_no, amount raw); `unmatched` and `held`: the
+    bank reconciliation's view of the merchant's money up to the day."""
     balances = {k.value: -opening_raw.get(k.value, 0) for k in ACCOUNTS}  # all three are credit-normal
     opening = {**balances, "total": sum(balances.values())}
     total, movements = opening["total"], []
@@ -66,7 +94,7 @@ def build(merchant_id: str, day: date, opening_raw: dict[str, int], postings: li
         entry = (str(row["entry_id"]), str(row["cause_id"]), str(row["entry_kind"]))
         tickets = (_text(row["ticket_trade_no"]), _text(row["ticket_no"]))
         movements.append(Movement(*entry, account, *tickets, amount, total))
-    return Statement(merchant_id, day, opening, tuple(movements), {**balances, "total": total})
+    return Statement(merchant_id, day, opening, tuple(movements), {**balances, "total": total}, unmatched, held)
 
 
 def _text(value: object) -> str | None:
@@ -91,6 +119,23 @@ def as_csv(statement: Statement) -> str:
         writer.writerow(
             (*head, "movement", m.entry_id, m.cause_id, m.entry_kind, m.account, *tickets, m.amount, m.balance)
         )
+    for u in statement.unmatched:
+        writer.writerow(
+            (
+                *head,
+                "unmatched",
+                "",
+                u.line_id,
+                u.status,
+                "",
+                u.ticket_trade_no or "",
+                "",
+                u.ledger_amount,
+                u.bank_amount,
+            )
+        )
+    if statement.held or statement.unmatched:
+        writer.writerow((*head, "held", "", "", "", "", "", "", statement.held, ""))
     for account, amount in statement.closing.items():
         writer.writerow((*head, "closing", "", "", "", account, "", "", "", amount))
     return out.getvalue()

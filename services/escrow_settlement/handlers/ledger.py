@@ -17,6 +17,7 @@ from services.escrow_settlement import outbound
 from services.escrow_settlement.domain.batch import BatchOutcome, Slice, settle
 from services.escrow_settlement.domain.facts import Fact, OrderFact, TransferFactBase
 from services.escrow_settlement.domain.subjects import merchant_of, subject_merchant, subject_of
+from services.escrow_settlement.handlers import reconciliation
 from services.escrow_settlement.inbound import fact_from
 from services.escrow_settlement.outbound import ExceptionRow
 from services.escrow_settlement.store import books, journal, notices
@@ -36,7 +37,8 @@ class Ledger:
     ) -> list[Outgoing]:
         facts = [fact for _, parsed in items if (fact := fact_from(parsed.body, self.cutoff)) is not None]
         events, _ = await self.post(conn, facts)
-        return events
+        # The ledger's side of bank reconciliation, in the same transaction as the payments it posts.
+        return events + await reconciliation.on_ledger_events(conn, [p.body for _, p in items], self.clock.now())
 
     async def post(self, conn: asyncpg.Connection, facts: Sequence[Fact]) -> tuple[list[Outgoing], BatchOutcome]:
         """Post facts in the caller's transaction; returns the events for its outbox, and what happened."""

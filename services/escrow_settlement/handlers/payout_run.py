@@ -4,7 +4,8 @@ the Sent facts posted and the instructions put in the outbox, in one transaction
 Crash safety: a merchant whose transaction committed has its money in transit, so a rerun finds nothing due for
 it; a merchant whose transaction did not commit is planned again from the same balances and history, so it gets
 the same attempt numbers and therefore the same instruction ids. No instruction goes out twice under two ids.
-A merchant with a quarantined subject gets nothing until operations release it (an alert says so).
+A merchant with a quarantined subject gets nothing until operations release it (an alert says so). The money of an
+order whose payment the bank's statement has not matched stays back (a notice per order; domain/reconciliation.py).
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ from services.escrow_settlement import outbound
 from services.escrow_settlement.domain.accounts import AccountKind, OrderRef
 from services.escrow_settlement.domain.facts import PayoutSent, TransferSent
 from services.escrow_settlement.domain.payouts import PayoutPolicy, plan
+from services.escrow_settlement.domain.reconciliation import ReconciliationKind
 from services.escrow_settlement.domain.state import LedgerState, OrderBook
 from services.escrow_settlement.handlers.ledger import Ledger
 from services.escrow_settlement.outbound import AlertRow
-from services.escrow_settlement.store import books, notices, payouts
+from services.escrow_settlement.store import books, notices, payouts, reconciliation
 from shared.contracts.events import Outgoing
 from shared.contracts.settlement import AlertSeverity
 from shared.infra import outbox
@@ -63,7 +65,8 @@ class PayoutRun:
         orders = {a.owner for a in balances if a.kind is AccountKind.CONSUMER_REFUND_PAYABLE}
         history = await payouts.transfer_history(conn, orders | {merchant_id})
         fresh = {key: OrderBook(OrderRef(*key.split("/", 1))) for key in orders}
-        planned = plan(LedgerState(orders=fresh, transfers=history, balances=balances), day, self.policy)
+        held = await reconciliation.held_orders(conn, merchant_id, day)  # payments the bank has not matched
+        planned = plan(LedgerState(orders=fresh, transfers=history, balances=balances), day, self.policy, held)
         sent: list[TransferSent] = [*planned.payouts, *planned.refunds]
         events, posted = await self.ledger.post(conn, sent)
         diverted = {fact.cause_id for _, fact in posted.diverted}
@@ -72,6 +75,9 @@ class PayoutRun:
         await outbox.append(conn, self.schema, events)
         for alert in planned.alerts:
             await self._alert(conn, cause, alert.kind.value, alert.subject, merchant_id, alert.detail)
+        for kept in planned.held:
+            detail = f"NT${kept.amount} held back from the payout run for {day}: {kept.reason}"
+            await self._alert(conn, cause, ReconciliationKind.PAYOUT_HELD.value, kept.subject, merchant_id, detail)
         paid = [s for s in instructed if isinstance(s, PayoutSent)]
         refunded = [s for s in instructed if not isinstance(s, PayoutSent)]
         return Counter(
@@ -80,6 +86,8 @@ class PayoutRun:
             refunds=len(refunded),
             refunded=sum(s.amount for s in refunded),
             carried=len(planned.carried),
+            held=len(planned.held),
+            held_back=sum(k.amount for k in planned.held),
             quarantined=len(diverted),
         )
 

@@ -20,6 +20,7 @@ from services.escrow_settlement.domain.checks import Releases
 from services.escrow_settlement.domain.journal import RELEASES, REVERSALS, EntryKind, JournalEntry, Posting
 from services.escrow_settlement.domain.state import LedgerState
 from services.escrow_settlement.domain.statement import ACCOUNTS, Statement, build
+from services.escrow_settlement.store import reconciliation
 from services.escrow_settlement.store.codec import order_book_of, transfer_book_of
 
 
@@ -115,7 +116,8 @@ async def later_movements(
 
 
 async def statement_of(conn: asyncpg.Connection, merchant_id: str, day: date) -> Statement:
-    """The merchant's statement for a business day: balances before it, and the day's postings in recording order."""
+    """The merchant's statement for a business day: balances before it, the day's postings in recording order, and
+    what the bank's statement does not match (store/reconciliation.py)."""
     kinds = [k.value for k in ACCOUNTS]
     opening = await conn.fetch(
         "SELECT kind, sum(amount) AS amount FROM postings"
@@ -137,7 +139,8 @@ async def statement_of(conn: asyncpg.Connection, merchant_id: str, day: date) ->
         day,
     )
     movements = [{**dict(r), "ticket_trade_no": r["ticket_trade_no"] or None} for r in rows]
-    return build(merchant_id, day, {r["kind"]: r["amount"] for r in opening}, movements)
+    unmatched, held = await reconciliation.statement_part(conn, merchant_id, day)
+    return build(merchant_id, day, {r["kind"]: r["amount"] for r in opening}, movements, unmatched, held)
 
 
 async def whole_ledger(conn: asyncpg.Connection) -> tuple[LedgerState, list[JournalEntry]]:
