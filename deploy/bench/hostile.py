@@ -27,7 +27,7 @@ from deploy.bench.common import Report, percentile
 from deploy.bench.cpu_share import CpuShare
 from deploy.bench.hostile_messages import Flood, Hostile
 from deploy.bench.hostile_watch import Drain, Outcomes
-from deploy.bench.issuance import order_messages
+from deploy.bench.issuance import checkouts, issue_request
 from deploy.bench.redemption_support import bench_merchant
 from shared.admin.publish import put_products
 from shared.admin.seed import TEST_MERCHANT
@@ -37,7 +37,8 @@ from shared.sandbox.merchant import MerchantClient
 from shared.settings import Settings
 from shared.topics import INGEST_PAYMENTS, INGEST_REQUESTS
 
-SERVICES = ("payment_confirmation", "issuance", "redemption")  # everything that reads an ingestion topic
+# Everything that reads an ingestion topic, and the processor the valid merchant's orders are paid at.
+SERVICES = ("payment_processor", "payment_confirmation", "issuance", "redemption")
 GROUPS = {"payment-confirmation": [INGEST_PAYMENTS], "issuance": [INGEST_REQUESTS], "redemption": [INGEST_REQUESTS]}
 LIVE_RATE = 25  # paid orders/s of the valid merchant during a flood
 BAR_SHARE, BAR_P99_MS = 0.5, 1000  # issue 8
@@ -68,14 +69,16 @@ class Bench:
     def producer(self) -> AIOKafkaProducer:
         return self.client.producer
 
-    def orders(self, count: int, prefix: str) -> list[tuple[str, bytes, bytes]]:
-        """Paid orders of the valid merchant: (request_id, payment result, Issue), sealed ahead of time."""
+    async def orders(self, count: int, prefix: str) -> list[tuple[str, bytes, bytes]]:
+        """Paid orders of the valid merchant: (request_id, payment result, Issue), paid at the processor (its
+        genuine results, not delivered) and sealed ahead of time."""
         run = uuid.uuid4().hex[:6].upper()
-        paid_at = datetime.now(UTC)
+        trade_nos = [f"{prefix}{run}{i:06d}" for i in range(count)]
+        paid = await checkouts(trade_nos, self.merchant_id)
         out = []
-        for i in range(count):
-            payment, request = order_messages(self.client, f"{prefix}{run}{i:06d}", paid_at, self.merchant_id)
-            out.append((_request_id(request), payment, request))
+        for trade_no in trade_nos:
+            request = issue_request(self.client, trade_no, self.merchant_id)
+            out.append((_request_id(request), paid[trade_no], request))
         return out
 
     async def send_orders(self, orders: Sequence[tuple[str, bytes, bytes]], sent: dict[str, float]) -> None:
@@ -106,7 +109,9 @@ class Bench:
         """The valid merchant's paid orders at LIVE_RATE until `stop`; returns their request ids."""
         done: list[str] = []
         while not stop.is_set():
-            [order] = self.orders(1, "HL")  # one at a time: sealing them all ahead would hold the loop for seconds
+            [order] = await self.orders(
+                1, "HL"
+            )  # one at a time: sealing them all ahead would hold the loop for seconds
             await self.send_orders([order], sent)
             done.append(order[0])
             await asyncio.sleep(1 / LIVE_RATE)
@@ -121,11 +126,11 @@ class Bench:
 
 async def valid_burst(bench: Bench, messages: int, report: Report) -> float:
     """The valid-traffic rate: `messages` messages of paid orders sent at once, until all answered and drained."""
-    warmup = bench.orders(200, "HW")
+    warmup = await bench.orders(200, "HW")
     sent: dict[str, float] = {}
     await bench.send_orders(warmup, sent)
     await bench.outcomes.wait_replies([r for r, _, _ in warmup], 300)
-    orders = bench.orders(messages // 2, "HV")
+    orders = await bench.orders(messages // 2, "HV")
     bench.cpu.start()
     t0 = time.perf_counter()
     await bench.send_orders(orders, sent)

@@ -34,7 +34,7 @@ def main() -> None:
     instance = os.environ.get("INFRA_NAME", "bench")
     settings = Settings.from_env()
     if args.only in (None, "issuance"):
-        start_services(("payment_confirmation", "issuance"))
+        start_services(issuance.SERVICES)
         report = Report("Issuance: paid orders end to end", f"make bench BENCH_ARGS='--orders {args.orders}'")
         print(f"benchmark: {args.orders} paid orders")
         asyncio.run(
