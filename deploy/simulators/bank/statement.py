@@ -102,8 +102,8 @@ async def close(conn: asyncpg.Connection, day: date, now: datetime) -> Outgoing 
         """
         UPDATE statement_days d SET closed_at = $2, lines = t.lines, credits_total = t.credits, debits_total = t.debits
         FROM (SELECT count(*) AS lines,
-                     coalesce(sum(amount) FILTER (WHERE direction = 'credit'), 0) AS credits,
-                     coalesce(sum(amount) FILTER (WHERE direction = 'debit'), 0) AS debits
+                     coalesce(sum(amount) FILTER (WHERE direction = 'credit'), 0)::bigint AS credits,
+                     coalesce(sum(amount) FILTER (WHERE direction = 'debit'), 0)::bigint AS debits
               FROM statement_lines WHERE statement_date = $1) t
         WHERE d.statement_date = $1 AND d.closed_at IS NULL
         RETURNING d.lines, d.credits_total, d.debits_total

@@ -135,8 +135,8 @@ async def received_on(conn: asyncpg.Connection, day: date) -> Closing:
     row = await conn.fetchrow(
         """
         SELECT count(*) AS lines,
-               coalesce(sum(bank_amount) FILTER (WHERE direction = 'credit'), 0) AS credits,
-               coalesce(sum(bank_amount) FILTER (WHERE direction = 'debit'), 0) AS debits
+               coalesce(sum(bank_amount) FILTER (WHERE direction = 'credit'), 0)::bigint AS credits,
+               coalesce(sum(bank_amount) FILTER (WHERE direction = 'debit'), 0)::bigint AS debits
         FROM recon_items WHERE bank_on = $1 AND bank_amount IS NOT NULL
         """,
         day,
@@ -193,7 +193,7 @@ async def released_to_merchant(
         return {}
     rows = await conn.fetch(
         """
-        SELECT e.order_key, p.kind, -sum(p.amount) AS amount
+        SELECT e.order_key, p.kind, (-sum(p.amount))::bigint AS amount
         FROM journal_entries e JOIN postings p ON p.entry_id = e.entry_id
         WHERE e.order_key = ANY($1::text[]) AND p.kind = ANY($2::text[]) AND p.business_date <= $3
         GROUP BY e.order_key, p.kind
@@ -216,7 +216,7 @@ async def released_to_merchant(
 async def refunds_owed(conn: asyncpg.Connection, order_keys: Sequence[str], day: date) -> dict[str, int]:
     """Per order: its consumer refund payable at the end of `day` (natural)."""
     rows = await conn.fetch(
-        "SELECT owner, -sum(amount) AS amount FROM postings WHERE kind = $1 AND owner = ANY($2::text[])"
+        "SELECT owner, (-sum(amount))::bigint AS amount FROM postings WHERE kind = $1 AND owner = ANY($2::text[])"
         " AND business_date <= $3 GROUP BY owner",
         AccountKind.CONSUMER_REFUND_PAYABLE.value,
         list(order_keys),
