@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 import uuid
 from datetime import UTC, date, datetime, timedelta
@@ -45,9 +46,9 @@ pytestmark = pytest.mark.usefixtures("platform")
 SETTLEMENT_CLI = "services.escrow_settlement.cli"
 
 
-async def cli(*args: str) -> tuple[int, str, str]:
+async def cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", SETTLEMENT_CLI, *args, cwd=ROOT,
+        sys.executable, "-m", SETTLEMENT_CLI, *args, cwd=ROOT, env={**os.environ, **(env or {})},
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     out, err = await process.communicate()
@@ -179,6 +180,28 @@ async def test_a_payment_no_issue_request_claims_is_refunded_in_full_and_its_ord
 
     await refund_confirmed(topics, tap, m, trade_no, PICKUP_FACE, today)
     assert await account_balances(db, [m]) == {}
+    await no_violation_of(m)
+
+
+async def test_the_full_check_reports_a_payment_nobody_decided_without_holding_back_its_refund(
+    topics: Settings, tap: Tap, db: asyncpg.Pool
+) -> None:
+    """`cli check` with a stricter wait than issuance's (1 s instead of 10 s): the payment is reported as stranded,
+    alerted but not quarantined, so issuance's failure refunds it as usual."""
+    m, trade_no = await fresh_merchant(topics), unique("SR")
+    await pay(m, trade_no, PICKUP_FACE)
+    await entry(tap, m, trade_no, "payment")
+    await asyncio.sleep(1.5)
+    strict = {"ISSUANCE_UNCLAIMED_PAYMENT_SECONDS": "1", "SETTLEMENT_UNRESOLVED_MARGIN_SECONDS": "0"}
+    code, out, err = await cli("check", env=strict)
+    [line] = [line for line in out.splitlines() if m in line]
+    assert code == 1 and line.startswith(f"VIOLATION payment_unresolved {m}/{trade_no}: NT$500 paid"), out + err
+    assert await db.fetchval("SELECT count(*) FROM escrow_settlement.quarantine WHERE subject LIKE $1", m + "%") == 0
+    [violated] = await tap.wait_for(lambda s: s.type == "InvariantViolated" and s.payload["merchant_id"] == m)
+    assert violated.payload["rule"] == "payment_unresolved" and "not quarantined" in violated.payload["detail"]
+
+    await entry(tap, m, trade_no, "failed_order_refund")  # issuance gave it up after its own 10 s: refunded
+    assert await consumer_accounts(db, m) == {f"consumer_refund_payable:{m}/{trade_no}": PICKUP_FACE}
     await no_violation_of(m)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import asyncpg
@@ -41,7 +42,12 @@ async def check(
     state, entries = await journal.whole_ledger(conn)
     found = check_ledger(state, entries)
     since = await books.paid_awaiting_issuance(conn)
-    found += unresolved_payments(state.orders, since, now, unresolved_after() if unresolved is None else unresolved)
+    wait = unresolved_after() if unresolved is None else unresolved
+    # (The event's `quarantined` names the order as for any violation; its detail says it was not stopped.)
+    found += [
+        replace(v, detail=f"{v.detail}; alerted, not quarantined")
+        for v in unresolved_payments(state.orders, since, now, wait)
+    ]
     owners = {str(e.entry_id): e.order.key if e.order else e.merchant_id for e in entries}
     cause = f"audit/{now.isoformat()}"
     events, alerts, by_subject = [], [], defaultdict[str, list[Violation]](list)
