@@ -261,7 +261,40 @@ async def test_a_second_genuine_payment_of_an_issued_order_goes_back_to_the_cons
     await no_violation_of(m)
 
 
-async def disable(topics: Settings, merchant_id: str) -> None:
+async def test_the_escrow_end_is_fixed_by_the_escrow_days_at_payment_not_at_issuance(
+    topics: Settings, merchant: MerchantClient, tap: Tap
+) -> None:
+    m, trade_no = await fresh_merchant(topics, escrow_days=90), unique("SE")
+    await pay(m, trade_no, PICKUP_FACE)
+    [paid] = await tap.wait_for(about(m, trade_no, "PaymentConfirmed"))
+    assert paid.payload["escrow_days"] == 90
+    await reconfigure(topics, m, escrow_days=30)
+    # Issuance has the new setting once an order whose payment event predates escrow days gets 30 (it then falls
+    # back on the merchant's current setting).
+    for _ in range(20):
+        probe = unique("SQ")
+        older = PaymentConfirmed(merchant_id=m, merchant_trade_no=probe, trade_no="P" + probe[-19:],
+                                 amount=PICKUP_FACE, payment_type="Credit_CreditCard", payment_date=datetime.now(UTC),
+                                 simulated=True)  # fmt: skip
+        out = wrap(older, event_id=uuid.uuid4(), occurred_at=datetime.now(UTC), producer="payment-confirmation",
+                   correlation_id=older.key(), causation_id=None)  # fmt: skip
+        await merchant.send_raw(out.topic, out.envelope.to_bytes(), key=out.key.encode())
+        await request_issue(merchant, m, probe)
+        [seen] = await tap.wait_for(about(m, probe, "TicketsIssued"))
+        if seen.payload["escrow_days"] == 30:
+            break
+    else:
+        raise AssertionError("issuance never saw the merchant's new escrow days")
+
+    await request_issue(merchant, m, trade_no)
+    [issued] = await tap.wait_for(about(m, trade_no, "TicketsIssued"))
+    paid_on = datetime.fromisoformat(paid.payload["payment_date"])
+    assert issued.payload["escrow_days"] == 90
+    assert issued.payload["escrow_expiry_date"] == (settlement_day(paid_on) + timedelta(days=90)).isoformat()
+
+
+async def reconfigure(topics: Settings, merchant_id: str, **changes: object) -> None:
+    """Publish the merchant's record again with `changes` (as an operator's configuration change)."""
     view: CompactedView[MerchantRecord] = CompactedView(
         topics.kafka_bootstrap, MERCHANT_CONFIG, MerchantRecord.model_validate_json
     )
@@ -271,4 +304,8 @@ async def disable(topics: Settings, merchant_id: str) -> None:
     finally:
         await view.stop()
     assert record is not None
-    await put_merchants(topics.kafka_bootstrap, [record.model_copy(update={"enabled": False})])
+    await put_merchants(topics.kafka_bootstrap, [record.model_copy(update=changes)])
+
+
+async def disable(topics: Settings, merchant_id: str) -> None:
+    await reconfigure(topics, merchant_id, enabled=False)
