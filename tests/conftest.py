@@ -95,7 +95,7 @@ async def platform(topics: Settings) -> AsyncIterator[Platform]:
         "DATABASE_URL": topics.database_url,
         "ISSUANCE_PAYMENT_WAIT_SECONDS": TEST_PAYMENT_WAIT_SECONDS,
         "ISSUANCE_UNCLAIMED_PAYMENT_SECONDS": "10",  # a payment no Issue request claims is refunded after 10 s
-        "PAYMENT_VERIFY_GIVE_UP_SECONDS": "8",  # a result whose trade the processor never captures: rejected after 8 s
+        "PAYMENT_VERIFY_GIVE_UP_SECONDS": "15",  # a result whose trade the processor never captures: rejected after 15 s
         "REDEMPTION_TICKET_WAIT_SECONDS": TEST_TICKET_WAIT_SECONDS,
         "REDEMPTION_EXPIRY_BATCH": TEST_EXPIRY_BATCH,
         # Payout runs only when a test asks for one (for its own merchants), and they start within 0.2 s.

@@ -11,9 +11,10 @@ When the processor gives no usable answer (unreachable, an HTTP error, a timeout
 decided: the claimed results are postponed and the verifier pauses, the pauses doubling while the outage lasts,
 and says so in the log. A result is never rejected for the processor's fault.
 
-The verifier runs at once after a consumer batch queued results (the handlers set `wake`), lets a few milliseconds
-pass for that batch's transaction to commit and for more results to gather, and otherwise looks every
-`poll_seconds` (results due again after a pause, results queued by another instance).
+The verifier runs at once after a consumer batch queued results (the handlers set `wake` from inside that batch's
+transaction): it lets `gather_seconds` pass for the transaction to commit and more results to gather, and while it
+finds nothing due it looks again that often, up to EARLY_WAKE_STEPS times (a loaded machine commits late).
+Otherwise it looks every `poll_seconds` (results due again after a pause, results queued by another instance).
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ log = logging.getLogger(__name__)
 # Placing a batch's payments loops only when another verifier recorded a payment of the same order meanwhile; the
 # second pass sees it (its INSERT waited for that transaction to commit). More passes would be a bug.
 MAX_PLACING_PASSES = 3
+# After a wake, how many times the verifier looks again (gather_seconds apart) while it finds nothing due.
+EARLY_WAKE_STEPS = 10
 
 
 @dataclass
@@ -70,47 +73,56 @@ class PaymentVerifier:
         """Verify batches until the service stops: at once while they come back full, after a wake, or every poll."""
         stopping = self.runtime.stopping
         failing = False
+        early = 0  # steps after a wake that found nothing due (yet)
         while not stopping.is_set():
             self.wake.clear()  # a wake from here on means results the coming step may not see
             try:
-                more = await self.step()
+                claimed = await self.step()
             except Exception as exc:
                 if is_transient(exc):
                     log.warning("payment verification failed (%r); retrying", exc)
                 else:
                     log.exception("payment verification failed; retrying")
-                failing, more = True, False
+                failing, claimed = True, -1
             else:
                 if failing:
                     log.info("payment verification works again")
                     failing = False
-            if more:
-                await asyncio.sleep(0)
-            elif self._pause:
+            if self._pause:  # the processor could not be asked: quiet, whatever wakes it
                 await self._sleep(self._pause)
                 self._pause = 0.0
-            elif await self._woken(self.config.poll_seconds):
+            elif claimed == self.config.batch:
+                await asyncio.sleep(0)
+            elif claimed == 0 and 0 < early < EARLY_WAKE_STEPS:
+                # Woken, but the queueing transaction has not committed yet (it is woken from inside it): look
+                # again shortly rather than a whole poll later. (Or another instance took the results: harmless.)
+                early += 1
                 await self._sleep(self.config.gather_seconds)
+            elif await self._woken(self.config.poll_seconds):
+                early = 1
+                await self._sleep(self.config.gather_seconds)
+            else:
+                early = 0
 
-    async def step(self) -> bool:
-        """Verify one batch of due results; True if it was full (more may be due)."""
+    async def step(self) -> int:
+        """Verify one batch of due results; how many it claimed (a full batch: more may be due)."""
         runtime, config = self.runtime, self.config
         async with runtime.pool.acquire() as conn, conn.transaction():
             now = runtime.clock.now()
             due = await waiting.claim_due(conn, now, config.batch)
             if not due:
-                return False
+                return 0
             try:
                 trades = await self.processor.trades(sorted({w.order for w in due}))
             except ProcessorUnavailable as exc:
                 await self._postpone(conn, due, exc, now)
-                return False
+                return len(due)
             if self._unavailable:
                 log.info("the payment processor answers again")
                 self._unavailable = False
                 self._outage.reset()
             await outbox.append(conn, runtime.schema, await self._decide(conn, due, trades, now))
-        return len(due) == config.batch
+        return len(due)
 
     async def _postpone(
         self, conn: asyncpg.Connection, due: list[WaitingResult], problem: ProcessorUnavailable, now: datetime

@@ -30,7 +30,7 @@ from tests.support.processes import Platform
 
 pytestmark = pytest.mark.usefixtures("platform")
 
-GIVE_UP_SECONDS = 8  # tests/conftest.py: PAYMENT_VERIFY_GIVE_UP_SECONDS
+GIVE_UP_SECONDS = 15  # tests/conftest.py: PAYMENT_VERIFY_GIVE_UP_SECONDS
 ESCROW_DAYS = 45
 
 
