@@ -139,7 +139,8 @@ async def test_a_full_day_settles_every_dollar_exactly(
     expiries = await tap.wait_for(lambda s: s.type == "TicketExpired" and s.payload["merchant_id"] == m, count=3)
     assert (await pos.write_off(d1["write_off_no"]))["RtnCode"] == 1  # still redeemable; moves no money now
     await entries_settle(tap, m, 21)
-    expired_on = settlement_day(datetime.fromisoformat(expiries[0].payload["at"]))
+    expired_on = settlement_day(datetime.fromisoformat(expiries[0].payload["at"]))  # the merchant's today
+    await advance_clock(topics, m, timedelta(days=1))  # its day ends, and with it the run for the expiries is due
     third = await payout_run_once_ended(expired_on, m)
     assert (third["payouts"], third["paid_out"]) == (1, 1500)
     await answered(tap, [str(payout_id(m, expired_on, 0))])
