@@ -160,7 +160,7 @@ class PaymentVerifier:
             else:
                 assert isinstance(verdict, Confirm)
                 vouched.append(w)
-        for message_id, event in (await _record(conn, vouched, now)).items():
+        for message_id, event in (await record_vouched(conn, vouched, now)).items():
             events[message_id] = [event]
         await payments.add_rejections(conn, refusals, now)
         await waiting.ask_again(conn, retries)
@@ -184,7 +184,9 @@ class PaymentVerifier:
         return self.wake.is_set()
 
 
-async def _record(conn: asyncpg.Connection, vouched: list[WaitingResult], now: datetime) -> dict[uuid.UUID, Outgoing]:
+async def record_vouched(
+    conn: asyncpg.Connection, vouched: list[WaitingResult], now: datetime
+) -> dict[uuid.UUID, Outgoing]:
     """Store the payments the processor vouched for, in arrival order: an order's first stands, the same trade
     again changes nothing, another trade is a duplicate of the standing one. The PaymentConfirmed of each stored."""
     events: dict[uuid.UUID, Outgoing] = {}
@@ -211,6 +213,8 @@ async def _record(conn: asyncpg.Connection, vouched: list[WaitingResult], now: d
             if (payment.merchant_id, payment.merchant_trade_no, payment.trade_no) in recorded:
                 events[w.message_id] = outbound.confirmed(payment, w.message_id, now)
         unplaced = [w for w in unplaced if w.order in lost]
+        if unplaced:
+            log.info("%d orders were paid by another verifier meanwhile: placing their payments again", len(lost))
     if unplaced:
         raise RuntimeError(f"{len(unplaced)} verified payments could not be placed among their orders' payments")
     return events

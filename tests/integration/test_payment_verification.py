@@ -6,27 +6,34 @@ genuine charge is published as a duplicate; a processor outage delays verificati
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
 
+from services.payment_confirmation.store.waiting import WaitingResult
+from services.payment_confirmation.timers import record_vouched
 from shared.clock import TAIPEI
 from shared.contracts.common import order_key
+from shared.contracts.payments import PaymentConfirmed
 from shared.ecticket.aio import aio_check_mac_value
 from shared.ecticket.processor_query import processor_url
 from shared.ids import content_id
+from shared.infra.database import create_pool
 from shared.sandbox.aio import AIO_IV, AIO_KEY, as_form, payment_result
-from shared.sandbox.checkout import capture
+from shared.sandbox.checkout import Checkout, capture, checkout_many
 from shared.sandbox.merchant import MerchantClient, unique
 from shared.sandbox.tap import Seen, Tap
 from shared.settings import Settings
 from shared.topics import INGEST_PAYMENTS
 from tests.support.merchants import PICKUP, PICKUP_FACE, fresh_merchant
 from tests.support.orders import issue_data, pay
-from tests.support.processes import Platform
+from tests.support.processes import Platform, ServiceProcess
 
 pytestmark = pytest.mark.usefixtures("platform")
 
@@ -214,6 +221,100 @@ async def test_a_processor_outage_delays_verification_but_loses_no_payment_even_
     [confirmed] = await tap.wait_for(about("PaymentConfirmed", trade_no), seconds=45)
     assert confirmed.payload["trade_no"] == result["TradeNo"]
     assert not tap.matching(about("PaymentRejected", trade_no))
+
+
+async def test_two_instances_verifying_small_batches_side_by_side_confirm_each_trade_once(
+    merchant: MerchantClient, tap: Tap, topics: Settings, db: asyncpg.Pool, platform: Platform, tmp_path: Path
+) -> None:
+    # Small batches, so the two verifiers share out each order's results and race to record its payment.
+    small = {"PAYMENT_VERIFY_BATCH": "3"}
+    first = platform["payment_confirmation"]
+    second = ServiceProcess("payment_confirmation", tmp_path, first.env | small)
+    await first.stop()
+    await first.start(extra_env=small)
+    await second.start()
+    try:
+        merchant_id = await fresh_merchant(topics)
+        orders = [unique("TI") for _ in range(40)]
+        charges = [Checkout(merchant_id, o, PICKUP_FACE, deliver=False) for o in orders]
+        firsts = await checkout_many(processor_url(), charges)
+        seconds = await checkout_many(processor_url(), [replace(c, again=True) for c in charges])
+        for one, two in zip(firsts, seconds, strict=True):
+            await merchant.send_payment(one)
+            await merchant.send_payment(two)
+        wanted = set(orders)
+        confirmed = await tap.wait_for(
+            lambda s: s.type == "PaymentConfirmed" and s.payload["merchant_trade_no"] in wanted,
+            count=2 * len(orders),
+            seconds=60,
+        )
+    finally:
+        await second.stop()
+        await first.stop()
+        await first.start()
+    by_order: dict[str, list[dict[str, Any]]] = {}
+    for seen in await tap.quiet_matching(
+        lambda s: s.type == "PaymentConfirmed" and s.payload["merchant_trade_no"] in wanted
+    ):
+        by_order.setdefault(seen.payload["merchant_trade_no"], []).append(seen.payload)
+    assert len(confirmed) == 2 * len(orders)
+    for one, two in zip(firsts, seconds, strict=True):
+        payments = by_order[one["MerchantTradeNo"]]
+        standing = [p for p in payments if p["duplicate_of"] is None]
+        duplicate = [p for p in payments if p["duplicate_of"] is not None]
+        assert len(standing) == len(duplicate) == 1, payments
+        assert {standing[0]["trade_no"], duplicate[0]["trade_no"]} == {one["TradeNo"], two["TradeNo"]}
+        assert duplicate[0]["duplicate_of"] == standing[0]["trade_no"]
+    rows = await db.fetchval(
+        "SELECT count(*) FROM payment_confirmation.duplicate_payments WHERE merchant_id = $1", merchant_id
+    )
+    assert rows == len(orders)
+    assert not tap.matching(lambda s: s.type == "PaymentRejected" and s.payload["merchant_trade_no"] in wanted)
+
+
+async def test_a_verifier_that_loses_the_race_for_an_orders_first_payment_records_its_trade_as_the_duplicate(
+    topics: Settings,
+) -> None:
+    """Deterministic version of the race above: another verifier's payment of the order commits while this one is
+    inserting its own; this one waits for it, then places its trade behind it."""
+    pool = await create_pool(topics.database_url, "payment_confirmation", min_size=2, max_size=2)
+    try:
+        trade_no, now = unique("RC"), datetime.now(UTC)
+        standing = _vouched(trade_no, "T1", now)
+        late = _vouched(trade_no, "T2", now)
+        async with pool.acquire() as other, pool.acquire() as mine:
+            other_tx, my_tx = other.transaction(), mine.transaction()
+            await other_tx.start()
+            await my_tx.start()
+            [first] = (await record_vouched(other, [standing], now)).values()
+            assert first.envelope.payload["duplicate_of"] is None
+            # This verifier read no payment for the order (the other's is not committed) and inserts its own: it waits.
+            mine_placed = asyncio.ensure_future(record_vouched(mine, [late], now))
+            await asyncio.sleep(0.5)
+            assert not mine_placed.done(), "the insert must wait for the other transaction"
+            await other_tx.commit()
+            [event] = (await mine_placed).values()
+            await my_tx.commit()
+        assert (event.envelope.payload["trade_no"], event.envelope.payload["duplicate_of"]) == ("T2", "T1")
+        async with pool.acquire() as conn:
+            stored = await conn.fetchval(
+                "SELECT trade_no FROM payments WHERE merchant_id = 'RACE' AND merchant_trade_no = $1", trade_no
+            )
+            duplicates = await conn.fetch(
+                "SELECT trade_no, duplicate_of FROM duplicate_payments WHERE merchant_id = 'RACE' AND merchant_trade_no = $1",
+                trade_no,
+            )
+        assert stored == "T1" and [tuple(r) for r in duplicates] == [("T2", "T1")]
+    finally:
+        await pool.close()
+
+
+def _vouched(order: str, trade_no: str, now: datetime) -> WaitingResult:
+    claim = PaymentConfirmed(
+        merchant_id="RACE", merchant_trade_no=order, trade_no=trade_no, amount=500, payment_type="Credit_CreditCard",
+        payment_date=now, simulated=False, escrow_days=90,
+    )  # fmt: skip
+    return WaitingResult(uuid.uuid4(), claim, {"MerchantID": "RACE", "MerchantTradeNo": order}, now, 0)
 
 
 async def _asked(db: asyncpg.Pool, merchant_id: str, trade_no: str) -> bool:
