@@ -2,9 +2,11 @@
 
 The day is generated straight onto the input topics as the upstream services would publish it (PaymentConfirmed,
 TicketsIssued, then TicketWrittenOff for 90% of the vouchers and TicketRefunded with a fee for 10%), for 50
-merchants. Applied = the journal holds the entries (the service's own database, polled). Then one payout run
-settles the day: a payout per merchant and a consumer refund per refunded order, instructed to the simulated bank
-(a process of its own), whose confirmations are posted back; both the run itself and the closed loop are timed.
+merchants, with the escrow bank's statement line crediting each payment (as the bank simulator books it: a payment
+the bank has not matched is never paid out). Applied = the journal holds the entries (the service's own database,
+polled). Then one payout run settles the day: a payout per merchant and a consumer refund per refunded order,
+instructed to the simulated bank (a process of its own), whose confirmations are posted back; both the run itself
+and the closed loop are timed.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from deploy.bench.common import Report, rss_mb
 from services.escrow_settlement.domain.payouts import settlement_day
+from shared.clock import business_date
+from shared.contracts.bank import BankStatementLine, StatementDirection, credit_line_id
 from shared.contracts.common import RefundFeeRule, TicketType
 from shared.contracts.events import Event, wrap
 from shared.contracts.issuance import IssuedTicket, PaymentRef, TicketsIssued
@@ -29,7 +33,7 @@ from shared.contracts.payments import PaymentConfirmed
 from shared.contracts.redemption import TicketRefunded, TicketWrittenOff
 from shared.infra.topics_admin import partitions_of
 from shared.settings import Settings
-from shared.topics import ISSUANCE_EVENTS, PAYMENT_EVENTS, REDEMPTION_EVENTS, SETTLEMENT_INSTRUCTIONS
+from shared.topics import BANK_STATEMENTS, ISSUANCE_EVENTS, PAYMENT_EVENTS, REDEMPTION_EVENTS, SETTLEMENT_INSTRUCTIONS
 
 SERVICES = ("escrow_settlement", "escrow_bank")  # the service, and the simulated bank answering its instructions
 GROUP = "escrow_settlement"  # the service's consumer group
@@ -51,7 +55,7 @@ Message = tuple[str, bytes, bytes]  # topic, key, envelope
 
 
 def order_events(merchant_id: str, trade_no: str, at: datetime, refund: bool) -> list[Message]:
-    """The order's three events as their services would publish them."""
+    """The order's three events as their services would publish them, and the bank's credit line of its payment."""
     ticket_no = trade_no[-16:]
     ticket = IssuedTicket(ticket_no=ticket_no, write_off_no="W" + ticket_no, ticket_type=TicketType.PICKUP,
                           item_no=None, item_name="tea", face_value=FACE, start_date=None, expire_date=None,
@@ -65,6 +69,9 @@ def order_events(merchant_id: str, trade_no: str, at: datetime, refund: bool) ->
     events: list[Event] = [
         PaymentConfirmed(merchant_id=merchant_id, merchant_trade_no=trade_no, trade_no=payment.trade_no, amount=FACE,
                          payment_type="Credit_CreditCard", payment_date=at, simulated=True),
+        BankStatementLine(statement_date=business_date(at), line_id=credit_line_id(payment.trade_no),
+                          direction=StatementDirection.CREDIT, amount=FACE, booked_at=at, merchant_id=merchant_id,
+                          merchant_trade_no=trade_no, trade_no=payment.trade_no),
         TicketsIssued(merchant_id=merchant_id, platform_id=None, ticket_trade_no=trade_no, merchant_trade_no=trade_no,
                       free_trade_no=None, request_id="R" + trade_no, issue_type="3", issued_at=at, payment=payment,
                       escrow_days=90, escrow_expiry_date=escrow_end, total_face_value=FACE, tickets=(ticket,)),
@@ -108,6 +115,9 @@ async def wait_for(pool: asyncpg.Pool, query: str, args: tuple[object, ...], don
 
 
 ENTRIES = "SELECT count(*) FROM escrow_settlement.journal_entries WHERE merchant_id = ANY($1::text[])"
+MATCHED = (
+    "SELECT count(*) FROM escrow_settlement.recon_items WHERE merchant_id = ANY($1::text[]) AND status = 'matched'"
+)
 INBOX = "SELECT count(*) FROM escrow_settlement.inbox"
 
 
@@ -122,7 +132,7 @@ async def idle(pool: asyncpg.Pool) -> None:
 async def skip_backlog(settings: Settings) -> None:
     """Start the (stopped) service's consumer group at the end of its topics: the benchmark measures its own day,
     not the millions of events earlier benchmarks left behind (redemption's expiry flood alone is a million)."""
-    topics = [PAYMENT_EVENTS, ISSUANCE_EVENTS, REDEMPTION_EVENTS, SETTLEMENT_INSTRUCTIONS]
+    topics = [PAYMENT_EVENTS, ISSUANCE_EVENTS, REDEMPTION_EVENTS, SETTLEMENT_INSTRUCTIONS, BANK_STATEMENTS]
     known = await partitions_of(settings.kafka_bootstrap, topics)
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=GROUP, enable_auto_commit=False)
     await consumer.start()
@@ -151,8 +161,10 @@ async def run(settings: Settings, report: Report, pids: dict[str, int]) -> None:
         await publish(producer, messages)
         published = time.perf_counter() - t0
         applied = await wait_for(pool, ENTRIES, (merchants,), lambda n: n >= 2 * orders, 3600) - t0
-        report.add(f"ledger events applied end to end ({3 * orders:,} events of {orders:,} orders, 50 merchants)",
-                   f"{3 * orders / applied:,.0f} events/s")  # fmt: skip
+        report.add(f"ledger events applied end to end ({3 * orders:,} events of {orders:,} orders, 50 merchants,"
+                   f" with {orders:,} bank credit lines beside them)", f"{3 * orders / applied:,.0f} events/s")  # fmt: skip
+        matched = await wait_for(pool, MATCHED, (merchants,), lambda n: n >= orders, 3600) - t0
+        report.add("  every payment matched by its bank credit line", f"{matched:.1f} s")
         report.add("  journal entries written per second", f"{2 * orders / applied:,.0f} entries/s")
         report.add("  time to publish the events (client side)", f"{published:.1f} s")
         report.add("RSS of escrow_settlement after the day", f"{rss_mb(pids['escrow_settlement']):,.0f} MB")
