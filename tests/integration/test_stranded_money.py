@@ -209,7 +209,8 @@ async def test_a_waiting_order_of_a_merchant_disabled_before_its_payment_is_refu
     topics: Settings, merchant: MerchantClient, tap: Tap, db: asyncpg.Pool
 ) -> None:
     """The Issue request was accepted and waits for its payment; the merchant is disabled; the consumer pays. The
-    processor records the trade (and the bank gets the money); issuance cannot issue for a disabled merchant."""
+    processor records the trade (and the bank gets the money), payment-confirmation confirms it (real money, whatever
+    the merchant's state); issuance cannot issue for a disabled merchant and fails the order for good."""
     m, trade_no = await fresh_merchant(topics), unique("SD")
     await request_issue(merchant, m, trade_no)
     result = await checkout(processor_url(), m, trade_no, PICKUP_FACE, deliver=False)
@@ -218,16 +219,9 @@ async def test_a_waiting_order_of_a_merchant_disabled_before_its_payment_is_refu
     probe = await request_issue(merchant, m, unique("SP"))  # once issuance refuses it, it knows the merchant is off
     [refused] = await tap.wait_for(lambda s: s.type == "RequestReplied" and s.payload["request_id"] == probe)
     assert refused.payload["rtn_code"] == RtnCode.MERCHANT_UNKNOWN
-    # The payment confirmed as payment-confirmation had confirmed it before the merchant was disabled (the processor
-    # holds the genuine trade): what issuance then receives for the waiting order.
-    confirmed = PaymentConfirmed(
-        merchant_id=m, merchant_trade_no=trade_no, trade_no=result["TradeNo"], amount=PICKUP_FACE,
-        payment_type=result["PaymentType"], payment_date=datetime.now(UTC), simulated=False, escrow_days=90,
-    )  # fmt: skip
-    out = wrap(confirmed, event_id=uuid.uuid4(), occurred_at=datetime.now(UTC), producer="payment-confirmation",
-               correlation_id=confirmed.key(), causation_id=None)  # fmt: skip
-    await merchant.send_raw(out.topic, out.envelope.to_bytes(), key=out.key.encode())
-
+    await merchant.send_payment(result)  # the processor vouches for it: confirmed although the merchant is off
+    [confirmed] = await tap.wait_for(about(m, trade_no, "PaymentConfirmed"), seconds=40)
+    assert confirmed.payload["amount"] == PICKUP_FACE
     [failed] = await tap.wait_for(about(m, trade_no, "IssueFailed"))
     assert failed.payload["final"] is True and failed.payload["rtn_code"] == RtnCode.MERCHANT_UNKNOWN
     await entry(tap, m, trade_no, "failed_order_refund")
