@@ -94,8 +94,7 @@ async def reconciliation(pool: asyncpg.Pool, args: argparse.Namespace) -> int:
         day = None if args.date is None else date.fromisoformat(args.date)
         listed = await recon_store.listing(conn, args.merchant_id, day, args.all)
     for row in listed:
-        print(f"{row.item.status:<15} {row.item.key} {recon_domain.describe(row.item)}"
-              + (f" [resolved: {row.resolved_note}]" if row.item.resolved else ""))  # fmt: skip
+        print(recon_domain.describe(row.item) + (f" [resolved: {row.resolved_note}]" if row.item.resolved else ""))
     open_differences = [r for r in listed if r.item.status in recon_domain.DIFFERENCES and not r.item.resolved]
     print(f"{len(open_differences)} difference(s), {len(listed)} item(s) listed")
     return 1 if open_differences else 0
