@@ -41,10 +41,12 @@ pytestmark = pytest.mark.usefixtures("platform")
 
 @dataclass
 class Deliveries:
-    """Every AIO result published on the payments ingestion topic since start(), as (key, fields)."""
+    """Every AIO result published on the payments ingestion topic once `started` is set, as (key, fields): the
+    session's tap reads domain events only, and these are raw AIO bodies."""
 
     bootstrap: str
     seen: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+    started: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def run(self) -> None:
         consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
@@ -68,9 +70,6 @@ class Deliveries:
                                 self.seen.append((r.key.decode() if r.key else "", body))
         finally:
             await asyncio.gather(consumer.stop(), return_exceptions=True)
-
-    def __post_init__(self) -> None:
-        self.started = asyncio.Event()
 
     def of(self, trade_no: str) -> list[tuple[str, dict[str, str]]]:
         return [(key, fields) for key, fields in self.seen if fields.get("MerchantTradeNo") == trade_no]
