@@ -40,9 +40,18 @@ from tests.support.settlement import (
 pytestmark = pytest.mark.usefixtures("platform")
 SETTLEMENT_CLI, BANK_CLI = "services.escrow_settlement.cli", "deploy.simulators.bank.cli"
 TODAY = business_date(datetime.now(UTC))
-# Each test's own past statement day (the bank simulator only ever closes days it was running on). Within escrow
-# (90 days), so redemption, which also learns these orders, does not expire their vouchers.
-DIRTY_DAY, CLEAN_DAY = (TODAY - timedelta(days=n) for n in random.sample(range(5, 80), 2))
+
+
+async def unclosed_day(db: asyncpg.Pool) -> date:
+    """A past statement day of the test's own: not closed yet in this database (the bank simulator only ever closes
+    days it was running on; an earlier run of these tests may have closed some). Within escrow (90 days), so
+    redemption, which also learns these orders, does not expire their vouchers."""
+    closed = {
+        r["statement_date"] for r in await db.fetch("SELECT statement_date FROM escrow_settlement.recon_statement_days")
+    }
+    free = [day for n in range(5, 80) if (day := TODAY - timedelta(days=n)) not in closed]
+    assert free, "every past statement day of the last 80 is closed in this database: use a fresh one"
+    return random.choice(free)
 
 
 def noon(day: date) -> datetime:
@@ -82,7 +91,8 @@ async def exceptions_of(db: asyncpg.Pool, merchant_id: str) -> set[tuple[str, st
 async def test_a_missing_credit_a_wrong_amount_and_an_extra_credit_are_reported_and_hold_exactly_their_money(
     merchant: MerchantClient, db: asyncpg.Pool, tap: Tap
 ) -> None:
-    h = History(synthetic_merchant(), noon(DIRTY_DAY))
+    day = await unclosed_day(db)
+    h = History(synthetic_merchant(), noon(day))
     m = h.merchant_id
     [a] = h.paid_order(500)  # the bank credits it: clean
     [b] = h.paid_order(800, credited=False)  # the bank never received it
@@ -104,7 +114,7 @@ async def test_a_missing_credit_a_wrong_amount_and_an_extra_credit_are_reported_
     }  # fmt: skip
     assert await until(db, m, before_closing) == before_closing
 
-    await publish(merchant.producer, [statement_closed(DIRTY_DAY, h.events, datetime.now(UTC))])
+    await publish(merchant.producer, [statement_closed(day, h.events, datetime.now(UTC))])
     await until(db, m, {line[b]: "ledger_only", line[q]: "ledger_only", extra.envelope.payload["line_id"]: "bank_only"})
     assert await exceptions_of(db, m) >= {
         ("bank_amount_differs", key[c]), ("ledger_without_bank_line", key[b]), ("ledger_without_bank_line", key[q]),
@@ -115,16 +125,18 @@ async def test_a_missing_credit_a_wrong_amount_and_an_extra_credit_are_reported_
     )
     assert {(r["kind"], r["subject"]) for r in critical} >= {("bank_amount_differs", key[c])}
 
-    first = await payout_run(db, DIRTY_DAY, [m])
+    first = await payout_run(db, day, [m])
     # Payable 500 (A) + 800 (B) + 1,200 (C), fees 40 (R) + 60 (Q): only A's 500 and R's fee go out; R is refunded.
     assert (first["payouts"], first["paid_out"], first["refunds"], first["refunded"]) == (1, 540, 1, 360)
     assert (first["held"], first["held_back"]) == (4, 800 + 1200 + 60 + 540)
     held = await db.fetch(
-        "SELECT subject FROM escrow_settlement.alerts WHERE merchant_id = $1 AND kind = 'payout_held_unmatched'", m
+        "SELECT subject, detail FROM escrow_settlement.alerts WHERE merchant_id = $1 AND kind = 'payout_held_unmatched'",
+        m,
     )
-    assert {row["subject"] for row in held} == {key[b], key[c], key[q]}
+    amounts = {row["subject"]: row["detail"].split()[0] for row in held}  # one notice per order
+    assert amounts == {key[b]: "NT$800", key[c]: "NT$1200", key[q]: "NT$600"}  # Q: its fee and its refund
     statement = json.loads(
-        await cli(SETTLEMENT_CLI, "statement", "--merchant-id", m, "--date", DIRTY_DAY.isoformat(), "--format", "json")
+        await cli(SETTLEMENT_CLI, "statement", "--merchant-id", m, "--date", day.isoformat(), "--format", "json")
     )
     assert statement["held"] == 2600
     assert {(u["line_id"], u["status"]) for u in statement["unmatched"]} == {
@@ -135,24 +147,25 @@ async def test_a_missing_credit_a_wrong_amount_and_an_extra_credit_are_reported_
     assert "4 difference(s)" in listed and line[b] in listed and line[a] not in listed
 
     # B's credit turns up on the next day's statement, and operations accept C's difference: both are paid out.
-    late = h.bank_credit(800, h.orders[b], h.trade_nos[h.orders[b]], on=DIRTY_DAY + timedelta(days=1))
+    late = h.bank_credit(800, h.orders[b], h.trade_nos[h.orders[b]], on=day + timedelta(days=1))
     await publish(merchant.producer, [late])
     await until(db, m, {line[b]: "matched"})
     await cli(SETTLEMENT_CLI, "reconciliation", "resolve", "--item", line[c], "--note", "bank corrected by transfer")
-    second = await payout_run(db, DIRTY_DAY, [m])
+    second = await payout_run(db, day, [m])
     assert (second["payouts"], second["paid_out"], second["refunds"], second["held_back"]) == (1, 2000, 0, 600)
     alerts = await db.fetch("SELECT kind, subject FROM escrow_settlement.alerts WHERE merchant_id = $1", m)
     kinds = {(row["kind"], row["subject"]) for row in alerts}
     assert {("bank_difference_cleared", key[b]), ("bank_difference_resolved", key[c])} <= kinds
     payouts = await tap.wait_for(lambda s: s.type == "PayoutInstructed" and s.payload["merchant_id"] == m, count=2)
     instructed = {s.payload["instruction_id"]: s.payload["amount"] for s in payouts}
-    assert instructed == {str(payout_id(m, DIRTY_DAY, 0)): 540, str(payout_id(m, DIRTY_DAY, 1)): 2000}
+    assert instructed == {str(payout_id(m, day, 0)): 540, str(payout_id(m, day, 1)): 2000}
 
 
 async def test_a_clean_statement_reconciles_to_zero_differences_and_the_banks_debits_match_its_transfers(
     merchant: MerchantClient, db: asyncpg.Pool, tap: Tap
 ) -> None:
-    h = History(synthetic_merchant(), noon(CLEAN_DAY))
+    day = await unclosed_day(db)
+    h = History(synthetic_merchant(), noon(day))
     m = h.merchant_id
     tickets = [t for _ in range(4) for t in h.paid_order(300, 200)]  # vouchers of 300, 200, 300, 200...
     for ticket in tickets[:5]:
@@ -160,16 +173,16 @@ async def test_a_clean_statement_reconciles_to_zero_differences_and_the_banks_de
     h.refunded(tickets[5], fee=20)  # a 200 voucher: 180 back to the consumer, 20 to the merchant
     await publish(merchant.producer, h.events)
     await settled(db, [m], core_ledger(h.events)[0])
-    await publish(merchant.producer, [statement_closed(CLEAN_DAY, h.events, datetime.now(UTC))])
+    await publish(merchant.producer, [statement_closed(day, h.events, datetime.now(UTC))])
     closed = "SELECT 1 FROM escrow_settlement.recon_statement_days WHERE statement_date = $1"
     for _ in range(300):
-        if await db.fetchval(closed, CLEAN_DAY):
+        if await db.fetchval(closed, day):
             break
         await asyncio.sleep(0.1)
     credits = {credit_line_id(no): "matched" for no in h.trade_nos.values()}
     assert await until(db, m, credits) == credits
 
-    summary = await payout_run(db, CLEAN_DAY, [m])
+    summary = await payout_run(db, day, [m])
     assert (summary["payouts"], summary["paid_out"], summary["refunds"], summary["refunded"]) == (1, 1320, 1, 180)
     assert summary["held"] == 0
     instructions = await tap.wait_for(lambda s: s.type in ("PayoutInstructed", "RefundInstructed")
@@ -181,10 +194,10 @@ async def test_a_clean_statement_reconciles_to_zero_differences_and_the_banks_de
     kinds = [k.value for k in ReconciliationKind]
     raised = "SELECT count(*) FROM escrow_settlement.alerts WHERE merchant_id = $1 AND kind = ANY($2::text[])"
     assert await db.fetchval(raised, m, kinds) == 0  # no difference, not even one that cleared later
-    listed = await cli(SETTLEMENT_CLI, "reconciliation", "list", "--merchant-id", m, "--date", CLEAN_DAY.isoformat())
+    listed = await cli(SETTLEMENT_CLI, "reconciliation", "list", "--merchant-id", m, "--date", day.isoformat())
     assert listed.strip() == "0 difference(s), 0 item(s) listed"
-    day = json.loads(await cli(SETTLEMENT_CLI, "reconciliation", "day", "--date", CLEAN_DAY.isoformat()))
-    assert day["closed"] is True and day["matched"] >= len(credits)
+    at_a_glance = json.loads(await cli(SETTLEMENT_CLI, "reconciliation", "day", "--date", day.isoformat()))
+    assert at_a_glance["closed"] is True and at_a_glance["matched"] >= len(credits)
 
 
 async def checkout_and_issue(merchant: MerchantClient, tap: Tap, merchant_id: str, trade_no: str) -> dict[str, Any]:

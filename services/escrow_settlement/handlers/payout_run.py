@@ -75,9 +75,13 @@ class PayoutRun:
         await outbox.append(conn, self.schema, events)
         for alert in planned.alerts:
             await self._alert(conn, cause, alert.kind.value, alert.subject, merchant_id, alert.detail)
+        held_back: dict[str, tuple[int, str]] = {}  # per order: its payout part and its refund, one notice
         for kept in planned.held:
-            detail = f"NT${kept.amount} held back from the payout run for {day}: {kept.reason}"
-            await self._alert(conn, cause, ReconciliationKind.PAYOUT_HELD.value, kept.subject, merchant_id, detail)
+            amount, _ = held_back.get(kept.subject, (0, ""))
+            held_back[kept.subject] = (amount + kept.amount, kept.reason)
+        for order, (amount, reason) in sorted(held_back.items()):
+            detail = f"NT${amount} held back from the payout run for {day}: {reason}"
+            await self._alert(conn, cause, ReconciliationKind.PAYOUT_HELD.value, order, merchant_id, detail)
         paid = [s for s in instructed if isinstance(s, PayoutSent)]
         refunded = [s for s in instructed if not isinstance(s, PayoutSent)]
         return Counter(

@@ -109,6 +109,10 @@ async def read_statement(
     """The bank's statement lines and closings, in their order (a day's closing follows its lines)."""
     events: list[Outgoing] = []
     lines: list[Item] = []
+    if any(parsed.body.event_type == BankStatementClosed.event_type for _, parsed in items):
+        # The closing's lock before any other: taken after the shared one, it could wait on a ledger writer that
+        # waits on a row this batch wrote (a deadlock Postgres would break by failing one of them).
+        await store.lock_for_closing(conn)
     for _, parsed in items:
         event, cause = payload_of(parsed.body), str(parsed.body.event_id)
         if isinstance(event, BankStatementLine):
