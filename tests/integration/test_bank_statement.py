@@ -1,5 +1,6 @@
 """The simulated bank's statement over the real processor simulator and database: each captured trade credited once,
-and an ended day closed only after the grace, with its count and totals.
+an ended day closed only after the grace, with its count and totals, and a late movement booked onto the next open
+day.
 
 The bank under test runs in a schema of its own with a clock the test moves (the platform's bank process, reading the
 same processor, keeps its own statement apart), so the test can let midnight pass.
@@ -16,8 +17,11 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from deploy.simulators.bank import statement
 from deploy.simulators.bank.processor_feed import ProcessorFeed
+from deploy.simulators.bank.statement import Movement
 from shared.clock import TAIPEI, FixedClock, business_date
+from shared.contracts.bank import StatementDirection
 from shared.ecticket.processor_query import processor_url
 from shared.infra.database import create_pool, migrate
 from shared.sandbox.merchant import unique
@@ -81,9 +85,24 @@ async def test_each_captured_trade_is_credited_once_and_an_ended_day_closes_afte
         )  # fmt: skip
 
         await feed.step()  # closed once
-        assert await bank_schema.fetchval("SELECT count(*) FROM outbox WHERE event_type = 'BankStatementClosed'") == 1
-        assert (
-            await bank_schema.fetchval("SELECT count(*) FROM statement_days WHERE closed_at IS NULL") == 1
-        )  # tomorrow
+        closings = "SELECT count(*) FROM outbox WHERE event_type = 'BankStatementClosed'"
+        assert await bank_schema.fetchval(closings) == 1
+        open_days = await bank_schema.fetch("SELECT statement_date FROM statement_days WHERE closed_at IS NULL")
+        assert [r["statement_date"] for r in open_days] == [today + timedelta(days=1)]
+
+        async with bank_schema.acquire() as conn, conn.transaction():  # a movement of the closed day, booked late
+            late = Movement("debit/late", StatementDirection.DEBIT, 100, today, clock.current, merchant_id=m)
+            [event] = await statement.book(conn, [late])
+        assert json.loads(event.value)["payload"]["statement_date"] == (today + timedelta(days=1)).isoformat()
+
+        long_ago = today - timedelta(days=400)  # closed on demand, twice (cli close-statement): no day appears after it
+        for _ in range(2):
+            assert await feed.read(long_ago, clock.current)
+            async with bank_schema.acquire() as conn, conn.transaction():
+                await statement.close(conn, long_ago, clock.current)
+        past = await bank_schema.fetch(
+            "SELECT statement_date, lines FROM statement_days WHERE statement_date < $1", today
+        )
+        assert [(r["statement_date"], r["lines"]) for r in past] == [(long_ago, 0)]
     finally:
         await feed.close()

@@ -114,7 +114,7 @@ async def file_done(conn: asyncpg.Connection, day: date) -> bool:
 async def credit(conn: asyncpg.Connection, day: date, trades: list[CapturedTrade], now: datetime) -> list[Outgoing]:
     """Credit each trade the bank has not credited yet (once per TradeNo, whoever reads the file at the same time)."""
     await statement.statement_lock(conn)
-    await statement.open_day(conn, day)  # a day with no credit still gets its statement (and its closing)
+    await statement.ensure_day(conn, day)  # a day with no credit still gets its statement (and its closing)
     if not trades:
         return []
     known = await conn.fetch(

@@ -41,13 +41,24 @@ async def statement_lock(conn: asyncpg.Connection) -> None:
     await conn.execute("SELECT pg_advisory_xact_lock(hashtext('escrow_bank/statement'))")
 
 
+async def ensure_day(conn: asyncpg.Connection, day: date) -> None:
+    """The day has a statement (open, unless it was closed already): even a day without movements is closed."""
+    await conn.execute("INSERT INTO statement_days (statement_date) VALUES ($1) ON CONFLICT DO NOTHING", day)
+
+
 async def open_day(conn: asyncpg.Connection, day: date) -> date:
-    """The first day at or after `day` whose statement is still open (call under the statement lock)."""
-    while True:
-        await conn.execute("INSERT INTO statement_days (statement_date) VALUES ($1) ON CONFLICT DO NOTHING", day)
-        if await conn.fetchval("SELECT closed_at IS NULL FROM statement_days WHERE statement_date = $1", day):
-            return day
-        day += timedelta(days=1)
+    """The statement a movement of `day` goes onto (call under the statement lock): that day's, or, once it is
+    closed, the first open one after it (today's, normally), or the day after the last one closed."""
+    await ensure_day(conn, day)
+    if await conn.fetchval("SELECT closed_at IS NULL FROM statement_days WHERE statement_date = $1", day):
+        return day
+    later: date | None = await conn.fetchval(
+        "SELECT min(statement_date) FROM statement_days WHERE statement_date > $1 AND closed_at IS NULL", day
+    )
+    if later is not None:
+        return later
+    last: date = await conn.fetchval("SELECT max(statement_date) FROM statement_days")
+    return await open_day(conn, last + timedelta(days=1))
 
 
 async def book(conn: asyncpg.Connection, movements: Sequence[Movement]) -> list[Outgoing]:
