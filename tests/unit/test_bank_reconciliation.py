@@ -30,15 +30,14 @@ from services.escrow_settlement.domain.reconciliation import (
     ReconciliationKind,
     Side,
     Status,
-    Unmatched,
+    UnmatchedPayment,
     holds,
     incomplete,
     reassess,
     status_of,
 )
 from services.escrow_settlement.domain.state import LedgerState, OrderBook
-from services.escrow_settlement.domain.statement import Unmatched as UnmatchedLine
-from services.escrow_settlement.domain.statement import as_csv, build
+from services.escrow_settlement.domain.statement import UnmatchedLine, as_csv, build
 from services.escrow_settlement.handlers.reconciliation import ledger_item
 from shared.contracts.events import wrap
 from shared.contracts.payments import PaymentConfirmed
@@ -171,10 +170,10 @@ def test_a_closing_that_disagrees_with_the_lines_received_is_alerted() -> None:
 
 def test_an_unmatched_payment_holds_its_order_and_a_duplicate_only_holds_its_refunds() -> None:
     unmatched = [
-        Unmatched("credit/T1", f"{M}/O1", "pay-1", Status.LEDGER_ONLY),
-        Unmatched("credit/T2", f"{M}/O2", "dup-2", Status.OPEN),  # O2's second genuine payment
-        Unmatched("credit/T3", f"{M}/O3", "dup-3", Status.OPEN),
-        Unmatched("credit/T4", f"{M}/O3", "pay-3", Status.AMOUNT_DIFFERS),  # and O3's first one too
+        UnmatchedPayment("credit/T1", f"{M}/O1", "pay-1", Status.LEDGER_ONLY),
+        UnmatchedPayment("credit/T2", f"{M}/O2", "dup-2", Status.OPEN),  # O2's second genuine payment
+        UnmatchedPayment("credit/T3", f"{M}/O3", "dup-3", Status.OPEN),
+        UnmatchedPayment("credit/T4", f"{M}/O3", "pay-3", Status.AMOUNT_DIFFERS),  # and O3's first one too
     ]
     held = holds(unmatched, duplicates={"dup-2", "dup-3"})
     assert {k: scope for k, (scope, _) in held.items()} == {

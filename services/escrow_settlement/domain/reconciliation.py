@@ -172,7 +172,7 @@ class HoldScope(StrEnum):
 
 
 @dataclass(frozen=True)
-class Unmatched:
+class UnmatchedPayment:
     """A ledger payment (credit item with a ledger side) not matched and not resolved."""
 
     item_key: str
@@ -181,7 +181,7 @@ class Unmatched:
     status: Status
 
 
-def holds(unmatched: Iterable[Unmatched], duplicates: Collection[str]) -> dict[str, tuple[HoldScope, str]]:
+def holds(unmatched: Iterable[UnmatchedPayment], duplicates: Collection[str]) -> dict[str, tuple[HoldScope, str]]:
     """Per order key: what is held, and why. `duplicates`: causes of payments the ledger holds as duplicates."""
     held: dict[str, tuple[HoldScope, list[str]]] = {}
     for u in sorted(unmatched, key=lambda u: u.item_key):

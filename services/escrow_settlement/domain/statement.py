@@ -52,7 +52,7 @@ class Movement:
 
 
 @dataclass(frozen=True)
-class Unmatched:
+class UnmatchedLine:
     """A line of the bank's statement, or a ledger payment or transfer, that the other side does not match."""
 
     line_id: str
@@ -69,7 +69,7 @@ class Statement:
     opening: dict[str, int]  # per account, and "total"
     movements: tuple[Movement, ...]
     closing: dict[str, int]
-    unmatched: tuple[Unmatched, ...] = ()
+    unmatched: tuple[UnmatchedLine, ...] = ()
     held: int = 0  # kept back from payouts until the bank's statement matches (or operations resolve it)
 
 
@@ -78,7 +78,7 @@ def build(
     day: date,
     opening_raw: dict[str, int],
     postings: list[dict[str, object]],
-    unmatched: tuple[Unmatched, ...] = (),
+    unmatched: tuple[UnmatchedLine, ...] = (),
     held: int = 0,
 ) -> Statement:
     """`opening_raw`: raw balances before `day` per account kind; `postings`: the day's rows in recording order

@@ -22,10 +22,10 @@ from services.escrow_settlement.domain.reconciliation import (
     Item,
     Side,
     Status,
-    Unmatched,
+    UnmatchedPayment,
     holds,
 )
-from services.escrow_settlement.domain.statement import Unmatched as UnmatchedLine
+from services.escrow_settlement.domain.statement import UnmatchedLine
 from services.escrow_settlement.store.books import order_books
 
 _LOCK = "hashtext('escrow_settlement/reconciliation-closing')"
@@ -156,14 +156,14 @@ async def decided_by_closing(conn: asyncpg.Connection, day: date) -> list[Item]:
     return [item_of(r) for r in rows]
 
 
-async def unmatched_payments(conn: asyncpg.Connection, merchant_id: str) -> list[Unmatched]:
+async def unmatched_payments(conn: asyncpg.Connection, merchant_id: str) -> list[UnmatchedPayment]:
     rows = await conn.fetch(
         "SELECT item_key, order_key, ledger_cause, status FROM recon_items"
         " WHERE merchant_id = $1 AND status <> 'matched' AND resolved_at IS NULL AND ledger_amount IS NOT NULL"
         " AND direction = 'credit'",
         merchant_id,
     )
-    return [Unmatched(r["item_key"], r["order_key"], r["ledger_cause"], Status(r["status"])) for r in rows]
+    return [UnmatchedPayment(r["item_key"], r["order_key"], r["ledger_cause"], Status(r["status"])) for r in rows]
 
 
 async def held_orders(conn: asyncpg.Connection, merchant_id: str, day: date) -> dict[str, HeldOrder]:
