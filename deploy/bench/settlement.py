@@ -154,7 +154,7 @@ async def run(settings: Settings, report: Report, pids: dict[str, int]) -> None:
     await producer.start()
     assert pool is not None
     try:
-        at = datetime.now(UTC)
+        at = datetime.now(UTC) - timedelta(days=1)  # yesterday: a payout run only settles a day that has ended
         messages = the_day(merchants, orders, at)
         await idle(pool)  # anything published between skip_backlog and now
         t0 = time.perf_counter()

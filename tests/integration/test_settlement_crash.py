@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 
 import asyncpg
 import pytest
@@ -96,7 +96,7 @@ async def test_a_stream_of_events_through_two_kill_9s_ends_as_the_crash_free_led
 async def test_a_payout_run_killed_halfway_instructs_each_payout_once_under_its_planned_id(
     platform: Platform, merchant: MerchantClient, db: asyncpg.Pool, tap: Tap
 ) -> None:
-    now = datetime.now(UTC)
+    now = datetime.now(UTC) - timedelta(days=1)  # yesterday's orders: a payout run only settles a day that ended
     histories = [History(synthetic_merchant(), now) for _ in range(120)]
     for i, h in enumerate(histories):
         a, b = h.paid_order(500, 300)
