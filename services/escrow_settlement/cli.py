@@ -37,6 +37,7 @@ from services.escrow_settlement.store import journal, payouts, unapplied
 from services.escrow_settlement.store import reconciliation as recon_store
 from shared.clock import SystemClock
 from shared.infra import outbox
+from shared.infra.database import create_pool
 from shared.settings import Settings
 
 
@@ -102,10 +103,7 @@ async def reconciliation(pool: asyncpg.Pool, args: argparse.Namespace) -> int:
 
 async def run(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
-    pool = await asyncpg.create_pool(
-        settings.database_url, min_size=1, max_size=2, server_settings={"search_path": SCHEMA}
-    )
-    assert pool is not None
+    pool = await create_pool(settings.database_url, SCHEMA, min_size=1, max_size=2)
     try:
         if args.command == "payout-run":
             day = date.fromisoformat(args.date)

@@ -29,6 +29,7 @@ from deploy.simulators.bank.processor_feed import ProcessorFeed
 from shared.clock import SystemClock, business_date
 from shared.ecticket.processor_query import processor_url
 from shared.infra import outbox
+from shared.infra.database import create_pool
 from shared.settings import Settings
 
 
@@ -90,10 +91,7 @@ async def close_statement(pool: asyncpg.Pool, day: date) -> int:
 
 async def run(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
-    pool = await asyncpg.create_pool(
-        settings.database_url, min_size=1, max_size=2, server_settings={"search_path": SCHEMA}
-    )
-    assert pool is not None
+    pool = await create_pool(settings.database_url, SCHEMA, min_size=1, max_size=2)
     try:
         if args.command == "close-statement":
             return await close_statement(pool, date.fromisoformat(args.date))
