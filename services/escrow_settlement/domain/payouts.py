@@ -36,7 +36,7 @@ from services.escrow_settlement.domain.facts import (
 )
 from services.escrow_settlement.domain.notices import Alert, AlertKind
 from services.escrow_settlement.domain.state import LedgerState
-from shared.clock import TAIPEI
+from shared.clock import business_day
 from shared.ids import derived_id
 
 
@@ -47,12 +47,8 @@ class PayoutPolicy:
 
 
 def settlement_day(moment: datetime, cutoff: time = time(0)) -> date:
-    """The business day an instant belongs to: its Taipei date, or the next one from the cut-off on."""
-    if moment.tzinfo is None:
-        raise ValueError("naive datetime: business days need an aware instant")
-    local = moment.astimezone(TAIPEI)
-    late = cutoff != time(0) and local.time() >= cutoff
-    return local.date() + timedelta(days=1) if late else local.date()
+    """The business day an instant belongs to: the platform's one business day (shared.clock.business_day)."""
+    return business_day(moment, cutoff)
 
 
 def day_to_settle(now: datetime, cutoff: time, latest: date | None) -> date | None:
