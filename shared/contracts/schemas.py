@@ -25,8 +25,11 @@ def rendered_rtncodes() -> str:
     return (
         "# RtnCode table\n\n"
         "Generated from `shared/contracts/rtncodes.py` by `make schemas`; do not edit by hand.\n\n"
-        "TransCode in the response envelope is `1` when the envelope was received and decoded; otherwise it\n"
-        "carries one of the 9xxx codes. The business result is `RtnCode` inside the encrypted Data.\n\n"
+        "TransCode in the response envelope is `1` when the envelope was received, its Data decrypted and its\n"
+        "CheckMacValue verified; otherwise it carries the envelope's failure: one of the 9xxx codes, or 1004 when\n"
+        "MerchantID (or PlatformID) is not a registered, enabled merchant (no keys: Data is empty). Everything found\n"
+        "after verification is a business result, `RtnCode` inside the encrypted Data, with TransCode 1: a Data that\n"
+        "verifies but is not a JSON object is RtnCode 1001.\n\n"
         "| code | name | message |\n|---|---|---|\n" + rows + "\n"
     )
 

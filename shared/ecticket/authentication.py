@@ -18,6 +18,9 @@ FAILURE_CODES = {
     EnvelopeFailureReason.DATA_NOT_JSON: RtnCode.DATA_INVALID,
     EnvelopeFailureReason.DATA_NOT_OBJECT: RtnCode.DATA_INVALID,
 }
+# Failures of the Data's content, found after its checksum verified the caller: a business refusal (RtnCode 1001
+# inside Data, TransCode 1), not an envelope failure (docs/rtncodes.md).
+DATA_FAILURES = frozenset({EnvelopeFailureReason.DATA_NOT_JSON, EnvelopeFailureReason.DATA_NOT_OBJECT})
 
 
 @dataclass(frozen=True)
@@ -94,8 +97,10 @@ class MerchantDirectory:
             envelope, keys.ticket_hash_key.get_secret_value(), keys.ticket_hash_iv.get_secret_value(), now_unix
         )
         if isinstance(opened, EnvelopeFailure):
+            # Data that decrypted and verified was received and decoded: TransCode 1, the 1001 goes inside Data.
+            envelope_level = opened.reason not in DATA_FAILURES
             return Refusal(
-                FAILURE_CODES[opened.reason], opened.message, envelope.merchant_id, platform_id, signer, True
+                FAILURE_CODES[opened.reason], opened.message, envelope.merchant_id, platform_id, signer, envelope_level
             )
         refusal = _authorise(opened.data, merchant, acting_platform)
         if refusal is not None:
