@@ -81,6 +81,13 @@ def seal(
 ) -> dict[str, Any]:
     """A §2.2 request envelope; the compact JSON is both what is encrypted and what is checksummed (§2.4 step 1)."""
     plaintext = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+    return seal_plaintext(plaintext, merchant_id, hash_key, hash_iv, timestamp=timestamp, platform_id=platform_id)
+
+
+def seal_plaintext(
+    plaintext: str, merchant_id: str, hash_key: str, hash_iv: str, *, timestamp: int, platform_id: str = ""
+) -> dict[str, Any]:
+    """An envelope around any text, JSON or not (to send what a buggy client would)."""
     envelope: dict[str, Any] = {"PlatformID": platform_id} if platform_id else {}
     return envelope | {
         "MerchantID": merchant_id,
@@ -169,18 +176,15 @@ class KafkaMerchant:
     async def __aexit__(self, *_: object) -> None:
         await self.stop()
 
-    async def send(self, operation: str, data: dict[str, Any], *, request_id: str | None = None) -> str:
-        """Publish the request, keyed by MerchantID; its request_id (ours to choose, unique per request)."""
+    async def send(self, operation: str, data: dict[str, Any] | str, *, request_id: str | None = None) -> str:
+        """Publish the request, keyed by MerchantID; its request_id (ours to choose, unique per request).
+        `data` given as text is sealed verbatim (to send what a buggy client would)."""
         assert self._producer is not None, "start() first"
         request_id = request_id or uuid.uuid4().hex
-        envelope = seal(
-            data,
-            self.merchant_id,
-            self.hash_key,
-            self.hash_iv,
-            timestamp=int(time.time()),
-            platform_id=self.platform_id,
-        )
+        plaintext = data if isinstance(data, str) else json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+        now = int(time.time())
+        keys = (self.merchant_id, self.hash_key, self.hash_iv)
+        envelope = seal_plaintext(plaintext, *keys, timestamp=now, platform_id=self.platform_id)
         message = {"request_id": request_id, "operation": operation, "envelope": envelope}
         await self._producer.send_and_wait(REQUESTS_TOPIC, json.dumps(message).encode(), key=self.merchant_id.encode())
         return request_id
@@ -193,7 +197,7 @@ class KafkaMerchant:
                 await self._arrived.wait()
         return open_response(self._replies[request_id]["response"], self.hash_key, self.hash_iv)
 
-    async def call(self, operation: str, data: dict[str, Any], seconds: float = 30) -> Reply:
+    async def call(self, operation: str, data: dict[str, Any] | str, seconds: float = 30) -> Reply:
         return await self.reply(await self.send(operation, data), seconds)
 
     async def _partitions(self) -> set[int]:
