@@ -12,6 +12,7 @@ from typing import Final
 
 ISSUANCE: Final = "issuance"
 REDEMPTION: Final = "redemption"
+QUERY: Final = "query"
 NOT_SERVED_YET: Final = None
 
 # §3.0 of the ECTicket reference, in its order: the operation (the last part of `/api/Ticket/<Operation>`) and the
@@ -23,9 +24,9 @@ OWNERS: Final[dict[str, str | None]] = {
     "EscrowDay": NOT_SERVED_YET,
     "QueryItemInfo": NOT_SERVED_YET,
     "BatchQueryItemInfo": NOT_SERVED_YET,
-    "QueryIssueResult": NOT_SERVED_YET,
-    "QueryPrintData": NOT_SERVED_YET,
-    "QueryTicketStatus": NOT_SERVED_YET,
+    "QueryIssueResult": QUERY,
+    "QueryPrintData": QUERY,
+    "QueryTicketStatus": QUERY,
     "QueryRefundInfo": NOT_SERVED_YET,
     "QueryOrderInfo": NOT_SERVED_YET,
     "OrderDetail": NOT_SERVED_YET,

@@ -44,6 +44,10 @@ class RtnCode(IntEnum):
     REFUND_CANCEL_NOT_ALLOWED = 3009
     TICKET_OF_OTHER_MERCHANT = 3010
 
+    # 4xxx: queries
+    QUERY_NOT_FOUND = 4001
+    DOWNLOAD_RATE_LIMITED = 4002
+
     # 9xxx: envelope (also used as TransCode)
     ENVELOPE_MALFORMED = 9001
     TIMESTAMP_OUT_OF_WINDOW = 9002
@@ -80,6 +84,9 @@ MESSAGES: dict[RtnCode, str] = {
     RtnCode.REFUND_OF_WRITTEN_OFF: "A written-off ticket cannot be refunded (cancel the write-off first)",
     RtnCode.REFUND_CANCEL_NOT_ALLOWED: "Refund cannot be cancelled",
     RtnCode.TICKET_OF_OTHER_MERCHANT: "Ticket belongs to another merchant",
+    # The same answer for a missing order and another merchant's: a query is no way to learn that one exists.
+    RtnCode.QUERY_NOT_FOUND: "No order or ticket of this merchant has this number",
+    RtnCode.DOWNLOAD_RATE_LIMITED: "One OrderDetail file per minute per merchant: try again later",
     RtnCode.ENVELOPE_MALFORMED: "Request envelope is malformed",
     RtnCode.TIMESTAMP_OUT_OF_WINDOW: "RqHeader.Timestamp is outside the 10-minute window",
     RtnCode.CHECKMAC_MISMATCH: "CheckMacValue does not match",

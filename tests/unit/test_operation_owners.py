@@ -17,7 +17,7 @@ SECTION_3 = (
     "QueryPrintData", "QueryTicketStatus", "QueryRefundInfo", "QueryOrderInfo", "OrderDetail",
 )  # fmt: skip
 REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "docs" / "ecticket-api.md"
-ANSWERING_SERVICES = ("issuance", "redemption")
+ANSWERING_SERVICES = ("issuance", "redemption", "query")
 
 
 def test_the_owner_table_lists_exactly_the_operations_of_the_ecticket_api() -> None:

@@ -1,0 +1,51 @@
+"""The query side wired: domain events into the read models, query requests answered from them; the sweep that
+answers the queries which waited for their order or ticket in vain."""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from services.query.handlers import QueryHandlers
+from services.query.outbound import PRODUCER
+from services.query.timers import WaitingSweep
+from shared.contracts.catalog import Product
+from shared.ecticket.replies import internal_error_reply
+from shared.infra.compacted import CompactedView
+from shared.infra.intake import parse_ingest_request
+from shared.infra.messages import Route, parse_event
+from shared.infra.service import Runtime, ServiceSpec, Wiring
+from shared.infra.timers import every
+from shared.topics import INGEST_REQUESTS, ISSUANCE_EVENTS, PRODUCT_CATALOG, REDEMPTION_EVENTS
+
+
+def query_wait() -> timedelta:
+    """How long a query for an order or ticket the read model does not hold yet waits for it (QUERY_WAIT_SECONDS)."""
+    return timedelta(seconds=float(os.environ.get("QUERY_WAIT_SECONDS", "2")))
+
+
+async def wire(runtime: Runtime) -> Wiring:
+    products: CompactedView[Product] = CompactedView(
+        runtime.settings.kafka_bootstrap, PRODUCT_CATALOG, Product.model_validate_json
+    )
+    await products.start()
+    handlers = QueryHandlers(runtime, products, query_wait())
+    sweep = WaitingSweep(runtime, handlers)
+    routes: dict[str, Route[Any]] = {
+        # One handler for both event topics: a batch's events are applied together, then its waiting queries.
+        ISSUANCE_EVENTS: Route(parse=parse_event, handle=handlers.on_events),
+        REDEMPTION_EVENTS: Route(parse=parse_event, handle=handlers.on_events),
+        INGEST_REQUESTS: Route(
+            parse=parse_ingest_request,
+            handle=handlers.on_requests,
+            on_poison=lambda parsed, _error, now: internal_error_reply(parsed.message_id, parsed.body, PRODUCER, now),
+            keeps_unparseable=False,  # issuance keeps and announces what no one can read on this topic
+        ),
+    }
+    timers = [every(0.25, sweep.step, runtime.stopping, "waiting-query sweep")]
+    return Wiring(routes=routes, timers=timers, closers=[products.stop])
+
+
+SPEC = ServiceSpec(name="query", schema="query", migrations=Path(__file__).parent / "migrations", wire=wire)

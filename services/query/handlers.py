@@ -1,0 +1,192 @@
+"""The query side's consumer handlers: events into the read models; each query answered from them, once.
+
+- `on_events`: TicketsIssued / IssueFailed / ticket state changes -> the read models; then the queries waiting for
+  what the batch brought are answered.
+- `on_requests`: authenticate, read the query, answer it; a query for an order or ticket the read model does not
+  hold yet waits (`waiting_queries`) until it arrives or its deadline passes (docs/decisions.md, "Queries").
+- `answer_waiting`: waiting queries answered again (the sweep's step, and after each event batch).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+import asyncpg
+
+from services.query.domain import answers, items, order_detail
+from services.query.domain.changes import change_of
+from services.query.domain.queries import (
+    EscrowDayQuery,
+    ItemPageQuery,
+    ItemQuery,
+    OrderDetailQuery,
+    OrderQuery,
+    Query,
+    TicketQuery,
+)
+from services.query.inbound import Invalid, query_from
+from services.query.outbound import PRODUCER, Answer, Asker, answered
+from services.query.store import downloads, read_model, waiting
+from shared.contracts.catalog import Product
+from shared.contracts.envelope import EventEnvelope
+from shared.contracts.events import Outgoing, payload_of
+from shared.contracts.ingest import IngestRequest
+from shared.contracts.issuance import IssueFailed, TicketsIssued
+from shared.contracts.operations import served_by
+from shared.contracts.redemption import TicketEvent
+from shared.contracts.rtncodes import RtnCode
+from shared.ecticket.authentication import Refusal
+from shared.ecticket.replies import Addressee, refusal_reply
+from shared.infra.compacted import CompactedView
+from shared.infra.messages import Inbound, Parsed
+from shared.infra.service import Runtime
+
+NOT_FOUND = Answer(RtnCode.QUERY_NOT_FOUND, {})
+DOWNLOAD_EVERY = timedelta(minutes=1)
+
+
+@dataclass
+class QueryHandlers:
+    runtime: Runtime
+    products: CompactedView[Product]
+    wait: timedelta  # how long a query for an order or ticket not seen yet waits for it
+
+    async def on_events(
+        self, conn: asyncpg.Connection, items_: Sequence[tuple[Inbound, Parsed[EventEnvelope]]]
+    ) -> list[Outgoing]:
+        now = self.runtime.clock.now()
+        subjects: set[str] = set()
+        for _record, parsed in items_:
+            event = payload_of(parsed.body)
+            if isinstance(event, TicketsIssued):
+                await read_model.apply_issued(conn, event, now)
+                subjects.add(event.merchant_trade_no or event.free_trade_no or event.ticket_trade_no)
+                subjects.update(t.ticket_no for t in event.tickets)
+                subjects.update(t.write_off_no for t in event.tickets)
+            elif isinstance(event, IssueFailed):
+                trade_no = await read_model.apply_failed(conn, event, now)
+                if trade_no:
+                    subjects.add(trade_no)
+            elif isinstance(event, TicketEvent):
+                await read_model.apply_ticket_change(conn, event, change_of(event), now)
+        return await self.answer_waiting(conn, await waiting.claim_for(conn, sorted(subjects)))
+
+    async def on_requests(
+        self, conn: asyncpg.Connection, items_: Sequence[tuple[Inbound, Parsed[IngestRequest]]]
+    ) -> list[Outgoing]:
+        out: list[Outgoing] = []
+        for _record, parsed in items_:
+            request = parsed.body
+            if not served_by(PRODUCER.name, request.operation):
+                continue  # another service answers it: one reply per request
+            clock = self.runtime.clock
+            # The envelope's Timestamp window is about real time, whatever a sandbox test clock says.
+            caller = await self.runtime.merchants.authenticate(request.envelope, int(clock.now().timestamp()))
+            if isinstance(caller, Refusal):
+                to = Addressee.of(parsed.message_id, request, caller)
+                out.append(refusal_reply(to, caller, clock.now(), PRODUCER))
+                continue
+            asker = Asker.of(parsed.message_id, request, caller)
+            now = clock.now(asker.merchant_id)
+            query = query_from(request.operation, caller.data)
+            if isinstance(query, Invalid):
+                invalid = Answer(RtnCode.DATA_INVALID, {}, query.detail)
+                out.append(answered(asker, caller.signer, invalid, now))
+                continue
+            answer = await self._answer(conn, asker.merchant_id, query, final=False)
+            if answer is None:
+                deadline = clock.now() + self.wait
+                await waiting.park(conn, waiting.Waiting(asker, subject_of(query), caller.data, deadline))
+                continue
+            out.append(answered(asker, caller.signer, answer, now))
+        return out
+
+    async def answer_waiting(self, conn: asyncpg.Connection, claimed: Sequence[waiting.Waiting]) -> list[Outgoing]:
+        """Answer the claimed queries whose subject has arrived, and the rest whose deadline has passed."""
+        out: list[Outgoing] = []
+        done: list[waiting.Waiting] = []
+        clock = self.runtime.clock
+        for w in claimed:
+            query = query_from(w.asker.operation, w.data)
+            if isinstance(query, Invalid):  # it was valid when parked; only a change of rules gets here
+                answer: Answer | None = Answer(RtnCode.DATA_INVALID, {}, query.detail)
+            else:
+                answer = await self._answer(conn, w.asker.merchant_id, query, final=w.deadline <= clock.now())
+            if answer is None:
+                continue
+            signer = await self.runtime.merchants.lookup(w.asker.signer_id)
+            out.append(answered(w.asker, signer, answer, clock.now(w.asker.merchant_id)))
+            done.append(w)
+        await waiting.remove(conn, done)
+        return out
+
+    async def _answer(self, conn: asyncpg.Connection, merchant_id: str, query: Query, final: bool) -> Answer | None:
+        """The answer from the read models; None when its order or ticket is not there yet and it may still wait."""
+        if isinstance(query, OrderQuery):
+            answer = await self._order_answer(conn, merchant_id, query)
+        elif isinstance(query, TicketQuery):
+            answer = await self._ticket_answer(conn, merchant_id, query)
+        else:
+            return await self._other_answer(conn, merchant_id, query)
+        return answer if answer is not None else (NOT_FOUND if final else None)
+
+    async def _order_answer(self, conn: asyncpg.Connection, merchant_id: str, query: OrderQuery) -> Answer | None:
+        order = await read_model.find_order(conn, merchant_id, query.trade_no)
+        if order is None or order.free != query.free:
+            return None
+        if query.operation == "QueryIssueResult":
+            tickets = await read_model.tickets_of(conn, merchant_id, order.trade_no)
+            return Answer(RtnCode.SUCCESS, answers.issue_result(order, tickets))
+        if query.operation == "QueryPrintData":
+            tickets = await read_model.tickets_of(conn, merchant_id, order.trade_no)
+            return Answer(RtnCode.SUCCESS, answers.print_data(order, tickets))
+        if query.operation == "QueryRefundInfo":
+            tickets = await read_model.tickets_of(conn, merchant_id, order.trade_no)
+            return Answer(RtnCode.SUCCESS, answers.refund_info(order, tickets))
+        assert query.page is not None, "QueryOrderInfo and QueryTicketStatus by order are paged"
+        page = query.page
+        tickets = await read_model.tickets_of(conn, merchant_id, order.trade_no, page.offset, page.size)
+        counts = await read_model.counts_of(conn, merchant_id, order.trade_no)
+        if query.operation == "QueryOrderInfo":
+            return Answer(RtnCode.SUCCESS, answers.order_info(order, counts, page, tickets))
+        return Answer(RtnCode.SUCCESS, answers.ticket_page(order, page, counts.total, tickets))
+
+    async def _ticket_answer(self, conn: asyncpg.Connection, merchant_id: str, query: TicketQuery) -> Answer | None:
+        ticket = await read_model.find_ticket(conn, merchant_id, query.ticket_no, query.write_off_no)
+        if ticket is None:
+            return None
+        order = await read_model.find_order(conn, merchant_id, ticket.trade_no)
+        return Answer(RtnCode.SUCCESS, answers.one_ticket(order, ticket))
+
+    async def _other_answer(self, conn: asyncpg.Connection, merchant_id: str, query: Query) -> Answer:
+        if isinstance(query, EscrowDayQuery):
+            merchant = self.runtime.merchants.get(merchant_id)
+            assert merchant is not None, "an authenticated merchant is known"
+            return Answer(RtnCode.SUCCESS, {"EscrowDay": merchant.record.escrow_days})
+        if isinstance(query, ItemQuery):
+            product = self.products.get(f"{merchant_id}/{query.item_no}")
+            if product is None:
+                return Answer(RtnCode.ITEM_UNKNOWN, {"ItemNo": query.item_no})
+            return Answer(RtnCode.SUCCESS, items.item_fields(product))
+        if isinstance(query, ItemPageQuery):
+            return Answer(RtnCode.SUCCESS, items.item_page(merchant_id, self.products.values(), query))
+        assert isinstance(query, OrderDetailQuery)
+        if not await downloads.take_slot(conn, merchant_id, self.runtime.clock.now(), DOWNLOAD_EVERY):
+            return Answer(RtnCode.DOWNLOAD_RATE_LIMITED, {})
+        first, end = read_model.day_bounds(query.first_day, query.last_day)
+        if query.report_type == 1:
+            rows = order_detail.order_rows(await read_model.orders_issued(conn, merchant_id, first, end))
+        else:
+            rows = order_detail.ticket_rows(await read_model.tickets_issued(conn, merchant_id, first, end))
+        return Answer(RtnCode.SUCCESS, order_detail.report(query.report_type, rows))
+
+
+def subject_of(query: Query) -> str:
+    """What a waiting query waits for: its order number or ticket code (as the events name them)."""
+    if isinstance(query, OrderQuery):
+        return query.trade_no
+    if isinstance(query, TicketQuery):
+        return query.ticket_no or query.write_off_no or ""
+    raise ValueError("only order and ticket queries wait")
