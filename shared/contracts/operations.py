@@ -21,15 +21,15 @@ OWNERS: Final[dict[str, str | None]] = {
     "Issue": ISSUANCE,
     "WriteOff": REDEMPTION,
     "Refund": REDEMPTION,
-    "EscrowDay": NOT_SERVED_YET,
-    "QueryItemInfo": NOT_SERVED_YET,
-    "BatchQueryItemInfo": NOT_SERVED_YET,
+    "EscrowDay": QUERY,
+    "QueryItemInfo": QUERY,
+    "BatchQueryItemInfo": QUERY,
     "QueryIssueResult": QUERY,
     "QueryPrintData": QUERY,
     "QueryTicketStatus": QUERY,
-    "QueryRefundInfo": NOT_SERVED_YET,
-    "QueryOrderInfo": NOT_SERVED_YET,
-    "OrderDetail": NOT_SERVED_YET,
+    "QueryRefundInfo": QUERY,
+    "QueryOrderInfo": QUERY,
+    "OrderDetail": QUERY,
 }
 
 # Answers, with RtnCode 1005, an operation served by nobody (yet) and a name that is no operation.

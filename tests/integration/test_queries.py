@@ -6,15 +6,21 @@ Every query is a sealed ECTicket request on the ingestion topic; its one reply i
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from shared.admin.seed import OTHER_MERCHANT, PLATFORM, TEST_MERCHANT
+from shared.clock import business_date
 from shared.contracts.rtncodes import RtnCode
 from shared.sandbox.merchant import MerchantClient, unique
 from shared.sandbox.tap import Tap
+from shared.settings import Settings
+from tests.support.merchants import GIFT, fresh_merchant
 from tests.support.orders import issue, issue_tickets, reply_data
 from tests.support.pos import Pos
 from tests.support.processes import Platform, ServiceProcess
@@ -140,3 +146,75 @@ async def test_an_orders_tickets_are_read_200_a_page(merchant: MerchantClient, t
     assert {(p["TotalCount"], p["TotalPage"]) for p in pages} == {(450, 3)}
     read = [t["TicketNo"] for p in pages for t in p["TicketList"]]
     assert read == [t["ticket_no"] for t in order["tickets"]]
+
+
+async def read_back(merchant: MerchantClient, tap: Tap, operation: str, data: dict[str, Any], until: Any) -> Any:
+    """Ask until the answer shows a write the read model follows within a consumer batch (at most 5 s)."""
+    for _ in range(50):
+        answer = await ask(merchant, tap, operation, data)
+        if until(answer):
+            return answer
+        await asyncio.sleep(0.1)
+    return answer
+
+
+async def test_order_info_counts_every_ticket_by_state_and_refund_info_lists_the_refunds_with_fees(
+    merchant: MerchantClient, tap: Tap
+) -> None:
+    order = await issue(merchant, tap, TEST_MERCHANT, {"PU000500": 3}, paid=1500)
+    trade_no = order["merchant_trade_no"]
+    used, refunded, _unused = order["tickets"]
+    pos = Pos(merchant, tap, TEST_MERCHANT)
+    assert (await pos.write_off(used["write_off_no"]))["RtnCode"] == 1
+    assert (await pos.refund(ticket_no=refunded["ticket_no"]))["RtnCode"] == 1
+    info = await read_back(merchant, tap, "QueryOrderInfo", {"MerchantTradeNo": trade_no},
+                           lambda a: a["RedeemCount"] == 1 and a["RefundCount"] == 1)  # fmt: skip
+    assert (info["RtnCode"], info["Status"], info["TicketTradeNo"], info["TotalCount"]) == (1, 1, trade_no, 3)
+    assert (info["TradeAmount"], info["RedeemAmount"], info["UnUsedCount"], info["UnUsedAmount"]) == (1500, 500, 1, 500)
+    assert (info["RefundAmount"], info["TotalRefundFee"]) == (450, 50)
+    assert [t["UseStatus"] for t in info["TicketList"]] == [2, 3, 1]
+    refunds = await ask(merchant, tap, "QueryRefundInfo", {"MerchantTradeNo": trade_no})
+    assert (refunds["RtnCode"], refunds["RefundCount"], refunds["RefundAmount"], refunds["TotalRefundFee"]) == (
+        1, 1, 450, 50,
+    )  # fmt: skip
+    assert [r["TicketNo"] for r in refunds["RefundList"]] == [refunded["ticket_no"]]
+
+
+async def test_escrow_days_and_products_come_from_the_merchants_configuration(
+    merchant: MerchantClient, tap: Tap
+) -> None:
+    assert (await ask(merchant, tap, "EscrowDay", {}))["EscrowDay"] == 90
+    item = await ask(merchant, tap, "QueryItemInfo", {"ItemNo": "PU000500"})
+    assert (item["RtnCode"], item["ItemName"], item["TicketPrice"], item["ItemStatus"]) == (
+        1,
+        "Afternoon tea set",
+        500,
+        "1",
+    )
+    theirs = await ask(merchant, tap, "QueryItemInfo", {"ItemNo": "PU000100"})  # OTHER_MERCHANT's coffee
+    assert theirs["RtnCode"] == RtnCode.ITEM_UNKNOWN
+    listed = await ask(merchant, tap, "BatchQueryItemInfo", {"PageNum": 1, "ItemStatus": "1"})
+    assert listed["TotalCount"] == len(listed["ItemList"]) >= 2
+    assert all(i["ItemStatus"] == "1" for i in listed["ItemList"]) and "PUOLD001" not in {
+        i["ItemNo"] for i in listed["ItemList"]
+    }
+    delisted = await ask(merchant, tap, "BatchQueryItemInfo", {"PageNum": 1, "ItemStatus": 0})
+    assert [i["ItemNo"] for i in delisted["ItemList"]] == ["PUOLD001"]
+
+
+async def test_the_order_detail_file_lists_the_days_orders_and_tickets_once_a_minute(
+    merchant: MerchantClient, tap: Tap, topics: Settings
+) -> None:
+    merchant_id = await fresh_merchant(topics, escrow_days=45)
+    assert (await ask(merchant, tap, "EscrowDay", {}, merchant_id=merchant_id))["EscrowDay"] == 45
+    order = await issue(merchant, tap, merchant_id, {GIFT: 2})
+    today = business_date(datetime.now(UTC)).strftime("%Y%m%d")
+    asked = {"ReportType": 2, "BeginDate": today, "EndDate": today}
+    tickets = await ask(merchant, tap, "OrderDetail", asked, merchant_id=merchant_id)
+    assert (tickets["RtnCode"], tickets["RowCount"], tickets["Truncated"]) == (1, 2, False)
+    rows = list(csv.DictReader(io.StringIO(tickets["CsvData"])))
+    assert [(r["FreeTradeNo"], r["TicketNo"], r["UseStatus"]) for r in rows] == [
+        (order["free_trade_no"], t["ticket_no"], "1") for t in order["tickets"]
+    ]
+    again = await ask(merchant, tap, "OrderDetail", asked | {"ReportType": 1}, merchant_id=merchant_id)
+    assert (again["RtnCode"], "CsvData" in again) == (RtnCode.DOWNLOAD_RATE_LIMITED, False)
