@@ -26,6 +26,7 @@ from services.query.domain.queries import (
     Query,
     TicketQuery,
 )
+from services.query.domain.views import TicketChange
 from services.query.inbound import Invalid, query_from
 from services.query.outbound import PRODUCER, Answer, Asker, answered
 from services.query.store import downloads, read_model, waiting
@@ -58,6 +59,7 @@ class QueryHandlers:
     ) -> list[Outgoing]:
         now = self.runtime.clock.now()
         subjects: set[str] = set()
+        changes: list[tuple[TicketEvent, TicketChange]] = []
         for _record, parsed in items_:
             event = payload_of(parsed.body)
             if isinstance(event, TicketsIssued):
@@ -70,7 +72,8 @@ class QueryHandlers:
                 if trade_no:
                     subjects.add(trade_no)
             elif isinstance(event, TicketEvent):
-                await read_model.apply_ticket_change(conn, event, change_of(event), now)
+                changes.append((event, change_of(event)))
+        await read_model.apply_ticket_changes(conn, changes, now)
         return await self.answer_waiting(conn, await waiting.claim_for(conn, sorted(subjects)))
 
     async def on_requests(

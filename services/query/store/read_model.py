@@ -6,6 +6,7 @@ answered exactly like a missing one.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
 
 import asyncpg
@@ -107,10 +108,14 @@ async def apply_failed(conn: asyncpg.Connection, event: IssueFailed, now: dateti
     return trade_no
 
 
-async def apply_ticket_change(
-    conn: asyncpg.Connection, event: TicketEvent, change: TicketChange, now: datetime
+async def apply_ticket_changes(
+    conn: asyncpg.Connection, changes: Sequence[tuple[TicketEvent, TicketChange]], now: datetime
 ) -> None:
-    await conn.execute(
+    """Every change of a batch in one pipelined round trip (an expiry sweep publishes thousands), in event order.
+    A row made here before its TicketsIssued is completed by `apply_issued` whichever comes first."""
+    if not changes:
+        return
+    await conn.executemany(
         """
         INSERT INTO tickets AS t (ticket_no, write_off_no, merchant_id, trade_no, ticket_type, face_value, status,
                                   written_off_at, refunded_at, fee, refund_amount, expired_at, escrow_released,
@@ -126,22 +131,27 @@ async def apply_ticket_change(
             escrow_released = t.escrow_released OR $13,
             updated_at = $16
         """,
-        event.ticket_no,
-        event.write_off_no,
-        event.merchant_id,
-        event.merchant_trade_no or event.free_trade_no or event.ticket_trade_no,
-        int(event.ticket_type),
-        event.face_value,
-        int(change.status) if change.status is not None else None,
-        change.written_off_at,
-        change.refunded_at,
-        change.fee,
-        change.refund_amount,
-        change.expired_at,
-        change.escrow_released,
-        change.clear_written_off,
-        change.clear_refund,
-        now,
+        [
+            (
+                event.ticket_no,
+                event.write_off_no,
+                event.merchant_id,
+                event.merchant_trade_no or event.free_trade_no or event.ticket_trade_no,
+                int(event.ticket_type),
+                event.face_value,
+                int(change.status) if change.status is not None else None,
+                change.written_off_at,
+                change.refunded_at,
+                change.fee,
+                change.refund_amount,
+                change.expired_at,
+                change.escrow_released,
+                change.clear_written_off,
+                change.clear_refund,
+                now,
+            )
+            for event, change in changes
+        ],
     )
 
 
