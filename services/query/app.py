@@ -3,11 +3,13 @@ answers the queries which waited for their order or ticket in vain."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from services.query.event_offsets import EventOffsets
 from services.query.handlers import QueryHandlers
 from services.query.outbound import PRODUCER
 from services.query.timers import WaitingSweep
@@ -30,8 +32,9 @@ async def wire(runtime: Runtime) -> Wiring:
     products: CompactedView[Product] = CompactedView(
         runtime.settings.kafka_bootstrap, PRODUCT_CATALOG, Product.model_validate_json
     )
-    await products.start()
-    handlers = QueryHandlers(runtime, products, query_wait())
+    offsets = EventOffsets(runtime.settings.kafka_bootstrap, [ISSUANCE_EVENTS, REDEMPTION_EVENTS], runtime.name)
+    await asyncio.gather(products.start(), offsets.start())
+    handlers = QueryHandlers(runtime, products, query_wait(), offsets)
     sweep = WaitingSweep(runtime, handlers)
     routes: dict[str, Route[Any]] = {
         # One handler for both event topics: a batch's events are applied together, then its waiting queries.
@@ -45,7 +48,7 @@ async def wire(runtime: Runtime) -> Wiring:
         ),
     }
     timers = [every(0.25, sweep.step, runtime.stopping, "waiting-query sweep")]
-    return Wiring(routes=routes, timers=timers, closers=[products.stop])
+    return Wiring(routes=routes, timers=timers, closers=[products.stop, offsets.stop])
 
 
 SPEC = ServiceSpec(name="query", schema="query", migrations=Path(__file__).parent / "migrations", wire=wire)

@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -27,9 +27,11 @@ from services.query.domain.queries import (
     TicketQuery,
 )
 from services.query.domain.views import TicketChange
+from services.query.domain.watermark import reached
+from services.query.event_offsets import EventOffsets
 from services.query.inbound import Invalid, query_from
 from services.query.outbound import PRODUCER, Answer, Asker, answered
-from services.query.store import downloads, read_model, waiting
+from services.query.store import downloads, offsets, read_model, waiting
 from shared.contracts.catalog import Product
 from shared.contracts.envelope import EventEnvelope
 from shared.contracts.events import Outgoing, payload_of
@@ -53,6 +55,7 @@ class QueryHandlers:
     runtime: Runtime
     products: CompactedView[Product]
     wait: timedelta  # how long a query for an order or ticket not seen yet waits for it
+    event_offsets: EventOffsets  # the event topics' end offsets when queries arrive (read-your-writes)
 
     async def on_events(
         self, conn: asyncpg.Connection, items_: Sequence[tuple[Inbound, Parsed[EventEnvelope]]]
@@ -60,7 +63,10 @@ class QueryHandlers:
         now = self.runtime.clock.now()
         subjects: set[str] = set()
         changes: list[tuple[TicketEvent, TicketChange]] = []
-        for _record, parsed in items_:
+        reached_to: dict[tuple[str, int], int] = {}
+        for record, parsed in items_:
+            where = (record.topic, record.partition)
+            reached_to[where] = max(reached_to.get(where, 0), record.offset + 1)
             event = payload_of(parsed.body)
             if isinstance(event, TicketsIssued):
                 await read_model.apply_issued(conn, event, now)
@@ -74,12 +80,15 @@ class QueryHandlers:
             elif isinstance(event, TicketEvent):
                 changes.append((event, change_of(event)))
         await read_model.apply_ticket_changes(conn, changes, now)
+        await offsets.record(conn, reached_to)
         return await self.answer_waiting(conn, await waiting.claim_for(conn, sorted(subjects)))
 
     async def on_requests(
         self, conn: asyncpg.Connection, items_: Sequence[tuple[Inbound, Parsed[IngestRequest]]]
     ) -> list[Outgoing]:
         out: list[Outgoing] = []
+        watermark: dict[str, int] | None = None  # read once per batch, when its first order or ticket query comes
+        applied: dict[str, int] = {}
         for _record, parsed in items_:
             request = parsed.body
             if not served_by(PRODUCER.name, request.operation):
@@ -98,25 +107,41 @@ class QueryHandlers:
                 invalid = Answer(RtnCode.DATA_INVALID, {}, query.detail)
                 out.append(answered(asker, caller.signer, invalid, now))
                 continue
-            answer = await self._answer(conn, asker.merchant_id, query, final=False)
-            if answer is None:
-                deadline = clock.now() + self.wait
-                await waiting.park(conn, waiting.Waiting(asker, subject_of(query), caller.data, deadline))
-                continue
+            if isinstance(query, OrderQuery | TicketQuery):
+                if watermark is None:
+                    watermark, applied = await self.event_offsets.ends(), await offsets.applied(conn)
+                behind = not reached(watermark, applied)
+                answer = None if behind else await self._answer(conn, asker.merchant_id, query, final=False)
+                if answer is None:
+                    waits_for = watermark if behind else {}
+                    parked = waiting.Waiting(asker, subject_of(query), caller.data, clock.now() + self.wait, waits_for)
+                    await waiting.park(conn, parked)
+                    continue
+            else:
+                answer = await self._other_answer(conn, asker.merchant_id, query)
             out.append(answered(asker, caller.signer, answer, now))
         return out
 
-    async def answer_waiting(self, conn: asyncpg.Connection, claimed: Sequence[waiting.Waiting]) -> list[Outgoing]:
-        """Answer the claimed queries whose subject has arrived, and the rest whose deadline has passed."""
+    async def answer_waiting(
+        self, conn: asyncpg.Connection, claimed: Sequence[waiting.Waiting], consumed: Mapping[str, int] | None = None
+    ) -> list[Outgoing]:
+        """Answer the claimed queries whose watermark is reached and subject has arrived, and the rest whose
+        deadline has passed. `consumed`: the consumer group's committed offsets, when the caller read them."""
         out: list[Outgoing] = []
         done: list[waiting.Waiting] = []
         clock = self.runtime.clock
+        applied = await offsets.applied(conn) if claimed else {}
+        if consumed:
+            applied = {key: max(applied.get(key, 0), consumed.get(key, 0)) for key in {*applied, *consumed}}
         for w in claimed:
+            final = w.deadline <= clock.now()
+            if not final and not reached(w.watermark, applied):
+                continue
             query = query_from(w.asker.operation, w.data)
             if isinstance(query, Invalid):  # it was valid when parked; only a change of rules gets here
                 answer: Answer | None = Answer(RtnCode.DATA_INVALID, {}, query.detail)
             else:
-                answer = await self._answer(conn, w.asker.merchant_id, query, final=w.deadline <= clock.now())
+                answer = await self._answer(conn, w.asker.merchant_id, query, final=final)
             if answer is None:
                 continue
             signer = await self.runtime.merchants.lookup(w.asker.signer_id)

@@ -1,4 +1,5 @@
-"""The waiting-query sweep: answers the queries whose deadline passed (not found) or whose subject arrived while
+"""The waiting-query sweep: answers the queries whose deadline passed, whose watermark the consumer group has
+committed past (records the handlers never see: inbox duplicates, dead letters), or whose subject arrived while
 they were being parked (neither transaction saw the other)."""
 
 from __future__ import annotations
@@ -20,5 +21,6 @@ class WaitingSweep:
         runtime = self.runtime
         async with runtime.pool.acquire() as conn, conn.transaction():
             claimed = await waiting.claim_due(conn, runtime.clock.now())
-            await outbox.append(conn, runtime.schema, await self.handlers.answer_waiting(conn, claimed))
+            consumed = await self.handlers.event_offsets.committed() if claimed else None
+            await outbox.append(conn, runtime.schema, await self.handlers.answer_waiting(conn, claimed, consumed))
         return len(claimed) >= waiting.CLAIM_LIMIT

@@ -11,6 +11,7 @@ from services.query.domain.changes import change_of
 from services.query.domain.paging import TICKETS_PER_PAGE, Page
 from services.query.domain.queries import ItemPageQuery, OrderDetailQuery, OrderQuery, TicketQuery
 from services.query.domain.views import Counts, OrderView, TicketView, status_after_failure
+from services.query.domain.watermark import reached
 from services.query.inbound import Invalid, query_from
 from shared.contracts.common import IssueStatus, TicketType, UseStatus
 from shared.contracts.redemption import RefundCancelled, TicketRefunded
@@ -132,3 +133,11 @@ def test_a_cancelled_refund_makes_the_ticket_unused_again_and_clears_its_money()
     assert (refunded.status, refunded.fee, refunded.refund_amount) == (UseStatus.REFUNDED, 50, 450)
     cancelled = change_of(RefundCancelled(**common, refunded_at=ISSUED_AT))
     assert (cancelled.status, cancelled.clear_refund) == (UseStatus.UNUSED, True)
+
+
+def test_a_query_waits_until_every_event_partition_is_applied_up_to_its_watermark() -> None:
+    watermark = {"ecticket.redemption.events.v1/0": 10, "ecticket.issuance.events.v1/3": 4}
+    assert not reached(watermark, {"ecticket.redemption.events.v1/0": 10})  # a partition not applied at all
+    assert not reached(watermark, {"ecticket.redemption.events.v1/0": 9, "ecticket.issuance.events.v1/3": 4})
+    assert reached(watermark, {"ecticket.redemption.events.v1/0": 12, "ecticket.issuance.events.v1/3": 4})
+    assert reached({}, {})

@@ -25,6 +25,7 @@ class Waiting:
     subject: str
     data: dict[str, Any]
     deadline: datetime
+    watermark: dict[str, int]  # the event offsets to see applied first ({}: none)
 
 
 async def park(conn: asyncpg.Connection, waiting: Waiting) -> None:
@@ -32,8 +33,8 @@ async def park(conn: asyncpg.Connection, waiting: Waiting) -> None:
     await conn.execute(
         """
         INSERT INTO waiting_queries (message_id, request_id, operation, merchant_id, platform_id, signer_id,
-                                     subject, data, deadline)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9)
+                                     subject, data, deadline, watermark)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10::jsonb)
         ON CONFLICT DO NOTHING
         """,
         a.message_id,
@@ -45,18 +46,20 @@ async def park(conn: asyncpg.Connection, waiting: Waiting) -> None:
         waiting.subject,
         json.dumps(waiting.data),
         waiting.deadline,
+        json.dumps(waiting.watermark),
     )
 
 
 async def claim_for(conn: asyncpg.Connection, subjects: Sequence[str]) -> list[Waiting]:
-    """Queries waiting for any of these subjects (left waiting, locked: the caller answers or keeps them)."""
-    if not subjects:
-        return []
-    return await _claim(conn, "subject = ANY($1::text[])", list(subjects))
+    """Queries waiting for any of these subjects, or for a watermark (a batch of events may have reached it):
+    left waiting, locked: the caller answers or keeps them."""
+    return await _claim(conn, "subject = ANY($1::text[]) OR watermark <> '{}'::jsonb", list(subjects))
 
 
 async def claim_due(conn: asyncpg.Connection, now: datetime) -> list[Waiting]:
-    return await _claim(conn, "deadline <= $1", now)
+    """Queries past their deadline, and those waiting for a watermark (the sweep checks it against what the
+    consumer group committed)."""
+    return await _claim(conn, "deadline <= $1 OR watermark <> '{}'::jsonb", now)
 
 
 async def remove(conn: asyncpg.Connection, answered: Sequence[Waiting]) -> None:
@@ -80,6 +83,7 @@ async def _claim(conn: asyncpg.Connection, where: str, arg: object) -> list[Wait
             r["subject"],
             json.loads(r["data"]),
             r["deadline"],
+            json.loads(r["watermark"]),
         )
         for r in rows
     ]
