@@ -1,4 +1,4 @@
-"""The query side wired: domain events into the read models, query requests answered from them; the sweep that
+"""The query side wired: domain events (and settlement's refund transfers) into the read models, query requests answered from them; the sweep that
 answers the queries which waited for their order or ticket in vain."""
 
 from __future__ import annotations
@@ -20,7 +20,13 @@ from shared.infra.intake import parse_ingest_request
 from shared.infra.messages import Route, parse_event
 from shared.infra.service import Runtime, ServiceSpec, Wiring
 from shared.infra.timers import every
-from shared.topics import INGEST_REQUESTS, ISSUANCE_EVENTS, PRODUCT_CATALOG, REDEMPTION_EVENTS
+from shared.topics import (
+    INGEST_REQUESTS,
+    ISSUANCE_EVENTS,
+    PRODUCT_CATALOG,
+    REDEMPTION_EVENTS,
+    SETTLEMENT_INSTRUCTIONS,
+)
 
 
 def query_wait() -> timedelta:
@@ -40,6 +46,7 @@ async def wire(runtime: Runtime) -> Wiring:
         # One handler for both event topics: a batch's events are applied together, then its waiting queries.
         ISSUANCE_EVENTS: Route(parse=parse_event, handle=handlers.on_events),
         REDEMPTION_EVENTS: Route(parse=parse_event, handle=handlers.on_events),
+        SETTLEMENT_INSTRUCTIONS: Route(parse=parse_event, handle=handlers.on_events),  # refunds and the bank's answers
         INGEST_REQUESTS: Route(
             parse=parse_ingest_request,
             handle=handlers.on_requests,

@@ -31,7 +31,7 @@ from services.query.domain.watermark import reached
 from services.query.event_offsets import EventOffsets
 from services.query.inbound import Invalid, query_from
 from services.query.outbound import PRODUCER, Answer, Asker, answered
-from services.query.store import downloads, offsets, read_model, waiting
+from services.query.store import downloads, offsets, read_model, refund_transfers, waiting
 from shared.contracts.catalog import Product
 from shared.contracts.envelope import EventEnvelope
 from shared.contracts.events import Outgoing, payload_of
@@ -40,6 +40,7 @@ from shared.contracts.issuance import IssueFailed, TicketsIssued
 from shared.contracts.operations import served_by
 from shared.contracts.redemption import TicketEvent
 from shared.contracts.rtncodes import RtnCode
+from shared.contracts.settlement import RefundInstructed, TransferConfirmed, TransferKind, TransferOutcome
 from shared.ecticket.authentication import Refusal
 from shared.ecticket.replies import Addressee, refusal_reply
 from shared.infra.compacted import CompactedView
@@ -79,6 +80,11 @@ class QueryHandlers:
                     subjects.add(trade_no)
             elif isinstance(event, TicketEvent):
                 changes.append((event, change_of(event)))
+            elif isinstance(event, RefundInstructed):
+                await refund_transfers.instructed(conn, event)
+            elif isinstance(event, TransferOutcome) and event.transfer is TransferKind.REFUND:
+                status = "confirmed" if isinstance(event, TransferConfirmed) else "rejected"
+                await refund_transfers.answered(conn, event, status)
         await read_model.apply_ticket_changes(conn, changes, now)
         await offsets.record(conn, reached_to)
         return await self.answer_waiting(conn, await waiting.claim_for(conn, sorted(subjects)))
@@ -172,7 +178,8 @@ class QueryHandlers:
             return Answer(RtnCode.SUCCESS, answers.print_data(order, tickets))
         if query.operation == "QueryRefundInfo":
             tickets = await read_model.tickets_of(conn, merchant_id, order.trade_no)
-            return Answer(RtnCode.SUCCESS, answers.refund_info(order, tickets))
+            transfers = await refund_transfers.of_order(conn, merchant_id, order.ticket_trade_no or order.trade_no)
+            return Answer(RtnCode.SUCCESS, answers.refund_info(order, tickets, transfers))
         assert query.page is not None, "QueryOrderInfo and QueryTicketStatus by order are paged"
         page = query.page
         tickets = await read_model.tickets_of(conn, merchant_id, order.trade_no, page.offset, page.size)

@@ -5,24 +5,27 @@ Every query is a sealed ECTicket request on the ingestion topic; its one reply i
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from services.escrow_settlement.domain.payouts import settlement_day
+from shared.admin.clocks import advance_clock
 from shared.admin.seed import OTHER_MERCHANT, PLATFORM, TEST_MERCHANT
 from shared.clock import business_date
 from shared.contracts.rtncodes import RtnCode
 from shared.sandbox.merchant import MerchantClient, unique
 from shared.sandbox.tap import Tap
 from shared.settings import Settings
-from tests.support.merchants import GIFT, fresh_merchant
+from tests.support.merchants import GIFT, PICKUP, fresh_merchant
 from tests.support.orders import issue, issue_tickets, reply_data
 from tests.support.pos import Pos
-from tests.support.processes import Platform, ServiceProcess
+from tests.support.processes import Platform, ServiceProcess, run_module
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -198,3 +201,43 @@ async def test_the_order_detail_file_lists_the_days_orders_and_tickets_once_a_mi
     ]
     again = await ask(merchant, tap, "OrderDetail", asked | {"ReportType": 1}, merchant_id=merchant_id)
     assert (again["RtnCode"], "CsvData" in again) == (RtnCode.DOWNLOAD_RATE_LIMITED, False)
+
+
+async def payout_run_once_ended(day: date, merchant_id: str) -> None:
+    """`cli payout-run` for the merchant's `day`, asked again until settlement has seen the day end (exit 2)."""
+    args = (
+        "-m",
+        "services.escrow_settlement.cli",
+        "payout-run",
+        "--date",
+        day.isoformat(),
+        "--merchant-id",
+        merchant_id,
+    )
+    for _ in range(50):
+        code, output = await run_module(*args[1:])
+        if code == 0:
+            return
+        assert code == 2 and "has not ended" in output, output
+        await asyncio.sleep(0.2)
+    raise TimeoutError(f"the payout run for {day} stayed refused")
+
+
+async def test_refund_info_shows_the_refund_transfer_the_bank_confirmed(
+    merchant: MerchantClient, tap: Tap, topics: Settings
+) -> None:
+    merchant_id = await fresh_merchant(topics)  # a 10% refund fee
+    today = settlement_day(datetime.now(UTC))
+    order = await issue(merchant, tap, merchant_id, {PICKUP: 2}, paid=1000)
+    trade_no, [returned, _kept] = order["merchant_trade_no"], order["tickets"]
+    assert (await Pos(merchant, tap, merchant_id).refund(ticket_no=returned["ticket_no"]))["RtnCode"] == 1
+    before = await ask(merchant, tap, "QueryRefundInfo", {"MerchantTradeNo": trade_no}, merchant_id=merchant_id)
+    assert (before["RefundAmount"], before["TotalRefundFee"], before["BankConfirmedAmount"]) == (450, 50, 0)
+    await advance_clock(topics, merchant_id, timedelta(days=1))  # the day ends: its refunds are sent to the bank
+    await payout_run_once_ended(today, merchant_id)
+    await tap.wait_for(
+        lambda s: s.type == "TransferConfirmed" and s.payload["ticket_trade_no"] == order["ticket_trade_no"], seconds=30
+    )
+    after = await ask(merchant, tap, "QueryRefundInfo", {"MerchantTradeNo": trade_no}, merchant_id=merchant_id)
+    assert after["BankConfirmedAmount"] == 450
+    assert [(t["Amount"], t["Status"]) for t in after["BankTransferList"]] == [(450, "confirmed")]

@@ -10,7 +10,7 @@ from services.query.domain import answers
 from services.query.domain.changes import change_of
 from services.query.domain.paging import TICKETS_PER_PAGE, Page
 from services.query.domain.queries import ItemPageQuery, OrderDetailQuery, OrderQuery, TicketQuery
-from services.query.domain.views import Counts, OrderView, TicketView, status_after_failure
+from services.query.domain.views import Counts, OrderView, RefundTransfer, TicketView, status_after_failure
 from services.query.domain.watermark import reached
 from services.query.inbound import Invalid, query_from
 from shared.contracts.common import IssueStatus, TicketType, UseStatus
@@ -141,3 +141,12 @@ def test_a_query_waits_until_every_event_partition_is_applied_up_to_its_watermar
     assert not reached(watermark, {"ecticket.redemption.events.v1/0": 9, "ecticket.issuance.events.v1/3": 4})
     assert reached(watermark, {"ecticket.redemption.events.v1/0": 12, "ecticket.issuance.events.v1/3": 4})
     assert reached({}, {})
+
+
+def test_refund_info_reports_only_what_the_bank_confirmed_as_confirmed() -> None:
+    refunded = ticket("T1", UseStatus.REFUNDED, refunded_at=ISSUED_AT, fee=50, refund_amount=450)
+    transfers = [RefundTransfer(450, date(2026, 3, 2), "rejected", ISSUED_AT),
+                 RefundTransfer(450, date(2026, 3, 3), "confirmed", ISSUED_AT), RefundTransfer(90, None, "instructed", None)]  # fmt: skip
+    data = answers.refund_info(order(), [refunded], transfers)
+    assert data["BankConfirmedAmount"] == 450
+    assert [t["Status"] for t in data["BankTransferList"]] == ["rejected", "confirmed", "instructed"]

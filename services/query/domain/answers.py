@@ -12,7 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from services.query.domain.paging import Page
-from services.query.domain.views import Counts, OrderView, TicketView
+from services.query.domain.views import Counts, OrderView, RefundTransfer, TicketView
 from shared.contracts.common import UseStatus
 
 TAIPEI = ZoneInfo("Asia/Taipei")
@@ -154,9 +154,12 @@ def order_info(order: OrderView, counts: Counts, page: Page, tickets: Sequence[T
     }
 
 
-def refund_info(order: OrderView, tickets: Sequence[TicketView]) -> dict[str, Any]:
+def refund_info(
+    order: OrderView, tickets: Sequence[TicketView], transfers: Sequence[RefundTransfer] = ()
+) -> dict[str, Any]:
     """QueryRefundInfo (§3.10): the order's refunded tickets, each with its amount back and the merchant's fee
-    (a refund cancelled the same day is not one: the ticket is unused again)."""
+    (a refund cancelled the same day is not one: the ticket is unused again), and the bank's side: the refund
+    transfers settlement instructed for the order and what the bank confirmed of them (`BankConfirmedAmount`)."""
     refunded = [t for t in tickets if t.status is UseStatus.REFUNDED]
     return {
         **order_number(order),
@@ -174,5 +177,15 @@ def refund_info(order: OrderView, tickets: Sequence[TicketView]) -> dict[str, An
                 "RefundDate": stamp(t.refunded_at),
             }
             for t in refunded
+        ],
+        "BankConfirmedAmount": sum(t.amount for t in transfers if t.status == "confirmed"),
+        "BankTransferList": [
+            {
+                "Amount": t.amount,
+                "Status": t.status,
+                "BusinessDate": ymd(t.business_date),
+                "AnsweredDate": stamp(t.answered_at),
+            }
+            for t in transfers
         ],
     }

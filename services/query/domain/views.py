@@ -79,3 +79,13 @@ class TicketChange:
     refund_amount: int | None = None
     expired_at: datetime | None = None
     escrow_released: bool = False
+
+
+@dataclass(frozen=True)
+class RefundTransfer:
+    """A refund transfer to an order's consumer as settlement instructed it, and the bank's answer."""
+
+    amount: int
+    business_date: date | None
+    status: str  # instructed, confirmed, rejected
+    answered_at: datetime | None
