@@ -241,3 +241,18 @@ async def test_refund_info_shows_the_refund_transfer_the_bank_confirmed(
     after = await ask(merchant, tap, "QueryRefundInfo", {"MerchantTradeNo": trade_no}, merchant_id=merchant_id)
     assert after["BankConfirmedAmount"] == 450
     assert [(t["Amount"], t["Status"]) for t in after["BankTransferList"]] == [(450, "confirmed")]
+
+
+async def test_cancelled_write_offs_and_refunds_read_back_as_unused_again(merchant: MerchantClient, tap: Tap) -> None:
+    order = await issue(merchant, tap, TEST_MERCHANT, {"PU000500": 2}, paid=1000)
+    trade_no, (first, second) = order["merchant_trade_no"], order["tickets"]
+    pos = Pos(merchant, tap, TEST_MERCHANT)
+    assert (await pos.write_off(first["write_off_no"]))["RtnCode"] == 1
+    assert (await pos.write_off(first["write_off_no"], action="2"))["RtnCode"] == 1
+    assert (await pos.refund(ticket_no=second["ticket_no"]))["RtnCode"] == 1
+    assert (await pos.refund(ticket_no=second["ticket_no"], action="2"))["RtnCode"] == 1
+    info = await ask(merchant, tap, "QueryOrderInfo", {"MerchantTradeNo": trade_no})
+    assert [(t["UseStatus"], t["WriteOffDate"], t["RefundDate"]) for t in info["TicketList"]] == [(1, "", "")] * 2
+    assert (info["UnUsedCount"], info["RedeemCount"], info["RefundCount"], info["TotalRefundFee"]) == (2, 0, 0, 0)
+    refunds = await ask(merchant, tap, "QueryRefundInfo", {"MerchantTradeNo": trade_no})
+    assert (refunds["RefundCount"], refunds["RefundList"]) == (0, [])
