@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from services.query.domain import answers
+from services.query.domain import answers, order_detail
 from services.query.domain.changes import change_of
 from services.query.domain.paging import TICKETS_PER_PAGE, Page
 from services.query.domain.queries import ItemPageQuery, OrderDetailQuery, OrderQuery, TicketQuery
@@ -150,3 +150,13 @@ def test_refund_info_reports_only_what_the_bank_confirmed_as_confirmed() -> None
     data = answers.refund_info(order(), [refunded], transfers)
     assert data["BankConfirmedAmount"] == 450
     assert [t["Status"] for t in data["BankTransferList"]] == ["rejected", "confirmed", "instructed"]
+
+
+def test_an_order_detail_file_too_large_for_one_reply_is_cut_and_says_so() -> None:
+    rows = [[f"ORD{n:05d}", "", f"ORD{n:05d}", 1, "2026/03/02 15:30:00", "3", 500, "20260531", ""] for n in range(3000)]
+    small = order_detail.report(1, rows[:3])
+    assert (small["RowCount"], small["Truncated"]) == (3, False)
+    assert str(small["CsvData"]).splitlines()[1] == "ORD00000,,ORD00000,1,2026/03/02 15:30:00,3,500,20260531,"
+    cut = order_detail.report(1, rows)
+    assert cut["Truncated"] is True and 0 < int(str(cut["RowCount"])) < 3000
+    assert len(str(cut["CsvData"])) <= order_detail.MAX_CSV_CHARS + 200

@@ -9,7 +9,11 @@ from collections.abc import Sequence
 from services.query.domain.answers import stamp, ymd
 from services.query.domain.views import OrderView, TicketView
 
-MAX_ROWS = 5_000  # a reply is one Kafka message: a larger report is cut, and says so (Truncated)
+# A reply is one Kafka message, kept under the platform's 256 KiB message limit (shared.infra.messages), and its
+# Data is URL-encoded (up to 3x), encrypted and base64-encoded (4/3): a report is cut, and says so (Truncated),
+# at whichever limit comes first.
+MAX_ROWS = 2_000
+MAX_CSV_CHARS = 60_000
 
 ORDER_COLUMNS = (
     "MerchantTradeNo",
@@ -85,19 +89,16 @@ def ticket_rows(tickets: Sequence[tuple[OrderView, TicketView]]) -> list[list[ob
     ]
 
 
-def csv_text(columns: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+def report(report_type: int, rows: Sequence[Sequence[object]]) -> dict[str, object]:
+    """The file in the reply Data, cut (Truncated) where it would make the reply too large for one message."""
+    columns = ORDER_COLUMNS if report_type == 1 else TICKET_COLUMNS
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(columns)
-    writer.writerows(rows[:MAX_ROWS])
-    return out.getvalue()
-
-
-def report(report_type: int, rows: Sequence[Sequence[object]]) -> dict[str, object]:
-    columns = ORDER_COLUMNS if report_type == 1 else TICKET_COLUMNS
-    return {
-        "ReportType": report_type,
-        "RowCount": min(len(rows), MAX_ROWS),
-        "Truncated": len(rows) > MAX_ROWS,
-        "CsvData": csv_text(columns, rows),
-    }
+    written = 0
+    for row in rows:
+        if written == MAX_ROWS or out.tell() >= MAX_CSV_CHARS:
+            break
+        writer.writerow(row)
+        written += 1
+    return {"ReportType": report_type, "RowCount": written, "Truncated": written < len(rows), "CsvData": out.getvalue()}
