@@ -17,10 +17,7 @@ from shared.topics import CATALOG, INGEST_PAYMENTS, INGEST_REPLIES, INGEST_REQUE
 
 
 def rendered_schemas() -> dict[str, str]:
-    files = {
-        "EventEnvelope.json": EventEnvelope.model_json_schema(),
-        "IngestRequest.json": IngestRequest.model_json_schema(),
-    }
+    files = {"EventEnvelope.json": EventEnvelope.model_json_schema()}
     files.update({f"{name}.json": schema for name, schema in json_schemas().items()})
     return {
         name: json.dumps(schema, indent=2, ensure_ascii=False, sort_keys=True) + "\n" for name, schema in files.items()
@@ -124,8 +121,9 @@ def asyncapi_document() -> dict[str, Any]:
     """The AsyncAPI 2.6 document: a channel per ingestion, reply and event topic of the catalog, a message per
     registered event type (in its EventEnvelope) and for the ingest request and the AIO payment result."""
     events = [REGISTRY[name] for name in sorted(REGISTRY)]
-    schemas = {"RequestEnvelope": REQUEST_ENVELOPE, "ResponseEnvelope": RESPONSE_ENVELOPE}
-    schemas["AioPaymentResult"] = AIO_PAYMENT_RESULT
+    # docs/schemas/ holds the event types only (tests/unit/test_event_registry.py): the ingest request is here.
+    schemas = {"IngestRequest": IngestRequest.model_json_schema(), "RequestEnvelope": REQUEST_ENVELOPE}
+    schemas |= {"ResponseEnvelope": RESPONSE_ENVELOPE, "AioPaymentResult": AIO_PAYMENT_RESULT}
     messages = {"IngestRequest": _ingest_request_message(), "AioPaymentResult": _payment_message()}
     messages |= {model.event_type: _event_message(model) for model in events}
     channels = {topic.name: _channel(topic, _messages_on(topic, events)) for topic in CATALOG if _published(topic)}
@@ -199,7 +197,7 @@ def _ingest_request_message() -> dict[str, Any]:
         "summary": "One ECTicket operation (Issue, WriteOff, Refund, ...) and its sealed request envelope.",
         "payload": {
             "allOf": [
-                {"$ref": FILES + "IngestRequest.json"},
+                {"$ref": SCHEMAS + "IngestRequest"},
                 {"properties": {"envelope": {"$ref": SCHEMAS + "RequestEnvelope"}}},
             ]
         },
