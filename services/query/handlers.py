@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -115,7 +115,7 @@ class QueryHandlers:
                 continue
             if isinstance(query, OrderQuery | TicketQuery):
                 if watermark is None:
-                    watermark, applied = await self.event_offsets.ends(), await offsets.applied(conn)
+                    watermark, applied = await self.event_offsets.ends(), await self._applied(conn)
                 behind = not reached(watermark, applied)
                 answer = None if behind else await self._answer(conn, asker.merchant_id, query, final=False)
                 if answer is None:
@@ -128,17 +128,13 @@ class QueryHandlers:
             out.append(answered(asker, caller.signer, answer, now))
         return out
 
-    async def answer_waiting(
-        self, conn: asyncpg.Connection, claimed: Sequence[waiting.Waiting], consumed: Mapping[str, int] | None = None
-    ) -> list[Outgoing]:
+    async def answer_waiting(self, conn: asyncpg.Connection, claimed: Sequence[waiting.Waiting]) -> list[Outgoing]:
         """Answer the claimed queries whose watermark is reached and subject has arrived, and the rest whose
-        deadline has passed. `consumed`: the consumer group's committed offsets, when the caller read them."""
+        deadline has passed."""
         out: list[Outgoing] = []
         done: list[waiting.Waiting] = []
         clock = self.runtime.clock
-        applied = await offsets.applied(conn) if claimed else {}
-        if consumed:
-            applied = {key: max(applied.get(key, 0), consumed.get(key, 0)) for key in {*applied, *consumed}}
+        applied = await self._applied(conn) if claimed else {}
         for w in claimed:
             final = w.deadline <= clock.now()
             if not final and not reached(w.watermark, applied):
@@ -155,6 +151,14 @@ class QueryHandlers:
             done.append(w)
         await waiting.remove(conn, done)
         return out
+
+    async def _applied(self, conn: asyncpg.Connection) -> dict[str, int]:
+        """How far the read model has applied each event partition: what this service's transactions recorded
+        (including the batch in hand), or what its consumer group committed, whichever is further. The group's
+        offsets also pass the records the handlers never see (inbox duplicates, dead letters): without them a
+        partition ending in a duplicate would hold every query until the sweep."""
+        recorded, committed = await offsets.applied(conn), await self.event_offsets.committed()
+        return {key: max(recorded.get(key, 0), committed.get(key, 0)) for key in {*recorded, *committed}}
 
     async def _answer(self, conn: asyncpg.Connection, merchant_id: str, query: Query, final: bool) -> Answer | None:
         """The answer from the read models; None when its order or ticket is not there yet and it may still wait."""

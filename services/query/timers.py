@@ -21,6 +21,5 @@ class WaitingSweep:
         runtime = self.runtime
         async with runtime.pool.acquire() as conn, conn.transaction():
             claimed = await waiting.claim_due(conn, runtime.clock.now())
-            consumed = await self.handlers.event_offsets.committed() if claimed else None
-            await outbox.append(conn, runtime.schema, await self.handlers.answer_waiting(conn, claimed, consumed))
+            await outbox.append(conn, runtime.schema, await self.handlers.answer_waiting(conn, claimed))
         return len(claimed) >= waiting.CLAIM_LIMIT
