@@ -12,7 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from deploy.bench import hostile, issuance, redemption, settlement
+from deploy.bench import hostile, issuance, query, redemption, settlement
 from deploy.bench.common import ROOT, Report, service_pids
 from shared.settings import Settings
 
@@ -28,7 +28,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--orders", type=int, default=int(os.environ.get("BENCH_ORDERS", "20000")))
     parser.add_argument(
-        "--only", choices=("issuance", "redemption", "settlement", "hostile"), help="run just this benchmark"
+        "--only", choices=("issuance", "redemption", "settlement", "hostile", "query"), help="run just this benchmark"
     )
     args = parser.parse_args()
     instance = os.environ.get("INFRA_NAME", "bench")
@@ -66,6 +66,14 @@ def main() -> None:
         report = Report("Hostile flood: unknown merchants and malformed messages", hostile.command(args.only))
         print(f"benchmark: hostile flood of {hostile.flood_size():,} messages")
         asyncio.run(hostile.run(settings, report, instance, service_pids(instance)))
+        report.append_to_docs()
+    if args.only in (None, "query"):
+        # Alone but for what issues the orders it queries: their load is part of the Issue → query measure.
+        subprocess.run(["bash", str(ROOT / "deploy/local/services.sh"), "stop"], check=True)
+        start_services(query.SERVICES)
+        report = Report("Queries: latency under load, Issue → result, paging", query.command(args.only))
+        print(f"benchmark: queries at {query.LOAD_RATE}/s, Issue → result, paging 10,000 tickets")
+        asyncio.run(query.run(settings.kafka_bootstrap, report))
         report.append_to_docs()
     print("results appended to docs/benchmarks.md")
 
