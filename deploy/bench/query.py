@@ -11,19 +11,19 @@ import time
 import uuid
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 
 from deploy.bench.common import Report, percentile
 from deploy.bench.issuance import PRICE, checkouts
+from deploy.bench.redemption_support import ReplyWatcher
 from shared.admin.seed import TEST_MERCHANT
 from shared.ecticket.crypto import decrypt_data
 from shared.ecticket.envelope import ResponseEnvelope
 from shared.ecticket.processor_query import processor_url
-from shared.infra.topics_admin import partitions_of
 from shared.sandbox.aio import as_json
 from shared.sandbox.checkout import Checkout, checkout_many
 from shared.sandbox.merchant import KEYS, MerchantClient
-from shared.topics import INGEST_PAYMENTS, INGEST_REPLIES, INGEST_REQUESTS
+from shared.topics import INGEST_PAYMENTS, INGEST_REQUESTS
 
 # The processor the orders are paid at, issuance for the orders queried, and the service measured.
 SERVICES = ("payment_processor", "payment_confirmation", "issuance", "query")
@@ -39,42 +39,8 @@ def command(only: str | None) -> str:
     return "make bench BENCH_ARGS='--only query'" if only else "make bench"
 
 
-class Replies:
-    """Every reply on the replies topic from start() on: when it was seen (perf_counter) and its payload."""
-
-    def __init__(self, bootstrap: str) -> None:
-        self.bootstrap = bootstrap
-        self.seen: dict[str, tuple[float, dict[str, Any]]] = {}
-        self.arrived = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        known = await partitions_of(self.bootstrap, [INGEST_REPLIES])
-        tps = [TopicPartition(INGEST_REPLIES, p) for p in known[INGEST_REPLIES]]
-        self.consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
-        await self.consumer.start()
-        self.consumer.assign(tps)
-        await self.consumer.seek_to_end(*tps)
-        for tp in tps:
-            await self.consumer.position(tp)  # resolve "end" now: nothing published after start() is missed
-        self._task = asyncio.create_task(self._run())
-
-    async def _run(self) -> None:
-        while True:
-            batch = await self.consumer.getmany(timeout_ms=100)
-            now = time.perf_counter()
-            for records in batch.values():
-                for r in records:
-                    payload = json.loads(r.value)["payload"]
-                    self.seen.setdefault(payload["request_id"], (now, payload))
-            if batch:
-                self.arrived.set()
-                self.arrived = asyncio.Event()
-
-    async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-        await self.consumer.stop()
+class Replies(ReplyWatcher):
+    """Every reply on the replies topic from start() on, and one request's reply awaited."""
 
     async def reply(self, request_id: str, seconds: float) -> tuple[float, dict[str, Any]]:
         """When the reply was seen and its decrypted Data."""
@@ -89,14 +55,6 @@ class Replies:
                 continue
         at, payload = self.seen[request_id]
         return at, reply_data(payload["response"])
-
-    async def wait(self, request_ids: list[str], seconds: float) -> None:
-        deadline = time.perf_counter() + seconds
-        while any(r not in self.seen for r in request_ids):
-            if time.perf_counter() > deadline:
-                missing = sum(1 for r in request_ids if r not in self.seen)
-                raise TimeoutError(f"{missing} requests not answered after {seconds:.0f} s")
-            await asyncio.sleep(0.05)
 
 
 def reply_data(response: dict[str, Any]) -> dict[str, Any]:

@@ -111,7 +111,7 @@ class Pos:
         return [(self.replies.seen[r][0] - sent[r]) * 1000 for r, _ in messages]
 
     def refused(self, messages: list[Message]) -> int:
-        return sum(1 for r, _ in messages if self.replies.seen[r][1] != 1)
+        return sum(1 for r, _ in messages if self.replies.seen[r][1]["rtn_code"] != 1)
 
 
 def _p50_p99(values: list[float]) -> str:

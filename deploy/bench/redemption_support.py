@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -181,11 +182,13 @@ async def wait_published(pool: asyncpg.Pool, seconds: float) -> None:
 
 
 class ReplyWatcher:
-    """When each request's reply appears on the replies topic (perf_counter), and its RtnCode."""
+    """When each request's reply appears on the replies topic (perf_counter), and its RequestReplied payload;
+    `arrived` is set (and replaced) after every batch of replies, for callers waiting on one of them."""
 
     def __init__(self, bootstrap: str) -> None:
         self.bootstrap = bootstrap
-        self.seen: dict[str, tuple[float, int]] = {}
+        self.seen: dict[str, tuple[float, dict[str, Any]]] = {}
+        self.arrived = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -206,7 +209,10 @@ class ReplyWatcher:
             for records in batch.values():
                 for r in records:
                     payload = json.loads(r.value)["payload"]
-                    self.seen.setdefault(payload["request_id"], (now, payload["rtn_code"]))
+                    self.seen.setdefault(payload["request_id"], (now, payload))
+            if batch:
+                self.arrived.set()
+                self.arrived = asyncio.Event()
 
     async def stop(self) -> None:
         if self._task:
