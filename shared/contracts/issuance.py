@@ -33,6 +33,46 @@ class PaymentRef(BaseModel):
     payment_date: AwareDatetime
 
 
+class OrderDetails(BaseModel):
+    """The Issue request's fields that shape delivery and notifications rather than the tickets (§3.1), kept as the
+    merchant sent them (None: not sent). A notify URL given here wins over the merchant's configured one."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    print_type: str | None = None  # paper: "1" ECPay prints, "2" the merchant prints (QueryPrintData)
+    is_immediate: str | None = None  # electronic: "1" immediate, "2" scheduled
+    store_id: str | None = None
+    operator: str | None = None
+    customer_name: str | None = None
+    customer_phone: str | None = None
+    customer_email: str | None = None
+    customer_address: str | None = None
+    refund_notify_url: str | None = None
+    use_status_notify_url: str | None = None
+
+
+@register
+class IssueAccepted(Event):
+    """An Issue request's data was accepted: the order exists, processing (Status 3) until TicketsIssued or a final
+    IssueFailed of the same order (same key, so they follow it in order)."""
+
+    event_type = "IssueAccepted"
+    topic = ISSUANCE_EVENTS
+
+    merchant_id: str
+    platform_id: str | None
+    ticket_trade_no: str
+    merchant_trade_no: str | None
+    free_trade_no: str | None
+    request_id: str
+    issue_type: str
+    accepted_at: AwareDatetime
+    details: OrderDetails = OrderDetails()
+
+    def key(self) -> str:
+        return order_key(self.merchant_id, self.ticket_trade_no)
+
+
 @register
 class TicketsIssued(Event):
     """An order's tickets exist. Carries everything redemption and settlement need, so they never ask back."""
@@ -54,6 +94,7 @@ class TicketsIssued(Event):
     escrow_expiry_date: date | None
     total_face_value: NTD
     tickets: tuple[IssuedTicket, ...]
+    details: OrderDetails = OrderDetails()  # (events published before it existed have none)
 
     def key(self) -> str:
         return order_key(self.merchant_id, self.ticket_trade_no)

@@ -21,6 +21,27 @@ class Mode(StrEnum):
     PRODUCTION = "production"
 
 
+class IssueReply(StrEnum):
+    """What the one reply to an Issue request says (docs/decisions.md, "Issue replies")."""
+
+    ACCEPTED = "accepted"  # as ECTicket: at once, Status 3 (data accepted); the outcome via QueryIssueResult
+    OUTCOME = "outcome"  # opt-in: when the order is decided, with its tickets (Status 1) or its failure (Status 2)
+
+
+class NotifySchedule(StrEnum):
+    """When notifications to the merchant's notify URLs are sent."""
+
+    IMMEDIATE = "immediate"  # within seconds of the event (the platform's default)
+    DAILY = "daily"  # ECTicket-compatible: one batch a day
+
+
+class NotifyAck(StrEnum):
+    """What answer from the merchant's endpoint counts as a delivered notification."""
+
+    ENVELOPE = "envelope"  # the ECTicket response envelope whose Data has RtnCode 1
+    LENIENT = "lenient"  # also a bare `1|OK` or {"RtnCode": 1}
+
+
 class MerchantRecord(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -34,6 +55,11 @@ class MerchantRecord(BaseModel):
     refund_fee_rule: RefundFeeRule = RefundFeeRule()
     refund_notify_url: str | None = None
     use_status_notify_url: str | None = None
+    issue_reply: IssueReply = IssueReply.ACCEPTED
+    notify_schedule: NotifySchedule = NotifySchedule.IMMEDIATE
+    notify_ack: NotifyAck = NotifyAck.ENVELOPE
+    # ECTicket's "merchant prints paper tickets" feature: only such merchants get QueryPrintData answered.
+    prints_paper: bool = False
     secrets: SealedSecrets
     updated_at: AwareDatetime
 
