@@ -36,6 +36,7 @@ REJECTIONS = "ecticket.platform.rejections.v1"
 MERCHANT_CONFIG = "ecticket.config.merchants.v1"
 PRODUCT_CATALOG = "ecticket.issuance.products.v1"
 TEST_CLOCKS = "ecticket.platform.test-clocks.v1"
+AUDIT_CHECKPOINTS = "ecticket.audit.checkpoints.v1"
 
 CATALOG: tuple[Topic, ...] = (
     Topic(INGEST_PAYMENTS, 6, 30 * DAY_MS, False, "MerchantID", "AIO payment results from merchants"),
@@ -52,6 +53,8 @@ CATALOG: tuple[Topic, ...] = (
     Topic(MERCHANT_CONFIG, 1, FOREVER, True, "MerchantID", "merchant configuration, secrets sealed"),
     Topic(PRODUCT_CATALOG, 1, FOREVER, True, "MerchantID/ItemNo", "product catalogue, owned by issuance"),
     Topic(TEST_CLOCKS, 1, FOREVER, True, "MerchantID", "sandbox test-clock offsets"),
+    # Kept as long as the events they sign; one partition, so every service's checkpoints read in order.
+    Topic(AUDIT_CHECKPOINTS, 1, FOREVER, False, "service", "signed checkpoints of each service's event chain"),
 )
 
 BY_NAME = {topic.name: topic for topic in CATALOG}
