@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import time
 
 
@@ -13,6 +13,10 @@ class Settings:
     database_url: str
     # Key-encryption key that seals merchant secrets on the config topic (32 bytes, hex).
     config_key_hex: str
+    # The platform's Ed25519 key that signs the event chain's checkpoints (32-byte seed, hex), and its id, which
+    # every checkpoint names so auditors pick the published public key (docs/audit.md). Never printed.
+    audit_signing_key_hex: str = field(default="", repr=False)
+    audit_key_id: str = "dev"
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -20,11 +24,16 @@ class Settings:
             kafka_bootstrap=os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:19092"),
             database_url=os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:15432/ecticket"),
             config_key_hex=os.environ.get("ECTICKET_CONFIG_KEY", DEV_CONFIG_KEY),
+            audit_signing_key_hex=os.environ.get("ECTICKET_AUDIT_SIGNING_KEY", DEV_AUDIT_SIGNING_KEY),
+            audit_key_id=os.environ.get("ECTICKET_AUDIT_KEY_ID", "dev"),
         )
 
 
 # Development-only key; production deployments must set ECTICKET_CONFIG_KEY from a secret store.
 DEV_CONFIG_KEY = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+# Development-only checkpoint key (key id "dev"); deploy/local/infra.sh generates one per instance, production sets
+# ECTICKET_AUDIT_SIGNING_KEY and ECTICKET_AUDIT_KEY_ID from a secret store.
+DEV_AUDIT_SIGNING_KEY = "a0d1e7c0ffee5eed0000000000000000000000000000000000000000000000de"
 
 
 def business_day_cutoff() -> time:
