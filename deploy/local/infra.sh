@@ -206,6 +206,12 @@ env_lines() {
   printf 'export DATABASE_URL=%s\n' "$DATABASE_URL"
   printf 'export PROCESSOR_HTTP_PORT=%s\n' "$PROCESSOR_HTTP_PORT"
   printf 'export PROCESSOR_URL=%s\n' "$PROCESSOR_URL"
+  # A development key per instance for the event chain's signed checkpoints (docs/audit.md), kept across ups.
+  if [[ ! -s "$RUN_DIR/audit-signing-key" ]]; then
+    od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$RUN_DIR/audit-signing-key"
+  fi
+  printf 'export ECTICKET_AUDIT_SIGNING_KEY=%s\n' "$(cat "$RUN_DIR/audit-signing-key")"
+  printf 'export ECTICKET_AUDIT_KEY_ID=%s-dev\n' "$INFRA_NAME"
 }
 
 port_in_use() {  # port_in_use PORT -> 0 when something accepts TCP on 127.0.0.1:PORT
