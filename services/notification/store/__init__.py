@@ -1,0 +1,1 @@
+"""All of the notification service's SQL."""
