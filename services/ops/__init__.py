@@ -1,0 +1,1 @@
+"""The operations view: a faust-streaming app folding the domain events into live counters and a dashboard."""

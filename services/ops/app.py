@@ -1,0 +1,80 @@
+"""Wiring only: the faust app, its topics, changelog-backed tables, agents, timers and web routes.
+
+Two agents, because faust keeps a table's changelog partitioned like its source topics: the four domain-event
+topics (6 partitions) feed `ops-partitions` and `ops-orders`; the bank conversation and the rejections (3
+partitions) feed `ops-side`. Each agent is a three-line adapter over `handlers.Folding`.
+
+Acknowledgements: `stream_ack_exceptions=False` is set as asked, but faust-streaming 0.15.3 ignores that setting
+(deprecated, "no longer has any effect") and acks an event when the agent's `async for` leaves it, exception or
+not. So the agents take batches with `noack_take` and `Folding` acks each event only after its batch was applied;
+an exception leaves the batch unacknowledged, its offsets uncommitted, and the crash supervisor stops the worker
+(tests/unit/test_ops_agents.py proves both).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import faust
+from mode import CrashingSupervisor
+
+from services.ops.config import OpsConfig
+from services.ops.handlers import Folding, Live
+from services.ops.runtime import OpsRuntime
+from services.ops.web import routes
+from shared.topics import (
+    ISSUANCE_EVENTS,
+    PAYMENT_EVENTS,
+    REDEMPTION_EVENTS,
+    REJECTIONS,
+    SETTLEMENT_EVENTS,
+    SETTLEMENT_INSTRUCTIONS,
+)
+
+EVENT_TOPICS = (PAYMENT_EVENTS, ISSUANCE_EVENTS, REDEMPTION_EVENTS, SETTLEMENT_EVENTS)
+SIDE_TOPICS = (SETTLEMENT_INSTRUCTIONS, REJECTIONS)
+
+
+def build(config: OpsConfig) -> tuple[faust.App, OpsRuntime]:
+    app = faust.App(
+        config.app_id,
+        broker=f"kafka://{config.settings.kafka_bootstrap}",
+        store="memory://",  # the changelog is the durable copy: a restart reads it back (no RocksDB here)
+        datadir=config.data_dir,
+        web_host=config.web_host,
+        web_port=config.web_port,
+        web_in_thread=False,
+        stream_ack_exceptions=False,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+    )
+    live = Live()
+    runtime = OpsRuntime(config, live)
+    states = app.Table("ops-partitions", default=None, partitions=6)
+    orders = app.Table("ops-orders", default=None, partitions=6)
+    side = app.Table("ops-side", default=None, partitions=3)
+    events = Folding(states, orders, runtime.pool, live)
+    others = Folding(side, None, runtime.pool, live)
+    batch, within = config.batch, config.batch_within
+
+    @app.agent(
+        app.topic(*EVENT_TOPICS, key_serializer="raw", value_serializer="raw"),
+        name="ops-events",
+        supervisor_strategy=CrashingSupervisor,
+    )
+    async def fold_events(stream: Any) -> None:
+        async for taken in stream.noack_take(batch, within):
+            await events.on_batch(stream, taken)
+
+    @app.agent(
+        app.topic(*SIDE_TOPICS, key_serializer="raw", value_serializer="raw"),
+        name="ops-side",
+        supervisor_strategy=CrashingSupervisor,
+    )
+    async def fold_side(stream: Any) -> None:
+        async for taken in stream.noack_take(batch, within):
+            await others.on_batch(stream, taken)
+
+    runtime.attach(app, states=[states, side], orders=orders)
+    routes.register(app, runtime)
+    return app, runtime

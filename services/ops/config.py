@@ -1,0 +1,48 @@
+"""The ops app's settings from the environment."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+
+from shared.settings import Settings
+
+# The consumer groups whose lag the dashboard shows: every service that consumes (their ServiceSpec names).
+PLATFORM_GROUPS = ("payment-confirmation", "issuance", "redemption", "escrow_settlement", "query", "escrow_bank")
+# The schemas whose outbox backlog and oldest unpublished event the dashboard shows.
+PLATFORM_SCHEMAS = (
+    "payment_confirmation",
+    "issuance",
+    "redemption",
+    "escrow_settlement",
+    "query",
+    "escrow_bank",
+    "ops",
+)
+
+
+@dataclass(frozen=True)
+class OpsConfig:
+    settings: Settings
+    app_id: str  # OPS_APP_ID: the consumer group, and the prefix of the tables' changelog topics
+    web_host: str  # OPS_WEB_HOST
+    web_port: int  # OPS_WEB_PORT
+    data_dir: str  # OPS_DATA_DIR: faust's own files (the tables themselves are in memory and the changelog)
+    groups: tuple[str, ...]
+    schemas: tuple[str, ...]
+    batch: int = 1000  # events folded per table write; a batch waits at most BATCH_WITHIN seconds to fill
+    batch_within: float = 0.05
+
+    @classmethod
+    def from_env(cls) -> OpsConfig:
+        app_id = os.environ.get("OPS_APP_ID", "ops")
+        return cls(
+            settings=Settings.from_env(),
+            app_id=app_id,
+            web_host=os.environ.get("OPS_WEB_HOST", "127.0.0.1"),
+            web_port=int(os.environ.get("OPS_WEB_PORT", "6066")),
+            data_dir=os.environ.get("OPS_DATA_DIR") or os.path.join(tempfile.gettempdir(), f"ecticket-{app_id}"),
+            groups=(*os.environ.get("OPS_GROUPS", ",".join(PLATFORM_GROUPS)).split(","), app_id),
+            schemas=tuple(os.environ.get("OPS_SCHEMAS", ",".join(PLATFORM_SCHEMAS)).split(",")),
+        )

@@ -1,0 +1,73 @@
+"""The ops agents through faust's test context, with in-memory tables: they fold what they receive, and an agent
+that fails to apply a batch acknowledges none of it (faust-streaming acks exceptions unless told otherwise)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import faust
+import pytest
+
+from services.ops import handlers
+from services.ops.app import build
+from services.ops.config import OpsConfig
+from shared.settings import Settings
+from tests.unit.test_ops_events import EXPECTED, scenario
+
+
+@pytest.fixture
+async def ops() -> AsyncIterator[tuple[faust.App, Any]]:
+    config = OpsConfig(Settings("127.0.0.1:1", "postgresql://nowhere/none", "00" * 32), "ops-unit", "127.0.0.1", 6066,
+                       "/tmp/ops-unit", groups=(), schemas=())  # fmt: skip
+    app, runtime = build(config)
+    app.finalize()
+    app.conf.store = "memory://"  # type: ignore[assignment]  # faust parses the URL
+    app.flow_control.resume()
+    yield app, runtime
+
+
+async def _until(condition: Any, seconds: float = 3.0) -> None:
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "condition not reached"
+        await asyncio.sleep(0.01)
+
+
+async def test_the_events_agent_folds_a_known_history_into_its_tables(ops: tuple[faust.App, Any]) -> None:
+    app, runtime = ops
+    history = [e for e in scenario("M1") if e.topic != "ecticket.platform.rejections.v1" and "Instructed" not in e.event_type
+               and "Transfer" not in e.event_type]  # fmt: skip
+    async with app.agents["ops-events"].test_context() as agent:
+        sent = [await agent.put(e.value, key=e.key.encode(), partition=0, wait=False) for e in history]
+        await _until(lambda: all(event.message.acked for event in sent))
+    figures = runtime.summary()["headline"]
+    assert figures["orders_issued"] == EXPECTED["orders_issued"]
+    assert figures["tickets_written_off_amount"] == EXPECTED["tickets_written_off_amount"]
+    assert figures["escrow_received"] == EXPECTED["escrow_received"]
+    assert figures["issue_waiting"] == 1
+    assert [e["type"] for e in runtime.orders("A1", "M1")[0]["events"]][:3] == [
+        "PaymentConfirmed",
+        "IssueAccepted",
+        "TicketsIssued",
+    ]
+
+
+async def test_an_agent_that_raises_acknowledges_nothing_and_changes_no_table(
+    ops: tuple[faust.App, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app, runtime = ops
+
+    def broken_fold(*_: Any) -> Any:
+        raise RuntimeError("the fold failed")
+
+    monkeypatch.setattr(handlers, "fold", broken_fold)
+    issued = next(e for e in scenario("M1") if e.event_type == "TicketsIssued")
+    async with app.agents["ops-events"].test_context() as agent:
+        event = await agent.put(issued.value, key=issued.key.encode(), partition=0, wait=False)
+        await _until(lambda: agent._crash_reason is not None)
+        await asyncio.sleep(0.1)
+        assert isinstance(agent._crash_reason, RuntimeError)
+        assert not event.message.acked
+    assert runtime.summary()["headline"]["orders_issued"] == 0
