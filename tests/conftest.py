@@ -20,7 +20,7 @@ from shared.sandbox.merchant import MerchantClient
 from shared.sandbox.tap import Tap
 from shared.settings import Settings
 from shared.setup import setup
-from shared.topics import CATALOG
+from shared.topics import AUDIT_CHECKPOINTS, CATALOG
 from tests.support.processes import Platform, ServiceProcess
 
 MARKER_BY_DIR = {"unit": pytest.mark.unit, "integration": pytest.mark.integration, "e2e": pytest.mark.e2e}
@@ -128,7 +128,8 @@ async def tap(topics: Settings) -> AsyncIterator[Tap]:
     watched = [
         t.name
         for t in CATALOG
-        if (not t.compacted and not t.name.startswith("ecticket.ingest.")) or t.name == "ecticket.ingest.replies.v1"
+        if (not t.compacted and not t.name.startswith("ecticket.ingest.") and t.name != AUDIT_CHECKPOINTS)
+        or t.name == "ecticket.ingest.replies.v1"
     ]
     started = Tap(topics.kafka_bootstrap, watched)
     await started.start()
