@@ -1,0 +1,4 @@
+from services.gateway.app import SPEC
+from shared.infra.service import main
+
+main(SPEC)

@@ -1,0 +1,1 @@
+"""The gateway's pure core: what a request body becomes (forwarded or refused), request ids, rate buckets."""
