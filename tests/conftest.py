@@ -24,7 +24,7 @@ from shared.topics import AUDIT_CHECKPOINTS, CATALOG
 from tests.support.processes import Platform, ServiceProcess
 
 MARKER_BY_DIR = {"unit": pytest.mark.unit, "integration": pytest.mark.integration, "e2e": pytest.mark.e2e}
-PLATFORM_SERVICES = ("payment_confirmation", "issuance", "redemption", "escrow_settlement", "query")
+PLATFORM_SERVICES = ("payment_confirmation", "issuance", "redemption", "escrow_settlement", "query", "gateway")
 # The outside systems the services talk to, each simulated by a process of its own: name -> `python -m` module.
 SIMULATORS = {"escrow_bank": "deploy.simulators.bank", "payment_processor": "deploy.simulators.processor"}
 # Short enough for the timeout test to finish quickly, long enough for both arrival orders on a loaded machine.
@@ -89,8 +89,13 @@ async def platform(topics: Settings) -> AsyncIterator[Platform]:
     port = _free_port()
     processor = {"PROCESSOR_HTTP_PORT": str(port), "PROCESSOR_URL": f"http://127.0.0.1:{port}"}
     os.environ.update(processor)
+    # The HTTP gateway too (tests/support/http_client.py reads GATEWAY_URL).
+    gateway_port = _free_port()
+    gateway = {"GATEWAY_PORT": str(gateway_port), "GATEWAY_URL": f"http://127.0.0.1:{gateway_port}"}
+    os.environ.update(gateway)
     env = {
         **processor,
+        **gateway,
         "KAFKA_BOOTSTRAP": topics.kafka_bootstrap,
         "DATABASE_URL": topics.database_url,
         "ISSUANCE_PAYMENT_WAIT_SECONDS": TEST_PAYMENT_WAIT_SECONDS,
