@@ -24,6 +24,8 @@
 #   PROCESSOR_PORT         the payment-processor simulator's HTTP port, written to the env file as
 #                          PROCESSOR_HTTP_PORT and PROCESSOR_URL (default: dev 18090, test 28090, other names
 #                          derived; the next free one if taken when first recorded)
+#   GATEWAY_PORT           the HTTP gateway's port, written to the env file as GATEWAY_PORT and GATEWAY_URL (default:
+#                          dev 8080, test 28080, other names derived; the next free one if taken when first recorded)
 #   PG_FAST=1              fsync/synchronous_commit/full_page_writes off (tests only; never for
 #                          benchmarks or crash tests). Applies when PostgreSQL is started.
 #   PG_SHARED_BUFFERS      PostgreSQL shared_buffers (default 512MB)
@@ -72,10 +74,10 @@ die() { log "ERROR: $*"; exit 1; }
 
 # ---------------------------------------------------------------- ports / recorded instance
 
-default_ports() {  # sets DEF_KAFKA_PORT DEF_PG_PORT DEF_PROCESSOR_PORT
+default_ports() {  # sets DEF_KAFKA_PORT DEF_PG_PORT DEF_PROCESSOR_PORT DEF_GATEWAY_PORT
   case "$INFRA_NAME" in
-    dev)  DEF_KAFKA_PORT=19092; DEF_PG_PORT=15432; DEF_PROCESSOR_PORT=18090 ;;
-    test) DEF_KAFKA_PORT=29092; DEF_PG_PORT=25432; DEF_PROCESSOR_PORT=28090 ;;
+    dev)  DEF_KAFKA_PORT=19092; DEF_PG_PORT=15432; DEF_PROCESSOR_PORT=18090; DEF_GATEWAY_PORT=8080 ;;
+    test) DEF_KAFKA_PORT=29092; DEF_PG_PORT=25432; DEF_PROCESSOR_PORT=28090; DEF_GATEWAY_PORT=28080 ;;
     *)
       # Deterministic per name, 10-port slots in 30000-39990 (Kafka) / 40000-49990 (PG); the processor simulator
       # takes a port of the PG slot that PostgreSQL does not use.
@@ -84,6 +86,7 @@ default_ports() {  # sets DEF_KAFKA_PORT DEF_PG_PORT DEF_PROCESSOR_PORT
       DEF_KAFKA_PORT=$((30000 + (h % 1000) * 10))
       DEF_PG_PORT=$((40000 + (h % 1000) * 10))
       DEF_PROCESSOR_PORT=$((DEF_PG_PORT + 5))
+      DEF_GATEWAY_PORT=$((DEF_PG_PORT + 6))
       ;;
   esac
 }
@@ -98,6 +101,8 @@ resolve_config() {
   local rk rc rp rb rh
   rk=$(rec_get KAFKA_PORT); rc=$(rec_get KAFKA_CONTROLLER_PORT); rp=$(rec_get PG_PORT); rb=$(rec_get PG_BASE)
   rh=$(rec_get PROCESSOR_HTTP_PORT)
+  local rg
+  rg=$(rec_get GATEWAY_PORT)
 
   if kafka_running && [[ -n "$rk" ]]; then
     [[ -z "${KAFKA_PORT:-}" || "$KAFKA_PORT" == "$rk" ]] ||
@@ -135,9 +140,12 @@ resolve_config() {
   # (An input of its own name: PROCESSOR_HTTP_PORT is what the env file exports, and a shell that sourced another
   # instance's env file must not carry that instance's port into this one.)
   PROCESSOR_HTTP_PORT="${rh:-${PROCESSOR_PORT:-$DEF_PROCESSOR_PORT}}"
+  # The gateway's the same way (choose_gateway_port).
+  GATEWAY_PORT_RECORDED="$rg"
+  GATEWAY_PORT="${rg:-${GATEWAY_PORT:-$DEF_GATEWAY_PORT}}"
 
   local p
-  for p in "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT" "$PG_PORT" "$PROCESSOR_HTTP_PORT"; do
+  for p in "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT" "$PG_PORT" "$PROCESSOR_HTTP_PORT" "$GATEWAY_PORT"; do
     if [[ ! "$p" =~ ^[0-9]+$ ]] || ((p < 1 || p > 65535)); then die "invalid port '$p'"; fi
   done
   [[ "$KAFKA_PORT" != "$KAFKA_CONTROLLER_PORT" && "$KAFKA_PORT" != "$PG_PORT" &&
@@ -146,6 +154,7 @@ resolve_config() {
   KAFKA_BOOTSTRAP="127.0.0.1:$KAFKA_PORT"
   DATABASE_URL="postgresql://postgres@127.0.0.1:$PG_PORT/$PG_DB"
   PROCESSOR_URL="http://127.0.0.1:$PROCESSOR_HTTP_PORT"
+  GATEWAY_URL="http://127.0.0.1:$GATEWAY_PORT"
 }
 
 # The processor simulator runs only once the services start, so its port is checked here, at `up`: one taken by
@@ -160,6 +169,18 @@ choose_processor_port() {
   done
   PROCESSOR_PORT_RECORDED="$PROCESSOR_HTTP_PORT"
   PROCESSOR_URL="http://127.0.0.1:$PROCESSOR_HTTP_PORT"
+}
+
+choose_gateway_port() {
+  [[ -z "$GATEWAY_PORT_RECORDED" ]] || return 0
+  local tries=0
+  while port_in_use "$GATEWAY_PORT" || [[ "$GATEWAY_PORT" == "$KAFKA_PORT" || "$GATEWAY_PORT" == "$KAFKA_CONTROLLER_PORT" ||
+        "$GATEWAY_PORT" == "$PG_PORT" || "$GATEWAY_PORT" == "$PROCESSOR_HTTP_PORT" ]]; do
+    ((++tries <= 100)) || die "no free port for the gateway near $GATEWAY_PORT (set GATEWAY_PORT)"
+    GATEWAY_PORT=$((GATEWAY_PORT + 1))
+  done
+  GATEWAY_PORT_RECORDED="$GATEWAY_PORT"
+  GATEWAY_URL="http://127.0.0.1:$GATEWAY_PORT"
 }
 
 # PostgreSQL runs as the `postgres` OS user, which must be able to reach its data dir. Under the
@@ -197,6 +218,7 @@ write_instance_file() {
     echo "PG_BASE=$PG_BASE"
     echo "PG_FAST=${PG_FAST_EFFECTIVE:-$(rec_get PG_FAST)}"
     [[ -z "${PROCESSOR_PORT_RECORDED:-}" ]] || echo "PROCESSOR_HTTP_PORT=$PROCESSOR_PORT_RECORDED"
+    [[ -z "${GATEWAY_PORT_RECORDED:-}" ]] || echo "GATEWAY_PORT=$GATEWAY_PORT_RECORDED"
   } >"$tmp"
   mv -f "$tmp" "$INSTANCE_FILE"
 }
@@ -206,6 +228,8 @@ env_lines() {
   printf 'export DATABASE_URL=%s\n' "$DATABASE_URL"
   printf 'export PROCESSOR_HTTP_PORT=%s\n' "$PROCESSOR_HTTP_PORT"
   printf 'export PROCESSOR_URL=%s\n' "$PROCESSOR_URL"
+  printf 'export GATEWAY_PORT=%s\n' "$GATEWAY_PORT"
+  printf 'export GATEWAY_URL=%s\n' "$GATEWAY_URL"
   # A development key per instance for the event chain's signed checkpoints (docs/audit.md), kept across ups.
   if [[ ! -s "$RUN_DIR/audit-signing-key" ]]; then
     od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$RUN_DIR/audit-signing-key"
@@ -487,6 +511,7 @@ cmd_up() {
   # PG_FAST is decided when PostgreSQL starts; keep the recorded value if it is already running.
   PG_FAST_EFFECTIVE=$(rec_get PG_FAST)
   choose_processor_port
+  choose_gateway_port
   pg_up
   write_instance_file
   kafka_up
@@ -556,7 +581,7 @@ main() {
     env) cmd_env ;;
     pg-restart) cmd_pg_restart "${2:-}" ;;
     *)
-      echo "usage: $(basename "$0") up|down|status|env|pg-restart fast|immediate   (INFRA_NAME, KAFKA_PORT, KAFKA_CONTROLLER_PORT, PG_PORT, PROCESSOR_PORT, PG_FAST)" >&2
+      echo "usage: $(basename "$0") up|down|status|env|pg-restart fast|immediate   (INFRA_NAME, KAFKA_PORT, KAFKA_CONTROLLER_PORT, PG_PORT, PROCESSOR_PORT, GATEWAY_PORT, PG_FAST)" >&2
       exit 2
       ;;
   esac
