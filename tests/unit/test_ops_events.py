@@ -4,7 +4,7 @@ ops counters must say about it."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from shared.contracts.common import FeeKind, RefundFeeRule, TicketType
 from shared.contracts.events import Event, Outgoing, Producer
@@ -43,10 +43,6 @@ EXPECTED = {
 }
 
 
-def event(payload: Event, at: datetime = AT) -> Outgoing:
-    return PRODUCER.event(payload, uuid.uuid4(), at)
-
-
 def _ticket(no: str, face: int) -> IssuedTicket:
     return IssuedTicket(
         ticket_no=no, write_off_no=f"W{no}", ticket_type=TicketType.PICKUP, item_no="I1", item_name="Tea",
@@ -70,14 +66,20 @@ def _entry(merchant: str, order: str | None, kind: str, *lines: tuple[str, str, 
     )  # fmt: skip
 
 
-def scenario(merchant: str, order: str = "A1", waiting_order: str = "B1") -> list[Outgoing]:
+def scenario(merchant: str, order: str = "A1", waiting_order: str = "B1", at: datetime = AT) -> list[Outgoing]:
+    """The history below, one second apart from `at`: an order's timeline is in the order of its events' times."""
+    history = _history(merchant, order, waiting_order)
+    return [PRODUCER.event(payload, uuid.uuid4(), at + timedelta(seconds=i)) for i, payload in enumerate(history)]
+
+
+def _history(merchant: str, order: str, waiting_order: str) -> list[Event]:
     """Paid 300, issued 2 tickets (100 + 200), one written off, one refunded (fee 20), a payout of 120 confirmed;
     a second order accepted and still waiting for its payment; a refused write-off; a dead letter."""
     key = f"{merchant}/{order}"
     t1, t2 = _ticket_fact(merchant, order, "T1", 100), _ticket_fact(merchant, order, "T2", 200)
     payout = uuid.uuid4()
     return [
-        event(
+        (
             PaymentConfirmed(
                 merchant_id=merchant,
                 merchant_trade_no=order,
@@ -88,7 +90,7 @@ def scenario(merchant: str, order: str = "A1", waiting_order: str = "B1") -> lis
                 simulated=True,
             )
         ),
-        event(
+        (
             IssueAccepted(
                 merchant_id=merchant,
                 platform_id=None,
@@ -100,7 +102,7 @@ def scenario(merchant: str, order: str = "A1", waiting_order: str = "B1") -> lis
                 accepted_at=AT,
             )
         ),
-        event(
+        (
             TicketsIssued(
                 merchant_id=merchant,
                 platform_id=None,
@@ -117,13 +119,11 @@ def scenario(merchant: str, order: str = "A1", waiting_order: str = "B1") -> lis
                 tickets=(_ticket("T1", 100), _ticket("T2", 200)),
             )
         ),
-        event(
-            _entry(merchant, order, "payment_received", ("bank_cash", "escrow-bank", 300), ("escrow_held", key, -300))
-        ),
-        event(TicketWrittenOff(**t1, store_id=None, operator="pos")),
-        event(_entry(merchant, order, "write_off", ("escrow_held", key, 100), ("merchant_payable", merchant, -100))),
-        event(TicketRefunded(**t2, fee=20, refund_amount=180, operator="pos")),
-        event(
+        (_entry(merchant, order, "payment_received", ("bank_cash", "escrow-bank", 300), ("escrow_held", key, -300))),
+        (TicketWrittenOff(**t1, store_id=None, operator="pos")),
+        (_entry(merchant, order, "write_off", ("escrow_held", key, 100), ("merchant_payable", merchant, -100))),
+        (TicketRefunded(**t2, fee=20, refund_amount=180, operator="pos")),
+        (
             _entry(
                 merchant,
                 order,
@@ -133,7 +133,7 @@ def scenario(merchant: str, order: str = "A1", waiting_order: str = "B1") -> lis
                 ("consumer_refund_payable", key, -180),
             )
         ),
-        event(
+        (
             IssueAccepted(
                 merchant_id=merchant,
                 platform_id=None,
@@ -145,7 +145,7 @@ def scenario(merchant: str, order: str = "A1", waiting_order: str = "B1") -> lis
                 accepted_at=AT,
             )
         ),
-        event(
+        (
             RedemptionRejected(
                 operation=RedemptionOperation.WRITE_OFF,
                 rtn_code=RtnCode.TICKET_NOT_FOUND,
@@ -159,7 +159,7 @@ def scenario(merchant: str, order: str = "A1", waiting_order: str = "B1") -> lis
                 at=AT,
             )
         ),
-        event(
+        (
             PayoutInstructed(
                 instruction_id=payout,
                 merchant_id=merchant,
@@ -170,7 +170,7 @@ def scenario(merchant: str, order: str = "A1", waiting_order: str = "B1") -> lis
                 fee_part=20,
             )
         ),
-        event(
+        (
             TransferConfirmed(
                 instruction_id=payout,
                 transfer=TransferKind.PAYOUT,
@@ -180,7 +180,7 @@ def scenario(merchant: str, order: str = "A1", waiting_order: str = "B1") -> lis
                 at=AT,
             )
         ),
-        event(
+        (
             MessageRejected(
                 consumer="issuance",
                 source_topic="ecticket.payments.events.v1",

@@ -68,10 +68,17 @@ def fold(
         order = _order(fact, raw_orders, orders)
         apply(state, order, fact)
         if order is not None:
-            order.events.append(summary(fact))
-            del order.events[:-TIMELINE_KEPT]
+            _add_to_timeline(order, summary(fact))
     state.drop_old_windows()
     return Folded(state.to_json(), {key: o.to_json() for key, o in orders.items()}, applied)
+
+
+def _add_to_timeline(order: OrderRecord, line: dict[str, Any]) -> None:
+    """In the order of the events' times: one order's events come from four topics, read in no fixed order."""
+    order.events.append(line)
+    if len(order.events) > 1 and order.events[-2]["at"] > line["at"]:
+        order.events.sort(key=lambda e: str(e["at"]))  # stable: events of the same instant keep their arrival order
+    del order.events[:-TIMELINE_KEPT]
 
 
 def _order(fact: Fact, raw: Mapping[str, dict[str, Any]], loaded: dict[str, OrderRecord]) -> OrderRecord | None:
