@@ -24,7 +24,15 @@ from shared.topics import AUDIT_CHECKPOINTS, CATALOG
 from tests.support.processes import Platform, ServiceProcess
 
 MARKER_BY_DIR = {"unit": pytest.mark.unit, "integration": pytest.mark.integration, "e2e": pytest.mark.e2e}
-PLATFORM_SERVICES = ("payment_confirmation", "issuance", "redemption", "escrow_settlement", "query", "gateway")
+PLATFORM_SERVICES = (
+    "payment_confirmation",
+    "issuance",
+    "redemption",
+    "escrow_settlement",
+    "query",
+    "gateway",
+    "notification",
+)
 # The outside systems the services talk to, each simulated by a process of its own: name -> `python -m` module.
 SIMULATORS = {"escrow_bank": "deploy.simulators.bank", "payment_processor": "deploy.simulators.processor"}
 # Short enough for the timeout test to finish quickly, long enough for both arrival orders on a loaded machine.
