@@ -9,7 +9,7 @@ PY="$ROOT/.venv/bin/python"
 # The services, and the simulators of the outside systems they talk to (the payment processor records the
 # sandbox's payments and answers the platform's trade queries; the escrow bank answers settlement's payout and
 # refund instructions).
-SERVICES=(${ECTICKET_SERVICES:-payment_processor payment_confirmation issuance redemption escrow_settlement query escrow_bank gateway})
+SERVICES=(${ECTICKET_SERVICES:-payment_processor payment_confirmation issuance redemption escrow_settlement query escrow_bank gateway notification})
 
 # What `python -m` runs for a process name: services.<name>, or a simulator under deploy/simulators/.
 module_of() {
