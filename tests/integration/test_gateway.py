@@ -10,7 +10,6 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Any
 
 import asyncpg
 import pytest
@@ -24,24 +23,8 @@ from shared.sandbox.merchant import KEYS, unique
 from shared.settings import Settings
 from tests.support.http_client import Answer, HttpMerchant
 from tests.support.merchants import GIFT, PICKUP, fresh_merchant
-from tests.support.processes import Platform, ServiceProcess
 
-pytestmark = pytest.mark.usefixtures("gateway")
-
-
-@pytest.fixture(scope="module")
-async def gateway(platform: Platform) -> AsyncIterator[None]:
-    """The gateway, with the platform's settings (started here while the platform does not start it)."""
-    if "gateway" in platform.services:
-        yield
-        return
-    issuance = platform["issuance"]
-    service = ServiceProcess("gateway", issuance.workdir, issuance.env)
-    await service.start()
-    try:
-        yield
-    finally:
-        await service.stop()
+pytestmark = pytest.mark.usefixtures("platform")  # the gateway among its services (tests/conftest.py)
 
 
 @pytest.fixture(scope="module")
@@ -63,25 +46,6 @@ async def pay_via_webhook(client: HttpMerchant, merchant_id: str, trade_no: str,
     return await client.post("/payment/ecpay/return", as_form(fields), "application/x-www-form-urlencoded")
 
 
-async def issued(client: HttpMerchant, number: dict[str, str], seconds: float = 30) -> dict[str, Any]:
-    """QueryIssueResult until the order is no longer processing (Status 3): the Issue reply only accepts it."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + seconds
-    while True:
-        result = await ok(client, "QueryIssueResult", number)
-        if result["Status"] != 3 or loop.time() > deadline:
-            return result
-        await asyncio.sleep(0.2)
-
-
-async def ok(client: HttpMerchant, operation: str, data: dict[str, Any]) -> dict[str, Any]:
-    """The opened reply Data of a request that must be answered TransCode 1."""
-    answer = await client.call(operation, {"MerchantID": client.merchant_id, **data})
-    assert answer.status == 200, answer
-    assert answer.reply is not None and answer.reply.trans_code == 1 and answer.reply.data is not None, answer
-    return answer.reply.data
-
-
 async def test_a_paid_order_lives_its_whole_life_over_http(client: HttpMerchant, merchant_id: str) -> None:
     trade_no = unique("GW")
     paid = await pay_via_webhook(client, merchant_id, trade_no, 1000)
@@ -89,66 +53,66 @@ async def test_a_paid_order_lives_its_whole_life_over_http(client: HttpMerchant,
 
     issue = {"MerchantTradeNo": trade_no, "IssueType": "3", "Operator": "gw",
              "TicketInfo": [{"ItemNo": PICKUP, "TicketAmount": 2}]}  # fmt: skip
-    assert (await ok(client, "Issue", issue))["RtnCode"] == RtnCode.SUCCESS
-    result = await issued(client, {"MerchantTradeNo": trade_no})
+    assert (await client.ok("Issue", issue))["RtnCode"] == RtnCode.SUCCESS
+    result = await client.issued({"MerchantTradeNo": trade_no})
     assert (result["RtnCode"], result["Status"]) == (1, 1), result
     first, second = result["TicketList"]
 
     # WriteOff and Refund answer with the final outcome, as a POS needs it.
-    used = await ok(client, "WriteOff", {"WriteOffNo": first["WriteOffNo"], "Action": "1", "Operator": "gw"})
+    used = await client.ok("WriteOff", {"WriteOffNo": first["WriteOffNo"], "Action": "1", "Operator": "gw"})
     assert (used["RtnCode"], used["TicketNo"], used["UseStatus"]) == (1, first["TicketNo"], 2)
-    cancelled = await ok(client, "WriteOff", {"WriteOffNo": first["WriteOffNo"], "Action": "2", "Operator": "gw",
+    cancelled = await client.ok("WriteOff", {"WriteOffNo": first["WriteOffNo"], "Action": "2", "Operator": "gw",
                                               "CancelReason": "wrong ticket"})  # fmt: skip
     assert (cancelled["RtnCode"], cancelled["UseStatus"]) == (1, 1)
-    refunded = await ok(client, "Refund", {"TicketNo": second["TicketNo"], "Action": "1", "Operator": "gw"})
+    refunded = await client.ok("Refund", {"TicketNo": second["TicketNo"], "Action": "1", "Operator": "gw"})
     assert (refunded["RtnCode"], refunded["UseStatus"]) == (1, 3)
-    restored = await ok(client, "Refund", {"TicketNo": second["TicketNo"], "Action": "2", "Operator": "gw"})
+    restored = await client.ok("Refund", {"TicketNo": second["TicketNo"], "Action": "2", "Operator": "gw"})
     assert (restored["RtnCode"], restored["UseStatus"]) == (1, 1)
-    again = await ok(client, "Refund", {"TicketNo": first["TicketNo"], "Action": "1", "Operator": "gw"})
+    again = await client.ok("Refund", {"TicketNo": first["TicketNo"], "Action": "1", "Operator": "gw"})
     assert again["RtnCode"] == RtnCode.SUCCESS
 
-    status = await ok(client, "QueryTicketStatus", {"WriteOffNo": second["WriteOffNo"]})
+    status = await client.ok("QueryTicketStatus", {"WriteOffNo": second["WriteOffNo"]})
     assert (status["RtnCode"], status["TicketNo"], status["UseStatus"]) == (1, second["TicketNo"], 1)
-    order = await ok(client, "QueryOrderInfo", {"MerchantTradeNo": trade_no})
+    order = await client.ok("QueryOrderInfo", {"MerchantTradeNo": trade_no})
     assert (order["TotalCount"], order["RefundCount"], order["UnUsedCount"], order["RedeemCount"]) == (2, 1, 1, 0)
-    refunds = await ok(client, "QueryRefundInfo", {"MerchantTradeNo": trade_no})
+    refunds = await client.ok("QueryRefundInfo", {"MerchantTradeNo": trade_no})
     assert [(r["TicketNo"], r["RefundAmount"] + r["RefundFee"]) for r in refunds["RefundList"]] == [
         (first["TicketNo"], 500)
     ]
 
     today = business_date(datetime.now(UTC)).strftime("%Y%m%d")
     report = {"ReportType": 2, "BeginDate": today, "EndDate": today}
-    csv = await ok(client, "OrderDetail", report)
+    csv = await client.ok("OrderDetail", report)
     assert csv["RtnCode"] == 1 and first["TicketNo"] in csv["CsvData"] and second["TicketNo"] in csv["CsvData"]
     # A second file within the minute (a new request: an identical one would be a replay of the first).
-    later = await client.call("OrderDetail", {"MerchantID": merchant_id, **report}, timestamp=int(time.time()) + 1)
-    assert later.reply is not None and later.reply.rtn_code == RtnCode.DOWNLOAD_RATE_LIMITED
+    later = await client.ok("OrderDetail", report, timestamp=int(time.time()) + 1)
+    assert later["RtnCode"] == RtnCode.DOWNLOAD_RATE_LIMITED
 
 
 async def test_a_gift_order_is_issued_and_used_over_http(client: HttpMerchant) -> None:
     trade_no = unique("GG")
     issue = {"FreeTradeNo": trade_no, "IssueType": "3", "Operator": "gw",
              "TicketInfo": [{"ItemNo": GIFT, "TicketAmount": 1}]}  # fmt: skip
-    assert (await ok(client, "Issue", issue))["RtnCode"] == RtnCode.SUCCESS
-    [ticket] = (await issued(client, {"FreeTradeNo": trade_no}))["TicketList"]
-    used = await ok(client, "WriteOff", {"WriteOffNo": ticket["WriteOffNo"], "Action": "1", "Operator": "gw"})
+    assert (await client.ok("Issue", issue))["RtnCode"] == RtnCode.SUCCESS
+    [ticket] = (await client.issued({"FreeTradeNo": trade_no}))["TicketList"]
+    used = await client.ok("WriteOff", {"WriteOffNo": ticket["WriteOffNo"], "Action": "1", "Operator": "gw"})
     assert used["RtnCode"] == RtnCode.SUCCESS
 
 
 async def test_the_other_queries_answer_over_http(client: HttpMerchant) -> None:
-    assert (await ok(client, "EscrowDay", {}))["RtnCode"] == RtnCode.SUCCESS
-    item = await ok(client, "QueryItemInfo", {"ItemNo": PICKUP})
+    assert (await client.ok("EscrowDay", {}))["RtnCode"] == RtnCode.SUCCESS
+    item = await client.ok("QueryItemInfo", {"ItemNo": PICKUP})
     assert (item["RtnCode"], item["ItemNo"]) == (1, PICKUP)
-    items = await ok(client, "BatchQueryItemInfo", {"PageNum": 1, "ItemStatus": "2"})
+    items = await client.ok("BatchQueryItemInfo", {"PageNum": 1, "ItemStatus": "2"})
     assert items["RtnCode"] == 1 and {i["ItemNo"] for i in items["ItemList"]} == {PICKUP, GIFT}
-    printing = await ok(client, "QueryPrintData", {"MerchantTradeNo": unique("NP")})
+    printing = await client.ok("QueryPrintData", {"MerchantTradeNo": unique("NP")})
     assert printing["RtnCode"] in (RtnCode.PRINTING_NOT_ENABLED, RtnCode.QUERY_NOT_FOUND)
 
 
 async def test_an_identical_request_sent_again_gets_the_same_reply_and_acts_once(
     client: HttpMerchant, db: asyncpg.Pool
 ) -> None:
-    [ticket] = await gift_tickets(client, 1)
+    [ticket] = await client.gift_tickets(GIFT, 1)
     envelope = client.envelope({"MerchantID": client.merchant_id, "WriteOffNo": ticket["WriteOffNo"], "Action": "1",
                                 "Operator": "gw"})  # fmt: skip
     first = await client.post_json("/api/Ticket/WriteOff", envelope)
@@ -168,21 +132,12 @@ async def test_an_identical_request_sent_again_gets_the_same_reply_and_acts_once
 async def test_a_replay_sent_while_the_first_is_still_in_flight_waits_for_the_same_reply(
     client: HttpMerchant,
 ) -> None:
-    [ticket] = await gift_tickets(client, 1)
+    [ticket] = await client.gift_tickets(GIFT, 1)
     envelope = client.envelope({"MerchantID": client.merchant_id, "WriteOffNo": ticket["WriteOffNo"], "Action": "1",
                                 "Operator": "gw"})  # fmt: skip
     answers = await asyncio.gather(*(client.post_json("/api/Ticket/WriteOff", envelope) for _ in range(3)))
     assert {a.text for a in answers} == {answers[0].text}
     assert answers[0].reply is not None and answers[0].reply.rtn_code == RtnCode.SUCCESS
-
-
-async def gift_tickets(client: HttpMerchant, count: int) -> list[dict[str, Any]]:
-    trade_no = unique("GT")
-    issue = {"FreeTradeNo": trade_no, "IssueType": "3", "Operator": "gw",
-             "TicketInfo": [{"ItemNo": GIFT, "TicketAmount": count}]}  # fmt: skip
-    assert (await ok(client, "Issue", issue))["RtnCode"] == RtnCode.SUCCESS
-    tickets: list[dict[str, Any]] = (await issued(client, {"FreeTradeNo": trade_no}))["TicketList"]
-    return tickets
 
 
 async def test_health_and_readiness_answer(client: HttpMerchant) -> None:

@@ -4,9 +4,11 @@ vectors), the transport plain aiohttp against `GATEWAY_URL`, as an unmodified EC
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import time
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -79,6 +81,34 @@ class HttpMerchant:
         assert self.session is not None, "use `async with`"
         async with self.session.get(self.base_url + path) as response:
             return Answer(response.status, _lower(response.headers), await response.text(), None)
+
+    async def ok(self, operation: str, data: dict[str, Any], *, timestamp: int | None = None) -> dict[str, Any]:
+        """The opened reply Data of a request (MerchantID added) that must be answered HTTP 200, TransCode 1."""
+        answer = await self.call(operation, {"MerchantID": self.merchant_id, **data}, timestamp=timestamp)
+        assert answer.status == 200, answer
+        assert answer.reply is not None and answer.reply.trans_code == 1 and answer.reply.data is not None, answer
+        return answer.reply.data
+
+    async def issued(self, number: dict[str, str], seconds: float = 30) -> dict[str, Any]:
+        """QueryIssueResult until the order is no longer processing (Status 3): an Issue reply may only accept it."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        while True:
+            result = await self.ok("QueryIssueResult", number)
+            if result["Status"] != 3 or loop.time() > deadline:
+                return result
+            await asyncio.sleep(0.2)
+
+    async def gift_tickets(self, item_no: str, count: int) -> list[dict[str, Any]]:
+        """`count` new gift vouchers of `item_no` (FreeTradeNo order, no payment): their QueryIssueResult lines."""
+        trade_no = ("GT" + uuid.uuid4().hex)[:20].upper()
+        lines = [{"ItemNo": item_no, "TicketAmount": count}]
+        issue = {"FreeTradeNo": trade_no, "IssueType": "3", "Operator": "http", "TicketInfo": lines}
+        assert (await self.ok("Issue", issue))["RtnCode"] == 1
+        result = await self.issued({"FreeTradeNo": trade_no})
+        assert result["Status"] == 1, result
+        tickets: list[dict[str, Any]] = result["TicketList"]
+        return tickets
 
     def _opened(self, status: int, text: str) -> Reply | None:
         """The §2.3 reply opened with our keys, when the body is one."""
