@@ -1,4 +1,8 @@
-"""Publishes a service's outbox to Kafka, in order, with one active relay per service (advisory lock)."""
+"""Publishes a service's outbox to Kafka, in order, with one active relay per service (advisory lock).
+
+Each event goes out with its link in the service's event chain as record headers (the event's bytes and id are
+unchanged), and the chain's tail is signed now and then on the checkpoints topic (shared/infra/chain.py).
+"""
 
 from __future__ import annotations
 
@@ -13,8 +17,10 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner, murmur2
 
+from shared.infra import chain
 from shared.infra.faults import Backoff, is_transient
 from shared.infra.outbox import notify_channel
+from shared.topics import AUDIT_CHECKPOINTS
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +54,7 @@ class OutboxRelay:
     schema: str
     dsn: str
     bootstrap: str
+    checkpointer: chain.Checkpointer | None = None  # None: events are linked, but nothing signs the chain
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     published: int = 0
     _publishing: bool = field(default=False, init=False, repr=False)  # the current term got as far as publishing
@@ -110,6 +117,12 @@ class OutboxRelay:
             await _close(conn)
 
     async def _publish_loop(self, conn: asyncpg.Connection, producer: AIOKafkaProducer, wake: asyncio.Event) -> None:
+        # What an earlier term linked but did not mark published goes out again first, with the same links.
+        for batch in await chain.pending(conn, self.schema):
+            await self._publish(conn, producer, batch)
+        tail = await chain.load_tail(conn, self.schema)
+        if self.checkpointer is not None:
+            self.checkpointer.restart()
         while not self.stopping.is_set():
             wake.clear()
             rows = await conn.fetch(
@@ -117,25 +130,34 @@ class OutboxRelay:
                 " WHERE published_at IS NULL ORDER BY seq LIMIT $1",
                 FETCH_LIMIT,
             )
+            if rows:
+                await self._publish(conn, producer, await chain.link(conn, tail, rows))
+            await self._checkpoint_if_due(producer, tail)
             if not rows:
                 await _wait(wake, IDLE_POLL_SECONDS)
-                continue
-            # Sends are queued in seq order; the idempotent producer keeps that order per partition.
-            deliveries = [
-                await producer.send(
-                    r["topic"],
-                    r["value"],
-                    key=r["key"].encode(),
-                    headers=[("event_type", r["event_type"].encode())],
-                )
-                for r in rows
-            ]
-            await asyncio.gather(*deliveries)
-            await conn.execute(
-                "UPDATE outbox SET published_at = now() WHERE seq = ANY($1::bigint[])",
-                [r["seq"] for r in rows],
+        await self._checkpoint_if_due(producer, tail, final=True)
+
+    async def _publish(self, conn: asyncpg.Connection, producer: AIOKafkaProducer, batch: chain.Batch) -> None:
+        # Sends are queued in seq order; the idempotent producer keeps that order per partition.
+        deliveries = [
+            await producer.send(
+                r["topic"],
+                r["value"],
+                key=r["key"].encode(),
+                headers=[("event_type", r["event_type"].encode())] + ([] if link is None else link.headers()),
             )
-            self.published += len(rows)
+            for r, link in zip(batch.rows, batch.links, strict=True)
+        ]
+        await asyncio.gather(*deliveries)
+        await chain.mark_published(conn, batch)
+        self.published += len(batch.rows)
+
+    async def _checkpoint_if_due(self, producer: AIOKafkaProducer, tail: chain.Tail, *, final: bool = False) -> None:
+        """Sign the tail once every event up to it is acknowledged by Kafka (they are, after `_publish`)."""
+        if self.checkpointer is None or not self.checkpointer.due(tail, final=final):
+            return
+        checkpoint = self.checkpointer.sign(tail)
+        await (await producer.send(AUDIT_CHECKPOINTS, checkpoint.to_bytes(), key=self.schema.encode()))
 
 
 async def _close(conn: asyncpg.Connection) -> None:

@@ -24,6 +24,7 @@ import os
 import signal
 import sys
 
+from shared.infra.chain import Checkpointer
 from shared.infra.relay import OutboxRelay
 from shared.settings import Settings
 
@@ -60,7 +61,7 @@ async def supervise(schema: str, settings: Settings, stopping: asyncio.Event) ->
 
 async def _run(schema: str, parent: int) -> None:
     settings = Settings.from_env()
-    relay = OutboxRelay(schema, settings.database_url, settings.kafka_bootstrap)
+    relay = OutboxRelay(schema, settings.database_url, settings.kafka_bootstrap, Checkpointer.from_settings(settings))
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, relay.stopping.set)
