@@ -76,8 +76,10 @@ die() { log "ERROR: $*"; exit 1; }
 
 default_ports() {  # sets DEF_KAFKA_PORT DEF_PG_PORT DEF_PROCESSOR_PORT DEF_GATEWAY_PORT
   case "$INFRA_NAME" in
-    dev)  DEF_KAFKA_PORT=19092; DEF_PG_PORT=15432; DEF_PROCESSOR_PORT=18090; DEF_GATEWAY_PORT=8080 ;;
-    test) DEF_KAFKA_PORT=29092; DEF_PG_PORT=25432; DEF_PROCESSOR_PORT=28090; DEF_GATEWAY_PORT=28080 ;;
+    dev)  DEF_KAFKA_PORT=19092; DEF_PG_PORT=15432; DEF_PROCESSOR_PORT=18090; DEF_GATEWAY_PORT=8080
+          DEF_METRICS_PORT_BASE=9400; DEF_OPS_WEB_PORT=6066 ;;
+    test) DEF_KAFKA_PORT=29092; DEF_PG_PORT=25432; DEF_PROCESSOR_PORT=28090; DEF_GATEWAY_PORT=28080
+          DEF_METRICS_PORT_BASE=29400; DEF_OPS_WEB_PORT=26066 ;;
     *)
       # Deterministic per name, 10-port slots in 30000-39990 (Kafka) / 40000-49990 (PG); the processor simulator
       # takes a port of the PG slot that PostgreSQL does not use.
@@ -87,6 +89,9 @@ default_ports() {  # sets DEF_KAFKA_PORT DEF_PG_PORT DEF_PROCESSOR_PORT DEF_GATE
       DEF_PG_PORT=$((40000 + (h % 1000) * 10))
       DEF_PROCESSOR_PORT=$((DEF_PG_PORT + 5))
       DEF_GATEWAY_PORT=$((DEF_PG_PORT + 6))
+      DEF_OPS_WEB_PORT=$((DEF_PG_PORT + 7))
+      # Each service process serves /metrics on base + its offset (shared/infra/metrics.py PORT_OFFSETS, < 16).
+      DEF_METRICS_PORT_BASE=$((50000 + (h % 900) * 16))
       ;;
   esac
 }
@@ -230,6 +235,9 @@ env_lines() {
   printf 'export PROCESSOR_URL=%s\n' "$PROCESSOR_URL"
   printf 'export GATEWAY_PORT=%s\n' "$GATEWAY_PORT"
   printf 'export GATEWAY_URL=%s\n' "$GATEWAY_URL"
+  default_ports  # the ops dashboard's port and the services' metrics ports, per instance (issue 14)
+  printf 'export OPS_WEB_PORT=%s\n' "${OPS_WEB_PORT:-$DEF_OPS_WEB_PORT}"
+  printf 'export METRICS_PORT_BASE=%s\n' "${METRICS_PORT_BASE:-$DEF_METRICS_PORT_BASE}"
   # A development key per instance for the event chain's signed checkpoints (docs/audit.md), kept across ups.
   if [[ ! -s "$RUN_DIR/audit-signing-key" ]]; then
     od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$RUN_DIR/audit-signing-key"
