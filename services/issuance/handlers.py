@@ -33,6 +33,7 @@ from shared.ecticket.replies import Addressee, refusal_reply
 from shared.infra.compacted import CompactedView
 from shared.infra.messages import Inbound, Parsed
 from shared.infra.service import Runtime
+from shared.merchants.model import IssueReply
 
 # Ticket codes drawn again for an order whose codes collided with stored ones, before giving up on the batch.
 CODE_ATTEMPTS = 5
@@ -68,6 +69,7 @@ class IssuanceHandlers:
         confirmed = list(payments.confirmed.values())
         paid_rows = await store.add_payments(conn, confirmed, now, self.claim_wait) if confirmed else []
         request_rows = await store.add_requests(conn, list(new.values()), now) if new else []
+        out += [o for row in request_rows for o in self._accepted(row, now)]
         attached = {(r.merchant_id, r.ticket_trade_no) for r in request_rows}
         if refused := [n for key, n in new.items() if key not in attached]:
             used = await store.used_orders(conn, [n.key for n in refused])
@@ -86,14 +88,16 @@ class IssuanceHandlers:
         if not served_by(PRODUCER.name, request.operation):
             return [outbound.unserved_reply(to, request.operation, runtime.clock.now())]
         catalogue = await self._products_for(caller.merchant_id, caller.data)
-        order = validate(caller.data, catalogue.get, business_date(runtime.clock.now(caller.merchant_id)))
+        today = business_date(runtime.clock.now(caller.merchant_id))
+        order = validate(caller.data, catalogue.get, today, prints_paper=caller.merchant.record.prints_paper)
         if isinstance(order, Invalid):
             return [
                 outbound.invalid_request(to, caller.data, order, now),
                 outbound.invalid_reply(to, order, runtime.clock.now()),
             ]
+        outcome_reply = caller.signer.record.issue_reply is IssueReply.OUTCOME  # the reader of the reply chooses
         return NewOrder(
-            order,
+            order.model_copy(update={"outcome_reply": outcome_reply}),
             request.request_id,
             message_id,
             caller.platform_id,
@@ -108,6 +112,12 @@ class IssuanceHandlers:
             if product is not None:
                 found[item_no] = product
         return found
+
+    def _accepted(self, row: OrderRow, now: datetime) -> list[Outgoing]:
+        """The order exists (Status 3): its IssueAccepted, and the answer to its request unless that waits for the
+        outcome. Published before the decision's events (the same key): readers see 3 before 1 or 2."""
+        signer = self.runtime.merchants.get(row.signer_id)
+        return outbound.accepted(row, signer, self.runtime.clock.now(), now)
 
     def _duplicate(self, new: NewOrder, used: UsedOrder | None) -> Outgoing:
         signer = self.runtime.merchants.get(new.signer_id)

@@ -9,7 +9,7 @@ from services.issuance.domain.orders import NewOrder, OrderRow, UsedOrder
 from services.issuance.domain.request import Invalid
 from shared.contracts.common import IssueStatus
 from shared.contracts.events import Outgoing, Producer
-from shared.contracts.issuance import IssueFailed, TicketsIssued
+from shared.contracts.issuance import IssueAccepted, IssueFailed, TicketsIssued
 from shared.contracts.operations import OWNERS
 from shared.contracts.rtncodes import RtnCode
 from shared.ecticket.replies import Addressee, reply
@@ -20,9 +20,44 @@ PRODUCER = Producer("issuance")
 ISSUE = "Issue"
 
 
+def accepted(row: OrderRow, signer: Merchant | None, replied_at: datetime, now: datetime) -> list[Outgoing]:
+    """The order was accepted (Status 3): its IssueAccepted, and (unless the merchant chose the outcome reply) the
+    one reply to its request, at once, as ECTicket answers Issue: the data was accepted, the outcome is to be
+    queried (QueryIssueResult)."""
+    assert row.order is not None, "an accepted order has its request"
+    order = row.order
+    event = IssueAccepted(
+        merchant_id=row.merchant_id,
+        platform_id=row.platform_id,
+        ticket_trade_no=row.ticket_trade_no,
+        merchant_trade_no=row.ticket_trade_no if order.paid else None,
+        free_trade_no=None if order.paid else row.ticket_trade_no,
+        request_id=row.request_id,
+        issue_type=order.issue_type,
+        accepted_at=now,
+        details=order.details,
+    )
+    out = [_order_event(event, row, "accepted", now)]
+    if not order.outcome_reply:
+        order_field = "MerchantTradeNo" if order.paid else "FreeTradeNo"
+        extra: dict[str, object] = {
+            order_field: row.ticket_trade_no,
+            "TicketTradeNo": row.ticket_trade_no,
+            "Status": int(IssueStatus.PROCESSING),
+            "TicketData": [
+                {"ItemNo": line.item_no or "", "ItemName": line.item_name, "TicketPrice": line.face_value,
+                 "TicketAmount": line.amount}
+                for line in order.lines
+            ],
+        }  # fmt: skip
+        to = Addressee(row.request_message_id, row.request_id, ISSUE, row.merchant_id, row.platform_id, signer)
+        out.append(reply(to, RtnCode.SUCCESS, None, replied_at, PRODUCER, extra=extra))
+    return out
+
+
 def issued(row: OrderRow, event: TicketsIssued, signer: Merchant | None, now: datetime) -> list[Outgoing]:
-    """The order's tickets, and the reply that lists them."""
-    return [_order_event(event, row, "issued", now), _order_reply(row, signer, event, None, now)]
+    """The order's tickets, and the reply that lists them (if the merchant waits for the outcome)."""
+    return [_order_event(event, row, "issued", now), *_outcome_reply(row, signer, event, None, now)]
 
 
 def failed(row: OrderRow, code: RtnCode, detail: str, signer: Merchant | None, now: datetime) -> list[Outgoing]:
@@ -39,7 +74,7 @@ def failed(row: OrderRow, code: RtnCode, detail: str, signer: Merchant | None, n
         failed_at=now,
         final=True,
     )
-    return [_order_event(event, row, "failed", now), _order_reply(row, signer, None, (code, detail), now)]
+    return [_order_event(event, row, "failed", now), *_outcome_reply(row, signer, None, (code, detail), now)]
 
 
 def unclaimed(row: OrderRow, code: RtnCode, detail: str, now: datetime) -> Outgoing:
@@ -95,18 +130,23 @@ def duplicate_reply(new: NewOrder, used: UsedOrder | None, signer: Merchant | No
     return reply(to, RtnCode.ORDER_DUPLICATE, detail, now, PRODUCER)
 
 
-def _order_event(event: TicketsIssued | IssueFailed, row: OrderRow, label: str, now: datetime) -> Outgoing:
+def _order_event(
+    event: IssueAccepted | TicketsIssued | IssueFailed, row: OrderRow, label: str, now: datetime
+) -> Outgoing:
     cause = row.request_message_id
     return PRODUCER.event(event, derived_id(cause, label), now, correlation_id=row.request_id, causation_id=str(cause))
 
 
-def _order_reply(
+def _outcome_reply(
     row: OrderRow,
     signer: Merchant | None,
     issued: TicketsIssued | None,
     failure: tuple[RtnCode, str] | None,
     now: datetime,
-) -> Outgoing:
+) -> list[Outgoing]:
+    """The reply that reports the outcome, for an order whose request was not answered at acceptance."""
+    if row.order is not None and not row.order.outcome_reply:
+        return []
     order_field = "MerchantTradeNo" if row.order and row.order.paid else "FreeTradeNo"
     status = IssueStatus.SUCCESS if issued else IssueStatus.FAILED
     extra: dict[str, object] = {order_field: row.ticket_trade_no, "Status": int(status)}
@@ -114,7 +154,7 @@ def _order_reply(
         extra |= _ticket_data(issued)
     code, detail = failure if failure else (RtnCode.SUCCESS, None)
     to = Addressee(row.request_message_id, row.request_id, ISSUE, row.merchant_id, row.platform_id, signer)
-    return reply(to, code, detail, now, PRODUCER, extra=extra)
+    return [reply(to, code, detail, now, PRODUCER, extra=extra)]
 
 
 def _ticket_data(issued: TicketsIssued) -> dict[str, object]:

@@ -36,7 +36,7 @@ from shared.contracts.catalog import Product
 from shared.contracts.envelope import EventEnvelope
 from shared.contracts.events import Outgoing, payload_of
 from shared.contracts.ingest import IngestRequest
-from shared.contracts.issuance import IssueFailed, TicketsIssued
+from shared.contracts.issuance import IssueAccepted, IssueFailed, TicketsIssued
 from shared.contracts.operations import served_by
 from shared.contracts.redemption import TicketEvent
 from shared.contracts.rtncodes import RtnCode
@@ -48,6 +48,7 @@ from shared.infra.messages import Inbound, Parsed
 from shared.infra.service import Runtime
 
 NOT_FOUND = Answer(RtnCode.QUERY_NOT_FOUND, {})
+PRINTING_NOT_ENABLED = Answer(RtnCode.PRINTING_NOT_ENABLED, {})
 DOWNLOAD_EVERY = timedelta(minutes=1)
 
 
@@ -69,7 +70,10 @@ class QueryHandlers:
             where = (record.topic, record.partition)
             reached_to[where] = max(reached_to.get(where, 0), record.offset + 1)
             event = payload_of(parsed.body)
-            if isinstance(event, TicketsIssued):
+            if isinstance(event, IssueAccepted):
+                await read_model.apply_accepted(conn, event, now)
+                subjects.add(event.merchant_trade_no or event.free_trade_no or event.ticket_trade_no)
+            elif isinstance(event, TicketsIssued):
                 await read_model.apply_issued(conn, event, now)
                 subjects.add(event.merchant_trade_no or event.free_trade_no or event.ticket_trade_no)
                 subjects.update(t.ticket_no for t in event.tickets)
@@ -112,6 +116,13 @@ class QueryHandlers:
             if isinstance(query, Invalid):
                 invalid = Answer(RtnCode.DATA_INVALID, {}, query.detail)
                 out.append(answered(asker, caller.signer, invalid, now))
+                continue
+            if (
+                isinstance(query, OrderQuery)
+                and query.operation == "QueryPrintData"
+                and not caller.merchant.record.prints_paper
+            ):
+                out.append(answered(asker, caller.signer, PRINTING_NOT_ENABLED, now))
                 continue
             if isinstance(query, OrderQuery | TicketQuery):
                 if watermark is None:

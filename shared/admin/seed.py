@@ -8,7 +8,7 @@ from pydantic import SecretStr
 
 from shared.contracts.catalog import Product, UsagePeriodRule
 from shared.contracts.common import FeeKind, RefundFeeRule, TicketType
-from shared.merchants.model import MerchantRecord, Mode
+from shared.merchants.model import IssueReply, MerchantRecord, Mode
 from shared.merchants.sealing import MerchantSecrets, seal
 
 # Official ECTicket test merchant (docs p=32235) with the AIO stage payment keys.
@@ -49,6 +49,10 @@ def dev_merchants(config_key_hex: str) -> list[MerchantRecord]:
             config_key_hex,
             escrow_days=90,
             refund_fee_rule=RefundFeeRule(kind=FeeKind.PERCENT, basis_points=1000),
+            # Opted in to the outcome reply (Issue answered with its tickets) and to printing paper tickets; the
+            # platform and its sub-merchant keep ECTicket's defaults (Issue answered at once with Status 3).
+            issue_reply=IssueReply.OUTCOME,
+            prints_paper=True,
         ),
         _record(PLATFORM, "Test platform", ("b15bd8514fed472c", "9c8458263def47cd", *aio), config_key_hex),
         _record(

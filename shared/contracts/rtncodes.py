@@ -47,6 +47,7 @@ class RtnCode(IntEnum):
     # 4xxx: queries
     QUERY_NOT_FOUND = 4001
     DOWNLOAD_RATE_LIMITED = 4002
+    PRINTING_NOT_ENABLED = 4003
 
     # 9xxx: envelope (also used as TransCode)
     ENVELOPE_MALFORMED = 9001
@@ -87,6 +88,7 @@ MESSAGES: dict[RtnCode, str] = {
     # The same answer for a missing order and another merchant's: a query is no way to learn that one exists.
     RtnCode.QUERY_NOT_FOUND: "No order or ticket of this merchant has this number",
     RtnCode.DOWNLOAD_RATE_LIMITED: "One OrderDetail file per minute per merchant: try again later",
+    RtnCode.PRINTING_NOT_ENABLED: "QueryPrintData is for merchants enabled to print paper tickets",
     RtnCode.ENVELOPE_MALFORMED: "Request envelope is malformed",
     RtnCode.TIMESTAMP_OUT_OF_WINDOW: "RqHeader.Timestamp is outside the 10-minute window",
     RtnCode.CHECKMAC_MISMATCH: "CheckMacValue does not match",

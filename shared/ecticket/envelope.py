@@ -44,6 +44,9 @@ DEFAULT_WINDOW_SECONDS = 600
 # Limits on a decrypted Data (docs/decisions.md, "Input limits"). The largest real Data, an Issue of 20 lines with
 # customer details, is a few KB and nests three levels (Data, TicketInfo, a line).
 MAX_DATA_CHARS = 64 * 1024
+# A reply's Data is the platform's own output, read by a client that trusts its checksum: up to a whole Kafka
+# message (an Issue outcome of 1,000 tickets is about 110 KB of Data; a CSV up to 60,000 characters).
+MAX_REPLY_DATA_CHARS = 1024 * 1024
 MAX_DATA_DEPTH = 8
 MAX_DATA_STRING = 2048
 
@@ -218,6 +221,8 @@ def open_response(
         hash_iv=hash_iv,
         now_unix=now_unix,
         window_seconds=window_seconds,
+        max_chars=MAX_REPLY_DATA_CHARS,
+        max_string=MAX_REPLY_DATA_CHARS,  # a reply's CsvData is one long string
     )
 
 
@@ -230,6 +235,8 @@ def _open(
     hash_iv: str,
     now_unix: int | None,
     window_seconds: int,
+    max_chars: int = MAX_DATA_CHARS,
+    max_string: int = MAX_DATA_STRING,
 ) -> OpenedData | EnvelopeFailure:
     if window_seconds < 0:
         raise ValueError("window_seconds must not be negative")
@@ -245,7 +252,7 @@ def _open(
     if not verify_check_mac_value(plaintext, hash_key, hash_iv, received_mac):
         return EnvelopeFailure(EnvelopeFailureReason.CHECKMAC_MISMATCH, "CheckMacValue does not match Data")
     try:
-        parsed = _parse_json(plaintext)
+        parsed = _parse_json(plaintext, max_chars, max_string)
     except bounded_json.Rejected as exc:
         return EnvelopeFailure(EnvelopeFailureReason.DATA_NOT_JSON, f"Data is not acceptable JSON: {exc}")
     if not isinstance(parsed, dict):
@@ -253,6 +260,6 @@ def _open(
     return OpenedData(plaintext=plaintext, data=parsed)
 
 
-def _parse_json(plaintext: str) -> Any:
+def _parse_json(plaintext: str, max_chars: int, max_string: int) -> Any:
     """Data is parsed only after its checksum verified, so the caller is known and a refusal can be answered."""
-    return bounded_json.loads(plaintext, max_bytes=MAX_DATA_CHARS, max_depth=MAX_DATA_DEPTH, max_string=MAX_DATA_STRING)
+    return bounded_json.loads(plaintext, max_bytes=max_chars, max_depth=MAX_DATA_DEPTH, max_string=max_string)

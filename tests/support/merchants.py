@@ -11,7 +11,7 @@ from pydantic import SecretStr
 from shared.admin.publish import put_merchants, put_products
 from shared.contracts.catalog import Product, UsagePeriodRule
 from shared.contracts.common import FeeKind, RefundFeeRule, TicketType
-from shared.merchants.model import MerchantRecord, Mode
+from shared.merchants.model import IssueReply, MerchantRecord, Mode
 from shared.merchants.sealing import MerchantSecrets, seal
 from shared.sandbox.aio import AIO_IV, AIO_KEY
 from shared.sandbox.merchant import KEYS
@@ -25,8 +25,16 @@ def _token(length: int) -> str:
     return "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(length))
 
 
-async def fresh_merchant(settings: Settings, *, mode: Mode = Mode.SANDBOX, escrow_days: int = 90) -> str:
-    """A new merchant (10% refund fee) with the products PICKUP and GIFT; its keys go into KEYS."""
+async def fresh_merchant(
+    settings: Settings,
+    *,
+    mode: Mode = Mode.SANDBOX,
+    escrow_days: int = 90,
+    issue_reply: IssueReply = IssueReply.ACCEPTED,
+    prints_paper: bool = False,
+) -> str:
+    """A new merchant (10% refund fee) with the products PICKUP and GIFT; its keys go into KEYS. Its options are
+    ECTicket's defaults unless given."""
     merchant_id = "9" + "".join(secrets.choice(string.digits) for _ in range(9))
     key, iv = _token(16), _token(16)
     keys = MerchantSecrets(
@@ -41,6 +49,8 @@ async def fresh_merchant(settings: Settings, *, mode: Mode = Mode.SANDBOX, escro
         name=f"test merchant {merchant_id}",
         mode=mode,
         escrow_days=escrow_days,
+        issue_reply=issue_reply,
+        prints_paper=prints_paper,
         refund_fee_rule=RefundFeeRule(kind=FeeKind.PERCENT, basis_points=1000),
         secrets=seal(keys, merchant_id, settings.config_key_hex),
         updated_at=now,

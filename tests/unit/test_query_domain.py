@@ -80,9 +80,10 @@ def test_item_pages_and_order_detail_read_their_selectors() -> None:
 
 
 def test_an_issued_order_stays_issued_whatever_failure_comes_after() -> None:
-    assert status_after_failure(IssueStatus.SUCCESS) is IssueStatus.SUCCESS
-    assert status_after_failure(None) is IssueStatus.FAILED
-    assert status_after_failure(IssueStatus.PROCESSING) is IssueStatus.FAILED
+    assert status_after_failure(IssueStatus.SUCCESS, final=True) is IssueStatus.SUCCESS
+    assert status_after_failure(None, final=False) is IssueStatus.FAILED
+    assert status_after_failure(IssueStatus.PROCESSING, final=True) is IssueStatus.FAILED
+    assert status_after_failure(IssueStatus.PROCESSING, final=False) is IssueStatus.PROCESSING
 
 
 def test_the_issue_result_gives_back_every_ticket_and_the_product_lines() -> None:

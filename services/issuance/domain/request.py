@@ -7,18 +7,20 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, ValidationError
 
 from shared.contracts.catalog import Product, UsagePeriodRule
 from shared.contracts.common import RefundFeeRule, TicketType
 from shared.contracts.fields import LETTERS_AND_DIGITS, LETTERS_AND_DIGITS_OR_EMPTY, Printable, Yyyymmdd, first_error
+from shared.contracts.issuance import OrderDetails
 from shared.contracts.rtncodes import RtnCode
 
 MAX_LINES = 20
 MAX_TICKETS_PER_ORDER = 1000
 # 1,000 tickets of this price is NT$1,000,000,000: every total stays inside the int4 columns (2,147,483,647).
 MAX_TICKET_PRICE = 1_000_000
-SERIAL_ONLY = "4"
+CONVENIENCE_STORE, PAPER, SERIAL_ONLY = "1", "2", "4"
+MERCHANT_PRINTS = "2"
 # A usage date must lie in [today - DATE_BEHIND, today + DATE_AHEAD]: a voucher valid until 9999-12-31 is a typo
 # or an attack, and end-of-day arithmetic on such dates overflows (docs/decisions.md, "Input limits").
 DATE_AHEAD = timedelta(days=3660)  # ten years and then some
@@ -26,6 +28,15 @@ DATE_BEHIND = timedelta(days=366)
 TradeNo = Annotated[str, Field(min_length=1, pattern=LETTERS_AND_DIGITS)]
 # Counts and prices are JSON integers: Strict refuses `true` (a bool is an int to Python), "5" and 5.0.
 Count = Annotated[int, Strict()]
+# ECTicket's own examples send unused fields as "": that counts as not sent.
+Blank = BeforeValidator(lambda value: value or None)
+OneOf12 = Annotated[Annotated[str, Field(pattern=r"^[12]$")] | None, Blank]
+Text = Annotated[Annotated[Printable, Field(max_length=100)] | None, Blank]
+Phone = Annotated[Annotated[str, Field(max_length=20, pattern=r"^\+?[0-9]{6,19}$")] | None, Blank]
+Email = Annotated[Annotated[str, Field(max_length=100, pattern=r"^[^\s@\x00-\x1f]+@[^\s@\x00-\x1f]+$")] | None, Blank]
+# Where the platform will POST notifications; whether it may (no private addresses in production) is checked
+# when it does, by the notification service.
+NotifyUrl = Annotated[Annotated[str, Field(max_length=200, pattern=r"^https?://[^\s\x00-\x1f]+$")] | None, Blank]
 
 
 class TicketLine(BaseModel):
@@ -51,6 +62,29 @@ class IssueData(BaseModel):
     IssueType: Annotated[str, Field(pattern=r"^[1-4]$")]
     Operator: Annotated[Printable, Field(max_length=50)] | None = None
     TicketInfo: Annotated[list[TicketLine], Field(min_length=1, max_length=MAX_LINES)]
+    PrintType: OneOf12 = None
+    IsImmediate: OneOf12 = None
+    StoreID: Annotated[Annotated[str, Field(max_length=20, pattern=LETTERS_AND_DIGITS)] | None, Blank] = None
+    CustomerName: Text = None
+    CustomerPhone: Phone = None
+    CustomerEmail: Email = None
+    CustomerAddress: Annotated[Annotated[Printable, Field(max_length=200)] | None, Blank] = None
+    RefundNotifyURL: NotifyUrl = None
+    UseStatusNotifyURL: NotifyUrl = None
+
+    def details(self) -> OrderDetails:
+        return OrderDetails(
+            print_type=self.PrintType,
+            is_immediate=self.IsImmediate,
+            store_id=self.StoreID,
+            operator=self.Operator,
+            customer_name=self.CustomerName,
+            customer_phone=self.CustomerPhone,
+            customer_email=self.CustomerEmail,
+            customer_address=self.CustomerAddress,
+            refund_notify_url=self.RefundNotifyURL,
+            use_status_notify_url=self.UseStatusNotifyURL,
+        )
 
 
 class OrderLine(BaseModel):
@@ -79,6 +113,10 @@ class IssueOrder(BaseModel):
     paid: bool  # MerchantTradeNo order (pickup vouchers, needs payment) vs FreeTradeNo (gift only)
     issue_type: str
     lines: tuple[OrderLine, ...]
+    details: OrderDetails = OrderDetails()
+    # The Issue request is answered when the order is decided (the merchant's `issue_reply` option), not at once
+    # when it is accepted. Fixed at acceptance, so each request gets exactly one reply whatever changes later.
+    outcome_reply: bool = True
 
     @property
     def pickup_total(self) -> int:
@@ -95,14 +133,23 @@ class Invalid:
     detail: str
 
 
-def validate(data: dict[str, object], products: Callable[[str], Product | None], today: date) -> IssueOrder | Invalid:
-    """`today` is the Asia/Taipei business date of the request: a usage period may not have ended already."""
+def validate(
+    data: dict[str, object],
+    products: Callable[[str], Product | None],
+    today: date,
+    *,
+    prints_paper: bool = False,
+) -> IssueOrder | Invalid:
+    """`today` is the Asia/Taipei business date of the request: a usage period may not have ended already.
+    `prints_paper`: the merchant has the "merchant prints paper tickets" feature."""
     try:
         request = IssueData.model_validate(data)
     except ValidationError as exc:
         return Invalid(RtnCode.DATA_INVALID, first_error(exc))
     if (request.MerchantTradeNo is None) == (request.FreeTradeNo is None):
         return Invalid(RtnCode.ORDER_NO_CHOICE, "send exactly one of MerchantTradeNo and FreeTradeNo")
+    if missing := delivery_fields_missing(request, prints_paper):
+        return Invalid(RtnCode.DATA_INVALID, missing)
     lines: list[OrderLine] = []
     for index, raw in enumerate(request.TicketInfo):
         line = _line(raw, request.IssueType, products, today)
@@ -117,8 +164,29 @@ def validate(data: dict[str, object], products: Callable[[str], Product | None],
         paid=request.MerchantTradeNo is not None,
         issue_type=request.IssueType,
         lines=tuple(lines),
+        details=request.details(),
     )
     return _order_rules(order)
+
+
+def delivery_fields_missing(request: IssueData, prints_paper: bool) -> str | None:
+    """§3.1's conditional fields, as far as this platform delivers tickets (docs/decisions.md, "Issue delivery
+    fields"): a convenience-store ticket is announced by e-mail; paper tickets are printed by the merchant only."""
+    if request.IssueType == CONVENIENCE_STORE and request.CustomerEmail is None:
+        return "CustomerEmail is required for a convenience-store ticket (IssueType 1): the pickup notice goes there"
+    if request.IssueType != PAPER:
+        return None
+    if request.PrintType is None:
+        return "PrintType is required for paper tickets (IssueType 2)"
+    if request.PrintType != MERCHANT_PRINTS:
+        return (
+            "PrintType 1 (printed and delivered for you) is not offered: send PrintType 2 and print via QueryPrintData"
+        )
+    if not prints_paper:
+        return "PrintType 2 needs the merchant-prints-paper-tickets feature, which this merchant does not have"
+    if request.CustomerName is None or request.CustomerAddress is None:
+        return "CustomerName and CustomerAddress are required when the merchant prints paper tickets"
+    return None
 
 
 def _order_rules(order: IssueOrder) -> IssueOrder | Invalid:

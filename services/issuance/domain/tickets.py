@@ -80,4 +80,5 @@ def build_tickets_issued(
         escrow_expiry_date=escrow_expiry_date(payment.payment_date, escrow_days) if payment else None,
         total_face_value=order.pickup_total,
         tickets=tuple(tickets),
+        details=order.details,
     )

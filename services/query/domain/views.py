@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from shared.contracts.common import IssueStatus, TicketType, UseStatus
+from shared.contracts.issuance import OrderDetails
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,7 @@ class OrderView:
     escrow_expiry_date: date | None
     total_face_value: int
     payment_trade_no: str | None
+    details: OrderDetails = field(default_factory=OrderDetails)
 
 
 @dataclass(frozen=True)
@@ -60,10 +62,13 @@ class Counts:
     expired: int = 0
 
 
-def status_after_failure(current: IssueStatus | None) -> IssueStatus:
-    """An IssueFailed never undoes an issued order: a later duplicate or invalid request for the same order
-    number also publishes IssueFailed, and the order stays issued (its tickets exist)."""
-    return IssueStatus.SUCCESS if current is IssueStatus.SUCCESS else IssueStatus.FAILED
+def status_after_failure(current: IssueStatus | None, final: bool) -> IssueStatus:
+    """An IssueFailed never undoes an issued order: a later invalid request for the same order number also
+    publishes IssueFailed, and the order stays issued (its tickets exist). Nor does a refused request (not final)
+    fail an accepted order still processing: only the order's own final failure does."""
+    if current is IssueStatus.SUCCESS or (current is IssueStatus.PROCESSING and not final):
+        return current
+    return IssueStatus.FAILED
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,30 @@ import asyncpg
 from services.query.domain.views import Counts, OrderView, TicketChange, TicketView, status_after_failure
 from shared.clock import end_of_business_day, start_of_business_day
 from shared.contracts.common import IssueStatus, TicketType, UseStatus
-from shared.contracts.issuance import IssueFailed, TicketsIssued
+from shared.contracts.issuance import IssueAccepted, IssueFailed, OrderDetails, TicketsIssued
 from shared.contracts.redemption import TicketEvent
+
+
+async def apply_accepted(conn: asyncpg.Connection, event: IssueAccepted, now: datetime) -> None:
+    """The order is processing (Status 3), unless it was issued already (never a step back)."""
+    await conn.execute(
+        """
+        INSERT INTO orders AS o (merchant_id, trade_no, free, platform_id, status, rtn_code, remark, issue_type,
+                                 details, updated_at)
+        VALUES ($1, $2, $3, $4, 3, 1, '', $5, $6, $7)
+        ON CONFLICT (merchant_id, trade_no) DO UPDATE SET
+            status = 3, rtn_code = 1, remark = '', free = EXCLUDED.free, platform_id = EXCLUDED.platform_id,
+            issue_type = EXCLUDED.issue_type, details = EXCLUDED.details, updated_at = EXCLUDED.updated_at
+        WHERE o.status <> 1
+        """,
+        event.merchant_id,
+        event.merchant_trade_no or event.free_trade_no or event.ticket_trade_no,
+        event.merchant_trade_no is None,
+        event.platform_id,
+        event.issue_type,
+        event.details.model_dump_json(),
+        now,
+    )
 
 
 async def apply_issued(conn: asyncpg.Connection, event: TicketsIssued, now: datetime) -> None:
@@ -24,15 +46,15 @@ async def apply_issued(conn: asyncpg.Connection, event: TicketsIssued, now: date
         """
         INSERT INTO orders (merchant_id, trade_no, free, platform_id, status, rtn_code, remark, ticket_trade_no,
                             issue_type, issued_at, escrow_expiry_date, total_face_value, payment_trade_no,
-                            payment_amount, payment_date, updated_at)
-        VALUES ($1, $2, $3, $4, 1, 1, '', $5, $6, $7, $8, $9, $10, $11, $12, $13)
+                            payment_amount, payment_date, updated_at, details)
+        VALUES ($1, $2, $3, $4, 1, 1, '', $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
         ON CONFLICT (merchant_id, trade_no) DO UPDATE SET
             status = 1, rtn_code = 1, remark = '', ticket_trade_no = EXCLUDED.ticket_trade_no,
             free = EXCLUDED.free, platform_id = EXCLUDED.platform_id, issue_type = EXCLUDED.issue_type,
             issued_at = EXCLUDED.issued_at, escrow_expiry_date = EXCLUDED.escrow_expiry_date,
             total_face_value = EXCLUDED.total_face_value, payment_trade_no = EXCLUDED.payment_trade_no,
             payment_amount = EXCLUDED.payment_amount, payment_date = EXCLUDED.payment_date,
-            updated_at = EXCLUDED.updated_at
+            updated_at = EXCLUDED.updated_at, details = EXCLUDED.details
         """,
         event.merchant_id,
         event.merchant_trade_no or event.free_trade_no or event.ticket_trade_no,
@@ -47,6 +69,7 @@ async def apply_issued(conn: asyncpg.Connection, event: TicketsIssued, now: date
         payment.amount if payment else None,
         payment.payment_date if payment else None,
         now,
+        event.details.model_dump_json(),
     )
     tickets = event.tickets
     # One statement for the whole order (unnest): an order may hold thousands of tickets. A redemption event that
@@ -87,8 +110,8 @@ async def apply_failed(conn: asyncpg.Connection, event: IssueFailed, now: dateti
     current = await conn.fetchval(
         "SELECT status FROM orders WHERE merchant_id = $1 AND trade_no = $2 FOR UPDATE", event.merchant_id, trade_no
     )
-    status = status_after_failure(IssueStatus(current) if current is not None else None)
-    if status is IssueStatus.SUCCESS:
+    status = status_after_failure(IssueStatus(current) if current is not None else None, event.final)
+    if status is not IssueStatus.FAILED:
         return trade_no
     await conn.execute(
         """
@@ -254,6 +277,7 @@ def _order(row: asyncpg.Record) -> OrderView:
         escrow_expiry_date=row["escrow_expiry_date"],
         total_face_value=row["total_face_value"],
         payment_trade_no=row["payment_trade_no"],
+        details=OrderDetails.model_validate_json(row["details"]),
     )
 
 
