@@ -12,7 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from deploy.bench import hostile, issuance, query, redemption, settlement
+from deploy.bench import gateway, hostile, issuance, query, redemption, settlement
 from deploy.bench.common import ROOT, Report, service_pids
 from shared.settings import Settings
 
@@ -28,7 +28,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--orders", type=int, default=int(os.environ.get("BENCH_ORDERS", "20000")))
     parser.add_argument(
-        "--only", choices=("issuance", "redemption", "settlement", "hostile", "query"), help="run just this benchmark"
+        "--only",
+        choices=("issuance", "redemption", "settlement", "hostile", "query", "gateway"),
+        help="run just this benchmark",
     )
     args = parser.parse_args()
     instance = os.environ.get("INFRA_NAME", "bench")
@@ -74,6 +76,16 @@ def main() -> None:
         report = Report("Queries: latency under load, Issue → result, paging", query.command(args.only))
         print(f"benchmark: queries at {query.LOAD_RATE}/s, Issue → result, paging 10,000 tickets")
         asyncio.run(query.run(settings.kafka_bootstrap, report))
+        report.append_to_docs()
+    if args.only in (None, "gateway"):
+        # Alone: redemption answers the write-offs, the gateway relays them over HTTP.
+        subprocess.run(["bash", str(ROOT / "deploy/local/services.sh"), "stop"], check=True)
+        os.environ.update(gateway.ENVIRONMENT)
+        start_services(gateway.SERVICES)
+        report = Report("HTTP gateway: WriteOff over HTTP", gateway.command(args.only))
+        url = os.environ.get("GATEWAY_URL", "http://127.0.0.1:8080")
+        print(f"benchmark: HTTP WriteOff at {gateway.BAR_RATE}/s and the maximum sustained rate, at {url}")
+        asyncio.run(gateway.run(settings, url, report, instance, service_pids(instance)))
         report.append_to_docs()
     print("results appended to docs/benchmarks.md")
 
