@@ -10,6 +10,7 @@ offsets are never committed and the batch is read again after a restart.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,6 +22,7 @@ from services.ops import store
 from services.ops.domain.facts import Fact, Poison
 from services.ops.domain.fold import fold
 from services.ops.inbound import parse
+from shared.infra import metrics
 from shared.infra.deadletters import DeadLetter, Stage
 from shared.infra.messages import Inbound
 
@@ -58,13 +60,16 @@ class Folding:
     applied_events: list[int] = field(default_factory=lambda: [0])
 
     async def on_batch(self, stream: Any, events: Sequence[Any]) -> None:
+        started = time.perf_counter()
         parsed = [
             (event, parse(event.message.topic, event.message.partition, event.message.offset, event.message.value))
             for event in events
         ]
         poisons = [(event, p) for event, p in parsed if isinstance(p, Poison)]
         if poisons:
-            await store.dead_letter(await self.pool(), [_letter(e, p) for e, p in poisons], datetime.now(UTC))
+            letters = [_letter(e, p) for e, p in poisons]
+            await store.dead_letter(await self.pool(), letters, datetime.now(UTC))
+            metrics.dead_lettered(store.SCHEMA, letters)
         by_partition: dict[int, list[Fact | Poison]] = {}
         for event, p in parsed:
             by_partition.setdefault(event.message.partition, []).append(p)
@@ -73,6 +78,7 @@ class Folding:
         for event in events:
             await stream.ack(event)
         self.live.bump()
+        metrics.batch_applied(store.SCHEMA, [e.message.topic for e in events], time.perf_counter() - started)
 
     def _apply(self, partition: int, facts: list[Fact | Poison]) -> None:
         key = f"p{partition}"

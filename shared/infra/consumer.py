@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -24,7 +25,7 @@ from aiokafka.errors import CommitFailedError, KafkaError
 
 from shared.clock import Clock
 from shared.contracts.events import Outgoing
-from shared.infra import deadletters, outbox
+from shared.infra import deadletters, metrics, outbox
 from shared.infra.crash_guard import CrashGuard
 from shared.infra.deadletters import DeadLetter, Stage
 from shared.infra.faults import Backoff, is_transient
@@ -105,6 +106,7 @@ class ConsumerRunner:
         """Apply a batch durably; retries transient failures, isolates and dead-letters a poison message."""
         if not records:
             return
+        started = time.perf_counter()
         items: list[Item] = []
         letters: list[DeadLetter] = []
         for record in records:
@@ -118,6 +120,7 @@ class ConsumerRunner:
                 log.exception("%s: parser failed on %s/%d/%d", self.name, record.topic, record.partition, record.offset)
                 letters.append(DeadLetter(record, Stage.PARSE, f"parser failed: {exc!r}"))
         await self._settle(items, letters)
+        metrics.batch_applied(self.name, [r.topic for r in records], time.perf_counter() - started)
 
     async def _settle(self, items: list[Item], letters: Sequence[DeadLetter] = ()) -> None:
         """Apply `items` (storing `letters` with them); a failing message is found by bisection."""
@@ -188,10 +191,12 @@ class ConsumerRunner:
         now = self.clock.now()
         async with self.pool.acquire() as conn, conn.transaction():
             out: list[Outgoing] = list(notices)
-            for letter in await deadletters.store(conn, letters, self.name):
+            stored = await deadletters.store(conn, letters, self.name)
+            for letter in stored:
                 out.append(deadletters.rejection_for(letter, self.name, now))
             out.extend(await apply_items(conn, self.routes, items))
             await outbox.append(conn, self.schema, out)
+        metrics.dead_lettered(self.name, stored)  # counted once committed
 
     async def _store_letters(self, letters: Sequence[DeadLetter]) -> bool:
         """Store and announce; False when every one of them was stored before."""
@@ -199,6 +204,7 @@ class ConsumerRunner:
         async with self.pool.acquire() as conn, conn.transaction():
             stored = await deadletters.store(conn, letters, self.name)
             await outbox.append(conn, self.schema, [deadletters.rejection_for(x, self.name, now) for x in stored])
+        metrics.dead_lettered(self.name, stored)
         return bool(stored)
 
     async def transient_retried(self, step: Callable[[], Awaitable[T]]) -> T:

@@ -16,7 +16,7 @@ import asyncpg
 
 from shared.clock import Clock, SystemClock
 from shared.ecticket.authentication import MerchantDirectory
-from shared.infra import relay_process
+from shared.infra import metrics, relay_process
 from shared.infra.compacted import CompactedView
 from shared.infra.consumer import ConsumerRunner
 from shared.infra.database import create_pool, migrate
@@ -95,6 +95,8 @@ async def serve(spec: ServiceSpec, settings: Settings | None = None) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, runtime.stopping.set)
     wiring = await spec.wire(runtime)
+    metrics.serve(spec.name)
+    probe = metrics.Probe(spec.name, spec.schema, runtime.pool)
     runner = ConsumerRunner(
         name=spec.name,
         schema=spec.schema,
@@ -106,12 +108,13 @@ async def serve(spec: ServiceSpec, settings: Settings | None = None) -> None:
     )
     relay = relay_process.supervise(spec.schema, runtime.settings, runtime.stopping)
     redrives = every(1.0, lambda: redrive_step(runner), runtime.stopping, "dead-letter re-drive")
+    probes = every(metrics.PROBE_SECONDS, probe.step, runtime.stopping, "metrics probe")
     # A process that consumes no topic (the payment-processor simulator only serves HTTP, started by its wire())
     # joins no consumer group: it is ready once wired, and runs its relay and timers only.
     consuming = [runner.run()] if wiring.routes else []
     if not wiring.routes:
         runner.ready.set()
-    loops = (*consuming, relay, redrives, *wiring.timers)
+    loops = (*consuming, relay, redrives, probes, *wiring.timers)
     tasks: list[asyncio.Task[None]] = [asyncio.create_task(c) for c in loops]
     announcer = asyncio.create_task(_announce_ready(spec.name, runner.ready))
     try:

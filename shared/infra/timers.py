@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
+from shared.infra import metrics
 from shared.infra.faults import is_transient
 
 log = logging.getLogger(__name__)
@@ -22,15 +24,18 @@ async def every(seconds: float, step: Callable[[], Awaitable[bool]], stopping: a
     """
     failing = False
     while not stopping.is_set():
+        started = time.perf_counter()
         try:
             more = await step()
         except Exception as exc:
+            metrics.timer_step(name, started, failed=True)
             if _transient(exc):
                 log.warning("%s failed (%r); retrying in %.1fs", name, exc, seconds)
             else:
                 log.exception("%s failed; retrying in %.1fs", name, seconds)
             failing, more = True, False
         else:
+            metrics.timer_step(name, started, failed=False)
             if failing:
                 log.info("%s works again", name)
                 failing = False

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import faust
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 if TYPE_CHECKING:
     from services.ops.runtime import OpsRuntime
@@ -56,6 +57,10 @@ def register(app: faust.App, runtime: OpsRuntime) -> None:
                 await response.write(b": still here\n\n")
         return response
 
+    async def metrics(_: web.Request) -> web.Response:
+        """The ops process's own Prometheus metrics, on the dashboard's port (every service has /metrics)."""
+        return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
     router = cast(Any, app.web).web_app.router  # faust's aiohttp driver: its Application
     router.add_get("/", page)
     router.add_get("/api/summary", summary)
@@ -63,6 +68,7 @@ def register(app: faust.App, runtime: OpsRuntime) -> None:
     router.add_get("/api/orders/{trade_no}", orders)
     router.add_get("/api/search", search)
     router.add_get("/api/stream", stream)
+    router.add_get("/metrics", metrics)
 
 
 def _not_found(reason: str) -> web.Response:
