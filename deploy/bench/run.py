@@ -12,7 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from deploy.bench import gateway, hostile, issuance, query, redemption, settlement
+from deploy.bench import gateway, hostile, issuance, notifications, query, redemption, settlement
 from deploy.bench.common import ROOT, Report, service_pids
 from shared.settings import Settings
 
@@ -29,7 +29,7 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=int(os.environ.get("BENCH_ORDERS", "20000")))
     parser.add_argument(
         "--only",
-        choices=("issuance", "redemption", "settlement", "hostile", "query", "gateway"),
+        choices=("issuance", "redemption", "settlement", "hostile", "query", "gateway", "notifications"),
         help="run just this benchmark",
     )
     args = parser.parse_args()
@@ -86,6 +86,17 @@ def main() -> None:
         url = os.environ.get("GATEWAY_URL", "http://127.0.0.1:8080")
         print(f"benchmark: HTTP WriteOff at {gateway.BAR_RATE}/s and the maximum sustained rate, at {url}")
         asyncio.run(gateway.run(settings, url, report, instance, service_pids(instance)))
+        report.append_to_docs()
+    if args.only in (None, "notifications"):
+        # Alone (last: its synthetic events stay on the topics): the notification service and the merchant
+        # endpoints this process serves.
+        subprocess.run(["bash", str(ROOT / "deploy/local/services.sh"), "stop"], check=True)
+        start_services(notifications.SERVICES)
+        report = Report(
+            "Notifications: event → delivered, 1,000 merchants with 10 % dead", notifications.command(args.only)
+        )
+        print("benchmark: notifications, event → delivered at 200/s, then 1,000 merchants with 10 % of endpoints dead")
+        asyncio.run(notifications.run(settings, report))
         report.append_to_docs()
     print("results appended to docs/benchmarks.md")
 
