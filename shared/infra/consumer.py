@@ -75,6 +75,11 @@ class ConsumerRunner:
             # A killed instance's partitions move to the survivors after 6 s instead of the default 10 s.
             session_timeout_ms=6000,
             heartbeat_interval_ms=1500,
+            # The broker parks a fetch for up to this long when it has nothing for it. aiokafka sends one fetch per
+            # broker at a time, without the partitions whose records it holds, so a fetch for the idle partitions
+            # parked at the default 500 ms held back the busy partition's next records: under a steady load every
+            # other batch waited ~0.5 s (query p50 711 ms at 250 queries/s; 92 ms with 50).
+            fetch_max_wait_ms=50,
         )
         guard = CrashGuard(self.pool, self.name)
         await consumer.start()
