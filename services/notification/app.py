@@ -10,6 +10,7 @@ from services.notification.attempts import Attempter
 from services.notification.config import NotifyConfig
 from services.notification.endpoints import HttpEndpoints
 from services.notification.handlers import NotificationHandlers
+from services.notification.recorder import Recorder
 from services.notification.timers import DeliveryLoop
 from shared.infra.messages import Route, parse_event
 from shared.infra.service import Runtime, ServiceSpec, Wiring
@@ -23,7 +24,8 @@ async def wire(runtime: Runtime) -> Wiring:
     config = NotifyConfig.from_env()
     handlers = NotificationHandlers(runtime, config)
     endpoints = HttpEndpoints(config.timeout, config.concurrency)
-    loop = DeliveryLoop(runtime, config, Attempter(runtime.clock, runtime.merchants, endpoints, config))
+    attempter = Attempter(runtime.clock, runtime.merchants, endpoints, config)
+    loop = DeliveryLoop(runtime, config, attempter, Recorder(runtime.pool))
     routes: dict[str, Route[Any]] = {
         ISSUANCE_EVENTS: Route(parse=parse_event, handle=handlers.on_events),  # each order's notify URLs
         REDEMPTION_EVENTS: Route(parse=parse_event, handle=handlers.on_events),  # ticket status changes

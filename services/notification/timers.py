@@ -16,8 +16,8 @@ from datetime import datetime, timedelta
 
 from services.notification.attempts import Attempter
 from services.notification.config import NotifyConfig
+from services.notification.recorder import Recorder
 from services.notification.store import deliveries
-from services.notification.store import log as delivery_log
 from services.notification.store.deliveries import Due
 from shared.infra.service import Runtime
 
@@ -33,6 +33,7 @@ class DeliveryLoop:
     runtime: Runtime
     config: NotifyConfig
     attempter: Attempter
+    recorder: Recorder
     in_flight: dict[str, int] = field(default_factory=dict)  # merchant -> notifications being sent
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -74,10 +75,7 @@ class DeliveryLoop:
 
     async def _deliver(self, due: Due) -> None:
         try:
-            settled, attempt = await self.attempter.attempt(due)
-            async with self.runtime.pool.acquire() as conn, conn.transaction():
-                await deliveries.settle(conn, settled)
-                await delivery_log.append(conn, attempt)
+            await self.recorder.record(await self.attempter.attempt(due))
         except Exception:
             # Still leased: it is tried again when the lease ends (the database may be restarting).
             log.exception("notification %s: the attempt could not be recorded", due.notification_id)

@@ -95,23 +95,28 @@ class Settled:
     error: str | None
 
 
-async def settle(conn: asyncpg.Connection, outcome: Settled) -> None:
+async def settle(conn: asyncpg.Connection, outcomes: Sequence[Settled]) -> None:
+    """Record attempts' outcomes, many in one statement (the delivery loop commits them in groups)."""
+    if not outcomes:
+        return
     await conn.execute(
         """
-        UPDATE deliveries
-        SET status = $2, attempts = attempts + 1, last_attempt_at = $3,
-            first_attempt_at = COALESCE(first_attempt_at, $4),
-            next_attempt_at = COALESCE($5, next_attempt_at),
-            delivered_at = CASE WHEN $2 = 'delivered' THEN $3 ELSE delivered_at END,
-            last_error = $6
-        WHERE notification_id = $1
+        UPDATE deliveries d
+        SET status = x.status, attempts = d.attempts + 1, last_attempt_at = x.at,
+            first_attempt_at = COALESCE(d.first_attempt_at, x.first_at),
+            next_attempt_at = COALESCE(x.next_at, d.next_attempt_at),
+            delivered_at = CASE WHEN x.status = 'delivered' THEN x.at ELSE d.delivered_at END,
+            last_error = x.error
+        FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::timestamptz[], $6::text[])
+             AS x(id, status, at, first_at, next_at, error)
+        WHERE d.notification_id = x.id
         """,
-        outcome.notification_id,
-        outcome.status,
-        outcome.attempt_at,
-        outcome.first_attempt_at,
-        outcome.next_attempt_at,
-        outcome.error,
+        [o.notification_id for o in outcomes],
+        [o.status for o in outcomes],
+        [o.attempt_at for o in outcomes],
+        [o.first_attempt_at for o in outcomes],
+        [o.next_attempt_at for o in outcomes],
+        [o.error for o in outcomes],
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -22,22 +23,25 @@ class Attempt:
     duration_ms: int
 
 
-async def append(conn: asyncpg.Connection, a: Attempt) -> None:
+async def append(conn: asyncpg.Connection, attempts: Sequence[Attempt]) -> None:
+    if not attempts:
+        return
     await conn.execute(
         """
         INSERT INTO delivery_log (notification_id, merchant_id, attempt, at, url, outcome, http_status, detail,
                                   duration_ms)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+        SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[], $4::timestamptz[], $5::text[], $6::text[], $7::int[],
+                             $8::text[], $9::int[])
         """,
-        a.notification_id,
-        a.merchant_id,
-        a.attempt,
-        a.at,
-        a.url,
-        a.outcome,
-        a.http_status,
-        a.detail,
-        a.duration_ms,
+        [a.notification_id for a in attempts],
+        [a.merchant_id for a in attempts],
+        [a.attempt for a in attempts],
+        [a.at for a in attempts],
+        [a.url for a in attempts],
+        [a.outcome for a in attempts],
+        [a.http_status for a in attempts],
+        [a.detail for a in attempts],
+        [a.duration_ms for a in attempts],
     )
 
 
