@@ -18,10 +18,10 @@ from starlette.routing import Route
 from services.gateway import store
 from services.gateway.config import GatewayConfig
 from services.gateway.domain import payment_results
-from services.gateway.domain.answers import PAYMENT_ACCEPTED, malformed, payment_refused
-from services.gateway.domain.forwarding import OPERATIONS, Malformed, forward
 from services.gateway.domain.rate import RateLimiter
+from services.gateway.inbound import OPERATIONS, Malformed, forward
 from services.gateway.openapi import document
+from services.gateway.outbound import PAYMENT_ACCEPTED, malformed, payment_refused
 from services.gateway.relay import NoReply, Relay
 from shared.ecticket.authentication import MerchantSource
 

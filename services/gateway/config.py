@@ -19,7 +19,7 @@ class GatewayConfig:
     rate_burst: float
     reply_seconds: float  # how long a request waits for its reply before HTTP 504 (send it again to get it)
     drain_seconds: float  # on SIGTERM, how long requests in flight may still wait for their replies
-    request_id_secret: bytes = b""  # keys the request ids (domain.forwarding.request_id_of)
+    request_id_secret: bytes = b""  # keys the request ids (inbound.request_id_of)
 
     @classmethod
     def from_env(cls, config_key_hex: str) -> GatewayConfig:

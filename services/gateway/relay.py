@@ -10,7 +10,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from services.gateway import store
-from services.gateway.domain.forwarding import Forward
+from services.gateway.inbound import Forward
 from services.gateway.replies import GaveUp, ReplyTail
 from shared.topics import INGEST_PAYMENTS, INGEST_REQUESTS
 

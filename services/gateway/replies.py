@@ -18,7 +18,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from services.gateway import store
-from services.gateway.domain.forwarding import REQUEST_ID_PREFIX
+from services.gateway.inbound import REQUEST_ID_PREFIX
 from shared import bounded_json
 from shared.infra.faults import Backoff, is_transient
 from shared.infra.topics_admin import partitions_of

@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 import pytest
 
 from services.gateway.domain import payment_results
-from services.gateway.domain.forwarding import Forward, Malformed, forward, request_id_of
 from services.gateway.domain.rate import RateLimiter
+from services.gateway.inbound import Forward, Malformed, forward, request_id_of
 from shared.ids import content_id
 from shared.infra.intake import parse_ingest_request
 from shared.infra.messages import Inbound

@@ -1,1 +1,1 @@
-"""The gateway's pure core: what a request body becomes (forwarded or refused), request ids, rate buckets."""
+"""The gateway's pure core: per-merchant rate buckets, and whether a payment result is fit for the payments topic."""

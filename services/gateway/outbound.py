@@ -1,4 +1,4 @@
-"""The few answers the gateway gives itself (pure): a body no service could answer, and the webhook's text."""
+"""The few answers the gateway gives itself (pure): to a body no service could answer, and the webhook's text."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""An HTTP request body -> the ingest message to forward, or the gateway's own refusal (pure: no I/O, no clock).
+"""What the gateway takes in, read (pure: no I/O, no clock): an HTTP request body -> the ingest message to forward,
+or the gateway's own refusal; an AIO payment-result callback -> its fields.
 
 The gateway decides nothing an owning service decides: it refuses only what no service could answer (a body that
 is not a JSON object, no plausible MerchantID), using the very parser every service reads the ingestion topic with
