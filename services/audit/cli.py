@@ -1,0 +1,140 @@
+"""`python -m services.audit verify | export | public-key` (docs/audit.md has copy-paste examples).
+
+verify: replays the log (Kafka, from the beginning or a time, or an export), prints a report, writes the JSON report
+if asked, and exits 0 only when everything checks out (1: findings, 2: it could not run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import AsyncIterator, Iterable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from services.audit import export, report
+from services.audit.domain.records import Finding, Record
+from services.audit.domain.verify import TOPIC_ORDER, Options, Verifier
+from services.audit.reader import KafkaLog
+from shared.contracts import chain
+from shared.settings import Settings, business_day_cutoff
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    if args.command == "public-key":
+        settings = Settings.from_env()
+        key = chain.private_key_from_hex(settings.audit_signing_key_hex)
+        print(json.dumps({settings.audit_key_id: chain.public_hex(key)}))
+        return
+    if args.command == "export":
+        sys.exit(asyncio.run(_export(args)))
+    sys.exit(asyncio.run(_verify(args)))
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m services.audit", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    v = sub.add_parser("verify", help="replay and verify the log; exit 0 only when clean")
+    v.add_argument("--export", type=Path, help="verify this export directory instead of Kafka")
+    v.add_argument("--since", type=datetime.fromisoformat, help="read Kafka from this time (ISO, with offset)")
+    v.add_argument("--merchant", help="the domain checks and findings of this merchant only")
+    v.add_argument("--from", dest="period_from", type=datetime.fromisoformat, help="findings about records from")
+    v.add_argument("--to", dest="period_to", type=datetime.fromisoformat, help="... until (exclusive)")
+    v.add_argument("--keys", type=Path, help='published public keys: JSON {"key id": "hex", ...}')
+    v.add_argument("--trust-local-key", action="store_true", help="the key of this environment's settings (dev)")
+    v.add_argument("--json", type=Path, help="write the JSON report here")
+    v.add_argument("--allow-unchained", action="store_true", help="accept records without a link (older history)")
+    v.add_argument("--reconcile", action="store_true", help="also compare with the services' databases")
+    v.add_argument("--quiet", action="store_true", help="no progress line")
+    e = sub.add_parser("export", help="export the log: records.jsonl, events.csv, manifest.json")
+    e.add_argument("--out", type=Path, required=True)
+    e.add_argument("--since", type=datetime.fromisoformat)
+    sub.add_parser("public-key", help="print this environment's checkpoint public key, to publish for auditors")
+    return parser
+
+
+def _keys(args: argparse.Namespace) -> dict[str, Ed25519PublicKey]:
+    keys: dict[str, Ed25519PublicKey] = {}
+    if args.keys is not None:
+        keys |= {kid: chain.public_key_from_hex(h) for kid, h in json.loads(args.keys.read_text()).items()}
+    if args.trust_local_key:
+        settings = Settings.from_env()
+        keys[settings.audit_key_id] = chain.private_key_from_hex(settings.audit_signing_key_hex).public_key()
+    return keys
+
+
+async def _verify(args: argparse.Namespace) -> int:
+    millis = [None if t is None else int(t.timestamp() * 1000) for t in (args.period_from, args.period_to)]
+    options = Options(cutoff=business_day_cutoff(), allow_unchained=args.allow_unchained,
+                      merchant_id=args.merchant, period_ms=(millis[0], millis[1]))  # fmt: skip
+    verifier = Verifier(options)
+    try:
+        keys = _keys(args)
+        if args.export is not None:
+            manifest, records = export.read(args.export)
+            progress = report.Progress(int(str(manifest["records"])), enabled=not args.quiet)
+            _feed_all(verifier, records, progress)
+        else:
+            await _feed_kafka(verifier, args.since, args.quiet)
+    except (OSError, ValueError, export.ExportMismatch) as exc:
+        print(f"audit: cannot verify: {exc}", file=sys.stderr)
+        return 2
+    signed = verifier.finish(keys)
+    reconciled = await _reconcile(verifier, options) if args.reconcile else None
+    result = report.as_json(verifier, signed, reconciled)
+    report.human(result, sys.stdout)
+    if args.json is not None:
+        args.json.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    return 0 if result["clean"] else 1
+
+
+def _feed_all(verifier: Verifier, records: Iterable[Record], progress: report.Progress) -> None:
+    for record in records:
+        verifier.feed(record)
+        progress.advance(record.topic)
+    progress.close()
+
+
+async def _feed_kafka(verifier: Verifier, since: datetime | None, quiet: bool) -> None:
+    log = KafkaLog(Settings.from_env().kafka_bootstrap)
+    await log.start()
+    try:
+        spans = await log.spans(TOPIC_ORDER, since)
+        progress = report.Progress(sum(s.size for s in spans), enabled=not quiet)
+        for span in spans:
+            async for record in log.records(span):
+                verifier.feed(record)
+                progress.advance(span.topic)
+        progress.close()
+    finally:
+        await log.stop()
+
+
+async def _reconcile(verifier: Verifier, options: Options) -> list[Finding]:
+    from services.audit import reconcile  # asyncpg only when asked
+
+    return await reconcile.run(Settings.from_env().database_url, verifier, options.merchant_id)
+
+
+async def _export(args: argparse.Namespace) -> int:
+    log = KafkaLog(Settings.from_env().kafka_bootstrap)
+    await log.start()
+    try:
+        spans = await log.spans(TOPIC_ORDER, args.since)
+
+        async def records() -> AsyncIterator[Record]:
+            for span in spans:
+                async for record in log.records(span):
+                    yield record
+
+        manifest: dict[str, Any] = await export.write(records(), args.out)
+    finally:
+        await log.stop()
+    print(f"exported {manifest['records']:,} records to {args.out}")
+    return 0

@@ -1,0 +1,1 @@
+"""The audit's pure checks: records in, findings out. No I/O (import-linter)."""

@@ -1,0 +1,132 @@
+"""The verification of a whole log (pure): records in, in the order of `TOPIC_ORDER`, a report out.
+
+The topics are read one after the other so every fact's causes come first (a payment before its issue, an issue
+before its tickets' redemptions, the ledger's inputs before the entries settlement recorded from them); within a
+topic, partition by partition in offset order, the order each consumer saw. Memory is what the state needs (the
+tickets, the order books, the chain's arrays), never the log itself.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time, timedelta
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from pydantic import ValidationError
+
+from services.audit.domain.chain_check import ChainCheck
+from services.audit.domain.ledger import LedgerReplay
+from services.audit.domain.orders import OrderChecks
+from services.audit.domain.records import Finding, Findings, Record
+from services.audit.domain.tickets import TicketReplay
+from shared.contracts import chain
+from shared.contracts.envelope import EventEnvelope
+from shared.contracts.events import Event, UnknownEventType, payload_of
+from shared.contracts.issuance import IssueFailed, TicketsIssued
+from shared.contracts.payments import PaymentConfirmed
+from shared.contracts.redemption import RedemptionRejected, TicketEvent
+from shared.contracts.settlement import LedgerEntryPosted, PayoutInstructed, RefundInstructed, TransferOutcome
+from shared.topics import (
+    AUDIT_CHECKPOINTS,
+    BANK_STATEMENTS,
+    ISSUANCE_EVENTS,
+    PAYMENT_EVENTS,
+    REDEMPTION_EVENTS,
+    REJECTIONS,
+    SETTLEMENT_EVENTS,
+    SETTLEMENT_INSTRUCTIONS,
+)
+
+TOPIC_ORDER = (
+    PAYMENT_EVENTS,
+    ISSUANCE_EVENTS,
+    REDEMPTION_EVENTS,
+    SETTLEMENT_INSTRUCTIONS,
+    BANK_STATEMENTS,
+    REJECTIONS,
+    SETTLEMENT_EVENTS,
+    AUDIT_CHECKPOINTS,  # last: a checkpoint is judged against the whole chain
+)
+
+
+@dataclass(frozen=True)
+class Options:
+    cutoff: time = time(0)
+    allow_unchained: bool = False
+    merchant_id: str | None = None  # the domain checks of this merchant only (the chain is always whole)
+    period_ms: tuple[int | None, int | None] = (None, None)  # report findings about records in [from, to) only
+    grace: timedelta = timedelta(hours=1)
+
+
+@dataclass
+class Verifier:
+    options: Options = field(default_factory=Options)
+    findings: Findings = field(default_factory=Findings)
+    events: Counter[str] = field(default_factory=Counter)
+    records: int = 0
+    checkpoints: list[tuple[Record, chain.Checkpoint]] = field(default_factory=list)
+    log_end: datetime | None = None
+
+    def __post_init__(self) -> None:
+        self.findings.period_ms = self.options.period_ms
+        self.chain = ChainCheck(self.findings, self.options.allow_unchained)
+        self.tickets = TicketReplay(self.findings, self.options.cutoff)
+        self.ledger = LedgerReplay(self.findings, self.options.cutoff)
+        self.orders = OrderChecks(self.findings, self.options.grace)
+
+    def feed(self, record: Record) -> None:
+        self.records += 1
+        self.findings.current_ms = record.timestamp_ms
+        if record.topic == AUDIT_CHECKPOINTS:
+            try:
+                self.checkpoints.append((record, chain.Checkpoint.from_bytes(record.value)))
+            except chain.MalformedLink as exc:
+                self.findings.add(Finding("chain", "bad_checkpoint", record.where, str(exc)))
+            return
+        if not self.chain.feed(record):
+            return  # the same event again (a relay restart): consumers drop it, so does the replay
+        try:
+            envelope = EventEnvelope.from_bytes(record.value)
+            event = payload_of(envelope)
+        except (ValidationError, UnknownEventType, ValueError) as exc:
+            self.findings.add(Finding("events", "unreadable", record.where, str(exc).splitlines()[0]))
+            return
+        self.events[envelope.event_type] += 1
+        at = datetime.fromtimestamp(record.timestamp_ms / 1000, UTC)
+        self.log_end = at if self.log_end is None else max(self.log_end, at)
+        if self._wanted(envelope.key):
+            self._dispatch(envelope, event, record.where)
+
+    def finish(self, keys: dict[str, Ed25519PublicKey]) -> dict[str, int]:
+        """Runs the end-of-log checks; returns, per service, the highest seq a valid checkpoint signs."""
+        self.findings.current_ms = None
+        signed = self.chain.finish(self.checkpoints, keys)
+        self.ledger.finish()
+        self.orders.finish(self.ledger.books, self.log_end)
+        return signed
+
+    def _wanted(self, key: str) -> bool:
+        wanted = self.options.merchant_id
+        return wanted is None or key == wanted or key.startswith(wanted + "/")
+
+    def _dispatch(self, envelope: EventEnvelope, event: Event, where: str) -> None:
+        if isinstance(event, PaymentConfirmed):
+            self.orders.on_payment(event)
+            self.ledger.on_event(envelope, event)
+        elif isinstance(event, TicketsIssued):
+            self.orders.on_issued(event, where)
+            self.tickets.on_issued(event, where)
+            self.ledger.on_event(envelope, event)
+        elif isinstance(event, IssueFailed):
+            self.orders.on_failed(event)
+            self.ledger.on_event(envelope, event)
+        elif isinstance(event, TicketEvent | RedemptionRejected):
+            self.tickets.on_ticket_event(event, where)
+            self.ledger.on_event(envelope, event)
+        elif isinstance(event, PayoutInstructed | RefundInstructed | TransferOutcome):
+            self.ledger.on_event(envelope, event)
+        elif isinstance(event, LedgerEntryPosted):
+            self.ledger.on_recorded(event, where)
+        else:
+            self.ledger.on_event(envelope, event)  # IssueFailed and the rest: the ledger's inbound decides

@@ -1,0 +1,88 @@
+"""Where the records come from: the Kafka topics themselves, streamed (never the whole log in memory)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from services.audit.domain.records import Record
+
+FETCH_BYTES = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Span:
+    """What one topic holds to read: per partition, from which offset to which (exclusive)."""
+
+    topic: str
+    starts: dict[int, int]
+    ends: dict[int, int]
+
+    @property
+    def size(self) -> int:
+        return sum(self.ends[p] - self.starts[p] for p in self.ends)
+
+
+class KafkaLog:
+    """Reads the topics as they are when it starts (their end offsets then), from the beginning or from a time."""
+
+    def __init__(self, bootstrap: str) -> None:
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_partition_fetch_bytes=FETCH_BYTES,
+            fetch_max_bytes=4 * FETCH_BYTES,
+            client_id="ecticket-audit",
+        )
+
+    async def start(self) -> None:
+        await self._consumer.start()
+
+    async def stop(self) -> None:
+        await self._consumer.stop()
+
+    async def spans(self, topics: Sequence[str], since: datetime | None = None) -> list[Span]:
+        found = []
+        for topic in topics:
+            partitions = await self._partitions(topic)
+            parts = [TopicPartition(topic, p) for p in sorted(partitions)]
+            ends = await self._consumer.end_offsets(parts) if parts else {}
+            starts = await self._consumer.beginning_offsets(parts) if parts else {}
+            if since is not None and parts:
+                at = await self._consumer.offsets_for_times({tp: int(since.timestamp() * 1000) for tp in parts})
+                starts = {tp: (ends[tp] if at[tp] is None else at[tp].offset) for tp in parts}
+            found.append(
+                Span(topic, {tp.partition: starts[tp] for tp in parts}, {tp.partition: ends[tp] for tp in parts})
+            )
+        return found
+
+    async def records(self, span: Span) -> AsyncIterator[Record]:
+        parts = [TopicPartition(span.topic, p) for p in span.ends if span.ends[p] > span.starts[p]]
+        if not parts:
+            return
+        self._consumer.assign(parts)
+        for tp in parts:
+            self._consumer.seek(tp, span.starts[tp.partition])
+        left = set(parts)
+        while left:
+            batches = await self._consumer.getmany(*left, timeout_ms=1000)
+            for tp, batch in batches.items():
+                end = span.ends[tp.partition]
+                for r in batch:
+                    if r.offset >= end:
+                        break
+                    yield Record(r.topic, r.partition, r.offset, r.timestamp, r.key, r.value or b"", tuple(r.headers))
+                if await self._consumer.position(tp) >= end:
+                    left.discard(tp)
+        self._consumer.unsubscribe()
+
+    async def _partitions(self, topic: str) -> set[int]:
+        partitions = self._consumer.partitions_for_topic(topic)
+        if not partitions:
+            await self._consumer._client.force_metadata_update()  # a new consumer knows no topic yet
+            partitions = self._consumer.partitions_for_topic(topic)
+        return set(partitions or ())

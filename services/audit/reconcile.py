@@ -1,0 +1,119 @@
+"""Reconciliation: the state rebuilt from the log against each service's database, row by row, every difference
+with its keys. Read-only, streamed with server-side cursors (one service's table never sits in memory whole).
+
+What is compared: redemption's tickets (status, escrow released), issuance's finished orders (status 1 issued, 2
+failed; orders still processing have no final event yet), settlement's account balances and transfers (status and
+amount). A row the log does not explain is `extra_row`, state the log has and the database lacks is
+`missing_row`, a row whose values differ is `differs`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any
+
+import asyncpg
+
+from services.audit.domain.records import Finding
+from services.audit.domain.verify import Verifier
+from services.escrow_settlement.domain.facts import PayoutRejected, RefundTransferRejected
+from services.escrow_settlement.domain.state import TransferBook
+from services.escrow_settlement.domain.subjects import merchant_of
+
+SCHEMAS = {"redemption": "redemption", "issuance": "issuance", "settlement": "escrow_settlement"}
+
+Values = tuple[Any, ...]
+
+
+async def run(
+    dsn: str, verifier: Verifier, merchant_id: str | None, schemas: Mapping[str, str] = SCHEMAS
+) -> list[Finding]:
+    found: list[Finding] = []
+    conn = await asyncpg.connect(dsn)
+    try:
+        async with conn.transaction(readonly=True, isolation="repeatable_read"):  # one snapshot for every table
+            await _compare(conn, found, f"{schemas['redemption']}.tickets", "ticket_no",
+                           "SELECT ticket_no, status, escrow_released FROM {table}", merchant_id,
+                           {no: (int(t.status), t.escrow_released) for no, t in verifier.tickets.tickets.items()
+                            if merchant_id is None or t.merchant_id == merchant_id})  # fmt: skip
+            await _compare(conn, found, f"{schemas['issuance']}.orders", "order",
+                           "SELECT merchant_id || '/' || ticket_trade_no, status FROM {table} WHERE status IN (1, 2)",
+                           merchant_id, _for(verifier.orders.issue_status, merchant_id, lambda s: (s,)))  # fmt: skip
+            balances = {f"{a.kind.value}:{a.owner}": (v,) for owned in verifier.ledger.balances.values()
+                        for a, v in owned.items() if v}  # fmt: skip
+            await _compare(conn, found, f"{schemas['settlement']}.accounts", "account",
+                           "SELECT kind || ':' || owner, balance FROM {table} WHERE balance <> 0", merchant_id,
+                           _for(balances, merchant_id, lambda v: v, owner_of=_account_merchant))  # fmt: skip
+            transfers = {
+                str(i): _transfer(b)
+                for i, b in verifier.ledger.transfers.items()
+                if b.sent is not None and (merchant_id is None or merchant_of(b.sent) == merchant_id)
+            }
+            await _compare(conn, found, f"{schemas['settlement']}.transfers", "instruction_id",
+                           "SELECT instruction_id::text, status, amount FROM {table} WHERE status <> 'awaiting_instruction'",
+                           merchant_id, transfers)  # fmt: skip
+    finally:
+        await conn.close()
+    return found
+
+
+async def _compare(
+    conn: asyncpg.Connection,
+    found: list[Finding],
+    table: str,
+    key_name: str,
+    query: str,
+    merchant_id: str | None,
+    rebuilt: Mapping[str, Values],
+) -> None:
+    seen: set[str] = set()
+    async for key, values in _rows(conn, query.format(table=table), merchant_id):
+        seen.add(key)
+        expected = rebuilt.get(key)
+        where = f"{table} {key_name}={key}"
+        if expected is None:
+            found.append(Finding("reconcile", "extra_row", where, f"{values}: no event explains it", _merchant(key)))
+        elif tuple(expected) != values:
+            found.append(
+                Finding("reconcile", "differs", where, f"database {values}, log {tuple(expected)}", _merchant(key))
+            )
+    for key in sorted(set(rebuilt) - seen):
+        where = f"{table} {key_name}={key}"
+        found.append(Finding("reconcile", "missing_row", where, f"log {tuple(rebuilt[key])}, no row", _merchant(key)))
+
+
+async def _rows(conn: asyncpg.Connection, query: str, merchant_id: str | None) -> AsyncIterator[tuple[str, Values]]:
+    if merchant_id is not None:
+        joiner = " AND " if " WHERE " in query else " WHERE "
+        query, args = query + joiner + "merchant_id = $1", [merchant_id]
+    else:
+        args = []
+    async for row in conn.cursor(query, *args, prefetch=5000):
+        yield str(row[0]), tuple(row[1:])
+
+
+def _for(rebuilt: Mapping[str, Any], merchant_id: str | None, shape: Callable[[Any], Values],
+         owner_of: Callable[[str], str] | None = None) -> dict[str, Values]:  # fmt: skip
+    merchant = owner_of or _merchant
+    return {k: shape(v) for k, v in rebuilt.items() if merchant_id is None or merchant(k) == merchant_id}
+
+
+def _merchant(key: str) -> str | None:
+    return key.split("/", 1)[0] if "/" in key else None
+
+
+def _account_merchant(key: str) -> str:
+    return key.split(":", 1)[1].split("/", 1)[0]
+
+
+def _transfer(book: TransferBook) -> Values:
+    sent, settled = book.sent, book.settled
+    assert sent is not None
+    status = (
+        "sent"
+        if settled is None
+        else "rejected"
+        if isinstance(settled, PayoutRejected | RefundTransferRejected)
+        else "confirmed"
+    )
+    return (status, sent.amount)
