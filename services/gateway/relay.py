@@ -12,6 +12,7 @@ from aiokafka.errors import KafkaError
 from services.gateway import store
 from services.gateway.inbound import Forward
 from services.gateway.replies import GaveUp, ReplyTail
+from shared.infra.faults import is_transient
 from shared.topics import INGEST_PAYMENTS, INGEST_REQUESTS
 
 
@@ -42,9 +43,14 @@ class Relay:
         to the first copy, read by the tail, wakes this one too."""
         waiting = self.tail.expect(request.request_id)
         try:
-            known = self.tail.read_not_recorded(request.request_id) or await store.reply_of(
-                self.pool, request.request_id
-            )
+            try:
+                known = self.tail.read_not_recorded(request.request_id) or await store.reply_of(
+                    self.pool, request.request_id
+                )
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                return NoReply(503, "the gateway cannot reach its database; send the identical request again")
             if known is not None:
                 return Replied(known, replayed=True)
             try:
@@ -60,6 +66,8 @@ class Relay:
             self.tail.forget(request.request_id, waiting)
             if not waiting.done():
                 waiting.cancel()
+            elif not waiting.cancelled():
+                waiting.exception()  # retrieved: a GaveUp nobody awaited is not "never retrieved"
 
     async def put_payment(self, body: bytes, merchant_id: str) -> bool:
         """The result on ecticket.ingest.payments.v1, acknowledged by every in-sync replica (acks=all): only then
