@@ -45,7 +45,7 @@ def build(config: OpsConfig) -> tuple[faust.App, OpsRuntime]:
         web_port=config.web_port,
         web_in_thread=False,
         stream_ack_exceptions=False,
-        consumer_auto_offset_reset="earliest",
+        consumer_auto_offset_reset=config.offset_reset,
         producer_acks=-1,
     )
     live = Live()

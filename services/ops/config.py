@@ -31,6 +31,9 @@ class OpsConfig:
     data_dir: str  # OPS_DATA_DIR: faust's own files (the tables themselves are in memory and the changelog)
     groups: tuple[str, ...]
     schemas: tuple[str, ...]
+    # OPS_OFFSET_RESET: where a new consumer group starts: "earliest" (the whole history, the default) or
+    # "latest" (tests: only what is published after the app joined; a restart resumes at its committed offsets).
+    offset_reset: str = "earliest"
     batch: int = 1000  # events folded per table write; a batch waits at most BATCH_WITHIN seconds to fill
     batch_within: float = 0.05
 
@@ -45,4 +48,5 @@ class OpsConfig:
             data_dir=os.environ.get("OPS_DATA_DIR") or os.path.join(tempfile.gettempdir(), f"ecticket-{app_id}"),
             groups=(*os.environ.get("OPS_GROUPS", ",".join(PLATFORM_GROUPS)).split(","), app_id),
             schemas=tuple(os.environ.get("OPS_SCHEMAS", ",".join(PLATFORM_SCHEMAS)).split(",")),
+            offset_reset=os.environ.get("OPS_OFFSET_RESET", "earliest"),
         )

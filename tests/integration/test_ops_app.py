@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 import asyncpg
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from shared.contracts.events import Outgoing
@@ -41,7 +41,7 @@ class OpsProcess(ServiceProcess):
     """`python -m services.ops` with a consumer group (and changelog topics) of its own, and its JSON API."""
 
     @classmethod
-    def new(cls, settings: Settings) -> OpsProcess:
+    def new(cls, settings: Settings, extra: dict[str, str] | None = None) -> OpsProcess:
         app_id = f"ops-test-{uuid.uuid4().hex[:8]}"
         workdir = Path(tempfile.mkdtemp(prefix="ops-test-"))
         env = {
@@ -50,6 +50,7 @@ class OpsProcess(ServiceProcess):
             "OPS_APP_ID": app_id,
             "OPS_WEB_PORT": str(free_port()),
             "OPS_DATA_DIR": str(workdir / "data"),
+            **(extra or {}),
         }
         return cls("ops", workdir, env)
 
@@ -60,6 +61,21 @@ class OpsProcess(ServiceProcess):
     async def get(self, path: str) -> tuple[int, Any]:
         async with aiohttp.ClientSession() as http, http.get(self.url + path) as response:
             return response.status, await response.json()
+
+    async def synced(self, settings: Settings, seconds: float = 30) -> None:
+        """Once a probe event published now is counted: the app consumes from where it started, so whatever a
+        test publishes next is seen (a group started at "latest" fixes its position only at its first fetch)."""
+        producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+        await producer.start()
+        try:
+            probe = f"PROBE{uuid.uuid4().hex[:6]}"
+            deadline = asyncio.get_running_loop().time() + seconds
+            while (await self.get(f"/api/merchants/{probe}"))[0] != 200:
+                assert asyncio.get_running_loop().time() < deadline, "the ops app never counted a probe event"
+                await publish(producer, scenario(probe)[:1])
+                await asyncio.sleep(0.5)
+        finally:
+            await producer.stop()
 
     async def until(self, path: str, check: Callable[[Any], bool], seconds: float = 30) -> Any:
         deadline = asyncio.get_running_loop().time() + seconds
@@ -72,11 +88,14 @@ class OpsProcess(ServiceProcess):
         raise AssertionError(f"{path} never satisfied the check; last answer: {body}")
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 async def ops(topics: Settings) -> AsyncIterator[OpsProcess]:
-    process = OpsProcess.new(topics)
+    """One ops app for every ops test of the session, started at the topics' ends (OPS_OFFSET_RESET=latest): a new
+    group reading the whole session's history would take seconds per test. Each test uses merchants of its own."""
+    process = OpsProcess.new(topics, {"OPS_OFFSET_RESET": "latest"})
     await process.start()
     try:
+        await process.synced(topics)
         yield process
     finally:
         await process.stop()
@@ -90,27 +109,27 @@ async def producer(topics: Settings) -> AsyncIterator[AIOKafkaProducer]:
     await started.stop()
 
 
-async def publish(producer: AIOKafkaProducer, events: list[Outgoing]) -> None:
-    for e in events:  # in order: one order's events share a key, hence a partition
-        await producer.send_and_wait(e.topic, e.value, key=e.key.encode())
+async def publish(producer: AIOKafkaProducer, events: list[Outgoing]) -> dict[TopicPartition, int]:
+    """In order (one order's events share a key, hence a partition); the offset after each partition written."""
+    after: dict[TopicPartition, int] = {}
+    for e in events:
+        sent = await producer.send_and_wait(e.topic, e.value, key=e.key.encode())
+        after[TopicPartition(e.topic, sent.partition)] = sent.offset + 1
+    return after
 
 
 def headline_of(body: Any) -> dict[str, int]:
     return {name: body["headline"][name] for name in EXPECTED}
 
 
-async def caught_up(settings: Settings, group: str) -> bool:
-    """The group has committed every event-topic partition to its end: nothing is left for it to re-read."""
+async def committed_past(settings: Settings, group: str, offsets: dict[TopicPartition, int]) -> bool:
+    """The group has committed past these offsets: a restart has nothing of them left to re-read."""
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
     await admin.start()
-    await consumer.start()
     try:
         committed = await admin.list_consumer_group_offsets(group)
-        ends = await consumer.end_offsets([TopicPartition(t, p) for t in EVENT_TOPICS for p in range(6)])
-        return all(end == 0 or (tp in committed and committed[tp].offset >= end) for tp, end in ends.items())
+        return all(tp in committed and committed[tp].offset >= end for tp, end in offsets.items())
     finally:
-        await consumer.stop()
         await admin.close()
 
 
@@ -118,7 +137,7 @@ async def test_a_known_history_gives_the_expected_tables_and_a_restart_recovers_
     ops: OpsProcess, producer: AIOKafkaProducer, topics: Settings
 ) -> None:
     merchant = f"OPS{uuid.uuid4().hex[:7]}"
-    await publish(producer, scenario(merchant))
+    written = await publish(producer, scenario(merchant))
     body = await ops.until(f"/api/merchants/{merchant}", lambda b: headline_of(b) == EXPECTED)
     _, order = await ops.get(f"/api/orders/A1?merchant={merchant}")
     assert [e["type"] for e in order["orders"][0]["events"]][:3] == [
@@ -128,7 +147,7 @@ async def test_a_known_history_gives_the_expected_tables_and_a_restart_recovers_
     ]
 
     deadline = asyncio.get_running_loop().time() + 20
-    while not await caught_up(topics, ops.env["OPS_APP_ID"]):
+    while not await committed_past(topics, ops.env["OPS_APP_ID"], written):
         assert asyncio.get_running_loop().time() < deadline, "the ops group never committed its offsets"
         await asyncio.sleep(0.2)
     await ops.stop()

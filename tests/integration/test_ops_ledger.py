@@ -14,11 +14,15 @@ import pytest
 
 from shared.sandbox.merchant import MerchantClient
 from shared.settings import Settings
+from tests.integration import test_ops_app
 from tests.integration.test_ops_app import OpsProcess
 from tests.support.processes import ServiceProcess
 from tests.support.settlement import core_ledger, publish, random_history, settled, synthetic_merchant
 
 KINDS = ("bank_cash", "escrow_held", "suspense", "merchant_payable", "merchant_fee_income", "consumer_refund_payable")
+
+
+ops = test_ops_app.ops  # the session's ops app (a fixture)
 
 
 @pytest.fixture
@@ -30,16 +34,6 @@ async def settlement(topics: Settings) -> AsyncIterator[ServiceProcess]:
         "SETTLEMENT_POLL_SECONDS": "0.2",
     }
     process = ServiceProcess("escrow_settlement", Path(tempfile.mkdtemp(prefix="ops-ledger-")), env)
-    await process.start()
-    try:
-        yield process
-    finally:
-        await process.stop()
-
-
-@pytest.fixture
-async def ops(topics: Settings) -> AsyncIterator[OpsProcess]:
-    process = OpsProcess.new(topics)
     await process.start()
     try:
         yield process

@@ -16,9 +16,12 @@ import pytest
 from shared.sandbox.merchant import MerchantClient
 from shared.settings import Settings
 from shared.topics import ISSUANCE_EVENTS
+from tests.integration import test_ops_app
 from tests.integration.test_ops_app import OpsProcess, free_port
 from tests.support.processes import ServiceProcess
 from tests.support.settlement import publish, random_history, synthetic_merchant
+
+ops = test_ops_app.ops  # the session's ops app (a fixture)
 
 
 @pytest.fixture
@@ -73,17 +76,11 @@ async def test_a_service_process_reports_what_it_consumed_its_outbox_and_its_tra
     assert 'ecticket_dead_letters_open{service="escrow_settlement",touches_money="true"}' in samples
 
 
-async def test_the_ops_app_serves_its_metrics_beside_its_dashboard(topics: Settings, merchant: MerchantClient) -> None:
+async def test_the_ops_app_serves_its_metrics_beside_its_dashboard(ops: OpsProcess, merchant: MerchantClient) -> None:
     await publish(merchant.producer, random_history(synthetic_merchant(), datetime.now(UTC), 1, seed=4).events)
-    ops = OpsProcess.new(topics)
-    await ops.start()
-    try:
-        deadline = asyncio.get_running_loop().time() + 20
-        while not any(
-            name.startswith('ecticket_messages_consumed_total{service="ops"')
-            for name in await scrape(ops.url + "/metrics")
-        ):
-            assert asyncio.get_running_loop().time() < deadline, "the ops app reports nothing consumed"
-            await asyncio.sleep(0.2)
-    finally:
-        await ops.stop()
+    deadline = asyncio.get_running_loop().time() + 20
+    while not any(
+        name.startswith('ecticket_messages_consumed_total{service="ops"') for name in await scrape(ops.url + "/metrics")
+    ):
+        assert asyncio.get_running_loop().time() < deadline, "the ops app reports nothing consumed"
+        await asyncio.sleep(0.2)

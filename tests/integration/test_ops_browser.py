@@ -1,0 +1,157 @@
+"""The dashboard in a real headless Chromium (Debian's `chromium`, driven over the DevTools protocol with aiohttp's
+websocket client): it shows a known merchant's counts, and new events appear within 2 s without a reload."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import itertools
+import json
+import shutil
+import tempfile
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from shared.settings import Settings
+from tests.integration import test_ops_app
+from tests.integration.test_ops_app import OpsProcess, free_port, publish
+from tests.unit.test_ops_events import EXPECTED, scenario
+
+pytestmark = pytest.mark.browser
+SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "ops-dashboard.png"
+
+
+ops = test_ops_app.ops  # the session's ops app (a fixture)
+
+
+class Browser:
+    """One page of a headless Chromium, over the DevTools protocol (flat sessions on the browser's websocket)."""
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse, session: str) -> None:
+        self.ws, self.session = ws, session
+
+    @classmethod
+    async def call_on(
+        cls, ws: aiohttp.ClientWebSocketResponse, method: str, session: str | None = None, **params: Any
+    ) -> Any:
+        ident = next(_ids)
+        await ws.send_json(
+            {"id": ident, "method": method, "params": params, **({"sessionId": session} if session else {})}
+        )
+        while True:
+            message = json.loads((await ws.receive(timeout=30)).data)
+            if message.get("id") == ident:
+                assert "error" not in message, message
+                return message["result"]
+
+    async def call(self, method: str, **params: Any) -> Any:
+        return await Browser.call_on(self.ws, method, self.session, **params)
+
+    async def text(self, selector: str) -> str | None:
+        script = f"(document.querySelector({json.dumps(selector)}) || {{}}).textContent || null"
+        result = await self.call("Runtime.evaluate", expression=script, returnByValue=True)
+        value = result["result"].get("value")
+        return None if value is None else str(value)
+
+    async def until_true(self, expression: str, seconds: float) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        while not (await self.call("Runtime.evaluate", expression=expression, returnByValue=True))["result"].get(
+            "value"
+        ):
+            assert loop.time() < deadline, f"{expression} not true after {seconds} s"
+            await asyncio.sleep(0.05)
+
+    async def until_text(self, selector: str, wanted: str, seconds: float) -> float:
+        """Seconds until `selector`'s text is `wanted`."""
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        while (seen := await self.text(selector)) != wanted:
+            assert loop.time() - start < seconds, f"{selector} shows {seen!r}, not {wanted!r}, after {seconds} s"
+            await asyncio.sleep(0.05)
+        return loop.time() - start
+
+
+_ids = itertools.count(1)
+
+
+@pytest.fixture
+async def chromium() -> AsyncIterator[aiohttp.ClientWebSocketResponse]:
+    binary = shutil.which("chromium") or shutil.which("chromium-browser")
+    if binary is None:
+        pytest.skip("no chromium: apt-get install -y chromium (make test installs it)")
+    profile = tempfile.mkdtemp(prefix="ops-chromium-")
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(
+        binary, "--headless=new", "--no-sandbox", "--disable-gpu", f"--remote-debugging-port={port}",
+        f"--user-data-dir={profile}", "about:blank", stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        async with aiohttp.ClientSession() as http:
+            url = await devtools_url(http, port)
+            async with http.ws_connect(url, max_msg_size=64 * 1024 * 1024) as ws:
+                yield ws
+    finally:
+        process.kill()
+        await process.wait()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+async def devtools_url(http: aiohttp.ClientSession, port: int) -> str:
+    """The browser's DevTools websocket, once Chromium listens (it takes about a second to start)."""
+    for _ in range(200):
+        try:
+            async with http.get(f"http://127.0.0.1:{port}/json/version") as response:
+                return str((await response.json())["webSocketDebuggerUrl"])
+        except aiohttp.ClientError:
+            await asyncio.sleep(0.05)
+    raise AssertionError("chromium never listened for DevTools")
+
+
+async def open_page(ws: aiohttp.ClientWebSocketResponse, url: str) -> Browser:
+    target = await Browser.call_on(ws, "Target.createTarget", url="about:blank")
+    attached = await Browser.call_on(ws, "Target.attachToTarget", targetId=target["targetId"], flatten=True)
+    page = Browser(ws, attached["sessionId"])
+    await page.call("Emulation.setDeviceMetricsOverride", width=1360, height=1500, deviceScaleFactor=1, mobile=False)
+    await page.call("Page.navigate", url=url)
+    return page
+
+
+async def test_the_page_shows_a_known_merchant_and_new_events_within_two_seconds(
+    ops: OpsProcess, chromium: aiohttp.ClientWebSocketResponse, topics: Settings
+) -> None:
+    merchant = f"OPS{datetime.now(UTC):%H%M%S}"
+    producer = AIOKafkaProducer(bootstrap_servers=topics.kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        await publish(producer, scenario(merchant, at=datetime.now(UTC)))
+        await ops.until(f"/api/merchants/{merchant}", lambda b: all(b["headline"][k] == v for k, v in EXPECTED.items()))
+        page = await open_page(chromium, ops.url + "/")
+        await page.until_true("document.getElementById('status')?.textContent.startsWith('live')", 10)
+        await page.call(
+            "Runtime.evaluate",
+            expression=f"document.getElementById('q').value = {json.dumps(merchant)}; "
+            "document.querySelector('#search button').click()",
+        )
+        cards = "#drill-body [data-counter='{}'] .value"
+        await page.until_text(cards.format("orders_issued"), "1", 10)
+        assert await page.text(cards.format("tickets_written_off")) == "1"
+        assert await page.text(cards.format("released_to_merchants")) == "NT$100"
+        assert await page.text(cards.format("paid_out")) == "NT$120"
+        assert await page.text(cards.format("escrow_held")) == "NT$0"
+        assert await page.text(cards.format("issue_waiting")) == "1"
+
+        more = scenario(merchant, order="C1", waiting_order="D1", at=datetime.now(UTC))[:3]  # paid, accepted, issued
+        await publish(producer, more)
+        waited = await page.until_text(cards.format("orders_issued"), "2", 2.0)
+        assert waited < 2.0
+        shot = await page.call("Page.captureScreenshot", format="png", captureBeyondViewport=True)
+        SCREENSHOT.write_bytes(base64.b64decode(shot["data"]))
+    finally:
+        await producer.stop()
