@@ -51,6 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--json", type=Path, help="write the JSON report here")
     v.add_argument("--allow-unchained", action="store_true", help="accept records without a link (older history)")
     v.add_argument("--reconcile", action="store_true", help="also compare with the services' databases")
+    v.add_argument("--chain", action="append", help="audit only this producer's chain (repeatable); skip the rest")
     v.add_argument("--quiet", action="store_true", help="no progress line")
     e = sub.add_parser("export", help="export the log: records.jsonl, events.csv, manifest.json")
     e.add_argument("--out", type=Path, required=True)
@@ -72,7 +73,8 @@ def _keys(args: argparse.Namespace) -> dict[str, Ed25519PublicKey]:
 async def _verify(args: argparse.Namespace) -> int:
     millis = [None if t is None else int(t.timestamp() * 1000) for t in (args.period_from, args.period_to)]
     options = Options(cutoff=business_day_cutoff(), allow_unchained=args.allow_unchained,
-                      merchant_id=args.merchant, period_ms=(millis[0], millis[1]))  # fmt: skip
+                      merchant_id=args.merchant, period_ms=(millis[0], millis[1]),
+                      chains=None if args.chain is None else frozenset(args.chain))  # fmt: skip
     verifier = Verifier(options)
     try:
         keys = _keys(args)

@@ -57,6 +57,7 @@ class Options:
     merchant_id: str | None = None  # the domain checks of this merchant only (the chain is always whole)
     period_ms: tuple[int | None, int | None] = (None, None)  # report findings about records in [from, to) only
     grace: timedelta = timedelta(hours=1)
+    chains: frozenset[str] | None = None  # audit only these producers' chains; every other record is skipped
 
 
 @dataclass
@@ -70,7 +71,7 @@ class Verifier:
 
     def __post_init__(self) -> None:
         self.findings.period_ms = self.options.period_ms
-        self.chain = ChainCheck(self.findings, self.options.allow_unchained)
+        self.chain = ChainCheck(self.findings, self.options.allow_unchained, self.options.chains)
         self.tickets = TicketReplay(self.findings, self.options.cutoff)
         self.ledger = LedgerReplay(self.findings, self.options.cutoff)
         self.orders = OrderChecks(self.findings, self.options.grace)
