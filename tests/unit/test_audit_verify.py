@@ -125,7 +125,7 @@ def test_an_inserted_forged_event_is_found_whether_it_claims_a_place_or_none() -
     forged_value = records[i].value.replace(b'"merchant_id":"300000', b'"merchant_id":"300009')
     assert forged_value != records[i].value
     claimed = chain.extend(
-        real.service, real.seq - 1, real.prev, [(REDEMPTION_EVENTS, records[i].key.decode(), forged_value)]
+        real.service, real.seq - 1, real.prev, [(REDEMPTION_EVENTS, (records[i].key or b"").decode(), forged_value)]
     )
     forged = replace(
         records[i], value=forged_value, offset=20_000, headers=(("event_type", b"T"), *claimed[0].headers())
@@ -212,7 +212,9 @@ def _rechained(records: list[Record], service: str) -> list[Record]:
     """`service`'s chain linked again over the records as they now are (what a forger without the key can do)."""
     mine = [(n, r) for n, r in enumerate(records) if r.topic != AUDIT_CHECKPOINTS and link_of(r).service == service]
     mine.sort(key=lambda nr: (link_of(nr[1]).seq, nr[1].offset))
-    links = chain.extend(service, 0, chain.genesis(service), [(r.topic, r.key.decode(), r.value) for _, r in mine])
+    links = chain.extend(
+        service, 0, chain.genesis(service), [(r.topic, (r.key or b"").decode(), r.value) for _, r in mine]
+    )
     out = list(records)
     for (n, r), x in zip(mine, links, strict=True):
         out[n] = replace(r, headers=(("event_type", b"T"), *x.headers()))
