@@ -19,7 +19,7 @@ from services.ops.config import OpsConfig
 from services.ops.consumer_lag import ConsumerLag
 from services.ops.domain import views
 from services.ops.handlers import Live
-from shared.infra import relay_process
+from shared.infra import metrics, relay_process
 from shared.infra.database import create_pool, migrate
 
 log = logging.getLogger(__name__)
@@ -73,6 +73,8 @@ class OpsRuntime:
             await reader.start()
             self._lag_reader = reader
         lag = await self._lag_reader.read()
+        for group, value in lag.items():
+            metrics.CONSUMER_LAG.labels(group).set(value["lag"])
         if lag != self.lag:
             self.lag = lag
             self.live.bump()

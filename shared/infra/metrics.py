@@ -81,6 +81,9 @@ TRANSFER_AMOUNT = Gauge(
 )
 EXCEPTIONS = Gauge("ecticket_settlement_exceptions", "Settlement exceptions raised for operations")
 ALERTS = Gauge("ecticket_settlement_alerts", "Ledger alerts raised", ["severity"])
+CONSUMER_LAG = Gauge(
+    "ecticket_consumer_lag", "Records a consumer group has not committed yet (the ops app reads it)", ["group"]
+)
 QUARANTINED = Gauge("ecticket_settlement_quarantined_subjects", "Orders or merchants stopped by an invariant violation")
 
 _service = "unknown"
