@@ -20,34 +20,84 @@ module_of() {
   esac
 }
 
+# How many instances of a service to run: ECTICKET_INSTANCES_<name> (e.g. ECTICKET_INSTANCES_redemption=3), else
+# ECTICKET_INSTANCES, else 1. The simulators stand for one outside system each: always one.
+instances_of() {
+  case "$1" in
+    escrow_bank|payment_processor) echo 1; return ;;
+  esac
+  local per="ECTICKET_INSTANCES_$1"
+  echo "${!per:-${ECTICKET_INSTANCES:-1}}"
+}
+
+# A process's name: the service for its first instance (pid file, log), <service>-<n> for the others.
+process_name() { if [[ "$2" == 1 ]]; then echo "$1"; else echo "$1-$2"; fi; }
+
+# Running, and not on its way out: a pid that answers kill -0 may be a zombie, or have a SIGKILL pending (seen right
+# after a kill -9: "already running", and the service stayed down), or belong to another program since.
+alive() {
+  local pid="$1" module="$2" state pending
+  kill -0 "$pid" 2>/dev/null || return 1
+  state="$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" || return 1
+  [[ "$state" == Z || "$state" == X ]] && return 1
+  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "-m $module" || return 1
+  for pending in $(awk '/^(SigPnd|ShdPnd):/ {print $2}' "/proc/$pid/status" 2>/dev/null); do
+    (( (16#$pending & 0x100) != 0 )) && return 1  # SIGKILL (9) pending: dying
+  done
+  return 0
+}
+
+# Wait (up to 5 s) for a process that is on its way out to be gone, so a restart never races its predecessor.
+await_exit() {
+  local pid="$1"
+  for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+}
+
 start() {
   [[ -f "$RUN/env" ]] || { echo "infra $NAME is not up (run deploy/local/infra.sh up)" >&2; exit 1; }
   # shellcheck disable=SC1091
   source "$RUN/env"
   mkdir -p "$RUN/pids" "$RUN/logs"
+  local started=()
   for svc in "${SERVICES[@]}"; do
-    pidfile="$RUN/pids/$svc.pid"
-    if [[ -f "$pidfile" ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
-      echo "$svc already running (pid $(cat "$pidfile"))"; continue
-    fi
-    rm -f "$RUN/pids/$svc.ready"
-    # Inside the subshell `&` backgrounds python itself, so $! is the service's own pid (what stop signals).
-    (
-      cd "$ROOT"
-      ECTICKET_READY_FILE="$RUN/pids/$svc.ready" nohup "$PY" -m "$(module_of "$svc")" >>"$RUN/logs/$svc.log" 2>&1 &
-      echo $! >"$pidfile"
-    )
-    echo "$svc started (pid $(cat "$pidfile"))"
+    local module count
+    module="$(module_of "$svc")"
+    count="$(instances_of "$svc")"
+    for i in $(seq 1 "$count"); do
+      local proc pidfile
+      proc="$(process_name "$svc" "$i")"
+      pidfile="$RUN/pids/$proc.pid"
+      if [[ -f "$pidfile" ]]; then
+        if alive "$(cat "$pidfile")" "$module"; then
+          echo "$proc already running (pid $(cat "$pidfile"))"; started+=("$proc"); continue
+        fi
+        await_exit "$(cat "$pidfile")"
+      fi
+      rm -f "$RUN/pids/$proc.ready"
+      # Inside the subshell `&` backgrounds python itself, so $! is the service's own pid (what stop signals).
+      # ECTICKET_INSTANCE_ID: a stable id per instance, its static membership in the consumer group (a restarted
+      # instance takes its partitions back without a group-wide rebalance). Instance n of the gateway listens on
+      # GATEWAY_PORT + n - 1 (a load balancer in front of them is the deployment's).
+      (
+        cd "$ROOT"
+        export ECTICKET_INSTANCE_ID="$svc-$i"
+        [[ "$svc" == gateway && -n "${GATEWAY_PORT:-}" ]] && export GATEWAY_PORT=$((GATEWAY_PORT + i - 1))
+        ECTICKET_READY_FILE="$RUN/pids/$proc.ready" nohup "$PY" -m "$module" >>"$RUN/logs/$proc.log" 2>&1 &
+        echo $! >"$pidfile"
+      )
+      echo "$proc started (pid $(cat "$pidfile"))"
+      started+=("$proc")
+    done
   done
-  for svc in "${SERVICES[@]}"; do
+  for proc in "${started[@]}"; do
     for _ in $(seq 1 300); do
-      [[ -f "$RUN/pids/$svc.ready" ]] && break
-      kill -0 "$(cat "$RUN/pids/$svc.pid")" 2>/dev/null || { echo "$svc died:" >&2; tail -20 "$RUN/logs/$svc.log" >&2; exit 1; }
+      [[ -f "$RUN/pids/$proc.ready" ]] && break
+      kill -0 "$(cat "$RUN/pids/$proc.pid")" 2>/dev/null || { echo "$proc died:" >&2; tail -20 "$RUN/logs/$proc.log" >&2; exit 1; }
       sleep 0.1
     done
-    [[ -f "$RUN/pids/$svc.ready" ]] || { echo "$svc not ready after 30 s" >&2; exit 1; }
+    [[ -f "$RUN/pids/$proc.ready" ]] || { echo "$proc not ready after 30 s" >&2; exit 1; }
   done
-  echo "services ready: ${SERVICES[*]}"
+  echo "services ready: ${started[*]}"
 }
 
 stop() {

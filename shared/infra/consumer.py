@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -59,6 +60,10 @@ class ConsumerRunner:
     routes: Mapping[str, Route[Any]]
     clock: Clock
     max_batch: int = 500
+    # Static group membership (ECTICKET_INSTANCE_ID, unique per instance of a service, stable across restarts): a
+    # restarted instance gets its partitions back at once instead of the whole group pausing for a rebalance.
+    # None: dynamic membership (tests that start throwaway copies of a service).
+    instance_id: str | None = field(default_factory=lambda: os.environ.get("ECTICKET_INSTANCE_ID") or None)
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     ready: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -75,6 +80,7 @@ class ConsumerRunner:
             # A killed instance's partitions move to the survivors after 6 s instead of the default 10 s.
             session_timeout_ms=6000,
             heartbeat_interval_ms=1500,
+            group_instance_id=self.instance_id,
             # The broker parks a fetch for up to this long when it has nothing for it. aiokafka sends one fetch per
             # broker at a time, without the partitions whose records it holds, so a fetch for the idle partitions
             # parked at the default 500 ms held back the busy partition's next records: under a steady load every
