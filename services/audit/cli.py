@@ -52,10 +52,12 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--allow-unchained", action="store_true", help="accept records without a link (older history)")
     v.add_argument("--reconcile", action="store_true", help="also compare with the services' databases")
     v.add_argument("--chain", action="append", help="audit only this producer's chain (repeatable); skip the rest")
+    v.add_argument("--topic-suffix", default="", help="read <topic><suffix> (a rehearsal's own copies of the topics)")
     v.add_argument("--quiet", action="store_true", help="no progress line")
     e = sub.add_parser("export", help="export the log: records.jsonl, events.csv, manifest.json")
     e.add_argument("--out", type=Path, required=True)
     e.add_argument("--since", type=datetime.fromisoformat)
+    e.add_argument("--topic-suffix", default="")
     sub.add_parser("public-key", help="print this environment's checkpoint public key, to publish for auditors")
     return parser
 
@@ -83,7 +85,7 @@ async def _verify(args: argparse.Namespace) -> int:
             progress = report.Progress(int(str(manifest["records"])), enabled=not args.quiet)
             _feed_all(verifier, records, progress)
         else:
-            await _feed_kafka(verifier, args.since, args.quiet)
+            await _feed_kafka(verifier, [t + args.topic_suffix for t in TOPIC_ORDER], args.since, args.quiet)
     except (OSError, ValueError, export.ExportMismatch) as exc:
         print(f"audit: cannot verify: {exc}", file=sys.stderr)
         return 2
@@ -103,11 +105,11 @@ def _feed_all(verifier: Verifier, records: Iterable[Record], progress: report.Pr
     progress.close()
 
 
-async def _feed_kafka(verifier: Verifier, since: datetime | None, quiet: bool) -> None:
+async def _feed_kafka(verifier: Verifier, topics: list[str], since: datetime | None, quiet: bool) -> None:
     log = KafkaLog(Settings.from_env().kafka_bootstrap)
     await log.start()
     try:
-        spans = await log.spans(TOPIC_ORDER, since)
+        spans = await log.spans(topics, since)
         progress = report.Progress(sum(s.size for s in spans), enabled=not quiet)
         for span in spans:
             async for record in log.records(span):
@@ -128,7 +130,7 @@ async def _export(args: argparse.Namespace) -> int:
     log = KafkaLog(Settings.from_env().kafka_bootstrap)
     await log.start()
     try:
-        spans = await log.spans(TOPIC_ORDER, args.since)
+        spans = await log.spans([t + args.topic_suffix for t in TOPIC_ORDER], args.since)
 
         async def records() -> AsyncIterator[Record]:
             for span in spans:

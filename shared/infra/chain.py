@@ -29,6 +29,11 @@ CHAINED_TOPICS = frozenset(
     t.name for t in CATALOG if t.retention_ms == FOREVER and not t.compacted and t.name != AUDIT_CHECKPOINTS
 )
 
+
+def is_chained(topic: str) -> bool:
+    """A kept-forever topic, or a copy of one named `<topic>.<suffix>` (a test's or a rehearsal's own topics)."""
+    return topic in CHAINED_TOPICS or any(topic.startswith(t + ".") for t in CHAINED_TOPICS)
+
 CHECKPOINT_EVENTS = 5000  # a checkpoint at least every this many events of the service ...
 CHECKPOINT_SECONDS = 5.0  # ... and within this long of its last event
 
@@ -72,7 +77,7 @@ async def pending(conn: asyncpg.Connection, service: str) -> list[Batch]:
 async def link(conn: asyncpg.Connection, tail: Tail, rows: Sequence[asyncpg.Record]) -> Batch:
     """Link the rows of `rows` on chained topics (in the order given) after `tail`, record that durably, and move
     `tail` to the last."""
-    chained = [r for r in rows if r["topic"] in CHAINED_TOPICS]
+    chained = [r for r in rows if r["topic"] in CHAINED_TOPICS or is_chained(r["topic"])]
     if not chained:
         return Batch(list(rows), [None] * len(rows))
     links = chain.extend(tail.service, tail.seq, tail.link, [(r["topic"], r["key"], r["value"]) for r in chained])

@@ -55,6 +55,7 @@ class OutboxRelay:
     dsn: str
     bootstrap: str
     checkpointer: chain.Checkpointer | None = None  # None: events are linked, but nothing signs the chain
+    checkpoint_topic: str = AUDIT_CHECKPOINTS
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     published: int = 0
     _publishing: bool = field(default=False, init=False, repr=False)  # the current term got as far as publishing
@@ -157,7 +158,7 @@ class OutboxRelay:
         if self.checkpointer is None or not self.checkpointer.due(tail, final=final):
             return
         checkpoint = self.checkpointer.sign(tail)
-        await (await producer.send(AUDIT_CHECKPOINTS, checkpoint.to_bytes(), key=self.schema.encode()))
+        await (await producer.send(self.checkpoint_topic, checkpoint.to_bytes(), key=self.schema.encode()))
 
 
 async def _close(conn: asyncpg.Connection) -> None:

@@ -79,7 +79,7 @@ class Verifier:
     def feed(self, record: Record) -> None:
         self.records += 1
         self.findings.current_ms = record.timestamp_ms
-        if record.topic == AUDIT_CHECKPOINTS:
+        if record.topic.startswith(AUDIT_CHECKPOINTS):
             try:
                 self.checkpoints.append((record, chain.Checkpoint.from_bytes(record.value)))
             except chain.MalformedLink as exc:
