@@ -12,7 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from deploy.bench import gateway, hostile, issuance, notifications, query, redemption, settlement
+from deploy.bench import gateway, hostile, issuance, notifications, query, recovery, redemption, settlement
 from deploy.bench.common import ROOT, Report, service_pids
 from shared.settings import Settings
 
@@ -29,7 +29,7 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=int(os.environ.get("BENCH_ORDERS", "20000")))
     parser.add_argument(
         "--only",
-        choices=("issuance", "redemption", "settlement", "hostile", "query", "gateway", "notifications"),
+        choices=("issuance", "redemption", "settlement", "hostile", "query", "gateway", "notifications", "recovery"),
         help="run just this benchmark",
     )
     args = parser.parse_args()
@@ -97,6 +97,13 @@ def main() -> None:
         )
         print("benchmark: notifications, event → delivered at 200/s, then 1,000 merchants with 10 % of endpoints dead")
         asyncio.run(notifications.run(settings, report))
+        report.append_to_docs()
+    if args.only in (None, "recovery"):
+        # Alone: this benchmark starts and kills its own issuance process.
+        subprocess.run(["bash", str(ROOT / "deploy/local/services.sh"), "stop"], check=True)
+        report = Report("Recovery after kill -9 of a consumer", recovery.command(args.only))
+        print(f"benchmark: kill -9 of issuance under {recovery.RATE} requests/s, static and dynamic membership")
+        asyncio.run(recovery.run(settings.kafka_bootstrap, report))
         report.append_to_docs()
     print("results appended to docs/benchmarks.md")
 
