@@ -89,7 +89,7 @@ async def _verify(args: argparse.Namespace) -> int:
     except (OSError, ValueError, export.ExportMismatch) as exc:
         print(f"audit: cannot verify: {exc}", file=sys.stderr)
         return 2
-    signed = verifier.finish(keys)
+    signed = verifier.finish(keys, from_start=args.since is None)
     reconciled = await _reconcile(verifier, options) if args.reconcile else None
     result = report.as_json(verifier, signed, reconciled)
     report.human(result, sys.stdout)

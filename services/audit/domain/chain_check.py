@@ -112,8 +112,9 @@ class ChainCheck:
     def finish(
         self, checkpoints: Iterable[tuple[Record, chain.Checkpoint]], keys: dict[str, Ed25519PublicKey], start: int = 1
     ) -> dict[str, int]:
-        """Gaps, broken links and checkpoints; `start`: the first seq expected (a resumed run starts later).
-        Returns, per service, the highest seq a valid checkpoint signs."""
+        """Gaps, broken links and checkpoints; `start`: the first seq expected, 0 when the read started at a time
+        (the chain is then checked from its first event read). Returns, per service, the highest seq a valid
+        checkpoint signs."""
         for name, service in sorted(self.chains.items()):
             self._continuity(name, service, start)
         signed: dict[str, int] = {}
@@ -131,8 +132,8 @@ class ChainCheck:
     def _continuity(self, name: str, service: ServiceChain, start: int) -> None:
         gap_from = None
         first = start
-        if start > 1 and not service.seen(start):  # a resumed or partial read: anchor on the first event seen
-            first = next((s for s in range(start, service.highest + 1) if service.seen(s)), service.highest + 1)
+        if start == 0:  # a read from a point in time: the chain is checked from the first event seen on
+            first = next((s for s in range(1, service.highest + 1) if service.seen(s)), service.highest + 1)
         for seq in range(first, service.highest + 1):
             if not service.seen(seq):
                 gap_from = seq if gap_from is None else gap_from

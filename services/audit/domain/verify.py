@@ -99,10 +99,11 @@ class Verifier:
         if self._wanted(envelope.key):
             self._dispatch(envelope, event, record.where)
 
-    def finish(self, keys: dict[str, Ed25519PublicKey]) -> dict[str, int]:
-        """Runs the end-of-log checks; returns, per service, the highest seq a valid checkpoint signs."""
+    def finish(self, keys: dict[str, Ed25519PublicKey], *, from_start: bool = True) -> dict[str, int]:
+        """Runs the end-of-log checks (`from_start`: the log was read from its beginning, so every chain must
+        start at #1); returns, per service, the highest seq a valid checkpoint signs."""
         self.findings.current_ms = None
-        signed = self.chain.finish(self.checkpoints, keys)
+        signed = self.chain.finish(self.checkpoints, keys, 1 if from_start else 0)
         self.ledger.finish()
         self.orders.finish(self.ledger.books, self.log_end)
         return signed
