@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# `make compose-check`: builds the images (deploy/docker/build.sh: the stand-ins for apache/kafka and postgres, and
+# the platform image), brings docker-compose.yml up as a project of its own on ports of its own, waits until every
+# container is healthy, drives the demo (deploy/local/demo.py) through it from the host, and tears it all down
+# (volumes too), whatever happened. Logs of containers that were not healthy are printed on failure.
+#
+# Environment: COMPOSE_CHECK_KEEP=1 leaves the stack up (tear it down with the command it prints).
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/../.." && pwd -P)"
+PY="${PYTHON:-$ROOT/.venv/bin/python}"
+cd "$ROOT"
+started=$SECONDS
+log() { printf 'compose-check [%3d s]: %s\n' "$((SECONDS - started))" "$*" >&2; }
+
+# The compose v2 plugin where there is one, else Debian's docker-compose 1.29 (both read the same file).
+if docker compose version >/dev/null 2>&1; then
+  COMPOSE=(docker compose)
+elif command -v docker-compose >/dev/null; then
+  COMPOSE=(docker-compose)
+else
+  log "neither 'docker compose' nor 'docker-compose' (apt-get install -y docker-compose)"; exit 1
+fi
+
+export COMPOSE_PROJECT_NAME="${COMPOSE_PROJECT_NAME:-ecticket-check}"
+export ECTICKET_KAFKA_IMAGE="${ECTICKET_KAFKA_IMAGE:-ecticket-kafka:4.1.1}"
+export ECTICKET_POSTGRES_IMAGE="${ECTICKET_POSTGRES_IMAGE:-ecticket-postgres:15}"
+export ECTICKET_PLATFORM_IMAGE="${ECTICKET_PLATFORM_IMAGE:-ecticket-platform:local}"
+# Ports of its own, so a `make run` (dev) or `make test` instance on this machine is not in the way.
+export KAFKA_HOST_PORT="${KAFKA_HOST_PORT:-29192}" POSTGRES_HOST_PORT="${POSTGRES_HOST_PORT:-25532}"
+export PROCESSOR_HOST_PORT="${PROCESSOR_HOST_PORT:-28190}" GATEWAY_HOST_PORT="${GATEWAY_HOST_PORT:-28180}"
+export OPS_HOST_PORT="${OPS_HOST_PORT:-26166}" POSTGRES_PASSWORD="${POSTGRES_PASSWORD:-compose-check}"
+# Fresh volumes every run, so fresh keys are right (a kept stack would need the same keys again).
+export ECTICKET_CONFIG_KEY="${ECTICKET_CONFIG_KEY:-$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')}"
+export ECTICKET_AUDIT_SIGNING_KEY="${ECTICKET_AUDIT_SIGNING_KEY:-$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')}"
+export ECTICKET_AUDIT_KEY_ID="${ECTICKET_AUDIT_KEY_ID:-compose-check}"
+
+down() { "${COMPOSE[@]}" down -v --remove-orphans >/dev/null 2>&1 || true; }
+show_unhealthy() {
+  local id name state
+  for id in $("${COMPOSE[@]}" ps -q); do
+    name=$(docker inspect --format '{{.Name}}' "$id")
+    state=$(docker inspect --format '{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{end}} exit={{.State.ExitCode}}' "$id")
+    [[ "$state" == "running healthy "* || "$name" == *[-_]setup[-_]* && "$state" == "exited  exit=0" ]] && continue
+    log "$name: $state; its last log lines:"
+    docker logs --tail 40 "$id" 2>&1 | sed 's/^/    /' >&2
+  done
+}
+finish() {
+  local status=$?
+  ((status == 0)) || show_unhealthy
+  if [[ "${COMPOSE_CHECK_KEEP:-0}" == 1 ]]; then
+    log "left running: COMPOSE_PROJECT_NAME=$COMPOSE_PROJECT_NAME ${COMPOSE[*]} down -v"
+  else
+    log "tearing down"; down
+  fi
+  ((status == 0)) && log "passed" || log "FAILED (exit $status)"
+  exit "$status"
+}
+
+bash deploy/docker/build.sh
+log "images built"
+down  # leftovers of an interrupted run
+trap finish EXIT
+log "${COMPOSE[*]} up (project $COMPOSE_PROJECT_NAME)"
+"${COMPOSE[@]}" up -d --no-build >/dev/null
+
+# Every long-running container healthy, the setup job exited 0; a container that exits or turns unhealthy fails.
+deadline=$((SECONDS + ${COMPOSE_CHECK_TIMEOUT:-300}))
+while :; do
+  waiting=0
+  for id in $("${COMPOSE[@]}" ps -q); do
+    read -r name status health code < <(docker inspect --format \
+      '{{.Name}} {{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}} {{.State.ExitCode}}' "$id")
+    case "$name:$status:$health" in
+      *[-_]setup[-_]*:exited:none) ((code == 0)) || { log "$name exited $code"; exit 1; } ;;
+      *:running:healthy) ;;
+      *:running:starting | *:created:* | *[-_]setup[-_]*:running:none) waiting=$((waiting + 1)) ;;
+      *) log "$name is $status/$health"; exit 1 ;;
+    esac
+  done
+  ((waiting == 0)) && break
+  ((SECONDS < deadline)) || { log "still $waiting containers not healthy"; exit 1; }
+  sleep 2
+done
+log "$("${COMPOSE[@]}" ps -q | wc -l) containers up, all healthy"
+
+# The demo from the host, through the published ports: the same script `make run` drives.
+export KAFKA_BOOTSTRAP="127.0.0.1:$KAFKA_HOST_PORT"
+export DATABASE_URL="postgresql://postgres:$POSTGRES_PASSWORD@127.0.0.1:$POSTGRES_HOST_PORT/ecticket"
+export PROCESSOR_URL="http://127.0.0.1:$PROCESSOR_HOST_PORT"
+demo_log="$ROOT/.cache/docker/compose-check-demo.log"
+log "demo (output in $demo_log)"
+if ! timeout 300 "$PY" deploy/local/demo.py >"$demo_log" 2>&1; then
+  tail -n 40 "$demo_log" >&2; log "the demo failed"; exit 1
+fi
+# What the demo's requests must be answered (deploy/local/demo.py, in order): four issued orders, the wrong amount
+# refused (2007), a write-off and its repeat (3002), a refund and the refund of a written-off voucher (3008); and
+# the merchant's statement closing at the write-off's NT$500 plus the refund fee's NT$50.
+codes=$(sed -n 's/.*platform -> reply RtnCode \([0-9]*\) .*/\1/p' "$demo_log" | tr '\n' ' ')
+if [[ "$codes" != "1 1 1 1 2007 1 3002 1 3008 " ]]; then
+  cat "$demo_log" >&2; log "the demo's replies were RtnCode $codes"; exit 1
+fi
+grep -q ',closing,,,,total,,,,550$' "$demo_log" || { cat "$demo_log" >&2; log "the statement does not close at 550"; exit 1; }
+log "demo answered as expected (RtnCode $codes; statement total 550)"
