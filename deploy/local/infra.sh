@@ -581,6 +581,25 @@ cmd_pg_restart() {
     { tail -n 30 "$PG_LOG" >&2; die "pg_ctl restart -m $mode failed (log: $PG_LOG)"; }
 }
 
+cmd_kafka_restart() {  # kafka-restart [SECONDS_DOWN] [term|kill]: the broker stopped, kept down, started again
+  local down="${1:-5}" how="${2:-term}" pid
+  [[ "$down" =~ ^[0-9]+$ && ( "$how" == term || "$how" == kill ) ]] || die "usage: kafka-restart [SECONDS_DOWN] [term|kill]"
+  exec 9>"$LOCK_FILE"
+  flock 9
+  resolve_config
+  pid=$(kafka_pid) || die "kafka is not running (instance '$INFRA_NAME')"
+  if [[ "$how" == kill ]]; then
+    log "killing kafka (pid $pid) with SIGKILL"
+    kill -KILL "$pid" 2>/dev/null || true
+    while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+  else
+    kafka_kill "$pid"
+  fi
+  rm -f "$KAFKA_PID_FILE"
+  sleep "$down"
+  kafka_up
+}
+
 main() {
   case "${1:-}" in
     up) cmd_up ;;
@@ -588,8 +607,9 @@ main() {
     status) cmd_status ;;
     env) cmd_env ;;
     pg-restart) cmd_pg_restart "${2:-}" ;;
+    kafka-restart) cmd_kafka_restart "${2:-}" "${3:-}" ;;
     *)
-      echo "usage: $(basename "$0") up|down|status|env|pg-restart fast|immediate   (INFRA_NAME, KAFKA_PORT, KAFKA_CONTROLLER_PORT, PG_PORT, PROCESSOR_PORT, GATEWAY_PORT, PG_FAST)" >&2
+      echo "usage: $(basename "$0") up|down|status|env|pg-restart fast|immediate|kafka-restart [SECONDS_DOWN] [term|kill]   (INFRA_NAME, KAFKA_PORT, KAFKA_CONTROLLER_PORT, PG_PORT, PROCESSOR_PORT, GATEWAY_PORT, PG_FAST)" >&2
       exit 2
       ;;
   esac

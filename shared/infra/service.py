@@ -16,7 +16,7 @@ import asyncpg
 
 from shared.clock import Clock, SystemClock
 from shared.ecticket.authentication import MerchantDirectory
-from shared.infra import metrics, relay_process
+from shared.infra import logs, metrics, relay_process
 from shared.infra.compacted import CompactedView
 from shared.infra.consumer import ConsumerRunner
 from shared.infra.database import create_pool, migrate
@@ -151,6 +151,5 @@ async def _announce_ready(name: str, ready: asyncio.Event) -> None:
 
 
 def main(spec: ServiceSpec) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    logs.configure()
     asyncio.run(serve(spec))
