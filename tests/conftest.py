@@ -8,6 +8,7 @@ import socket
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import asyncpg
@@ -68,19 +69,20 @@ def infra() -> Iterator[Settings]:
     if os.environ.get("KAFKA_BOOTSTRAP") and os.environ.get("DATABASE_URL"):
         yield Settings.from_env()
         return
-    try:
-        from testcontainers.kafka import KafkaContainer
-        from testcontainers.postgres import PostgresContainer
+    # Imported here: runs with servers in the environment (make test) never load testcontainers.
+    from tests.support.containers import start_servers
 
-        with KafkaContainer("apache/kafka:4.1.1") as kafka, PostgresContainer("postgres:15", dbname="ecticket") as pg:
-            url = pg.get_connection_url().replace("postgresql+psycopg2://", "postgresql://")
-            os.environ.update(KAFKA_BOOTSTRAP=kafka.get_bootstrap_server(), DATABASE_URL=url)
-            yield Settings.from_env()
-    except Exception as exc:  # no Docker engine: say how to get real servers instead
-        pytest.fail(
-            "integration tests need real Kafka and PostgreSQL: run `make test`, or start them with "
-            f"`bash deploy/local/infra.sh up && source .run/dev/env` ({exc!r})"
-        )
+    with ExitStack() as containers:
+        try:
+            bootstrap, url = start_servers(containers)
+        except Exception as exc:  # no Docker engine, or no image: say how to get real servers instead
+            pytest.fail(
+                "integration tests need real Kafka and PostgreSQL: run `make test` (local servers) or "
+                "`make test-docker` (containers, docs/docker.md), or start them with "
+                f"`bash deploy/local/infra.sh up && source .run/dev/env` ({exc!r})"
+            )
+        os.environ.update(KAFKA_BOOTSTRAP=bootstrap, DATABASE_URL=url)
+        yield Settings.from_env()
 
 
 @pytest.fixture(scope="session")
