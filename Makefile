@@ -44,6 +44,8 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy shared services tests
 	$(BIN)/lint-imports
+	$(BIN)/python -m deploy.k8s.generate --check
+	$(BIN)/kubernetes-validate --strict --quiet $(filter-out %/kustomization.yaml,$(wildcard deploy/k8s/base/*.yaml))
 
 # Benchmarks claim durability: fsync stays on here.
 # Every run starts from an empty instance: tables and logs left by earlier runs (30 GB after a few) made results
