@@ -51,6 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--json", type=Path, help="write the JSON report here")
     v.add_argument("--allow-unchained", action="store_true", help="accept records without a link (older history)")
     v.add_argument("--reconcile", action="store_true", help="also compare with the services' databases")
+    v.add_argument("--chain-only", action="store_true", help="check the hash chains and checkpoints only")
     v.add_argument("--chain", action="append", help="audit only this producer's chain (repeatable); skip the rest")
     v.add_argument("--topic-suffix", default="", help="read <topic><suffix> (a rehearsal's own copies of the topics)")
     v.add_argument("--quiet", action="store_true", help="no progress line")
@@ -76,7 +77,8 @@ async def _verify(args: argparse.Namespace) -> int:
     millis = [None if t is None else int(t.timestamp() * 1000) for t in (args.period_from, args.period_to)]
     options = Options(cutoff=business_day_cutoff(), allow_unchained=args.allow_unchained,
                       merchant_id=args.merchant, period_ms=(millis[0], millis[1]),
-                      chains=None if args.chain is None else frozenset(args.chain))  # fmt: skip
+                      chains=None if args.chain is None else frozenset(args.chain),
+                      rederive=not args.chain_only)  # fmt: skip
     verifier = Verifier(options)
     try:
         keys = _keys(args)

@@ -58,6 +58,7 @@ class Options:
     period_ms: tuple[int | None, int | None] = (None, None)  # report findings about records in [from, to) only
     grace: timedelta = timedelta(hours=1)
     chains: frozenset[str] | None = None  # audit only these producers' chains; every other record is skipped
+    rederive: bool = True  # False: the chain and its checkpoints only (no decision re-derived, no ledger)
 
 
 @dataclass
@@ -85,7 +86,7 @@ class Verifier:
             except chain.MalformedLink as exc:
                 self.findings.add(Finding("chain", "bad_checkpoint", record.where, str(exc)))
             return
-        if not self.chain.feed(record):
+        if not self.chain.feed(record) or not self.options.rederive:
             return  # the same event again (a relay restart): consumers drop it, so does the replay
         try:
             envelope = EventEnvelope.from_bytes(record.value)
