@@ -12,7 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from deploy.bench import gateway, hostile, issuance, notifications, query, recovery, redemption, settlement
+from deploy.bench import audit, gateway, hostile, issuance, notifications, query, recovery, redemption, settlement
 from deploy.bench.common import ROOT, Report, service_pids
 from shared.settings import Settings
 
@@ -29,7 +29,17 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=int(os.environ.get("BENCH_ORDERS", "20000")))
     parser.add_argument(
         "--only",
-        choices=("issuance", "redemption", "settlement", "hostile", "query", "gateway", "notifications", "recovery"),
+        choices=(
+            "issuance",
+            "redemption",
+            "settlement",
+            "hostile",
+            "query",
+            "gateway",
+            "notifications",
+            "recovery",
+            "audit",
+        ),
         help="run just this benchmark",
     )
     args = parser.parse_args()
@@ -104,6 +114,13 @@ def main() -> None:
         report = Report("Recovery after kill -9 of a consumer", recovery.command(args.only))
         print(f"benchmark: kill -9 of issuance under {recovery.RATE} requests/s, static and dynamic membership")
         asyncio.run(recovery.run(settings.kafka_bootstrap, report))
+        report.append_to_docs()
+    if args.only in (None, "audit"):
+        # No service: the history is generated with their pure code and published by relays in this process.
+        subprocess.run(["bash", str(ROOT / "deploy/local/services.sh"), "stop"], check=True)
+        report = Report("Audit: replaying the log", audit.command(audit.orders_default()))
+        print(f"benchmark: audit, {audit.orders_default():,} generated orders")
+        asyncio.run(audit.run(settings, report, audit.orders_default()))
         report.append_to_docs()
     print("results appended to docs/benchmarks.md")
 
