@@ -34,6 +34,7 @@ def is_chained(topic: str) -> bool:
     """A kept-forever topic, or a copy of one named `<topic>.<suffix>` (a test's or a rehearsal's own topics)."""
     return topic in CHAINED_TOPICS or any(topic.startswith(t + ".") for t in CHAINED_TOPICS)
 
+
 CHECKPOINT_EVENTS = 5000  # a checkpoint at least every this many events of the service ...
 CHECKPOINT_SECONDS = 5.0  # ... and within this long of its last event
 
