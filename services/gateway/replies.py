@@ -27,7 +27,8 @@ from shared.topics import INGEST_REPLIES
 log = logging.getLogger(__name__)
 
 MAX_REPLY_BYTES = 1024 * 1024  # a reply is one message under the platform's 256 KiB; the broker's own limit
-_GATEWAY_REPLY = b'"request_id":"' + REQUEST_ID_PREFIX.encode()
+# Cheap pre-check before parsing: a gateway request id appears as a JSON string, however the envelope is spaced.
+_GATEWAY_REPLY = b'"' + REQUEST_ID_PREFIX.encode()
 
 
 class GaveUp(Exception):
@@ -136,6 +137,8 @@ class ReplyTail:
             payload = event["payload"]
             request_id, response = payload["request_id"], payload["response"]
             if event.get("event_type") != "RequestReplied" or not isinstance(response, dict):
+                return None
+            if not isinstance(request_id, str) or not request_id.startswith(REQUEST_ID_PREFIX):
                 return None
             replied_at = datetime.fromisoformat(payload["replied_at"])
             text = json.dumps(response, separators=(",", ":"), ensure_ascii=False)

@@ -29,3 +29,9 @@ def test_replies_to_kafka_clients_and_strangers_bytes_are_skipped() -> None:
     assert ReplyTail._read(b'{"request_id":"http-x" not json') is None
     assert ReplyTail._read(reply("http-abc", response="not an envelope")) is None
     assert ReplyTail._read(reply("http-abc", replied_at="yesterday")) is None
+
+
+def test_a_reply_is_recognised_however_its_json_is_spaced() -> None:
+    spaced = json.dumps(json.loads(reply("http-abc")), indent=2).encode()
+    answered = ReplyTail._read(spaced)
+    assert answered is not None and answered.request_id == "http-abc"
