@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run stop test test-unit lint bench infra-up infra-down schemas clean
+.PHONY: run stop test test-unit lint bench infra-up infra-down schemas clean compose-check test-docker
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,15 @@ test: $(STAMP)
 
 test-unit: $(STAMP)
 	$(BIN)/pytest -m unit $(PYTEST_ARGS)
+
+# Docker (docs/docker.md): builds the images (stand-ins for apache/kafka and postgres where no registry answers),
+# runs docker-compose.yml on ports of its own, drives the demo through it and tears it down.
+compose-check: $(STAMP)
+	bash deploy/docker/compose-check.sh
+
+# A part of the suite on Kafka and PostgreSQL containers (the tests' testcontainers path); `make test` needs no Docker.
+test-docker: $(STAMP)
+	bash deploy/docker/test-docker.sh $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
