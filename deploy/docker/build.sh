@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Builds the images docker-compose.yml and the tests' containers run, on a machine that reaches no image registry
 # (and whose builds reach no package index): the Debian base (base-image.sh), then from it
-#   ECTICKET_KAFKA_IMAGE     (default ecticket-kafka:4.1.1)    Kafka from Maven Central jars fetched on the host
-#   ECTICKET_POSTGRES_IMAGE  (default ecticket-postgres:15)    PostgreSQL 15 from Debian's packages
-#   ECTICKET_PLATFORM_IMAGE  (default ecticket-platform:local) the services, with wheels made on the host
+#   kafka     ecticket-kafka:4.1.1     the stand-in for apache/kafka: Kafka from Maven Central jars fetched on the host
+#   postgres  ecticket-postgres:15     the stand-in for postgres: PostgreSQL 15 from Debian's packages
+#   platform  ECTICKET_PLATFORM_IMAGE  (default ecticket-platform:local) the services, with wheels made on the host
 # Layers are reused between runs: only what changed is rebuilt.
 #
 # Usage: deploy/docker/build.sh [all|kafka|postgres|platform]...     (default all)
@@ -11,8 +11,9 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd -P)"
 HERE="$ROOT/deploy/docker"
 BASE="${ECTICKET_BASE_IMAGE:-ecticket-base:bookworm}"
-KAFKA_IMAGE="${ECTICKET_KAFKA_IMAGE:-ecticket-kafka:4.1.1}"
-POSTGRES_IMAGE="${ECTICKET_POSTGRES_IMAGE:-ecticket-postgres:15}"
+# Names of their own, never the official ones: a machine that has both keeps both.
+KAFKA_IMAGE=ecticket-kafka:4.1.1
+POSTGRES_IMAGE=ecticket-postgres:15
 PLATFORM_IMAGE="${ECTICKET_PLATFORM_IMAGE:-ecticket-platform:local}"
 PY="${PYTHON:-$ROOT/.venv/bin/python}"
 STAGE="$ROOT/.cache/docker"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# `make compose-check`: builds the images (deploy/docker/build.sh: the stand-ins for apache/kafka and postgres, and
-# the platform image), brings docker-compose.yml up as a project of its own on ports of its own, waits until every
+# `make compose-check`: builds the images (deploy/docker/build.sh: the platform image, and the stand-ins for
+# apache/kafka and postgres unless ECTICKET_KAFKA_IMAGE / ECTICKET_POSTGRES_IMAGE name other images), brings docker-compose.yml up as a project of its own on ports of its own, waits until every
 # container is healthy, drives the demo (deploy/local/demo.py) through it from the host, and tears it all down
 # (volumes too), whatever happened. Logs of containers that were not healthy are printed on failure.
 #
@@ -22,8 +22,10 @@ else
 fi
 
 export COMPOSE_PROJECT_NAME="${COMPOSE_PROJECT_NAME:-ecticket-check}"
-export ECTICKET_KAFKA_IMAGE="${ECTICKET_KAFKA_IMAGE:-ecticket-kafka:4.1.1}"
-export ECTICKET_POSTGRES_IMAGE="${ECTICKET_POSTGRES_IMAGE:-ecticket-postgres:15}"
+# The stand-ins unless other images are named (e.g. ECTICKET_KAFKA_IMAGE=apache/kafka:4.1.1 where a registry answers).
+build=(platform)
+[[ -n "${ECTICKET_KAFKA_IMAGE:-}" ]] || { export ECTICKET_KAFKA_IMAGE=ecticket-kafka:4.1.1; build+=(kafka); }
+[[ -n "${ECTICKET_POSTGRES_IMAGE:-}" ]] || { export ECTICKET_POSTGRES_IMAGE=ecticket-postgres:15; build+=(postgres); }
 export ECTICKET_PLATFORM_IMAGE="${ECTICKET_PLATFORM_IMAGE:-ecticket-platform:local}"
 # Ports of its own, so a `make run` (dev) or `make test` instance on this machine is not in the way.
 export KAFKA_HOST_PORT="${KAFKA_HOST_PORT:-29192}" POSTGRES_HOST_PORT="${POSTGRES_HOST_PORT:-25532}"
@@ -57,7 +59,7 @@ finish() {
   exit "$status"
 }
 
-bash deploy/docker/build.sh
+bash deploy/docker/build.sh "${build[@]}"
 log "images built"
 down  # leftovers of an interrupted run
 trap finish EXIT
