@@ -16,7 +16,7 @@ import asyncpg
 
 from shared.clock import Clock, SystemClock
 from shared.ecticket.authentication import MerchantDirectory
-from shared.infra import logs, metrics, relay_process
+from shared.infra import logs, metrics, relay_process, retention
 from shared.infra.compacted import CompactedView
 from shared.infra.consumer import ConsumerRunner
 from shared.infra.database import create_pool, migrate
@@ -109,12 +109,19 @@ async def serve(spec: ServiceSpec, settings: Settings | None = None) -> None:
     relay = relay_process.supervise(spec.schema, runtime.settings, runtime.stopping)
     redrives = every(1.0, lambda: redrive_step(runner), runtime.stopping, "dead-letter re-drive")
     probes = every(metrics.PROBE_SECONDS, probe.step, runtime.stopping, "metrics probe")
+    keep = retention.retention()
+    prunes = every(
+        retention.PRUNE_EVERY_SECONDS,
+        lambda: retention.prune_step(runtime.pool, keep, runtime.clock.now()),
+        runtime.stopping,
+        "inbox and outbox pruning",
+    )
     # A process that consumes no topic (the payment-processor simulator only serves HTTP, started by its wire())
     # joins no consumer group: it is ready once wired, and runs its relay and timers only.
     consuming = [runner.run()] if wiring.routes else []
     if not wiring.routes:
         runner.ready.set()
-    loops = (*consuming, relay, redrives, probes, *wiring.timers)
+    loops = (*consuming, relay, redrives, probes, prunes, *wiring.timers)
     tasks: list[asyncio.Task[None]] = [asyncio.create_task(c) for c in loops]
     announcer = asyncio.create_task(_announce_ready(spec.name, runner.ready))
     try:

@@ -1,0 +1,53 @@
+"""Bounded storage: inbox keys and published outbox rows older than what they guard against are pruned.
+
+An inbox key guards against a message delivered again: redelivery comes from a consumer that had not committed
+the message's offset yet (minutes at most) or from the ingestion topics' 30-day retention; a published outbox row is
+a copy of an event already on its topic (the topic is the history; the audit chain keeps its tail in
+`outbox_chain_tail`, not in old rows). Both are kept `MESSAGING_RETENTION_DAYS` (default 35: past the 30 days of
+the ingestion topics), then deleted in batches of `PRUNE_BATCH` rows, one short transaction each, never more than
+one batch per table at a time, so the hot path never waits behind a long delete. Dead letters are not pruned (they
+are evidence until an operator resolves them: docs/operations.md).
+
+Keeping a group's offsets from being reset to before the retention is the operators' part (docs/scaling.md): a
+consumer that re-read events older than that would apply them again. The audit replayer, not a consumer reset, is
+how history is read again.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta
+
+import asyncpg
+
+PRUNE_BATCH = 5000
+PRUNE_EVERY_SECONDS = 60.0
+
+
+def retention() -> timedelta:
+    return timedelta(days=float(os.environ.get("MESSAGING_RETENTION_DAYS", "35")))
+
+
+async def prune_step(pool: asyncpg.Pool, keep: timedelta, now: datetime) -> bool:
+    """One batch from each table; True while a full batch was deleted (more may be due)."""
+    cutoff = now - keep
+    async with pool.acquire() as conn:
+        # A BRIN index on processed_at (inbox keys are uuids, inserted in time order) finds old keys cheaply.
+        inbox = await conn.execute(
+            "DELETE FROM inbox WHERE ctid = ANY(ARRAY(SELECT ctid FROM inbox WHERE processed_at < $1 LIMIT $2))",
+            cutoff,
+            PRUNE_BATCH,
+        )
+        # Only the oldest rows by seq are looked at: pruning eats the table from that end, so a table with nothing
+        # to prune costs one short index range, never a scan of every row.
+        outbox = await conn.execute(
+            "DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox ORDER BY seq LIMIT $2)"
+            " AND published_at IS NOT NULL AND created_at < $1",
+            cutoff,
+            PRUNE_BATCH,
+        )
+    return PRUNE_BATCH in (_count(inbox), _count(outbox))
+
+
+def _count(status: str) -> int:
+    return int(status.rsplit(" ", 1)[-1])
