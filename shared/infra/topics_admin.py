@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
@@ -16,11 +17,20 @@ async def ensure_topics(bootstrap: str, catalog: tuple[Topic, ...] = CATALOG) ->
         existing = set(await admin.list_topics())
         missing = [t for t in catalog if t.name not in existing]
         if missing:
-            await admin.create_topics([NewTopic(t.name, t.partitions, 1, topic_configs=t.config()) for t in missing])
+            copies = replication_factor()
+            await admin.create_topics(
+                [NewTopic(t.name, t.partitions, copies, topic_configs=t.config()) for t in missing]
+            )
         await _wait_until_listed(admin, {t.name for t in catalog})
         return [t.name for t in missing]
     finally:
         await admin.close()
+
+
+def replication_factor() -> int:
+    """KAFKA_REPLICATION_FACTOR: 1 on a single broker, 3 on the three-node cluster (deploy/local/infra.sh, with
+    min.insync.replicas 2 broker-wide: a write acknowledged by acks=all survives the loss of any one broker)."""
+    return int(os.environ.get("KAFKA_REPLICATION_FACTOR", "1"))
 
 
 async def _wait_until_listed(admin: AIOKafkaAdminClient, names: set[str]) -> None:
