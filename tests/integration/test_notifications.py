@@ -15,14 +15,15 @@ from typing import Any
 import asyncpg
 import pytest
 
+from shared.admin.seed import PLATFORM, SUB_MERCHANT
 from shared.clock import TAIPEI
 from shared.merchants.model import Mode, NotifyAck, NotifySchedule
-from shared.sandbox.merchant import MerchantClient
+from shared.sandbox.merchant import MerchantClient, unique
 from shared.sandbox.tap import Seen, Tap
 from shared.settings import Settings
 from tests.support.merchant_endpoint import Behaviour, MerchantEndpoint, configure_notifications
 from tests.support.merchants import GIFT, fresh_merchant
-from tests.support.orders import issue
+from tests.support.orders import issue, issue_data
 from tests.support.pos import Pos
 from tests.support.processes import Platform, ServiceProcess, run_module
 
@@ -256,3 +257,34 @@ async def test_a_daily_merchant_is_notified_in_its_batch_not_at_once(
     assert (local.hour, local.minute) == (9, 0) and 0 < (due - event.envelope.occurred_at).total_seconds() <= 86400
     await asyncio.sleep(0.5)
     assert "daily" not in endpoint.received
+
+
+async def issued_with(merchant: MerchantClient, tap: Tap, merchant_id: str, item: str, platform_id: str | None,
+                      **order_fields: str) -> dict[str, Any]:  # fmt: skip
+    """A gift order whose Issue request carries `order_fields` (its notify URLs): its TicketsIssued payload."""
+    trade_no = unique("NU")
+    data = issue_data(trade_no, {item: 1}, merchant_id=merchant_id, free=True) | order_fields
+    await merchant.send_request(merchant.request("Issue", data, merchant_id=merchant_id, platform_id=platform_id))
+    [issued] = await tap.wait_for(lambda s: s.type == "TicketsIssued" and s.payload["ticket_trade_no"] == trade_no)
+    return issued.payload
+
+
+async def test_the_issue_requests_url_wins_and_a_platforms_order_is_sealed_with_the_platforms_keys(
+    merchant: MerchantClient, tap: Tap, topics: Settings, endpoint: MerchantEndpoint
+) -> None:
+    m = await notified_merchant(topics, endpoint.url("configured"))
+    order = await issued_with(merchant, tap, m, GIFT, None, UseStatusNotifyURL=endpoint.url("per-order"))
+    [ticket] = order["tickets"]
+    assert (await Pos(merchant, tap, m).write_off(ticket["write_off_no"]))["RtnCode"] == 1
+    [got] = await endpoint.wait_for("per-order", 1)
+    assert (got.merchant_id, got.platform_id, got.data["TicketNo"]) == (m, "", ticket["ticket_no"])
+
+    url = endpoint.url("platform")
+    order = await issued_with(merchant, tap, SUB_MERCHANT, "GF000007", PLATFORM, UseStatusNotifyURL=url)
+    [ticket] = order["tickets"]
+    pos = Pos(merchant, tap, SUB_MERCHANT, platform_id=PLATFORM)
+    assert (await pos.write_off(ticket["write_off_no"]))["RtnCode"] == 1
+    [got] = await endpoint.wait_for("platform", 1)  # the endpoint opened it with the platform's keys
+    assert (got.merchant_id, got.platform_id, got.data["TicketNo"]) == (SUB_MERCHANT, PLATFORM, ticket["ticket_no"])
+    await asyncio.sleep(0.5)
+    assert "configured" not in endpoint.received
