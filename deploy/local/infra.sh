@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Local (Docker-free) infrastructure: a real Apache Kafka 4.x broker (KRaft, single node,
-# combined broker+controller) and a real PostgreSQL 15 server, for tests, CI and the local run.
+# Local (Docker-free) infrastructure: a real Apache Kafka 4.x broker (KRaft, single node, combined
+# broker+controller; or three such nodes with KAFKA_BROKERS=3) and a real PostgreSQL 15 server, for tests, CI and
+# the local run.
 # Docker hosts use docker-compose.yml at the repo root instead.
 #
-# Usage: deploy/local/infra.sh up|down|status|env
+# Usage: deploy/local/infra.sh up|down|status|env|pg-restart|kafka-restart
 #
 #   up      start whatever of Kafka / PostgreSQL is not running (idempotent), wait until both
 #           answer, create database `ecticket` if missing, write .run/<INFRA_NAME>/env and print
@@ -15,6 +16,8 @@
 #   pg-restart fast|immediate
 #           restart PostgreSQL with `pg_ctl -m MODE restart` and wait until it accepts connections again
 #           (fault tests: fast ends every session, immediate crashes the server and recovers from WAL).
+#   kafka-restart [SECONDS_DOWN] [term|kill] [NODE]
+#           stop a Kafka node (SIGTERM, or SIGKILL with `kill`), keep it down SECONDS_DOWN (default 5), start it.
 #
 # Environment:
 #   INFRA_NAME             instance name (default dev); state lives in <repo>/.run/<INFRA_NAME>/
