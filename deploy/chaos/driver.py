@@ -1,0 +1,119 @@
+"""The fault driver: instance kills every few seconds and the one-off faults of the schedule, one fault at a time
+(a broker restart with kills under it would test the driver's patience, not the platform), each recorded with
+when it began and when its cause was over (the instance ready again, the server back, the process resumed)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import asyncpg
+
+from deploy.bench.common import ROOT
+from deploy.chaos.instances import Instances
+from deploy.chaos.schedule import (
+    KAFKA,
+    KILL,
+    PAUSE,
+    PAUSE_SECONDS,
+    PG_FAST,
+    PG_IMMEDIATE,
+    PG_TERMINATE,
+    Kill,
+    Milestone,
+)
+
+KAFKA_DOWN_SECONDS = 5
+TERMINATE = """SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+               WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"""
+
+
+@dataclass
+class Injected:
+    kind: str
+    target: str | None
+    began: float  # time.monotonic()
+    over: float  # the cause removed: from here on the platform has everything it needs to recover
+    detail: str = ""
+
+
+@dataclass
+class Driver:
+    instances: Instances
+    infra_name: str
+    database_url: str
+    milestones: list[Milestone]
+    kills: Iterator[Kill]
+    progress: Callable[[], float]
+    injected: list[Injected] = field(default_factory=list)
+    _stop: asyncio.Event = field(default_factory=asyncio.Event)
+    _one_at_a_time: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def stop_killing(self) -> None:
+        self._stop.set()
+
+    async def killing(self) -> None:
+        """Until stop_killing()."""
+        for kill in self.kills:
+            if await self._stopped_within(kill.after_seconds):
+                return
+            async with self._one_at_a_time:
+                began = time.monotonic()
+                self.instances.kill9(kill.target)
+                await asyncio.sleep(0.5)  # a supervisor's restart delay
+                await self.instances.start(kill.target)
+                self.injected.append(Injected(KILL, kill.target, began, time.monotonic()))
+
+    async def milestones_all(self) -> None:
+        """Every one-off fault, each once the stream has reached its point (all of them, even if the stream ends
+        first: the last ones then meet the stream's tail and the settling)."""
+        for milestone in self.milestones:
+            while self.progress() < milestone.at:  # noqa: ASYNC110 (a counter the stream moves: polled)
+                await asyncio.sleep(0.2)
+            async with self._one_at_a_time:
+                began = time.monotonic()
+                detail = await self._inject(milestone)
+                self.injected.append(Injected(milestone.kind, milestone.target, began, time.monotonic(), detail))
+
+    async def _inject(self, milestone: Milestone) -> str:
+        if milestone.kind == KAFKA:
+            await self._infra("kafka-restart", str(KAFKA_DOWN_SECONDS), "kill")
+            return f"broker killed, down {KAFKA_DOWN_SECONDS} s"
+        if milestone.kind in (PG_FAST, PG_IMMEDIATE):
+            await self._infra("pg-restart", "fast" if milestone.kind == PG_FAST else "immediate")
+            return ""
+        if milestone.kind == PG_TERMINATE:
+            conn = await asyncpg.connect(self.database_url)
+            try:
+                return f"{await conn.fetchval(TERMINATE)} backends terminated"
+            finally:
+                await conn.close()
+        assert milestone.kind == PAUSE and milestone.target is not None
+        pid = self.instances.pid(milestone.target)
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            await asyncio.sleep(PAUSE_SECONDS)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        return f"stopped {PAUSE_SECONDS:.0f} s"
+
+    async def _infra(self, *args: str) -> None:
+        env = {**os.environ, "INFRA_NAME": self.infra_name}
+        process = await asyncio.create_subprocess_exec(
+            "bash", str(ROOT / "deploy/local/infra.sh"), *args, cwd=ROOT, env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )  # fmt: skip
+        output, _ = await process.communicate()
+        if process.returncode != 0:
+            raise RuntimeError(f"infra.sh {' '.join(args)} failed:\n{output.decode()[-2000:]}")
+
+    async def _stopped_within(self, seconds: float) -> bool:
+        try:
+            await asyncio.wait_for(self._stop.wait(), seconds)
+        except TimeoutError:
+            return False
+        return True
