@@ -14,17 +14,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import secrets
 import string
 import sys
 import time
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 
 from aiohttp import web
 from aiokafka import AIOKafkaProducer
 
-from deploy.bench.common import Report, percentile
+from deploy.bench.common import Report, percentile, service_pids
 from services.notification.domain.notices import Kind, notification_id_of
 from shared.admin.publish import put_merchants
 from shared.contracts.common import RefundFeeRule, TicketType
@@ -167,7 +169,17 @@ def summarise(report: Report, name: str, values: list[float], expected: int) -> 
                f"({verdict} the bar p99 < 2 s)")  # fmt: skip
 
 
+def cpu_seconds(pid: int | None) -> float:
+    """User + system CPU time the process has used (0 when it is not known)."""
+    if pid is None:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def run(settings: Settings, report: Report) -> None:
+    pid = service_pids(os.environ.get("INFRA_NAME", "bench")).get("notification")
+    cpu_before = cpu_seconds(pid)
     endpoint = Endpoint()
     runner = await endpoint.start()
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=5)
@@ -189,6 +201,10 @@ async def run(settings: Settings, report: Report) -> None:
         # The same waves to a fleet where every endpoint answers: the difference is what dead endpoints cost.
         for dead_share in (0.0, DEAD_SHARE):
             await fleet(settings, endpoint, producer, report, int(FLEET * dead_share))
+        if pid is not None:
+            used, count = cpu_seconds(pid) - cpu_before, len(endpoint.received)
+            report.add("notification service CPU per notification delivered",
+                       f"{used / count * 1000:.2f} ms ({used:.1f} CPU-s for {count:,}; dead endpoints' attempts included)")  # fmt: skip
     finally:
         await producer.stop()
         await runner.cleanup()

@@ -9,6 +9,7 @@ addresses it connects to, so a DNS answer cannot change between check and connec
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -29,6 +30,7 @@ class Refused:
     reason: str
 
 
+@functools.lru_cache(maxsize=4096)  # a merchant's URL is checked again on every notification it gets
 def check_url(url: str, sandbox: bool) -> Target | Refused:
     if len(url) > MAX_URL_CHARS:
         return Refused(f"notify URL longer than {MAX_URL_CHARS} characters")

@@ -3,7 +3,6 @@ delivery loop with a lease, and settled by each attempt's outcome."""
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ import asyncpg
 
 from services.notification.domain.notices import Kind, Notice
 from services.notification.inbound import OrderTargets
+from shared.ecticket.envelope import serialize_data
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ async def add(conn: asyncpg.Connection, notices: Sequence[tuple[Notice, datetime
         [n.kind.value for n, _, _ in notices],
         [n.merchant_id for n, _, _ in notices],
         [n.ticket_trade_no for n, _, _ in notices],
-        [json.dumps(n.data, separators=(",", ":"), ensure_ascii=False) for n, _, _ in notices],
+        [serialize_data(n.data) for n, _, _ in notices],  # sealed as stored, byte for byte
         [at for _, at, _ in notices],
         now,
         [due for _, _, due in notices],
