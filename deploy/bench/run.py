@@ -12,7 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from deploy.bench import audit, gateway, hostile, issuance, notifications, query, recovery, redemption, settlement
+from deploy.bench import audit, gateway, hostile, issuance, notifications, ops, query, recovery, redemption, settlement
 from deploy.bench.common import ROOT, Report, service_pids
 from shared.settings import Settings
 
@@ -39,6 +39,7 @@ def main() -> None:
             "notifications",
             "recovery",
             "audit",
+            "ops",
         ),
         help="run just this benchmark",
     )
@@ -121,6 +122,13 @@ def main() -> None:
         report = Report("Audit: replaying the log", audit.command(audit.orders_default()))
         print(f"benchmark: audit, {audit.orders_default():,} generated orders")
         asyncio.run(audit.run(settings, report, audit.orders_default()))
+        report.append_to_docs()
+    if args.only in (None, "ops"):
+        # Alone: the ops app starts itself (a consumer group of its own) and folds only what this benchmark publishes.
+        subprocess.run(["bash", str(ROOT / "deploy/local/services.sh"), "stop"], check=True)
+        report = Report("Ops app: events folded per second, event → page latency", ops.command(args.only))
+        print(f"benchmark: ops app, {ops.EVENTS:,} events, then {ops.PROBES} probes under {ops.LOAD_RATE:,} events/s")
+        asyncio.run(ops.run(settings, report))
         report.append_to_docs()
     print("results appended to docs/benchmarks.md")
 
