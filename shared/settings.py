@@ -17,16 +17,34 @@ class Settings:
     # every checkpoint names so auditors pick the published public key (docs/audit.md). Never printed.
     audit_signing_key_hex: str = field(default="", repr=False)
     audit_key_id: str = "dev"
+    # Config keys still accepted for opening merchant secrets during a rotation (ECTICKET_CONFIG_KEY_PREVIOUS,
+    # comma-separated); sealing always uses config_key_hex.
+    previous_config_keys_hex: tuple[str, ...] = field(default=(), repr=False)
 
     @classmethod
     def from_env(cls) -> Settings:
+        production = os.environ.get("ECTICKET_ENV", "development") == "production"
         return cls(
             kafka_bootstrap=os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:19092"),
             database_url=os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:15432/ecticket"),
-            config_key_hex=os.environ.get("ECTICKET_CONFIG_KEY", DEV_CONFIG_KEY),
-            audit_signing_key_hex=os.environ.get("ECTICKET_AUDIT_SIGNING_KEY", DEV_AUDIT_SIGNING_KEY),
+            config_key_hex=_key("ECTICKET_CONFIG_KEY", DEV_CONFIG_KEY, production),
+            audit_signing_key_hex=_key("ECTICKET_AUDIT_SIGNING_KEY", DEV_AUDIT_SIGNING_KEY, production),
             audit_key_id=os.environ.get("ECTICKET_AUDIT_KEY_ID", "dev"),
+            previous_config_keys_hex=tuple(
+                k.strip() for k in os.environ.get("ECTICKET_CONFIG_KEY_PREVIOUS", "").split(",") if k.strip()
+            ),
         )
+
+
+class MissingSecret(RuntimeError):
+    """ECTICKET_ENV=production without a key of its own: the built-in development keys are public."""
+
+
+def _key(variable: str, development_default: str, production: bool) -> str:
+    value = os.environ.get(variable, "")
+    if production and (not value or value == development_default):
+        raise MissingSecret(f"{variable} must be set (not the development key) when ECTICKET_ENV=production")
+    return value or development_default
 
 
 # Development-only key; production deployments must set ECTICKET_CONFIG_KEY from a secret store.

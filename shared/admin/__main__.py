@@ -8,29 +8,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 from datetime import UTC, datetime, timedelta
 
-from pydantic import SecretStr, ValidationError
+from pydantic import ValidationError
 
-from shared.admin import dead_letters
+from shared.admin import dead_letters, keys
 from shared.admin.clocks import ClockRefused, advance_clock, reset_clock
+from shared.admin.keys import secrets_from_env
 from shared.admin.publish import put_merchants, put_products
 from shared.contracts.catalog import Product, UsagePeriodRule
 from shared.contracts.common import FeeKind, RefundFeeRule, TicketType
 from shared.infra.compacted import CompactedView
 from shared.merchants.model import MerchantRecord, merchant_parser
-from shared.merchants.sealing import MerchantSecrets, seal
+from shared.merchants.sealing import seal
 from shared.settings import Settings
 from shared.topics import MERCHANT_CONFIG, PRODUCT_CATALOG
-
-SECRET_VARS = (
-    "ECTICKET_TICKET_HASH_KEY",
-    "ECTICKET_TICKET_HASH_IV",
-    "ECTICKET_PAYMENT_HASH_KEY",
-    "ECTICKET_PAYMENT_HASH_IV",
-)
 
 
 def fee_rule(text: str) -> RefundFeeRule:
@@ -41,14 +34,6 @@ def fee_rule(text: str) -> RefundFeeRule:
     if kind == "percent":
         return RefundFeeRule(kind=FeeKind.PERCENT, basis_points=int(value))
     return RefundFeeRule()
-
-
-def _secrets_from_env() -> MerchantSecrets:
-    missing = [v for v in SECRET_VARS if not os.environ.get(v)]
-    if missing:
-        raise SystemExit(f"set {', '.join(missing)} in the environment")
-    key, iv, pay_key, pay_iv = (SecretStr(os.environ[v]) for v in SECRET_VARS)
-    return MerchantSecrets(ticket_hash_key=key, ticket_hash_iv=iv, payment_hash_key=pay_key, payment_hash_iv=pay_iv)
 
 
 async def merchant_put(settings: Settings, args: argparse.Namespace) -> None:
@@ -62,7 +47,7 @@ async def merchant_put(settings: Settings, args: argparse.Namespace) -> None:
         refund_fee_rule=fee_rule(args.refund_fee),
         refund_notify_url=args.refund_notify_url,
         use_status_notify_url=args.use_status_notify_url,
-        secrets=seal(_secrets_from_env(), args.merchant_id, settings.config_key_hex),
+        secrets=seal(secrets_from_env(), args.merchant_id, settings.config_key_hex),
         updated_at=datetime.now(UTC),
     )
     await put_merchants(settings.kafka_bootstrap, [record])
@@ -87,7 +72,11 @@ async def product_put(settings: Settings, args: argparse.Namespace) -> None:
 
 async def show(settings: Settings, args: argparse.Namespace) -> None:
     if args.what == "merchants":
-        merchants = CompactedView(settings.kafka_bootstrap, MERCHANT_CONFIG, merchant_parser(settings.config_key_hex))
+        merchants = CompactedView(
+            settings.kafka_bootstrap,
+            MERCHANT_CONFIG,
+            merchant_parser(settings.config_key_hex, *settings.previous_config_keys_hex),
+        )
         await merchants.start()
         for m in sorted(merchants.values(), key=lambda m: m.merchant_id):
             r = m.record
@@ -155,6 +144,7 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--merchant-id", required=True)
     r.set_defaults(run=clock_reset)
     dead_letters.add_parser(sub)
+    keys.add_parser(sub)
     return root
 
 

@@ -47,7 +47,11 @@ async def reset_clock(settings: Settings, merchant_id: str) -> None:
 
 
 async def _require_sandbox(settings: Settings, merchant_id: str) -> None:
-    merchants = CompactedView(settings.kafka_bootstrap, MERCHANT_CONFIG, merchant_parser(settings.config_key_hex))
+    merchants = CompactedView(
+        settings.kafka_bootstrap,
+        MERCHANT_CONFIG,
+        merchant_parser(settings.config_key_hex, *settings.previous_config_keys_hex),
+    )
     await merchants.start()
     try:
         merchant = merchants.get(merchant_id)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from pydantic import ValidationError
 
 from shared.contracts.rtncodes import RtnCode, message
-from shared.ecticket.envelope import EnvelopeFailure, EnvelopeFailureReason, RequestEnvelope, open_request
+from shared.ecticket.envelope import EnvelopeFailure, EnvelopeFailureReason, OpenedData, RequestEnvelope, open_request
 from shared.merchants.model import Merchant
 
 FAILURE_CODES = {
@@ -21,6 +22,8 @@ FAILURE_CODES = {
 # Failures of the Data's content, found after its checksum verified the caller: a business refusal (RtnCode 1001
 # inside Data, TransCode 1), not an envelope failure (docs/rtncodes.md).
 DATA_FAILURES = frozenset({EnvelopeFailureReason.DATA_NOT_JSON, EnvelopeFailureReason.DATA_NOT_OBJECT})
+# What a request sealed with other keys than the merchant's current ones fails with.
+WRONG_KEYS = frozenset({EnvelopeFailureReason.DECRYPT_FAILED, EnvelopeFailureReason.CHECKMAC_MISMATCH})
 
 
 @dataclass(frozen=True)
@@ -92,10 +95,14 @@ class MerchantDirectory:
             return Refusal(
                 RtnCode.MERCHANT_UNKNOWN, "PlatformID is not registered", envelope.merchant_id, platform_id, None, True
             )
-        keys = signer.secrets
-        opened = open_request(
-            envelope, keys.ticket_hash_key.get_secret_value(), keys.ticket_hash_iv.get_secret_value(), now_unix
-        )
+        opened = _open(envelope, signer, now_unix)
+        if isinstance(opened, EnvelopeFailure) and opened.reason in WRONG_KEYS:
+            # During a key rotation's overlap the keys before it still open requests; the reply is then sealed
+            # with the keys the request used, which are the ones the merchant's system can read.
+            previous = signer.with_previous_keys(datetime.fromtimestamp(now_unix, UTC))
+            if previous is not None and not isinstance(again := _open(envelope, previous, now_unix), EnvelopeFailure):
+                signer, opened = previous, again
+                merchant = previous if merchant.merchant_id == previous.merchant_id else merchant
         if isinstance(opened, EnvelopeFailure):
             # Data that decrypted and verified was received and decoded: TransCode 1, the 1001 goes inside Data.
             envelope_level = opened.reason not in DATA_FAILURES
@@ -106,6 +113,13 @@ class MerchantDirectory:
         if refusal is not None:
             return Refusal(refusal, message(refusal), envelope.merchant_id, platform_id, signer, False)
         return Caller(merchant=merchant, signer=signer, platform_id=platform_id, data=opened.data)
+
+
+def _open(envelope: RequestEnvelope, signer: Merchant, now_unix: int) -> OpenedData | EnvelopeFailure:
+    keys = signer.secrets
+    return open_request(
+        envelope, keys.ticket_hash_key.get_secret_value(), keys.ticket_hash_iv.get_secret_value(), now_unix
+    )
 
 
 def _authorise(data: dict[str, Any], merchant: Merchant, acting_platform: str | None) -> RtnCode | None:

@@ -69,7 +69,11 @@ async def start_runtime(spec: ServiceSpec, settings: Settings) -> Runtime:
     await migrate(settings.database_url, spec.schema, spec.migrations)
     pool = await create_pool(settings.database_url, spec.schema)
     log.info("%s: database pool open", spec.name)
-    view = CompactedView(settings.kafka_bootstrap, MERCHANT_CONFIG, merchant_parser(settings.config_key_hex))
+    view = CompactedView(
+        settings.kafka_bootstrap,
+        MERCHANT_CONFIG,
+        merchant_parser(settings.config_key_hex, *settings.previous_config_keys_hex),
+    )
     offsets = CompactedView(settings.kafka_bootstrap, TEST_CLOCKS, ClockOffset.model_validate_json)
     await asyncio.gather(view.start(), offsets.start())
     log.info("%s: merchant and test-clock views current; joining the consumer group", spec.name)

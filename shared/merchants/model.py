@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
@@ -61,6 +62,10 @@ class MerchantRecord(BaseModel):
     # ECTicket's "merchant prints paper tickets" feature: only such merchants get QueryPrintData answered.
     prints_paper: bool = False
     secrets: SealedSecrets
+    # A HashKey/HashIV rotation: the keys before it, still accepted until `previous_secrets_until` so the merchant's
+    # systems can switch over without a moment where their requests fail (`merchant rotate-keys`).
+    previous_secrets: SealedSecrets | None = None
+    previous_secrets_until: AwareDatetime | None = None
     updated_at: AwareDatetime
 
 
@@ -68,6 +73,14 @@ class MerchantRecord(BaseModel):
 class Merchant:
     record: MerchantRecord
     secrets: MerchantSecrets
+    previous_secrets: MerchantSecrets | None = None  # while a key rotation's overlap lasts
+
+    def with_previous_keys(self, now: datetime) -> Merchant | None:
+        """This merchant answering with its keys before the rotation, if they are still accepted at `now`."""
+        until = self.record.previous_secrets_until
+        if self.previous_secrets is None or until is None or now >= until:
+            return None
+        return replace(self, secrets=self.previous_secrets, previous_secrets=None)
 
     @property
     def merchant_id(self) -> str:
@@ -81,13 +94,15 @@ class Merchant:
         return f"Merchant({self.merchant_id}, {self.record.mode})"
 
 
-def merchant_parser(config_key_hex: str) -> Callable[[bytes], Merchant]:
+def merchant_parser(config_key_hex: str, *previous_keys_hex: str) -> Callable[[bytes], Merchant]:
     def parse(raw: bytes) -> Merchant:
         record = MerchantRecord.model_validate_json(raw)
         try:
-            secrets = unseal(record.secrets, record.merchant_id, config_key_hex)
+            secrets = unseal(record.secrets, record.merchant_id, config_key_hex, *previous_keys_hex)
+            old = record.previous_secrets
+            previous = unseal(old, record.merchant_id, config_key_hex, *previous_keys_hex) if old else None
         except InvalidTag as exc:
             raise ValueError(f"merchant {record.merchant_id}: secrets sealed under another config key") from exc
-        return Merchant(record, secrets)
+        return Merchant(record, secrets, previous)
 
     return parse

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import os
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import BaseModel, ConfigDict, SecretStr
 
@@ -45,10 +46,19 @@ def seal(secrets: MerchantSecrets, merchant_id: str, config_key_hex: str) -> Sea
     return SealedSecrets(nonce=base64.b64encode(nonce).decode(), ciphertext=base64.b64encode(ciphertext).decode())
 
 
-def unseal(sealed: SealedSecrets, merchant_id: str, config_key_hex: str) -> MerchantSecrets:
-    plain = AESGCM(bytes.fromhex(config_key_hex)).decrypt(
-        base64.b64decode(sealed.nonce), base64.b64decode(sealed.ciphertext), merchant_id.encode()
-    )
+def unseal(sealed: SealedSecrets, merchant_id: str, config_key_hex: str, *previous_keys_hex: str) -> MerchantSecrets:
+    """Open with the current config key, else with one still accepted during a rotation (ECTICKET_CONFIG_KEY_PREVIOUS:
+    records sealed before the rotation stay readable until `python -m shared.admin merchant reseal` has sealed them
+    again). AES-GCM's tag tells a wrong key apart: InvalidTag when no key opens it."""
+    nonce, ciphertext = base64.b64decode(sealed.nonce), base64.b64decode(sealed.ciphertext)
+    for key in (config_key_hex, *previous_keys_hex):
+        try:
+            plain = AESGCM(bytes.fromhex(key)).decrypt(nonce, ciphertext, merchant_id.encode())
+            break
+        except InvalidTag:
+            continue
+    else:
+        raise InvalidTag
     key, iv, pay_key, pay_iv = plain.decode().split("\n")
     return MerchantSecrets(
         ticket_hash_key=SecretStr(key),
