@@ -55,7 +55,7 @@ finish() {
   else
     log "tearing down"; down
   fi
-  ((status == 0)) && log "passed" || log "FAILED (exit $status)"
+  if ((status == 0)); then log "passed"; else log "FAILED (exit $status)"; fi
   exit "$status"
 }
 
