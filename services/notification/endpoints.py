@@ -73,7 +73,7 @@ class HttpEndpoints:
             async with session.post(
                 url, data=body, headers=headers, timeout=self._timeout, allow_redirects=False
             ) as response:
-                answer = await response.content.read(MAX_ACK_BYTES + 1)
+                answer = await _body(response)
                 return Answered(response.status, answer, time.perf_counter() - started)
         except TimeoutError:
             return Unreachable(f"no answer within {self._timeout.total:g} s", time.perf_counter() - started)
@@ -87,6 +87,18 @@ class HttpEndpoints:
     async def close(self) -> None:
         await self._production.close()
         await self._sandbox.close()
+
+
+async def _body(response: aiohttp.ClientResponse) -> bytes:
+    """The answer up to one byte past the limit (enough to tell it is too long); `read(n)` alone may return just
+    the first chunk of a body that arrives in several."""
+    body = bytearray()
+    while len(body) <= MAX_ACK_BYTES:
+        chunk = await response.content.read(MAX_ACK_BYTES + 1 - len(body))
+        if not chunk:
+            break
+        body += chunk
+    return bytes(body)
 
 
 def _session(resolver: AbstractResolver, max_connections: int) -> aiohttp.ClientSession:
