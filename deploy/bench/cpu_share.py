@@ -64,3 +64,19 @@ class CpuShare:
     def describe(self, seconds: float) -> str:
         ours, others = self.cores(seconds)
         return f"this benchmark {ours:.2f}, other processes {others:.2f} (of {os.cpu_count()})"
+
+
+def process_cpu_seconds(instance: str, service_pids: dict[str, int]) -> dict[str, float]:
+    """CPU seconds used so far by each service (with its relay), the broker, and PostgreSQL (every backend, live or
+    exited): take two readings and subtract, for what a measured stretch cost each of them."""
+    run = ROOT / ".run" / instance
+    used = {name: _ticks(pid) + sum(_ticks(c) for c in children(pid)) for name, pid in service_pids.items()}
+    kafka = run / "kafka.pid"
+    if kafka.exists():
+        used["kafka"] = _ticks(int(kafka.read_text().split()[0]))
+    postmaster_file = run / "postgres" / "data" / "postmaster.pid"
+    if postmaster_file.exists():
+        postmaster = int(postmaster_file.read_text().splitlines()[0])
+        used["postgres"] = _ticks(postmaster, reaped_children=True) + sum(_ticks(c) for c in children(postmaster))
+    used["benchmark client"] = _ticks(os.getpid())
+    return {name: ticks / TICKS for name, ticks in used.items()}

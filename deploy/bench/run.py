@@ -12,7 +12,19 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from deploy.bench import audit, gateway, hostile, issuance, notifications, ops, query, recovery, redemption, settlement
+from deploy.bench import (
+    audit,
+    gateway,
+    hostile,
+    issuance,
+    notifications,
+    ops,
+    pipeline,
+    query,
+    recovery,
+    redemption,
+    settlement,
+)
 from deploy.bench.common import ROOT, Report, service_pids
 from shared.settings import Settings
 
@@ -38,6 +50,7 @@ def main() -> None:
             "gateway",
             "notifications",
             "recovery",
+            "pipeline",
             "audit",
             "ops",
         ),
@@ -108,6 +121,14 @@ def main() -> None:
         )
         print("benchmark: notifications, event → delivered at 200/s, then 1,000 merchants with 10 % of endpoints dead")
         asyncio.run(notifications.run(settings, report))
+        report.append_to_docs()
+    if args.only in (None, "pipeline"):
+        # Every service at once (the others stopped first, so the CPU table holds only what the pipeline uses).
+        subprocess.run(["bash", str(ROOT / "deploy/local/services.sh"), "stop"], check=True)
+        start_services(pipeline.SERVICES)
+        report = Report("The whole pipeline: paid order to escrow, write-off to release", pipeline.command(args.only))
+        print(f"benchmark: the whole pipeline, a burst of {pipeline.BURST} paid orders, then their write-offs")
+        asyncio.run(pipeline.run(settings.kafka_bootstrap, report, instance, service_pids(instance)))
         report.append_to_docs()
     if args.only in (None, "recovery"):
         # Alone: this benchmark starts and kills its own issuance process.

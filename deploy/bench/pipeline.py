@@ -1,0 +1,166 @@
+"""The whole pipeline at once (issue 17): every service running, paid orders from ingestion to tickets issued and
+escrow posted in the ledger, then write-offs to money released; and where the CPU went, per process.
+
+Phase 1: a burst of paid orders (paid at the processor beforehand, in bulk: the timed window publishes their AIO
+results with the Issue requests, as the issuance benchmark does); an order is through when its TicketsIssued is
+out and settlement has posted its payment into escrow. Then the same at half that rate, for latency.
+Phase 2: one write-off per ticket of the burst, through redemption to settlement's `write_off` entry (escrow
+released to the merchant).
+CPU seconds per order of every process (each service with its relay, the broker, every PostgreSQL backend) over
+each phase, from /proc: where a paid order's CPU goes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from deploy.bench.common import Report, percentile
+from deploy.bench.cpu_share import process_cpu_seconds
+from deploy.bench.issuance import checkouts, send_orders
+from shared.admin.seed import TEST_MERCHANT
+from shared.infra.topics_admin import partitions_of
+from shared.sandbox.merchant import MerchantClient
+from shared.topics import INGEST_REQUESTS, ISSUANCE_EVENTS, SETTLEMENT_EVENTS
+
+SERVICES = ("payment_processor", "payment_confirmation", "issuance", "redemption", "escrow_settlement", "escrow_bank")
+BURST = 5000
+
+
+def command(only: str | None) -> str:
+    return "make bench BENCH_ARGS='--only pipeline'" if only else "make bench"
+
+
+@dataclass
+class Seen:
+    """When each order's TicketsIssued and payment entry, and each ticket's write-off entry, were seen."""
+
+    issued: dict[str, float] = field(default_factory=dict)
+    codes: dict[str, list[str]] = field(default_factory=dict)  # order -> its write-off codes
+    escrowed: dict[str, float] = field(default_factory=dict)
+    released: dict[str, float] = field(default_factory=dict)  # ticket -> write_off entry seen
+
+    def through(self, trade_no: str) -> float | None:
+        """When the order was both issued and escrowed (None until then)."""
+        if trade_no in self.issued and trade_no in self.escrowed:
+            return max(self.issued[trade_no], self.escrowed[trade_no])
+        return None
+
+
+class Watcher:
+    def __init__(self, bootstrap: str) -> None:
+        self.bootstrap = bootstrap
+        self.seen = Seen()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        parts = await partitions_of(self.bootstrap, [ISSUANCE_EVENTS, SETTLEMENT_EVENTS])
+        tps = [TopicPartition(topic, p) for topic, ps in parts.items() for p in ps]
+        self.consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
+        await self.consumer.start()
+        self.consumer.assign(tps)
+        await self.consumer.seek_to_end(*tps)
+        for tp in tps:
+            await self.consumer.position(tp)
+        self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        seen = self.seen
+        while True:
+            batch = await self.consumer.getmany(timeout_ms=50)
+            now = time.perf_counter()
+            for records in batch.values():
+                for r in records:
+                    value = r.value or b""
+                    if b'"TicketsIssued"' in value:
+                        payload = json.loads(value)["payload"]
+                        seen.issued.setdefault(payload["ticket_trade_no"], now)
+                        seen.codes[payload["ticket_trade_no"]] = [t["write_off_no"] for t in payload["tickets"]]
+                    elif b'"LedgerEntryPosted"' in value:
+                        payload = json.loads(value)["payload"]
+                        if payload["kind"] == "payment" and payload["ticket_trade_no"]:
+                            seen.escrowed.setdefault(payload["ticket_trade_no"], now)
+                        elif payload["kind"] == "write_off" and payload["ticket_no"]:
+                            seen.released.setdefault(payload["ticket_no"], now)
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+        await self.consumer.stop()
+
+    async def until(self, done: Callable[[], bool], seconds: float, what: str) -> None:
+        deadline = time.perf_counter() + seconds
+        while not done():
+            if time.perf_counter() > deadline:
+                raise TimeoutError(f"{what} not through after {seconds:.0f} s")
+            await asyncio.sleep(0.05)
+
+
+def write_off(client: MerchantClient, code: str) -> bytes:
+    data = {"MerchantID": TEST_MERCHANT, "WriteOffNo": code, "Action": "1", "Operator": "bench"}
+    return json.dumps(client.request("WriteOff", data, merchant_id=TEST_MERCHANT)).encode()
+
+
+def cpu_rows(report: Report, before: dict[str, float], after: dict[str, float], orders: int, label: str) -> None:
+    total = 0.0
+    for name in sorted(after):
+        used = after[name] - before.get(name, 0.0)
+        total += used
+        report.add(f"  CPU per {label}: {name}", f"{used / orders * 1000:,.2f} ms")
+    report.add(f"  CPU per {label}: all processes", f"{total / orders * 1000:,.2f} ms")
+
+
+async def run(bootstrap: str, report: Report, instance: str, pids: dict[str, int]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    await producer.start()
+    client = MerchantClient(producer)
+    watcher = Watcher(bootstrap)
+    await watcher.start()
+    seen = watcher.seen
+    run_id = uuid.uuid4().hex[:6].upper()
+    try:
+        warmup = [f"PW{run_id}{i:06d}" for i in range(200)]
+        await send_orders(client, warmup, None, {}, await checkouts(warmup))
+        await watcher.until(lambda: all(seen.through(t) for t in warmup), 120, "the warm-up")
+
+        burst = [f"PB{run_id}{i:06d}" for i in range(BURST)]
+        paid = await checkouts(burst)
+        sent: dict[str, float] = {}
+        cpu_before, t0 = process_cpu_seconds(instance, pids), time.perf_counter()
+        await send_orders(client, burst, None, sent, paid)
+        await watcher.until(lambda: all(seen.through(t) for t in burst), 600, "the burst")
+        elapsed = max(seen.through(t) or 0.0 for t in burst) - t0
+        cpu_after = process_cpu_seconds(instance, pids)
+        throughput = BURST / elapsed
+        report.add(f"paid orders, ingest → issued and escrow posted, burst of {BURST}", f"{throughput:,.0f} orders/s")
+        cpu_rows(report, cpu_before, cpu_after, BURST, "paid order")
+
+        rate = max(10.0, throughput / 2)
+        paced = [f"PP{run_id}{i:06d}" for i in range(int(rate * 10))]
+        await send_orders(client, paced, rate, sent, await checkouts(paced))
+        await watcher.until(lambda: all(seen.through(t) for t in paced), 300, "the paced orders")
+        latency = [((seen.through(t) or 0.0) - sent[t]) * 1000 for t in paced]
+        report.add(
+            f"  latency ingest → issued and escrowed at {rate:,.0f} orders/s p50 / p99",
+            f"{percentile(latency, 0.5):,.0f} / {percentile(latency, 0.99):,.0f} ms",
+        )
+
+        codes = [(t, c) for t in burst for c in seen.codes[t]]
+        requests = [write_off(client, code) for _, code in codes]
+        cpu_before, t0 = process_cpu_seconds(instance, pids), time.perf_counter()
+        pending = [await producer.send(INGEST_REQUESTS, r, key=TEST_MERCHANT.encode()) for r in requests]
+        await asyncio.gather(*pending)
+        await watcher.until(lambda: len(seen.released) >= len(codes), 600, "the write-offs")
+        elapsed = max(seen.released.values()) - t0
+        cpu_after = process_cpu_seconds(instance, pids)
+        report.add(f"write-offs → money released, {len(codes):,} at once", f"{len(codes) / elapsed:,.0f} /s")
+        cpu_rows(report, cpu_before, cpu_after, len(codes), "write-off")
+    finally:
+        await watcher.stop()
+        await producer.stop()
