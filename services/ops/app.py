@@ -47,6 +47,11 @@ def build(config: OpsConfig) -> tuple[faust.App, OpsRuntime]:
         stream_ack_exceptions=False,
         consumer_auto_offset_reset=config.offset_reset,
         producer_acks=-1,
+        # The tables' changelog records go out in batches: unlingered, every order's record was a produce request
+        # of its own (measured: 14,000 requests for 16,000 records, the app folding 1,450 events/s).
+        producer_linger=0.02,
+        producer_max_batch_size=1024 * 1024,
+        stream_buffer_maxsize=config.batch * 2,  # a whole batch may wait unacknowledged while it is folded
     )
     live = Live()
     runtime = OpsRuntime(config, live)

@@ -34,8 +34,11 @@ class OpsConfig:
     # OPS_OFFSET_RESET: where a new consumer group starts: "earliest" (the whole history, the default) or
     # "latest" (tests: only what is published after the app joined; a restart resumes at its committed offsets).
     offset_reset: str = "earliest"
-    batch: int = 1000  # events folded per table write; a batch waits at most BATCH_WITHIN seconds to fill
-    batch_within: float = 0.05
+    # Events folded per table write (OPS_BATCH), and how long a batch may wait to fill (OPS_BATCH_SECONDS). A table
+    # write is a partition's whole state (tens of KB with a few hundred merchants) on the changelog: written after
+    # every small batch it cost more than the fold itself (measured: 1,450 events/s with 0.05 s batches).
+    batch: int = 5000
+    batch_within: float = 0.5
 
     @classmethod
     def from_env(cls) -> OpsConfig:
@@ -49,4 +52,6 @@ class OpsConfig:
             groups=(*os.environ.get("OPS_GROUPS", ",".join(PLATFORM_GROUPS)).split(","), app_id),
             schemas=tuple(os.environ.get("OPS_SCHEMAS", ",".join(PLATFORM_SCHEMAS)).split(",")),
             offset_reset=os.environ.get("OPS_OFFSET_RESET", "earliest"),
+            batch=int(os.environ.get("OPS_BATCH", "5000")),
+            batch_within=float(os.environ.get("OPS_BATCH_SECONDS", "0.5")),
         )

@@ -94,6 +94,7 @@ def _order(fact: Fact, raw: Mapping[str, dict[str, Any]], loaded: dict[str, Orde
 def apply(state: PartitionState, order: OrderRecord | None, fact: Fact) -> None:
     """One event's counters; the order record (if the event is about an order) is updated in place."""
     event = fact.payload
+    state.add(None, "events")
     minute = int(fact.occurred_at.timestamp()) // 60
     state.count_in_window(minute, "events")
     rated = RATED.get(fact.event_type)
