@@ -19,6 +19,9 @@ class NotifyConfig:
     daily_at: time  # the daily batch, Asia/Taipei (NOTIFY_DAILY_AT, HH:MM)
     order_wait: timedelta  # how long a notification waits for its order's TicketsIssued (NOTIFY_ORDER_WAIT_SECONDS)
     max_event_age: timedelta  # older events are not notified (NOTIFY_MAX_EVENT_AGE_SECONDS)
+    # An attempt in flight is leased for the timeout plus this: if the process dies, it is sent again after the
+    # lease (NOTIFY_LEASE_MARGIN_SECONDS).
+    lease_margin: timedelta
 
     @classmethod
     def from_env(cls) -> NotifyConfig:
@@ -39,4 +42,5 @@ class NotifyConfig:
             daily_at=time(int(hour), int(minute)),
             order_wait=timedelta(seconds=seconds("NOTIFY_ORDER_WAIT_SECONDS", 10)),
             max_event_age=timedelta(seconds=seconds("NOTIFY_MAX_EVENT_AGE_SECONDS", 72 * 3600)),
+            lease_margin=timedelta(seconds=seconds("NOTIFY_LEASE_MARGIN_SECONDS", 30)),
         )

@@ -23,7 +23,6 @@ from shared.infra.service import Runtime
 
 log = logging.getLogger(__name__)
 
-LEASE_MARGIN = timedelta(seconds=30)
 ORDER_RECHECK = timedelta(seconds=0.5)  # a notification waiting for its order's TicketsIssued looks again after
 CLAIM_MOST = 1000
 
@@ -47,7 +46,7 @@ class DeliveryLoop:
         async with self.runtime.pool.acquire() as conn, conn.transaction():
             found = await deliveries.due(conn, now, busy, limit)
             taken, waiting = self._pick(found, free, now)
-            lease = timedelta(seconds=self.config.timeout) + LEASE_MARGIN
+            lease = timedelta(seconds=self.config.timeout) + self.config.lease_margin
             await deliveries.lease(conn, [d.notification_id for d in taken], now + lease)
             await deliveries.lease(conn, [d.notification_id for d in waiting], now + ORDER_RECHECK)
         for due in taken:
