@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run stop test test-unit lint bench infra-up infra-down schemas clean compose-check test-docker
+.PHONY: run stop test test-unit lint bench profile infra-up infra-down schemas clean compose-check test-docker
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -67,6 +67,10 @@ bench: $(STAMP)
 	$(BIN)/python -m shared.setup --seed && $(BIN)/python deploy/bench/run.py $(BENCH_ARGS); status=$$?; \
 	bash deploy/local/services.sh stop; bash deploy/local/infra.sh down; \
 	exit $$status
+
+# The whole-pipeline benchmark with a py-spy flame graph of every service (and its relay) under .profile/.
+profile: $(STAMP)
+	$(MAKE) bench BENCH_ARGS='--only pipeline' PROFILE_DIR=$(CURDIR)/.profile
 
 schemas: $(STAMP)
 	$(BIN)/python -m shared.contracts.schemas docs/schemas

@@ -26,6 +26,7 @@ from deploy.bench import (
     settlement,
 )
 from deploy.bench.common import ROOT, Report, service_pids
+from deploy.bench.profiling import Profiles
 from shared.settings import Settings
 
 
@@ -128,7 +129,14 @@ def main() -> None:
         start_services(pipeline.SERVICES)
         report = Report("The whole pipeline: paid order to escrow, write-off to release", pipeline.command(args.only))
         print(f"benchmark: the whole pipeline, a burst of {pipeline.BURST} paid orders, then their write-offs")
+        profiles = (
+            Profiles(Path(os.environ["PROFILE_DIR"]), service_pids(instance)) if "PROFILE_DIR" in os.environ else None
+        )
+        if profiles:
+            profiles.start()
         asyncio.run(pipeline.run(settings.kafka_bootstrap, report, instance, service_pids(instance)))
+        if profiles:
+            print("flame graphs:", *(str(p) for p in profiles.stop()))
         report.append_to_docs()
     if args.only in (None, "recovery"):
         # Alone: this benchmark starts and kills its own issuance process.

@@ -1,0 +1,36 @@
+"""CPU profiles of the services while a benchmark runs (`make profile`): one py-spy flame graph per process.
+
+py-spy samples a running process from outside (no code change, no restart) 100 times a second; `--subprocesses`
+includes each service's relay process. The graphs go to PROFILE_DIR (default .profile/, ignored by git), one SVG
+per service, named after it.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+from pathlib import Path
+
+
+class Profiles:
+    def __init__(self, folder: Path, pids: dict[str, int]) -> None:
+        self.folder = folder
+        self.pids = pids
+        self._recorders: list[subprocess.Popen[bytes]] = []
+
+    def start(self) -> None:
+        spy = shutil.which("py-spy") or str(Path(__file__).resolve().parents[2] / ".venv" / "bin" / "py-spy")
+        self.folder.mkdir(parents=True, exist_ok=True)
+        for name, pid in self.pids.items():
+            command = [spy, "record", "--pid", str(pid), "--subprocesses", "--rate", "100", "--nonblocking",
+                       "--format", "flamegraph", "--output", str(self.folder / f"{name}.svg")]  # fmt: skip
+            self._recorders.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+
+    def stop(self) -> list[Path]:
+        """Stop recording (py-spy writes its graph on SIGINT) and return the graphs written."""
+        for recorder in self._recorders:
+            recorder.send_signal(signal.SIGINT)
+        for recorder in self._recorders:
+            recorder.wait(timeout=60)
+        return sorted(self.folder.glob("*.svg"))
