@@ -83,9 +83,11 @@ def _token() -> str:
     return "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(16))
 
 
-async def merchants(settings: Settings, endpoint: Endpoint, count: int, dead: int) -> list[str]:
-    """`count` new sandbox merchants notified at the endpoint, the first `dead` of them at a dead URL."""
-    ids = ["7" + "".join(secrets.choice(string.digits) for _ in range(9)) for _ in range(count)]
+async def merchants(settings: Settings, endpoint: Endpoint, first: int, count: int, dead: int) -> list[str]:
+    """`count` sandbox merchants notified at the endpoint, the first `dead` of them at a dead URL. Their ids are
+    the same in every run (7000000000 + `first` ...), so a rerun on the same instance updates them instead of adding
+    2,100 merchants to the merchant topic, which every service reads whole when it starts."""
+    ids = [f"7{n:09d}" for n in range(first, first + count)]
     records = []
     for n, merchant_id in enumerate(ids):
         key, iv = _token(), _token()
@@ -185,7 +187,7 @@ async def run(settings: Settings, report: Report) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=5)
     await producer.start()
     try:
-        steady = await merchants(settings, endpoint, STEADY_MERCHANTS, 0)
+        steady = await merchants(settings, endpoint, 0, STEADY_MERCHANTS, 0)
         orders = Orders(producer, tickets_each=STEADY_RATE * STEADY_SECONDS // STEADY_MERCHANTS)
         await orders.issue(steady)
         await asyncio.sleep(1)
@@ -199,8 +201,8 @@ async def run(settings: Settings, report: Report) -> None:
             endpoint, sent, 30), len(sent))  # fmt: skip
 
         # The same waves to a fleet where every endpoint answers: the difference is what dead endpoints cost.
-        for dead_share in (0.0, DEAD_SHARE):
-            await fleet(settings, endpoint, producer, report, int(FLEET * dead_share))
+        for n, dead_share in enumerate((0.0, DEAD_SHARE), start=1):
+            await fleet(settings, endpoint, producer, report, n * FLEET, int(FLEET * dead_share))
         if pid is not None:
             used, count = cpu_seconds(pid) - cpu_before, len(endpoint.received)
             report.add("notification service CPU per notification delivered",
@@ -210,9 +212,11 @@ async def run(settings: Settings, report: Report) -> None:
         await runner.cleanup()
 
 
-async def fleet(settings: Settings, endpoint: Endpoint, producer: AIOKafkaProducer, report: Report, dead: int) -> None:
-    """WAVES waves of one notification to each of FLEET new merchants, `dead` of whose endpoints never answer."""
-    ids = await merchants(settings, endpoint, FLEET, dead)
+async def fleet(
+    settings: Settings, endpoint: Endpoint, producer: AIOKafkaProducer, report: Report, first: int, dead: int
+) -> None:
+    """WAVES waves of one notification to each of FLEET merchants, `dead` of whose endpoints never answer."""
+    ids = await merchants(settings, endpoint, first, FLEET, dead)
     orders = Orders(producer, tickets_each=WAVES)
     await orders.issue(ids)
     await asyncio.sleep(1)
