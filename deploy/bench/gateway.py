@@ -85,13 +85,22 @@ class HttpPos:
     async def post(self, body: bytes) -> tuple[float, int]:
         """Latency (ms) and RtnCode of one WriteOff (-status when not HTTP 200)."""
         t0 = time.perf_counter()
-        async with self.session.post(
-            self.url + "/api/Ticket/WriteOff", data=body, headers={"Content-Type": "application/json"}
-        ) as response:
-            text = await response.read()
-            took = (time.perf_counter() - t0) * 1000
-            if response.status != 200:
-                return took, -response.status
+        for attempt in range(3):
+            try:
+                async with self.session.post(
+                    self.url + "/api/Ticket/WriteOff", data=body, headers={"Content-Type": "application/json"}
+                ) as response:
+                    text = await response.read()
+                    status = response.status
+                break
+            except (aiohttp.ClientOSError, aiohttp.ServerDisconnectedError):
+                # A pooled connection the server closed as the request went out: the identical request sent again
+                # is a replay, answered with the same outcome (the time of both counts).
+                if attempt == 2:
+                    raise
+        took = (time.perf_counter() - t0) * 1000
+        if status != 200:
+            return took, -status
         reply = json.loads(text)
         key, iv = KEYS[self.merchant_id]
         return took, int(json.loads(decrypt_data(reply["Data"], key, iv))["RtnCode"])

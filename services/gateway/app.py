@@ -16,11 +16,14 @@ from pathlib import Path
 import uvicorn
 from aiokafka import AIOKafkaProducer
 
+from services.gateway import store
 from services.gateway.api import GatewayApi
 from services.gateway.config import GatewayConfig
 from services.gateway.relay import Relay
 from services.gateway.replies import ReplyTail
+from shared.infra import retention
 from shared.infra.service import Runtime, ServiceSpec, Wiring
+from shared.infra.timers import every
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +62,9 @@ async def wire(runtime: Runtime) -> Wiring:
             http="httptools",
             lifespan="off",
             timeout_graceful_shutdown=int(config.drain_seconds) + 2,
+            # POS terminals and platforms keep their connections: closing an idle one after uvicorn's 5 s races a
+            # client that is just sending on it (seen in the benchmark as a reset write).
+            timeout_keep_alive=30,
         )
     )
     tail_stop = asyncio.Event()
@@ -89,7 +95,13 @@ async def wire(runtime: Runtime) -> Wiring:
         await tail.stop()
         await producer.stop()
 
-    return Wiring(routes={}, timers=[serve_until_stopped()], closers=[close])
+    keep = retention.retention()
+
+    async def prune_replies() -> bool:
+        return await store.prune(runtime.pool, runtime.clock.now() - keep, retention.PRUNE_BATCH)
+
+    pruning = every(retention.PRUNE_EVERY_SECONDS, prune_replies, runtime.stopping, "replies pruning")
+    return Wiring(routes={}, timers=[serve_until_stopped(), pruning], closers=[close])
 
 
 async def drain(

@@ -54,5 +54,15 @@ async def record(pool: asyncpg.Pool, answered: Sequence[Answered], read_up_to: d
             )
 
 
+async def prune(pool: asyncpg.Pool, recorded_before: datetime, batch: int) -> bool:
+    """Delete up to `batch` replies recorded before the cutoff; True when a full batch went (more may be due)."""
+    status = await pool.execute(
+        "DELETE FROM replies WHERE ctid = ANY(ARRAY(SELECT ctid FROM replies WHERE recorded_at < $1 LIMIT $2))",
+        recorded_before,
+        batch,
+    )
+    return int(status.rsplit(" ", 1)[-1]) == batch
+
+
 async def database_answers(pool: asyncpg.Pool) -> bool:
     return bool(await pool.fetchval("SELECT 1", timeout=2))
