@@ -1,7 +1,7 @@
 -- The answered HTTP requests: an identical request sent again gets this reply, byte for byte, and is never
--- forwarded to be decided twice. Kept like the services' inbox (never pruned): a replay a month later still finds
--- its answer. Written by the reply tail from ecticket.ingest.replies.v1, so a reply that came while the gateway
--- that forwarded the request was down is still recorded.
+-- forwarded to be decided twice. Kept as long as the services' inbox keys (002 prunes them after that): a replay
+-- weeks later still finds its answer. Written by the reply tail from ecticket.ingest.replies.v1, so a reply that came
+-- while the gateway that forwarded the request was down is still recorded.
 CREATE TABLE replies (
     request_id  text PRIMARY KEY,
     operation   text NOT NULL,
