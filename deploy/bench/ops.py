@@ -1,7 +1,7 @@
 """The ops app (issue 14): how many events a second it folds, and how long an event takes to reach the page.
 
-1. Throughput: a new ops app (its own consumer group) starts at the topics' ends; BENCH_OPS_EVENTS events (orders
-   of 5 events over 100 merchants: paid, accepted, issued, the ledger's payment entry, a write-off) are published as
+1. Throughput: a new ops app (its own consumer group) starts at the topics' ends; BENCH_OPS_EVENTS ledger entries
+   (orders of 5 entries over 100 merchants, on the settlement topic only: see `order_events`) are published as
    fast as the producer goes, and the rate is their number over the time from the first send until the app has
    folded the last; with the process's CPU time per event. Bar: >= 5,000 events/s.
 2. Event -> page: with the app caught up and a background load of LOAD_RATE events/s, PROBES orders are issued one
@@ -22,7 +22,7 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,19 +32,12 @@ from aiokafka import AIOKafkaProducer
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from deploy.bench.common import ROOT, Report, percentile, rss_mb
-from shared.contracts.common import FeeKind, RefundFeeRule, TicketType
-from shared.contracts.events import Event, Outgoing, Producer
-from shared.contracts.issuance import IssueAccepted, IssuedTicket, TicketsIssued
-from shared.contracts.payments import PaymentConfirmed
-from shared.contracts.redemption import RedemptionOperation, RedemptionRejected, TicketWrittenOff
-from shared.contracts.rtncodes import RtnCode
-from shared.contracts.settlement import LedgerEntryPosted, PostingLine
+from shared.contracts.events import Outgoing, Producer
+from shared.contracts.settlement import LedgerEntryPosted, PostingLine, SettlementExceptionRaised
 from shared.settings import Settings
 
 SERVICES: tuple[str, ...] = ()  # the app is started by the benchmark itself (a consumer group of its own)
 EVENTS = int(os.environ.get("BENCH_OPS_EVENTS", "100000"))
-TOPICS = ("ecticket.payments.events.v1", "ecticket.issuance.events.v1", "ecticket.redemption.events.v1",
-          "ecticket.settlement.events.v1", "ecticket.settlement.instructions.v1", "ecticket.platform.rejections.v1")  # fmt: skip
 MERCHANTS = 100
 LOAD_RATE = int(os.environ.get("BENCH_OPS_LOAD", "2000"))  # events/s published beside the latency probes
 PROBES = 200
@@ -56,35 +49,45 @@ def command(only: str | None) -> str:
 
 
 def order_events(merchant: str, trade_no: str, at: datetime) -> list[Outgoing]:
-    rule = RefundFeeRule(kind=FeeKind.NONE)
-    ticket = IssuedTicket(ticket_no=f"T{trade_no}", write_off_no=f"W{trade_no}", ticket_type=TicketType.PICKUP,
-                          item_no="I1", item_name="Tea", face_value=150, start_date=None, expire_date=None,
-                          refund_fee_rule=rule)  # fmt: skip
+    """An order's life as the ledger posts it: paid into escrow, two vouchers released, one refunded with a fee.
+
+    Only settlement's events: no service consumes that topic (the ops app and the audit tool read it), so the
+    benchmark's orders load nothing but the app measured, and leave no payments or tickets for the services."""
     key = f"{merchant}/{trade_no}"
-    common = dict(merchant_id=merchant, platform_id=None, ticket_trade_no=trade_no, merchant_trade_no=trade_no,
-                  free_trade_no=None)  # fmt: skip
-    events: list[Event] = [
-        PaymentConfirmed(merchant_id=merchant, merchant_trade_no=trade_no, trade_no=f"P{trade_no}", amount=300,
-                         payment_type="Credit_CreditCard", payment_date=at, simulated=True),
-        IssueAccepted(**common, request_id=trade_no, issue_type="1", accepted_at=at),
-        TicketsIssued(**common, request_id=trade_no, issue_type="1", issued_at=at, payment=None, escrow_days=90,
-                      escrow_expiry_date=date(2027, 3, 1), total_face_value=300, tickets=(ticket, ticket)),
-        LedgerEntryPosted(entry_id=uuid.uuid4(), cause_id=trade_no, business_date=at.date(), kind="payment_received",
-                          merchant_id=merchant, ticket_trade_no=trade_no, ticket_no=None, memo="",
-                          postings=(PostingLine(account_kind="bank_cash", owner="escrow-bank", amount=300),
-                                    PostingLine(account_kind="escrow_held", owner=key, amount=-300))),
-        TicketWrittenOff(**common, ticket_no=ticket.ticket_no, write_off_no=ticket.write_off_no,
-                         ticket_type=TicketType.PICKUP, face_value=150, escrow_expiry_date=date(2027, 3, 1),
-                         within_escrow=True, request_id=trade_no, at=at, store_id=None, operator="bench"),
-    ]  # fmt: skip
-    return [PRODUCER.event(e, uuid.uuid4(), at) for e in events]
+    entries = (
+        ("payment_received", (("bank_cash", "escrow-bank", 450), ("escrow_held", key, -450))),
+        ("write_off", (("escrow_held", key, 150), ("merchant_payable", merchant, -150))),
+        ("write_off", (("escrow_held", key, 150), ("merchant_payable", merchant, -150))),
+        (
+            "refund",
+            (("escrow_held", key, 150), ("merchant_fee_income", merchant, -15), ("consumer_refund_payable", key, -135)),
+        ),
+        ("refund_sent", (("consumer_refund_payable", key, 135), ("bank_cash", "escrow-bank", -135))),
+    )
+    return [
+        PRODUCER.event(
+            LedgerEntryPosted(
+                entry_id=uuid.uuid4(),
+                cause_id=f"{trade_no}/{n}",
+                business_date=at.date(),
+                kind=kind,
+                merchant_id=merchant,
+                ticket_trade_no=trade_no,
+                ticket_no=None,
+                memo="",
+                postings=tuple(PostingLine(account_kind=k, owner=o, amount=a) for k, o, a in lines),
+            ),
+            uuid.uuid4(),
+            at,
+        )
+        for n, (kind, lines) in enumerate(entries)
+    ]
 
 
-def refusal(trade_no: str) -> Outgoing:
-    """A probe: a refused write-off (the load never refuses anything, so the refusals counted are the probes)."""
-    event = RedemptionRejected(operation=RedemptionOperation.WRITE_OFF, rtn_code=RtnCode.TICKET_NOT_FOUND,
-                               reason="bench probe", merchant_id="BENCHPROBE", acting_platform_id=None, ticket_no=trade_no,
-                               write_off_no=None, ticket_trade_no=None, request_id=trade_no, at=datetime.now(UTC))  # fmt: skip
+def probe_event(subject: str) -> Outgoing:
+    """A probe: a settlement exception (the load raises none, so the exceptions counted are the probes)."""
+    event = SettlementExceptionRaised(kind="bench_probe", cause_id=subject, subject=f"BENCHPROBE/{subject}",
+                                      merchant_id="BENCHPROBE", detail="bench probe")  # fmt: skip
     return PRODUCER.event(event, uuid.uuid4(), datetime.now(UTC))
 
 
@@ -162,7 +165,7 @@ async def throughput(settings: Settings, report: Report) -> OpsApp:
         seconds = time.perf_counter() - started
         cpu = cpu_seconds(app) - cpu_before
     await producer.stop()
-    report.add("events published (orders of 5 events, 100 merchants)", f"{len(events):,} in {published:.1f} s")
+    report.add("ledger entries published (orders of 5, 100 merchants)", f"{len(events):,} in {published:.1f} s")
     report.add(
         "events folded per second, first send to last folded (bar >= 5,000/s)",
         f"{len(events) / seconds:,.0f} ({seconds:.1f} s)",
@@ -180,10 +183,10 @@ async def throughput(settings: Settings, report: Report) -> OpsApp:
 async def synced(app: OpsApp, http: aiohttp.ClientSession, producer: AIOKafkaProducer) -> None:
     """Until a probe published now is counted: the app (started at the topics' ends) reads from here on."""
     while True:
-        base = (await app.summary(http))["counters"].get("redemptions_rejected", 0)
-        await publish(producer, [refusal(f"S{uuid.uuid4().hex[:8]}")])
+        base = (await app.summary(http))["counters"].get("settlement_exceptions", 0)
+        await publish(producer, [probe_event(f"S{uuid.uuid4().hex[:8]}")])
         for _ in range(50):
-            if (await app.summary(http))["counters"].get("redemptions_rejected", 0) > base:
+            if (await app.summary(http))["counters"].get("settlement_exceptions", 0) > base:
                 return
             await asyncio.sleep(0.1)
 
@@ -212,14 +215,14 @@ async def page_latency(settings: Settings, app: OpsApp, report: Report) -> None:
             await asyncio.sleep(0.1)
 
     async def watch(http: aiohttp.ClientSession, base: int) -> None:
-        """Each probe's latency: until the first server-sent summary counting it (probes are the only refusals)."""
+        """Each probe's latency: until the first server-sent summary counting it (probes are the only exceptions)."""
         timeout = aiohttp.ClientTimeout(total=None)
         async with http.get(f"http://127.0.0.1:{app.port}/api/stream", timeout=timeout) as stream:
             async for line in stream.content:
                 if not line.startswith(b"data: "):
                     continue
                 seen = time.perf_counter()
-                counted = json.loads(line[6:])["counters"].get("redemptions_rejected", 0) - base
+                counted = json.loads(line[6:])["counters"].get("settlement_exceptions", 0) - base
                 for n in [n for n in sent_at if n < counted and n not in done]:
                     latencies.append(seen - sent_at[n])
                     done.add(n)
@@ -228,12 +231,12 @@ async def page_latency(settings: Settings, app: OpsApp, report: Report) -> None:
 
     done: set[int] = set()
     async with aiohttp.ClientSession() as http:
-        base = (await app.summary(http))["counters"].get("redemptions_rejected", 0)
+        base = (await app.summary(http))["counters"].get("settlement_exceptions", 0)
         watcher = asyncio.create_task(watch(http, base))
         load = asyncio.create_task(background())
         await asyncio.sleep(2)
         for i in range(PROBES):
-            probe = refusal(f"Q{i:05d}{uuid.uuid4().hex[:4]}")
+            probe = probe_event(f"Q{i:05d}{uuid.uuid4().hex[:4]}")
             sent_at[i] = time.perf_counter()
             await publish(producer, [probe])
             await asyncio.sleep(0.05)
