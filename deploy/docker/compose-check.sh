@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `make compose-check`: builds the images (deploy/docker/build.sh: the platform image, and the stand-ins for
-# apache/kafka and postgres unless ECTICKET_KAFKA_IMAGE / ECTICKET_POSTGRES_IMAGE name other images), brings docker-compose.yml up as a project of its own on ports of its own, waits until every
-# container is healthy, drives the demo (deploy/local/demo.py) through it from the host, and tears it all down
-# (volumes too), whatever happened. Logs of containers that were not healthy are printed on failure.
+# apache/kafka and postgres unless ECTICKET_KAFKA_IMAGE / ECTICKET_POSTGRES_IMAGE name other images), brings
+# docker-compose.yml up as a project of its own on ports of its own, waits until every container is healthy, drives
+# the demos from the host (deploy/local/demo.py over Kafka, demo_http.py through the gateway), checks their answers,
+# and tears it all down (volumes too), whatever happened. Logs of containers not healthy are printed on failure.
 #
 # Environment: COMPOSE_CHECK_KEEP=1 leaves the stack up (tear it down with the command it prints).
 set -euo pipefail
@@ -67,7 +68,7 @@ log "${COMPOSE[*]} up (project $COMPOSE_PROJECT_NAME)"
 "${COMPOSE[@]}" up -d --no-build >/dev/null
 
 # Every long-running container healthy, the setup job exited 0; a container that exits or turns unhealthy fails.
-deadline=$((SECONDS + ${COMPOSE_CHECK_TIMEOUT:-300}))
+deadline=$((SECONDS + ${COMPOSE_CHECK_TIMEOUT:-420}))
 while :; do
   waiting=0
   for id in $("${COMPOSE[@]}" ps -q); do
@@ -104,3 +105,19 @@ if [[ "$codes" != "1 1 1 1 2007 1 3002 1 3008 " ]]; then
 fi
 grep -q ',closing,,,,total,,,,550$' "$demo_log" || { cat "$demo_log" >&2; log "the statement does not close at 550"; exit 1; }
 log "demo answered as expected (RtnCode $codes; statement total 550)"
+
+# The HTTP demo (deploy/local/demo_http.py) through the gateway: ECPay's callback to the webhook, then every
+# ECTicket call over HTTP answered RtnCode 1, and the order and refund read back as made.
+http_log="$ROOT/.cache/docker/compose-check-demo-http.log"
+log "HTTP demo (output in $http_log)"
+if ! GATEWAY_URL="http://127.0.0.1:$GATEWAY_HOST_PORT" timeout 300 "$PY" deploy/local/demo_http.py >"$http_log" 2>&1; then
+  tail -n 40 "$http_log" >&2; log "the HTTP demo failed"; exit 1
+fi
+calls=$(grep -c -- '-> RtnCode' "$http_log" || true)
+# Eleven calls, or more when QueryIssueResult is asked again while the order is still processing.
+if ((calls < 11)) || grep -- '-> RtnCode' "$http_log" | grep -qv -- '-> RtnCode 1 Success' ||
+   ! grep -q 'webhook -> HTTP 200 1|OK' "$http_log" || ! grep -q 'order: 2 tickets, 1 refunded, 1 unused' "$http_log" ||
+   ! grep -qF "refunds: NT\$450 back to the consumer, NT\$50 fee" "$http_log"; then
+  cat "$http_log" >&2; log "the HTTP demo's answers were not the expected ones"; exit 1
+fi
+log "HTTP demo answered as expected ($calls calls, RtnCode 1 each; order 2 tickets, 1 refunded; NT\$450 + NT\$50 fee)"
