@@ -16,6 +16,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import time
 
+from services.audit.domain.coldmap import ColdMap
 from services.audit.domain.records import Finding, Findings
 from services.escrow_settlement.domain.accounts import Account, OrderRef
 from services.escrow_settlement.domain.batch import Slice, settle
@@ -37,13 +38,13 @@ BATCH = 2000
 class LedgerReplay:
     findings: Findings
     cutoff: time
-    books: dict[str, OrderBook] = field(default_factory=dict)
+    books: ColdMap[OrderBook] = field(default_factory=ColdMap)
     transfers: dict[uuid.UUID, TransferBook] = field(default_factory=dict)
     open_transfers: dict[str, set[uuid.UUID]] = field(default_factory=dict)  # subject -> unanswered instructions
     balances: dict[str, dict[Account, int]] = field(default_factory=dict)  # owner -> its accounts' raw balances
     releases: dict[str, Counter[str]] = field(default_factory=dict)  # order key -> ticket no -> net releases
     quarantined: set[str] = field(default_factory=set)
-    derived: dict[uuid.UUID, bytes] = field(default_factory=dict)  # entry id -> digest, until its record is read
+    derived: dict[bytes, bytes] = field(default_factory=dict)  # entry id (16 bytes) -> digest, until it is read
     recorded: int = 0
     entries: int = 0
     diverted: int = 0
@@ -62,7 +63,7 @@ class LedgerReplay:
         """A journal entry settlement published: it must be one the rules derive, with the same postings."""
         self.flush()
         self.recorded += 1
-        digest = self.derived.pop(event.entry_id, None)
+        digest = self.derived.pop(event.entry_id.bytes, None)
         if digest is None:
             detail = f"entry {event.entry_id} ({event.kind}, cause {event.cause_id}): no rule derives it"
             self._find("entry_not_derived", where, detail, event.merchant_id)
@@ -90,7 +91,7 @@ class LedgerReplay:
         for (order, ticket), count in net_releases(outcome.entries).items():
             self.releases.setdefault(order, Counter())[ticket] += count
         for entry in outcome.entries:
-            self.derived[entry.entry_id] = _derived_digest(entry)
+            self.derived[entry.entry_id.bytes] = _derived_digest(entry)
         self.entries += len(outcome.entries)
         self.diverted += len(outcome.diverted)
         for subject, violations in sorted(outcome.violations.items()):
@@ -107,7 +108,12 @@ class LedgerReplay:
         for v in check_state(state):
             self._find("invariant", v.subject, f"{v.rule}: {v.detail}", subject_merchant(v.subject))
         for entry_id in sorted(self.derived):
-            self._find("entry_not_recorded", str(entry_id), "the rules derive it; settlement never published it", None)
+            self._find(
+                "entry_not_recorded",
+                str(uuid.UUID(bytes=entry_id)),
+                "the rules derive it; settlement never published it",
+                None,
+            )
 
     def _slice(self, facts: list[Fact]) -> Slice:
         subjects = {subject_of(f) for f in facts}

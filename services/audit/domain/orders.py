@@ -63,7 +63,8 @@ class OrderChecks:
             self._find("payment_mismatch", where, detail, event.merchant_id)
 
     def finish(self, books: Mapping[str, OrderBook], log_end: datetime | None) -> None:
-        for key, book in sorted(books.items()):
+        for key in sorted(books):  # one book at a time: they may be kept compressed
+            book = books[key]
             status = book.status
             if status is OrderStatus.MISMATCH:
                 detail = f"paid NT${book.paid}, issued NT${book.issued.pickup_total if book.issued else 0}"

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import time
 
+from services.audit.domain.coldmap import ColdMap
 from services.audit.domain.records import Finding, Findings
 from services.redemption.domain.commands import (
     Command,
@@ -42,7 +43,7 @@ from shared.contracts.redemption import (
 class TicketReplay:
     findings: Findings
     cutoff: time
-    tickets: dict[str, Ticket] = field(default_factory=dict)
+    tickets: ColdMap[Ticket] = field(default_factory=ColdMap)
     rederived: int = 0
     refusals: int = 0
 

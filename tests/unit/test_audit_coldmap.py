@@ -1,0 +1,23 @@
+"""The audit's ColdMap: a mapping whatever it keeps compressed."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.audit.domain.coldmap import ColdMap
+
+pytestmark = pytest.mark.unit
+
+
+def test_values_read_back_equal_whether_kept_as_objects_or_compressed() -> None:
+    cold: ColdMap[dict[str, int]] = ColdMap(hot=3)
+    for n in range(10):
+        cold[f"k{n}"] = {"n": n}
+    assert len(cold) == 10 and sorted(cold) == sorted(f"k{n}" for n in range(10))
+    assert [cold[f"k{n}"]["n"] for n in range(10)] == list(range(10))
+    cold["k0"] = {"n": 100}
+    del cold["k5"]
+    assert cold["k0"] == {"n": 100} and "k5" not in cold and len(cold) == 9
+    assert dict(cold.items()) == {f"k{n}": {"n": 100 if n == 0 else n} for n in range(10) if n != 5}
+    with pytest.raises(KeyError):
+        cold["nothing"]
