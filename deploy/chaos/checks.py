@@ -59,7 +59,7 @@ def stream_checks(orders: list[Order], sent: list[Sent], seen: Observed) -> list
             refused.checked += 1
             if answer != OK:
                 refused.note(f"{operation}/{action} {order.trade_no}: RtnCode {answer}", wrong=True)
-    return [payments, issued, answered, refused, ticket_events(paid, seen), conflicts(seen.conflicts())]
+    return [payments, issued, answered, refused, ticket_events(paid, seen), conflicts(seen)]
 
 
 def ticket_events(orders: Iterable[Order], seen: Observed) -> Check:
@@ -80,9 +80,9 @@ def ticket_events(orders: Iterable[Order], seen: Observed) -> Check:
     return check
 
 
-def conflicts(ids: list[str]) -> Check:
-    check = Check("event ids with one payload", checked=len(ids))
-    for event_id in ids:
+def conflicts(seen: Observed) -> Check:
+    check = Check("event ids with one payload", checked=len(seen.digests))
+    for event_id in seen.conflicts():
         check.duplicated += 1
         check.note(f"event {event_id} published with two different payloads")
     return check

@@ -60,6 +60,11 @@ def human(result: dict[str, Any], out: TextIO) -> None:
     for kind, f in result["faults"].items():
         out.write(f"  {kind:<22} x{f['count']:<4} outage max {f['max_outage_s']:6.2f} s   "
                   f"recovered max {f['max_recovered_s']:6.2f} s\n")  # fmt: skip
+    out.write(
+        f"\nstories: {result['stories']}; refused (ticket not yet known) then granted on retry: "
+        f"{result['refused_then_granted_on_retry']}; requests sent again after a broker error: "
+        f"{result['resends']}; stuck: {result['stuck'] or 'none'}\n"
+    )
     out.write("\nchecks:\n")
     for c in result["checks"]:
         mark = "ok  " if c["clean"] else "FAIL"
