@@ -9,7 +9,7 @@ PY="$ROOT/.venv/bin/python"
 # The services, and the simulators of the outside systems they talk to (the payment processor records the
 # sandbox's payments and answers the platform's trade queries; the escrow bank answers settlement's payout and
 # refund instructions).
-SERVICES=(${ECTICKET_SERVICES:-payment_processor payment_confirmation issuance redemption escrow_settlement query escrow_bank gateway notification})
+SERVICES=(${ECTICKET_SERVICES:-payment_processor payment_confirmation issuance redemption escrow_settlement query escrow_bank gateway notification ops})
 
 # What `python -m` runs for a process name: services.<name>, or a simulator under deploy/simulators/.
 module_of() {
@@ -25,6 +25,7 @@ module_of() {
 instances_of() {
   case "$1" in
     escrow_bank|payment_processor) echo 1; return ;;
+    ops) echo 1; return ;;  # one dashboard on OPS_WEB_PORT (a second instance would find the port taken)
   esac
   local per="ECTICKET_INSTANCES_$1"
   echo "${!per:-${ECTICKET_INSTANCES:-1}}"
