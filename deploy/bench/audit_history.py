@@ -98,11 +98,12 @@ class History:
         self.events["escrow_settlement"] += [settlement_out.entry_posted(e, at) for e in outcome.entries]
 
 
-def generate(orders: int, prefix: str = "") -> History:
+def generate(orders: int, prefix: str = "", overpay: int = 0) -> History:
+    """`overpay`: each merchant's payout pays that much more than was due (a broken payout run, for the tests)."""
     h = History(prefix)
     for i in range(orders):
         _order(h, i)
-    _refunds_and_payouts(h, START + timedelta(days=ESCROW_DAYS + 3))
+    _refunds_and_payouts(h, START + timedelta(days=ESCROW_DAYS + 3), overpay)
     return h
 
 
@@ -174,7 +175,7 @@ def _use(h: History, n: int, ticket: Ticket, at: datetime, escrow_end: date) -> 
     return events
 
 
-def _refunds_and_payouts(h: History, at: datetime) -> None:
+def _refunds_and_payouts(h: History, at: datetime, overpay: int) -> None:
     day = at.date()
     for _, book in sorted(h.books.items()):
         if owed := book.owed_back:
@@ -188,7 +189,7 @@ def _refunds_and_payouts(h: History, at: datetime) -> None:
     for m in MERCHANTS:
         i = payout_id(m, day, 0)
         _transfer(h, PayoutSent(cause_id=str(i), on=day, instruction_id=i, merchant_id=m, attempt=0,
-                                payable_part=due[(m, "merchant_payable")],
+                                payable_part=due[(m, "merchant_payable")] + overpay,
                                 fee_part=due[(m, "merchant_fee_income")]), at)  # fmt: skip
 
 

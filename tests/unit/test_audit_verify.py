@@ -13,7 +13,7 @@ from functools import cache
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from deploy.bench.audit_history import generate
+from deploy.bench.audit_history import History, generate
 from services.audit.domain.records import Record
 from services.audit.domain.verify import TOPIC_ORDER, Verifier
 from shared.contracts import chain
@@ -30,10 +30,14 @@ AT = datetime(2026, 11, 20, tzinfo=UTC)
 @cache
 def history() -> tuple[Record, ...]:
     """300 orders as the log holds them: per topic, partition by partition, each service's final link signed."""
+    return records_of(generate(300))
+
+
+def records_of(generated: History) -> tuple[Record, ...]:
     by_topic: dict[str, list[tuple[int, Record]]] = {t: [] for t in TOPIC_ORDER}
     offsets: Counter[tuple[str, int]] = Counter()
     tails: dict[str, chain.Link] = {}
-    for service, event, link in generate(300).records():
+    for service, event, link in generated.records():
         partition = zlib.crc32(event.key.encode()) % BY_NAME[event.topic].partitions
         offset = offsets[(event.topic, partition)]
         offsets[(event.topic, partition)] += 1
@@ -219,3 +223,9 @@ def _rechained(records: list[Record], service: str) -> list[Record]:
     for (n, r), x in zip(mine, links, strict=True):
         out[n] = replace(r, headers=(("event_type", b"T"), *x.headers()))
     return out
+
+
+def test_a_payout_larger_than_what_was_due_is_found() -> None:
+    v = verify(records_of(generate(60, overpay=100)))
+    assert kinds(v) == {"ledger.payout_exceeds_due": 3}
+    assert {f.merchant_id for f in v.findings.items} == {"3000001", "3000002", "3000003"}

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import time
 
 from services.audit.domain.coldmap import ColdMap
+from services.audit.domain.payouts import PayoutChecks
 from services.audit.domain.records import Finding, Findings
 from services.escrow_settlement.domain.accounts import Account, OrderRef
 from services.escrow_settlement.domain.batch import Slice, settle
@@ -50,10 +51,16 @@ class LedgerReplay:
     diverted: int = 0
     _pending: list[Fact] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        self.payouts = PayoutChecks(self.findings)
+
     def on_event(self, envelope: EventEnvelope, event: Event) -> None:
         fact = _sent_fact(event) if isinstance(event, PayoutInstructed | RefundInstructed) else None
         if fact is None:
             fact = fact_from(envelope, self.cutoff)
+        if isinstance(fact, PayoutSent):
+            self.flush()  # every entry before it counts towards what it may pay
+            self.payouts.check(fact)
         if fact is not None:
             self._pending.append(fact)
             if len(self._pending) >= BATCH:
@@ -90,6 +97,7 @@ class LedgerReplay:
                 owned[account] = owned.get(account, 0) + delta
         for (order, ticket), count in net_releases(outcome.entries).items():
             self.releases.setdefault(order, Counter())[ticket] += count
+        self.payouts.on_entries(outcome.entries)
         for entry in outcome.entries:
             self.derived[entry.entry_id.bytes] = _derived_digest(entry)
         self.entries += len(outcome.entries)
