@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from deploy.bench.audit_history import History, generate
 from services.audit.domain.records import Record
-from services.audit.domain.verify import TOPIC_ORDER, Verifier
+from services.audit.domain.verify import TOPIC_ORDER, Options, Verifier
 from shared.contracts import chain
 from shared.infra.chain import CHAINED_TOPICS
 from shared.topics import AUDIT_CHECKPOINTS, BY_NAME, REDEMPTION_EVENTS, SETTLEMENT_EVENTS
@@ -229,3 +229,24 @@ def test_a_payout_larger_than_what_was_due_is_found() -> None:
     v = verify(records_of(generate(60, overpay=100)))
     assert kinds(v) == {"ledger.payout_exceeds_due": 3}
     assert {f.merchant_id for f in v.findings.items} == {"3000001", "3000002", "3000003"}
+
+
+def test_the_merchant_filter_narrows_domain_findings_not_the_chain_and_the_period_keeps_its_records_findings() -> None:
+    records = list(history())
+    i = index_of(records, REDEMPTION_EVENTS, event_type="TicketWrittenOff")
+    twice = replace(records[i], offset=30_000, timestamp_ms=5_000)
+    forged = _rechained([*records[: i + 1], twice, *records[i + 1 :]], link_of(records[i]).service)
+    merchant = json.loads(records[i].value)["payload"]["merchant_id"]
+    other = next(m for m in ("3000001", "3000002", "3000003") if m != merchant)
+
+    def counts(**options: object) -> dict[str, int]:
+        verifier = Verifier(Options(**options))  # type: ignore[arg-type]
+        for record in forged:
+            verifier.feed(record)
+        verifier.finish(KEYS)
+        return dict(verifier.findings.counts)
+
+    assert counts(merchant_id=merchant)["tickets.illegal_transition"] == 1
+    assert counts(merchant_id=other) == {"chain.checkpoint_mismatch": 1}
+    assert counts(period_ms=(0, 5_000)) == {"chain.checkpoint_mismatch": 1}
+    assert counts(period_ms=(5_000, None))["tickets.illegal_transition"] == 1
