@@ -17,7 +17,7 @@ from shared.contracts.rejections import MessageRejected
 from shared.infra import chain, outbox
 from shared.infra.relay import OutboxRelay
 from shared.settings import Settings
-from shared.topics import AUDIT_CHECKPOINTS, REJECTIONS
+from shared.topics import AUDIT_CHECKPOINTS, INGEST_REPLIES, REJECTIONS
 
 NOW = datetime(2026, 11, 28, 3, 0, tzinfo=UTC)
 
@@ -82,8 +82,12 @@ async def test_a_relay_restart_republishes_a_linked_batch_with_the_same_links_an
         tail = await chain.load_tail(conn, schema)
         rows = await conn.fetch("SELECT seq, topic, key, value, event_type FROM outbox ORDER BY seq")
         linked = await chain.link(conn, tail, rows)
-        await outbox.append(conn, schema, second)
-    await run_relay(infra, schema, key, until_published=8)
+        # A reply between them: its topic expires after 30 days, so it goes out unlinked and leaves no hole.
+        reply = Outgoing.serialised(
+            INGEST_REPLIES, "M1", uuid.uuid4(), "RequestReplied", b'{"reply":"%s"}' % schema.encode()
+        )
+        await outbox.append(conn, schema, [*second[:2], reply, *second[2:]])
+    await run_relay(infra, schema, key, until_published=9)
 
     published = [
         (value, links.link_from_headers(headers))
@@ -97,7 +101,11 @@ async def test_a_relay_restart_republishes_a_linked_batch_with_the_same_links_an
     assert [by_seq[seq][0] for seq in range(1, 9)] == [e.value for e in first + second]
     for seq in range(2, 9):
         assert by_seq[seq][1].prev == by_seq[seq - 1][1].link
-    stored = await pool.fetch("SELECT chain_seq, chain_link FROM outbox ORDER BY chain_seq")
+    [replied] = [
+        headers for value, headers in await read_all(infra.kafka_bootstrap, INGEST_REPLIES) if value == reply.value
+    ]
+    assert links.link_from_headers(replied) is None
+    stored = await pool.fetch("SELECT chain_seq, chain_link FROM outbox WHERE chain_seq IS NOT NULL ORDER BY chain_seq")
     assert [(r["chain_seq"], bytes(r["chain_link"])) for r in stored] == [(s, by_seq[s][1].link) for s in range(1, 9)]
 
     checkpoints = [
