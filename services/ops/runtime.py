@@ -8,6 +8,7 @@ import contextlib
 import logging
 import os
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -52,8 +53,8 @@ class OpsRuntime:
 
     def attach(self, app: faust.App, *, states: list[Any], orders: Any) -> None:
         self._states, self._orders = states, orders
-        app.timer(POLL_SECONDS)(self._poll_lag)
-        app.timer(POLL_SECONDS)(self._poll_outboxes)
+        app.timer(POLL_SECONDS)(self._polling(self._poll_lag, "consumer lag"))
+        app.timer(POLL_SECONDS)(self._polling(self._poll_outboxes, "outbox backlogs"))
         app.task(self._relay)
         app.task(self._announce_ready)
         self._app = app
@@ -85,8 +86,27 @@ class OpsRuntime:
             self.outboxes = outboxes
             self.live.bump()
 
+    def _polling(self, poll: Callable[[], Awaitable[None]], what: str) -> Callable[[], Awaitable[None]]:
+        """A poll that fails (the database or the broker away) is logged and tried again at the next tick: a faust
+        timer whose function raises stops for good, and the dashboard would keep showing stale numbers."""
+
+        async def step() -> None:
+            try:
+                await poll()
+            except Exception as exc:
+                log.warning("ops: reading %s failed (%r); trying again in %.0f s", what, exc, POLL_SECONDS)
+
+        step.__name__ = step.__qualname__ = f"poll_{what.replace(' ', '_')}"  # faust names its timers after them
+        return step
+
     async def _relay(self) -> None:
-        await self.pool()  # the ops schema (and its outbox) exists before the relay reads it
+        while not self.stopping.is_set():
+            try:
+                await self.pool()  # the ops schema (and its outbox) exists before the relay reads it
+                break
+            except Exception as exc:
+                log.warning("ops: the database is not reachable (%r); the relay waits for it", exc)
+                await asyncio.sleep(POLL_SECONDS)
         await relay_process.supervise(store.SCHEMA, self.config.settings, self.stopping)
 
     async def _close(self, _app: Any, *_: Any, signal: Any = None, **__: Any) -> None:
