@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import os
 import subprocess
@@ -17,15 +18,23 @@ import sys
 import tempfile
 import time
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
+import asyncpg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from deploy.bench.audit_history import SERVICES, generate, publish
+from deploy.bench.audit_history import SERVICES, History, generate
 from deploy.bench.common import ROOT, Report
 from shared.contracts import chain
+from shared.contracts.events import Outgoing
+from shared.infra import outbox
 from shared.infra.chain import Checkpointer
+from shared.infra.database import migrate
+from shared.infra.relay import OutboxRelay
+from shared.infra.topics_admin import ensure_topics
 from shared.settings import Settings
+from shared.topics import AUDIT_CHECKPOINTS, CATALOG
 
 # The peak resident memory of the verify process itself: VmHWM belongs to its own address space (ru_maxrss would
 # carry over the parent's peak across fork and exec, and this parent holds the whole generated history).
@@ -80,6 +89,33 @@ async def run(settings: Settings, report: Report, orders: int) -> None:
             f"verify from Kafka, {label}", f"{records / seconds:,.0f} records/s ({records:,} in {seconds:.1f} s)"
         )
         report.add(f"verify from Kafka, {label}: peak memory", f"{rss:,.0f} MB")
+
+
+async def publish(history: History, settings: Settings, suffix: str, checkpointer: Checkpointer) -> None:
+    """Through the real path: each service's events into an outbox of its own schema (`prefix + service`), each
+    outbox published by a real relay onto the topics `<topic><suffix>` (created here), checkpoints included."""
+    await ensure_topics(settings.kafka_bootstrap, tuple(replace(t, name=t.name + suffix) for t in CATALOG))
+    relays = []
+    for service, events in history.events.items():
+        schema = history.prefix + service
+        await migrate(settings.database_url, schema, Path(tempfile.mkdtemp()))
+        conn = await asyncpg.connect(settings.database_url, server_settings={"search_path": schema})
+        try:
+            moved = [Outgoing.serialised(e.topic + suffix, e.key, e.event_id, e.event_type, e.value) for e in events]
+            for start in range(0, len(moved), 5000):
+                async with conn.transaction():
+                    await outbox.append_many(conn, schema, moved[start : start + 5000])
+        finally:
+            await conn.close()
+        signer = dataclasses.replace(checkpointer)
+        relays.append(OutboxRelay(schema, settings.database_url, settings.kafka_bootstrap, signer,
+                                  checkpoint_topic=AUDIT_CHECKPOINTS + suffix))  # fmt: skip
+    tasks = [asyncio.create_task(r.run()) for r in relays]
+    while any(r.published < len(history.events[r.schema.removeprefix(history.prefix)]) for r in relays):  # noqa: ASYNC110
+        await asyncio.sleep(0.05)
+    for r in relays:
+        r.stopping.set()  # the final checkpoint signs each chain's tail
+    await asyncio.gather(*tasks)
 
 
 def main() -> None:

@@ -5,22 +5,16 @@ Every decision is taken by the services' own code, as they would take it: redemp
 `tickets_from_issued`, settlement's `inbound.fact_from`, `settle` and `outbound` for the ledger entries and the
 instructions. Only the inputs (requests, payments, the bank's answers) are made up. Events come out per producing
 service in the order that service would publish them; `records` links them as the relay does, for tests that need
-no broker; `publish` appends them to real outboxes and runs the real relay.
+no broker; `deploy.bench.audit.publish` appends them to real outboxes and runs the real relays.
 """
 
 from __future__ import annotations
 
-import asyncio
-import dataclasses
-import tempfile
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
-
-import asyncpg
 
 from services.escrow_settlement import outbound as settlement_out
 from services.escrow_settlement.domain.accounts import Account
@@ -41,13 +35,6 @@ from shared.contracts.issuance import IssuedTicket, IssueFailed, PaymentRef, Tic
 from shared.contracts.payments import PaymentConfirmed
 from shared.contracts.settlement import TransferConfirmed, TransferKind
 from shared.ids import derived_id
-from shared.infra import outbox
-from shared.infra.chain import Checkpointer
-from shared.infra.database import migrate
-from shared.infra.relay import OutboxRelay
-from shared.infra.topics_admin import ensure_topics
-from shared.settings import Settings
-from shared.topics import AUDIT_CHECKPOINTS, CATALOG
 
 MERCHANTS = ("3000001", "3000002", "3000003")
 START = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)  # 10:00 in Taipei
@@ -208,30 +195,3 @@ def _transfer(h: History, sent: PayoutSent | RefundTransferSent, at: datetime) -
 
 
 _CUTOFF = datetime.min.time()
-
-
-async def publish(history: History, settings: Settings, suffix: str, checkpointer: Checkpointer) -> None:
-    """Through the real path: each service's events into an outbox of its own schema (`prefix + service`), each
-    outbox published by a real relay onto the topics `<topic><suffix>` (created here), checkpoints included."""
-    await ensure_topics(settings.kafka_bootstrap, tuple(replace(t, name=t.name + suffix) for t in CATALOG))
-    relays = []
-    for service, events in history.events.items():
-        schema = history.prefix + service
-        await migrate(settings.database_url, schema, Path(tempfile.mkdtemp()))
-        conn = await asyncpg.connect(settings.database_url, server_settings={"search_path": schema})
-        try:
-            moved = [Outgoing.serialised(e.topic + suffix, e.key, e.event_id, e.event_type, e.value) for e in events]
-            for start in range(0, len(moved), 5000):
-                async with conn.transaction():
-                    await outbox.append_many(conn, schema, moved[start : start + 5000])
-        finally:
-            await conn.close()
-        signer = dataclasses.replace(checkpointer)
-        relays.append(OutboxRelay(schema, settings.database_url, settings.kafka_bootstrap, signer,
-                                  checkpoint_topic=AUDIT_CHECKPOINTS + suffix))  # fmt: skip
-    tasks = [asyncio.create_task(r.run()) for r in relays]
-    while any(r.published < len(history.events[r.schema.removeprefix(history.prefix)]) for r in relays):  # noqa: ASYNC110
-        await asyncio.sleep(0.05)
-    for r in relays:
-        r.stopping.set()  # the final checkpoint signs each chain's tail
-    await asyncio.gather(*tasks)

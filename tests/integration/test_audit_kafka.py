@@ -16,7 +16,8 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from deploy.bench.audit_history import SERVICES, generate, publish
+from deploy.bench.audit import publish
+from deploy.bench.audit_history import SERVICES, generate
 from services.audit import export
 from shared.contracts import chain
 from shared.infra.chain import Checkpointer
@@ -29,7 +30,7 @@ KEY = Ed25519PrivateKey.generate()
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "services.audit", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=120, check=False)  # fmt: skip
+                          timeout=300, check=False)  # fmt: skip
 
 
 def audit(*args: str, keys: Path) -> tuple[int, dict[str, Any]]:

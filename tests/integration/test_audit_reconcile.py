@@ -30,7 +30,7 @@ def reconcile(merchant_id: str, since: datetime, out: Path) -> tuple[int, dict[s
     done = subprocess.run(
         [sys.executable, "-m", "services.audit", "verify", "--reconcile", "--trust-local-key", "--quiet",
          "--merchant", merchant_id, "--since", since.isoformat(), "--json", str(out), *chains],
-        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     assert done.returncode in (0, 1), done.stderr
     return done.returncode, json.loads(out.read_text())
