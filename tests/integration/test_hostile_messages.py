@@ -32,7 +32,7 @@ pytestmark = pytest.mark.usefixtures("platform")
 KEY = TEST_MERCHANT.encode()  # every message on the partition of the valid merchant that follows it
 T = TypeVar("T")
 CONSUMERS = {"payment_confirmation": "payment-confirmation", "issuance": "issuance", "redemption": "redemption",
-             "escrow_settlement": "escrow_settlement", "query": "query"}  # fmt: skip
+             "escrow_settlement": "escrow_settlement", "query": "query", "notification": "notification"}  # fmt: skip
 
 
 # --- What every test checks ----------------------------------------------------------------------------------
@@ -317,7 +317,7 @@ async def test_a_domain_event_carrying_a_nul_escape_is_dead_lettered_by_each_con
     raw = out.envelope.to_bytes().replace(b'"Free dessert"', b'"Free\\u0000dessert"')
     assert b"\\u0000" in raw
     await merchant.send_raw(ISSUANCE_EVENTS, raw, key=out.key.encode())
-    schemas = ("redemption", "escrow_settlement", "query")
+    schemas = ("redemption", "escrow_settlement", "query", "notification")
     for rejected in await dead_lettered(tap, db, ISSUANCE_EVENTS, raw, schemas):
         assert "contains NUL" in rejected.payload["error"]
     done = await within_a_second(Pos(merchant, tap, TEST_MERCHANT).write_off(ticket["write_off_no"]))
