@@ -20,7 +20,7 @@ from shared.admin.publish import put_merchants, put_products
 from shared.contracts.catalog import Product, UsagePeriodRule
 from shared.contracts.common import FeeKind, RefundFeeRule, TicketType
 from shared.infra.compacted import CompactedView
-from shared.merchants.model import MerchantRecord, merchant_parser
+from shared.merchants.model import IssueReply, MerchantRecord, NotifyAck, NotifySchedule, merchant_parser
 from shared.merchants.sealing import seal
 from shared.settings import Settings
 from shared.topics import MERCHANT_CONFIG, PRODUCT_CATALOG
@@ -47,6 +47,10 @@ async def merchant_put(settings: Settings, args: argparse.Namespace) -> None:
         refund_fee_rule=fee_rule(args.refund_fee),
         refund_notify_url=args.refund_notify_url,
         use_status_notify_url=args.use_status_notify_url,
+        issue_reply=IssueReply(args.issue_reply),
+        notify_schedule=NotifySchedule(args.notify_schedule),
+        notify_ack=NotifyAck(args.notify_ack),
+        prints_paper=args.prints_paper,
         secrets=seal(secrets_from_env(), args.merchant_id, settings.config_key_hex),
         updated_at=datetime.now(UTC),
     )
@@ -119,6 +123,22 @@ def parser() -> argparse.ArgumentParser:
     m.add_argument("--refund-fee", default="none", help="none | fixed:NTD | percent:BASIS_POINTS")
     m.add_argument("--refund-notify-url")
     m.add_argument("--use-status-notify-url")
+    m.add_argument(
+        "--issue-reply",
+        choices=[r.value for r in IssueReply],
+        default=IssueReply.ACCEPTED.value,
+        help="accepted: Issue answered at once, Status 3 (ECTicket); outcome: answered with the tickets",
+    )
+    m.add_argument(
+        "--notify-schedule", choices=[s.value for s in NotifySchedule], default=NotifySchedule.IMMEDIATE.value
+    )
+    m.add_argument(
+        "--notify-ack",
+        choices=[a.value for a in NotifyAck],
+        default=NotifyAck.ENVELOPE.value,
+        help="lenient: a bare 1|OK also acknowledges a notification",
+    )
+    m.add_argument("--prints-paper", action="store_true", help="the merchant prints paper tickets (QueryPrintData)")
     m.add_argument("--disabled", action="store_true")
     m.set_defaults(run=merchant_put)
     p = sub.add_parser("product-put", help="list or update a product")
