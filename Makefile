@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run stop test test-unit lint bench profile fuzz chaos infra-up infra-down schemas clean compose-check test-docker
+.PHONY: run stop test chromium test-unit lint bench profile fuzz chaos infra-up infra-down schemas clean compose-check test-docker
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,13 +28,20 @@ stop:
 	INFRA_NAME=dev bash deploy/local/infra.sh down
 
 # Its own Kafka and Postgres on other ports (fsync off: tests only), torn down afterwards whatever happens.
-test: $(STAMP)
+test: $(STAMP) chromium
 	@export INFRA_NAME=test KAFKA_PORT=$${TEST_KAFKA_PORT:-29092} PG_PORT=$${TEST_PG_PORT:-25432} PG_FAST=1; \
 	bash deploy/local/infra.sh up || exit 1; \
 	source .run/test/env; \
 	$(BIN)/pytest $(PYTEST_ARGS); status=$$?; \
 	bash deploy/local/infra.sh down; \
 	exit $$status
+
+# The ops dashboard's browser test drives Debian's headless Chromium; installed once (needs root and the Debian
+# mirror), else the test says why it skips.
+chromium:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq chromium >/dev/null 2>&1; } || \
+	  { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium >/dev/null 2>&1; } || \
+	  echo "chromium could not be installed: the ops dashboard's browser test will skip"
 
 test-unit: $(STAMP)
 	$(BIN)/pytest -m unit $(PYTEST_ARGS)
