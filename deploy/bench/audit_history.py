@@ -90,7 +90,8 @@ def generate(orders: int, prefix: str = "", overpay: int = 0) -> History:
     h = History(prefix)
     for i in range(orders):
         _order(h, i)
-    _refunds_and_payouts(h, START + timedelta(days=ESCROW_DAYS + 3), overpay)
+    # Paid out after the last escrow has ended: a payout may only pay what entries dated up to its day hold.
+    _refunds_and_payouts(h, START + timedelta(seconds=30 * orders, days=ESCROW_DAYS + 3), overpay)
     return h
 
 
