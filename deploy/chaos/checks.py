@@ -29,11 +29,11 @@ class Check:
     def clean(self) -> bool:
         return self.lost == self.duplicated == self.wrong == 0
 
-    def count(self, key: str, seen: int, expected: int = 1) -> None:
+    def count(self, key: str, seen: int, expected: int = 1, why: str = "") -> None:
         self.checked += 1
         if seen < expected:
             self.lost += 1
-            self.note(f"{key}: {seen} of {expected}")
+            self.note(f"{key}: {seen} of {expected}" + (f" ({why})" if why else ""))
         elif seen > expected:
             self.duplicated += 1
             self.note(f"{key}: {seen}, expected {expected}")
@@ -50,7 +50,8 @@ def stream_checks(orders: list[Order], sent: list[Sent], seen: Observed) -> list
                                            Check("requests answered once"), Check("final answers were grants"))  # fmt: skip
     for order in paid:
         payments.count(order.trade_no, len(seen.payments.get(order.trade_no, ())))
-        issued.count(order.trade_no, len(seen.issued.get(order.trade_no, {})))
+        failed = "; ".join(seen.failed.get(order.trade_no, ()))
+        issued.count(order.trade_no, len(seen.issued.get(order.trade_no, {})), why=failed and f"IssueFailed {failed}")
     for request in sent:
         replies = seen.replies.get(request.request_id, {})
         answered.count(f"{request.operation} {request.request_id} ({request.trade_no})", len(replies))

@@ -47,6 +47,7 @@ class Observed:
     replies: dict[str, dict[str, Reply]] = field(default_factory=lambda: defaultdict(dict))
     payments: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))  # trade no -> event ids
     issued: dict[str, dict[str, dict[str, Any]]] = field(default_factory=lambda: defaultdict(dict))
+    failed: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))  # trade no -> IssueFailed reasons
     ticket_events: dict[str, dict[str, str]] = field(default_factory=lambda: defaultdict(dict))  # no -> id -> type
     digests: dict[str, set[bytes]] = field(default_factory=lambda: defaultdict(set))  # event id -> payload digests
     settlement: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))  # event type -> ids
@@ -127,6 +128,8 @@ class Observer:
         kind = envelope.event_type
         if kind == "PaymentConfirmed":
             self.seen.payments[payload["merchant_trade_no"]].add(event_id)
+        elif kind == "IssueFailed":
+            self.seen.failed[str(payload.get("merchant_trade_no"))].append(f"{payload['rtn_code']} {payload['reason']}")
         elif kind == "TicketsIssued":
             self.seen.issued[payload["ticket_trade_no"]][event_id] = payload
         elif topic == REDEMPTION_EVENTS and "ticket_no" in payload:
