@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 from services.ops.domain.facts import Fact, Poison
 from services.ops.domain.fold import fold
 from services.ops.domain.views import headline, merge, rejections, scope_view
 from services.ops.inbound import parse
+from shared.contracts.events import Producer
+from shared.contracts.payments import PaymentRejected, PaymentRejectReason
+from shared.contracts.rejections import MessageRejected
 from shared.contracts.rtncodes import RtnCode
 from tests.unit.test_ops_events import EXPECTED, scenario
 
@@ -71,3 +77,37 @@ def test_a_record_no_contract_reads_is_poison_and_counted_as_passed() -> None:
     result = fold(None, {}, [poison])
     assert result.state["offsets"] == {"ecticket.issuance.events.v1": 0}
     assert result.state["counters"]["*"]["poison_events"] == 1
+
+
+def test_a_hostile_flood_leaves_the_partition_state_small_enough_for_one_changelog_record() -> None:
+    """20,000 rejected payments of made-up merchants and 20,000 dead letters (the fuzz campaign crashed the app on
+    a state of 1 MB): counted in full, but neither a scope per made-up merchant nor every open letter is kept."""
+    at = datetime(2026, 11, 28, tzinfo=UTC)
+    events = [
+        PaymentRejected(
+            merchant_id=f"X{i:08d}",
+            merchant_trade_no="T1",
+            reason=PaymentRejectReason.UNKNOWN_MERCHANT,
+            message="unknown merchant",
+            received_at=at,
+        )
+        for i in range(20_000)
+    ] + [
+        MessageRejected(
+            consumer="issuance",
+            source_topic="ecticket.ingest.requests.v1",
+            source_partition=0,
+            source_offset=i,
+            raw_size=3,
+            raw_sha256="0" * 64,
+            raw_preview="{{{",
+            error="not JSON",
+            rejected_at=at,
+        )
+        for i in range(20_000)
+    ]
+    outgoing = [Producer("fuzz").event(e, uuid.uuid4(), at) for e in events]
+    state, _ = _folded([parse(o.topic, 0, offset, o.envelope.to_bytes()) for offset, o in enumerate(outgoing)])
+    assert len(json.dumps(state)) < 100_000
+    counters = merge([state])["counters"]["*"]
+    assert (counters["payments_rejected"], counters["dead_letters"]) == (20_000, 20_000)

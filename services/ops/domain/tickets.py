@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from services.ops.domain.state import OrderRecord, PartitionState
 from shared.contracts.issuance import IssueAccepted, IssueFailed, TicketsIssued
-from shared.contracts.payments import PaymentConfirmed, PaymentRejected
+from shared.contracts.payments import PaymentConfirmed, PaymentRejected, PaymentRejectReason
 from shared.contracts.redemption import (
     RedemptionRejected,
     RefundCancelled,
@@ -22,8 +22,11 @@ def on_payment(state: PartitionState, event: PaymentConfirmed | PaymentRejected)
         state.add(m, "payments_duplicate" if event.duplicate_of else "payments_confirmed")
         state.add(m, "payments_confirmed_amount", event.amount)
     else:
-        state.add(m, "payments_rejected")
-        state.add(m, f"rejected:payment:{event.reason.value}")
+        # An unknown merchant's rejection is counted overall only: a flood of made-up MerchantIDs (issue 8) would
+        # otherwise add a scope per name to the partition's state, past what one changelog record may hold.
+        scope = None if event.reason is PaymentRejectReason.UNKNOWN_MERCHANT else m
+        state.add(scope, "payments_rejected")
+        state.add(scope, f"rejected:payment:{event.reason.value}")
 
 
 def on_issuance(
