@@ -13,14 +13,13 @@ import os
 
 import pytest
 
+from deploy.chaos import plans, schedule
 from deploy.chaos.report import human
 from deploy.chaos.run import Options, chaos
-from deploy.chaos.schedule import KINDS
+from shared.contracts.common import UseStatus
 from shared.settings import Settings
 from tests.conftest import PLATFORM_SERVICES
 from tests.support.processes import Platform
-
-pytestmark = pytest.mark.slow
 
 ORDERS = int(os.environ.get("CHAOS_TEST_ORDERS", "2000"))
 SEED = int(os.environ.get("CHAOS_TEST_SEED", "15"))
@@ -64,6 +63,7 @@ class SuiteInstances:
         await self.platform[name].start(extra_env=PRODUCTION_TIMERS)
 
 
+@pytest.mark.slow
 async def test_a_paid_order_stream_under_every_kind_of_fault_loses_and_repeats_nothing(
     platform: Platform, topics: Settings
 ) -> None:
@@ -77,5 +77,32 @@ async def test_a_paid_order_stream_under_every_kind_of_fault_loses_and_repeats_n
     text = io.StringIO()
     human(result, text)
     print(text.getvalue())
-    assert set(result["faults"]) == set(KINDS), text.getvalue()
+    assert set(result["faults"]) == set(schedule.KINDS), text.getvalue()
     assert result["clean"], text.getvalue()
+
+
+def test_the_same_seed_gives_the_same_fault_schedule_and_orders_and_another_seed_does_not() -> None:
+    targets = list(PLATFORM_SERVICES)
+
+    def drawn(seed: int) -> tuple[object, ...]:
+        kills = schedule.kills(seed, targets, 4.0)
+        made = plans.orders(seed, 200, "RUN", ["m1", "m2"], ["e1", "e2"])
+        return (schedule.milestones(seed, targets), [next(kills) for _ in range(20)],
+                [(o.merchant_id, o.story) for o in made])  # fmt: skip
+
+    assert drawn(15) == drawn(15)
+    assert drawn(15) != drawn(16)
+    assert sorted(m.kind for m in schedule.milestones(15, targets)) == sorted(
+        [schedule.KAFKA, schedule.PG_FAST, schedule.PG_IMMEDIATE, schedule.PAUSE] + [schedule.PG_TERMINATE] * 3
+    )
+
+
+def test_a_ticket_is_expected_in_the_state_its_granted_requests_make_of_it() -> None:
+    cancelled = plans.Order(0, "m", "T", plans.WRITE_OFF_CANCEL, answers=[plans.OK, plans.OK])
+    assert cancelled.expected() == ((UseStatus.UNUSED, False), {"TicketWrittenOff": 1, "WriteOffCancelled": 1})
+    refused_first = plans.Order(0, "m", "T", plans.WRITE_OFF_CANCEL, answers=["3001", "3002"])
+    assert refused_first.expected() == ((UseStatus.UNUSED, False), {})
+    refunded = plans.Order(0, "m", "T", plans.REFUND, answers=[plans.OK])
+    assert refunded.expected() == ((UseStatus.REFUNDED, False), {"TicketRefunded": 1})
+    expired = plans.Order(0, "m", "T", plans.EXPIRE)
+    assert expired.expected() == ((UseStatus.UNUSED, True), {"TicketExpired": 1})
