@@ -30,11 +30,15 @@ from deploy.bench.profiling import Profiles
 from shared.settings import Settings
 
 
-def start_services(names: Sequence[str]) -> None:
+def start_services(names: Sequence[str], instances: int = 1) -> None:
     """Start what a benchmark needs just before it runs (already running ones are left alone), so an earlier
     benchmark is not measured with services idling beside it that it does not use."""
-    env = {**os.environ, "ECTICKET_SERVICES": " ".join(names)}
+    env = {**os.environ, "ECTICKET_SERVICES": " ".join(names), "ECTICKET_INSTANCES": str(instances)}
     subprocess.run(["bash", str(ROOT / "deploy/local/services.sh"), "start"], check=True, env=env)
+
+
+def command(only: str) -> str:
+    return f"make bench BENCH_ARGS='--only {only}'"
 
 
 def main() -> None:
@@ -54,6 +58,7 @@ def main() -> None:
             "pipeline",
             "audit",
             "ops",
+            "scale",
         ),
         help="run just this benchmark",
     )
@@ -138,6 +143,20 @@ def main() -> None:
         if profiles:
             print("flame graphs:", *(str(p) for p in profiles.stop()))
         report.append_to_docs()
+    if args.only in (None, "scale"):
+        # The issuance benchmark's burst with one, then two instances of each service it uses (issue 15).
+        rates = []
+        for count in (1, 2):
+            subprocess.run(["bash", str(ROOT / "deploy/local/services.sh"), "stop"], check=True)
+            start_services(issuance.SERVICES, instances=count)
+            report = Report(f"Scale-out: paid orders end to end, {count} instance(s) of each service", command("scale"))
+            print(f"benchmark: {args.orders} paid orders, {count} instance(s) of each service")
+            pids = service_pids(instance)
+            rates.append(asyncio.run(issuance.end_to_end(settings.kafka_bootstrap, args.orders, report, lambda: {})))
+            report.add("processes running", ", ".join(sorted(pids)))
+            if count == 2:
+                report.add("throughput with two instances / with one", f"{rates[1] / rates[0]:.2f}")
+            report.append_to_docs()
     if args.only in (None, "recovery"):
         # Alone: this benchmark starts and kills its own issuance process.
         subprocess.run(["bash", str(ROOT / "deploy/local/services.sh"), "stop"], check=True)
