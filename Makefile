@@ -21,7 +21,11 @@ run: $(STAMP)
 	source .run/dev/env && $(BIN)/python -m shared.setup --seed
 	INFRA_NAME=dev bash deploy/local/services.sh start
 	source .run/dev/env && $(BIN)/python deploy/local/demo.py
-	@echo "The platform is running (logs in .run/dev/logs). Stop it with: make stop"
+	source .run/dev/env && $(BIN)/python deploy/local/demo_http.py
+	@source .run/dev/env && echo "The platform is running (logs in .run/dev/logs). Stop it with: make stop" && \
+	  echo "  ECTicket over HTTP: $$GATEWAY_URL/api/Ticket/<Operation>  (docs/http.md)" && \
+	  echo "  operations dashboard: http://127.0.0.1:$$OPS_WEB_PORT/  (docs/ops-dashboard.md)" && \
+	  echo "  metrics: http://127.0.0.1:$$METRICS_PORT_BASE/metrics and the next ports, one per service"
 
 stop:
 	-INFRA_NAME=dev bash deploy/local/services.sh stop
