@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run stop test chromium test-unit lint bench profile fuzz chaos infra-up infra-down schemas clean compose-check test-docker
+.PHONY: run stop test chromium test-unit lint bench profile audit fuzz chaos infra-up infra-down schemas clean compose-check test-docker
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -78,6 +78,12 @@ bench: $(STAMP)
 	$(BIN)/python -m shared.setup --seed && $(BIN)/python deploy/bench/run.py $(BENCH_ARGS); status=$$?; \
 	bash deploy/local/services.sh stop; bash deploy/local/infra.sh down; \
 	exit $$status
+
+# The auditors' replay of a running platform's event log (make run's; INFRA_NAME=... for another), reconciled with
+# the services' databases; exit 0 only when everything checks out (docs/audit.md). AUDIT_ARGS adds options.
+audit: $(STAMP)
+	@instance=$${INFRA_NAME:-dev}; source .run/$$instance/env && \
+	$(BIN)/python -m services.audit verify --trust-local-key --reconcile --json .run/$$instance/audit.json $(AUDIT_ARGS)
 
 # The fuzz campaign (issue 16): 100,000 mutated messages through both ingestion topics of a platform of its own;
 # FUZZ_ARGS='--inputs 20000 --seed 7' for another size or seed. make test runs a 2,000-input version. A correctly
