@@ -120,6 +120,7 @@ chaos: $(STAMP)
 
 schemas: $(STAMP)
 	$(BIN)/python -m shared.contracts.schemas docs/schemas
+	$(BIN)/python -m services.gateway.openapi docs/openapi.json
 
 clean:
 	rm -rf .run $(VENV)
