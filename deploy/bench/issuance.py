@@ -14,12 +14,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from deploy.bench.common import Report, children, percentile, rss_mb
+from deploy.bench.tail import from_the_end
 from shared.admin.seed import TEST_MERCHANT
 from shared.ecticket.processor_query import processor_url
-from shared.infra.topics_admin import ensure_topics, partitions_of
+from shared.infra.topics_admin import ensure_topics
 from shared.sandbox.aio import as_json, payment_result
 from shared.sandbox.checkout import Checkout, checkout_many
 from shared.sandbox.merchant import MerchantClient
@@ -63,14 +64,7 @@ class IssuedWatcher:
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        parts = (await partitions_of(self.bootstrap, [ISSUANCE_EVENTS]))[ISSUANCE_EVENTS]
-        self.consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
-        await self.consumer.start()
-        tps = [TopicPartition(ISSUANCE_EVENTS, p) for p in parts]
-        self.consumer.assign(tps)
-        await self.consumer.seek_to_end(*tps)
-        for tp in tps:
-            await self.consumer.position(tp)
+        self.consumer = await from_the_end(self.bootstrap, [ISSUANCE_EVENTS])
         self._task = asyncio.create_task(self._run())
 
     async def _run(self) -> None:

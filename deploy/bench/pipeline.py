@@ -19,13 +19,13 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 
 from deploy.bench.common import Report, percentile
 from deploy.bench.cpu_share import process_cpu_seconds
 from deploy.bench.issuance import checkouts, send_orders
+from deploy.bench.tail import from_the_end
 from shared.admin.seed import TEST_MERCHANT
-from shared.infra.topics_admin import partitions_of
 from shared.sandbox.merchant import MerchantClient
 from shared.topics import INGEST_REQUESTS, ISSUANCE_EVENTS, SETTLEMENT_EVENTS
 
@@ -60,14 +60,7 @@ class Watcher:
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        parts = await partitions_of(self.bootstrap, [ISSUANCE_EVENTS, SETTLEMENT_EVENTS])
-        tps = [TopicPartition(topic, p) for topic, ps in parts.items() for p in ps]
-        self.consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
-        await self.consumer.start()
-        self.consumer.assign(tps)
-        await self.consumer.seek_to_end(*tps)
-        for tp in tps:
-            await self.consumer.position(tp)
+        self.consumer = await from_the_end(self.bootstrap, [ISSUANCE_EVENTS, SETTLEMENT_EVENTS])
         self._task = asyncio.create_task(self._run())
 
     async def _run(self) -> None:

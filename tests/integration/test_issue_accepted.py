@@ -5,7 +5,6 @@ and answered back; a merchant may opt in to the outcome reply instead."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -16,7 +15,6 @@ from shared.sandbox.tap import Tap
 from shared.settings import Settings
 from tests.support.merchants import GIFT, PICKUP, fresh_merchant
 from tests.support.orders import issue_data, pay, reply_data
-from tests.support.processes import Platform, ServiceProcess
 
 DELIVERY = {
     "IsImmediate": "1",
@@ -27,20 +25,6 @@ DELIVERY = {
     "RefundNotifyURL": "https://merchant.example/refunds",
     "UseStatusNotifyURL": "https://merchant.example/status",
 }
-
-
-@pytest.fixture(scope="module", autouse=True)
-async def query_service(platform: Platform) -> AsyncIterator[None]:
-    if "query" in platform.services:
-        yield
-        return
-    issuance = platform["issuance"]
-    service = ServiceProcess("query", issuance.workdir, issuance.env)
-    await service.start()
-    try:
-        yield
-    finally:
-        await service.stop()
 
 
 async def ask(merchant: MerchantClient, tap: Tap, merchant_id: str, operation: str, **data: Any) -> dict[str, Any]:
