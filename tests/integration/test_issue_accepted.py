@@ -16,6 +16,8 @@ from shared.settings import Settings
 from tests.support.merchants import GIFT, PICKUP, fresh_merchant
 from tests.support.orders import issue_data, pay, reply_data
 
+pytestmark = pytest.mark.usefixtures("platform")
+
 DELIVERY = {
     "IsImmediate": "1",
     "StoreID": "S01",
