@@ -15,6 +15,7 @@ from deploy.chaos import checks, merchants, plans, report, schedule, state
 from deploy.chaos.driver import Driver
 from deploy.chaos.instances import Instances
 from deploy.chaos.observer import Observer
+from deploy.chaos.quiet import quiet
 from deploy.chaos.stream import Stream
 from shared.settings import Settings
 
@@ -55,7 +56,7 @@ async def chaos(settings: Settings, instances: Instances, options: Options) -> d
             await killing
         await settle(observer, stream)
         seconds = time.monotonic() - t0
-        drained = await state.outboxes_drained(settings.database_url, SETTLE_SECONDS)
+        drained = await quiet(settings.kafka_bootstrap, settings.database_url, SETTLE_SECONDS)
         found = checks.stream_checks(orders, stream.sent, observer.seen)
     finally:
         await observer.stop()
@@ -68,7 +69,7 @@ async def chaos(settings: Settings, instances: Instances, options: Options) -> d
     found.append(checkouts(stream.checkout_failures, len(orders)))
     run = {"orders": options.orders, "seed": options.seed, "seconds": round(seconds, 1),
            "kill_every_s": options.kill_every,
-           "outboxes_drained_after_s": round(drained, 1), "instances": targets, "resends": stream.resends,
+           "quiet_after_s": round(drained, 1), "instances": targets, "resends": stream.resends,
            "clocks_moved": stream.clocks_moved, "stories": dict(Counter(o.story for o in orders)),
            "stuck": dict(Counter(o.stuck for o in orders if o.stuck)),
            "refused_then_granted_on_retry": sum(o.refused for o in orders)}  # fmt: skip

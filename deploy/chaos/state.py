@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import time
 from datetime import datetime
 
 import asyncpg
@@ -20,27 +19,7 @@ from services.audit.domain.verify import TOPIC_ORDER, Options, Verifier
 from services.audit.reader import KafkaLog
 from shared.settings import Settings, business_day_cutoff
 
-OUTBOX_SCHEMAS = "SELECT table_schema FROM information_schema.tables WHERE table_name = 'outbox'"
 DEAD_LETTER_SCHEMAS = "SELECT table_schema FROM information_schema.tables WHERE table_name = 'dead_letters'"
-
-
-async def outboxes_drained(database_url: str, seconds: float) -> float:
-    """Wait until no service has an event left to publish (the ledger's entries are published by settlement's relay
-    after the fact, behind the tickets' events); the seconds it took, or -1 if some were still waiting."""
-    began = time.monotonic()
-    conn = await asyncpg.connect(database_url)
-    try:
-        schemas = [r[0] for r in await conn.fetch(OUTBOX_SCHEMAS)]
-        while time.monotonic() - began < seconds:
-            waiting = 0
-            for schema in schemas:
-                waiting += await conn.fetchval(f'SELECT count(*) FROM "{schema}".outbox WHERE published_at IS NULL')
-            if waiting == 0:
-                return time.monotonic() - began
-            await asyncio.sleep(1)
-    finally:
-        await conn.close()
-    return -1.0
 
 
 class RunVerifier(Verifier):
