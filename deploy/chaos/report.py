@@ -63,7 +63,8 @@ def human(result: dict[str, Any], out: TextIO) -> None:
     out.write(
         f"\nstories: {result['stories']}; refused (ticket not yet known) then granted on retry: "
         f"{result['refused_then_granted_on_retry']}; requests sent again after a broker error: "
-        f"{result['resends']}; stuck: {result['stuck'] or 'none'}\n"
+        f"{result['resends']}; stuck: {result['stuck'] or 'none'}; consumers and outboxes quiet "
+        f"{result['quiet_after_s']} s after the last answer (-1: not within the limit)\n"
     )
     out.write("\nchecks:\n")
     for c in result["checks"]:
