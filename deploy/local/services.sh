@@ -78,11 +78,12 @@ start() {
       # Inside the subshell `&` backgrounds python itself, so $! is the service's own pid (what stop signals).
       # ECTICKET_INSTANCE_ID: a stable id per instance, its static membership in the consumer group (a restarted
       # instance takes its partitions back without a group-wide rebalance). Instance n of the gateway listens on
-      # GATEWAY_PORT + n - 1 (a load balancer in front of them is the deployment's).
+      # GATEWAY_PORT + 100 * (n - 1): the ports right after GATEWAY_PORT are the instance's ops dashboard and others
+      # (infra.sh), and a load balancer in front of the gateways is the deployment's.
       (
         cd "$ROOT"
         export ECTICKET_INSTANCE_ID="$svc-$i"
-        [[ "$svc" == gateway && -n "${GATEWAY_PORT:-}" ]] && export GATEWAY_PORT=$((GATEWAY_PORT + i - 1))
+        [[ "$svc" == gateway && -n "${GATEWAY_PORT:-}" ]] && export GATEWAY_PORT=$((GATEWAY_PORT + 100 * (i - 1)))
         ECTICKET_READY_FILE="$RUN/pids/$proc.ready" nohup "$PY" -m "$module" >>"$RUN/logs/$proc.log" 2>&1 &
         echo $! >"$pidfile"
       )
