@@ -61,7 +61,9 @@ async def run_relay(infra: Settings, schema: str, key: Ed25519PrivateKey, until_
     checkpointer = chain.Checkpointer(key, "test-key", every_events=4, every_seconds=60)
     relay = OutboxRelay(schema, infra.database_url, infra.kafka_bootstrap, checkpointer)
     task = asyncio.create_task(relay.run())
-    for _ in range(200):
+    # Up to a minute: as the suite's first integration test it meets a broker that has just created its topics,
+    # and the relay's first sends wait for their partitions' leaders (it failed at 10 s in a fresh CI run).
+    for _ in range(1200):
         if relay.published >= until_published:
             break
         await asyncio.sleep(0.05)
