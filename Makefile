@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run stop test chromium test-unit lint bench profile audit fuzz chaos infra-up infra-down schemas clean compose-check test-docker
+.PHONY: run stop test test-ops chromium test-unit lint bench profile audit fuzz chaos infra-up infra-down schemas clean compose-check test-docker
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -46,6 +46,16 @@ chromium:
 	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq chromium >/dev/null 2>&1; } || \
 	  { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium >/dev/null 2>&1; } || \
 	  echo "chromium could not be installed: the ops dashboard's browser test will skip"
+
+# The ops app's own tests, which publish synthetic histories onto the event topics: on an instance of their own,
+# without the platform acting on them (tests/integration/test_ops_app.py says why).
+test-ops: $(STAMP) chromium
+	@export INFRA_NAME=test-ops PG_FAST=1 ECTICKET_OPS_TESTS=1; \
+	bash deploy/local/infra.sh up >/dev/null || exit 1; \
+	source .run/test-ops/env; \
+	$(BIN)/pytest tests/integration/test_ops_app.py tests/integration/test_ops_browser.py $(PYTEST_ARGS); status=$$?; \
+	bash deploy/local/infra.sh down; \
+	exit $$status
 
 test-unit: $(STAMP)
 	$(BIN)/pytest -m unit $(PYTEST_ARGS)

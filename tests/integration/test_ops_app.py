@@ -4,6 +4,7 @@ changelog (nothing left to re-read), and a poison event is dead-lettered with it
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import tempfile
 import uuid
@@ -29,6 +30,13 @@ EVENT_TOPICS = (
     "ecticket.redemption.events.v1",
     "ecticket.settlement.events.v1",
 )
+
+# These tests publish a synthetic history straight onto the platform's event topics. In `make test` the platform
+# runs beside them and acts on it (an unclaimed payment failed and refunded, settlement exceptions), which changes
+# what the dashboard must show and what later tests find (seen: they and the payment-verification tests failed in
+# the full suite). So they run on an instance of their own, without the platform: `make test-ops`.
+ISOLATED = pytest.mark.skipif(not os.environ.get("ECTICKET_OPS_TESTS"), reason="runs alone: make test-ops")
+pytestmark = ISOLATED
 
 
 def free_port() -> int:

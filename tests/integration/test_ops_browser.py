@@ -24,7 +24,12 @@ from tests.integration import test_ops_app
 from tests.integration.test_ops_app import OpsProcess, free_port, publish
 from tests.unit.test_ops_events import EXPECTED, scenario
 
-pytestmark = pytest.mark.browser
+# These tests publish a synthetic history straight onto the platform's event topics. In `make test` the platform
+# runs beside them and acts on it (an unclaimed payment failed and refunded, settlement exceptions), which changes
+# what the dashboard must show and what later tests find (seen: they and the payment-verification tests failed in
+# the full suite). So they run on an instance of their own, without the platform: `make test-ops`.
+ISOLATED = pytest.mark.skipif(not os.environ.get("ECTICKET_OPS_TESTS"), reason="runs alone: make test-ops")
+pytestmark = [pytest.mark.browser, ISOLATED]
 # The README's screenshot: rewritten only when asked (ECTICKET_UPDATE_SCREENSHOT=1), so a test run leaves docs/ alone.
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "ops-dashboard.png"
 
