@@ -37,6 +37,7 @@ MERCHANT_CONFIG = "ecticket.config.merchants.v1"
 PRODUCT_CATALOG = "ecticket.issuance.products.v1"
 TEST_CLOCKS = "ecticket.platform.test-clocks.v1"
 AUDIT_CHECKPOINTS = "ecticket.audit.checkpoints.v1"
+AUDIT_INPUTS = "ecticket.audit.inputs.v1"
 
 CATALOG: tuple[Topic, ...] = (
     Topic(INGEST_PAYMENTS, 6, 30 * DAY_MS, False, "MerchantID", "AIO payment results from merchants"),
@@ -55,6 +56,9 @@ CATALOG: tuple[Topic, ...] = (
     Topic(TEST_CLOCKS, 1, FOREVER, True, "MerchantID", "sandbox test-clock offsets"),
     # Kept as long as the events they sign; one partition, so every service's checkpoints read in order.
     Topic(AUDIT_CHECKPOINTS, 1, FOREVER, False, "service", "signed checkpoints of each service's event chain"),
+    # The merchant-signed inputs behind the decisions, byte for byte, kept as long as the events (the ingestion
+    # topics expire): written by the deciding service through its outbox, so chained like its events.
+    Topic(AUDIT_INPUTS, 6, FOREVER, False, "MerchantID/source topic/message id", "signed requests and payment results"),
 )
 
 BY_NAME = {topic.name: topic for topic in CATALOG}

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
+from typing import Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import ValidationError
@@ -29,6 +30,7 @@ from shared.contracts.redemption import RedemptionRejected, TicketEvent
 from shared.contracts.settlement import LedgerEntryPosted, PayoutInstructed, RefundInstructed, TransferOutcome
 from shared.topics import (
     AUDIT_CHECKPOINTS,
+    AUDIT_INPUTS,
     BANK_STATEMENTS,
     ISSUANCE_EVENTS,
     PAYMENT_EVENTS,
@@ -39,6 +41,7 @@ from shared.topics import (
 )
 
 TOPIC_ORDER = (
+    AUDIT_INPUTS,  # first: each decision's signed input is known when the decision is read
     PAYMENT_EVENTS,
     ISSUANCE_EVENTS,
     REDEMPTION_EVENTS,
@@ -61,6 +64,15 @@ class Options:
     rederive: bool = True  # False: the chain and its checkpoints only (no decision re-derived, no ledger)
 
 
+class InputsCheck(Protocol):
+    """The archive of signed inputs, checked with the merchants' keys (services/audit/inputs.py, given by the CLI
+    when the auditor has the keys): each archived input, then each decision against its input."""
+
+    def on_archived(self, record: Record) -> None: ...
+
+    def on_decision(self, envelope: EventEnvelope, event: Event, where: str) -> None: ...
+
+
 @dataclass
 class Verifier:
     options: Options = field(default_factory=Options)
@@ -69,6 +81,7 @@ class Verifier:
     records: int = 0
     checkpoints: list[tuple[Record, chain.Checkpoint]] = field(default_factory=list)
     log_end: datetime | None = None
+    inputs: InputsCheck | None = None  # None: archived inputs are only chained, not re-verified (no merchant keys)
 
     def __post_init__(self) -> None:
         self.findings.period_ms = self.options.period_ms
@@ -80,6 +93,10 @@ class Verifier:
     def feed(self, record: Record) -> None:
         self.records += 1
         self.findings.current_ms = record.timestamp_ms
+        if record.topic.startswith(AUDIT_INPUTS):
+            if self.chain.feed(record) and self.options.rederive and self.inputs is not None:
+                self.inputs.on_archived(record)
+            return
         if record.topic.startswith(AUDIT_CHECKPOINTS):
             try:
                 self.checkpoints.append((record, chain.Checkpoint.from_bytes(record.value)))
@@ -114,6 +131,8 @@ class Verifier:
         return wanted is None or key == wanted or key.startswith(wanted + "/")
 
     def _dispatch(self, envelope: EventEnvelope, event: Event, where: str) -> None:
+        if self.inputs is not None:
+            self.inputs.on_decision(envelope, event, where)
         if isinstance(event, PaymentConfirmed):
             self.orders.on_payment(event)
             self.ledger.on_event(envelope, event)
