@@ -13,7 +13,7 @@ from shared.contracts.envelope import EventEnvelope
 from shared.contracts.events import REGISTRY, json_schemas
 from shared.contracts.ingest import IngestRequest, RequestReplied
 from shared.contracts.rtncodes import MESSAGES, RtnCode
-from shared.topics import CATALOG, INGEST_PAYMENTS, INGEST_REPLIES, INGEST_REQUESTS, Topic, is_ingestion
+from shared.topics import AUDIT_INPUTS, CATALOG, INGEST_PAYMENTS, INGEST_REPLIES, INGEST_REQUESTS, Topic, is_ingestion
 
 
 def rendered_schemas() -> dict[str, str]:
@@ -156,6 +156,8 @@ def _messages_on(topic: Topic, events: list[type[Any]]) -> list[str]:
         return ["IngestRequest"]
     if topic.name == INGEST_PAYMENTS:
         return ["AioPaymentResult"]
+    if topic.name == AUDIT_INPUTS:  # the archive: either kind of input, byte for byte (shared/contracts/archive.py)
+        return ["IngestRequest", "AioPaymentResult"]
     return [model.event_type for model in events if model.topic == topic.name]
 
 
