@@ -19,6 +19,7 @@ import faust
 from mode import CrashingSupervisor
 
 from services.ops.config import OpsConfig
+from services.ops.faust_consumer import OpsFaustApp
 from services.ops.handlers import Folding, Live
 from services.ops.runtime import OpsRuntime
 from services.ops.web import routes
@@ -36,7 +37,7 @@ SIDE_TOPICS = (SETTLEMENT_INSTRUCTIONS, REJECTIONS)
 
 
 def build(config: OpsConfig) -> tuple[faust.App, OpsRuntime]:
-    app = faust.App(
+    app = OpsFaustApp(
         config.app_id,
         broker=f"kafka://{config.settings.kafka_bootstrap}",
         store="memory://",  # the changelog is the durable copy: a restart reads it back (no RocksDB here)
