@@ -20,6 +20,7 @@ from services.issuance.inbound import Input, payment_outcomes, wanted_items
 from services.issuance.outbound import PRODUCER
 from services.issuance.store import Outcome
 from shared.clock import business_date
+from shared.contracts.archive import REQUEST, archived
 from shared.contracts.catalog import Product
 from shared.contracts.common import IssueStatus
 from shared.contracts.envelope import EventEnvelope
@@ -55,10 +56,13 @@ class IssuanceHandlers:
         payments = payment_outcomes(p.body for _, p in items if isinstance(p.body, EventEnvelope))
         out: list[Outgoing] = []
         new: dict[tuple[str, str], NewOrder] = {}
-        for _, parsed in items:
+        for record, parsed in items:
             if not isinstance(parsed.body, IngestRequest):
                 continue
-            accepted = await self._accept(parsed.message_id, parsed.body, now)
+            accepted, signed = await self._accept(parsed.message_id, parsed.body, now)
+            if signed:  # kept byte for byte, chained, before the events of its decision (shared/contracts/archive.py)
+                merchant_id = parsed.body.envelope["MerchantID"]
+                out.append(archived(REQUEST, record.topic, record.value, parsed.message_id, merchant_id))
             if isinstance(accepted, NewOrder) and accepted.key not in new:
                 new[accepted.key] = accepted
             elif isinstance(accepted, NewOrder):
@@ -76,17 +80,20 @@ class IssuanceHandlers:
             out += [self._duplicate(n, used.get(n.key)) for n in refused]
         return out + await self.orders.decide(conn, paid_rows + request_rows, now)
 
-    async def _accept(self, message_id: uuid.UUID, request: IngestRequest, now: datetime) -> NewOrder | list[Outgoing]:
-        """Authenticate and validate one request (pure apart from the in-memory views)."""
+    async def _accept(
+        self, message_id: uuid.UUID, request: IngestRequest, now: datetime
+    ) -> tuple[NewOrder | list[Outgoing], bool]:
+        """Authenticate and validate one request (pure apart from the in-memory views); True when its signature
+        verified and it is decided here (so it is archived)."""
         if owner_of(request.operation) != PRODUCER.name:
-            return []
+            return [], False
         runtime = self.runtime
         caller = await runtime.merchants.authenticate(request.envelope, int(now.timestamp()))
         to = Addressee.of(message_id, request, caller)
         if isinstance(caller, Refusal):
-            return [refusal_reply(to, caller, runtime.clock.now(), PRODUCER)]
+            return [refusal_reply(to, caller, runtime.clock.now(), PRODUCER)], False
         if not served_by(PRODUCER.name, request.operation):
-            return [outbound.unserved_reply(to, request.operation, runtime.clock.now())]
+            return [outbound.unserved_reply(to, request.operation, runtime.clock.now())], False
         catalogue = await self._products_for(caller.merchant_id, caller.data)
         today = business_date(runtime.clock.now(caller.merchant_id))
         order = validate(caller.data, catalogue.get, today, prints_paper=caller.merchant.record.prints_paper)
@@ -94,7 +101,7 @@ class IssuanceHandlers:
             return [
                 outbound.invalid_request(to, caller.data, order, now),
                 outbound.invalid_reply(to, order, runtime.clock.now()),
-            ]
+            ], True
         outcome_reply = caller.signer.record.issue_reply is IssueReply.OUTCOME  # the reader of the reply chooses
         return NewOrder(
             order.model_copy(update={"outcome_reply": outcome_reply}),
@@ -103,7 +110,7 @@ class IssuanceHandlers:
             caller.platform_id,
             caller.signer.merchant_id,
             now + self.payment_wait,
-        )
+        ), True
 
     async def _products_for(self, merchant_id: str, data: dict[str, object]) -> dict[str, Product]:
         found: dict[str, Product] = {}

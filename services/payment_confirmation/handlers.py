@@ -17,10 +17,15 @@ from services.payment_confirmation import outbound
 from services.payment_confirmation.domain.assessment import Refused, assess
 from services.payment_confirmation.inbound import PaymentResult
 from services.payment_confirmation.store import payments, waiting
+from shared.contracts.archive import PAYMENT_RESULT, archived
 from shared.contracts.events import Outgoing
-from shared.contracts.payments import PaymentConfirmed
+from shared.contracts.payments import PaymentConfirmed, PaymentRejectReason
 from shared.infra.messages import Inbound, Parsed
 from shared.infra.service import Runtime
+
+# Refusals before the result's signature verified: nobody vouched for those bytes, so they are not archived (they
+# are answered, and expire with the ingestion topic; anyone who reaches the broker could fill a kept-forever topic).
+UNSIGNED = frozenset({PaymentRejectReason.UNKNOWN_MERCHANT, PaymentRejectReason.BAD_CHECKSUM})
 
 
 @dataclass(frozen=True)
@@ -37,7 +42,7 @@ class PaymentHandlers:
         queued: list[tuple[uuid.UUID, PaymentConfirmed, dict[str, str]]] = []
         refusals: list[payments.Refusal] = []
         out: list[Outgoing] = []
-        for _, parsed in items:
+        for record, parsed in items:
             fields = parsed.body.fields
             merchant_id = fields["MerchantID"]
             # A disabled merchant's payment is still money a consumer paid: it is verified like any other (its keys
@@ -46,6 +51,9 @@ class PaymentHandlers:
             merchant = await runtime.merchants.lookup(merchant_id) or runtime.merchants.get(merchant_id)
             # The merchant's own time: a sandbox merchant on a test clock pays at its shifted time.
             claim = assess(fields, merchant, runtime.clock.now(merchant_id))
+            if not isinstance(claim, Refused) or claim.reason not in UNSIGNED:
+                # Its CheckMacValue verified: kept byte for byte, chained, before its decision (contracts/archive.py).
+                out.append(archived(PAYMENT_RESULT, record.topic, record.value, parsed.message_id, merchant_id))
             if isinstance(claim, Refused):
                 refusals.append(payments.Refusal(fields, claim.reason, claim.message))
                 out.append(outbound.rejected(fields, claim.reason, claim.message, parsed.message_id, now, now))
