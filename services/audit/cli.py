@@ -17,11 +17,13 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from services.audit import export, report
+from services.audit import export, merchant_keys, report
 from services.audit.domain.records import Finding, Record
 from services.audit.domain.verify import TOPIC_ORDER, Options, Verifier
+from services.audit.inputs import InputCheck
 from services.audit.reader import KafkaLog
 from shared.contracts import chain
+from shared.merchants.model import Merchant
 from shared.settings import Settings, business_day_cutoff
 
 
@@ -34,6 +36,11 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.command == "export":
         sys.exit(asyncio.run(_export(args)))
+    if args.command == "merchant-keys":
+        found = asyncio.run(merchant_keys.from_directory(Settings.from_env()))
+        merchant_keys.write(found, args.out)
+        print(f"{sum(len(s) for s in found.values())} key sets of {len(found)} merchants written to {args.out}")
+        return
     sys.exit(asyncio.run(_verify(args)))
 
 
@@ -48,6 +55,9 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--to", dest="period_to", type=datetime.fromisoformat, help="... until (exclusive)")
     v.add_argument("--keys", type=Path, help='published public keys: JSON {"key id": "hex", ...}')
     v.add_argument("--trust-local-key", action="store_true", help="the key of this environment's settings (dev)")
+    v.add_argument("--merchant-keys", type=Path, help="the merchants' keys: re-verify the archived signed inputs")
+    v.add_argument("--trust-local-merchants", action="store_true", help="... with this environment's merchants")
+    v.add_argument("--inputs-since", type=datetime.fromisoformat, help="decisions before this need no archived input")
     v.add_argument("--json", type=Path, help="write the JSON report here")
     v.add_argument("--allow-unchained", action="store_true", help="accept records without a link (older history)")
     v.add_argument("--reconcile", action="store_true", help="also compare with the services' databases")
@@ -60,6 +70,8 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--since", type=datetime.fromisoformat)
     e.add_argument("--topic-suffix", default="")
     sub.add_parser("public-key", help="print this environment's checkpoint public key, to publish for auditors")
+    k = sub.add_parser("merchant-keys", help="write this environment's merchants' keys for an auditor (a secret)")
+    k.add_argument("--out", type=Path, required=True)
     return parser
 
 
@@ -82,6 +94,7 @@ async def _verify(args: argparse.Namespace) -> int:
     verifier = Verifier(options)
     try:
         keys = _keys(args)
+        verifier.inputs = await _inputs(args, verifier)
         if args.export is not None:
             manifest, records = export.read(args.export)
             progress = report.Progress(int(str(manifest["records"])), enabled=not args.quiet)
@@ -98,6 +111,20 @@ async def _verify(args: argparse.Namespace) -> int:
     if args.json is not None:
         args.json.write_text(json.dumps(result, indent=2, default=str) + "\n")
     return 0 if result["clean"] else 1
+
+
+async def _inputs(args: argparse.Namespace, verifier: Verifier) -> InputCheck | None:
+    """The archived inputs' check, when the auditor has the merchants' keys (otherwise they are only chained)."""
+    found: dict[str, list[Merchant]] = {}
+    if args.merchant_keys is not None:
+        found |= merchant_keys.from_file(args.merchant_keys)
+    if args.trust_local_merchants:
+        for merchant_id, sets in (await merchant_keys.from_directory(Settings.from_env())).items():
+            found[merchant_id] = [*found.get(merchant_id, []), *sets]
+    if args.merchant_keys is None and not args.trust_local_merchants:
+        return None
+    since = None if args.inputs_since is None else int(args.inputs_since.timestamp() * 1000)
+    return InputCheck(verifier.findings, found, args.merchant, since)
 
 
 def _feed_all(verifier: Verifier, records: Iterable[Record], progress: report.Progress) -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from services.audit.domain.records import Record
 from shared.contracts import chain
+from shared.topics import AUDIT_INPUTS
 
 RECORDS = "records.jsonl"
 EVENTS = "events.csv"
@@ -109,12 +110,16 @@ def _csv_row(record: Record) -> list[str]:
         link = chain.link_from_headers(record.headers)
     except chain.MalformedLink:
         link = None
+    if record.topic.startswith(AUDIT_INPUTS):  # a signed input, not an event: its kind and its bytes as text
+        kind = dict(record.headers).get("event_type", b"").decode(errors="replace")
+        envelope = {"event_type": kind, "payload": record.value.decode(errors="replace")}
     return [
         record.topic, str(record.partition), str(record.offset), str(record.timestamp_ms),
         (record.key or b"").decode(errors="replace"), str(envelope.get("event_type", "")),
         str(envelope.get("event_id", "")), str(envelope.get("occurred_at", "")), str(envelope.get("producer", "")),
         link.service if link else "", str(link.seq) if link else "", link.link.hex() if link else "",
-        json.dumps(envelope.get("payload", {}), separators=(",", ":"), sort_keys=True),
+        payload if isinstance(payload := envelope.get("payload", {}), str) else
+        json.dumps(payload, separators=(",", ":"), sort_keys=True),
     ]  # fmt: skip
 
 

@@ -10,6 +10,7 @@ from typing import Any, TextIO
 
 from services.audit.domain.records import Finding
 from services.audit.domain.verify import Verifier
+from services.audit.inputs import InputCheck
 from services.escrow_settlement.domain.accounts import natural
 
 
@@ -84,11 +85,20 @@ def as_json(v: Verifier, signed: dict[str, int], reconciled: list[Finding] | Non
             "facts_quarantined": v.ledger.diverted,
             "orders": len(v.ledger.books),
         },
+        "inputs": inputs_summary(v),
         "money_by_merchant": money_by_merchant(v),
         "finding_counts": dict(sorted(counts.items())),
         "findings": findings,
         "findings_listed": len(findings),
     }
+
+
+def inputs_summary(v: Verifier) -> dict[str, int] | None:
+    """The archive of signed inputs: None when it was not re-verified (no merchant keys given)."""
+    if not isinstance(v.inputs, InputCheck):
+        return None
+    checked = v.inputs
+    return {"archived": checked.archived, "verified": checked.verified, "decisions_traced": checked.traced}
 
 
 def money_by_merchant(v: Verifier) -> dict[str, dict[str, int]]:
@@ -116,7 +126,12 @@ def human(report: dict[str, Any], out: TextIO, limit: int = 50) -> None:
     t, ledger = report["tickets"], report["ledger"]
     w(f"Tickets: {t['known']:,} known, {t['decisions_rederived']:,} decisions re-derived byte for byte\n")
     w(f"Ledger: {ledger['orders']:,} orders, {ledger['entries_derived']:,} entries derived, ")
-    w(f"{ledger['entries_recorded']:,} recorded, {ledger['facts_quarantined']:,} facts quarantined\n\n")
+    w(f"{ledger['entries_recorded']:,} recorded, {ledger['facts_quarantined']:,} facts quarantined\n")
+    if (inputs := report.get("inputs")) is None:
+        w("Signed inputs: not re-verified (no merchant keys: --merchant-keys or --trust-local-merchants)\n\n")
+    else:
+        w(f"Signed inputs: {inputs['archived']:,} archived, {inputs['verified']:,} signatures verified, ")
+        w(f"{inputs['decisions_traced']:,} issue and payment decisions traced to theirs\n\n")
     if report["finding_counts"]:
         w("Findings:\n")
         for name, count in report["finding_counts"].items():
