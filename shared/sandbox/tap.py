@@ -12,6 +12,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from shared.contracts.envelope import EventEnvelope
 from shared.infra.topics_admin import partitions_of
+from shared.topics import AUDIT_INPUTS
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,8 @@ class Tap:
             batch = await self._consumer.getmany(timeout_ms=100)
             for records in batch.values():
                 for r in records:
+                    if r.topic.startswith(AUDIT_INPUTS):
+                        continue  # merchants' signed inputs, byte for byte, not events (a watcher of every topic)
                     self.seen.append(
                         Seen(r.topic, r.key.decode() if r.key else None, EventEnvelope.from_bytes(r.value))
                     )
