@@ -20,6 +20,7 @@ from mode import CrashingSupervisor
 
 from services.ops.config import OpsConfig
 from services.ops.faust_consumer import OpsFaustApp
+from services.ops.faust_monitor import QuietMonitor
 from services.ops.handlers import Folding, Live
 from services.ops.runtime import OpsRuntime
 from services.ops.web import routes
@@ -53,6 +54,7 @@ def build(config: OpsConfig) -> tuple[faust.App, OpsRuntime]:
         producer_linger=0.02,
         producer_max_batch_size=1024 * 1024,
         stream_buffer_maxsize=config.batch * 2,  # a whole batch may wait unacknowledged while it is folded
+        Monitor=QuietMonitor,  # no per-record statistics for faust's own stats page (not served here)
     )
     live = Live()
     runtime = OpsRuntime(config, live)
