@@ -8,6 +8,7 @@ import logging
 
 from shared.admin.publish import put_merchants, put_products
 from shared.admin.seed import dev_merchants, dev_products
+from shared.infra.quotas import apply_quotas, platform_quotas, unidentified_rate
 from shared.infra.topics_admin import ensure_topics
 from shared.settings import Settings
 
@@ -15,6 +16,13 @@ from shared.settings import Settings
 async def setup(settings: Settings, seed: bool) -> None:
     created = await ensure_topics(settings.kafka_bootstrap)
     print(f"topics: {len(created)} created" + (f" ({', '.join(created)})" if created else ""))
+    unidentified = unidentified_rate()
+    await apply_quotas(settings.kafka_bootstrap, platform_quotas(unidentified))
+    print(
+        f"quotas: unidentified producers {unidentified:,} bytes/s"
+        if unidentified
+        else "quotas: none for unidentified producers"
+    )
     if seed:
         merchants = dev_merchants(settings.config_key_hex)
         await put_merchants(settings.kafka_bootstrap, merchants)

@@ -17,6 +17,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from shared.infra.database import create_pool, migrate
+from shared.infra.quotas import EXEMPT, LOAD_GENERATOR_CLIENT, Quota, apply_quotas
 from shared.sandbox.merchant import MerchantClient
 from shared.sandbox.tap import Tap
 from shared.settings import Settings
@@ -88,6 +89,9 @@ def infra() -> Iterator[Settings]:
 @pytest.fixture(scope="session")
 async def topics(infra: Settings) -> Settings:
     await setup(infra, seed=True)
+    # The tests' traffic comes from many merchants and the processor through one producer: exempt from the produce
+    # quota unidentified producers get (tests/integration/test_produce_quotas.py tests that quota).
+    await apply_quotas(infra.kafka_bootstrap, [Quota(LOAD_GENERATOR_CLIENT, EXEMPT)])
     return infra
 
 
@@ -154,7 +158,12 @@ async def tap(topics: Settings) -> AsyncIterator[Tap]:
 
 @pytest.fixture(scope="session")
 async def merchant(topics: Settings) -> AsyncIterator[MerchantClient]:
-    producer = AIOKafkaProducer(bootstrap_servers=topics.kafka_bootstrap, acks="all", max_request_size=2 * 1024 * 1024)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=topics.kafka_bootstrap,
+        client_id=LOAD_GENERATOR_CLIENT,
+        acks="all",
+        max_request_size=2 * 1024 * 1024,
+    )
     await producer.start()
     yield MerchantClient(producer)
     await producer.stop()

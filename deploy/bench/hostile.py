@@ -33,6 +33,7 @@ from shared.admin.publish import put_products
 from shared.admin.seed import TEST_MERCHANT
 from shared.contracts.catalog import Product, UsagePeriodRule
 from shared.contracts.common import TicketType
+from shared.infra.quotas import LOAD_GENERATOR_CLIENT, merchant_client_id, produce_quotas
 from shared.sandbox.merchant import MerchantClient
 from shared.settings import Settings
 from shared.topics import INGEST_PAYMENTS, INGEST_REQUESTS
@@ -53,13 +54,16 @@ def flood_size() -> int:
 
 def command(only: str | None) -> str:
     args = " BENCH_ARGS='--only hostile'" if only else ""
-    return f"make bench{args} BENCH_HOSTILE_MESSAGES={flood_size()}"
+    unthrottled_flood = " BENCH_HOSTILE_UNTHROTTLED=1" if unthrottled() else ""
+    return f"make bench{args} BENCH_HOSTILE_MESSAGES={flood_size()}{unthrottled_flood}"
 
 
 @dataclass
 class Bench:
     settings: Settings
-    client: MerchantClient
+    client: MerchantClient  # the load generator's producer: the valid burst measures the platform, unthrottled
+    live_producer: AIOKafkaProducer  # the valid merchant's own producer, under its merchant quota
+    flood_producer: AIOKafkaProducer  # an unidentified producer, under the default quota (when --unthrottled: not)
     outcomes: Outcomes
     drain: Drain
     cpu: CpuShare
@@ -81,13 +85,18 @@ class Bench:
             out.append((_request_id(request), paid[trade_no], request))
         return out
 
-    async def send_orders(self, orders: Sequence[tuple[str, bytes, bytes]], sent: dict[str, float]) -> None:
-        key = self.merchant_id.encode()
+    async def send_orders(
+        self,
+        orders: Sequence[tuple[str, bytes, bytes]],
+        sent: dict[str, float],
+        producer: AIOKafkaProducer | None = None,
+    ) -> None:
+        key, producer = self.merchant_id.encode(), producer or self.producer
         pending = []
         for request_id, payment, request in orders:
-            pending.append(await self.producer.send(INGEST_PAYMENTS, payment, key=key))
+            pending.append(await producer.send(INGEST_PAYMENTS, payment, key=key))
             sent[request_id] = time.perf_counter()
-            pending.append(await self.producer.send(INGEST_REQUESTS, request, key=key))
+            pending.append(await producer.send(INGEST_REQUESTS, request, key=key))
             if len(pending) >= 1000:
                 await asyncio.gather(*pending)
                 pending.clear()
@@ -99,7 +108,7 @@ class Bench:
         for i, message in enumerate(flood):
             if rate is not None and (delay := start + i / rate - time.perf_counter()) > 0:
                 await asyncio.sleep(delay)
-            pending.append(await self.producer.send(message.topic, message.value, key=message.key))
+            pending.append(await self.flood_producer.send(message.topic, message.value, key=message.key))
             if len(pending) >= 1000:
                 landed += await asyncio.gather(*pending)
                 pending.clear()
@@ -112,7 +121,7 @@ class Bench:
             [order] = await self.orders(
                 1, "HL"
             )  # one at a time: sealing them all ahead would hold the loop for seconds
-            await self.send_orders([order], sent)
+            await self.send_orders([order], sent, self.live_producer)
             done.append(order[0])
             await asyncio.sleep(1 / LIVE_RATE)
         return done
@@ -238,17 +247,32 @@ async def liveness(pids: dict[str, int], pool: asyncpg.Pool, report: Report) -> 
 
 
 async def run(settings: Settings, report: Report, instance: str, pids: dict[str, int]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=5)
-    await producer.start()
+    merchant_id = await valid_merchant(settings)
+    producer = _producer(settings, LOAD_GENERATOR_CLIENT)
+    live_producer = _producer(settings, merchant_client_id(merchant_id))
+    # Unthrottled, the flood's producer exempts itself as the load generator does: the platform's drain alone.
+    flood_producer = producer if unthrottled() else _producer(settings, None)
+    for started in {producer, live_producer, flood_producer}:
+        await started.start()
     outcomes = Outcomes(settings.kafka_bootstrap)
     await outcomes.start()
     pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)
     try:
         drain = Drain(settings.kafka_bootstrap, pool, GROUPS, list(SERVICES))
-        merchant_id = await valid_merchant(settings)
-        bench = Bench(settings, MerchantClient(producer), outcomes, drain, CpuShare(instance, pids), merchant_id)
+        client = MerchantClient(producer)
+        cpu = CpuShare(instance, pids)
+        bench = Bench(settings, client, live_producer, flood_producer, outcomes, drain, cpu, merchant_id)
         await drain.wait(await drain.ends(), DRAIN_LIMIT_SECONDS)  # whatever an earlier benchmark left
         count = flood_size()
+        quota = (await produce_quotas(settings.kafka_bootstrap)).get(None)
+        report.add(
+            "the flood's producer",
+            "exempt from quotas (BENCH_HOSTILE_UNTHROTTLED=1)"
+            if unthrottled()
+            else f"unidentified client id: produce quota {quota:,.0f} bytes/s"
+            if quota
+            else "unidentified client id, no quota set",
+        )
         valid_rate = await valid_burst(bench, count, report)
         await quiet_latency(bench, report)
         bar_rate = BAR_SHARE * valid_rate
@@ -260,7 +284,18 @@ async def run(settings: Settings, report: Report, instance: str, pids: dict[str,
     finally:
         await pool.close()
         await outcomes.stop()
-        await producer.stop()
+        for stopped in {producer, live_producer, flood_producer}:
+            await stopped.stop()
+
+
+def unthrottled() -> bool:
+    """BENCH_HOSTILE_UNTHROTTLED=1: the flood exempt from the produce quota, to measure the consumers' drain alone."""
+    return os.environ.get("BENCH_HOSTILE_UNTHROTTLED", "") == "1"
+
+
+def _producer(settings: Settings, client_id: str | None) -> AIOKafkaProducer:
+    identity = {"client_id": client_id} if client_id else {}  # None: aiokafka's own default, an unidentified one
+    return AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=5, **identity)
 
 
 async def valid_merchant(settings: Settings) -> str:

@@ -34,6 +34,7 @@ from shared.contracts.events import Event, wrap
 from shared.contracts.issuance import IssuedTicket, TicketsIssued
 from shared.contracts.redemption import TicketWrittenOff
 from shared.ecticket.envelope import seal_response
+from shared.infra.quotas import LOAD_GENERATOR_CLIENT
 from shared.merchants.model import MerchantRecord, Mode
 from shared.merchants.sealing import MerchantSecrets, seal
 from shared.settings import Settings
@@ -184,7 +185,9 @@ async def run(settings: Settings, report: Report) -> None:
     cpu_before = cpu_seconds(pid)
     endpoint = Endpoint()
     runner = await endpoint.start()
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=5)
+    producer = AIOKafkaProducer(
+        client_id=LOAD_GENERATOR_CLIENT, bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=5
+    )
     await producer.start()
     try:
         steady = await merchants(settings, endpoint, 0, STEADY_MERCHANTS, 0)

@@ -26,6 +26,7 @@ from deploy.bench.cpu_share import process_cpu_seconds
 from deploy.bench.issuance import checkouts, send_orders
 from deploy.bench.tail import from_the_end
 from shared.admin.seed import TEST_MERCHANT
+from shared.infra.quotas import LOAD_GENERATOR_CLIENT
 from shared.sandbox.merchant import MerchantClient
 from shared.topics import INGEST_REQUESTS, ISSUANCE_EVENTS, SETTLEMENT_EVENTS
 
@@ -110,7 +111,7 @@ def cpu_rows(report: Report, before: dict[str, float], after: dict[str, float], 
 
 
 async def run(bootstrap: str, report: Report, instance: str, pids: dict[str, int]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    producer = AIOKafkaProducer(client_id=LOAD_GENERATOR_CLIENT, bootstrap_servers=bootstrap, acks="all", linger_ms=5)
     await producer.start()
     client = MerchantClient(producer)
     watcher = Watcher(bootstrap)

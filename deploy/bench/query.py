@@ -20,6 +20,7 @@ from shared.admin.seed import TEST_MERCHANT
 from shared.ecticket.crypto import decrypt_data
 from shared.ecticket.envelope import ResponseEnvelope
 from shared.ecticket.processor_query import processor_url
+from shared.infra.quotas import LOAD_GENERATOR_CLIENT
 from shared.sandbox.aio import as_json
 from shared.sandbox.checkout import Checkout, checkout_many
 from shared.sandbox.merchant import KEYS, MerchantClient
@@ -171,7 +172,7 @@ async def page_order(client: MerchantClient, replies: Replies, trade_no: str) ->
 
 
 async def run(bootstrap: str, report: Report) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=1)
+    producer = AIOKafkaProducer(client_id=LOAD_GENERATOR_CLIENT, bootstrap_servers=bootstrap, acks="all", linger_ms=1)
     await producer.start()
     client = MerchantClient(producer)
     replies = Replies(bootstrap)

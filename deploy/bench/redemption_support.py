@@ -27,6 +27,7 @@ from shared.clock import business_date
 from shared.contracts.common import FeeKind, RefundFeeRule, TicketType
 from shared.contracts.events import wrap
 from shared.contracts.issuance import IssuedTicket, TicketsIssued
+from shared.infra.quotas import LOAD_GENERATOR_CLIENT
 from shared.infra.topics_admin import partitions_of
 from shared.merchants.model import MerchantRecord, Mode
 from shared.merchants.sealing import MerchantSecrets, seal
@@ -110,7 +111,13 @@ def _order(merchant_id: str, trade_no: str, lines: list[IssuedTicket], today: da
 
 async def publish_issued(bootstrap: str, orders: Iterator[tuple[TicketsIssued, list[IssuedTicket]]]) -> int:
     """Publish the orders as issuance would (same envelope, topic and key); returns how many tickets."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20, max_request_size=4 * 1024 * 1024)
+    producer = AIOKafkaProducer(
+        client_id=LOAD_GENERATOR_CLIENT,
+        bootstrap_servers=bootstrap,
+        acks="all",
+        linger_ms=20,
+        max_request_size=4 * 1024 * 1024,
+    )
     await producer.start()
     count, pending = 0, []
     try:

@@ -27,6 +27,7 @@ from deploy.bench import (
 )
 from deploy.bench.common import ROOT, Report, service_pids
 from deploy.bench.profiling import Profiles
+from shared.infra.quotas import EXEMPT, LOAD_GENERATOR_CLIENT, Quota, apply_quotas
 from shared.settings import Settings
 
 
@@ -65,6 +66,8 @@ def main() -> None:
     args = parser.parse_args()
     instance = os.environ.get("INFRA_NAME", "bench")
     settings = Settings.from_env()
+    # The load generators measure the platform, not the admission limit for unidentified producers.
+    asyncio.run(apply_quotas(settings.kafka_bootstrap, [Quota(LOAD_GENERATOR_CLIENT, EXEMPT)]))
     if args.only in (None, "issuance"):
         start_services(issuance.SERVICES)
         report = Report("Issuance: paid orders end to end", f"make bench BENCH_ARGS='--orders {args.orders}'")

@@ -31,6 +31,7 @@ from shared.contracts.events import Event, wrap
 from shared.contracts.issuance import IssuedTicket, PaymentRef, TicketsIssued
 from shared.contracts.payments import PaymentConfirmed
 from shared.contracts.redemption import TicketRefunded, TicketWrittenOff
+from shared.infra.quotas import LOAD_GENERATOR_CLIENT
 from shared.infra.topics_admin import partitions_of
 from shared.settings import Settings
 from shared.topics import BANK_STATEMENTS, ISSUANCE_EVENTS, PAYMENT_EVENTS, REDEMPTION_EVENTS, SETTLEMENT_INSTRUCTIONS
@@ -149,7 +150,7 @@ async def run(settings: Settings, report: Report, pids: dict[str, int]) -> None:
     orders = day_orders()
     merchants = [f"7{uuid.uuid4().int % 10**9:09d}" for _ in range(MERCHANTS)]
     pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=5,
+    producer = AIOKafkaProducer(client_id=LOAD_GENERATOR_CLIENT, bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=5,
                                 max_batch_size=512 * 1024)  # fmt: skip
     await producer.start()
     assert pool is not None

@@ -22,6 +22,7 @@ from services.gateway.config import GatewayConfig
 from services.gateway.relay import Relay
 from services.gateway.replies import ReplyTail
 from shared.infra import retention
+from shared.infra.quotas import GATEWAY_CLIENT
 from shared.infra.service import Runtime, ServiceSpec, Wiring
 from shared.infra.timers import every
 
@@ -42,6 +43,7 @@ async def wire(runtime: Runtime) -> Wiring:
     config = GatewayConfig.from_env(runtime.settings.config_key_hex)
     producer = AIOKafkaProducer(
         bootstrap_servers=runtime.settings.kafka_bootstrap,
+        client_id=GATEWAY_CLIENT,  # exempt from the produce quotas: it enforces per-merchant rate limits itself
         acks="all",
         enable_idempotence=True,
         linger_ms=1,

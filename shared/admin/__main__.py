@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 from pydantic import ValidationError
 
-from shared.admin import dead_letters, keys
+from shared.admin import dead_letters, keys, quotas
 from shared.admin.clocks import ClockRefused, advance_clock, reset_clock
 from shared.admin.keys import secrets_from_env
 from shared.admin.publish import put_merchants, put_products
@@ -51,6 +51,7 @@ async def merchant_put(settings: Settings, args: argparse.Namespace) -> None:
         notify_schedule=NotifySchedule(args.notify_schedule),
         notify_ack=NotifyAck(args.notify_ack),
         prints_paper=args.prints_paper,
+        produce_bytes_per_second=args.produce_bytes_per_second,
         secrets=seal(secrets_from_env(), args.merchant_id, settings.config_key_hex),
         updated_at=datetime.now(UTC),
     )
@@ -86,7 +87,8 @@ async def show(settings: Settings, args: argparse.Namespace) -> None:
             r = m.record
             print(
                 f"{r.merchant_id:<10} {r.mode:<10} platform={r.platform_id or '-':<10} "
-                f"escrow={r.escrow_days}d fee={r.refund_fee_rule.model_dump_json()} {r.name}"
+                f"escrow={r.escrow_days}d fee={r.refund_fee_rule.model_dump_json()} "
+                f"produce={r.produce_bytes_per_second:,}B/s {r.name}"
             )
         await merchants.stop()
     else:
@@ -139,6 +141,12 @@ def parser() -> argparse.ArgumentParser:
         help="lenient: a bare 1|OK also acknowledges a notification",
     )
     m.add_argument("--prints-paper", action="store_true", help="the merchant prints paper tickets (QueryPrintData)")
+    m.add_argument(
+        "--produce-bytes-per-second",
+        type=int,
+        default=MerchantRecord.model_fields["produce_bytes_per_second"].default,
+        help="the broker's produce quota for the merchant's client id ecticket-merchant-<MerchantID>",
+    )
     m.add_argument("--disabled", action="store_true")
     m.set_defaults(run=merchant_put)
     p = sub.add_parser("product-put", help="list or update a product")
@@ -165,6 +173,7 @@ def parser() -> argparse.ArgumentParser:
     r.set_defaults(run=clock_reset)
     dead_letters.add_parser(sub)
     keys.add_parser(sub)
+    quotas.add_parser(sub)
     return root
 
 

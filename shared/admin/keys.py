@@ -40,7 +40,7 @@ def secrets_from_env() -> MerchantSecrets:
     return MerchantSecrets(ticket_hash_key=key, ticket_hash_iv=iv, payment_hash_key=pay_key, payment_hash_iv=pay_iv)
 
 
-async def _merchants(settings: Settings) -> list[Merchant]:
+async def merchants_in_directory(settings: Settings) -> list[Merchant]:
     parse = merchant_parser(settings.config_key_hex, *settings.previous_config_keys_hex)
     view = CompactedView(settings.kafka_bootstrap, MERCHANT_CONFIG, parse)
     await view.start()
@@ -78,7 +78,7 @@ def resealed(merchant: Merchant, config_key_hex: str, now: datetime) -> Merchant
 
 
 async def rotate_keys(settings: Settings, args: argparse.Namespace) -> None:
-    found = [m for m in await _merchants(settings) if m.merchant_id == args.merchant_id]
+    found = [m for m in await merchants_in_directory(settings) if m.merchant_id == args.merchant_id]
     if not found:
         raise SystemExit(f"merchant {args.merchant_id} is not registered")
     now = datetime.now(UTC)
@@ -91,7 +91,7 @@ async def rotate_keys(settings: Settings, args: argparse.Namespace) -> None:
 
 async def reseal(settings: Settings, args: argparse.Namespace) -> None:
     now = datetime.now(UTC)
-    records = [resealed(m, settings.config_key_hex, now) for m in await _merchants(settings)]
+    records = [resealed(m, settings.config_key_hex, now) for m in await merchants_in_directory(settings)]
     await put_merchants(settings.kafka_bootstrap, records)
     print(f"{len(records)} merchant records sealed again under the current config key")
 

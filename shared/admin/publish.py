@@ -8,12 +8,15 @@ from aiokafka import AIOKafkaProducer
 from pydantic import BaseModel
 
 from shared.contracts.catalog import Product
+from shared.infra.quotas import ADMIN_CLIENT, Quota, apply_quotas, merchant_client_id
 from shared.merchants.model import MerchantRecord
 from shared.topics import MERCHANT_CONFIG, PRODUCT_CATALOG
 
 
 async def publish_records(bootstrap: str, topic: str, records: Sequence[tuple[str, BaseModel | None]]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all")
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, client_id=ADMIN_CLIENT, enable_idempotence=True, acks="all"
+    )
     await producer.start()
     try:
         for key, record in records:
@@ -24,7 +27,13 @@ async def publish_records(bootstrap: str, topic: str, records: Sequence[tuple[st
 
 
 async def put_merchants(bootstrap: str, records: Sequence[MerchantRecord]) -> None:
+    """Publishes the records and sets each merchant's produce quota on the broker, so the two never disagree."""
     await publish_records(bootstrap, MERCHANT_CONFIG, [(r.merchant_id, r) for r in records])
+    await apply_quotas(bootstrap, merchant_quotas(records))
+
+
+def merchant_quotas(records: Sequence[MerchantRecord]) -> list[Quota]:
+    return [Quota(merchant_client_id(r.merchant_id), r.produce_bytes_per_second) for r in records]
 
 
 async def put_products(bootstrap: str, products: Sequence[Product]) -> None:

@@ -64,6 +64,10 @@ class MerchantRecord(BaseModel):
     notify_ack: NotifyAck = NotifyAck.ENVELOPE
     # ECTicket's "merchant prints paper tickets" feature: only such merchants get QueryPrintData answered.
     prints_paper: bool = False
+    # The broker's produce quota for the merchant's own Kafka producer (client id ecticket-merchant-<MerchantID>,
+    # shared/infra/quotas.py): 2 MiB/s is about 2,000 requests/s, more than the platform drains today, so it binds
+    # only a merchant that floods.
+    produce_bytes_per_second: Annotated[int, Field(ge=1024)] = 2 * 1024 * 1024
     secrets: SealedSecrets
     # A HashKey/HashIV rotation: the keys before it, still accepted until `previous_secrets_until` so the merchant's
     # systems can switch over without a moment where their requests fail (`merchant rotate-keys`).

@@ -1,0 +1,157 @@
+"""Kafka client quotas: admission control in front of the ingestion topics (docs/security.md, "Quotas").
+
+Each partition of an ingestion topic is consumed first in, first out, so a sender that writes faster than the
+platform drains builds a backlog every other merchant's requests then wait behind. The broker's produce quotas stop
+that before it reaches a topic: a merchant's producer (client id `ecticket-merchant-<MerchantID>`) gets the byte
+rate its merchant record grants, any producer the platform does not know gets `ECTICKET_QUOTA_UNIDENTIFIED` (default
+1 MiB/s, well under the ~2,500 hostile messages/s the ingestion consumers drain), and the platform's own producers
+(relays, gateway, admin tools, ops app) are exempt. Quotas key on the client id a producer declares: until the
+broker authenticates producers (SASL, issue 16) a sender can pick another client id, so this bounds one sender,
+not a crowd.
+
+aiokafka has no AlterClientQuotas call, so the request (Kafka API 49, KIP-546, version 0) is declared here with
+aiokafka's own protocol types, the way aiokafka declares DescribeClientQuotas.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.protocol.admin import DescribeClientQuotasRequest
+from aiokafka.protocol.api import Request, RequestStruct, Response
+from aiokafka.protocol.types import Array, Boolean, Float64, Int16, Int32, Schema, String
+
+PRODUCE_RATE = "producer_byte_rate"
+MERCHANT_CLIENT_PREFIX = "ecticket-merchant-"
+UNIDENTIFIED_DEFAULT = 1024 * 1024
+EXEMPT = float(2**62)  # a rate no client reaches: Kafka has no "unlimited" value for a client id of its own
+
+# Every schema with an outbox has a relay whose producer is "<schema>-relay" (shared/infra/relay.py).
+RELAY_SCHEMAS = (
+    "payment_confirmation",
+    "issuance",
+    "redemption",
+    "escrow_settlement",
+    "query",
+    "gateway",
+    "notification",
+    "payment_processor",
+    "escrow_bank",
+)
+GATEWAY_CLIENT = "ecticket-gateway"
+ADMIN_CLIENT = "ecticket-admin"
+OPS_CLIENT = "ecticket-ops"
+# Benchmarks' and tests' load generators measure the platform, not the admission limit: they exempt this id
+# themselves (deploy/bench/run.py, tests/conftest.py); a production set-up never does.
+LOAD_GENERATOR_CLIENT = "ecticket-load-generator"
+PLATFORM_PRODUCERS = (*(f"{schema}-relay" for schema in RELAY_SCHEMAS), GATEWAY_CLIENT, ADMIN_CLIENT, OPS_CLIENT)
+
+
+def merchant_client_id(merchant_id: str) -> str:
+    """The client id a merchant's producer declares, so that its produce quota applies (docs/integrating.md)."""
+    return f"{MERCHANT_CLIENT_PREFIX}{merchant_id}"
+
+
+def unidentified_rate() -> int:
+    """ECTICKET_QUOTA_UNIDENTIFIED: bytes/s for a producer whose client id has no quota of its own (0: no limit)."""
+    return int(os.environ.get("ECTICKET_QUOTA_UNIDENTIFIED", str(UNIDENTIFIED_DEFAULT)))
+
+
+@dataclass(frozen=True)
+class Quota:
+    client_id: str | None  # None: the default for every client id without a quota of its own
+    produce_bytes_per_second: float | None  # None: remove the quota
+
+
+def platform_quotas(unidentified: int) -> list[Quota]:
+    """The platform's own producers exempt, everyone unidentified limited (no limit when `unidentified` is 0)."""
+    return [Quota(None, unidentified or None), *(Quota(client, EXEMPT) for client in PLATFORM_PRODUCERS)]
+
+
+async def apply_quotas(bootstrap: str, quotas: Sequence[Quota]) -> None:
+    """Sets (or removes) each quota; idempotent. Raises QuotaRefused naming the client ids the broker refused."""
+    if not quotas:
+        return
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id=ADMIN_CLIENT)
+    await admin.start()
+    try:
+        response = await admin._send_request(AlterClientQuotasRequest(quotas))
+    finally:
+        await admin.close()
+    refused = [(entity, code, message) for code, message, entity in response.entries if code != 0]
+    if refused:
+        raise QuotaRefused(f"the broker refused client quotas: {refused}")
+
+
+async def produce_quotas(bootstrap: str) -> dict[str | None, float]:
+    """Every client id's produce quota the broker holds (None: the default)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id=ADMIN_CLIENT)
+    await admin.start()
+    try:
+        response = await admin._send_request(DescribeClientQuotasRequest([], False))
+    finally:
+        await admin.close()
+    if response.error_code:
+        raise QuotaRefused(f"the broker refused to describe client quotas: {response.error_message}")
+    quotas: dict[str | None, float] = {}
+    for entity, values in response.entries:
+        rate = dict(values).get(PRODUCE_RATE)
+        if rate is not None:
+            quotas[dict(entity).get("client-id")] = rate
+    return quotas
+
+
+class QuotaRefused(RuntimeError):
+    pass
+
+
+class AlterClientQuotasResponse_v0(Response):  # type: ignore[misc]  # noqa: N801 (aiokafka's naming)
+    API_KEY = 49
+    API_VERSION = 0
+    SCHEMA = Schema(
+        ("throttle_time_ms", Int32),
+        (
+            "entries",
+            Array(
+                ("error_code", Int16),
+                ("error_message", String("utf-8")),
+                ("entity", Array(("entity_type", String("utf-8")), ("entity_name", String("utf-8")))),
+            ),
+        ),
+    )
+
+
+class AlterClientQuotasRequest_v0(RequestStruct):  # type: ignore[misc]  # noqa: N801
+    API_KEY = 49
+    API_VERSION = 0
+    RESPONSE_TYPE = AlterClientQuotasResponse_v0
+    SCHEMA = Schema(
+        (
+            "entries",
+            Array(
+                ("entity", Array(("entity_type", String("utf-8")), ("entity_name", String("utf-8")))),
+                ("ops", Array(("key", String("utf-8")), ("value", Float64), ("remove", Boolean))),
+            ),
+        ),
+        ("validate_only", Boolean),
+    )
+
+
+class AlterClientQuotasRequest(Request[AlterClientQuotasRequest_v0]):  # type: ignore[misc]
+    API_KEY = 49
+
+    def __init__(self, quotas: Iterable[Quota]) -> None:
+        self._entries: list[Any] = [
+            (
+                [("client-id", q.client_id)],
+                [(PRODUCE_RATE, q.produce_bytes_per_second or 0.0, q.produce_bytes_per_second is None)],
+            )
+            for q in quotas
+        ]
+
+    def build(self, request_struct_class: type[AlterClientQuotasRequest_v0]) -> AlterClientQuotasRequest_v0:
+        return request_struct_class(self._entries, False)
