@@ -6,9 +6,14 @@ partitions) feed `ops-side`. Each agent is a three-line adapter over `handlers.F
 
 Acknowledgements: `stream_ack_exceptions=False` is set as asked, but faust-streaming 0.15.3 ignores that setting
 (deprecated, "no longer has any effect") and acks an event when the agent's `async for` leaves it, exception or
-not. So the agents take batches with `noack_take` and `Folding` acks each event only after its batch was applied;
-an exception leaves the batch unacknowledged, its offsets uncommitted, and the crash supervisor stops the worker
-(tests/unit/test_ops_agents.py proves both).
+not. So the agents take batches with `noack_take` and `Folding` acks each event only after its batch was applied
+and the batch's changelog records were acknowledged by the broker; an exception (in the fold or the changelog
+write) leaves the batch unacknowledged, its offsets uncommitted, and the crash supervisor stops the worker
+(tests/unit/test_ops_agents.py proves it).
+
+Speed (docs/benchmarks.md, "Ops app"): the consumer hands records over per fetch (`faust_consumer`), faust's
+Monitor keeps no per-record statistics (`faust_monitor`), a record is parsed in one pass (`inbound`), and the
+changelog records go to the producer in bulk (`handlers`).
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from mode import CrashingSupervisor
 from services.ops.config import OpsConfig
 from services.ops.faust_consumer import OpsFaustApp
 from services.ops.faust_monitor import QuietMonitor
-from services.ops.handlers import Folding, Live
+from services.ops.handlers import Folding, Live, Send
 from services.ops.runtime import OpsRuntime
 from services.ops.web import routes
 from shared.topics import (
@@ -37,7 +42,8 @@ EVENT_TOPICS = (PAYMENT_EVENTS, ISSUANCE_EVENTS, REDEMPTION_EVENTS, SETTLEMENT_E
 SIDE_TOPICS = (SETTLEMENT_INSTRUCTIONS, REJECTIONS)
 
 
-def build(config: OpsConfig) -> tuple[faust.App, OpsRuntime]:
+def build(config: OpsConfig, send: Send | None = None) -> tuple[faust.App, OpsRuntime]:
+    """`send`: where the tables' changelog records go (default: the app's producer; the unit tests record them)."""
     app = OpsFaustApp(
         config.app_id,
         broker=f"kafka://{config.settings.kafka_bootstrap}",
@@ -50,7 +56,8 @@ def build(config: OpsConfig) -> tuple[faust.App, OpsRuntime]:
         consumer_auto_offset_reset=config.offset_reset,
         producer_acks=-1,
         # The tables' changelog records go out in batches: unlingered, every order's record was a produce request
-        # of its own (measured: 14,000 requests for 16,000 records, the app folding 1,450 events/s).
+        # of its own (measured: 14,000 requests for 16,000 records, the app folding 1,450 events/s). A batch's
+        # records are awaited together, so the linger is paid once a batch, not once a record.
         producer_linger=0.02,
         producer_max_batch_size=1024 * 1024,
         stream_buffer_maxsize=config.batch * 2,  # a whole batch may wait unacknowledged while it is folded
@@ -61,8 +68,12 @@ def build(config: OpsConfig) -> tuple[faust.App, OpsRuntime]:
     states = app.Table("ops-partitions", default=None, partitions=6)
     orders = app.Table("ops-orders", default=None, partitions=6)
     side = app.Table("ops-side", default=None, partitions=3)
-    events = Folding(states, orders, runtime.pool, live)
-    others = Folding(side, None, runtime.pool, live)
+
+    async def produce(topic: str, key: bytes, value: bytes, partition: int) -> Any:
+        return await app.producer.send(topic, key, value, partition, None, None)
+
+    events = Folding(states, orders, runtime.pool, live, send or produce)
+    others = Folding(side, None, runtime.pool, live, send or produce)
     batch, within = config.batch, config.batch_within
 
     @app.agent(

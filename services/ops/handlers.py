@@ -2,9 +2,12 @@
 
 A batch's records are parsed, grouped by source partition, folded (pure) against that partition's state and the
 orders they touch, and written back to the tables with the partition they were read from (their changelog
-partition). Records no contract reads are dead-lettered first (stored with their raw bytes and announced). Only
-then is each record acknowledged: an exception anywhere above leaves the whole batch unacknowledged, so its
-offsets are never committed and the batch is read again after a restart.
+partition). Records no contract reads are dead-lettered first (stored with their raw bytes and announced). The
+changelog records of the whole batch go straight to the producer and are awaited (acks=all) before any record is
+acknowledged: an exception anywhere above leaves the whole batch unacknowledged, so its offsets are never
+committed and the batch is read again after a restart; and no offset is committed before the table changes it
+caused are in the changelog (faust's own `send_changelog` buffers them in its ProducerBuffer, which its commit
+flushes for at most 0.1 s; and costs ~100 µs a record).
 """
 
 from __future__ import annotations
@@ -49,6 +52,10 @@ class Live:
         return True
 
 
+# (topic, key, value, partition) -> the producer's future for that record
+Send = Callable[[str, bytes, bytes, int], Awaitable[Awaitable[Any]]]
+
+
 @dataclass
 class Folding:
     """The shell around `fold` for one agent: its partition-state table and (for the event topics) the orders."""
@@ -57,6 +64,7 @@ class Folding:
     orders: Any | None  # faust Table: "merchant/trade_no" -> OrderRecord JSON
     pool: Callable[[], Awaitable[asyncpg.Pool]]
     live: Live
+    send: Send  # the producer's send (the app's; a recorder in the unit tests)
     applied_events: list[int] = field(default_factory=lambda: [0])
 
     async def on_batch(self, stream: Any, events: Sequence[Any]) -> None:
@@ -73,14 +81,15 @@ class Folding:
         by_partition: dict[int, list[Fact | Poison]] = {}
         for event, p in parsed:
             by_partition.setdefault(event.message.partition, []).append(p)
-        for partition, facts in by_partition.items():
-            self._apply(partition, facts)
+        writes = [put for partition, facts in by_partition.items() for put in self._apply(partition, facts)]
+        self.live.bump()  # the tables in memory are the page's: it may show them while the changelog is written
+        await _write_changelog(self.send, writes)
         for event in events:
             await stream.ack(event)
-        self.live.bump()
         metrics.batch_applied(store.SCHEMA, [e.message.topic for e in events], time.perf_counter() - started)
 
-    def _apply(self, partition: int, facts: list[Fact | Poison]) -> None:
+    def _apply(self, partition: int, facts: list[Fact | Poison]) -> list[Put]:
+        """Fold into the tables in memory; the changelog records to write for it."""
         key = f"p{partition}"
         orders: dict[str, dict[str, Any]] = {}
         if self.orders is not None:
@@ -89,19 +98,40 @@ class Folding:
                     orders[fact.key] = self.orders[fact.key]
         folded = fold(self.states.get(key), orders, facts)
         if not folded.applied:
-            return  # every record was a redelivery
-        _put(self.states, key, folded.state, partition)
+            return []  # every record was a redelivery
+        puts = [Put(self.states, key, folded.state, partition)]
         if self.orders is not None:
-            for order_key, record in folded.orders.items():
-                _put(self.orders, order_key, record, partition)
+            puts += [Put(self.orders, k, record, partition) for k, record in folded.orders.items()]
+        for put in puts:
+            put.table.data[put.key] = put.value
         self.applied_events[0] += folded.applied
+        return puts
 
 
-def _put(table: Any, key: str, value: Any, partition: int) -> None:
-    """table[key] = value, its changelog record on the source partition (faust would read that partition from the
-    current event, which a batch taken with `noack_take` does not set in the agent's task)."""
-    table.data[key] = value
-    table.send_changelog(partition, key, value)
+@dataclass(frozen=True)
+class Put:
+    """table[key] = value, its changelog record on the source partition (faust would take the partition of the
+    current event, which a batch taken with `noack_take` does not set)."""
+
+    table: Any
+    key: str
+    value: Any
+    partition: int
+
+
+async def _write_changelog(send: Send, puts: Sequence[Put]) -> None:
+    """Every record handed to the producer first (it batches them: producer_linger), then every ack awaited.
+
+    Serialised as faust's own send_changelog would, so recovery reads them back the same. faust's bookkeeping of
+    a changelog offset per record (`_on_changelog_sent`) is skipped: it only matters to a persistent store, and
+    the tables are in memory (store="memory://"), recovered from the changelog's beginning."""
+    acks = []
+    for put in puts:
+        topic = put.table.changelog_topic
+        key, _ = topic.prepare_key(put.key, put.table.key_serializer)
+        value, _ = topic.prepare_value(put.value, put.table.value_serializer)
+        acks.append(await send(topic.get_topic_name(), key, value, put.partition))
+    await asyncio.gather(*acks)
 
 
 def _letter(event: Any, poison: Poison) -> DeadLetter:

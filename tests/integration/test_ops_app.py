@@ -162,6 +162,7 @@ async def test_a_known_history_gives_the_expected_tables_and_a_restart_recovers_
     await ops.start()
     status, again = await ops.get(f"/api/merchants/{merchant}")  # at once: ready means the tables are recovered
     assert status == 200 and again["counters"] == body["counters"]
+    assert (await ops.get(f"/api/orders/A1?merchant={merchant}"))[1] == order  # the order's timeline too
 
 
 async def test_a_poison_event_is_dead_lettered_with_its_bytes_and_announced(

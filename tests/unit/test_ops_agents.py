@@ -4,6 +4,7 @@ that fails to apply a batch acknowledges none of it (faust-streaming acks except
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -17,11 +18,33 @@ from shared.settings import Settings
 from tests.unit.test_ops_events import EXPECTED, scenario
 
 
+class Changelog:
+    """Records what the agents write to their tables' changelogs (the broker's part; `fail` makes every write fail)."""
+
+    def __init__(self) -> None:
+        self.records: list[tuple[str, bytes, bytes, int]] = []
+        self.fail = False
+
+    async def send(self, topic: str, key: bytes, value: bytes, partition: int) -> asyncio.Future[None]:
+        acked: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self.fail:
+            acked.set_exception(RuntimeError("the broker refused the changelog record"))
+        else:
+            self.records.append((topic, key, value, partition))
+            acked.set_result(None)
+        return acked
+
+
 @pytest.fixture
-async def ops() -> AsyncIterator[tuple[faust.App, Any]]:
+def changelog() -> Changelog:
+    return Changelog()
+
+
+@pytest.fixture
+async def ops(changelog: Changelog) -> AsyncIterator[tuple[faust.App, Any]]:
     config = OpsConfig(Settings("127.0.0.1:1", "postgresql://nowhere/none", "00" * 32), "ops-unit", "127.0.0.1", 6066,
                        "/tmp/ops-unit", groups=(), schemas=())  # fmt: skip
-    app, runtime = build(config)
+    app, runtime = build(config, changelog.send)
     app.finalize()
     app.conf.store = "memory://"  # type: ignore[assignment]  # faust parses the URL
     app.flow_control.resume()
@@ -35,7 +58,9 @@ async def _until(condition: Any, seconds: float = 3.0) -> None:
         await asyncio.sleep(0.01)
 
 
-async def test_the_events_agent_folds_a_known_history_into_its_tables(ops: tuple[faust.App, Any]) -> None:
+async def test_the_events_agent_folds_a_known_history_into_its_tables_and_their_changelogs(
+    ops: tuple[faust.App, Any], changelog: Changelog
+) -> None:
     app, runtime = ops
     history = [e for e in scenario("M1") if e.topic != "ecticket.platform.rejections.v1" and "Instructed" not in e.event_type
                and "Transfer" not in e.event_type]  # fmt: skip
@@ -52,6 +77,11 @@ async def test_the_events_agent_folds_a_known_history_into_its_tables(ops: tuple
         "IssueAccepted",
         "TicketsIssued",
     ]
+    # What a restart reads back: the last changelog record of each key is the table's value, on the source partition.
+    last = {(t, json.loads(k)): (json.loads(v), partition) for t, k, v, partition in changelog.records}
+    tables: Any = app.tables
+    assert last[("ops-unit-ops-partitions-changelog", "p0")] == (tables["ops-partitions"].data["p0"], 0)
+    assert last[("ops-unit-ops-orders-changelog", "M1/A1")] == (tables["ops-orders"].data["M1/A1"], 0)
 
 
 async def test_an_agent_that_raises_acknowledges_nothing_and_changes_no_table(
@@ -71,3 +101,17 @@ async def test_an_agent_that_raises_acknowledges_nothing_and_changes_no_table(
         assert isinstance(agent._crash_reason, RuntimeError)
         assert not event.message.acked
     assert runtime.summary()["headline"]["orders_issued"] == 0
+
+
+async def test_a_batch_whose_changelog_write_fails_is_not_acknowledged(
+    ops: tuple[faust.App, Any], changelog: Changelog
+) -> None:
+    app, _ = ops
+    changelog.fail = True
+    issued = next(e for e in scenario("M1") if e.event_type == "TicketsIssued")
+    async with app.agents["ops-events"].test_context() as agent:
+        event = await agent.put(issued.value, key=issued.key.encode(), partition=0, wait=False)
+        await _until(lambda: agent._crash_reason is not None)
+        await asyncio.sleep(0.1)
+        assert isinstance(agent._crash_reason, RuntimeError)
+        assert not event.message.acked
