@@ -1,7 +1,7 @@
 """`python -m services.audit verify | export | public-key` (docs/audit.md has copy-paste examples).
 
 verify: replays the log (Kafka, from the beginning or a time, or an export), prints a report, writes the JSON report
-if asked, and exits 0 only when everything checks out (1: findings, 2: it could not run).
+if asked, and exits 0 only when everything checks out (1: findings, 2: it could not run, 3: stopped at a checkpoint).
 """
 
 from __future__ import annotations
@@ -65,6 +65,9 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--chain", action="append", help="audit only this producer's chain (repeatable); skip the rest")
     v.add_argument("--topic-suffix", default="", help="read <topic><suffix> (a rehearsal's own copies of the topics)")
     v.add_argument("--quiet", action="store_true", help="no progress line")
+    v.add_argument("--checkpoint", type=Path, help="save progress here; run again with it to go on (Kafka only)")
+    v.add_argument("--checkpoint-every", type=float, default=60.0, help="seconds between saves (default 60)")
+    v.add_argument("--stop-after", type=int, help="with --checkpoint: save and stop (exit 3) after this many records")
     e = sub.add_parser("export", help="export the log: records.jsonl, events.csv, manifest.json")
     e.add_argument("--out", type=Path, required=True)
     e.add_argument("--since", type=datetime.fromisoformat)
@@ -99,6 +102,10 @@ async def _verify(args: argparse.Namespace) -> int:
             manifest, records = export.read(args.export)
             progress = report.Progress(int(str(manifest["records"])), enabled=not args.quiet)
             _feed_all(verifier, records, progress)
+        elif args.checkpoint is not None:
+            verifier, done = await _resume(verifier, args)
+            if not done:
+                return 3
         else:
             await _feed_kafka(verifier, [t + args.topic_suffix for t in TOPIC_ORDER], args.since, args.quiet)
     except (OSError, ValueError, export.ExportMismatch) as exc:
@@ -111,6 +118,20 @@ async def _verify(args: argparse.Namespace) -> int:
     if args.json is not None:
         args.json.write_text(json.dumps(result, indent=2, default=str) + "\n")
     return 0 if result["clean"] else 1
+
+
+async def _resume(verifier: Verifier, args: argparse.Namespace) -> tuple[Verifier, bool]:
+    """--checkpoint: go on from the saved state, if any; False when it stopped early (saved: run again)."""
+    from services.audit import resumable
+
+    topics = [t + args.topic_suffix for t in TOPIC_ORDER]
+    source = {"topics": topics, "since": None if args.since is None else args.since.isoformat()}
+    saving = resumable.Resumable(args.checkpoint, source, args.checkpoint_every, args.stop_after)
+    verifier, done = await resumable.verify_kafka(verifier, topics, args.since, args.quiet, saving)
+    if not done:
+        print(f"audit: stopped after {verifier.records:,} records, saved in {args.checkpoint}: run it again to go on",
+              file=sys.stderr)  # fmt: skip
+    return verifier, done
 
 
 async def _inputs(args: argparse.Namespace, verifier: Verifier) -> InputCheck | None:
