@@ -99,8 +99,8 @@ class InputCheck:
             self._find("unverified_decision", where, detail, merchant)
             return
         for name, recorded, signed_value in _differences(event, signed):
-            detail = f"{envelope.event_type} says {name} {recorded!r}, its signed {signed.kind} at {signed.where} "
-            self._find("differs", where, detail + f"{signed_value!r}", merchant)
+            detail = f"{envelope.event_type} says {name} {recorded!r}; its signed {signed.kind} at {signed.where} "
+            self._find("differs", where, detail + f"says {signed_value!r}", merchant)
 
     def _read(self, key: ArchiveKey, inbound: Inbound, where: str) -> Signed | None:
         """The input as its service read it (its own parser: the same message id), its signature verified."""
