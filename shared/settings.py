@@ -20,6 +20,9 @@ class Settings:
     # Config keys still accepted for opening merchant secrets during a rotation (ECTICKET_CONFIG_KEY_PREVIOUS,
     # comma-separated); sealing always uses config_key_hex.
     previous_config_keys_hex: tuple[str, ...] = field(default=(), repr=False)
+    # The platform's write-off code key (32 bytes, hex): WriteOffNo is kept and sent only as its keyed hash and its
+    # ciphertext (shared/ecticket/write_off_codes.py, docs/security.md "Bearer codes"). Never printed.
+    code_key_hex: str = field(default="", repr=False)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -30,6 +33,7 @@ class Settings:
             config_key_hex=_key("ECTICKET_CONFIG_KEY", DEV_CONFIG_KEY, production),
             audit_signing_key_hex=_key("ECTICKET_AUDIT_SIGNING_KEY", DEV_AUDIT_SIGNING_KEY, production),
             audit_key_id=os.environ.get("ECTICKET_AUDIT_KEY_ID", "dev"),
+            code_key_hex=_key("ECTICKET_CODE_KEY", DEV_CODE_KEY, production),
             previous_config_keys_hex=tuple(
                 k.strip() for k in os.environ.get("ECTICKET_CONFIG_KEY_PREVIOUS", "").split(",") if k.strip()
             ),
@@ -52,6 +56,8 @@ DEV_CONFIG_KEY = "00112233445566778899aabbccddeeff00112233445566778899aabbccddee
 # Development-only checkpoint key (key id "dev"); deploy/local/infra.sh generates one per instance, production sets
 # ECTICKET_AUDIT_SIGNING_KEY and ECTICKET_AUDIT_KEY_ID from a secret store.
 DEV_AUDIT_SIGNING_KEY = "a0d1e7c0ffee5eed0000000000000000000000000000000000000000000000de"
+# Development-only write-off code key; production sets ECTICKET_CODE_KEY from a secret store.
+DEV_CODE_KEY = "c0dec0dec0dec0de00000000000000000000000000000000c0dec0dec0dec0de"
 
 
 def business_day_cutoff() -> time:

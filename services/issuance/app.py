@@ -12,6 +12,7 @@ from services.issuance.outbound import PRODUCER
 from services.issuance.timers import SWEEP_SECONDS, DeadlineSweep
 from shared.contracts.catalog import Product
 from shared.ecticket.replies import internal_error_reply
+from shared.ecticket.write_off_codes import CodeKey
 from shared.infra.compacted import CompactedView
 from shared.infra.intake import parse_ingest_request
 from shared.infra.messages import Route, parse_event
@@ -36,7 +37,7 @@ async def wire(runtime: Runtime) -> Wiring:
         runtime.settings.kafka_bootstrap, PRODUCT_CATALOG, Product.model_validate_json
     )
     await products.start()
-    orders = OrderDecider(runtime, SystemRandomSource())
+    orders = OrderDecider(runtime, SystemRandomSource(), CodeKey.from_hex(runtime.settings.code_key_hex))
     handlers = IssuanceHandlers(runtime, products, orders, payment_wait(), claim_wait())
     sweep = DeadlineSweep(runtime, orders)
     return Wiring(

@@ -31,6 +31,7 @@ from shared.contracts.operations import owner_of, served_by
 from shared.contracts.rtncodes import RtnCode
 from shared.ecticket.authentication import Refusal
 from shared.ecticket.replies import Addressee, refusal_reply
+from shared.ecticket.write_off_codes import CodeKey, ProtectedCode
 from shared.infra.compacted import CompactedView
 from shared.infra.messages import Inbound, Parsed
 from shared.infra.service import Runtime
@@ -137,6 +138,7 @@ class OrderDecider:
 
     runtime: Runtime
     codes: RandomSource
+    code_key: CodeKey  # the WriteOffNo is kept only hashed and sealed, and opened for the merchant's reply
 
     async def decide(self, conn: asyncpg.Connection, rows: Sequence[OrderRow], now: datetime) -> list[Outgoing]:
         """Decide every waiting order in `rows`: issue it, fail it, or leave it waiting for its payment."""
@@ -165,7 +167,8 @@ class OrderDecider:
         )
         out: list[Outgoing] = []
         for row, event in issued:
-            out += outbound.issued(row, event, await self.runtime.merchants.lookup(row.signer_id), now)
+            signer = await self.runtime.merchants.lookup(row.signer_id)
+            out += outbound.issued(row, event, signer, now, self.code_key)
         for row, code, detail in failed:
             out += outbound.failed(row, code, detail, await self.runtime.merchants.lookup(row.signer_id), now)
         return out
@@ -196,8 +199,13 @@ class OrderDecider:
             escrow_days=fixed_escrow_days(payment.escrow_days if payment else None, merchant.record.escrow_days),
             merchant_fee_rule=merchant.record.refund_fee_rule,
             issued_at=now,
-            codes=lambda: (new_ticket_no(self.codes), new_write_off_no(self.codes)),
+            codes=self._draw_codes,
         )
+
+    def _draw_codes(self) -> tuple[str, ProtectedCode]:
+        """A fresh TicketNo and WriteOffNo; the code leaves here only hashed and sealed."""
+        ticket_no = new_ticket_no(self.codes)
+        return ticket_no, self.code_key.protect(ticket_no, new_write_off_no(self.codes))
 
     async def _store_tickets(
         self, conn: asyncpg.Connection, issued: list[tuple[OrderRow, TicketsIssued]], now: datetime

@@ -3,7 +3,9 @@ no request claimed, and the one ECTicket reply each Issue request gets."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
+from functools import partial
 
 from services.issuance.domain.orders import NewOrder, OrderRow, UsedOrder
 from services.issuance.domain.request import Invalid
@@ -13,6 +15,7 @@ from shared.contracts.issuance import IssueAccepted, IssueFailed, TicketsIssued
 from shared.contracts.operations import OWNERS
 from shared.contracts.rtncodes import RtnCode
 from shared.ecticket.replies import Addressee, reply
+from shared.ecticket.write_off_codes import CodeKey
 from shared.ids import derived_id
 from shared.merchants.model import Merchant
 
@@ -55,9 +58,13 @@ def accepted(row: OrderRow, signer: Merchant | None, replied_at: datetime, now: 
     return out
 
 
-def issued(row: OrderRow, event: TicketsIssued, signer: Merchant | None, now: datetime) -> list[Outgoing]:
-    """The order's tickets, and the reply that lists them (if the merchant waits for the outcome)."""
-    return [_order_event(event, row, "issued", now), *_outcome_reply(row, signer, event, None, now)]
+def issued(
+    row: OrderRow, event: TicketsIssued, signer: Merchant | None, now: datetime, code_key: CodeKey
+) -> list[Outgoing]:
+    """The order's tickets, and the reply that lists them (if the merchant waits for the outcome): the event keeps
+    the WriteOffNo sealed, the merchant's reply (itself encrypted with the merchant's keys) carries it opened."""
+    listed = partial(_ticket_data, event, code_key)  # the codes are opened only when a reply lists them
+    return [_order_event(event, row, "issued", now), *_outcome_reply(row, signer, listed, None, now)]
 
 
 def failed(row: OrderRow, code: RtnCode, detail: str, signer: Merchant | None, now: datetime) -> list[Outgoing]:
@@ -140,7 +147,7 @@ def _order_event(
 def _outcome_reply(
     row: OrderRow,
     signer: Merchant | None,
-    issued: TicketsIssued | None,
+    issued: Callable[[], dict[str, object]] | None,
     failure: tuple[RtnCode, str] | None,
     now: datetime,
 ) -> list[Outgoing]:
@@ -148,16 +155,16 @@ def _outcome_reply(
     if row.order is not None and not row.order.outcome_reply:
         return []
     order_field = "MerchantTradeNo" if row.order and row.order.paid else "FreeTradeNo"
-    status = IssueStatus.SUCCESS if issued else IssueStatus.FAILED
+    status = IssueStatus.SUCCESS if issued is not None else IssueStatus.FAILED
     extra: dict[str, object] = {order_field: row.ticket_trade_no, "Status": int(status)}
     if issued is not None:
-        extra |= _ticket_data(issued)
+        extra |= issued()
     code, detail = failure if failure else (RtnCode.SUCCESS, None)
     to = Addressee(row.request_message_id, row.request_id, ISSUE, row.merchant_id, row.platform_id, signer)
     return [reply(to, code, detail, now, PRODUCER, extra=extra)]
 
 
-def _ticket_data(issued: TicketsIssued) -> dict[str, object]:
+def _ticket_data(issued: TicketsIssued, code_key: CodeKey) -> dict[str, object]:
     lines: dict[tuple[str | None, str, int], int] = {}
     for t in issued.tickets:
         key = (t.item_no, t.item_name, t.face_value)
@@ -171,7 +178,7 @@ def _ticket_data(issued: TicketsIssued) -> dict[str, object]:
         "TicketList": [
             {
                 "TicketNo": t.ticket_no,
-                "WriteOffNo": t.write_off_no,
+                "WriteOffNo": code_key.open(t.ticket_no, t.write_off_sealed),
                 "ItemNo": t.item_no or "",
                 "TicketType": int(t.ticket_type),
                 "StartDate": _ymd(t.start_date),

@@ -215,7 +215,7 @@ async def insert_tickets(conn: asyncpg.Connection, issued: Sequence[TicketsIssue
     tickets = [(i, t) for i in issued for t in i.tickets]
     stored = await conn.fetch(
         """
-        INSERT INTO tickets (ticket_no, write_off_no, merchant_id, ticket_trade_no, ticket_type, item_no,
+        INSERT INTO tickets (ticket_no, write_off_hash, merchant_id, ticket_trade_no, ticket_type, item_no,
                              face_value, start_date, expire_date)
         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::smallint[], $6::text[],
                              $7::integer[], $8::date[], $9::date[])
@@ -223,7 +223,7 @@ async def insert_tickets(conn: asyncpg.Connection, issued: Sequence[TicketsIssue
         RETURNING merchant_id, ticket_trade_no
         """,
         [t.ticket_no for _, t in tickets],
-        [t.write_off_no for _, t in tickets],
+        [t.write_off_hash for _, t in tickets],
         [i.merchant_id for i, _ in tickets],
         [i.ticket_trade_no for i, _ in tickets],
         [int(t.ticket_type) for _, t in tickets],

@@ -15,6 +15,7 @@ from services.query.outbound import PRODUCER
 from services.query.timers import WaitingSweep
 from shared.contracts.catalog import Product
 from shared.ecticket.replies import internal_error_reply
+from shared.ecticket.write_off_codes import CodeKey
 from shared.infra.compacted import CompactedView
 from shared.infra.intake import parse_ingest_request
 from shared.infra.messages import Route, parse_event
@@ -40,7 +41,8 @@ async def wire(runtime: Runtime) -> Wiring:
     )
     offsets = EventOffsets(runtime.settings.kafka_bootstrap, [ISSUANCE_EVENTS, REDEMPTION_EVENTS], runtime.name)
     await asyncio.gather(products.start(), offsets.start())
-    handlers = QueryHandlers(runtime, products, query_wait(), offsets)
+    code_key = CodeKey.from_hex(runtime.settings.code_key_hex)
+    handlers = QueryHandlers(runtime, products, query_wait(), offsets, code_key)
     sweep = WaitingSweep(runtime, handlers)
     routes: dict[str, Route[Any]] = {
         # One handler for both event topics: a batch's events are applied together, then its waiting queries.

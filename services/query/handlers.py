@@ -32,6 +32,7 @@ from services.query.event_offsets import EventOffsets
 from services.query.inbound import Invalid, query_from
 from services.query.outbound import PRODUCER, Answer, Asker, answered
 from services.query.store import downloads, offsets, read_model, refund_transfers, waiting
+from services.query.write_off_codes import opened_data, sealed_data
 from shared.contracts.catalog import Product
 from shared.contracts.envelope import EventEnvelope
 from shared.contracts.events import Outgoing, payload_of
@@ -43,6 +44,7 @@ from shared.contracts.rtncodes import RtnCode
 from shared.contracts.settlement import RefundInstructed, TransferConfirmed, TransferKind, TransferOutcome
 from shared.ecticket.authentication import Refusal
 from shared.ecticket.replies import Addressee, refusal_reply
+from shared.ecticket.write_off_codes import CodeKey
 from shared.infra.compacted import CompactedView
 from shared.infra.messages import Inbound, Parsed
 from shared.infra.service import Runtime
@@ -58,6 +60,9 @@ class QueryHandlers:
     products: CompactedView[Product]
     wait: timedelta  # how long a query for an order or ticket not seen yet waits for it
     event_offsets: EventOffsets  # the event topics' end offsets when queries arrive (read-your-writes)
+    # The read model keeps a WriteOffNo only as its keyed hash (looked up by) and its ciphertext (opened for the
+    # merchant's answer); a parked query keeps its code sealed (`write_off_codes`).
+    code_key: CodeKey
 
     async def on_events(
         self, conn: asyncpg.Connection, items_: Sequence[tuple[Inbound, Parsed[EventEnvelope]]]
@@ -77,7 +82,7 @@ class QueryHandlers:
                 await read_model.apply_issued(conn, event, now)
                 subjects.add(event.merchant_trade_no or event.free_trade_no or event.ticket_trade_no)
                 subjects.update(t.ticket_no for t in event.tickets)
-                subjects.update(t.write_off_no for t in event.tickets)
+                subjects.update(t.write_off_hash for t in event.tickets)
             elif isinstance(event, IssueFailed):
                 trade_no = await read_model.apply_failed(conn, event, now)
                 if trade_no:
@@ -131,7 +136,8 @@ class QueryHandlers:
                 answer = None if behind else await self._answer(conn, asker.merchant_id, query, final=False)
                 if answer is None:
                     waits_for = watermark if behind else {}
-                    parked = waiting.Waiting(asker, subject_of(query), caller.data, clock.now() + self.wait, waits_for)
+                    subject, data = subject_of(query, self.code_key), sealed_data(caller.data, self.code_key)
+                    parked = waiting.Waiting(asker, subject, data, clock.now() + self.wait, waits_for)
                     await waiting.park(conn, parked)
                     continue
             else:
@@ -150,7 +156,7 @@ class QueryHandlers:
             final = w.deadline <= clock.now()
             if not final and not reached(w.watermark, applied):
                 continue
-            query = query_from(w.asker.operation, w.data)
+            query = query_from(w.asker.operation, opened_data(w.data, self.code_key))
             if isinstance(query, Invalid):  # it was valid when parked; only a change of rules gets here
                 answer: Answer | None = Answer(RtnCode.DATA_INVALID, {}, query.detail)
             else:
@@ -186,25 +192,25 @@ class QueryHandlers:
         if order is None or order.free != query.free:
             return None
         if query.operation == "QueryIssueResult":
-            tickets = await read_model.tickets_of(conn, merchant_id, order.trade_no)
+            tickets = await read_model.tickets_of(conn, self.code_key, merchant_id, order.trade_no)
             return Answer(RtnCode.SUCCESS, answers.issue_result(order, tickets))
         if query.operation == "QueryPrintData":
-            tickets = await read_model.tickets_of(conn, merchant_id, order.trade_no)
+            tickets = await read_model.tickets_of(conn, self.code_key, merchant_id, order.trade_no)
             return Answer(RtnCode.SUCCESS, answers.print_data(order, tickets))
         if query.operation == "QueryRefundInfo":
-            tickets = await read_model.tickets_of(conn, merchant_id, order.trade_no)
+            tickets = await read_model.tickets_of(conn, self.code_key, merchant_id, order.trade_no)
             transfers = await refund_transfers.of_order(conn, merchant_id, order.ticket_trade_no or order.trade_no)
             return Answer(RtnCode.SUCCESS, answers.refund_info(order, tickets, transfers))
         assert query.page is not None, "QueryOrderInfo and QueryTicketStatus by order are paged"
         page = query.page
-        tickets = await read_model.tickets_of(conn, merchant_id, order.trade_no, page.offset, page.size)
+        tickets = await read_model.tickets_of(conn, self.code_key, merchant_id, order.trade_no, page.offset, page.size)
         counts = await read_model.counts_of(conn, merchant_id, order.trade_no)
         if query.operation == "QueryOrderInfo":
             return Answer(RtnCode.SUCCESS, answers.order_info(order, counts, page, tickets))
         return Answer(RtnCode.SUCCESS, answers.ticket_page(order, page, counts.total, tickets))
 
     async def _ticket_answer(self, conn: asyncpg.Connection, merchant_id: str, query: TicketQuery) -> Answer | None:
-        ticket = await read_model.find_ticket(conn, merchant_id, query.ticket_no, query.write_off_no)
+        ticket = await read_model.find_ticket(conn, self.code_key, merchant_id, query.ticket_no, query.write_off_no)
         if ticket is None:
             return None
         order = await read_model.find_order(conn, merchant_id, ticket.trade_no)
@@ -229,14 +235,17 @@ class QueryHandlers:
         if query.report_type == 1:
             rows = order_detail.order_rows(await read_model.orders_issued(conn, merchant_id, first, end))
         else:
-            rows = order_detail.ticket_rows(await read_model.tickets_issued(conn, merchant_id, first, end))
+            rows = order_detail.ticket_rows(
+                await read_model.tickets_issued(conn, self.code_key, merchant_id, first, end)
+            )
         return Answer(RtnCode.SUCCESS, order_detail.report(query.report_type, rows))
 
 
-def subject_of(query: Query) -> str:
-    """What a waiting query waits for: its order number or ticket code (as the events name them)."""
+def subject_of(query: Query, key: CodeKey) -> str:
+    """What a waiting query waits for: its order number, ticket number or code's keyed hash (as the events name
+    them)."""
     if isinstance(query, OrderQuery):
         return query.trade_no
     if isinstance(query, TicketQuery):
-        return query.ticket_no or query.write_off_no or ""
+        return query.ticket_no or (key.digest(query.write_off_no) if query.write_off_no else "")
     raise ValueError("only order and ticket queries wait")

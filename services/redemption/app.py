@@ -11,6 +11,7 @@ from services.redemption.handlers import RedemptionHandlers
 from services.redemption.outbound import PRODUCER
 from services.redemption.timers import ExpiryScheduler, WaitingSweep
 from shared.ecticket.replies import internal_error_reply
+from shared.ecticket.write_off_codes import CodeKey
 from shared.infra.intake import parse_ingest_request
 from shared.infra.messages import Route, one_by_one, parse_event
 from shared.infra.service import Runtime, ServiceSpec, Wiring
@@ -20,7 +21,8 @@ from shared.topics import INGEST_REQUESTS, ISSUANCE_EVENTS
 
 async def wire(runtime: Runtime) -> Wiring:
     config = RedemptionConfig.from_env()
-    handlers = RedemptionHandlers(runtime, config.ticket_wait, config.cutoff)
+    code_key = CodeKey.from_hex(runtime.settings.code_key_hex)
+    handlers = RedemptionHandlers(runtime, config.ticket_wait, code_key, config.cutoff)
     expiry = ExpiryScheduler(runtime, config.expiry_batch, config.expiry_workers)
     waiting = WaitingSweep(runtime, handlers)
     routes: dict[str, Route[Any]] = {

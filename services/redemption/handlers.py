@@ -24,6 +24,7 @@ from shared.contracts.issuance import TicketsIssued
 from shared.contracts.operations import owner_of
 from shared.ecticket.authentication import Refusal
 from shared.ecticket.replies import Addressee, refusal_reply
+from shared.ecticket.write_off_codes import CodeKey
 from shared.infra.messages import Inbound, Parsed
 from shared.infra.service import Runtime
 from shared.merchants.model import Merchant
@@ -35,6 +36,7 @@ Asked = tuple[Asker, Request]  # a request and who asked it
 class RedemptionHandlers:
     runtime: Runtime
     ticket_wait: timedelta  # how long a request for a ticket not seen yet waits for its TicketsIssued
+    code_key: CodeKey  # requests name a ticket by their WriteOffNo's keyed hash; a parked request's code is sealed
     cutoff: time = time(0)  # the platform's business-day cut-off (the cancel window ends at it)
 
     async def on_requests(
@@ -60,7 +62,7 @@ class RedemptionHandlers:
             return []
         tickets = tickets_from_issued(event)
         await store.insert_issued(conn, tickets, parsed.body.event_id, self.runtime.clock.now())
-        return await self.decide_waiting(conn, await store.claim_for(conn, tickets))
+        return await self.decide_waiting(conn, await store.claim_for(conn, tickets, self.code_key))
 
     async def decide_waiting(self, conn: asyncpg.Connection, waiting: Sequence[store.Waiting]) -> list[Outgoing]:
         """Decide parked requests, in arrival order: on their ticket, or TICKET_NOT_FOUND when it never came."""
@@ -80,7 +82,7 @@ class RedemptionHandlers:
         asker = Asker.of(parsed.message_id, request, caller)
         acting = caller.platform_id if caller.platform_id not in (None, asker.merchant_id) else None
         command = command_from(
-            request.operation, caller.data, RequestedBy(request.request_id, asker.merchant_id, acting)
+            request.operation, caller.data, RequestedBy(request.request_id, asker.merchant_id, acting), self.code_key
         )
         if isinstance(command, Invalid):
             now = clock.now(asker.merchant_id)
@@ -100,7 +102,8 @@ class RedemptionHandlers:
             ticket = locked.find(command)
             if ticket is None and park:
                 received = clock.now()
-                await store.park(conn, store.Waiting(asker, command, received + self.ticket_wait), received)
+                waiting = store.Waiting(asker, command, received + self.ticket_wait)
+                await store.park(conn, waiting, received, self.code_key)
                 continue
             now = clock.now(command.merchant_id)
             decision = decide(ticket, command, now, self.cutoff)
@@ -118,18 +121,18 @@ class RedemptionHandlers:
 
 
 class _Locked:
-    """The tickets a batch locked, by both of their numbers, as the batch's decisions leave them."""
+    """The tickets a batch locked, by their number and their code's hash, as the batch's decisions leave them."""
 
     def __init__(self, tickets: Sequence[Ticket]) -> None:
         self._by_ticket_no = {t.ticket_no: t for t in tickets}
-        self._by_write_off_no = {t.write_off_no: t for t in tickets}
+        self._by_write_off_hash = {t.write_off_hash: t for t in tickets}
 
     def find(self, command: Request) -> Ticket | None:
         """The ticket named by the request's TicketNo (preferred) or WriteOffNo, as `store.lock_tickets` selects it."""
         if isinstance(command, Refund) and command.ticket_no:
             return self._by_ticket_no.get(command.ticket_no)
-        return self._by_write_off_no.get(command.write_off_no or "")
+        return self._by_write_off_hash.get(command.write_off_hash or "")
 
     def update(self, ticket: Ticket) -> Ticket:
-        self._by_ticket_no[ticket.ticket_no] = self._by_write_off_no[ticket.write_off_no] = ticket
+        self._by_ticket_no[ticket.ticket_no] = self._by_write_off_hash[ticket.write_off_hash] = ticket
         return ticket

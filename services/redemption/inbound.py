@@ -16,6 +16,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from services.redemption.domain import Refund, Request, WriteOff, WriteOffAction
 from shared.contracts.fields import LETTERS_AND_DIGITS, Printable, first_error
+from shared.ecticket.write_off_codes import CodeKey
 
 WRITE_OFF, REFUND = "WriteOff", "Refund"
 
@@ -66,12 +67,13 @@ class RefundData(BaseModel):
 
 @dataclass(frozen=True)
 class Invalid:
-    """The Data cannot be decided on. The rest is what it seemed to ask, for the rejection event."""
+    """The Data cannot be decided on. The rest is what it seemed to ask, for the rejection event (a WriteOffNo only
+    as its keyed hash)."""
 
     detail: str
     cancel: bool = False
     ticket_no: str | None = None
-    write_off_no: str | None = None
+    write_off_hash: str | None = None
 
 
 @dataclass(frozen=True)
@@ -83,29 +85,32 @@ class RequestedBy:
     acting_platform_id: str | None
 
 
-def command_from(operation: str, data: dict[str, Any], caller: RequestedBy) -> Request | Invalid:
+def command_from(operation: str, data: dict[str, Any], caller: RequestedBy, key: CodeKey) -> Request | Invalid:
+    """`key` hashes the WriteOffNo: the core and everything downstream know the code only by its keyed hash."""
     try:
         if operation == WRITE_OFF:
-            return _write_off(WriteOffData.model_validate(data), caller)
-        return _refund(RefundData.model_validate(data), caller)
+            return _write_off(WriteOffData.model_validate(data), caller, key)
+        return _refund(RefundData.model_validate(data), caller, key)
     except ValidationError as exc:
-        return _invalid(first_error(exc), data)
+        return _invalid(first_error(exc), data, key)
     except ValueError as exc:  # the command's own invariant (a Refund naming no ticket)
-        return _invalid(str(exc), data)
+        return _invalid(str(exc), data, key)
 
 
-def _invalid(detail: str, data: dict[str, Any]) -> Invalid:
+def _invalid(detail: str, data: dict[str, Any], key: CodeKey) -> Invalid:
     def given(name: str) -> str | None:
         # Only a plausible code is repeated in the rejection event: anything else could be any text at all.
         value = data.get(name)
         return value if isinstance(value, str) and _CODE.fullmatch(value) else None
 
-    return Invalid(detail, data.get("Action") in ("2", 2), given("TicketNo"), given("WriteOffNo"))
+    code = given("WriteOffNo")
+    hashed = key.digest(code) if code else None
+    return Invalid(detail, data.get("Action") in ("2", 2), given("TicketNo"), hashed)
 
 
-def _write_off(data: WriteOffData, caller: RequestedBy) -> WriteOff:
+def _write_off(data: WriteOffData, caller: RequestedBy, key: CodeKey) -> WriteOff:
     return WriteOff(
-        write_off_no=data.WriteOffNo,
+        write_off_hash=key.digest(data.WriteOffNo),
         action=WriteOffAction(int(data.Action)),
         store_id=data.StoreID,
         operator=data.Operator,
@@ -113,13 +118,14 @@ def _write_off(data: WriteOffData, caller: RequestedBy) -> WriteOff:
         request_id=caller.request_id,
         merchant_id=caller.merchant_id,
         acting_platform_id=caller.acting_platform_id,
+        write_off_no=data.WriteOffNo,
     )
 
 
-def _refund(data: RefundData, caller: RequestedBy) -> Refund:
+def _refund(data: RefundData, caller: RequestedBy, key: CodeKey) -> Refund:
     return Refund(
         ticket_no=data.TicketNo,
-        write_off_no=data.WriteOffNo,
+        write_off_hash=key.digest(data.WriteOffNo) if data.WriteOffNo else None,
         cancel=data.Action == "2",
         operator=data.Operator,
         request_id=caller.request_id,

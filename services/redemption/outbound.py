@@ -110,7 +110,7 @@ def invalid_data(
         merchant_id=asker.merchant_id,
         acting_platform_id=acting_platform_id,
         ticket_no=invalid.ticket_no,
-        write_off_no=invalid.write_off_no,
+        write_off_hash=invalid.write_off_hash,
         ticket_trade_no=None,
         request_id=asker.request_id,
         at=now,

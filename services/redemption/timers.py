@@ -137,6 +137,6 @@ class WaitingSweep:
         """Answer waiting requests whose deadline passed or whose ticket is known by now; True if more remain."""
         runtime = self.runtime
         async with runtime.pool.acquire() as conn, conn.transaction():
-            claimed = await store.claim_ready(conn, runtime.clock.now())
+            claimed = await store.claim_ready(conn, runtime.clock.now(), self.handlers.code_key)
             await outbox.append(conn, runtime.schema, await self.handlers.decide_waiting(conn, claimed))
         return len(claimed) >= store.CLAIM_LIMIT

@@ -15,7 +15,11 @@ class IssuedTicket(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     ticket_no: str
-    write_off_no: str
+    # The WriteOffNo is a bearer code and never travels in the clear (shared/ecticket/write_off_codes.py): its keyed
+    # hash, which write-off requests are looked up by, and its ciphertext (bound to ticket_no), which only the
+    # services that show it to its merchant open.
+    write_off_hash: str
+    write_off_sealed: str
     ticket_type: TicketType
     item_no: str | None
     item_name: str

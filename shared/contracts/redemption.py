@@ -29,7 +29,7 @@ class TicketEvent(Event):
     merchant_trade_no: str | None
     free_trade_no: str | None
     ticket_no: str
-    write_off_no: str
+    write_off_hash: str  # the keyed hash of the ticket's WriteOffNo (a bearer code: never in the clear)
     ticket_type: TicketType
     face_value: NTD
     escrow_expiry_date: date | None  # last Asia/Taipei day of escrow; None for gift vouchers
@@ -117,12 +117,12 @@ class RedemptionRejected(Event):
     merchant_id: str  # the requesting merchant (MerchantID of the request)
     acting_platform_id: str | None
     ticket_no: str | None
-    write_off_no: str | None
+    write_off_hash: str | None  # the keyed hash of the WriteOffNo the request gave (never the code itself)
     # Only when the ticket is known and belongs to the requester (never leak another merchant's order number).
     ticket_trade_no: str | None
     request_id: str
     at: AwareDatetime
 
     def key(self) -> str:
-        trade_no = self.ticket_trade_no or self.write_off_no or self.ticket_no or self.request_id
+        trade_no = self.ticket_trade_no or self.write_off_hash or self.ticket_no or self.request_id
         return order_key(self.merchant_id, trade_no)

@@ -65,7 +65,7 @@ async def test_the_services_databases_reconcile_with_the_log_and_each_drift_is_r
     payable = await db.fetchrow("SELECT kind, owner FROM escrow_settlement.accounts WHERE owner = $1 AND balance <> 0"
                                 " ORDER BY kind LIMIT 1", m)  # fmt: skip
     row = dict(await db.fetchrow("SELECT * FROM redemption.tickets WHERE ticket_no = $1", second["ticket_no"]))
-    extra = {**row, "ticket_no": "AUDITEXTRA" + m, "write_off_no": "AUDITEXTRAW" + m}
+    extra = {**row, "ticket_no": "AUDITEXTRA" + m, "write_off_hash": "AUDITEXTRAW" + m}
     columns = ", ".join(row)
     values = ", ".join(f"${n}" for n in range(1, len(row) + 1))
     try:

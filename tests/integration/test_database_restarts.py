@@ -43,6 +43,7 @@ from shared.sandbox.merchant import MerchantClient
 from shared.sandbox.tap import Seen, Tap
 from shared.settings import Settings
 from shared.topics import INGEST_PAYMENTS, INGEST_REQUESTS
+from tests.support.codes import with_codes
 from tests.support.merchants import PICKUP, PICKUP_FACE, fresh_merchant
 from tests.support.orders import pay
 from tests.support.pos import Pos
@@ -124,7 +125,7 @@ class Orders:
             deliveries = []
             for order, issued in self.issued().items():
                 if int(order[-5:]) % 2 == 0 and order not in self.write_offs:
-                    message = pos.write_off_message(issued.payload["tickets"][0]["write_off_no"])
+                    message = pos.write_off_message(with_codes(issued.payload["tickets"])[0]["write_off_no"])
                     self.write_offs[order] = str(message["request_id"])
                     body = json.dumps(message).encode()
                     deliveries.append(await self.merchant.producer.send(INGEST_REQUESTS, body, key=key))

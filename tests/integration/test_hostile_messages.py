@@ -24,7 +24,14 @@ from shared.sandbox.aio import as_json, signed
 from shared.sandbox.merchant import KEYS, MerchantClient, unique
 from shared.sandbox.tap import Seen, Tap
 from shared.topics import INGEST_PAYMENTS, INGEST_REQUESTS, ISSUANCE_EVENTS
-from tests.support.orders import gift_order_not_yet_issued, issue_tickets, pay, publish_issued, reply_data
+from tests.support.orders import (
+    gift_order_not_yet_issued,
+    gift_write_off_no,
+    issue_tickets,
+    pay,
+    publish_issued,
+    reply_data,
+)
 from tests.support.pos import Pos
 from tests.support.processes import Platform, run_module
 
@@ -302,7 +309,7 @@ async def test_a_gift_voucher_that_expires_on_the_last_representable_day_is_stor
     event = event.model_copy(update={"tickets": last_day})
     await publish_issued(merchant, event)
     [ticket] = event.tickets
-    done = await Pos(merchant, tap, TEST_MERCHANT).write_off(ticket.write_off_no)
+    done = await Pos(merchant, tap, TEST_MERCHANT).write_off(gift_write_off_no(ticket))
     assert done["RtnCode"] == 1
     alive(platform)
 

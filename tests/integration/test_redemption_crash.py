@@ -16,11 +16,11 @@ import pytest
 from services.redemption.domain import Refund, Ticket, decide, tickets_from_issued
 from services.redemption.inbound import Invalid, RequestedBy, command_from
 from shared.admin.clocks import advance_clock
-from shared.contracts.issuance import TicketsIssued
 from shared.sandbox.merchant import MerchantClient
 from shared.sandbox.tap import Seen, Tap
 from shared.settings import Settings
 from shared.topics import INGEST_REQUESTS
+from tests.support.codes import as_issued, code_key
 from tests.support.merchants import GIFT, PICKUP, PICKUP_FACE, fresh_merchant
 from tests.support.orders import issue
 from tests.support.pos import Pos
@@ -30,7 +30,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("platform")]
 OPERATIONS = ("write off", "cancel write-off", "refund", "cancel refund")
 
 
-def plan(tickets: list[Ticket], merchant_id: str, seed: int) -> list[tuple[str, dict[str, Any]]]:
+def plan(tickets: list[Ticket], codes: dict[str, str], merchant_id: str, seed: int) -> list[tuple[str, dict[str, Any]]]:
     """2-6 requests per ticket, shuffled across tickets: (operation, Data)."""
     chance = random.Random(seed)
     steps = [(t, chance.choice(OPERATIONS)) for t in tickets for _ in range(chance.randint(2, 6))]
@@ -39,10 +39,11 @@ def plan(tickets: list[Ticket], merchant_id: str, seed: int) -> list[tuple[str, 
     for ticket, step in steps:
         action = "2" if step.startswith("cancel") else "1"
         if "write" in step:
-            data = {"WriteOffNo": ticket.write_off_no, "Action": action, "Operator": "pos1"}
+            data = {"WriteOffNo": codes[ticket.ticket_no], "Action": action, "Operator": "pos1"}
             requests.append(("WriteOff", {"MerchantID": merchant_id, **data}))
         else:
-            named = {"TicketNo": ticket.ticket_no} if chance.random() < 0.5 else {"WriteOffNo": ticket.write_off_no}
+            by_code = {"WriteOffNo": codes[ticket.ticket_no]}
+            named = {"TicketNo": ticket.ticket_no} if chance.random() < 0.5 else by_code
             requests.append(("Refund", {"MerchantID": merchant_id, **named, "Action": action, "Operator": "desk"}))
     return requests
 
@@ -52,16 +53,16 @@ def fold(
 ) -> tuple[dict[str, Ticket], dict[str, tuple[int, list[str]]]]:
     """What the core decides for the requests in arrival order: final tickets, and per request (code, events)."""
     state = {t.ticket_no: t for t in tickets}
-    by_code = {t.write_off_no: t.ticket_no for t in tickets}
+    by_hash = {t.write_off_hash: t.ticket_no for t in tickets}
     now = datetime.now(UTC)
     outcomes = {}
     for message, fields in zip(messages, data, strict=True):
         command = command_from(
-            message["operation"], fields, RequestedBy(message["request_id"], fields["MerchantID"], None)
+            message["operation"], fields, RequestedBy(message["request_id"], fields["MerchantID"], None), code_key()
         )
         assert not isinstance(command, Invalid)
         named = command.ticket_no if isinstance(command, Refund) else None
-        ticket_no = named or by_code[command.write_off_no or ""]
+        ticket_no = named or by_hash[command.write_off_hash or ""]
         decision = decide(state[ticket_no], command, now)
         assert decision.ticket is not None
         state[ticket_no] = decision.ticket
@@ -97,10 +98,11 @@ async def test_a_stream_of_write_offs_and_refunds_through_kill_9_ends_as_the_cor
     paid = await issue(merchant, tap, merchant_id, {PICKUP: 30}, paid=30 * PICKUP_FACE)
     gifts = await issue(merchant, tap, merchant_id, {GIFT: 20})
     tickets = [
-        *tickets_from_issued(TicketsIssued.model_validate(paid)),
-        *tickets_from_issued(TicketsIssued.model_validate(gifts)),
+        *tickets_from_issued(as_issued(paid)),
+        *tickets_from_issued(as_issued(gifts)),
     ]
-    requests = plan(tickets, merchant_id, seed=7)
+    codes = {t["ticket_no"]: t["write_off_no"] for t in [*paid["tickets"], *gifts["tickets"]]}
+    requests = plan(tickets, codes, merchant_id, seed=7)
     messages = [merchant.request(op, fields, merchant_id=merchant_id) for op, fields in requests]
 
     async def stream() -> None:

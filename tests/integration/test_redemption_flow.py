@@ -14,7 +14,7 @@ from shared.clock import business_date
 from shared.contracts.rtncodes import RtnCode
 from shared.sandbox.merchant import MerchantClient
 from shared.sandbox.tap import Seen, Tap
-from tests.support.orders import gift_order_not_yet_issued, issue_tickets, publish_issued
+from tests.support.orders import gift_order_not_yet_issued, gift_write_off_no, issue_tickets, publish_issued
 from tests.support.pos import Pos
 
 pytestmark = pytest.mark.usefixtures("platform")
@@ -218,8 +218,8 @@ async def test_requests_for_a_ticket_not_issued_yet_wait_for_it_and_are_decided_
 ) -> None:
     order = gift_order_not_yet_issued(TEST_MERCHANT)
     [ticket] = order.tickets
-    first = await pos.send(pos.write_off_message(ticket.write_off_no))
-    second = await pos.send(pos.write_off_message(ticket.write_off_no))
+    first = await pos.send(pos.write_off_message(gift_write_off_no(ticket)))
+    second = await pos.send(pos.write_off_message(gift_write_off_no(ticket)))
     third = await pos.send(pos.refund_message(ticket_no=ticket.ticket_no))
     await asyncio.sleep(1.0)
     assert not tap.matching(lambda s: s.type == "RequestReplied" and s.payload["request_id"] == first)

@@ -15,6 +15,7 @@ from shared.sandbox.merchant import MerchantClient, unique
 from shared.sandbox.tap import Seen, Tap
 from shared.settings import Settings
 from tests.conftest import PLATFORM_SERVICES
+from tests.support.codes import with_codes
 from tests.support.merchants import GIFT, fresh_merchant
 from tests.support.orders import issue_data
 from tests.support.pos import Pos
@@ -74,7 +75,7 @@ async def test_killing_one_of_two_instances_loses_and_repeats_nothing(
     for i, order in enumerate(issued):
         if i == len(issued) // 2:
             second_instances["redemption"].kill9()
-        [ticket] = order.payload["tickets"]
+        [ticket] = with_codes(order.payload["tickets"])
         write_offs.add(await pos.send(pos.write_off_message(ticket["write_off_no"]), partition=i % PARTITIONS))
         await asyncio.sleep(0.02)
     await tap.wait_for(lambda s: s.type == "TicketWrittenOff" and s.payload["merchant_id"] == merchant_id,

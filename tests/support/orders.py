@@ -14,6 +14,7 @@ from shared.ecticket.processor_query import processor_url
 from shared.sandbox.checkout import checkout
 from shared.sandbox.merchant import MerchantClient, open_reply, unique
 from shared.sandbox.tap import Tap
+from tests.support.codes import code_key, protected, with_codes
 
 
 def issue_data(
@@ -40,7 +41,8 @@ async def issue(
     platform_id: str | None = None,
     **line_extra: str,
 ) -> dict[str, Any]:
-    """Issue an order (a paid one when `paid` > 0: paid at the processor first) and return its TicketsIssued payload."""
+    """Issue an order (a paid one when `paid` > 0: paid at the processor first) and return its TicketsIssued payload,
+    each ticket with the `write_off_no` its merchant reads in the reply (the event carries it only sealed)."""
     trade_no = unique("RD")
     if paid:
         await pay(merchant_id, trade_no, paid)
@@ -50,7 +52,7 @@ async def issue(
     [issued] = await tap.wait_for(
         lambda s: s.type == "TicketsIssued" and s.payload["ticket_trade_no"] == trade_no, seconds=30
     )
-    return issued.payload
+    return issued.payload | {"tickets": with_codes(issued.payload["tickets"])}
 
 
 async def issue_tickets(
@@ -82,9 +84,15 @@ def gift_order_not_yet_issued(merchant_id: str, count: int = 1) -> TicketsIssued
     )  # fmt: skip
 
 
+def gift_write_off_no(ticket: IssuedTicket) -> str:
+    """The WriteOffNo of a ticket `gift_order_not_yet_issued` made."""
+    return code_key().open(ticket.ticket_no, ticket.write_off_sealed)
+
+
 def _gift_ticket(today: date) -> IssuedTicket:
+    ticket_no = unique("N")[:16]
     return IssuedTicket(
-        ticket_no=unique("N")[:16], write_off_no=unique("W")[:18], ticket_type=TicketType.GIFT, item_no="GF000030",
+        ticket_no=ticket_no, **protected(ticket_no, unique("W")[:18]), ticket_type=TicketType.GIFT, item_no="GF000030",
         item_name="Free dessert", face_value=0, start_date=today, expire_date=today + timedelta(days=29),
         refund_fee_rule=RefundFeeRule(),
     )  # fmt: skip

@@ -106,14 +106,14 @@ class History:
 
     def _ticket(self, kind: TicketType, face: int) -> IssuedTicket:
         no = f"T{next(_numbers):07d}{secrets.token_hex(4).upper()}"
-        return IssuedTicket(ticket_no=no, write_off_no="W" + no, ticket_type=kind, item_no=None, item_name="x",
+        return IssuedTicket(ticket_no=no, write_off_hash="H" + no, write_off_sealed="v1.", ticket_type=kind, item_no=None, item_name="x",
                             face_value=face, start_date=None, expire_date=None, refund_fee_rule=RefundFeeRule())  # fmt: skip
 
     def _common(self, ticket_no: str, within: bool, at: datetime | None) -> dict[str, Any]:
         t, trade_no = self.tickets[ticket_no], self.orders[ticket_no]
         return {
             "merchant_id": self.merchant_id, "platform_id": None, "ticket_trade_no": trade_no,
-            "merchant_trade_no": trade_no, "free_trade_no": None, "ticket_no": ticket_no, "write_off_no": t.write_off_no,
+            "merchant_trade_no": trade_no, "free_trade_no": None, "ticket_no": ticket_no, "write_off_hash": t.write_off_hash,
             "ticket_type": t.ticket_type, "face_value": t.face_value,
             "escrow_expiry_date": (self.at + timedelta(days=90)).date() if t.ticket_type is TicketType.PICKUP else None,
             "within_escrow": within and t.ticket_type is TicketType.PICKUP, "request_id": "R" + ticket_no,

@@ -85,13 +85,13 @@ def _written_off_at(done_at: datetime) -> tuple[Ticket, WriteOff]:
         merchant_id="3362787", platform_id=None, ticket_trade_no="O1", merchant_trade_no="O1", free_trade_no=None,
         request_id="R1", issue_type="3", issued_at=done_at - timedelta(days=1), payment=None, escrow_days=90,
         escrow_expiry_date=DAY + timedelta(days=90), total_face_value=500,
-        tickets=(IssuedTicket(ticket_no="TN1", write_off_no="WO1", ticket_type=TicketType.PICKUP, item_no="P1",
+        tickets=(IssuedTicket(ticket_no="TN1", write_off_hash="H1", write_off_sealed="v1.S1", ticket_type=TicketType.PICKUP, item_no="P1",
                               item_name="Tea", face_value=500, start_date=None, expire_date=None,
                               refund_fee_rule=RefundFeeRule()),),
     )  # fmt: skip
     [ticket] = tickets_from_issued(issued)
     ticket = replace(ticket, status=UseStatus.WRITTEN_OFF, written_off_at=done_at)
-    cancel = WriteOff("WO1", WriteOffAction.CANCEL, "S1", "op", "typo", "R2", "3362787", None)
+    cancel = WriteOff("H1", WriteOffAction.CANCEL, "S1", "op", "typo", "R2", "3362787", None)
     return ticket, cancel
 
 

@@ -42,10 +42,15 @@ from shared.contracts.payments import PaymentConfirmed
 from shared.contracts.rtncodes import RtnCode
 from shared.ecticket.aio import aio_check_mac_value
 from shared.ecticket.envelope import EnvelopeFailure
+from shared.ecticket.write_off_codes import CodeKey
 from shared.infra.intake import parse_ingest_request
 from shared.infra.messages import Unparseable, parse_event
 from shared.sandbox.aio import AIO_IV, AIO_KEY, payment_result
+from shared.settings import DEV_CODE_KEY
 from tests.support.edge import CATALOGUE, NOW, TODAY, opened, record, seeded_merchant
+
+CODE_KEY = CodeKey.from_hex(DEV_CODE_KEY)
+
 
 pytestmark = pytest.mark.unit
 
@@ -303,14 +308,14 @@ def check_issue(data: dict[str, Any]) -> None:
 
 
 def check_redemption(operation: str, data: dict[str, Any]) -> None:
-    command = command_from(operation, data, RequestedBy("R1", TEST_MERCHANT, None))
+    command = command_from(operation, data, RequestedBy("R1", TEST_MERCHANT, None), CODE_KEY)
     event(f"{operation}: {type(command).__name__}")
     if isinstance(command, RedemptionInvalid):
         assert command.detail.encode("utf-8")
-        assert all(code is None or ALNUM.fullmatch(code) for code in (command.ticket_no, command.write_off_no))
+        assert all(code is None or ALNUM.fullmatch(code) for code in (command.ticket_no, command.write_off_hash))
         return
     assert isinstance(command, WriteOff | Refund)
-    codes = (command.write_off_no,) if isinstance(command, WriteOff) else (command.ticket_no, command.write_off_no)
+    codes = (command.write_off_no,) if isinstance(command, WriteOff) else (command.ticket_no, command.write_off_hash)
     assert all(code is None or (ALNUM.fullmatch(code) and len(code) <= 32) for code in codes)
     assert CONTROL.search(command.operator) is None and clean(command.operator)
 

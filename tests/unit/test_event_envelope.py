@@ -52,13 +52,13 @@ def _wrapped_both_ways(event: Event, occurred_at: datetime = AT, correlation: st
 def _expired(name: str = '茶 tea \u2028 \x7f "quoted"') -> TicketExpired:
     return TicketExpired(
         merchant_id="3085676", platform_id=None, ticket_trade_no="ORD/1", merchant_trade_no=name, free_trade_no=None,
-        ticket_no="N1", write_off_no="W1", ticket_type=TicketType.PICKUP, face_value=500,
+        ticket_no="N1", write_off_hash="H1", ticket_type=TicketType.PICKUP, face_value=500,
         escrow_expiry_date=date(2024, 9, 7), within_escrow=False, request_id=None, at=AT, kind=ExpiryKind.ESCROW,
     )  # fmt: skip
 
 
 def _issued() -> TicketsIssued:
-    line = IssuedTicket(ticket_no="N1", write_off_no="W1", ticket_type=TicketType.GIFT, item_no=None,
+    line = IssuedTicket(ticket_no="N1", write_off_hash="H1", write_off_sealed="v1.S1", ticket_type=TicketType.GIFT, item_no=None,
                         item_name="Dessert", face_value=0, start_date=date(2024, 6, 10), expire_date=None,
                         refund_fee_rule=RefundFeeRule(kind=FeeKind.PERCENT, basis_points=1000))  # fmt: skip
     return TicketsIssued(
@@ -71,7 +71,7 @@ def _issued() -> TicketsIssued:
 def _rejected() -> RedemptionRejected:
     return RedemptionRejected(
         operation=RedemptionOperation.CANCEL_REFUND, rtn_code=RtnCode.TICKET_NOT_FOUND, reason="找不到 ticket",
-        merchant_id="3085676", acting_platform_id=None, ticket_no=None, write_off_no="W1", ticket_trade_no=None,
+        merchant_id="3085676", acting_platform_id=None, ticket_no=None, write_off_hash="H1", ticket_trade_no=None,
         request_id="r1", at=AT,
     )  # fmt: skip
 

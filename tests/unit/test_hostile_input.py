@@ -30,10 +30,14 @@ from shared.ecticket.envelope import (
     EnvelopeFailure,
     EnvelopeFailureReason,
 )
+from shared.ecticket.write_off_codes import CodeKey
 from shared.infra.intake import parse_ingest_request
 from shared.infra.messages import Unparseable, parse_event
 from shared.sandbox.aio import AIO_IV, AIO_KEY, payment_result
+from shared.settings import DEV_CODE_KEY
 from tests.support.edge import CATALOGUE, NOW, TODAY, opened, record, seeded_merchant
+
+CODE_KEY = CodeKey.from_hex(DEV_CODE_KEY)
 
 pytestmark = pytest.mark.unit
 
@@ -195,9 +199,9 @@ def test_write_off_codes_and_operators_must_be_plain() -> None:
         {"WriteOffNo": "WO1", "Action": True, "Operator": "p"},
         {"WriteOffNo": "WO1", "Action": "1", "Operator": "p\x07"},
     ):
-        command = command_from("WriteOff", data, caller)
+        command = command_from("WriteOff", data, caller, CODE_KEY)
         assert isinstance(command, RedemptionInvalid), data
-        assert command.write_off_no in (None, "WO1")  # junk is never repeated in the rejection
+        assert command.write_off_hash in (None, CODE_KEY.digest("WO1"))  # junk is never repeated in the rejection
 
 
 # --- Far dates -------------------------------------------------------------------------------------------------
@@ -232,7 +236,7 @@ def test_a_payment_date_within_a_day_ahead_or_a_year_back_is_confirmed() -> None
 def test_a_ticket_that_expires_on_the_last_representable_day_is_scheduled_without_overflow() -> None:
     far = date.max
     ticket = IssuedTicket(
-        ticket_no="T1", write_off_no="W1", ticket_type=TicketType.GIFT, item_no="GF000030", item_name="Dessert",
+        ticket_no="T1", write_off_hash="H1", write_off_sealed="v1.S1", ticket_type=TicketType.GIFT, item_no="GF000030", item_name="Dessert",
         face_value=0, start_date=None, expire_date=far, refund_fee_rule=RefundFeeRule(),
     )  # fmt: skip
     issued = TicketsIssued(

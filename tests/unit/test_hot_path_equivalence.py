@@ -45,7 +45,7 @@ def test_the_cached_end_of_a_business_day_is_the_next_taipei_midnight(day: date)
 
 def _ticket() -> Ticket:
     return Ticket(
-        ticket_no="N1", write_off_no="W1", merchant_id="3085676", platform_id=None, ticket_trade_no="T1",
+        ticket_no="N1", write_off_hash="H1", merchant_id="3085676", platform_id=None, ticket_trade_no="T1",
         merchant_trade_no="T1", free_trade_no=None, ticket_type=TicketType.PICKUP, item_no="X", item_name="Tea",
         face_value=500, start_date=date(2024, 6, 1), expire_date=None, escrow_expiry_date=date(2024, 8, 30),
         refund_fee_rule=RefundFeeRule(),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import uuid
 from datetime import UTC, date, datetime, timedelta
@@ -30,10 +31,15 @@ from shared.contracts.issuance import IssueFailed, PaymentRef
 from shared.contracts.payments import PaymentConfirmed
 from shared.contracts.rtncodes import RtnCode
 from shared.ecticket.replies import Addressee
+from shared.ecticket.write_off_codes import CodeKey, ProtectedCode
+from shared.sandbox.merchant import open_reply
+from shared.settings import DEV_CODE_KEY
+from tests.support.edge import seeded_merchant
 
 pytestmark = pytest.mark.unit
 
 TODAY = date(2026, 11, 26)
+CODE_KEY = CodeKey.from_hex(DEV_CODE_KEY)
 CATALOGUE = {p.item_no: p for p in dev_products() if p.merchant_id == TEST_MERCHANT}
 
 
@@ -171,7 +177,7 @@ def test_issued_tickets_carry_fee_rules_usage_periods_and_escrow_expiry() -> Non
         escrow_days=90,
         merchant_fee_rule=RefundFeeRule(kind=FeeKind.FIXED, amount=30),
         issued_at=NOW,
-        codes=lambda: (new_ticket_no(rng), new_write_off_no(rng)),
+        codes=lambda: _protected(new_ticket_no(rng), new_write_off_no(rng)),
     )
     pickups = [t for t in issued.tickets if t.ticket_type is TicketType.PICKUP]
     gift = next(t for t in issued.tickets if t.ticket_type is TicketType.GIFT)
@@ -195,9 +201,35 @@ def test_a_products_own_refund_fee_rule_beats_the_merchants() -> None:
         escrow_days=30,
         merchant_fee_rule=RefundFeeRule(kind=FeeKind.FIXED, amount=30),
         issued_at=NOW,
-        codes=lambda: ("A" * 16, "b" * 18),
+        codes=lambda: _protected("A" * 16, "b" * 18),
     )
     assert issued.tickets[0].refund_fee_rule.kind is FeeKind.NONE
+
+
+def _protected(ticket_no: str, write_off_no: str) -> tuple[str, ProtectedCode]:
+    return ticket_no, CODE_KEY.protect(ticket_no, write_off_no)
+
+
+def test_the_write_off_code_leaves_issuance_only_hashed_and_sealed_and_its_merchant_reads_it_in_the_reply() -> None:
+    rng = random.Random(3)
+    codes: dict[str, str] = {}
+
+    def draw() -> tuple[str, ProtectedCode]:
+        ticket_no, code = new_ticket_no(rng), new_write_off_no(rng)
+        codes[ticket_no] = code
+        return _protected(ticket_no, code)
+
+    order = accepted(issue(FreeTradeNo="F1", TicketInfo=[line("GF000030", 3)]))
+    issued = build_tickets_issued(order, platform_id=None, request_id="r1", payment=None, escrow_days=90,
+                                  merchant_fee_rule=RefundFeeRule(), issued_at=NOW, codes=draw)  # fmt: skip
+    event_bytes = issued.model_dump_json()
+    assert codes and not any(code in event_bytes for code in codes.values())
+    assert all(t.write_off_hash == CODE_KEY.digest(codes[t.ticket_no]) for t in issued.tickets)
+    row = order_row(ticket_trade_no="F1", order=order)
+    [event, reply] = outbound.issued(row, issued, seeded_merchant(), NOW, CODE_KEY)
+    assert not any(code in event.value.decode() for code in codes.values())
+    data = open_reply(json.loads(reply.value)["payload"]["response"], TEST_MERCHANT)
+    assert {t["TicketNo"]: t["WriteOffNo"] for t in data["TicketList"]} == codes
 
 
 # --- no stranded money: final failures, unclaimed payments, duplicates, escrow days fixed at payment -------------

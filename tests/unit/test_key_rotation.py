@@ -16,7 +16,7 @@ from shared.ecticket.authentication import Caller, MerchantDirectory, Refusal
 from shared.ecticket.envelope import seal_request
 from shared.merchants.model import Merchant, MerchantRecord, Mode, merchant_parser
 from shared.merchants.sealing import MerchantSecrets, seal
-from shared.settings import DEV_AUDIT_SIGNING_KEY, DEV_CONFIG_KEY, MissingSecret, Settings
+from shared.settings import DEV_AUDIT_SIGNING_KEY, DEV_CODE_KEY, DEV_CONFIG_KEY, MissingSecret, Settings
 
 pytestmark = pytest.mark.unit
 
@@ -102,4 +102,11 @@ def test_production_refuses_to_start_on_the_public_development_keys(monkeypatch:
     with pytest.raises(MissingSecret, match="ECTICKET_AUDIT_SIGNING_KEY"):
         Settings.from_env()
     monkeypatch.setenv("ECTICKET_AUDIT_SIGNING_KEY", "ab" * 32)
+    monkeypatch.delenv("ECTICKET_CODE_KEY", raising=False)
+    with pytest.raises(MissingSecret, match="ECTICKET_CODE_KEY"):
+        Settings.from_env()
+    monkeypatch.setenv("ECTICKET_CODE_KEY", DEV_CODE_KEY)
+    with pytest.raises(MissingSecret, match="ECTICKET_CODE_KEY"):
+        Settings.from_env()
+    monkeypatch.setenv("ECTICKET_CODE_KEY", "cd" * 32)
     assert Settings.from_env().config_key_hex == NEW_CONFIG_KEY

@@ -34,7 +34,7 @@ AT = datetime(2026, 11, 28, 6, 30, 5, tzinfo=UTC)  # 14:30:05 in Taipei
 EVENT = uuid.UUID("3a1f4c2e-0000-4000-8000-000000000001")
 COMMON = {
     "merchant_id": "3085676", "platform_id": None, "ticket_trade_no": "F1", "merchant_trade_no": None,
-    "free_trade_no": "F1", "ticket_no": "T1", "write_off_no": "W1", "ticket_type": TicketType.GIFT, "face_value": 0,
+    "free_trade_no": "F1", "ticket_no": "T1", "write_off_hash": "H1", "ticket_type": TicketType.GIFT, "face_value": 0,
     "escrow_expiry_date": None, "within_escrow": False, "request_id": "R1", "at": AT,
 }  # fmt: skip
 

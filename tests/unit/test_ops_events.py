@@ -45,7 +45,7 @@ EXPECTED = {
 
 def _ticket(no: str, face: int) -> IssuedTicket:
     return IssuedTicket(
-        ticket_no=no, write_off_no=f"W{no}", ticket_type=TicketType.PICKUP, item_no="I1", item_name="Tea",
+        ticket_no=no, write_off_hash=f"H{no}", write_off_sealed=f"v1.S{no}", ticket_type=TicketType.PICKUP, item_no="I1", item_name="Tea",
         face_value=face, start_date=None, expire_date=None, refund_fee_rule=RefundFeeRule(kind=FeeKind.FIXED, amount=20),
     )  # fmt: skip
 
@@ -53,7 +53,7 @@ def _ticket(no: str, face: int) -> IssuedTicket:
 def _ticket_fact(merchant: str, order: str, no: str, face: int) -> dict[str, object]:
     return dict(
         merchant_id=merchant, platform_id=None, ticket_trade_no=order, merchant_trade_no=order, free_trade_no=None,
-        ticket_no=no, write_off_no=f"W{no}", ticket_type=TicketType.PICKUP, face_value=face,
+        ticket_no=no, write_off_hash=f"H{no}", ticket_type=TicketType.PICKUP, face_value=face,
         escrow_expiry_date=date(2027, 2, 26), within_escrow=True, request_id="r", at=AT,
     )  # fmt: skip
 
@@ -153,7 +153,7 @@ def _history(merchant: str, order: str, waiting_order: str) -> list[Event]:
                 merchant_id=merchant,
                 acting_platform_id=None,
                 ticket_no="X",
-                write_off_no=None,
+                write_off_hash=None,
                 ticket_trade_no=None,
                 request_id="r3",
                 at=AT,

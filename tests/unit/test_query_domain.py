@@ -127,7 +127,7 @@ def test_order_info_reports_totals_over_every_ticket_beside_one_page() -> None:
 
 def test_a_cancelled_refund_makes_the_ticket_unused_again_and_clears_its_money() -> None:
     common = dict(merchant_id="M", platform_id=None, ticket_trade_no="O", merchant_trade_no="O", free_trade_no=None,
-                  ticket_no="T", write_off_no="W", ticket_type=TicketType.PICKUP, face_value=500,
+                  ticket_no="T", write_off_hash="H", ticket_type=TicketType.PICKUP, face_value=500,
                   escrow_expiry_date=date(2026, 5, 31), within_escrow=True, request_id="R", at=ISSUED_AT,
                   operator="desk", fee=50, refund_amount=450)  # fmt: skip
     refunded = change_of(TicketRefunded(**common))

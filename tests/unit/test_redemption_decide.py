@@ -55,7 +55,7 @@ _request_ids = itertools.count()
 def _issued(*, escrow: date | None = ESCROW_LAST_DAY, fee_rule: RefundFeeRule = TEN_PERCENT) -> TicketsIssued:
     def line(no: str, kind: TicketType, face: int) -> IssuedTicket:
         return IssuedTicket(
-            ticket_no=f"TN{no}", write_off_no=f"WO{no}", ticket_type=kind, item_no="CHF80957", item_name="Tea",
+            ticket_no=f"TN{no}", write_off_hash=f"WO{no}", write_off_sealed=f"v1.S{no}", ticket_type=kind, item_no="CHF80957", item_name="Tea",
             face_value=face, start_date=START, expire_date=GIFT_EXPIRES, refund_fee_rule=fee_rule,
         )  # fmt: skip
 
@@ -92,7 +92,7 @@ def _refund(
 def _request(name: str, ticket: Ticket, merchant: str = MERCHANT) -> Command:
     cancel = name.startswith("cancel")
     if name.endswith("write_off"):
-        return _write_off(cancel=cancel, merchant=merchant, no=ticket.write_off_no)
+        return _write_off(cancel=cancel, merchant=merchant, no=ticket.write_off_hash)
     if name.endswith("refund"):
         return _refund(cancel=cancel, merchant=merchant, ticket_no=ticket.ticket_no)
     return ExpireEscrow(ticket.ticket_no) if name == "expire_escrow" else ExpireUsage(ticket.ticket_no)

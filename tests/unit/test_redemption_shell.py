@@ -26,18 +26,21 @@ from services.redemption.store import decode, encode
 from shared.clock import TAIPEI
 from shared.contracts.common import FeeKind, RefundFeeRule, TicketType, UseStatus
 from shared.contracts.issuance import IssuedTicket, TicketsIssued
+from shared.ecticket.write_off_codes import CodeKey
+from shared.settings import DEV_CODE_KEY
 
 pytestmark = pytest.mark.unit
 
 MERCHANT, STRANGER = "3085676", "2000132"
 CALLER = RequestedBy("req-1", MERCHANT, None)
+KEY = CodeKey.from_hex(DEV_CODE_KEY)
 NOW = datetime(2024, 6, 10, 12, 0, tzinfo=TAIPEI)
 
 
 def _tickets() -> tuple[Ticket, Ticket]:
     def line(no: str, kind: TicketType, face: int) -> IssuedTicket:
         return IssuedTicket(
-            ticket_no=f"TN{no}", write_off_no=f"WO{no}", ticket_type=kind, item_no="X", item_name="Tea",
+            ticket_no=f"TN{no}", write_off_hash=KEY.digest(f"WO{no}"), write_off_sealed="v1.S", ticket_type=kind, item_no="X", item_name="Tea",
             face_value=face, start_date=date(2024, 6, 1), expire_date=date(2024, 7, 31),
             refund_fee_rule=RefundFeeRule(kind=FeeKind.PERCENT, basis_points=1000),
         )  # fmt: skip
@@ -56,21 +59,21 @@ PICKUP, GIFT = _tickets()
 
 
 def _write_off(action: WriteOffAction, merchant_id: str = MERCHANT) -> WriteOff:
-    return WriteOff("WOP", action, None, "pos1", None, f"r-{action}", merchant_id, None)
+    return WriteOff(KEY.digest("WOP"), action, None, "pos1", None, f"r-{action}", merchant_id, None, "WOP")
 
 
 @pytest.mark.parametrize("action", ["2", 2])
 def test_a_write_off_action_2_as_text_or_number_is_a_cancel(action: object) -> None:
     data = {"WriteOffNo": "WOP", "Action": action, "Operator": "pos1", "StoreID": "", "CancelReason": "oops"}
-    command = command_from("WriteOff", data, CALLER)
+    command = command_from("WriteOff", data, CALLER, KEY)
     assert isinstance(command, WriteOff)
     assert (command.action, command.store_id, command.cancel_reason) == (WriteOffAction.CANCEL, None, "oops")
 
 
 def test_a_refund_without_action_is_a_refund_and_action_2_cancels_it() -> None:
-    plain = command_from("Refund", {"TicketNo": "TNP", "WriteOffNo": "", "Operator": "desk"}, CALLER)
-    assert isinstance(plain, Refund) and (plain.cancel, plain.write_off_no) == (False, None)
-    cancel = command_from("Refund", {"WriteOffNo": "WOP", "Action": "2", "Operator": "desk"}, CALLER)
+    plain = command_from("Refund", {"TicketNo": "TNP", "WriteOffNo": "", "Operator": "desk"}, CALLER, KEY)
+    assert isinstance(plain, Refund) and (plain.cancel, plain.write_off_hash) == (False, None)
+    cancel = command_from("Refund", {"WriteOffNo": "WOP", "Action": "2", "Operator": "desk"}, CALLER, KEY)
     assert isinstance(cancel, Refund) and cancel.cancel
 
 
@@ -87,16 +90,20 @@ def test_a_refund_without_action_is_a_refund_and_action_2_cancels_it() -> None:
 def test_data_that_cannot_be_decided_on_is_invalid_and_says_why(
     operation: str, data: dict[str, object], says: str
 ) -> None:
-    invalid = command_from(operation, data, CALLER)
+    invalid = command_from(operation, data, CALLER, KEY)
     assert isinstance(invalid, Invalid) and says in invalid.detail
 
 
-def test_a_waiting_request_survives_the_trip_through_its_table() -> None:
-    for command in (
-        WriteOff("WOP", WriteOffAction.CANCEL, "S1", "pos1", "why", "r1", MERCHANT, "3085672"),
-        Refund("TNP", None, True, "desk", "r2", MERCHANT, None),
-    ):
-        assert decode(encode(command)) == command
+def test_a_waiting_request_survives_the_trip_through_its_table_without_its_code_in_the_clear() -> None:
+    write_off = WriteOff(
+        KEY.digest("WOP"), WriteOffAction.CANCEL, "S1", "pos1", "why", "r1", MERCHANT, "3085672", "WOP"
+    )
+    for command in (write_off, Refund("TNP", KEY.digest("WOP"), True, "desk", "r2", MERCHANT, None)):
+        kept = encode(command, KEY)
+        assert "WOP" not in kept
+        assert decode(kept, KEY) == command
+    echoed = decode(encode(write_off, KEY), KEY)
+    assert isinstance(echoed, WriteOff) and echoed.write_off_no == "WOP"  # echoed in the reply when it is decided
 
 
 def test_only_unused_tickets_have_an_expiry_due_and_a_pickup_one_only_until_its_escrow_is_released() -> None:

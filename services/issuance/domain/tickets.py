@@ -9,6 +9,7 @@ from services.issuance.domain.request import IssueOrder, OrderLine
 from shared.clock import business_date
 from shared.contracts.common import RefundFeeRule, TicketType
 from shared.contracts.issuance import IssuedTicket, PaymentRef, TicketsIssued
+from shared.ecticket.write_off_codes import ProtectedCode
 
 
 def escrow_expiry_date(payment_date: datetime, escrow_days: int) -> date:
@@ -43,20 +44,22 @@ def build_tickets_issued(
     escrow_days: int,
     merchant_fee_rule: RefundFeeRule,
     issued_at: datetime,
-    codes: Callable[[], tuple[str, str]],
+    codes: Callable[[], tuple[str, ProtectedCode]],
 ) -> TicketsIssued:
-    """`codes()` yields a fresh (TicketNo, WriteOffNo) pair; uniqueness is enforced again by the database."""
+    """`codes()` yields a fresh TicketNo and its WriteOffNo as the platform keeps it (hash and ciphertext, never the
+    code); uniqueness is enforced again by the database."""
     issued_on = business_date(issued_at)
     tickets: list[IssuedTicket] = []
     for line in order.lines:
         start, expire = usage_period(line, issued_on)
         rule = line.refund_fee_rule or merchant_fee_rule
         for _ in range(line.amount):
-            ticket_no, write_off_no = codes()
+            ticket_no, write_off = codes()
             tickets.append(
                 IssuedTicket(
                     ticket_no=ticket_no,
-                    write_off_no=write_off_no,
+                    write_off_hash=write_off.digest,
+                    write_off_sealed=write_off.sealed,
                     ticket_type=line.ticket_type,
                     item_no=line.item_no,
                     item_name=line.item_name,

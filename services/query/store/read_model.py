@@ -16,6 +16,7 @@ from shared.clock import end_of_business_day, start_of_business_day
 from shared.contracts.common import IssueStatus, TicketType, UseStatus
 from shared.contracts.issuance import IssueAccepted, IssueFailed, OrderDetails, TicketsIssued
 from shared.contracts.redemption import TicketEvent
+from shared.ecticket.write_off_codes import CodeKey
 
 
 async def apply_accepted(conn: asyncpg.Connection, event: IssueAccepted, now: datetime) -> None:
@@ -76,22 +77,24 @@ async def apply_issued(conn: asyncpg.Connection, event: TicketsIssued, now: date
     # arrived first made the row already: its usage state stays, the issue-time facts are filled in.
     await conn.execute(
         """
-        INSERT INTO tickets (ticket_no, write_off_no, merchant_id, trade_no, seq, ticket_type, item_no, item_name,
-                             face_value, start_date, expire_date, updated_at)
-        SELECT t.ticket_no, t.write_off_no, $1, $2, t.seq, t.ticket_type, t.item_no, t.item_name, t.face_value,
-               t.start_date, t.expire_date, $3
-        FROM unnest($4::text[], $5::text[], $6::int[], $7::smallint[], $8::text[], $9::text[], $10::int[],
-                    $11::date[], $12::date[])
-             AS t(ticket_no, write_off_no, seq, ticket_type, item_no, item_name, face_value, start_date, expire_date)
+        INSERT INTO tickets (ticket_no, write_off_hash, write_off_sealed, merchant_id, trade_no, seq, ticket_type,
+                             item_no, item_name, face_value, start_date, expire_date, updated_at)
+        SELECT t.ticket_no, t.write_off_hash, t.write_off_sealed, $1, $2, t.seq, t.ticket_type, t.item_no,
+               t.item_name, t.face_value, t.start_date, t.expire_date, $3
+        FROM unnest($4::text[], $5::text[], $13::text[], $6::int[], $7::smallint[], $8::text[], $9::text[],
+                    $10::int[], $11::date[], $12::date[])
+             AS t(ticket_no, write_off_hash, write_off_sealed, seq, ticket_type, item_no, item_name, face_value,
+                  start_date, expire_date)
         ON CONFLICT (ticket_no) DO UPDATE SET
             seq = EXCLUDED.seq, item_no = EXCLUDED.item_no, item_name = EXCLUDED.item_name,
-            start_date = EXCLUDED.start_date, expire_date = EXCLUDED.expire_date
+            start_date = EXCLUDED.start_date, expire_date = EXCLUDED.expire_date,
+            write_off_sealed = EXCLUDED.write_off_sealed
         """,
         event.merchant_id,
         event.merchant_trade_no or event.free_trade_no or event.ticket_trade_no,
         now,
         [t.ticket_no for t in tickets],
-        [t.write_off_no for t in tickets],
+        [t.write_off_hash for t in tickets],
         list(range(len(tickets))),
         [int(t.ticket_type) for t in tickets],
         [t.item_no for t in tickets],
@@ -99,6 +102,7 @@ async def apply_issued(conn: asyncpg.Connection, event: TicketsIssued, now: date
         [t.face_value for t in tickets],
         [t.start_date for t in tickets],
         [t.expire_date for t in tickets],
+        [t.write_off_sealed for t in tickets],
     )
 
 
@@ -140,7 +144,7 @@ async def apply_ticket_changes(
         return
     await conn.executemany(
         """
-        INSERT INTO tickets AS t (ticket_no, write_off_no, merchant_id, trade_no, ticket_type, face_value, status,
+        INSERT INTO tickets AS t (ticket_no, write_off_hash, merchant_id, trade_no, ticket_type, face_value, status,
                                   written_off_at, refunded_at, fee, refund_amount, expired_at, escrow_released,
                                   updated_at)
         VALUES ($1, $2, $3, $4, $5, $6, coalesce($7, 1), $8, $9, coalesce($10, 0), coalesce($11, 0), $12, $13, $16)
@@ -157,7 +161,7 @@ async def apply_ticket_changes(
         [
             (
                 event.ticket_no,
-                event.write_off_no,
+                event.write_off_hash,
                 event.merchant_id,
                 event.merchant_trade_no or event.free_trade_no or event.ticket_trade_no,
                 int(event.ticket_type),
@@ -184,7 +188,7 @@ async def find_order(conn: asyncpg.Connection, merchant_id: str, trade_no: str) 
 
 
 async def tickets_of(
-    conn: asyncpg.Connection, merchant_id: str, trade_no: str, offset: int = 0, limit: int | None = None
+    conn: asyncpg.Connection, key: CodeKey, merchant_id: str, trade_no: str, offset: int = 0, limit: int | None = None
 ) -> list[TicketView]:
     rows = await conn.fetch(
         """
@@ -196,7 +200,7 @@ async def tickets_of(
         offset,
         limit,
     )
-    return [_ticket(r) for r in rows]
+    return [_ticket(r, key) for r in rows]
 
 
 async def counts_of(conn: asyncpg.Connection, merchant_id: str, trade_no: str) -> Counts:
@@ -220,14 +224,17 @@ async def counts_of(conn: asyncpg.Connection, merchant_id: str, trade_no: str) -
 
 
 async def find_ticket(
-    conn: asyncpg.Connection, merchant_id: str, ticket_no: str | None, write_off_no: str | None
+    conn: asyncpg.Connection, key: CodeKey, merchant_id: str, ticket_no: str | None, write_off_no: str | None
 ) -> TicketView | None:
-    """The merchant's ticket by TicketNo (preferred) or WriteOffNo."""
-    column = "ticket_no" if ticket_no else "write_off_no"
+    """The merchant's ticket by TicketNo (preferred) or WriteOffNo (by its keyed hash). A row a redemption event
+    made before its TicketsIssued has no sealed code yet: not found until it comes (the query waits for it)."""
+    column, value = ("ticket_no", ticket_no) if ticket_no else ("write_off_hash", key.digest(write_off_no or ""))
     row = await conn.fetchrow(
-        f"SELECT * FROM tickets WHERE {column} = $1 AND merchant_id = $2", ticket_no or write_off_no, merchant_id
+        f"SELECT * FROM tickets WHERE {column} = $1 AND merchant_id = $2 AND write_off_sealed IS NOT NULL",
+        value,
+        merchant_id,
     )
-    return _ticket(row) if row is not None else None
+    return _ticket(row, key) if row is not None else None
 
 
 async def orders_issued(conn: asyncpg.Connection, merchant_id: str, first: datetime, end: datetime) -> list[OrderView]:
@@ -244,11 +251,11 @@ async def orders_issued(conn: asyncpg.Connection, merchant_id: str, first: datet
 
 
 async def tickets_issued(
-    conn: asyncpg.Connection, merchant_id: str, first: datetime, end: datetime
+    conn: asyncpg.Connection, key: CodeKey, merchant_id: str, first: datetime, end: datetime
 ) -> list[tuple[OrderView, TicketView]]:
     rows = await conn.fetch(
         """
-        SELECT o.*, t.ticket_no, t.write_off_no, t.seq, t.ticket_type, t.item_no, t.item_name, t.face_value,
+        SELECT o.*, t.ticket_no, t.write_off_sealed, t.seq, t.ticket_type, t.item_no, t.item_name, t.face_value,
                t.start_date, t.expire_date, t.status AS use_status, t.written_off_at, t.refunded_at, t.expired_at,
                t.fee, t.refund_amount
         FROM orders o JOIN tickets t ON t.merchant_id = o.merchant_id AND t.trade_no = o.trade_no
@@ -259,7 +266,7 @@ async def tickets_issued(
         first,
         end,
     )
-    return [(_order(r), _ticket(r, status_column="use_status")) for r in rows]
+    return [(_order(r), _ticket(r, key, status_column="use_status")) for r in rows]
 
 
 def _order(row: asyncpg.Record) -> OrderView:
@@ -281,10 +288,12 @@ def _order(row: asyncpg.Record) -> OrderView:
     )
 
 
-def _ticket(row: asyncpg.Record, status_column: str = "status") -> TicketView:
+def _ticket(row: asyncpg.Record, key: CodeKey, status_column: str = "status") -> TicketView:
+    """The view the answers are built from: the WriteOffNo opened for its own merchant ("" before TicketsIssued)."""
+    sealed = row["write_off_sealed"]
     return TicketView(
         ticket_no=row["ticket_no"],
-        write_off_no=row["write_off_no"],
+        write_off_no=key.open(row["ticket_no"], sealed) if sealed is not None else "",
         trade_no=row["trade_no"],
         ticket_type=TicketType(row["ticket_type"]),
         item_no=row["item_no"],

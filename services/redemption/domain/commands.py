@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import IntEnum
 
 
@@ -15,9 +15,13 @@ class WriteOffAction(IntEnum):
 
 @dataclass(frozen=True)
 class WriteOff:
-    """Write off (Action 1) or cancel the write-off of (Action 2) the ticket with this WriteOffNo."""
+    """Write off (Action 1) or cancel the write-off of (Action 2) the ticket with this WriteOffNo.
 
-    write_off_no: str
+    The core names the ticket by the code's keyed hash (a bearer code is never kept or published in the clear);
+    `write_off_no`, the code as the merchant sent it, is only echoed in the merchant's reply and never compared.
+    """
+
+    write_off_hash: str
     action: WriteOffAction
     store_id: str | None
     operator: str
@@ -25,18 +29,20 @@ class WriteOff:
     request_id: str
     merchant_id: str  # MerchantID of the request, already authenticated
     acting_platform_id: str | None  # PlatformID of the request, already authorised to act for merchant_id
+    write_off_no: str | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
 class Refund:
-    """Refund (cancel=False) or cancel the refund of (cancel=True) a ticket, named by TicketNo and/or WriteOffNo.
+    """Refund (cancel=False) or cancel the refund of (cancel=True) a ticket, named by TicketNo and/or WriteOffNo
+    (the code's keyed hash, as in `WriteOff`).
 
     ECTicket does not publish the selector field; the gateway maps `Action` "1"/absent to a refund and "2" to a
     cancel, like WriteOff (docs/redemption.md).
     """
 
     ticket_no: str | None
-    write_off_no: str | None
+    write_off_hash: str | None
     cancel: bool
     operator: str
     request_id: str
@@ -44,7 +50,7 @@ class Refund:
     acting_platform_id: str | None
 
     def __post_init__(self) -> None:
-        if not (self.ticket_no or self.write_off_no):
+        if not (self.ticket_no or self.write_off_hash):
             raise ValueError("Refund needs a TicketNo or a WriteOffNo")
 
 

@@ -75,7 +75,7 @@ def _apply(ticket: Ticket, command: Request, now: datetime, cutoff: time) -> Tra
 def _identifies(ticket: Ticket, command: Request) -> bool:
     """Every identifier the request gave names this ticket (ECTicket sends an unused one as "")."""
     if isinstance(command, WriteOff):
-        return command.write_off_no == ticket.write_off_no
+        return command.write_off_hash == ticket.write_off_hash
     ticket_no_ok = not command.ticket_no or command.ticket_no == ticket.ticket_no
-    write_off_no_ok = not command.write_off_no or command.write_off_no == ticket.write_off_no
-    return ticket_no_ok and write_off_no_ok
+    write_off_hash_ok = not command.write_off_hash or command.write_off_hash == ticket.write_off_hash
+    return ticket_no_ok and write_off_hash_ok

@@ -21,7 +21,7 @@ class TicketFacts(TypedDict):
     merchant_trade_no: str | None
     free_trade_no: str | None
     ticket_no: str
-    write_off_no: str
+    write_off_hash: str
     ticket_type: TicketType
     face_value: int
     escrow_expiry_date: date | None
@@ -38,7 +38,7 @@ def ticket_facts(ticket: Ticket, now: datetime, request_id: str | None) -> Ticke
         merchant_trade_no=ticket.merchant_trade_no,
         free_trade_no=ticket.free_trade_no,
         ticket_no=ticket.ticket_no,
-        write_off_no=ticket.write_off_no,
+        write_off_hash=ticket.write_off_hash,
         ticket_type=ticket.ticket_type,
         face_value=ticket.face_value,
         escrow_expiry_date=ticket.escrow_expiry_date,
@@ -66,7 +66,7 @@ def rejected(
         merchant_id=request.merchant_id,
         acting_platform_id=request.acting_platform_id,
         ticket_no=request.ticket_no if isinstance(request, Refund) else None,
-        write_off_no=request.write_off_no or None,
+        write_off_hash=request.write_off_hash or None,
         ticket_trade_no=ticket_trade_no,
         request_id=request.request_id,
         at=now,

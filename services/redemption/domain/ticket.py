@@ -24,7 +24,7 @@ class StateChange(TypedDict, total=False):
 @dataclass(frozen=True)
 class Ticket:
     ticket_no: str
-    write_off_no: str
+    write_off_hash: str
     merchant_id: str
     platform_id: str | None
     ticket_trade_no: str
@@ -94,7 +94,7 @@ def tickets_from_issued(event: TicketsIssued) -> list[Ticket]:
         tickets.append(
             Ticket(
                 ticket_no=issued.ticket_no,
-                write_off_no=issued.write_off_no,
+                write_off_hash=issued.write_off_hash,
                 merchant_id=event.merchant_id,
                 platform_id=event.platform_id,
                 ticket_trade_no=event.ticket_trade_no,

@@ -17,6 +17,7 @@ import asyncpg
 
 from services.redemption.domain import Refund, Request, Ticket, WriteOff, WriteOffAction
 from services.redemption.outbound import Asker
+from shared.ecticket.write_off_codes import CodeKey
 
 CLAIM_LIMIT = 500  # waiting requests decided per transaction
 
@@ -28,12 +29,12 @@ class Waiting:
     deadline: datetime
 
 
-async def park(conn: asyncpg.Connection, waiting: Waiting, received_at: datetime) -> None:
+async def park(conn: asyncpg.Connection, waiting: Waiting, received_at: datetime, key: CodeKey) -> None:
     command, asker = waiting.command, waiting.asker
     await conn.execute(
         """
         INSERT INTO pending_requests (message_id, request_id, operation, merchant_id, platform_id, signer_id,
-                                      ticket_no, write_off_no, command, received_at, deadline)
+                                      ticket_no, write_off_hash, command, received_at, deadline)
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
         ON CONFLICT DO NOTHING
         """,
@@ -44,34 +45,36 @@ async def park(conn: asyncpg.Connection, waiting: Waiting, received_at: datetime
         asker.platform_id,
         asker.signer_id,
         command.ticket_no if isinstance(command, Refund) else None,
-        command.write_off_no or None,
-        encode(command),
+        command.write_off_hash or None,
+        encode(command, key),
         received_at,
         waiting.deadline,
     )
 
 
-async def claim_for(conn: asyncpg.Connection, tickets: Sequence[Ticket]) -> list[Waiting]:
+async def claim_for(conn: asyncpg.Connection, tickets: Sequence[Ticket], key: CodeKey) -> list[Waiting]:
     """Requests waiting for any of these tickets, in arrival order (removed: the caller decides them now)."""
     return await _claim(
         conn,
-        "ticket_no = ANY($1::text[]) OR write_off_no = ANY($2::text[])",
+        key,
+        "ticket_no = ANY($1::text[]) OR write_off_hash = ANY($2::text[])",
         [t.ticket_no for t in tickets],
-        [t.write_off_no for t in tickets],
+        [t.write_off_hash for t in tickets],
     )
 
 
-async def claim_ready(conn: asyncpg.Connection, now: datetime) -> list[Waiting]:
+async def claim_ready(conn: asyncpg.Connection, now: datetime, key: CodeKey) -> list[Waiting]:
     """Requests whose wait is over, or whose ticket is known by now."""
     return await _claim(
         conn,
+        key,
         """deadline <= $1 OR EXISTS (SELECT 1 FROM tickets t
-                                       WHERE t.ticket_no = p.ticket_no OR t.write_off_no = p.write_off_no)""",
+                                       WHERE t.ticket_no = p.ticket_no OR t.write_off_hash = p.write_off_hash)""",
         now,
     )
 
 
-async def _claim(conn: asyncpg.Connection, condition: str, *args: object) -> list[Waiting]:
+async def _claim(conn: asyncpg.Connection, key: CodeKey, condition: str, *args: object) -> list[Waiting]:
     rows = await conn.fetch(
         f"""
         DELETE FROM pending_requests WHERE message_id IN (
@@ -81,10 +84,10 @@ async def _claim(conn: asyncpg.Connection, condition: str, *args: object) -> lis
         """,
         *args,
     )
-    return [_waiting(r) for r in sorted(rows, key=lambda r: r["seq"])]
+    return [_waiting(r, key) for r in sorted(rows, key=lambda r: r["seq"])]
 
 
-def _waiting(row: asyncpg.Record) -> Waiting:
+def _waiting(row: asyncpg.Record, key: CodeKey) -> Waiting:
     asker = Asker(
         message_id=row["message_id"],
         request_id=row["request_id"],
@@ -93,17 +96,24 @@ def _waiting(row: asyncpg.Record) -> Waiting:
         platform_id=row["platform_id"],
         signer_id=row["signer_id"],
     )
-    return Waiting(asker, decode(row["command"]), row["deadline"])
+    return Waiting(asker, decode(row["command"], key), row["deadline"])
 
 
-def encode(command: Request) -> str:
-    """The command as the `command` column keeps it (its dataclass fields, and which class)."""
-    return json.dumps({"type": type(command).__name__, **dataclasses.asdict(command)})
+def encode(command: Request, key: CodeKey) -> str:
+    """The command as the `command` column keeps it (its dataclass fields, and which class). The WriteOffNo a
+    WriteOff echoes in its reply is kept sealed (bound to its hash), never in the clear."""
+    fields = dataclasses.asdict(command)
+    if isinstance(command, WriteOff):
+        code = fields.pop("write_off_no")
+        fields["write_off_sealed"] = key.seal(command.write_off_hash, code) if code is not None else None
+    return json.dumps({"type": type(command).__name__, **fields})
 
 
-def decode(text: str) -> Request:
+def decode(text: str, key: CodeKey) -> Request:
     fields = json.loads(text)
     kind = fields.pop("type")
     if kind == "WriteOff":
-        return WriteOff(**{**fields, "action": WriteOffAction(fields["action"])})
+        sealed = fields.pop("write_off_sealed", None)
+        code = key.open(fields["write_off_hash"], sealed) if sealed is not None else None
+        return WriteOff(**{**fields, "action": WriteOffAction(fields["action"]), "write_off_no": code})
     return Refund(**fields)

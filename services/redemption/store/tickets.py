@@ -30,7 +30,7 @@ async def insert_issued(
     """Learn newly issued tickets; a ticket already known keeps its state (TicketsIssued may come twice)."""
     await conn.execute(
         """
-        INSERT INTO tickets (ticket_no, write_off_no, merchant_id, platform_id, ticket_trade_no, merchant_trade_no,
+        INSERT INTO tickets (ticket_no, write_off_hash, merchant_id, platform_id, ticket_trade_no, merchant_trade_no,
                              free_trade_no, ticket_type, item_no, item_name, face_value, start_date, expire_date,
                              escrow_expiry_date, refund_fee_rule, due_at, issued_event_id, updated_at)
         SELECT u.*, $17::uuid, $18::timestamptz
@@ -40,7 +40,7 @@ async def insert_issued(
         ON CONFLICT DO NOTHING
         """,
         [t.ticket_no for t in tickets],
-        [t.write_off_no for t in tickets],
+        [t.write_off_hash for t in tickets],
         [t.merchant_id for t in tickets],
         [t.platform_id for t in tickets],
         [t.ticket_trade_no for t in tickets],
@@ -66,12 +66,14 @@ async def lock_tickets(conn: asyncpg.Connection, commands: Sequence[Request]) ->
     One query for a whole batch. Rows are locked in ticket_no order (the sort runs before the locking), so two
     batches naming the same tickets in different orders, on two instances, queue up instead of deadlocking."""
     ticket_nos = [c.ticket_no for c in commands if isinstance(c, Refund) and c.ticket_no]
-    write_off_nos = [c.write_off_no for c in commands if c.write_off_no and not (isinstance(c, Refund) and c.ticket_no)]
+    write_off_hashes = [
+        c.write_off_hash for c in commands if c.write_off_hash and not (isinstance(c, Refund) and c.ticket_no)
+    ]
     rows = await conn.fetch(
-        f"SELECT {_COLUMNS} FROM tickets WHERE ticket_no = ANY($1::text[]) OR write_off_no = ANY($2::text[])"
+        f"SELECT {_COLUMNS} FROM tickets WHERE ticket_no = ANY($1::text[]) OR write_off_hash = ANY($2::text[])"
         " ORDER BY ticket_no FOR UPDATE",
         ticket_nos,
-        write_off_nos,
+        write_off_hashes,
     )
     return [_ticket(r) for r in rows]
 
