@@ -91,10 +91,10 @@ def _command_of(event: TicketEvent) -> Command:
         return ExpireEscrow(event.ticket_no) if event.kind is ExpiryKind.ESCROW else ExpireUsage(event.ticket_no)
     request_id = event.request_id or ""
     if isinstance(event, TicketWrittenOff):
-        return WriteOff(event.write_off_no, WriteOffAction.WRITE_OFF, event.store_id, event.operator, None,
+        return WriteOff(event.write_off_hash, WriteOffAction.WRITE_OFF, event.store_id, event.operator, None,
                         request_id, m, None)  # fmt: skip
     if isinstance(event, WriteOffCancelled):
-        return WriteOff(event.write_off_no, WriteOffAction.CANCEL, None, event.operator, event.cancel_reason,
+        return WriteOff(event.write_off_hash, WriteOffAction.CANCEL, None, event.operator, event.cancel_reason,
                         request_id, m, None)  # fmt: skip
     if isinstance(event, TicketRefunded | RefundCancelled):
         return Refund(event.ticket_no, None, isinstance(event, RefundCancelled), event.operator, request_id, m, None)
