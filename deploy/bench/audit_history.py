@@ -122,7 +122,7 @@ def _order(h: History, i: int) -> None:
 def _issue(h: History, i: int, merchant: str, trade: str, faces: list[int], payment: PaymentConfirmed,
            at: datetime) -> list[Outgoing]:  # fmt: skip
     escrow_end = (at + timedelta(hours=8)).date() + timedelta(days=ESCROW_DAYS)
-    tickets = tuple(IssuedTicket(ticket_no=f"K{i:07d}{j}", write_off_no=f"W{i:07d}{j}", ticket_type=TicketType.PICKUP,
+    tickets = tuple(IssuedTicket(ticket_no=f"K{i:07d}{j}", write_off_hash=f"H{i:07d}{j}", write_off_sealed="v1.", ticket_type=TicketType.PICKUP,
                                  item_no="P1", item_name="pickup", face_value=face, start_date=None, expire_date=None,
                                  refund_fee_rule=FEE) for j, face in enumerate(faces))  # fmt: skip
     issued = TicketsIssued(merchant_id=merchant, platform_id=None, ticket_trade_no=trade, merchant_trade_no=trade,
@@ -141,7 +141,7 @@ def _use(h: History, n: int, ticket: Ticket, at: datetime, escrow_end: date) -> 
     """One of the ticket's lives: written off (and maybe cancelled), refunded (and maybe cancelled), or expired."""
 
     def w(action: WriteOffAction, k: int) -> WriteOff:
-        return WriteOff(ticket.write_off_no, action, None, "op", None, f"q{n}/{k}", ticket.merchant_id, None)
+        return WriteOff(ticket.write_off_hash, action, None, "op", None, f"q{n}/{k}", ticket.merchant_id, None)
 
     def r(cancel: bool, k: int) -> Refund:
         return Refund(ticket.ticket_no, None, cancel, "op", f"q{n}/{k}", ticket.merchant_id, None)

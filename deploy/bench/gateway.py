@@ -19,7 +19,13 @@ import asyncpg
 
 from deploy.bench.common import Report, percentile
 from deploy.bench.cpu_share import TICKS, CpuShare, _ticks
-from deploy.bench.redemption_support import bench_merchant, issued_orders, publish_issued, wait_stored
+from deploy.bench.redemption_support import (
+    bench_merchant,
+    issued_orders,
+    publish_issued,
+    wait_stored,
+    write_off_no,
+)
 from shared.contracts.common import TicketType
 from shared.ecticket.crypto import decrypt_data
 from shared.ecticket.envelope import seal_request
@@ -62,7 +68,7 @@ class HttpPos:
         await publish_issued(self.settings.kafka_bootstrap, iter(orders))
         await wait_stored(self.pool, self.merchant_id, known + count, 300)
         await self.pool.execute("ANALYZE redemption.tickets")  # as the redemption bench does, for the same reason
-        return [line.write_off_no for _, lines in orders for line in lines]
+        return [write_off_no(line) for _, lines in orders for line in lines]
 
     def bodies(self, write_off_nos: list[str]) -> list[bytes]:
         """Sealed ahead of time (10-minute window), so the sender measures the platform, not the sealing."""

@@ -135,7 +135,7 @@ class Orders:
         now = datetime.now(UTC)
         event = TicketWrittenOff(merchant_id=merchant_id, platform_id=None, ticket_trade_no=order,
                                  merchant_trade_no=None, free_trade_no=order, ticket_no=ticket_no,
-                                 write_off_no="W" + ticket_no, ticket_type=TicketType.GIFT, face_value=0,
+                                 write_off_hash="H" + ticket_no, ticket_type=TicketType.GIFT, face_value=0,
                                  escrow_expiry_date=None, within_escrow=False, request_id=None, at=now,
                                  store_id=None, operator="bench")  # fmt: skip
         event_id = await self.send(event, "redemption", now)
@@ -150,7 +150,7 @@ class Orders:
 
 def _gift_ticket() -> IssuedTicket:
     return IssuedTicket(
-        ticket_no=uuid.uuid4().hex[:16].upper(), write_off_no=uuid.uuid4().hex[:18], ticket_type=TicketType.GIFT,
+        ticket_no=uuid.uuid4().hex[:16].upper(), write_off_hash=uuid.uuid4().hex, write_off_sealed="v1.", ticket_type=TicketType.GIFT,
         item_no=None, item_name="bench", face_value=0, start_date=None, expire_date=None, refund_fee_rule=RefundFeeRule(),
     )  # fmt: skip
 

@@ -26,9 +26,13 @@ from deploy.bench.cpu_share import process_cpu_seconds
 from deploy.bench.issuance import checkouts, send_orders
 from deploy.bench.tail import from_the_end
 from shared.admin.seed import TEST_MERCHANT
+from shared.ecticket.write_off_codes import CodeKey
 from shared.infra.quotas import LOAD_GENERATOR_CLIENT
 from shared.sandbox.merchant import MerchantClient
+from shared.settings import Settings
 from shared.topics import INGEST_REQUESTS, ISSUANCE_EVENTS, SETTLEMENT_EVENTS
+
+CODE_KEY = CodeKey.from_hex(Settings.from_env().code_key_hex)  # TicketsIssued carries the WriteOffNo sealed
 
 SERVICES = ("payment_processor", "payment_confirmation", "issuance", "redemption", "escrow_settlement", "escrow_bank")
 BURST = 5000
@@ -75,7 +79,9 @@ class Watcher:
                     if b'"TicketsIssued"' in value:
                         payload = json.loads(value)["payload"]
                         seen.issued.setdefault(payload["ticket_trade_no"], now)
-                        seen.codes[payload["ticket_trade_no"]] = [t["write_off_no"] for t in payload["tickets"]]
+                        seen.codes[payload["ticket_trade_no"]] = [
+                            CODE_KEY.open(t["ticket_no"], t["write_off_sealed"]) for t in payload["tickets"]
+                        ]
                     elif b'"LedgerEntryPosted"' in value:
                         payload = json.loads(value)["payload"]
                         if payload["kind"] == "payment" and payload["ticket_trade_no"]:

@@ -30,6 +30,7 @@ from deploy.bench.redemption_support import (
     wait_consumed,
     wait_published,
     wait_stored,
+    write_off_no,
 )
 from shared.admin.clocks import advance_clock, reset_clock
 from shared.contracts.common import TicketType
@@ -82,7 +83,7 @@ class Pos:
         # it was nearly empty, and Postgres may keep that plan (a sequential scan) until autovacuum analyzes it,
         # up to a minute later: the write-offs would measure that start-up artefact instead of the service.
         await self.pool.execute("ANALYZE redemption.tickets")
-        return [line.write_off_no for _, lines in orders for line in lines]
+        return [write_off_no(line) for _, lines in orders for line in lines]
 
     def write_offs(self, write_off_nos: list[str]) -> list[Message]:
         """Sealed ahead of time, so the sender measures the platform and not the sealing (10-minute window)."""

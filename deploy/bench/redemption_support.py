@@ -8,6 +8,7 @@ fraction of the cost of pushing a million tickets through payment and issuance f
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import secrets
 import string
@@ -27,6 +28,7 @@ from shared.clock import business_date
 from shared.contracts.common import FeeKind, RefundFeeRule, TicketType
 from shared.contracts.events import wrap
 from shared.contracts.issuance import IssuedTicket, TicketsIssued
+from shared.ecticket.write_off_codes import CodeKey
 from shared.infra.quotas import LOAD_GENERATOR_CLIENT
 from shared.infra.topics_admin import partitions_of
 from shared.merchants.model import MerchantRecord, Mode
@@ -77,7 +79,7 @@ def issued_orders(
         lines = [
             IssuedTicket(
                 ticket_no=f"N{run}{i:09d}",
-                write_off_no=f"W{run}{i:09d}",
+                **_code(f"N{run}{i:09d}", f"W{run}{i:09d}"),
                 ticket_type=kind,
                 item_no="PU000500" if pickup else "GF000030",
                 item_name="Afternoon tea" if pickup else "Free dessert",
@@ -89,6 +91,21 @@ def issued_orders(
             for i in range(first, min(tickets, first + per_order))
         ]
         yield _order(merchant_id, f"B{run}{number:07d}", lines, today, pickup), lines
+
+
+def write_off_no(line: IssuedTicket) -> str:
+    """The WriteOffNo `issued_orders` drew for this ticket (events carry it only hashed and sealed)."""
+    return "W" + line.ticket_no[1:]
+
+
+@functools.cache
+def _code_key() -> CodeKey:
+    return CodeKey.from_hex(Settings.from_env().code_key_hex)  # the services' key: redemption looks codes up by it
+
+
+def _code(ticket_no: str, write_off_no: str) -> dict[str, str]:
+    digest, sealed = _code_key().protect(ticket_no, write_off_no)
+    return {"write_off_hash": digest, "write_off_sealed": sealed}
 
 
 def _order(merchant_id: str, trade_no: str, lines: list[IssuedTicket], today: date, pickup: bool) -> TicketsIssued:

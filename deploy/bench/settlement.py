@@ -58,13 +58,13 @@ Message = tuple[str, bytes, bytes]  # topic, key, envelope
 def order_events(merchant_id: str, trade_no: str, at: datetime, refund: bool) -> list[Message]:
     """The order's three events as their services would publish them, and the bank's credit line of its payment."""
     ticket_no = trade_no[-16:]
-    ticket = IssuedTicket(ticket_no=ticket_no, write_off_no="W" + ticket_no, ticket_type=TicketType.PICKUP,
+    ticket = IssuedTicket(ticket_no=ticket_no, write_off_hash="H" + ticket_no, write_off_sealed="v1.", ticket_type=TicketType.PICKUP,
                           item_no=None, item_name="tea", face_value=FACE, start_date=None, expire_date=None,
                           refund_fee_rule=RefundFeeRule())  # fmt: skip
     escrow_end = (at + timedelta(days=90)).date()
     common = {"merchant_id": merchant_id, "platform_id": None, "ticket_trade_no": trade_no,
               "merchant_trade_no": trade_no, "free_trade_no": None, "ticket_no": ticket_no,
-              "write_off_no": "W" + ticket_no, "ticket_type": TicketType.PICKUP, "face_value": FACE,
+              "write_off_hash": "H" + ticket_no, "ticket_type": TicketType.PICKUP, "face_value": FACE,
               "escrow_expiry_date": escrow_end, "within_escrow": True, "request_id": "R" + trade_no, "at": at}  # fmt: skip
     payment = PaymentRef(trade_no="E" + trade_no[-19:], amount=FACE, payment_date=at)
     events: list[Event] = [

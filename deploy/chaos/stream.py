@@ -18,10 +18,12 @@ from deploy.chaos.observer import Observer
 from deploy.chaos.plans import EXPIRY_WAVES, STEPS, TICKET_NOT_FOUND, Order
 from shared.admin.clocks import advance_clock
 from shared.ecticket.processor_query import processor_url
+from shared.ecticket.write_off_codes import CodeKey
 from shared.sandbox.checkout import Checkout, ProcessorError, checkout_many
 from shared.sandbox.merchant import MerchantClient, open_reply
 from shared.settings import Settings
 
+CODE_KEY = CodeKey.from_hex(Settings.from_env().code_key_hex)  # TicketsIssued carries the WriteOffNo sealed
 BATCH = 50
 IN_FLIGHT = 4  # batches at a time
 WAIT_SECONDS = 180.0
@@ -82,7 +84,8 @@ class Stream:
             live = await self._until(live, "issue", lambda o: bool(seen.issued.get(o.trade_no)))
             for order in live:
                 [ticket] = next(iter(seen.issued[order.trade_no].values()))["tickets"]
-                order.ticket_no, order.write_off_no = ticket["ticket_no"], ticket["write_off_no"]
+                order.ticket_no = ticket["ticket_no"]
+                order.write_off_no = CODE_KEY.open(ticket["ticket_no"], ticket["write_off_sealed"])
             for step in range(2):
                 await self._tell(client, [o for o in live if len(STEPS[o.story]) > step], step)
 
