@@ -29,6 +29,7 @@ from services.ops.faust_monitor import QuietMonitor
 from services.ops.handlers import Folding, Live, Send
 from services.ops.runtime import OpsRuntime
 from services.ops.web import routes
+from shared.infra.quotas import OPS_CLIENT
 from shared.topics import (
     ISSUANCE_EVENTS,
     PAYMENT_EVENTS,
@@ -53,6 +54,7 @@ def build(config: OpsConfig, send: Send | None = None) -> tuple[faust.App, OpsRu
         web_port=config.web_port,
         web_in_thread=False,
         stream_ack_exceptions=False,
+        broker_client_id=OPS_CLIENT,  # the platform's own producer: exempt from the produce quotas
         consumer_auto_offset_reset=config.offset_reset,
         producer_acks=-1,
         # The tables' changelog records go out in batches: unlingered, every order's record was a produce request
