@@ -11,7 +11,7 @@ import asyncio
 import json
 import sys
 from collections.abc import AsyncIterator, Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,9 @@ from services.audit.reader import KafkaLog
 from shared.contracts import chain
 from shared.merchants.model import Merchant
 from shared.settings import Settings, business_day_cutoff
+
+# With --since: how long after it a decision may still come from an input older than the read (below, _inputs).
+INPUTS_GRACE = timedelta(hours=1)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -144,8 +147,13 @@ async def _inputs(args: argparse.Namespace, verifier: Verifier) -> InputCheck | 
             found[merchant_id] = [*found.get(merchant_id, []), *sets]
     if args.merchant_keys is None and not args.trust_local_merchants:
         return None
-    since = None if args.inputs_since is None else int(args.inputs_since.timestamp() * 1000)
-    return InputCheck(verifier.findings, found, args.merchant, since)
+    since = args.inputs_since
+    if since is None and args.since is not None:
+        # Read from a time, a decision's input may be older than the read: a payment is confirmed up to the
+        # verification give-up (15 min) after its result came, an order issued up to the payment wait after its
+        # request. Decisions in the first hour are not required to find theirs.
+        since = args.since + INPUTS_GRACE
+    return InputCheck(verifier.findings, found, args.merchant, None if since is None else int(since.timestamp() * 1000))
 
 
 def _feed_all(verifier: Verifier, records: Iterable[Record], progress: report.Progress) -> None:

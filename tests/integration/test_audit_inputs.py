@@ -239,6 +239,7 @@ async def test_the_running_services_archive_each_signed_input_before_the_decisio
 
     # The auditor, with this environment's merchant directory, traces both decisions to verified inputs.
     _, report = cli("--trust-local-key", "--trust-local-merchants", "--merchant", m, "--since", started.isoformat(),
+                    "--inputs-since", started.isoformat(),
                     tmp=tmp_path)  # fmt: skip
     assert [f for f in report["findings"] if f["check"] == "inputs"] == []
     assert report["inputs"]["verified"] == 2 and report["inputs"]["decisions_traced"] >= 3  # + IssueAccepted
