@@ -17,7 +17,7 @@ from services.ops.domain.facts import Fact, Poison
 from shared.contracts.envelope import EventEnvelope
 from shared.contracts.events import REGISTRY, Event, payload_of
 from shared.infra.deadletters import safe_text
-from shared.infra.messages import MAX_MESSAGE_BYTES
+from shared.infra.messages import MAX_EVENT_BYTES
 
 
 def _envelope_of(name: str, model: type[Event]) -> Any:
@@ -40,8 +40,8 @@ _ENVELOPES = _one_pass()
 def parse(topic: str, partition: int, offset: int, value: bytes | None) -> Fact | Poison:
     raw = value or b""
     try:
-        if len(raw) > MAX_MESSAGE_BYTES:
-            raise ValueError(f"{len(raw)} bytes, more than {MAX_MESSAGE_BYTES}")
+        if len(raw) > MAX_EVENT_BYTES:
+            raise ValueError(f"{len(raw)} bytes, more than {MAX_EVENT_BYTES}")
         envelope = _ENVELOPES.validate_json(raw)
     except Exception:  # the one pass refused it: the usual two passes say why (or, in theory, accept it)
         return _parse_slowly(topic, partition, offset, raw)
@@ -50,8 +50,8 @@ def parse(topic: str, partition: int, offset: int, value: bytes | None) -> Fact 
 
 def _parse_slowly(topic: str, partition: int, offset: int, raw: bytes) -> Fact | Poison:
     try:
-        if len(raw) > MAX_MESSAGE_BYTES:
-            raise ValueError(f"{len(raw)} bytes, more than {MAX_MESSAGE_BYTES}")
+        if len(raw) > MAX_EVENT_BYTES:
+            raise ValueError(f"{len(raw)} bytes, more than {MAX_EVENT_BYTES}")
         envelope = EventEnvelope.from_bytes(raw)
         payload = payload_of(envelope)
     except Exception as exc:  # anything a record can make the parser raise is the record's fault here

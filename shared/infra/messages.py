@@ -16,6 +16,9 @@ from shared.contracts.events import Outgoing
 
 # Larger messages are refused before parsing: no merchant request or event is anywhere near this big.
 MAX_MESSAGE_BYTES = 256 * 1024
+# Domain events, which only the platform's own principals write: a TicketsIssued of the largest order (1,000
+# tickets, each with its write-off code's keyed hash and ciphertext) is about 350 KB.
+MAX_EVENT_BYTES = 512 * 1024
 
 T = TypeVar("T")
 Body = TypeVar("Body", covariant=True)
@@ -74,9 +77,9 @@ def one_by_one(handler: MessageHandler[T]) -> BatchHandler[T]:
     return handle
 
 
-def check_size(record: Inbound) -> None:
-    if len(record.value) > MAX_MESSAGE_BYTES:
-        raise Unparseable(f"message of {len(record.value)} bytes exceeds the {MAX_MESSAGE_BYTES}-byte limit")
+def check_size(record: Inbound, limit: int = MAX_MESSAGE_BYTES) -> None:
+    if len(record.value) > limit:
+        raise Unparseable(f"message of {len(record.value)} bytes exceeds the {limit}-byte limit")
 
 
 # A JSON escape of NUL that is not itself an escaped backslash followed by "u0000" (an odd run of backslashes).
@@ -87,7 +90,7 @@ _NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 
 def parse_event(record: Inbound) -> Parsed[EventEnvelope]:
     """Parse a domain event envelope; dedup by its event_id."""
-    check_size(record)
+    check_size(record, MAX_EVENT_BYTES)
     # A substring test first (a few hundred ns per event): the regex only runs when an escape might be there.
     if b"\\u0000" in record.value and _NUL_ESCAPE.search(record.value):
         raise Unparseable("not an event envelope: a string contains NUL")

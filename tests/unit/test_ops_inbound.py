@@ -11,7 +11,7 @@ import pytest
 from services.ops.domain.facts import Fact, Poison
 from services.ops.inbound import _parse_slowly, parse
 from shared.contracts.events import REGISTRY
-from shared.infra.messages import MAX_MESSAGE_BYTES
+from shared.infra.messages import MAX_EVENT_BYTES
 from tests.unit.test_ops_events import scenario
 
 
@@ -50,7 +50,7 @@ def _tampered(change: str) -> bytes:
     [
         b"not json",
         b"",
-        b"x" * (MAX_MESSAGE_BYTES + 1),
+        b"x" * (MAX_EVENT_BYTES + 1),
         _tampered("unknown type"),
         _tampered("bad payload"),
         _tampered("extra envelope field"),
