@@ -19,7 +19,7 @@ from shared.sandbox.tap import Tap
 from shared.topics import INGEST_PAYMENTS, INGEST_REQUESTS
 from tests.support.processes import Platform
 
-ORDERS = 2000
+ORDERS = 1000  # ten chunks of 100: the four kills land while they are being issued
 KILLS = 4
 # Business deadlines (a payment's wait for its order, an order's for its payment, 6 and 10 s in the session) are not
 # what is tested here: a message waiting behind a crash must not be mistaken for one that never came.

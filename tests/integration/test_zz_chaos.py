@@ -21,7 +21,9 @@ from shared.settings import Settings
 from tests.conftest import PLATFORM_SERVICES
 from tests.support.processes import Platform
 
-ORDERS = int(os.environ.get("CHAOS_TEST_ORDERS", "2000"))
+# 1,000 orders meet every kind of fault (they are placed by the share of the stream sent); `make chaos` runs the long
+# campaigns. 2,000 here took a quarter of the whole suite.
+ORDERS = int(os.environ.get("CHAOS_TEST_ORDERS", "1000"))
 SEED = int(os.environ.get("CHAOS_TEST_SEED", "15"))
 
 
