@@ -3,7 +3,11 @@
 1. Throughput: a new ops app (its own consumer group) starts at the topics' ends; BENCH_OPS_EVENTS ledger entries
    (orders of 5 entries over 100 merchants, on the settlement topic only: see `order_events`) are published as
    fast as the producer goes, and the rate is their number over the time from the first send until the app has
-   folded the last; with the process's CPU time per event. Bar: >= 5,000 events/s.
+   folded the last; with the process's CPU time per event. Bar: >= 5,000 events/s. On a shared machine this is
+   often the producer's rate (the app keeps up with it), so:
+1b. Catching up: the app is stopped, BENCH_OPS_EVENTS more are published, and the app is started again: it resumes
+   at its committed offsets with all of them as its backlog. The rate is the events folded from the first batch
+   seen folded to the last, over that time: the most the app folds, no producer competing for the cores.
 2. Event -> page: with the app caught up and a background load of LOAD_RATE events/s, PROBES orders are issued one
    by one; each one's latency is its publish -> the first server-sent event (what the page renders from) whose
    counters include it. Bar: p99 < 2 s.
@@ -114,6 +118,7 @@ class OpsApp:
         self.process: asyncio.subprocess.Process | None = None
 
     async def start(self) -> None:
+        (self.workdir / "ready").unlink(missing_ok=True)
         with (self.workdir / "ops.log").open("ab") as log:
             self.process = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "services.ops", cwd=ROOT, env=self.env, stdout=log, stderr=log
@@ -142,11 +147,7 @@ async def throughput(settings: Settings, report: Report) -> OpsApp:
     the time from the first send until the app has folded the last (the producer alone takes a fraction of it)."""
     app = OpsApp(settings)
     await app.start()
-    at = datetime.now(UTC)
-    orders = [
-        order_events(f"BENCH{n % MERCHANTS:03d}", f"B{n:07d}{uuid.uuid4().hex[:4]}", at) for n in range(EVENTS // 5)
-    ]
-    events = [e for order in orders for e in order]
+    events = bench_events()
     producer = AIOKafkaProducer(
         bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=20, max_batch_size=262144
     )
@@ -178,6 +179,51 @@ async def throughput(settings: Settings, report: Report) -> OpsApp:
     assert app.process is not None
     report.add("ops process RSS", f"{rss_mb(app.process.pid):.0f} MB")
     return app
+
+
+def bench_events() -> list[Outgoing]:
+    at = datetime.now(UTC)
+    orders = [
+        order_events(f"BENCH{n % MERCHANTS:03d}", f"B{n:07d}{uuid.uuid4().hex[:4]}", at) for n in range(EVENTS // 5)
+    ]
+    return [e for order in orders for e in order]
+
+
+async def catch_up(settings: Settings, app: OpsApp, report: Report) -> None:
+    """Stop the app, publish EVENTS, start it again: its rate through that backlog (see the module's 1b)."""
+    async with aiohttp.ClientSession() as http:
+        before = folded(await app.summary(http))
+        await app.stop()
+        events = bench_events()
+        producer = AIOKafkaProducer(
+            bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=20, max_batch_size=262144
+        )
+        await producer.start()
+        await publish(producer, events)
+        await producer.stop()
+        await app.start()
+        first = await until_folded(app, http, before, 1)
+        started, cpu_started = time.perf_counter(), cpu_seconds(app)
+        done = await until_folded(app, http, before, len(events))
+        seconds, cpu = time.perf_counter() - started, cpu_seconds(app) - cpu_started
+    report.add(
+        f"catching up: {len(events):,} events published while the app was stopped, folded per second (bar >= 5,000/s)",
+        f"{(done - first) / seconds:,.0f} ({done - first:,} in {seconds:.1f} s after the first batch)",
+    )
+    report.add(
+        "catching up: ops process CPU per event (user + system)",
+        f"{cpu / (done - first) * 1e6:.0f} µs ({(done - first) / cpu:,.0f} events per CPU-second)",
+    )
+    report.add("load average after catching up", str(os.getloadavg()))
+
+
+async def until_folded(app: OpsApp, http: aiohttp.ClientSession, before: int, wanted: int) -> int:
+    """Polled like the page would (every 50 ms): the events folded since `before`, once at least `wanted`."""
+    while True:
+        done = folded(await app.summary(http)) - before
+        if done >= wanted:
+            return done
+        await asyncio.sleep(0.05)
 
 
 async def synced(app: OpsApp, http: aiohttp.ClientSession, producer: AIOKafkaProducer) -> None:
@@ -255,6 +301,7 @@ async def page_latency(settings: Settings, app: OpsApp, report: Report) -> None:
 async def run(settings: Settings, report: Report) -> None:
     app = await throughput(settings, report)
     try:
+        await catch_up(settings, app, report)
         await page_latency(settings, app, report)
     finally:
         await app.stop()
@@ -264,7 +311,10 @@ def main() -> None:
     report = Report("Ops app: events folded per second, event → page latency", "python deploy/bench/ops.py")
     print(f"benchmark: ops app, {EVENTS:,} events, then {PROBES} probes under {LOAD_RATE}/s")
     asyncio.run(run(Settings.from_env(), report))
-    report.append_to_docs()
+    if os.environ.get("BENCH_NO_DOCS"):  # a trial run: print the section instead of appending it
+        print(report.markdown())
+    else:
+        report.append_to_docs()
 
 
 if __name__ == "__main__":

@@ -111,6 +111,7 @@ class OpsRuntime:
 
     async def _close(self, _app: Any, *_: Any, signal: Any = None, **__: Any) -> None:
         self.stopping.set()
+        self.live.bump()  # wakes the open live streams (each waits up to 15 s for a change) to see `stopping` and end
         if self._lag_reader is not None:
             with contextlib.suppress(Exception):
                 await self._lag_reader.stop()
