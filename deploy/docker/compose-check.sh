@@ -35,6 +35,7 @@ export OPS_HOST_PORT="${OPS_HOST_PORT:-26166}" POSTGRES_PASSWORD="${POSTGRES_PAS
 # Fresh volumes every run, so fresh keys are right (a kept stack would need the same keys again).
 export ECTICKET_CONFIG_KEY="${ECTICKET_CONFIG_KEY:-$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')}"
 export ECTICKET_AUDIT_SIGNING_KEY="${ECTICKET_AUDIT_SIGNING_KEY:-$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')}"
+export ECTICKET_CODE_KEY="${ECTICKET_CODE_KEY:-$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')}"
 export ECTICKET_AUDIT_KEY_ID="${ECTICKET_AUDIT_KEY_ID:-compose-check}"
 
 down() { "${COMPOSE[@]}" down -v --remove-orphans >/dev/null 2>&1 || true; }
