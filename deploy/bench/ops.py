@@ -128,7 +128,7 @@ class OpsApp:
             await asyncio.sleep(0.05)
 
     async def stop(self) -> None:
-        if self.process is not None:
+        if self.process is not None and self.process.returncode is None:
             self.process.terminate()
             await asyncio.wait_for(self.process.wait(), 30)
 
@@ -142,11 +142,9 @@ def folded(summary: dict[str, Any]) -> int:
     return int(summary["counters"].get("events", 0)) + int(summary["counters"].get("poison_events", 0))
 
 
-async def throughput(settings: Settings, report: Report) -> OpsApp:
+async def throughput(settings: Settings, app: OpsApp, report: Report) -> None:
     """Start the app at the topics' ends, then publish EVENTS as fast as the producer goes: the rate is EVENTS over
     the time from the first send until the app has folded the last (the producer alone takes a fraction of it)."""
-    app = OpsApp(settings)
-    await app.start()
     events = bench_events()
     producer = AIOKafkaProducer(
         bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=20, max_batch_size=262144
@@ -178,7 +176,6 @@ async def throughput(settings: Settings, report: Report) -> OpsApp:
     report.add("load average during the run (other sessions share the 2 cores)", os.getloadavg().__str__())
     assert app.process is not None
     report.add("ops process RSS", f"{rss_mb(app.process.pid):.0f} MB")
-    return app
 
 
 def bench_events() -> list[Outgoing]:
@@ -299,8 +296,10 @@ async def page_latency(settings: Settings, app: OpsApp, report: Report) -> None:
 
 
 async def run(settings: Settings, report: Report) -> None:
-    app = await throughput(settings, report)
+    app = OpsApp(settings)
     try:
+        await app.start()
+        await throughput(settings, app, report)
         await catch_up(settings, app, report)
         await page_latency(settings, app, report)
     finally:
