@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from pydantic import ValidationError
 
 from services.audit.domain.records import Finding, Findings, Record
+from services.audit.kept_inputs import PAYMENT, PAYMENT_FACTS, REQUEST, Kept, KeptInputs, Signed
 from services.payment_confirmation.domain.aio_fields import parse_aio_time
 from services.payment_confirmation.domain.assessment import Refused, assess
 from services.payment_confirmation.inbound import parse_payment_result
@@ -38,17 +38,6 @@ from shared.topics import INGEST_PAYMENTS, INGEST_REQUESTS
 MerchantKeys = Mapping[str, Sequence[Merchant]]
 # Payment rejections taken before the result's signature verified: not archived (services/payment_confirmation).
 UNSIGNED = frozenset({PaymentRejectReason.UNKNOWN_MERCHANT, PaymentRejectReason.BAD_CHECKSUM})
-# What a decision is compared with: (kind, merchant, where, verified, facts). Facts are small tuples, not the input.
-REQUEST, PAYMENT = "request", "payment result"
-
-
-@dataclass(frozen=True, slots=True)
-class Signed:
-    kind: str
-    merchant_id: str
-    where: str
-    verified: bool
-    facts: dict[str, object]
 
 
 class InputCheck:
@@ -56,7 +45,7 @@ class InputCheck:
         self, findings: Findings, keys: MerchantKeys, merchant_id: str | None = None, since_ms: int | None = None
     ) -> None:
         self.findings, self.keys, self.merchant_id, self.since_ms = findings, keys, merchant_id, since_ms
-        self.inputs: dict[uuid.UUID, Signed] = {}
+        self.inputs = KeptInputs()
         self.archived = self.verified = self.traced = 0
 
     def on_archived(self, record: Record) -> None:
@@ -76,7 +65,7 @@ class InputCheck:
             return
         if signed is not None:
             self.verified += signed.verified
-            self.inputs[key.message_id] = signed
+            self.inputs.add(key.message_id, record.topic, record.partition, record.offset, signed)
 
     def on_decision(self, envelope: EventEnvelope, event: Event, where: str) -> None:
         if not _decided_on_signed_input(event):
@@ -98,9 +87,9 @@ class InputCheck:
             )
             self._find("unverified_decision", where, detail, merchant)
             return
-        for name, recorded, signed_value in _differences(event, signed):
+        for name, recorded in _differences(event, signed):
             detail = f"{envelope.event_type} says {name} {recorded!r}; its signed {signed.kind} at {signed.where} "
-            self._find("differs", where, detail + f"says {signed_value!r}", merchant)
+            self._find("differs", where, detail + "says otherwise", merchant)
 
     def _read(self, key: ArchiveKey, inbound: Inbound, where: str) -> Signed | None:
         """The input as its service read it (its own parser: the same message id), its signature verified."""
@@ -134,16 +123,15 @@ class InputCheck:
                 lines = data.get("TicketInfo")
                 count = sum(_int(line.get("TicketAmount")) for line in lines if isinstance(line, dict)) if isinstance(
                     lines, list) else 0  # fmt: skip
-                facts = {"merchant_id": data.get("MerchantID"), "request_id": request_id, "issue_type":
-                         data.get("IssueType"), "trade_no": data.get("MerchantTradeNo") or data.get("FreeTradeNo"),
-                         "tickets": count}  # fmt: skip
-                return Signed(REQUEST, key.merchant_id, where, True, facts)
+                trade_no = data.get("MerchantTradeNo") or data.get("FreeTradeNo")
+                facts = (data.get("MerchantID"), request_id, data.get("IssueType"), trade_no, count)
+                return Signed(REQUEST, True, facts)
             failure = opened.message
         detail = (
             f"request {request_id!r} of {key.merchant_id}: {failure} (tried {len(key_sets)} key set(s) of {signer})"
         )
         self._find("bad_signature", where, detail, key.merchant_id)
-        return Signed(REQUEST, key.merchant_id, where, False, {})
+        return Signed(REQUEST, False)
 
     def _payment(self, key: ArchiveKey, fields: dict[str, str], timestamp_ms: int, where: str) -> Signed | None:
         order = f"{fields['MerchantID']}/{fields['MerchantTradeNo']}"
@@ -157,10 +145,10 @@ class InputCheck:
             secrets = keys.secrets
             if verify_aio_check_mac_value(fields, secrets.payment_hash_key.get_secret_value(),
                                           secrets.payment_hash_iv.get_secret_value()):  # fmt: skip
-                return Signed(PAYMENT, key.merchant_id, where, True, _claim(fields, keys, timestamp_ms))
+                return Signed(PAYMENT, True, _claim(fields, keys, timestamp_ms))
         detail = f"payment result of {order}: CheckMacValue does not match any of its {len(key_sets)} key set(s)"
         self._find("bad_signature", where, detail, key.merchant_id)
-        return Signed(PAYMENT, key.merchant_id, where, False, {})
+        return Signed(PAYMENT, False)
 
     def _find(self, kind: str, where: str, detail: str, merchant_id: str | None = None) -> None:
         self.findings.add(Finding("inputs", kind, where, detail, merchant_id))
@@ -176,29 +164,28 @@ def _decided_on_signed_input(event: Event) -> bool:
     return isinstance(event, PaymentRejected) and event.reason not in UNSIGNED
 
 
-def _claim(fields: dict[str, str], keys: Merchant, timestamp_ms: int) -> dict[str, object]:
-    """What payment confirmation's own `assess` makes of the verified result. Its date window is judged at the
-    payment date itself (the service judged it at the merchant's clock, which a sandbox test clock may shift)."""
+def _claim(fields: dict[str, str], keys: Merchant, timestamp_ms: int) -> tuple[object, ...]:
+    """What payment confirmation's own `assess` makes of the verified result (PAYMENT_FACTS). Its date window is
+    judged at the payment date itself (the service judged it at the merchant's clock, which a sandbox test clock
+    may shift)."""
     try:
         now = parse_aio_time(fields.get("PaymentDate", ""))
     except ValueError:
         now = datetime.fromtimestamp(timestamp_ms / 1000, UTC)
     claim = assess(fields, keys, now)
-    facts: dict[str, object] = {
-        "merchant_trade_no": fields["MerchantTradeNo"],
-        "trade_no": fields.get("TradeNo") or None,
-    }
     if isinstance(claim, Refused):
-        return facts | {"refused": claim.reason.value}
-    return facts | claim.model_dump(exclude={"escrow_days", "duplicate_of"})
+        known = {"refused": claim.reason.value, "merchant_trade_no": fields["MerchantTradeNo"],
+                 "trade_no": fields.get("TradeNo") or None}  # fmt: skip
+        return tuple(known.get(name) for name in PAYMENT_FACTS)
+    return (None, *(getattr(claim, name) for name in PAYMENT_FACTS[1:]))
 
 
-def _differences(event: Event, signed: Signed) -> list[tuple[str, object, object]]:
-    facts = signed.facts
+def _differences(event: Event, signed: Kept) -> list[tuple[str, object]]:
+    """The facts of `event` that its signed input does not vouch for: (name, the event's value)."""
     recorded: dict[str, object] = {}
     if isinstance(event, IssueAccepted | TicketsIssued | IssueFailed):
         if signed.kind != REQUEST:
-            return [("its input", "a request", signed.kind)]
+            return [("its input", signed.kind)]
         recorded = {"merchant_id": event.merchant_id, "request_id": event.request_id}
         if isinstance(event, IssueAccepted | TicketsIssued):
             recorded |= {"trade_no": event.ticket_trade_no, "issue_type": event.issue_type}
@@ -206,13 +193,13 @@ def _differences(event: Event, signed: Signed) -> list[tuple[str, object, object
             recorded["tickets"] = len(event.tickets)
     elif isinstance(event, PaymentConfirmed | PaymentRejected):
         if signed.kind != PAYMENT:
-            return [("its input", "a payment result", signed.kind)]
+            return [("its input", signed.kind)]
         recorded = {"merchant_trade_no": event.merchant_trade_no, "trade_no": event.trade_no}
         if isinstance(event, PaymentConfirmed):
-            if "refused" in facts:
-                return [("confirmed", True, f"refused by assess: {facts['refused']}")]
-            recorded = event.model_dump(exclude={"escrow_days", "duplicate_of"})
-    return [(name, value, facts.get(name)) for name, value in recorded.items() if facts.get(name) != value]
+            if signed.refused is not None:
+                return [("confirmed (payment confirmation's assess refuses it: " + signed.refused + ")", True)]
+            recorded = {name: getattr(event, name) for name in PAYMENT_FACTS[1:]}
+    return [(name, value) for name, value in recorded.items() if not signed.agrees(name, value)]
 
 
 def _same_id(key: ArchiveKey, actual: uuid.UUID) -> None:
