@@ -101,6 +101,17 @@ async def publish(producer: AIOKafkaProducer, events: list[Outgoing]) -> None:
         await asyncio.gather(*futures)
 
 
+def bulk_producer(settings: Settings) -> AIOKafkaProducer:
+    """Batching, and patient: on a shared machine the broker may be paused for longer than aiokafka's 40 s default."""
+    return AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        acks="all",
+        linger_ms=20,
+        max_batch_size=262144,
+        request_timeout_ms=600_000,
+    )
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -146,9 +157,7 @@ async def throughput(settings: Settings, app: OpsApp, report: Report) -> None:
     """Start the app at the topics' ends, then publish EVENTS as fast as the producer goes: the rate is EVENTS over
     the time from the first send until the app has folded the last (the producer alone takes a fraction of it)."""
     events = bench_events()
-    producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=20, max_batch_size=262144
-    )
+    producer = bulk_producer(settings)
     await producer.start()
     async with aiohttp.ClientSession() as http:
         await synced(app, http, producer)
@@ -192,9 +201,7 @@ async def catch_up(settings: Settings, app: OpsApp, report: Report) -> None:
         before = folded(await app.summary(http))
         await app.stop()
         events = bench_events()
-        producer = AIOKafkaProducer(
-            bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=20, max_batch_size=262144
-        )
+        producer = bulk_producer(settings)
         await producer.start()
         await publish(producer, events)
         await producer.stop()
@@ -241,7 +248,9 @@ def cpu_seconds(app: OpsApp) -> float:
 
 
 async def page_latency(settings: Settings, app: OpsApp, report: Report) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=5)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=5, request_timeout_ms=600_000
+    )
     await producer.start()
     sent_at: dict[int, float] = {}
     latencies: list[float] = []
