@@ -21,6 +21,7 @@ from shared.merchants.model import Mode, NotifyAck, NotifySchedule
 from shared.sandbox.merchant import MerchantClient, unique
 from shared.sandbox.tap import Seen, Tap
 from shared.settings import Settings
+from tests.support.codes import with_codes
 from tests.support.merchant_endpoint import Behaviour, MerchantEndpoint, configure_notifications
 from tests.support.merchants import GIFT, fresh_merchant
 from tests.support.orders import issue, issue_data
@@ -263,12 +264,13 @@ async def test_a_daily_merchant_is_notified_in_its_batch_not_at_once(
 
 async def issued_with(merchant: MerchantClient, tap: Tap, merchant_id: str, item: str, platform_id: str | None,
                       **order_fields: str) -> dict[str, Any]:  # fmt: skip
-    """A gift order whose Issue request carries `order_fields` (its notify URLs): its TicketsIssued payload."""
+    """A gift order whose Issue request carries `order_fields` (its notify URLs): its TicketsIssued payload, each
+    ticket with its opened `write_off_no`."""
     trade_no = unique("NU")
     data = issue_data(trade_no, {item: 1}, merchant_id=merchant_id, free=True) | order_fields
     await merchant.send_request(merchant.request("Issue", data, merchant_id=merchant_id, platform_id=platform_id))
     [issued] = await tap.wait_for(lambda s: s.type == "TicketsIssued" and s.payload["ticket_trade_no"] == trade_no)
-    return issued.payload
+    return issued.payload | {"tickets": with_codes(issued.payload["tickets"])}
 
 
 async def test_the_issue_requests_url_wins_and_a_platforms_order_is_sealed_with_the_platforms_keys(
