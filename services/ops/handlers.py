@@ -7,7 +7,7 @@ changelog records of the whole batch go straight to the producer and are awaited
 acknowledged: an exception anywhere above leaves the whole batch unacknowledged, so its offsets are never
 committed and the batch is read again after a restart; and no offset is committed before the table changes it
 caused are in the changelog (faust's own `send_changelog` buffers them in its ProducerBuffer, which its commit
-flushes for at most 0.1 s; and costs ~100 µs a record).
+stops waiting for after 0.1 s without a record sent; and it cost ~100 µs a record).
 """
 
 from __future__ import annotations
