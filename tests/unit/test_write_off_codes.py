@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
+from services.query.write_off_codes import opened_data, sealed_data
 from shared.ecticket.write_off_codes import CodeKey, UnreadableCode
 from shared.settings import DEV_CODE_KEY
 
@@ -41,3 +44,11 @@ def test_the_key_is_never_printed_and_must_be_32_bytes_of_hex() -> None:
         with pytest.raises(ValueError, match="ECTICKET_CODE_KEY") as refused:
             CodeKey.from_hex(bad)
         assert bad == "" or bad not in str(refused.value)
+
+
+def test_a_parked_querys_data_keeps_its_write_off_code_sealed_and_gives_it_back_when_answered() -> None:
+    data = {"MerchantID": "3085676", "WriteOffNo": CODE, "TicketNo": ""}
+    kept = sealed_data(data, KEY)
+    assert CODE not in json.dumps(kept) and "WriteOffNo" not in kept
+    assert opened_data(kept, KEY) == data
+    assert sealed_data({"TicketNo": "T1"}, KEY) == {"TicketNo": "T1"}  # nothing to seal: left as it is
