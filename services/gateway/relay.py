@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from services.gateway import store
 from services.gateway.inbound import Forward
+from services.gateway.replay_lookups import ReplayLookups
 from services.gateway.replies import GaveUp, ReplyTail
 from shared.infra.faults import is_transient
 from shared.topics import INGEST_PAYMENTS, INGEST_REQUESTS
@@ -36,6 +36,10 @@ class Relay:
     tail: ReplyTail
     pool: asyncpg.Pool
     reply_seconds: float
+    lookups: ReplayLookups = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.lookups = ReplayLookups(self.pool)
 
     async def answer(self, request: Forward) -> Replied | NoReply:
         """The reply to `request`: recorded already (a replay), else forwarded and awaited. A replay that finds no
@@ -44,8 +48,8 @@ class Relay:
         waiting = self.tail.expect(request.request_id)
         try:
             try:
-                known = self.tail.read_not_recorded(request.request_id) or await store.reply_of(
-                    self.pool, request.request_id
+                known = self.tail.read_not_recorded(request.request_id) or await self.lookups.reply_of(
+                    request.request_id
                 )
             except Exception as exc:
                 if not is_transient(exc):

@@ -18,9 +18,10 @@ class Answered:
     replied_at: datetime
 
 
-async def reply_of(pool: asyncpg.Pool, request_id: str) -> str | None:
-    text: str | None = await pool.fetchval("SELECT response FROM replies WHERE request_id = $1", request_id)
-    return text
+async def replies_of(pool: asyncpg.Pool, request_ids: Sequence[str]) -> dict[str, str]:
+    """The recorded replies among `request_ids` (a request never answered is simply absent)."""
+    rows = await pool.fetch("SELECT request_id, response FROM replies WHERE request_id = ANY($1::text[])", request_ids)
+    return {row["request_id"]: row["response"] for row in rows}
 
 
 async def positions(pool: asyncpg.Pool) -> dict[int, int]:
