@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -130,8 +131,9 @@ class QueryHandlers:
                 out.append(answered(asker, caller.signer, PRINTING_NOT_ENABLED, now))
                 continue
             if isinstance(query, OrderQuery | TicketQuery):
-                if watermark is None:
-                    watermark, applied = await self.event_offsets.ends(), await self._applied(conn)
+                if watermark is None:  # three round trips at once: two to the broker, one to the database
+                    ends, applied = await asyncio.gather(self.event_offsets.ends(), self._applied(conn))
+                    watermark = ends
                 behind = not reached(watermark, applied)
                 answer = None if behind else await self._answer(conn, asker.merchant_id, query, final=False)
                 if answer is None:
@@ -174,7 +176,7 @@ class QueryHandlers:
         (including the batch in hand), or what its consumer group committed, whichever is further. The group's
         offsets also pass the records the handlers never see (inbox duplicates, dead letters): without them a
         partition ending in a duplicate would hold every query until the sweep."""
-        recorded, committed = await offsets.applied(conn), await self.event_offsets.committed()
+        recorded, committed = await asyncio.gather(offsets.applied(conn), self.event_offsets.committed())
         return {key: max(recorded.get(key, 0), committed.get(key, 0)) for key in {*recorded, *committed}}
 
     async def _answer(self, conn: asyncpg.Connection, merchant_id: str, query: Query, final: bool) -> Answer | None:
