@@ -38,6 +38,7 @@ test: $(STAMP) chromium
 	source .run/test/env; \
 	$(BIN)/pytest $(PYTEST_ARGS); status=$$?; \
 	bash deploy/local/infra.sh down; \
+	if [ -z "$(PYTEST_ARGS)" ]; then env -u KAFKA_PORT -u PG_PORT $(MAKE) --no-print-directory test-ops || status=1; fi; \
 	exit $$status
 
 # The ops dashboard's browser test drives Debian's headless Chromium; installed once (needs root and the Debian
@@ -48,7 +49,8 @@ chromium:
 	  echo "chromium could not be installed: the ops dashboard's browser test will skip"
 
 # The ops app's own tests, which publish synthetic histories onto the event topics: on an instance of their own,
-# without the platform acting on them (tests/integration/test_ops_app.py says why).
+# without the platform acting on them (tests/integration/test_ops_app.py says why). `make test` runs them after the
+# rest of the suite (when it runs the whole suite, without PYTEST_ARGS).
 test-ops: $(STAMP) chromium
 	@export INFRA_NAME=test-ops PG_FAST=1 ECTICKET_OPS_TESTS=1; \
 	bash deploy/local/infra.sh up >/dev/null || exit 1; \

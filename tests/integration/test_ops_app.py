@@ -34,7 +34,8 @@ EVENT_TOPICS = (
 # These tests publish a synthetic history straight onto the platform's event topics. In `make test` the platform
 # runs beside them and acts on it (an unclaimed payment failed and refunded, settlement exceptions), which changes
 # what the dashboard must show and what later tests find (seen: they and the payment-verification tests failed in
-# the full suite). So they run on an instance of their own, without the platform: `make test-ops`.
+# the full suite). So they run on an instance of their own, without the platform: `make test-ops` (which `make test`
+# runs after the rest of the suite).
 ISOLATED = pytest.mark.skipif(not os.environ.get("ECTICKET_OPS_TESTS"), reason="runs alone: make test-ops")
 pytestmark = ISOLATED
 
