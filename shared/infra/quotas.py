@@ -1,4 +1,4 @@
-"""Kafka client quotas: admission control in front of the ingestion topics (docs/security.md, "Quotas").
+"""Kafka client quotas: admission control in front of the ingestion topics (docs/security.md, "Produce quotas").
 
 Each partition of an ingestion topic is consumed first in, first out, so a sender that writes faster than the
 platform drains builds a backlog every other merchant's requests then wait behind. The broker's produce quotas stop
