@@ -27,6 +27,7 @@ from shared.contracts.envelope import EventEnvelope
 from shared.contracts.events import Event
 from shared.contracts.issuance import IssueAccepted, IssueFailed, TicketsIssued
 from shared.contracts.payments import PaymentConfirmed, PaymentRejected, PaymentRejectReason
+from shared.contracts.redemption import RedemptionRejected, TicketEvent
 from shared.ecticket.aio import verify_aio_check_mac_value
 from shared.ecticket.envelope import EnvelopeFailure, RequestEnvelope, open_request
 from shared.infra.intake import parse_ingest_request
@@ -155,8 +156,10 @@ class InputCheck:
 
 
 def _decided_on_signed_input(event: Event) -> bool:
-    if isinstance(event, IssueAccepted | TicketsIssued):
+    if isinstance(event, IssueAccepted | TicketsIssued | RedemptionRejected):
         return True
+    if isinstance(event, TicketEvent):
+        return event.request_id is not None  # None: time decided it (an expiry)
     if isinstance(event, IssueFailed):
         return event.request_id != ""  # "" : a payment nobody claimed; no request behind it
     if isinstance(event, PaymentConfirmed):
@@ -191,6 +194,10 @@ def _differences(event: Event, signed: Kept) -> list[tuple[str, object]]:
             recorded |= {"trade_no": event.ticket_trade_no, "issue_type": event.issue_type}
         if isinstance(event, TicketsIssued):
             recorded["tickets"] = len(event.tickets)
+    elif isinstance(event, TicketEvent | RedemptionRejected):  # a write-off, a refund, their cancellations
+        if signed.kind != REQUEST:
+            return [("its input", signed.kind)]
+        recorded = {"merchant_id": event.merchant_id, "request_id": event.request_id}
     elif isinstance(event, PaymentConfirmed | PaymentRejected):
         if signed.kind != PAYMENT:
             return [("its input", signed.kind)]

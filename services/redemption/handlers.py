@@ -17,6 +17,7 @@ from services.redemption import store
 from services.redemption.domain import Refund, Request, Ticket, decide, tickets_from_issued
 from services.redemption.inbound import Invalid, RequestedBy, command_from
 from services.redemption.outbound import PRODUCER, Asker, answer, invalid_data, wrapped
+from shared.contracts.archive import REQUEST, archived
 from shared.contracts.envelope import EventEnvelope
 from shared.contracts.events import Outgoing, payload_of
 from shared.contracts.ingest import IngestRequest
@@ -46,8 +47,13 @@ class RedemptionHandlers:
         known yet is parked until its TicketsIssued arrives (it is answered then, or at its deadline)."""
         out: list[Outgoing] = []
         asked: list[Asked] = []
-        for _record, parsed in items:
+        for record, parsed in items:
             admitted = await self._admit(parsed)
+            if isinstance(admitted, tuple) or _signed(admitted):
+                # Its signature verified: kept byte for byte, chained, before the events of its decision (issue 13;
+                # shared/contracts/archive.py), as issuance keeps an Issue request.
+                merchant_id = str(parsed.body.envelope["MerchantID"])
+                out.append(archived(REQUEST, record.topic, record.value, parsed.message_id, merchant_id))
             if isinstance(admitted, tuple):
                 asked.append(admitted)
             else:
@@ -136,3 +142,9 @@ class _Locked:
     def update(self, ticket: Ticket) -> Ticket:
         self._by_ticket_no[ticket.ticket_no] = self._by_write_off_hash[ticket.write_off_hash] = ticket
         return ticket
+
+
+def _signed(refused: list[Outgoing]) -> bool:
+    """Whether `_admit`'s refusal came after the signature verified: Data it could not decide on (its
+    RedemptionRejected 1001), not an unauthenticated request (a reply only) or another service's operation."""
+    return any(o.event_type == "RedemptionRejected" for o in refused)

@@ -42,6 +42,7 @@ from shared.sandbox.merchant import MerchantClient
 from shared.sandbox.tap import Tap
 from shared.settings import Settings, business_day_cutoff
 from shared.topics import AUDIT_INPUTS, INGEST_PAYMENTS, INGEST_REQUESTS
+from tests.support.codes import with_codes
 from tests.support.merchants import PICKUP, fresh_merchant
 from tests.support.orders import pay
 from tests.support.processes import ROOT
@@ -228,21 +229,29 @@ async def test_the_running_services_archive_each_signed_input_before_the_decisio
             "TicketInfo": [{"ItemNo": PICKUP, "TicketAmount": 1}]}  # fmt: skip
     await merchant.send_request(merchant.request("Issue", data, merchant_id=m))
     [issued] = await tap.wait_for(lambda s: s.type == "TicketsIssued" and s.payload["merchant_id"] == m)
+    # The voucher written off: redemption keeps its WriteOff request as issuance keeps the Issue.
+    [ticket] = with_codes(issued.payload["tickets"])
+    write_off = {"MerchantID": m, "WriteOffNo": ticket["write_off_no"], "Action": "1", "Operator": "pos1"}
+    await merchant.send_request(merchant.request("WriteOff", write_off, merchant_id=m))
+    [written] = await tap.wait_for(lambda s: s.type == "TicketWrittenOff" and s.payload["merchant_id"] == m)
 
     archive = {str(k.message_id): (k, v) for k, v in await archived_since(topics, started) if k.merchant_id == m}
     request_key, request_bytes = archive[str(issued.envelope.causation_id)]
     payment_key, payment_bytes = archive[str(paid.envelope.causation_id)]
+    write_off_key, write_off_bytes = archive[str(written.envelope.causation_id)]
     assert request_key.source == INGEST_REQUESTS and json.loads(request_bytes)["request_id"] == issued.payload[
         "request_id"]  # fmt: skip
     assert payment_key.source == INGEST_PAYMENTS and b"CheckMacValue" in payment_bytes
-    assert len(archive) == 2  # nothing else of this merchant: one request, one payment result
+    assert write_off_key.source == INGEST_REQUESTS and json.loads(write_off_bytes)["operation"] == "WriteOff"
+    assert len(archive) == 3  # nothing else of this merchant: two requests, one payment result
 
-    # The auditor, with this environment's merchant directory, traces both decisions to verified inputs.
+    # The auditor, with this environment's merchant directory, traces every decision to its verified input.
     _, report = cli("--trust-local-key", "--trust-local-merchants", "--merchant", m, "--since", started.isoformat(),
                     "--inputs-since", started.isoformat(),
                     tmp=tmp_path)  # fmt: skip
     assert [f for f in report["findings"] if f["check"] == "inputs"] == []
-    assert report["inputs"]["verified"] == 2 and report["inputs"]["decisions_traced"] >= 3  # + IssueAccepted
+    # Traced: the payment, IssueAccepted and TicketsIssued, and the write-off.
+    assert report["inputs"]["verified"] == 3 and report["inputs"]["decisions_traced"] >= 4
 
 
 async def archived_since(infra: Settings, since: datetime) -> list[tuple[ArchiveKey, bytes]]:
