@@ -131,7 +131,7 @@ def human(report: dict[str, Any], out: TextIO, limit: int = 50) -> None:
         w("Signed inputs: not re-verified (no merchant keys: --merchant-keys or --trust-local-merchants)\n\n")
     else:
         w(f"Signed inputs: {inputs['archived']:,} archived, {inputs['verified']:,} signatures verified, ")
-        w(f"{inputs['decisions_traced']:,} issue and payment decisions traced to theirs\n\n")
+        w(f"{inputs['decisions_traced']:,} request and payment decisions traced to theirs\n\n")
     if report["finding_counts"]:
         w("Findings:\n")
         for name, count in report["finding_counts"].items():
