@@ -18,6 +18,7 @@ from aiokafka import AIOKafkaProducer
 
 from shared.infra.database import create_pool, migrate
 from shared.infra.quotas import EXEMPT, LOAD_GENERATOR_CLIENT, Quota, apply_quotas
+from shared.platform import PLATFORM_SERVICES
 from shared.sandbox.merchant import MerchantClient
 from shared.sandbox.tap import Tap
 from shared.settings import Settings
@@ -26,15 +27,6 @@ from shared.topics import AUDIT_CHECKPOINTS, CATALOG
 from tests.support.processes import Platform, ServiceProcess
 
 MARKER_BY_DIR = {"unit": pytest.mark.unit, "integration": pytest.mark.integration, "e2e": pytest.mark.e2e}
-PLATFORM_SERVICES = (
-    "payment_confirmation",
-    "issuance",
-    "redemption",
-    "escrow_settlement",
-    "query",
-    "gateway",
-    "notification",
-)
 # The outside systems the services talk to, each simulated by a process of its own: name -> `python -m` module.
 SIMULATORS = {"escrow_bank": "deploy.simulators.bank", "payment_processor": "deploy.simulators.processor"}
 # Short enough for the timeout test to finish quickly, long enough for both arrival orders on a loaded machine.

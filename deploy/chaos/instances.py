@@ -16,16 +16,7 @@ from pathlib import Path
 from typing import Protocol
 
 from deploy.bench.common import ROOT
-
-PLATFORM_SERVICES = (
-    "payment_confirmation",
-    "issuance",
-    "redemption",
-    "escrow_settlement",
-    "query",
-    "gateway",
-    "notification",
-)
+from shared.platform import PLATFORM_SERVICES
 
 
 class Instances(Protocol):

@@ -11,7 +11,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 
-from deploy.chaos.instances import PLATFORM_SERVICES
+from shared.platform import PLATFORM_SERVICES
 
 OUTBOX_SCHEMAS = "SELECT table_schema FROM information_schema.tables WHERE table_name = 'outbox'"
 

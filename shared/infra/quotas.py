@@ -25,23 +25,15 @@ from aiokafka.protocol.admin import DescribeClientQuotasRequest
 from aiokafka.protocol.api import Request, RequestStruct, Response
 from aiokafka.protocol.types import Array, Boolean, Float64, Int16, Int32, Schema, String
 
+from shared.platform import PLATFORM_SERVICES, SIMULATED_SYSTEMS
+
 PRODUCE_RATE = "producer_byte_rate"
 MERCHANT_CLIENT_PREFIX = "ecticket-merchant-"
 UNIDENTIFIED_DEFAULT = 1024 * 1024
 EXEMPT = float(2**62)  # a rate no client reaches: Kafka has no "unlimited" value for a client id of its own
 
 # Every schema with an outbox has a relay whose producer is "<schema>-relay" (shared/infra/relay.py).
-RELAY_SCHEMAS = (
-    "payment_confirmation",
-    "issuance",
-    "redemption",
-    "escrow_settlement",
-    "query",
-    "gateway",
-    "notification",
-    "payment_processor",
-    "escrow_bank",
-)
+RELAY_SCHEMAS = (*PLATFORM_SERVICES, *SIMULATED_SYSTEMS)
 GATEWAY_CLIENT = "ecticket-gateway"
 ADMIN_CLIENT = "ecticket-admin"
 OPS_CLIENT = "ecticket-ops"

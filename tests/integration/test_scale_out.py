@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from shared.platform import PLATFORM_SERVICES
 from shared.sandbox.merchant import MerchantClient, unique
 from shared.sandbox.tap import Seen, Tap
 from shared.settings import Settings
-from tests.conftest import PLATFORM_SERVICES
 from tests.support.codes import with_codes
 from tests.support.merchants import GIFT, fresh_merchant
 from tests.support.orders import issue_data

@@ -17,8 +17,8 @@ from deploy.chaos import plans, schedule
 from deploy.chaos.report import human
 from deploy.chaos.run import Options, chaos
 from shared.contracts.common import UseStatus
+from shared.platform import PLATFORM_SERVICES
 from shared.settings import Settings
-from tests.conftest import PLATFORM_SERVICES
 from tests.support.processes import Platform
 
 # 1,000 orders meet every kind of fault (they are placed by the share of the stream sent); `make chaos` runs the long
