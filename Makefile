@@ -119,9 +119,8 @@ profile: $(STAMP)
 # The chaos run (docs/chaos.md): an instance of its own from empty (fsync on: it crashes PostgreSQL), two instances of
 # every service, CHAOS_ORDERS paid orders (default 100000) under the fault schedule of CHAOS_SEED (default 1); the
 # JSON result is left in .run/chaos-result.json. Exits non-zero when anything was lost, duplicated or wrong.
-# One gateway: services.sh gives a second one GATEWAY_PORT+1, which is the port infra.sh gives the ops dashboard.
 chaos: $(STAMP)
-	@export INFRA_NAME=chaos ECTICKET_INSTANCES=2 ECTICKET_INSTANCES_gateway=1; \
+	@export INFRA_NAME=chaos ECTICKET_INSTANCES=2; \
 	bash deploy/local/services.sh stop >/dev/null 2>&1; bash deploy/local/infra.sh down >/dev/null 2>&1; rm -rf .run/chaos; \
 	bash deploy/local/infra.sh up || exit 1; \
 	source .run/chaos/env; \
