@@ -5,15 +5,18 @@ are paid at the processor, issued by the issuance service, and read back from th
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
+import os
 import time
 import uuid
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
-from deploy.bench.common import Report, percentile
+from deploy.bench.common import Report, percentile, service_pids
+from deploy.bench.cpu_share import process_cpu_seconds
 from deploy.bench.issuance import PRICE, checkouts
 from deploy.bench.redemption_support import ReplyWatcher
 from shared.admin.seed import TEST_MERCHANT
@@ -110,7 +113,11 @@ async def query_load(
     client: MerchantClient, replies: Replies, orders: list[str], tickets: list[str], rate: int, report: Report
 ) -> list[float]:
     """`rate` queries/s for LOAD_SECONDS, alternating QueryIssueResult and QueryTicketStatus; their latencies
-    (ms), after checking each one succeeded."""
+    (ms), after checking each one succeeded. Also what each query cost the query service in CPU (user + system of
+    the process and its relay, from /proc): unlike latency on a shared machine, load does not distort it."""
+    instance = os.environ.get("INFRA_NAME", "bench")
+    pids = {name: pid for name, pid in service_pids(instance).items() if name in ("query", "issuance")}
+    cpu_before = process_cpu_seconds(instance, pids)
     sent: dict[str, float] = {}
     pending = []
     start = time.perf_counter()
@@ -131,10 +138,14 @@ async def query_load(
     sending = time.perf_counter() - start
     await replies.wait(list(sent), 120)
     answering = max(replies.seen[r][0] for r in sent) - start
+    cpu_after = process_cpu_seconds(instance, pids)
     report.add(
         "  queries sent / answered per second (client side)",
         f"{len(sent) / sending:,.0f} / {len(sent) / answering:,.0f}",
     )
+    for name in sorted(pids):  # issuance reads every request on the topic too, and lets the queries pass
+        used = (cpu_after[name] - cpu_before[name]) * 1000 / len(sent)
+        report.add(f"  CPU of the {name} service (with its relay) per query", f"{used:.2f} ms")
     failed = sum(1 for r in sent if replies.seen[r][1]["rtn_code"] != 1)
     if failed:
         raise RuntimeError(f"{failed} of the load's queries did not succeed")
@@ -171,7 +182,7 @@ async def page_order(client: MerchantClient, replies: Replies, trade_no: str) ->
     return pages, read
 
 
-async def run(bootstrap: str, report: Report) -> None:
+async def run(bootstrap: str, report: Report, *, load_only: bool = False, rates: tuple[int, ...] = ()) -> None:
     producer = AIOKafkaProducer(client_id=LOAD_GENERATOR_CLIENT, bootstrap_servers=bootstrap, acks="all", linger_ms=1)
     await producer.start()
     client = MerchantClient(producer)
@@ -186,12 +197,14 @@ async def run(bootstrap: str, report: Report) -> None:
         await replies.wait([m["request_id"] for m in warmup], 60)
 
         # Half the rate first: what a query costs when the service is not at its limit, to read the bar's run by.
-        for rate in (LOAD_RATE // 2, LOAD_RATE):
+        for rate in rates or (LOAD_RATE // 2, LOAD_RATE):
             latency = await query_load(client, replies, orders, tickets, rate, report)
             report.add(
                 f"query latency at {rate} queries/s for {LOAD_SECONDS} s p50 / p99 / max",
                 f"{percentile(latency, 0.5):,.0f} / {percentile(latency, 0.99):,.0f} / {max(latency):,.0f} ms",
             )
+        if load_only:
+            return
 
         probes = [f"QI{run_id}{i:06d}" for i in range(ISSUE_PROBES)]
         paid = await checkouts(probes)
@@ -217,3 +230,18 @@ async def run(bootstrap: str, report: Report) -> None:
     finally:
         await replies.stop()
         await producer.stop()
+
+
+def main() -> None:
+    """Only the load (`python -m deploy.bench.query --rates 500`) against the running services of INFRA_NAME, printed
+    and not appended to docs/benchmarks.md: the quick loop while working on the query path."""
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--rates", default=f"{LOAD_RATE // 2},{LOAD_RATE}", help="queries/s, comma-separated")
+    args = parser.parse_args()
+    rates = tuple(int(r) for r in args.rates.split(","))
+    report = Report("Queries: latency under load", "python -m deploy.bench.query")
+    asyncio.run(run(os.environ["KAFKA_BOOTSTRAP"], report, load_only=True, rates=rates))
+
+
+if __name__ == "__main__":
+    main()

@@ -16,9 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from shared import bounded_json
 from shared.ecticket.crypto import (
     DataDecryptError,
-    check_mac_value,
     decrypt_data,
-    encrypt_data,
+    seal_data,
     verify_check_mac_value,
 )
 
@@ -136,13 +135,13 @@ def seal_request(
     timestamp: int,
 ) -> RequestEnvelope:
     """Build a request (or notification) envelope: encrypt ``data`` and checksum its JSON (PHP encoder)."""
-    plaintext = serialize_data(data)
+    sealed, mac = seal_data(serialize_data(data), hash_key, hash_iv)
     return RequestEnvelope(
         platform_id=platform_id,
         merchant_id=merchant_id,
         rq_header=RequestHeader(timestamp=timestamp),
-        data=encrypt_data(plaintext, hash_key, hash_iv),
-        check_mac_value=check_mac_value(plaintext, hash_key, hash_iv),
+        data=sealed,
+        check_mac_value=mac,
     )
 
 
@@ -157,15 +156,15 @@ def seal_response(
     trans_msg: str = "Success",
 ) -> ResponseEnvelope:
     """Build a response envelope; ``data`` should carry at least ``RtnCode`` and ``RtnMsg`` (§2.3)."""
-    plaintext = serialize_data(data)
+    sealed, mac = seal_data(serialize_data(data), hash_key, hash_iv)
     return ResponseEnvelope(
         platform_id=platform_id,
         merchant_id=merchant_id,
         rp_header=ResponseHeader(timestamp=timestamp),
         trans_code=trans_code,
         trans_msg=trans_msg,
-        data=encrypt_data(plaintext, hash_key, hash_iv),
-        check_mac_value=check_mac_value(plaintext, hash_key, hash_iv),
+        data=sealed,
+        check_mac_value=mac,
     )
 
 

@@ -19,6 +19,8 @@ __all__ = [
     "Encoder",
     "js_encode_uri_component",
     "lenient_urldecode",
+    "php_to_js",
+    "php_to_rfc3986",
     "php_urlencode",
     "rfc3986_encode",
 ]
@@ -38,17 +40,19 @@ _SPACE = 0x20
 
 
 def _percent_encode(text: str, safe: frozenset[int], *, space_as_plus: bool) -> str:
-    return "".join(map(_table(safe, space_as_plus).__getitem__, text.encode("utf-8")))
+    # Latin-1 maps each UTF-8 byte to the code point of the same number, so str.translate (a loop in C) can
+    # replace every byte by its encoding: about twice as fast as joining a lookup per byte, and every request and
+    # reply is encoded at least once.
+    return text.encode("utf-8").decode("latin-1").translate(_table(safe, space_as_plus))
 
 
 @functools.cache
-def _table(safe: frozenset[int], space_as_plus: bool) -> tuple[str, ...]:
-    """What each byte becomes: itself if safe, "+" for a space if asked, else %XX. A lookup per byte is about
-    five times faster than deciding per byte, and every request and reply is encoded at least once."""
-    return tuple(
-        chr(byte) if byte in safe else "+" if byte == _SPACE and space_as_plus else f"%{byte:02X}"
+def _table(safe: frozenset[int], space_as_plus: bool) -> dict[int, str]:
+    """What each byte becomes: itself if safe, "+" for a space if asked, else %XX (upper-case hex)."""
+    return {
+        byte: chr(byte) if byte in safe else "+" if byte == _SPACE and space_as_plus else f"%{byte:02X}"
         for byte in range(256)
-    )
+    }
 
 
 def php_urlencode(text: str) -> str:
@@ -64,6 +68,20 @@ def rfc3986_encode(text: str) -> str:
 def js_encode_uri_component(text: str) -> str:
     """JavaScript ``encodeURIComponent``: space → ``%20``, ``-_.!~*'()`` left as is."""
     return _percent_encode(text, _JS_SAFE, space_as_plus=False)
+
+
+def php_to_rfc3986(php_encoded: str) -> str:
+    """`rfc3986_encode` of a text, from its `php_urlencode` (about fifty times cheaper than encoding again).
+
+    Every escape PHP emits is "%" and two hex digits, and a literal "%" or "+" is itself escaped, so a "+" can
+    only be a space and "%7E" only a tilde: replacing them cannot touch any other character's escape."""
+    return php_encoded.replace("+", "%20").replace("%7E", "~")
+
+
+def php_to_js(php_encoded: str) -> str:
+    """`js_encode_uri_component` of a text, from its `php_urlencode` (as `php_to_rfc3986`, plus the marks)."""
+    rfc = php_to_rfc3986(php_encoded)
+    return rfc.replace("%21", "!").replace("%2A", "*").replace("%27", "'").replace("%28", "(").replace("%29", ")")
 
 
 def lenient_urldecode(encoded: str | bytes) -> str:

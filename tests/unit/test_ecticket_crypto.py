@@ -16,6 +16,7 @@ from shared.ecticket.crypto import (
     check_mac_value,
     decrypt_data,
     encrypt_data,
+    seal_data,
     verify_check_mac_value,
 )
 from shared.ecticket.envelope import (
@@ -32,6 +33,8 @@ from shared.ecticket.envelope import (
 from shared.ecticket.urlencoding import (
     js_encode_uri_component,
     lenient_urldecode,
+    php_to_js,
+    php_to_rfc3986,
     php_urlencode,
     rfc3986_encode,
 )
@@ -139,6 +142,25 @@ def test_lenient_decoder_rejects_bytes_that_are_not_utf8() -> None:
         lenient_urldecode("%FF")
 
 
+def _spelled_out(text: str, safe: bytes, space: str) -> str:
+    """URL-encoding decided byte by byte, the plain way the fast encoders must agree with."""
+    alnum = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+    return "".join(chr(b) if b in alnum + safe else space if b == 0x20 else f"%{b:02X}" for b in text.encode("utf-8"))
+
+
+@given(st.text())
+def test_each_encoder_is_the_byte_by_byte_encoding_of_its_flavour(text: str) -> None:
+    assert php_urlencode(text) == _spelled_out(text, b"-_.", "+")
+    assert rfc3986_encode(text) == _spelled_out(text, b"-_.~", "%20")
+    assert js_encode_uri_component(text) == _spelled_out(text, b"-_.!~*'()", "%20")
+
+
+@given(st.text() | st.text(alphabet=" ~!*'()%+27EA2189"))
+def test_the_other_flavours_derived_from_php_encoding_are_their_own_encodings(text: str) -> None:
+    assert php_to_rfc3986(php_urlencode(text)) == rfc3986_encode(text)
+    assert php_to_js(php_urlencode(text)) == js_encode_uri_component(text)
+
+
 @given(st.text())
 def test_every_encoder_round_trips_through_the_lenient_decoder(text: str) -> None:
     for encoder in (php_urlencode, rfc3986_encode, js_encode_uri_component):
@@ -146,6 +168,20 @@ def test_every_encoder_round_trips_through_the_lenient_decoder(text: str) -> Non
 
 
 # --- Data encryption (§2.4) ------------------------------------------------------------------------------
+
+
+@given(st.text(max_size=300))
+def test_seal_data_is_encrypt_data_and_check_mac_value_of_the_same_plaintext(text: str) -> None:
+    assert seal_data(text, KEY, IV) == (encrypt_data(text, KEY, IV), check_mac_value(text, KEY, IV))
+
+
+@given(st.text(max_size=300))
+def test_encryption_pads_like_the_library_pkcs7_padder(text: str) -> None:
+    padder = padding.PKCS7(128).padder()
+    padded = padder.update(php_urlencode(text).encode("ascii")) + padder.finalize()
+    encryptor = Cipher(algorithms.AES(KEY.encode()), modes.CBC(IV.encode())).encryptor()
+    expected = base64.b64encode(encryptor.update(padded) + encryptor.finalize()).decode("ascii")
+    assert encrypt_data(text, KEY, IV) == expected
 
 
 def test_official_aes_vector_encrypts_to_the_documented_ciphertext() -> None:
