@@ -16,7 +16,8 @@ from datetime import timedelta
 
 import asyncpg
 
-from services.query.domain import answers, items, order_detail
+from services.query.batch_answers import Ask, answer_all
+from services.query.domain import items, order_detail
 from services.query.domain.changes import change_of
 from services.query.domain.queries import (
     EscrowDayQuery,
@@ -43,7 +44,7 @@ from shared.contracts.operations import served_by
 from shared.contracts.redemption import TicketEvent
 from shared.contracts.rtncodes import RtnCode
 from shared.contracts.settlement import RefundInstructed, TransferConfirmed, TransferKind, TransferOutcome
-from shared.ecticket.authentication import Refusal
+from shared.ecticket.authentication import Caller, Refusal
 from shared.ecticket.replies import Addressee, refusal_reply
 from shared.ecticket.write_off_codes import CodeKey
 from shared.infra.compacted import CompactedView
@@ -102,9 +103,10 @@ class QueryHandlers:
     async def on_requests(
         self, conn: asyncpg.Connection, items_: Sequence[tuple[Inbound, Parsed[IngestRequest]]]
     ) -> list[Outgoing]:
-        out: list[Outgoing] = []
-        watermark: dict[str, int] | None = None  # read once per batch, when its first order or ticket query comes
-        applied: dict[str, int] = {}
+        """Each query of the batch answered once, in arrival order. The order and ticket queries are answered
+        together at the end (`batch_answers`: set-wise reads), or parked while the read model is behind."""
+        replies: list[Outgoing | None] = []  # None: an order or ticket query, answered below
+        asked: list[tuple[int, Asker, Caller, OrderQuery | TicketQuery]] = []
         for _record, parsed in items_:
             request = parsed.body
             if not served_by(PRODUCER.name, request.operation):
@@ -114,55 +116,75 @@ class QueryHandlers:
             caller = await self.runtime.merchants.authenticate(request.envelope, int(clock.now().timestamp()))
             if isinstance(caller, Refusal):
                 to = Addressee.of(parsed.message_id, request, caller)
-                out.append(refusal_reply(to, caller, clock.now(), PRODUCER))
+                replies.append(refusal_reply(to, caller, clock.now(), PRODUCER))
                 continue
             asker = Asker.of(parsed.message_id, request, caller)
             now = clock.now(asker.merchant_id)
             query = query_from(request.operation, caller.data)
             if isinstance(query, Invalid):
                 invalid = Answer(RtnCode.DATA_INVALID, {}, query.detail)
-                out.append(answered(asker, caller.signer, invalid, now))
-                continue
-            if (
+                replies.append(answered(asker, caller.signer, invalid, now))
+            elif (
                 isinstance(query, OrderQuery)
                 and query.operation == "QueryPrintData"
                 and not caller.merchant.record.prints_paper
             ):
-                out.append(answered(asker, caller.signer, PRINTING_NOT_ENABLED, now))
-                continue
-            if isinstance(query, OrderQuery | TicketQuery):
-                if watermark is None:  # three round trips at once: two to the broker, one to the database
-                    ends, applied = await asyncio.gather(self.event_offsets.ends(), self._applied(conn))
-                    watermark = ends
-                behind = not reached(watermark, applied)
-                answer = None if behind else await self._answer(conn, asker.merchant_id, query, final=False)
-                if answer is None:
-                    waits_for = watermark if behind else {}
-                    subject, data = subject_of(query, self.code_key), sealed_data(caller.data, self.code_key)
-                    parked = waiting.Waiting(asker, subject, data, clock.now() + self.wait, waits_for)
-                    await waiting.park(conn, parked)
-                    continue
+                replies.append(answered(asker, caller.signer, PRINTING_NOT_ENABLED, now))
+            elif isinstance(query, OrderQuery | TicketQuery):
+                asked.append((len(replies), asker, caller, query))
+                replies.append(None)
             else:
                 answer = await self._other_answer(conn, asker.merchant_id, query)
-            out.append(answered(asker, caller.signer, answer, now))
+                replies.append(answered(asker, caller.signer, answer, now))
+        if asked:
+            for at, reply_ in await self._answer_or_park(conn, asked):
+                replies[at] = reply_
+        return [r for r in replies if r is not None]
+
+    async def _answer_or_park(
+        self, conn: asyncpg.Connection, asked: Sequence[tuple[int, Asker, Caller, OrderQuery | TicketQuery]]
+    ) -> list[tuple[int, Outgoing]]:
+        """The replies of the batch's order and ticket queries (by their place in the batch); those whose order or
+        ticket is not there yet, or all of them while the read model is behind the event topics, are parked."""
+        # Three round trips at once, once per batch: two to the broker, one to the database.
+        watermark, applied = await asyncio.gather(self.event_offsets.ends(), self._applied(conn))
+        behind = not reached(watermark, applied)
+        asks = [Ask(asker.merchant_id, query) for _, asker, _, query in asked]
+        found = [None] * len(asks) if behind else await answer_all(conn, self.code_key, asks)
+        clock = self.runtime.clock
+        out: list[tuple[int, Outgoing]] = []
+        for (at, asker, caller, query), answer in zip(asked, found, strict=True):
+            if answer is not None:
+                out.append((at, answered(asker, caller.signer, answer, clock.now(asker.merchant_id))))
+                continue
+            subject, data = subject_of(query, self.code_key), sealed_data(caller.data, self.code_key)
+            parked = waiting.Waiting(asker, subject, data, clock.now() + self.wait, watermark if behind else {})
+            await waiting.park(conn, parked)
         return out
 
     async def answer_waiting(self, conn: asyncpg.Connection, claimed: Sequence[waiting.Waiting]) -> list[Outgoing]:
         """Answer the claimed queries whose watermark is reached and subject has arrived, and the rest whose
         deadline has passed."""
-        out: list[Outgoing] = []
-        done: list[waiting.Waiting] = []
         clock = self.runtime.clock
         applied = await self._applied(conn) if claimed else {}
+        due: list[tuple[waiting.Waiting, bool, Query | Invalid]] = []
         for w in claimed:
             final = w.deadline <= clock.now()
-            if not final and not reached(w.watermark, applied):
-                continue
-            query = query_from(w.asker.operation, opened_data(w.data, self.code_key))
+            if final or reached(w.watermark, applied):
+                due.append((w, final, query_from(w.asker.operation, opened_data(w.data, self.code_key))))
+        asks = [Ask(w.asker.merchant_id, q) for w, _, q in due if isinstance(q, OrderQuery | TicketQuery)]
+        found = iter(await answer_all(conn, self.code_key, asks) if asks else [])
+        out: list[Outgoing] = []
+        done: list[waiting.Waiting] = []
+        for w, final, query in due:
+            answer: Answer | None
             if isinstance(query, Invalid):  # it was valid when parked; only a change of rules gets here
-                answer: Answer | None = Answer(RtnCode.DATA_INVALID, {}, query.detail)
+                answer = Answer(RtnCode.DATA_INVALID, {}, query.detail)
+            elif isinstance(query, OrderQuery | TicketQuery):
+                answer = next(found)
+                answer = NOT_FOUND if answer is None and final else answer
             else:
-                answer = await self._answer(conn, w.asker.merchant_id, query, final=final)
+                answer = await self._other_answer(conn, w.asker.merchant_id, query)
             if answer is None:
                 continue
             signer = await self.runtime.merchants.lookup(w.asker.signer_id)
@@ -178,45 +200,6 @@ class QueryHandlers:
         partition ending in a duplicate would hold every query until the sweep."""
         recorded, committed = await asyncio.gather(offsets.applied(conn), self.event_offsets.committed())
         return {key: max(recorded.get(key, 0), committed.get(key, 0)) for key in {*recorded, *committed}}
-
-    async def _answer(self, conn: asyncpg.Connection, merchant_id: str, query: Query, final: bool) -> Answer | None:
-        """The answer from the read models; None when its order or ticket is not there yet and it may still wait."""
-        if isinstance(query, OrderQuery):
-            answer = await self._order_answer(conn, merchant_id, query)
-        elif isinstance(query, TicketQuery):
-            answer = await self._ticket_answer(conn, merchant_id, query)
-        else:
-            return await self._other_answer(conn, merchant_id, query)
-        return answer if answer is not None else (NOT_FOUND if final else None)
-
-    async def _order_answer(self, conn: asyncpg.Connection, merchant_id: str, query: OrderQuery) -> Answer | None:
-        order = await read_model.find_order(conn, merchant_id, query.trade_no)
-        if order is None or order.free != query.free:
-            return None
-        if query.operation == "QueryIssueResult":
-            tickets = await read_model.tickets_of(conn, self.code_key, merchant_id, order.trade_no)
-            return Answer(RtnCode.SUCCESS, answers.issue_result(order, tickets))
-        if query.operation == "QueryPrintData":
-            tickets = await read_model.tickets_of(conn, self.code_key, merchant_id, order.trade_no)
-            return Answer(RtnCode.SUCCESS, answers.print_data(order, tickets))
-        if query.operation == "QueryRefundInfo":
-            tickets = await read_model.tickets_of(conn, self.code_key, merchant_id, order.trade_no)
-            transfers = await refund_transfers.of_order(conn, merchant_id, order.ticket_trade_no or order.trade_no)
-            return Answer(RtnCode.SUCCESS, answers.refund_info(order, tickets, transfers))
-        assert query.page is not None, "QueryOrderInfo and QueryTicketStatus by order are paged"
-        page = query.page
-        tickets = await read_model.tickets_of(conn, self.code_key, merchant_id, order.trade_no, page.offset, page.size)
-        counts = await read_model.counts_of(conn, merchant_id, order.trade_no)
-        if query.operation == "QueryOrderInfo":
-            return Answer(RtnCode.SUCCESS, answers.order_info(order, counts, page, tickets))
-        return Answer(RtnCode.SUCCESS, answers.ticket_page(order, page, counts.total, tickets))
-
-    async def _ticket_answer(self, conn: asyncpg.Connection, merchant_id: str, query: TicketQuery) -> Answer | None:
-        ticket = await read_model.find_ticket(conn, self.code_key, merchant_id, query.ticket_no, query.write_off_no)
-        if ticket is None:
-            return None
-        order = await read_model.find_order(conn, merchant_id, ticket.trade_no)
-        return Answer(RtnCode.SUCCESS, answers.one_ticket(order, ticket))
 
     async def _other_answer(self, conn: asyncpg.Connection, merchant_id: str, query: Query) -> Answer:
         if isinstance(query, EscrowDayQuery):

@@ -256,3 +256,41 @@ async def test_cancelled_write_offs_and_refunds_read_back_as_unused_again(mercha
     assert (info["UnUsedCount"], info["RedeemCount"], info["RefundCount"], info["TotalRefundFee"]) == (2, 0, 0, 0)
     refunds = await ask(merchant, tap, "QueryRefundInfo", {"MerchantTradeNo": trade_no})
     assert (refunds["RefundCount"], refunds["RefundList"]) == (0, [])
+
+
+async def test_a_burst_of_queries_read_together_each_gets_its_own_answer(merchant: MerchantClient, tap: Tap) -> None:
+    """Sent at once, the queries come in one consumer batch (or a few), which reads its orders and tickets set-wise:
+    each still gets the answer it would get alone, another merchant's included."""
+    order = await issue(merchant, tap, TEST_MERCHANT, {"PU000500": 2}, paid=1000)
+    trade_no = order["merchant_trade_no"]
+    first, second = order["tickets"]
+    gift = await issue(merchant, tap, TEST_MERCHANT, {"GF000030": 1})
+    burst: list[tuple[str, dict[str, Any], str]] = [
+        ("QueryIssueResult", {"MerchantTradeNo": trade_no}, TEST_MERCHANT),
+        ("QueryIssueResult", {"MerchantTradeNo": unique("NO")}, TEST_MERCHANT),
+        ("QueryIssueResult", {"MerchantTradeNo": trade_no}, OTHER_MERCHANT),
+        ("QueryIssueResult", {"FreeTradeNo": trade_no}, TEST_MERCHANT),  # a paid order's number as a gift one's
+        ("QueryIssueResult", {"FreeTradeNo": gift["free_trade_no"]}, TEST_MERCHANT),
+        ("QueryTicketStatus", {"TicketNo": first["ticket_no"], "WriteOffNo": second["write_off_no"]}, TEST_MERCHANT),
+        ("QueryTicketStatus", {"WriteOffNo": second["write_off_no"]}, TEST_MERCHANT),
+        ("QueryTicketStatus", {"TicketNo": first["ticket_no"]}, OTHER_MERCHANT),
+        ("QueryTicketStatus", {"MerchantTradeNo": trade_no}, TEST_MERCHANT),
+        ("QueryRefundInfo", {"MerchantTradeNo": trade_no}, TEST_MERCHANT),
+        ("EscrowDay", {}, TEST_MERCHANT),
+    ]
+    messages = [merchant.request(op, {"MerchantID": who, **data}, merchant_id=who) for op, data, who in burst]
+    sent = await asyncio.gather(*(merchant.send_request(m) for m in messages))
+    got = [await reply_data(tap, request_id, who) for request_id, (_, _, who) in zip(sent, burst, strict=True)]
+    result, missing, theirs, wrong_kind, gift_result, by_number, by_code, their_ticket, page, refunds, days = got
+    assert (result["RtnCode"], result["Status"], len(result["TicketList"])) == (1, 1, 2)
+    assert {t["WriteOffNo"] for t in result["TicketList"]} == {first["write_off_no"], second["write_off_no"]}
+    assert missing["RtnCode"] == RtnCode.QUERY_NOT_FOUND and theirs == missing and wrong_kind == missing
+    assert their_ticket == missing
+    assert (gift_result["RtnCode"], gift_result["FreeTradeNo"], len(gift_result["TicketList"])) == (
+        1, gift["free_trade_no"], 1)  # fmt: skip
+    assert (by_number["TicketNo"], by_number["WriteOffNo"]) == (first["ticket_no"], first["write_off_no"])
+    assert (by_code["TicketNo"], by_code["MerchantTradeNo"]) == (second["ticket_no"], trade_no)
+    assert (page["TotalCount"], [t["TicketNo"] for t in page["TicketList"]]) == (
+        2, [first["ticket_no"], second["ticket_no"]])  # fmt: skip
+    assert (refunds["RtnCode"], refunds["RefundCount"], refunds["RefundList"]) == (1, 0, [])
+    assert days["RtnCode"] == 1 and days["EscrowDay"] > 0

@@ -184,7 +184,7 @@ async def apply_ticket_changes(
 
 async def find_order(conn: asyncpg.Connection, merchant_id: str, trade_no: str) -> OrderView | None:
     row = await conn.fetchrow("SELECT * FROM orders WHERE merchant_id = $1 AND trade_no = $2", merchant_id, trade_no)
-    return _order(row) if row is not None else None
+    return order_of_row(row) if row is not None else None
 
 
 async def tickets_of(
@@ -200,7 +200,7 @@ async def tickets_of(
         offset,
         limit,
     )
-    return [_ticket(r, key) for r in rows]
+    return [ticket_of_row(r, key) for r in rows]
 
 
 async def counts_of(conn: asyncpg.Connection, merchant_id: str, trade_no: str) -> Counts:
@@ -234,7 +234,7 @@ async def find_ticket(
         value,
         merchant_id,
     )
-    return _ticket(row, key) if row is not None else None
+    return ticket_of_row(row, key) if row is not None else None
 
 
 async def orders_issued(conn: asyncpg.Connection, merchant_id: str, first: datetime, end: datetime) -> list[OrderView]:
@@ -247,7 +247,7 @@ async def orders_issued(conn: asyncpg.Connection, merchant_id: str, first: datet
         first,
         end,
     )
-    return [_order(r) for r in rows]
+    return [order_of_row(r) for r in rows]
 
 
 async def tickets_issued(
@@ -266,10 +266,10 @@ async def tickets_issued(
         first,
         end,
     )
-    return [(_order(r), _ticket(r, key, status_column="use_status")) for r in rows]
+    return [(order_of_row(r), ticket_of_row(r, key, status_column="use_status")) for r in rows]
 
 
-def _order(row: asyncpg.Record) -> OrderView:
+def order_of_row(row: asyncpg.Record) -> OrderView:
     return OrderView(
         merchant_id=row["merchant_id"],
         trade_no=row["trade_no"],
@@ -288,7 +288,7 @@ def _order(row: asyncpg.Record) -> OrderView:
     )
 
 
-def _ticket(row: asyncpg.Record, key: CodeKey, status_column: str = "status") -> TicketView:
+def ticket_of_row(row: asyncpg.Record, key: CodeKey, status_column: str = "status") -> TicketView:
     """The view the answers are built from: the WriteOffNo opened for its own merchant ("" before TicketsIssued)."""
     sealed = row["write_off_sealed"]
     return TicketView(
