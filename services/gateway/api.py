@@ -23,6 +23,7 @@ from services.gateway.inbound import OPERATIONS, Malformed, forward
 from services.gateway.openapi import document
 from services.gateway.outbound import PAYMENT_ACCEPTED, malformed, payment_refused
 from services.gateway.relay import NoReply, Relay
+from services.gateway.ticket_path import HttpAnswer, TicketPath, json_answer
 from shared.ecticket.authentication import MerchantSource
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,8 @@ class GatewayApi:
     def __post_init__(self) -> None:
         self.limiter = RateLimiter(self.config.rate_per_second, self.config.rate_burst)
 
-    def application(self) -> Starlette:
+    def application(self) -> TicketPath:
+        """The ticket paths on bare ASGI (the load), the rest on starlette."""
         routes = [
             Route("/api/Ticket/{operation}", self.ticket, methods=["POST"]),
             Route("/payment/ecpay/return", self.payment_return, methods=["POST"]),
@@ -54,21 +56,28 @@ class GatewayApi:
             Route("/openapi.json", self.openapi, methods=["GET"]),
         ]
         handlers = {HTTPException: _http_error, Exception: _internal_error}
-        return Starlette(routes=routes, exception_handlers=handlers)
+        rest = Starlette(routes=routes, exception_handlers=handlers)
+        return TicketPath(self.ticket_answer, self.config.max_body_bytes, rest)
 
     async def ticket(self, request: Request) -> Response:
-        operation = request.path_params["operation"]
+        """Reached only by what the bare ticket path hands on (ticket_path.py): a POST is answered there."""
+        try:
+            body: bytes | None = await _body(request, self.config.max_body_bytes)
+        except TooLarge:
+            body = None
+        return _response(await self.ticket_answer(request.path_params["operation"], body))
+
+    async def ticket_answer(self, operation: str, body: bytes | None) -> HttpAnswer:
+        """The answer to a POST of `body` (None: over the size limit) to /api/Ticket/`operation`."""
         if operation not in OPERATIONS:
             return _error(404, f"no such path: ECTicket operations are {', '.join(sorted(OPERATIONS))}")
         now = int(time.time())
-        try:
-            body = await _body(request, self.config.max_body_bytes)
-        except TooLarge:
+        if body is None:
             reason = f"the request body exceeds {self.config.max_body_bytes} bytes"
-            return JSONResponse(malformed(reason, "", now), status_code=413)
+            return json_answer(413, malformed(reason, "", now))
         decision = forward(self.config.request_id_secret, operation, body)
         if isinstance(decision, Malformed):
-            return JSONResponse(malformed(decision.reason, decision.merchant_id, now), status_code=400)
+            return json_answer(400, malformed(decision.reason, decision.merchant_id, now))
         if not self.limiter.allow(decision.merchant_id, time.monotonic()):
             retry = self.limiter.retry_after(decision.merchant_id)
             return _error(403, "too many requests for this MerchantID: slow down", {"Retry-After": str(retry)})
@@ -78,7 +87,7 @@ class GatewayApi:
         headers = {"X-Request-Id": decision.request_id}
         if answer.replayed:
             headers["X-Replayed"] = "true"
-        return Response(answer.response, media_type=JSON, headers=headers)
+        return HttpAnswer(200, answer.response.encode(), headers)
 
     async def payment_return(self, request: Request) -> Response:
         try:
@@ -131,17 +140,21 @@ async def _body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
-    return JSONResponse({"error": message}, status_code=status, headers=headers)
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> HttpAnswer:
+    return json_answer(status, {"error": message}, headers)
+
+
+def _response(answer: HttpAnswer) -> Response:
+    return Response(answer.body, status_code=answer.status, media_type=JSON, headers=answer.headers)
 
 
 async def _http_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     message = "no such path" if exc.status_code == 404 else str(exc.detail)
-    return _error(exc.status_code, message, dict(exc.headers or {}))
+    return _response(_error(exc.status_code, message, dict(exc.headers or {})))
 
 
 async def _internal_error(request: Request, exc: Exception) -> Response:
     """Logged with its traceback here; the caller learns only that it failed (never a trace, a key or a body)."""
     log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
-    return _error(500, "internal error")
+    return _response(_error(500, "internal error"))
