@@ -15,6 +15,8 @@ import string
 from collections.abc import Callable
 from urllib.parse import unquote_to_bytes
 
+from yarl._quoting import _Quoter
+
 __all__ = [
     "Encoder",
     "js_encode_uri_component",
@@ -55,9 +57,42 @@ def _table(safe: frozenset[int], space_as_plus: bool) -> dict[int, str]:
     }
 
 
+def _plain_php_urlencode(text: str) -> str:
+    return _percent_encode(text, _PHP_SAFE, space_as_plus=True)
+
+
+# yarl's form quoter (C, already here with aiohttp) percent-encodes about five times faster than str.translate, and
+# every request and reply goes through PHP urlencode at least twice (Data and checksum): a tenth of the query
+# service's time at 500 queries/s. It leaves these characters alone, which PHP escapes; put back in order, each is
+# itself in its output (every escape it writes is "%" and two hex digits, and "%" itself becomes "%25").
+_LEFT_BY_YARL = tuple((c, f"%{ord(c):02X}") for c in "!$'()*,~")
+_yarl_form_quote = _Quoter(safe="", qs=True, requote=False)
+
+
+def _yarl_php_urlencode(text: str) -> str:
+    text.encode("utf-8")  # a lone surrogate raises, as in the plain encoder (yarl would drop it silently)
+    encoded: str = _yarl_form_quote(text)
+    for char, escape in _LEFT_BY_YARL:
+        encoded = encoded.replace(char, escape)
+    return encoded
+
+
+def _agrees(fast: Encoder, plain: Encoder) -> bool:
+    """A private API of a dependency may change: the fast path is taken only if it encodes every byte value and
+    some multi-byte characters exactly as the plain one (checked once, at import)."""
+    probe = "".join(chr(c) for c in range(256)) + "漢字 😀 %7E+%2B %zz"
+    try:
+        return fast(probe) == plain(probe)
+    except Exception:
+        return False
+
+
+_php_urlencode = _yarl_php_urlencode if _agrees(_yarl_php_urlencode, _plain_php_urlencode) else _plain_php_urlencode
+
+
 def php_urlencode(text: str) -> str:
     """PHP ``urlencode``: space → ``+``, ``~`` → ``%7E``, everything but ``[A-Za-z0-9-_.]`` escaped."""
-    return _percent_encode(text, _PHP_SAFE, space_as_plus=True)
+    return _php_urlencode(text)
 
 
 def rfc3986_encode(text: str) -> str:

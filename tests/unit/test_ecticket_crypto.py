@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from shared.ecticket import urlencoding
 from shared.ecticket.crypto import (
     DataDecryptError,
     check_mac_value,
@@ -153,6 +154,19 @@ def test_each_encoder_is_the_byte_by_byte_encoding_of_its_flavour(text: str) -> 
     assert php_urlencode(text) == _spelled_out(text, b"-_.", "+")
     assert rfc3986_encode(text) == _spelled_out(text, b"-_.~", "%20")
     assert js_encode_uri_component(text) == _spelled_out(text, b"-_.!~*'()", "%20")
+
+
+def test_the_fast_php_encoder_is_in_use_and_refuses_a_lone_surrogate_like_the_plain_one() -> None:
+    assert urlencoding._php_urlencode is urlencoding._yarl_php_urlencode  # the installed yarl passed its check
+    with pytest.raises(UnicodeEncodeError):
+        php_urlencode("a\ud800")
+    with pytest.raises(UnicodeEncodeError):
+        urlencoding._plain_php_urlencode("a\ud800")
+
+
+@given(st.text() | st.text(alphabet=" ~!$'()*,%+27EA2189"))
+def test_the_fast_php_encoder_agrees_with_the_plain_one(text: str) -> None:
+    assert urlencoding._yarl_php_urlencode(text) == urlencoding._plain_php_urlencode(text)
 
 
 @given(st.text() | st.text(alphabet=" ~!*'()%+27EA2189"))
