@@ -43,6 +43,7 @@ SERVICES = ("redemption",)
 ORDER_SIZE = 500  # tickets per seeded order
 PACED_SECONDS = 10  # length of each fixed-rate run
 BAR_RATE, BAR_P99_MS = 500, 100  # issue 3: write-off p99 under 100 ms at 500 requests/s
+FAST_RATE, FAST_P99_MS = 1000, 50  # issue 17: write-off request -> reply over Kafka p99 at most 50 ms at 1,000/s
 BAR_EXPIRY = 20_000  # issue 3: at least 20,000 tickets/s
 LIVE_RATE = 20  # write-offs/s sent while the expiry flood runs (live traffic must not starve)
 
@@ -121,7 +122,7 @@ def _p50_p99(values: list[float]) -> str:
 
 
 async def write_off_runs(pos: Pos, burst: int, report: Report, cpu: CpuShare) -> None:
-    """A burst for the maximum rate, then fixed rates: half of it, and the issue's 500/s."""
+    """A burst for the maximum rate, then fixed rates: half of it, issue 3's 500/s and issue 17's 1,000/s."""
     warmup = pos.write_offs(await pos.tickets(200))
     sent: dict[str, float] = {}
     await pos.send(warmup, None, sent)
@@ -140,7 +141,13 @@ async def write_off_runs(pos: Pos, burst: int, report: Report, cpu: CpuShare) ->
     refused = pos.refused(warmup) + pos.refused(messages)
 
     half = max(10.0, round(rate / 2))
-    for paced_rate, label in ((half, "half the burst rate"), (float(BAR_RATE), f"bar: p99 < {BAR_P99_MS} ms")):
+    meets: dict[float, Callable[[float], bool]] = {  # a p99 that meets the bar of that rate
+        float(BAR_RATE): lambda p99: p99 < BAR_P99_MS,
+        float(FAST_RATE): lambda p99: p99 <= FAST_P99_MS,  # "at most 50 ms"
+    }
+    runs = ((half, "half the burst rate"), (float(BAR_RATE), f"bar: p99 < {BAR_P99_MS} ms"),
+            (float(FAST_RATE), f"bar: p99 <= {FAST_P99_MS} ms"))  # fmt: skip
+    for paced_rate, label in runs:
         paced = pos.write_offs(await pos.tickets(int(paced_rate * PACED_SECONDS)))
         cpu.start()
         t0 = time.perf_counter()
@@ -149,8 +156,8 @@ async def write_off_runs(pos: Pos, burst: int, report: Report, cpu: CpuShare) ->
         share = cpu.describe(time.perf_counter() - t0)
         latency = pos.latencies_ms(paced, sent)
         verdict = ""
-        if paced_rate == BAR_RATE:
-            verdict = " — meets the bar" if percentile(latency, 0.99) < BAR_P99_MS else " — MISSES the bar"
+        if paced_rate in meets:
+            verdict = " — meets the bar" if meets[paced_rate](percentile(latency, 0.99)) else " — MISSES the bar"
         report.add(
             f"write-off request→reply at {paced_rate:,.0f} requests/s ({label}) p50 / p99",
             _p50_p99(latency) + verdict,
