@@ -146,9 +146,12 @@ class QueryHandlers:
     ) -> list[tuple[int, Outgoing]]:
         """The replies of the batch's order and ticket queries (by their place in the batch); those whose order or
         ticket is not there yet, or all of them while the read model is behind the event topics, are parked."""
-        # Three round trips at once, once per batch: two to the broker, one to the database.
-        watermark, applied = await asyncio.gather(self.event_offsets.ends(), self._applied(conn))
-        behind = not reached(watermark, applied)
+        # Once per batch, at once: the event topics' ends from the broker, what the read model applied from the
+        # database. Only when that looks behind is the group's committed offsets asked for too (`_applied`): in the
+        # steady state the read model's own record has reached the ends, and that broker request (its coordinator
+        # lookup and offset fetch) was a good part of a small batch's cost.
+        watermark, recorded = await asyncio.gather(self.event_offsets.ends(), offsets.applied(conn))
+        behind = not reached(watermark, recorded) and not reached(watermark, await self._applied(conn))
         asks = [Ask(asker.merchant_id, query) for _, asker, _, query in asked]
         found = [None] * len(asks) if behind else await answer_all(conn, self.code_key, asks)
         clock = self.runtime.clock
