@@ -10,6 +10,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from services.gateway.inbound import Forward
+from services.gateway.produces import Produces
 from services.gateway.replay_lookups import ReplayLookups
 from services.gateway.replies import GaveUp, ReplyTail
 from shared.infra.faults import is_transient
@@ -37,9 +38,11 @@ class Relay:
     pool: asyncpg.Pool
     reply_seconds: float
     lookups: ReplayLookups = field(init=False)
+    produces: Produces = field(init=False)
 
     def __post_init__(self) -> None:
         self.lookups = ReplayLookups(self.pool)
+        self.produces = Produces(self.producer)
 
     async def answer(self, request: Forward) -> Replied | NoReply:
         """The reply to `request`: recorded already (a replay), else forwarded and awaited. A replay that finds no
@@ -58,7 +61,7 @@ class Relay:
             if known is not None:
                 return Replied(known, replayed=True)
             try:
-                await self.producer.send_and_wait(INGEST_REQUESTS, request.value, key=request.merchant_id.encode())
+                await self.produces.send_and_wait(INGEST_REQUESTS, request.value, request.merchant_id.encode())
             except KafkaError:
                 return NoReply(503, "the request could not be forwarded; send the identical request again")
             return Replied(await asyncio.wait_for(asyncio.shield(waiting), self.reply_seconds), replayed=False)
@@ -77,7 +80,7 @@ class Relay:
         """The result on ecticket.ingest.payments.v1, acknowledged by every in-sync replica (acks=all): only then
         may the sender be told `1|OK`."""
         try:
-            await self.producer.send_and_wait(INGEST_PAYMENTS, body, key=merchant_id.encode())
+            await self.produces.send_and_wait(INGEST_PAYMENTS, body, merchant_id.encode())
         except KafkaError:
             return False
         return True
