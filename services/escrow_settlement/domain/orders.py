@@ -7,9 +7,8 @@ whole, no fee (the consumer got nothing), through the consumer's refund payable,
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from services.escrow_settlement.domain.accounts import BANK_CASH, consumer_refund_payable, escrow_held, suspense
+from services.escrow_settlement.domain.evolve import evolve
 from services.escrow_settlement.domain.facts import OrderFailed, OrderIssued, PaymentReceived
 from services.escrow_settlement.domain.journal import NOTHING, Effects, EntryKind, make_entry
 from services.escrow_settlement.domain.notices import ExceptionKind, LedgerException
@@ -22,7 +21,7 @@ def on_payment(book: OrderBook, fact: PaymentReceived) -> tuple[OrderBook, Effec
     if fact.duplicate_of is not None or book.payment is not None:
         return _duplicate(book, fact)
     before = book.status
-    book = replace(book, payment=fact)
+    book = evolve(book, payment=fact)
     order = book.order
     moves = [(BANK_CASH, fact.amount), (escrow_held(order), -fact.amount)]
     memo = "paid amount enters escrow"
@@ -40,7 +39,7 @@ def on_issued(book: OrderBook, fact: OrderIssued) -> tuple[OrderBook, Effects]:
         return book, _conflict(book, fact, f"order failed for good by {book.failed.cause_id}; issuance ignored")
     before = book.status
     tickets = {t.ticket_no: TicketBook(t.face_value) for t in fact.tickets if t.ticket_type is TicketType.PICKUP}
-    book = replace(book, issued=fact, tickets=tickets)
+    book = evolve(book, issued=fact, tickets=tickets)
     return book, _mismatch(before, book)
 
 
@@ -50,7 +49,7 @@ def on_failed(book: OrderBook, fact: OrderFailed) -> tuple[OrderBook, Effects]:
         return book, NOTHING  # a second final failure of one order changes nothing
     if book.issued is not None:
         return book, _conflict(book, fact, f"order issued by {book.issued.cause_id}; failure ignored")
-    book = replace(book, failed=fact)
+    book = evolve(book, failed=fact)
     return book, _failed_refund(book)
 
 
@@ -82,7 +81,7 @@ def _duplicate(book: OrderBook, fact: PaymentReceived) -> tuple[OrderBook, Effec
     )
     detail = f"{stands}; NT${amount} refunded in full to the consumer"
     problem = LedgerException(ExceptionKind.DUPLICATE_PAYMENT, fact.cause_id, order.key, detail)
-    return replace(book, extra_payments=(*book.extra_payments, fact)), Effects((received, refund), (problem,))
+    return evolve(book, extra_payments=(*book.extra_payments, fact)), Effects((received, refund), (problem,))
 
 
 def _failed_refund(book: OrderBook) -> Effects:

@@ -10,8 +10,7 @@ failed for good has no vouchers: a voucher fact about it can never apply and is 
 
 from __future__ import annotations
 
-from dataclasses import replace
-
+from services.escrow_settlement.domain.evolve import evolve
 from services.escrow_settlement.domain.facts import TicketFact
 from services.escrow_settlement.domain.journal import NOTHING, Effects
 from services.escrow_settlement.domain.notices import ExceptionKind, LedgerException
@@ -64,7 +63,7 @@ def _step(book: OrderBook) -> tuple[OrderBook, Effects] | None:
         if isinstance(result, Applied):
             return _without(result.book, fact), result.effects
         if isinstance(result, Held):
-            held = replace(_without(book, fact), held=(*book.held, fact))
+            held = evolve(_without(book, fact), held=(*book.held, fact))
             return held, Effects(exceptions=(result.problem,))
     return _pair(book)
 
@@ -79,7 +78,7 @@ def _hold_all(book: OrderBook) -> tuple[OrderBook, Effects]:
         )
         for f in book.parked
     )
-    return replace(book, parked=(), held=(*book.held, *book.parked)), Effects(exceptions=problems)
+    return evolve(book, parked=(), held=(*book.held, *book.parked)), Effects(exceptions=problems)
 
 
 def _pair(book: OrderBook) -> tuple[OrderBook, Effects] | None:
@@ -94,4 +93,4 @@ def _pair(book: OrderBook) -> tuple[OrderBook, Effects] | None:
 def _without(book: OrderBook, fact: TicketFact) -> OrderBook:
     parked = list(book.parked)
     parked.remove(fact)
-    return replace(book, parked=tuple(parked))
+    return evolve(book, parked=tuple(parked))

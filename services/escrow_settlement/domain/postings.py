@@ -7,10 +7,11 @@ date from its own cause, so any arrival order of the same facts ends with the sa
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from services.escrow_settlement.domain.accounts import Account, AccountKind
 from services.escrow_settlement.domain.considered import considered
+from services.escrow_settlement.domain.evolve import evolve
 from services.escrow_settlement.domain.facts import (
     Fact,
     OrderFact,
@@ -59,7 +60,7 @@ def _post_order_fact(state: LedgerState, fact: OrderFact) -> tuple[LedgerState, 
     book = state.order_book(fact.order)
     if fact.cause_id in book.seen:
         return state, NOTHING, False
-    book = replace(book, seen=book.seen | {fact.cause_id})
+    book = evolve(book, seen=book.seen | {fact.cause_id})
     if isinstance(fact, PaymentReceived):
         book, effects = on_payment(book, fact)
     elif isinstance(fact, OrderIssued):
@@ -69,7 +70,7 @@ def _post_order_fact(state: LedgerState, fact: OrderFact) -> tuple[LedgerState, 
     elif (record := considered(fact)) is not None:
         effects = record
     else:
-        book, effects = replace(book, parked=(*book.parked, fact)), NOTHING
+        book, effects = evolve(book, parked=(*book.parked, fact)), NOTHING
     book, unblocked = drain(book)
     return state.with_order(book), effects + unblocked, fact in book.parked
 

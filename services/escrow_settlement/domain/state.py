@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from services.escrow_settlement.domain.accounts import Account, OrderRef, natural
+from services.escrow_settlement.domain.evolve import evolve
 from services.escrow_settlement.domain.facts import (
     OrderFailed,
     OrderIssued,
@@ -85,7 +86,7 @@ class OrderBook:
         return self.refunded_in_full + sum(t.refund_amount for t in self.tickets.values())
 
     def with_ticket(self, ticket_no: str, ticket: TicketBook) -> OrderBook:
-        return replace(self, tickets={**self.tickets, ticket_no: ticket})
+        return evolve(self, tickets={**self.tickets, ticket_no: ticket})
 
 
 @dataclass(frozen=True)
@@ -109,17 +110,17 @@ class LedgerState:
         return self.transfers.get(instruction_id) or TransferBook()
 
     def with_order(self, book: OrderBook) -> LedgerState:
-        return replace(self, orders={**self.orders, book.order.key: book})
+        return evolve(self, orders={**self.orders, book.order.key: book})
 
     def with_transfer(self, instruction_id: uuid.UUID, book: TransferBook) -> LedgerState:
-        return replace(self, transfers={**self.transfers, instruction_id: book})
+        return evolve(self, transfers={**self.transfers, instruction_id: book})
 
     def with_entries(self, entries: Iterable[JournalEntry]) -> LedgerState:
         balances = dict(self.balances)
         for entry in entries:
             for posting in entry.postings:
                 balances[posting.account] = balances.get(posting.account, 0) + posting.amount
-        return replace(self, balances=balances)
+        return evolve(self, balances=balances)
 
     def held_in(self, account: Account) -> int:
         """The natural balance: how much is on the account's normal side."""

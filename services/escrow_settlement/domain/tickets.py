@@ -6,8 +6,9 @@ places and posts one entry. A fact whose starting place does not match yet waits
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
+from services.escrow_settlement.domain.evolve import evolve
 from services.escrow_settlement.domain.facts import (
     EscrowExpired,
     RedemptionCancelled,
@@ -72,7 +73,7 @@ def attempt(book: OrderBook, fact: TicketFact) -> Applied | Waiting | Held:
     moves = moves_of(book.order, ticket, fact)
     effects = Effects((_entry(book, fact, rule.kind, moves),)) + _differs(ticket, fact)
     fee, amount = (fact.fee, fact.refund_amount) if isinstance(fact, TicketReturned) else (0, 0)
-    moved = replace(ticket, holder=rule.becomes, fee=fee, refund_amount=amount)
+    moved = evolve(ticket, holder=rule.becomes, fee=fee, refund_amount=amount)
     return Applied(book.with_ticket(fact.ticket.ticket_no, moved), effects)
 
 
@@ -84,7 +85,7 @@ def pair(book: OrderBook, cancel: TicketFact, original: TicketFact) -> Effects:
     ticket = book.tickets[original.ticket.ticket_no]
     forward = moves_of(book.order, ticket, original)
     if isinstance(original, TicketReturned):
-        ticket = replace(ticket, fee=original.fee, refund_amount=original.refund_amount)
+        ticket = evolve(ticket, fee=original.fee, refund_amount=original.refund_amount)
     entries = (
         _entry(book, cancel, RULES[type(cancel)].kind, mirrored(forward)),
         _entry(book, original, RULES[type(original)].kind, forward),

@@ -8,8 +8,6 @@ A bank outcome that arrives before its instruction's Sent fact is parked in the 
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from services.escrow_settlement.domain.accounts import (
     BANK_CASH,
     Account,
@@ -19,6 +17,7 @@ from services.escrow_settlement.domain.accounts import (
     merchant_in_transit,
     merchant_payable,
 )
+from services.escrow_settlement.domain.evolve import evolve
 from services.escrow_settlement.domain.facts import (
     PayoutConfirmed,
     PayoutRejected,
@@ -40,14 +39,14 @@ def post_transfer(state: LedgerState, fact: TransferFact) -> tuple[LedgerState, 
     book = state.transfer_book(fact.instruction_id)
     if fact.cause_id in book.seen:
         return state, NOTHING, False
-    book = replace(book, seen=book.seen | {fact.cause_id})
+    book = evolve(book, seen=book.seen | {fact.cause_id})
     if isinstance(fact, PayoutSent | RefundTransferSent):
         book, effects = _on_sent(book, fact)
     else:
-        book, effects = replace(book, parked=(*book.parked, fact)), NOTHING
+        book, effects = evolve(book, parked=(*book.parked, fact)), NOTHING
     sent = book.sent
     if sent is not None and book.parked:
-        waiting, book = book.parked, replace(book, parked=())
+        waiting, book = book.parked, evolve(book, parked=())
         for outcome in waiting:
             book, more = _settle(book, sent, outcome)
             effects += more
@@ -57,7 +56,7 @@ def post_transfer(state: LedgerState, fact: TransferFact) -> tuple[LedgerState, 
 def _on_sent(book: TransferBook, fact: TransferSent) -> tuple[TransferBook, Effects]:
     if book.sent is not None:
         return book, _problem(ExceptionKind.TRANSFER_MISMATCH, fact, "a second instruction with the same id")
-    return replace(book, sent=fact), Effects((sent_entry(fact),))
+    return evolve(book, sent=fact), Effects((sent_entry(fact),))
 
 
 def _settle(book: TransferBook, sent: TransferSent, outcome: TransferOutcome) -> tuple[TransferBook, Effects]:
@@ -65,7 +64,7 @@ def _settle(book: TransferBook, sent: TransferSent, outcome: TransferOutcome) ->
         return book, _problem(ExceptionKind.TRANSFER_ALREADY_SETTLED, outcome, f"already {type(book.settled).__name__}")
     if not _matches(sent, outcome):
         return book, _problem(ExceptionKind.TRANSFER_MISMATCH, outcome, f"does not match the instruction sent: {sent}")
-    settled = replace(book, settled=outcome)
+    settled = evolve(book, settled=outcome)
     if isinstance(outcome, PayoutConfirmed | RefundTransferConfirmed):
         return settled, Effects((confirmed_entry(sent, outcome),))
     alert = Alert(AlertKind.TRANSFER_REJECTED, str(sent.instruction_id), f"rejected ({outcome.reason}): payable again")
