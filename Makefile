@@ -97,14 +97,17 @@ audit: $(STAMP)
 	@instance=$${INFRA_NAME:-dev}; source .run/$$instance/env && \
 	$(BIN)/python -m services.audit verify --trust-local-key --reconcile --json .run/$$instance/audit.json $(AUDIT_ARGS)
 
-# The fuzz campaign (issue 16): 100,000 mutated messages through both ingestion topics of a platform of its own;
-# FUZZ_ARGS='--inputs 20000 --seed 7' for another size or seed. make test runs a 2,000-input version. A correctly
+# The fuzz campaign (issue 16): 100,000 mutated messages through both ingestion topics of a platform of its own,
+# then 100,000 through its HTTP gateway (the twelve paths, the payment webhook, stray requests; the gateway's
+# per-merchant rate limit lifted so the inputs reach the validators); FUZZ_ARGS='--inputs 20000 --seed 7' for another
+# size or seed, '--transport http' for one of them. make test runs a 2,000-input and a 1,000-input version. A correctly
 # signed result of a trade the processor never saw waits for verification (production: minutes) before it is
 # rejected, and a WriteOff of an unseen ticket waits for it: both shortened, as in the tests, so every input's
 # answer comes within the campaign's minute of waiting.
 fuzz: $(STAMP)
 	@export INFRA_NAME=fuzz PG_FAST=1; \
 	export PAYMENT_VERIFY_GIVE_UP_SECONDS=15 REDEMPTION_TICKET_WAIT_SECONDS=10; \
+	export GATEWAY_RATE_PER_SECOND=1000000 GATEWAY_RATE_BURST=1000000; \
 	bash deploy/local/infra.sh up >/dev/null || exit 1; \
 	source .run/fuzz/env; \
 	$(BIN)/python -m shared.setup --seed && bash deploy/local/services.sh start && \

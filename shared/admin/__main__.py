@@ -11,8 +11,6 @@ import asyncio
 import sys
 from datetime import UTC, datetime, timedelta
 
-from pydantic import ValidationError
-
 from shared.admin import dead_letters, keys, quotas
 from shared.admin.clocks import ClockRefused, advance_clock, reset_clock
 from shared.admin.keys import secrets_from_env
@@ -177,11 +175,11 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
-def main() -> None:
-    args = parser().parse_args()
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
     try:
         asyncio.run(args.run(Settings.from_env(), args))
-    except ValidationError as exc:
+    except (ValueError, OverflowError) as exc:  # pydantic's ValidationError, --refund-fee fixed:x, --hours 2**63
         print(f"invalid: {exc}", file=sys.stderr)
         raise SystemExit(2) from exc
     except ClockRefused as exc:
