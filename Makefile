@@ -99,8 +99,9 @@ audit: $(STAMP)
 
 # The fuzz campaign (issue 16): 100,000 mutated messages through both ingestion topics of a platform of its own,
 # then 100,000 through its HTTP gateway (the twelve paths, the payment webhook, stray requests; the gateway's
-# per-merchant rate limit lifted so the inputs reach the validators); FUZZ_ARGS='--inputs 20000 --seed 7' for another
-# size or seed, '--transport http' for one of them. make test runs a 2,000-input and a 1,000-input version. A correctly
+# per-merchant rate limit lifted so the inputs reach the validators), then 10,000 admin CLI command lines;
+# FUZZ_ARGS='--inputs 20000 --seed 7' for another size or seed, '--transport http' for one transport. make test runs
+# 2,000 Kafka, 1,000 HTTP and 300 CLI inputs. A correctly
 # signed result of a trade the processor never saw waits for verification (production: minutes) before it is
 # rejected, and a WriteOff of an unseen ticket waits for it: both shortened, as in the tests, so every input's
 # answer comes within the campaign's minute of waiting.
@@ -111,7 +112,7 @@ fuzz: $(STAMP)
 	bash deploy/local/infra.sh up >/dev/null || exit 1; \
 	source .run/fuzz/env; \
 	$(BIN)/python -m shared.setup --seed && bash deploy/local/services.sh start && \
-	$(BIN)/python -m deploy.fuzz $(FUZZ_ARGS); status=$$?; \
+	$(BIN)/python -m deploy.fuzz --cli-inputs 10000 $(FUZZ_ARGS); status=$$?; \
 	bash deploy/local/services.sh stop; bash deploy/local/infra.sh down; \
 	exit $$status
 
