@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 
 from services.escrow_settlement.domain.accounts import Account, AccountKind
-from services.escrow_settlement.domain.invariants import Violation, check_state
+from services.escrow_settlement.domain.invariants import Violation, check_order, check_state
 from services.escrow_settlement.domain.journal import RELEASES, REVERSALS, JournalEntry
 from services.escrow_settlement.domain.state import Holder, LedgerState, OrderBook, TransferBook
 
@@ -37,7 +37,7 @@ def order_violations(book: OrderBook, balances: Mapping[Account, int], journal: 
     """The core's per-order rules on this order alone, and its vouchers against the journal."""
     key = book.order.key
     own = {a: v for a, v in balances.items() if a.owner == key and a.kind in ORDER_KINDS}
-    found = [v for v in check_state(LedgerState(orders={key: book}, balances=own)) if v.rule not in GLOBAL_ONLY]
+    found = check_order(book, own)  # check_state on this slice, less its global rules (GLOBAL_ONLY)
     for no, ticket in sorted(book.tickets.items()):
         released = journal[(key, no)]
         if released != (ticket.holder is not Holder.ESCROW):

@@ -49,14 +49,28 @@ def check_state(state: LedgerState) -> list[Violation]:
     found = []
     if (total := sum(state.balances.values())) != 0:
         found.append(Violation("accounts_sum_to_zero", "ledger", f"balances sum to {total}"))
-    for account, raw in sorted(state.balances.items()):
-        if account.kind is AccountKind.ESCROW_HELD and raw > 0:
-            found.append(Violation("escrow_not_negative", account.owner, f"escrow held is NT${-raw}"))
+    found += _escrow_not_negative(state.balances)
     confirmed = _refunds_confirmed(state)
     for book in state.orders.values():
         found += _check_order(state, book)
         found += _check_owed_back(state, book, confirmed[book.order])
     return found + _check_in_transit(state)
+
+
+def check_order(book: OrderBook, balances: Mapping[Account, int]) -> list[Violation]:
+    """`check_state`'s rules that need nothing but the order's own book and accounts (escrow held, suspense): what
+    a batch checks of every order it touched, without the global rules it would compute only to drop them."""
+    return _escrow_not_negative(balances) + _check_order(
+        LedgerState(orders={book.order.key: book}, balances=balances), book
+    )
+
+
+def _escrow_not_negative(balances: Mapping[Account, int]) -> list[Violation]:
+    return [
+        Violation("escrow_not_negative", account.owner, f"escrow held is NT${-raw}")
+        for account, raw in sorted(balances.items())
+        if account.kind is AccountKind.ESCROW_HELD and raw > 0
+    ]
 
 
 def check_ledger(state: LedgerState, journal: Iterable[JournalEntry]) -> list[Violation]:
