@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import date
+from functools import cached_property
 
 from services.escrow_settlement.domain.accounts import OrderRef
 from shared.contracts.common import TicketType
@@ -60,7 +61,7 @@ class OrderIssued(FactBase):
     tickets: tuple[IssuedVoucher, ...]
     escrow_expiry_date: date | None
 
-    @property
+    @cached_property  # read by every OrderBook.status, several times per fact posted; a fact never changes
     def pickup_total(self) -> int:
         return sum(t.face_value for t in self.tickets if t.ticket_type is TicketType.PICKUP)
 
