@@ -40,7 +40,7 @@ def summary(
     hit = [ms for ms, d in zip(latencies, during, strict=True) if d]
     clear = [ms for ms, d in zip(latencies, during, strict=True) if not d]
     report.add(
-        "  p50 / p99 of orders in flight while a prune statement ran",
+        "  p50 / p99 of orders published up to 1 s before a prune was seen running",
         f"{percentile(hit, 0.5):,.0f} / {percentile(hit, 0.99):,.0f} ms ({len(hit):,} orders)",
     )
     report.add(
