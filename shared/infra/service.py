@@ -113,10 +113,10 @@ async def serve(spec: ServiceSpec, settings: Settings | None = None) -> None:
     relay = relay_process.supervise(spec.schema, runtime.settings, runtime.stopping)
     redrives = every(1.0, lambda: redrive_step(runner), runtime.stopping, "dead-letter re-drive")
     probes = every(metrics.PROBE_SECONDS, probe.step, runtime.stopping, "metrics probe")
-    keep = retention.retention()
+    keep, keep_outbox = retention.retention(), retention.outbox_retention()
     prunes = every(
         retention.PRUNE_EVERY_SECONDS,
-        lambda: retention.prune_step(runtime.pool, keep, runtime.clock.now()),
+        lambda: retention.prune_step(runtime.pool, keep, runtime.clock.now(), keep_outbox),
         runtime.stopping,
         "inbox and outbox pruning",
     )

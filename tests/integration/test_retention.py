@@ -7,8 +7,9 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
+import pytest
 
-from shared.infra.retention import PRUNE_BATCH, prune_step
+from shared.infra.retention import PRUNE_BATCH, outbox_retention, prune_step, retention
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 KEEP = timedelta(days=35)
@@ -56,3 +57,30 @@ async def test_nothing_recent_is_touched(messaging_schema: tuple[asyncpg.Pool, s
         1,
         2,
     )
+
+
+async def test_published_outbox_rows_go_after_their_own_shorter_retention_while_inbox_keys_stay(
+    messaging_schema: tuple[asyncpg.Pool, str],
+) -> None:
+    pool, _ = messaging_schema
+    two_days_ago = NOW - timedelta(days=2)
+    async with pool.acquire() as conn:
+        await conn.execute("INSERT INTO inbox (message_id, processed_at) VALUES ($1, $2)", uuid.uuid4(), two_days_ago)
+        await conn.execute(
+            "INSERT INTO outbox (event_id, topic, key, value, event_type, created_at, published_at)"
+            " VALUES (gen_random_uuid(), 't', 'k', 'v', 'E', $1, $1)",
+            two_days_ago,
+        )
+
+    assert await prune_step(pool, KEEP, NOW, keep_outbox=timedelta(hours=24)) is False
+
+    assert await pool.fetchval("SELECT count(*) FROM outbox") == 0  # a published copy two days old: gone
+    assert await pool.fetchval("SELECT count(*) FROM inbox") == 1  # its inbox key guards for 35 days
+
+
+def test_the_outbox_is_kept_a_day_by_default_and_never_longer_than_the_inbox(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OUTBOX_RETENTION_HOURS", raising=False)
+    monkeypatch.delenv("MESSAGING_RETENTION_DAYS", raising=False)
+    assert (retention(), outbox_retention()) == (timedelta(days=35), timedelta(hours=24))
+    monkeypatch.setenv("MESSAGING_RETENTION_DAYS", "0.002")  # a benchmark's minutes
+    assert outbox_retention() == retention() == timedelta(days=0.002)
