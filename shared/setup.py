@@ -6,8 +6,11 @@ import argparse
 import asyncio
 import logging
 
+from shared.access import ACCESS
 from shared.admin.publish import put_merchants, put_products
 from shared.admin.seed import dev_merchants, dev_products
+from shared.infra.acls import apply_acls
+from shared.infra.kafka_auth import auth_mode
 from shared.infra.quotas import apply_quotas, platform_quotas, unidentified_rate
 from shared.infra.topics_admin import ensure_topics
 from shared.settings import Settings
@@ -16,6 +19,9 @@ from shared.settings import Settings
 async def setup(settings: Settings, seed: bool) -> None:
     created = await ensure_topics(settings.kafka_bootstrap)
     print(f"topics: {len(created)} created" + (f" ({', '.join(created)})" if created else ""))
+    if auth_mode() == "scram":
+        granted = await apply_acls(settings.kafka_bootstrap)
+        print(f"acls: {granted} grants to {len(ACCESS)} principals (shared/access.py)")
     unidentified = unidentified_rate()
     await apply_quotas(settings.kafka_bootstrap, platform_quotas(unidentified))
     print(

@@ -17,6 +17,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from shared.infra.database import create_pool, migrate
+from shared.infra.kafka_auth import kafka_security
 from shared.infra.quotas import EXEMPT, LOAD_GENERATOR_CLIENT, Quota, apply_quotas
 from shared.platform import PLATFORM_SERVICES
 from shared.sandbox.merchant import MerchantClient
@@ -155,6 +156,7 @@ async def merchant(topics: Settings) -> AsyncIterator[MerchantClient]:
         client_id=LOAD_GENERATOR_CLIENT,
         acks="all",
         max_request_size=2 * 1024 * 1024,
+        **kafka_security(),
     )
     await producer.start()
     yield MerchantClient(producer)

@@ -21,6 +21,7 @@ from aiokafka import AIOKafkaProducer
 
 from deploy.bench.common import ROOT, children
 from deploy.bench.issuance import IssuedWatcher, checkouts, send_orders
+from shared.infra.kafka_auth import kafka_security
 from shared.sandbox.merchant import MerchantClient
 from shared.settings import Settings
 
@@ -48,7 +49,7 @@ def processes(instance: str) -> dict[str, int]:
 
 async def measure(orders: int, pids: dict[str, int]) -> None:
     bootstrap = Settings.from_env().kafka_bootstrap
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5, **kafka_security())
     await producer.start()
     watcher = IssuedWatcher(bootstrap)
     await watcher.start()

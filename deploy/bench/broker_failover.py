@@ -25,6 +25,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from deploy.bench.common import ROOT, Report, percentile
+from shared.infra.kafka_auth import kafka_security
 
 RATE = 500  # messages/s
 SECONDS = 20
@@ -34,11 +35,13 @@ VICTIM = 2  # the node killed
 async def main() -> None:
     bootstrap = os.environ["KAFKA_BOOTSTRAP"]
     topic = f"failover-check-{uuid.uuid4().hex[:8]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **kafka_security())
     await admin.start()
     await admin.create_topics([NewTopic(topic, 6, 3, topic_configs={"min.insync.replicas": "2"})])
     await admin.close()
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=2)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=2, **kafka_security()
+    )
     await producer.start()
     waits: list[tuple[float, float]] = []  # (sent at, seconds until acknowledged)
     acked: set[int] = set()
@@ -63,7 +66,9 @@ async def main() -> None:
     await restart.wait()
     await producer.stop()
 
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None)
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None, **kafka_security()
+    )
     await consumer.start()
     seen: list[int] = []
     deadline = time.perf_counter() + 60

@@ -33,6 +33,7 @@ from shared.admin.publish import put_products
 from shared.admin.seed import TEST_MERCHANT
 from shared.contracts.catalog import Product, UsagePeriodRule
 from shared.contracts.common import TicketType
+from shared.infra.kafka_auth import kafka_security
 from shared.infra.quotas import LOAD_GENERATOR_CLIENT, merchant_client_id, produce_quotas
 from shared.sandbox.merchant import MerchantClient
 from shared.settings import Settings
@@ -295,7 +296,9 @@ def unthrottled() -> bool:
 
 def _producer(settings: Settings, client_id: str | None) -> AIOKafkaProducer:
     identity = {"client_id": client_id} if client_id else {}  # None: aiokafka's own default, an unidentified one
-    return AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=5, **identity)
+    return AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=5, **identity, **kafka_security()
+    )
 
 
 async def valid_merchant(settings: Settings) -> str:

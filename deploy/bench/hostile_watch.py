@@ -18,6 +18,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from shared.infra.kafka_auth import kafka_security
 from shared.infra.topics_admin import partitions_of
 from shared.topics import INGEST_REPLIES, PAYMENT_EVENTS, REJECTIONS
 
@@ -39,7 +40,9 @@ class Outcomes:
         topics = [INGEST_REPLIES, PAYMENT_EVENTS, REJECTIONS]
         known = await partitions_of(self.bootstrap, topics)
         tps = [TopicPartition(t, p) for t, numbers in known.items() for p in numbers]
-        self._consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap, enable_auto_commit=False, **kafka_security()
+        )
         await self._consumer.start()
         self._consumer.assign(tps)
         await self._consumer.seek_to_end(*tps)
@@ -116,7 +119,7 @@ class Drain:
     async def ends(self) -> dict[TopicPartition, int]:
         topics = sorted({t for watched in self.groups.values() for t in watched})
         known = await partitions_of(self.bootstrap, topics)
-        probe = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
+        probe = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False, **kafka_security())
         await probe.start()
         try:
             ends = await probe.end_offsets([TopicPartition(t, p) for t, numbers in known.items() for p in numbers])
@@ -127,7 +130,7 @@ class Drain:
     async def wait(self, ends: dict[TopicPartition, int], seconds: float) -> float:
         """perf_counter when every group committed up to `ends` and every outbox row written by then is
         published; TimeoutError saying who is behind after `seconds`."""
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, **kafka_security())
         await admin.start()
         deadline = time.perf_counter() + seconds
         try:

@@ -20,6 +20,7 @@ from deploy.bench.common import Report, children, percentile, rss_mb
 from deploy.bench.tail import from_the_end
 from shared.admin.seed import TEST_MERCHANT
 from shared.ecticket.processor_query import processor_url
+from shared.infra.kafka_auth import kafka_security
 from shared.infra.quotas import LOAD_GENERATOR_CLIENT
 from shared.infra.topics_admin import ensure_topics
 from shared.sandbox.aio import as_json, payment_result
@@ -114,7 +115,9 @@ async def send_orders(
 
 
 async def end_to_end(bootstrap: str, orders: int, report: Report, sample_rss: Callable[[], dict[str, float]]) -> float:
-    producer = AIOKafkaProducer(client_id=LOAD_GENERATOR_CLIENT, bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    producer = AIOKafkaProducer(
+        client_id=LOAD_GENERATOR_CLIENT, bootstrap_servers=bootstrap, acks="all", linger_ms=5, **kafka_security()
+    )
     await producer.start()
     client = MerchantClient(producer)
     watcher = IssuedWatcher(bootstrap)
@@ -176,7 +179,9 @@ async def kafka_ceiling(bootstrap: str, orders: int, report: Report) -> float:
     """aiokafka alone: produce the same 2×N messages to a scratch topic and consume them back."""
     topic = f"bench.scratch.{uuid.uuid4().hex[:8]}"
     await ensure_topics(bootstrap, (Topic(topic, 6, 3600_000, False, "MerchantID", "benchmark scratch"),))
-    producer = AIOKafkaProducer(client_id=LOAD_GENERATOR_CLIENT, bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    producer = AIOKafkaProducer(
+        client_id=LOAD_GENERATOR_CLIENT, bootstrap_servers=bootstrap, acks="all", linger_ms=5, **kafka_security()
+    )
     await producer.start()
     client = MerchantClient(producer)
     bodies = [m for i in range(orders) for m in sample_messages(client, f"KC{i:08d}")]
@@ -187,6 +192,7 @@ async def kafka_ceiling(bootstrap: str, orders: int, report: Report) -> float:
         auto_offset_reset="earliest",
         enable_auto_commit=False,
         max_poll_records=1000,
+        **kafka_security(),
     )
     await consumer.start()
     t0 = time.perf_counter()

@@ -34,6 +34,7 @@ from shared.contracts.events import Event, wrap
 from shared.contracts.issuance import IssuedTicket, TicketsIssued
 from shared.contracts.redemption import TicketWrittenOff
 from shared.ecticket.envelope import seal_response
+from shared.infra.kafka_auth import kafka_security
 from shared.infra.quotas import LOAD_GENERATOR_CLIENT
 from shared.merchants.model import MerchantRecord, Mode
 from shared.merchants.sealing import MerchantSecrets, seal
@@ -186,7 +187,11 @@ async def run(settings: Settings, report: Report) -> None:
     endpoint = Endpoint()
     runner = await endpoint.start()
     producer = AIOKafkaProducer(
-        client_id=LOAD_GENERATOR_CLIENT, bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=5
+        client_id=LOAD_GENERATOR_CLIENT,
+        bootstrap_servers=settings.kafka_bootstrap,
+        acks="all",
+        linger_ms=5,
+        **kafka_security(),
     )
     await producer.start()
     try:

@@ -33,6 +33,8 @@ from typing import Any
 import aiohttp
 from aiokafka import AIOKafkaProducer
 
+from shared.infra.kafka_auth import kafka_security
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from deploy.bench.common import ROOT, Report, percentile, rss_mb
@@ -110,6 +112,7 @@ def bulk_producer(settings: Settings) -> AIOKafkaProducer:
         linger_ms=20,
         max_batch_size=262144,
         request_timeout_ms=600_000,
+        **kafka_security(),
     )
 
 
@@ -250,7 +253,11 @@ def cpu_seconds(app: OpsApp) -> float:
 
 async def page_latency(settings: Settings, app: OpsApp, report: Report) -> None:
     producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=5, request_timeout_ms=600_000
+        bootstrap_servers=settings.kafka_bootstrap,
+        acks="all",
+        linger_ms=5,
+        request_timeout_ms=600_000,
+        **kafka_security(),
     )
     await producer.start()
     sent_at: dict[int, float] = {}

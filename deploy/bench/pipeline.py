@@ -27,6 +27,7 @@ from deploy.bench.issuance import checkouts, send_orders
 from deploy.bench.tail import from_the_end
 from shared.admin.seed import TEST_MERCHANT
 from shared.ecticket.write_off_codes import CodeKey
+from shared.infra.kafka_auth import kafka_security
 from shared.infra.quotas import LOAD_GENERATOR_CLIENT
 from shared.sandbox.merchant import MerchantClient
 from shared.settings import Settings
@@ -117,7 +118,9 @@ def cpu_rows(report: Report, before: dict[str, float], after: dict[str, float], 
 
 
 async def run(bootstrap: str, report: Report, instance: str, pids: dict[str, int]) -> None:
-    producer = AIOKafkaProducer(client_id=LOAD_GENERATOR_CLIENT, bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    producer = AIOKafkaProducer(
+        client_id=LOAD_GENERATOR_CLIENT, bootstrap_servers=bootstrap, acks="all", linger_ms=5, **kafka_security()
+    )
     await producer.start()
     client = MerchantClient(producer)
     watcher = Watcher(bootstrap)

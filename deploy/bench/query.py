@@ -23,6 +23,7 @@ from shared.admin.seed import TEST_MERCHANT
 from shared.ecticket.crypto import decrypt_data
 from shared.ecticket.envelope import ResponseEnvelope
 from shared.ecticket.processor_query import processor_url
+from shared.infra.kafka_auth import kafka_security
 from shared.infra.quotas import LOAD_GENERATOR_CLIENT
 from shared.sandbox.aio import as_json
 from shared.sandbox.checkout import Checkout, checkout_many
@@ -183,7 +184,9 @@ async def page_order(client: MerchantClient, replies: Replies, trade_no: str) ->
 
 
 async def run(bootstrap: str, report: Report, *, load_only: bool = False, rates: tuple[int, ...] = ()) -> None:
-    producer = AIOKafkaProducer(client_id=LOAD_GENERATOR_CLIENT, bootstrap_servers=bootstrap, acks="all", linger_ms=1)
+    producer = AIOKafkaProducer(
+        client_id=LOAD_GENERATOR_CLIENT, bootstrap_servers=bootstrap, acks="all", linger_ms=1, **kafka_security()
+    )
     await producer.start()
     client = MerchantClient(producer)
     replies = Replies(bootstrap)

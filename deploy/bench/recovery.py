@@ -26,6 +26,7 @@ from aiokafka import AIOKafkaProducer
 from deploy.bench.common import ROOT, Report
 from deploy.bench.redemption_support import ReplyWatcher
 from shared.admin.seed import TEST_MERCHANT
+from shared.infra.kafka_auth import kafka_security
 from shared.infra.quotas import LOAD_GENERATOR_CLIENT
 from shared.sandbox.merchant import MerchantClient
 from shared.topics import INGEST_REQUESTS
@@ -81,7 +82,9 @@ def gift_issue(client: MerchantClient, trade_no: str) -> dict[str, object]:
 
 async def one_run(bootstrap: str, instance_id: str | None) -> tuple[float, float]:
     """(the longest wait for a reply of a request sent after the kill, the longest gap between replies)."""
-    producer = AIOKafkaProducer(client_id=LOAD_GENERATOR_CLIENT, bootstrap_servers=bootstrap, acks="all", linger_ms=1)
+    producer = AIOKafkaProducer(
+        client_id=LOAD_GENERATOR_CLIENT, bootstrap_servers=bootstrap, acks="all", linger_ms=1, **kafka_security()
+    )
     await producer.start()
     replies = ReplyWatcher(bootstrap)
     await replies.start()

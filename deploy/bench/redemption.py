@@ -34,6 +34,7 @@ from deploy.bench.redemption_support import (
 )
 from shared.admin.clocks import advance_clock, reset_clock
 from shared.contracts.common import TicketType
+from shared.infra.kafka_auth import kafka_security
 from shared.infra.quotas import LOAD_GENERATOR_CLIENT
 from shared.sandbox.merchant import MerchantClient
 from shared.settings import Settings
@@ -312,7 +313,11 @@ async def run(settings: Settings, report: Report, instance: str, pids: dict[str,
     # The issuance benchmark ran before redemption started: let it work through that backlog first.
     await wait_consumed(settings.kafka_bootstrap, "redemption", [INGEST_REQUESTS, ISSUANCE_EVENTS], 1200)
     producer = AIOKafkaProducer(
-        client_id=LOAD_GENERATOR_CLIENT, bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=1
+        client_id=LOAD_GENERATOR_CLIENT,
+        bootstrap_servers=settings.kafka_bootstrap,
+        acks="all",
+        linger_ms=1,
+        **kafka_security(),
     )
     await producer.start()
     replies = ReplyWatcher(settings.kafka_bootstrap)

@@ -29,6 +29,7 @@ from shared.contracts.common import FeeKind, RefundFeeRule, TicketType
 from shared.contracts.events import wrap
 from shared.contracts.issuance import IssuedTicket, TicketsIssued
 from shared.ecticket.write_off_codes import CodeKey
+from shared.infra.kafka_auth import kafka_security
 from shared.infra.quotas import LOAD_GENERATOR_CLIENT
 from shared.infra.topics_admin import partitions_of
 from shared.merchants.model import MerchantRecord, Mode
@@ -134,6 +135,7 @@ async def publish_issued(bootstrap: str, orders: Iterator[tuple[TicketsIssued, l
         acks="all",
         linger_ms=20,
         max_request_size=4 * 1024 * 1024,
+        **kafka_security(),
     )
     await producer.start()
     count, pending = 0, []
@@ -172,8 +174,8 @@ async def wait_stored(pool: asyncpg.Pool, merchant_id: str, count: int, seconds:
 
 async def wait_consumed(bootstrap: str, group: str, topics: list[str], seconds: float) -> None:
     """Wait until consumer group `group` has committed up to the end of `topics` (its backlog is done)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    probe = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **kafka_security())
+    probe = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, **kafka_security())
     await admin.start()
     await probe.start()
     try:
@@ -218,7 +220,7 @@ class ReplyWatcher:
     async def start(self) -> None:
         known = await partitions_of(self.bootstrap, [INGEST_REPLIES])
         tps = [TopicPartition(INGEST_REPLIES, p) for p in known[INGEST_REPLIES]]
-        self.consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
+        self.consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False, **kafka_security())
         await self.consumer.start()
         self.consumer.assign(tps)
         await self.consumer.seek_to_end(*tps)

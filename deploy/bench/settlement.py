@@ -31,6 +31,7 @@ from shared.contracts.events import Event, wrap
 from shared.contracts.issuance import IssuedTicket, PaymentRef, TicketsIssued
 from shared.contracts.payments import PaymentConfirmed
 from shared.contracts.redemption import TicketRefunded, TicketWrittenOff
+from shared.infra.kafka_auth import kafka_security
 from shared.infra.quotas import LOAD_GENERATOR_CLIENT
 from shared.infra.topics_admin import partitions_of
 from shared.settings import Settings
@@ -135,7 +136,9 @@ async def skip_backlog(settings: Settings) -> None:
     not the millions of events earlier benchmarks left behind (redemption's expiry flood alone is a million)."""
     topics = [PAYMENT_EVENTS, ISSUANCE_EVENTS, REDEMPTION_EVENTS, SETTLEMENT_INSTRUCTIONS, BANK_STATEMENTS]
     known = await partitions_of(settings.kafka_bootstrap, topics)
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=GROUP, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap, group_id=GROUP, enable_auto_commit=False, **kafka_security()
+    )
     await consumer.start()
     try:
         partitions = [TopicPartition(t, n) for t, numbers in known.items() for n in numbers]
@@ -151,7 +154,7 @@ async def run(settings: Settings, report: Report, pids: dict[str, int]) -> None:
     merchants = [f"7{uuid.uuid4().int % 10**9:09d}" for _ in range(MERCHANTS)]
     pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)
     producer = AIOKafkaProducer(client_id=LOAD_GENERATOR_CLIENT, bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=5,
-                                max_batch_size=512 * 1024)  # fmt: skip
+                                max_batch_size=512 * 1024, **kafka_security())  # fmt: skip
     await producer.start()
     assert pool is not None
     try:

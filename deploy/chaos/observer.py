@@ -19,6 +19,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from shared.contracts.envelope import EventEnvelope
+from shared.infra.kafka_auth import kafka_security
 from shared.infra.topics_admin import partitions_of
 from shared.topics import (
     INGEST_REPLIES,
@@ -71,7 +72,7 @@ class Observer:
     async def start(self) -> None:
         known = await partitions_of(self.bootstrap, WATCHED)
         consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False,
-                                    max_partition_fetch_bytes=4 * 1024 * 1024)  # fmt: skip
+                                    max_partition_fetch_bytes=4 * 1024 * 1024, **kafka_security())  # fmt: skip
         await consumer.start()
         partitions = [TopicPartition(t, p) for t, numbers in known.items() for p in numbers]
         consumer.assign(partitions)

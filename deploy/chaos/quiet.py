@@ -11,6 +11,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 
+from shared.infra.kafka_auth import kafka_security
 from shared.platform import PLATFORM_SERVICES
 
 OUTBOX_SCHEMAS = "SELECT table_schema FROM information_schema.tables WHERE table_name = 'outbox'"
@@ -19,8 +20,8 @@ OUTBOX_SCHEMAS = "SELECT table_schema FROM information_schema.tables WHERE table
 async def quiet(bootstrap: str, database_url: str, seconds: float) -> float:
     """The seconds until the platform was quiet (twice in a row, a second apart), or -1 after `seconds`."""
     began = time.monotonic()
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="chaos-quiet")
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, **kafka_security())
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="chaos-quiet", **kafka_security())
     conn = await asyncpg.connect(database_url)
     await consumer.start()
     await admin.start()

@@ -19,6 +19,7 @@ from deploy.chaos.plans import EXPIRY_WAVES, STEPS, TICKET_NOT_FOUND, Order
 from shared.admin.clocks import advance_clock
 from shared.ecticket.processor_query import processor_url
 from shared.ecticket.write_off_codes import CodeKey
+from shared.infra.kafka_auth import kafka_security
 from shared.sandbox.checkout import Checkout, ProcessorError, checkout_many
 from shared.sandbox.merchant import MerchantClient, open_reply
 from shared.settings import Settings
@@ -56,7 +57,7 @@ class Stream:
 
     async def run(self) -> None:
         producer = AIOKafkaProducer(bootstrap_servers=self.settings.kafka_bootstrap, acks="all",
-                                    enable_idempotence=True, request_timeout_ms=120_000, linger_ms=5)  # fmt: skip
+                                    enable_idempotence=True, request_timeout_ms=120_000, linger_ms=5, **kafka_security())  # fmt: skip
         await producer.start()
         client = MerchantClient(producer)
         slots = asyncio.Semaphore(IN_FLIGHT)

@@ -29,6 +29,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from deploy.fuzz import mutations
 from shared.ecticket.envelope import seal_request
 from shared.ids import content_id
+from shared.infra.kafka_auth import kafka_security
 from shared.infra.topics_admin import partitions_of
 from shared.sandbox.aio import as_form, as_json, payment_result, signed
 from shared.sandbox.merchant import KEYS
@@ -137,7 +138,7 @@ def inputs(merchant_id: str, count: int, seed: int) -> list[Input]:
 
 async def _ends(bootstrap: str, topics: tuple[str, ...]) -> dict[TopicPartition, int]:
     parts = await partitions_of(bootstrap, list(topics))
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, **kafka_security())
     await consumer.start()
     try:
         ends = await consumer.end_offsets([TopicPartition(t, p) for t, ps in parts.items() for p in ps])
@@ -147,7 +148,9 @@ async def _ends(bootstrap: str, topics: tuple[str, ...]) -> dict[TopicPartition,
 
 
 async def send(bootstrap: str, batch: list[Input]) -> list[tuple[Input, int, int]]:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5, max_request_size=4 * 1024 * 1024)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", linger_ms=5, max_request_size=4 * 1024 * 1024, **kafka_security()
+    )
     await producer.start()
     try:
         futures = [await producer.send(i.topic, i.value, key=i.key) for i in batch]
@@ -160,7 +163,7 @@ async def send(bootstrap: str, batch: list[Input]) -> list[tuple[Input, int, int
 async def caught_up(bootstrap: str, seconds: float) -> list[str]:
     """The groups still behind the ingestion topics' ends after `seconds` (empty: none stalled)."""
     ends = await _ends(bootstrap, (INGEST_REQUESTS, INGEST_PAYMENTS))
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **kafka_security())
     await admin.start()
     try:
         deadline = time.monotonic() + seconds
@@ -191,7 +194,10 @@ class OutcomeReader:
 
     async def start(self) -> None:
         self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap, enable_auto_commit=False, max_partition_fetch_bytes=8 << 20
+            bootstrap_servers=self.bootstrap,
+            enable_auto_commit=False,
+            max_partition_fetch_bytes=8 << 20,
+            **kafka_security(),
         )
         await self.consumer.start()
         self.consumer.assign(list(self.since))

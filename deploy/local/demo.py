@@ -17,6 +17,7 @@ from aiokafka import AIOKafkaProducer
 from shared.admin.seed import TEST_MERCHANT
 from shared.clock import TAIPEI
 from shared.ecticket.processor_query import processor_url
+from shared.infra.kafka_auth import kafka_security
 from shared.infra.quotas import merchant_client_id
 from shared.sandbox.checkout import checkout
 from shared.sandbox.merchant import MerchantClient, open_reply, unique
@@ -125,7 +126,10 @@ async def main() -> None:
     await tap.start()
     # As a merchant's own producer would: under the test merchant's produce quota (docs/integrating.md).
     producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap, client_id=merchant_client_id(TEST_MERCHANT), acks="all"
+        bootstrap_servers=settings.kafka_bootstrap,
+        client_id=merchant_client_id(TEST_MERCHANT),
+        acks="all",
+        **kafka_security(),
     )
     await producer.start()
     client = MerchantClient(producer)

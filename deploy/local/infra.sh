@@ -32,6 +32,9 @@
 #                          derived; the next free one if taken when first recorded)
 #   GATEWAY_PORT           the HTTP gateway's port, written to the env file as GATEWAY_PORT and GATEWAY_URL (default:
 #                          dev 8080, test 28080, other names derived; the next free one if taken when first recorded)
+#   KAFKA_AUTH             scram (default: SASL/SCRAM-SHA-512 and ACLs, docs/security.md) or none (PLAINTEXT, no
+#                          ACLs). Applies at `up`; the env file exports it, with KAFKA_CREDENTIALS_DIR (a password
+#                          per principal, generated under .run/<name>/kafka-credentials/, never in the repo).
 #   PG_FAST=1              fsync/synchronous_commit/full_page_writes off (tests only; never for
 #                          benchmarks or crash tests). Applies when PostgreSQL is started.
 #   PG_SHARED_BUFFERS      PostgreSQL shared_buffers (default 512MB)
@@ -83,6 +86,12 @@ JAR_CACHE="$REPO_ROOT/.cache/kafka-jars"
 JAVA="${JAVA:-java}"
 KAFKA_HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xms256m -Xmx512m}"
 KAFKA_READY_TIMEOUT="${KAFKA_READY_TIMEOUT:-90}"
+
+# The broker's principals (shared/access.py PRINCIPALS; tests/unit/test_access.py keeps the two equal). Each gets a
+# SCRAM credential when the storage is formatted; `admin` is the super user (set-up, inter-broker traffic).
+KAFKA_PRINCIPALS=(admin payment_confirmation issuance redemption escrow_settlement query gateway notification
+  payment_processor escrow_bank ops auditor)
+CREDENTIALS_DIR="$RUN_DIR/kafka-credentials"
 
 PG_BIN="${PG_BIN:-/usr/lib/postgresql/15/bin}"
 PG_USER_OS=postgres
@@ -138,6 +147,16 @@ resolve_config() {
     KAFKA_BROKERS="${KAFKA_BROKERS:-${rn:-1}}"
   fi
   [[ "$KAFKA_BROKERS" == 1 || "$KAFKA_BROKERS" == 3 ]] || die "KAFKA_BROKERS must be 1 or 3"
+  local ra
+  ra=$(rec_get KAFKA_AUTH)
+  if kafka_running && [[ -n "$ra" ]]; then
+    [[ -z "${KAFKA_AUTH:-}" || "$KAFKA_AUTH" == "$ra" ]] ||
+      die "instance '$INFRA_NAME' runs Kafka with KAFKA_AUTH=$ra but KAFKA_AUTH=$KAFKA_AUTH; run 'down' first"
+    KAFKA_AUTH=$ra
+  else
+    KAFKA_AUTH="${KAFKA_AUTH:-scram}"
+  fi
+  [[ "$KAFKA_AUTH" == scram || "$KAFKA_AUTH" == none ]] || die "KAFKA_AUTH must be scram or none"
   if kafka_running && [[ -n "$rk" ]]; then
     [[ -z "${KAFKA_PORT:-}" || "$KAFKA_PORT" == "$rk" ]] ||
       die "instance '$INFRA_NAME' runs Kafka on $rk but KAFKA_PORT=$KAFKA_PORT; run 'down' first"
@@ -253,6 +272,7 @@ write_instance_file() {
     echo "KAFKA_PORT=$KAFKA_PORT"
     echo "KAFKA_CONTROLLER_PORT=$KAFKA_CONTROLLER_PORT"
     echo "KAFKA_BROKERS=$KAFKA_BROKERS"
+    echo "KAFKA_AUTH=$KAFKA_AUTH"
     echo "PG_PORT=$PG_PORT"
     echo "PG_BASE=$PG_BASE"
     echo "PG_FAST=${PG_FAST_EFFECTIVE:-$(rec_get PG_FAST)}"
@@ -265,6 +285,9 @@ write_instance_file() {
 env_lines() {
   printf 'export KAFKA_BOOTSTRAP=%s\n' "$KAFKA_BOOTSTRAP"
   printf 'export KAFKA_REPLICATION_FACTOR=%s\n' "$KAFKA_REPLICATION"
+  # Which principal a process is comes from the process (shared/infra/kafka_auth.py); the passwords from here.
+  printf 'export KAFKA_AUTH=%s\n' "$KAFKA_AUTH"
+  printf 'export KAFKA_CREDENTIALS_DIR=%s\n' "$CREDENTIALS_DIR"
   printf 'export DATABASE_URL=%s\n' "$DATABASE_URL"
   printf 'export PROCESSOR_HTTP_PORT=%s\n' "$PROCESSOR_HTTP_PORT"
   printf 'export PROCESSOR_URL=%s\n' "$PROCESSOR_URL"
@@ -339,11 +362,8 @@ write_kafka_props() {
 process.roles=broker,controller
 node.id=$NODE
 controller.quorum.voters=$(quorum_voters)
-listeners=PLAINTEXT://127.0.0.1:$NODE_PORT,CONTROLLER://127.0.0.1:$NODE_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$NODE_PORT
 controller.listener.names=CONTROLLER
-inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+$(listener_props)
 log.dirs=$KAFKA_DATA_DIR
 
 # Single node: replication factor 1 everywhere, or internal topics never become available
@@ -378,6 +398,57 @@ transaction.partition.verification.enable=false
 EOF
 }
 
+listener_props() {  # the client listener: PLAINTEXT, or SASL/SCRAM-SHA-512 with the StandardAuthorizer's ACLs
+  if [[ "$KAFKA_AUTH" == none ]]; then
+    cat <<EOF
+listeners=PLAINTEXT://127.0.0.1:$NODE_PORT,CONTROLLER://127.0.0.1:$NODE_CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$NODE_PORT
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+EOF
+    return
+  fi
+  # Brokers talk to each other as admin over SCRAM. The controller listener stays PLAINTEXT on loopback (SCRAM
+  # credentials live in the metadata log the controllers serve, so they cannot authenticate with them); its
+  # unauthenticated peers are User:ANONYMOUS, which must be a super user for brokers to register. Anything that
+  # reaches the controller port is therefore trusted: docs/security.md says what a deployment does instead.
+  cat <<EOF
+listeners=SASL_PLAINTEXT://127.0.0.1:$NODE_PORT,CONTROLLER://127.0.0.1:$NODE_CONTROLLER_PORT
+advertised.listeners=SASL_PLAINTEXT://127.0.0.1:$NODE_PORT
+inter.broker.listener.name=SASL_PLAINTEXT
+listener.security.protocol.map=SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT
+sasl.enabled.mechanisms=SCRAM-SHA-512
+sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512
+listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="$(credential admin)";
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+super.users=User:admin;User:ANONYMOUS
+allow.everyone.if.no.acl.found=false
+EOF
+}
+
+credential() { cat "$CREDENTIALS_DIR/$1"; }
+
+ensure_credentials() {  # a random password per principal, made once per instance, readable by this user only
+  mkdir -p "$CREDENTIALS_DIR"
+  chmod 0700 "$CREDENTIALS_DIR"
+  local p
+  for p in "${KAFKA_PRINCIPALS[@]}"; do
+    [[ -s "$CREDENTIALS_DIR/$p" ]] && continue
+    (umask 077 && od -An -tx1 -N24 /dev/urandom | tr -d ' \n' >"$CREDENTIALS_DIR/$p")
+  done
+}
+
+# The SCRAM credentials go into the metadata log when the storage is formatted. A storage formatted before (without
+# them, or without a principal added since) is formatted again: its topics are recreated by `python -m shared.setup`.
+scram_marker() { printf '%s\n' "${KAFKA_PRINCIPALS[@]}"; }
+kafka_reformat_if_stale() {
+  [[ "$KAFKA_AUTH" == scram && -f "$KAFKA_DATA_DIR/meta.properties" ]] || return 0
+  [[ "$(cat "$KAFKA_DIR/scram-principals" 2>/dev/null)" == "$(scram_marker)" ]] && return 0
+  log "kafka node $NODE: storage formatted without the current SCRAM credentials; formatting it again (data lost)"
+  rm -rf "$KAFKA_DATA_DIR"
+  mkdir -p "$KAFKA_DATA_DIR"
+}
+
 quorum_voters() {  # every node is a controller too: 1@host:port,2@host:port,...
   local n voters=""
   for ((n = 1; n <= KAFKA_BROKERS; n++)); do
@@ -398,10 +469,16 @@ kafka_format_if_needed() {
     printf '%s\n' "$cid" >"$cid_file"
   fi
   cid=$(cat "$cid_file")
-  log "formatting Kafka storage (cluster id $cid)"
+  log "formatting Kafka storage (cluster id $cid, KAFKA_AUTH=$KAFKA_AUTH)"
+  local scram=() p
+  if [[ "$KAFKA_AUTH" == scram ]]; then
+    for p in "${KAFKA_PRINCIPALS[@]}"; do scram+=(--add-scram "SCRAM-SHA-512=[name=$p,password=$(credential "$p")]"); done
+  fi
+  # (The passwords are on this command line for the second it runs: a local, single-user machine's trade-off.)
   "$JAVA" -Xmx128m -Dlog4j2.configurationFile="$KAFKA_LOG4J" -cp "$JAR_CACHE/*" \
-    kafka.tools.StorageTool format -t "$cid" -c "$KAFKA_PROPS" --ignore-formatted >>"$KAFKA_LOG" 2>&1 ||
+    kafka.tools.StorageTool format -t "$cid" -c "$KAFKA_PROPS" --ignore-formatted "${scram[@]}" >>"$KAFKA_LOG" 2>&1 ||
     { tail -n 30 "$KAFKA_LOG" >&2; die "kafka storage format failed"; }
+  if [[ "$KAFKA_AUTH" == scram ]]; then scram_marker >"$KAFKA_DIR/scram-principals"; else rm -f "$KAFKA_DIR/scram-principals"; fi
 }
 
 kafka_up() {  # every node launched first (a KRaft quorum forms only once a majority runs), then each awaited
@@ -427,7 +504,9 @@ kafka_launch_node() {
   mkdir -p "$LOG_DIR"
   [[ -f "$KAFKA_LOG" ]] && mv -f "$KAFKA_LOG" "$KAFKA_LOG.1"
   : >"$KAFKA_LOG"
+  ensure_credentials
   write_kafka_props
+  kafka_reformat_if_stale
   kafka_format_if_needed
 
   log "starting kafka node $NODE on 127.0.0.1:$NODE_PORT (controller 127.0.0.1:$NODE_CONTROLLER_PORT)"

@@ -9,6 +9,7 @@ from datetime import datetime
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from services.audit.domain.records import Record
+from shared.infra.kafka_auth import kafka_security
 
 # What is in flight at once is bounded (by bytes per fetch and records per poll), so memory does not grow with the
 # log: a whole partition fetched at once held a few hundred MB at the peak for a hundred thousand events.
@@ -40,6 +41,7 @@ class KafkaLog:
             max_partition_fetch_bytes=FETCH_BYTES,
             fetch_max_bytes=4 * FETCH_BYTES,
             client_id="ecticket-audit",
+            **kafka_security(),
         )
 
     async def start(self) -> None:

@@ -22,6 +22,7 @@ from services.gateway.config import GatewayConfig
 from services.gateway.relay import Relay
 from services.gateway.replies import ReplyTail
 from shared.infra import retention
+from shared.infra.kafka_auth import kafka_security
 from shared.infra.quotas import GATEWAY_CLIENT
 from shared.infra.service import Runtime, ServiceSpec, Wiring
 from shared.infra.timers import every
@@ -48,6 +49,7 @@ async def wire(runtime: Runtime) -> Wiring:
         enable_idempotence=True,
         linger_ms=1,
         max_request_size=1024 * 1024,
+        **kafka_security(),
     )
     await producer.start()
     tail = ReplyTail(runtime.settings.kafka_bootstrap, runtime.pool)

@@ -21,6 +21,7 @@ from services.gateway import store
 from services.gateway.inbound import REQUEST_ID_PREFIX
 from shared import bounded_json
 from shared.infra.faults import Backoff, is_transient
+from shared.infra.kafka_auth import kafka_security
 from shared.infra.topics_admin import partitions_of
 from shared.topics import INGEST_REPLIES
 
@@ -48,7 +49,11 @@ class ReplyTail:
         known = await partitions_of(self.bootstrap, [INGEST_REPLIES])
         partitions = [TopicPartition(INGEST_REPLIES, p) for p in sorted(known[INGEST_REPLIES])]
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False, fetch_max_wait_ms=100
+            bootstrap_servers=self.bootstrap,
+            group_id=None,
+            enable_auto_commit=False,
+            fetch_max_wait_ms=100,
+            **kafka_security(),
         )
         await consumer.start()
         consumer.assign(partitions)

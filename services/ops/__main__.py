@@ -5,6 +5,10 @@ import sys
 
 from services.ops.app import build
 from services.ops.config import OpsConfig
+from shared.access import OPS
+from shared.infra.kafka_auth import adopt_principal
+
+adopt_principal(OPS)  # before any client is built: the dashboard reads, it never writes the platform's topics
 
 # The tables are a large, long-lived heap of small dicts (every order's timeline), and a fold allocates a few
 # objects per event: with the default thresholds (700, 10, 10) the cyclic collector ran ~30 times a second and

@@ -29,6 +29,7 @@ from services.ops.faust_monitor import QuietMonitor
 from services.ops.handlers import Folding, Live, Send
 from services.ops.runtime import OpsRuntime
 from services.ops.web import routes
+from shared.infra.kafka_auth import faust_credentials
 from shared.infra.quotas import OPS_CLIENT
 from shared.topics import (
     ISSUANCE_EVENTS,
@@ -48,6 +49,7 @@ def build(config: OpsConfig, send: Send | None = None) -> tuple[faust.App, OpsRu
     app = OpsFaustApp(
         config.app_id,
         broker=f"kafka://{config.settings.kafka_bootstrap}",
+        broker_credentials=faust_credentials(),  # the read-only `ops` principal when the broker authenticates
         store="memory://",  # the changelog is the durable copy: a restart reads it back (no RocksDB here)
         datadir=config.data_dir,
         web_host=config.web_host,

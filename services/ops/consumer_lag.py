@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 
+from shared.infra.kafka_auth import kafka_security
+
 
 class ConsumerLag:
     def __init__(self, bootstrap: str, groups: Sequence[str]) -> None:
@@ -17,8 +19,10 @@ class ConsumerLag:
 
     async def start(self) -> None:
         # A consumer in no group, fetching nothing: only for end offsets.
-        self._consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, enable_auto_commit=False)
-        self._admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap, client_id="ops-lag")
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=self._bootstrap, enable_auto_commit=False, **kafka_security()
+        )
+        self._admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap, client_id="ops-lag", **kafka_security())
         await self._consumer.start()
         await self._admin.start()
 

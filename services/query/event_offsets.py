@@ -9,6 +9,7 @@ from __future__ import annotations
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from shared.infra.kafka_auth import kafka_security
 from shared.infra.topics_admin import partitions_of
 
 
@@ -24,8 +25,10 @@ class EventOffsets:
     async def start(self) -> None:
         partitions = await partitions_of(self._bootstrap, self._topics)
         self._partitions = [TopicPartition(topic, p) for topic in self._topics for p in partitions[topic]]
-        consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, enable_auto_commit=False)
-        admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap, client_id=f"{self._group}-watermarks")
+        consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, enable_auto_commit=False, **kafka_security())
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=self._bootstrap, client_id=f"{self._group}-watermarks", **kafka_security()
+        )
         await consumer.start()
         await admin.start()
         self._consumer, self._admin = consumer, admin

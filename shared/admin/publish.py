@@ -8,6 +8,7 @@ from aiokafka import AIOKafkaProducer
 from pydantic import BaseModel
 
 from shared.contracts.catalog import Product
+from shared.infra.kafka_auth import kafka_security
 from shared.infra.quotas import ADMIN_CLIENT, Quota, apply_quotas, merchant_client_id
 from shared.merchants.model import MerchantRecord
 from shared.topics import MERCHANT_CONFIG, PRODUCT_CATALOG
@@ -15,7 +16,7 @@ from shared.topics import MERCHANT_CONFIG, PRODUCT_CATALOG
 
 async def publish_records(bootstrap: str, topic: str, records: Sequence[tuple[str, BaseModel | None]]) -> None:
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, client_id=ADMIN_CLIENT, enable_idempotence=True, acks="all"
+        bootstrap_servers=bootstrap, client_id=ADMIN_CLIENT, enable_idempotence=True, acks="all", **kafka_security()
     )
     await producer.start()
     try:

@@ -16,6 +16,7 @@ from typing import Generic, TypeVar
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from shared.infra.kafka_auth import kafka_security
 from shared.infra.topics_admin import partitions_of
 
 log = logging.getLogger(__name__)
@@ -50,8 +51,8 @@ class CompactedView(Generic[T]):
     async def start(self) -> None:
         # No consumer group: every process reads the whole topic from the beginning.
         partitions = (await partitions_of(self._bootstrap, [self._topic]))[self._topic]
-        consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, enable_auto_commit=False)
-        offsets = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, enable_auto_commit=False)
+        consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, enable_auto_commit=False, **kafka_security())
+        offsets = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, enable_auto_commit=False, **kafka_security())
         await consumer.start()
         await offsets.start()
         self._partitions = [TopicPartition(self._topic, p) for p in partitions]

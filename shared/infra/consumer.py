@@ -30,6 +30,7 @@ from shared.infra import deadletters, metrics, outbox
 from shared.infra.crash_guard import CrashGuard
 from shared.infra.deadletters import DeadLetter, Stage
 from shared.infra.faults import Backoff, is_transient
+from shared.infra.kafka_auth import kafka_security
 from shared.infra.messages import BatchHandler, Inbound, Parsed, Route, Unparseable
 
 log = logging.getLogger(__name__)
@@ -86,6 +87,7 @@ class ConsumerRunner:
             # parked at the default 500 ms held back the busy partition's next records: under a steady load every
             # other batch waited ~0.5 s (query p50 711 ms at 250 queries/s; 92 ms with 50).
             fetch_max_wait_ms=50,
+            **kafka_security(),
         )
         guard = CrashGuard(self.pool, self.name)
         await consumer.start()

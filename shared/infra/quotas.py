@@ -25,6 +25,7 @@ from aiokafka.protocol.admin import DescribeClientQuotasRequest
 from aiokafka.protocol.api import Request, RequestStruct, Response
 from aiokafka.protocol.types import Array, Boolean, Float64, Int16, Int32, Schema, String
 
+from shared.infra.kafka_auth import kafka_security
 from shared.platform import PLATFORM_SERVICES, SIMULATED_SYSTEMS
 
 PRODUCE_RATE = "producer_byte_rate"
@@ -68,7 +69,7 @@ async def apply_quotas(bootstrap: str, quotas: Sequence[Quota]) -> None:
     """Sets (or removes) each quota; idempotent. Raises QuotaRefused naming the client ids the broker refused."""
     if not quotas:
         return
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id=ADMIN_CLIENT)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id=ADMIN_CLIENT, **kafka_security())
     await admin.start()
     try:
         response = await admin._send_request(AlterClientQuotasRequest(quotas))
@@ -81,7 +82,7 @@ async def apply_quotas(bootstrap: str, quotas: Sequence[Quota]) -> None:
 
 async def produce_quotas(bootstrap: str) -> dict[str | None, float]:
     """Every client id's produce quota the broker holds (None: the default)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id=ADMIN_CLIENT)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id=ADMIN_CLIENT, **kafka_security())
     await admin.start()
     try:
         response = await admin._send_request(DescribeClientQuotasRequest([], False))

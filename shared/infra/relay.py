@@ -19,6 +19,7 @@ from aiokafka.partitioner import DefaultPartitioner, murmur2
 
 from shared.infra import chain
 from shared.infra.faults import Backoff, is_transient
+from shared.infra.kafka_auth import kafka_security
 from shared.infra.outbox import notify_channel
 from shared.topics import AUDIT_CHECKPOINTS
 
@@ -107,6 +108,7 @@ class OutboxRelay:
                 linger_ms=2,
                 max_batch_size=512 * 1024,
                 partitioner=KeyPartitioner(),
+                **kafka_security(),
             )
             await producer.start()
             self._publishing = True

@@ -14,12 +14,14 @@ from typing import Any
 
 import asyncpg
 
+from shared.access import require_reads
 from shared.clock import Clock, SystemClock
 from shared.ecticket.authentication import MerchantDirectory
 from shared.infra import logs, metrics, relay_process, retention
 from shared.infra.compacted import CompactedView
 from shared.infra.consumer import ConsumerRunner
 from shared.infra.database import create_pool, migrate
+from shared.infra.kafka_auth import adopt_principal, current_principal
 from shared.infra.messages import Route
 from shared.infra.redrive import redrive_step
 from shared.infra.sandbox_clocks import ClockOffset, SandboxClocks
@@ -99,6 +101,7 @@ async def serve(spec: ServiceSpec, settings: Settings | None = None) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, runtime.stopping.set)
     wiring = await spec.wire(runtime)
+    require_reads(current_principal(), set(wiring.routes))
     metrics.serve(spec.name)
     probe = metrics.Probe(spec.name, spec.schema, runtime.pool)
     runner = ConsumerRunner(
@@ -163,4 +166,6 @@ async def _announce_ready(name: str, ready: asyncio.Event) -> None:
 
 def main(spec: ServiceSpec) -> None:
     logs.configure()
+    # Every Kafka client of the process (and of its relay child) authenticates as the service (shared/access.py).
+    adopt_principal(spec.name)
     asyncio.run(serve(spec))

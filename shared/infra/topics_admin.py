@@ -7,11 +7,12 @@ import os
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from shared.infra.kafka_auth import kafka_security
 from shared.topics import CATALOG, Topic
 
 
 async def ensure_topics(bootstrap: str, catalog: tuple[Topic, ...] = CATALOG) -> list[str]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="ecticket-setup")
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="ecticket-setup", **kafka_security())
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -43,7 +44,7 @@ async def _wait_until_listed(admin: AIOKafkaAdminClient, names: set[str]) -> Non
 
 async def partitions_of(bootstrap: str, topics: list[str]) -> dict[str, list[int]]:
     """Partition numbers per topic, from the broker (a consumer's metadata cache only knows subscribed topics)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="ecticket-describe")
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="ecticket-describe", **kafka_security())
     await admin.start()
     try:
         described = await admin.describe_topics(topics)

@@ -11,6 +11,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from shared.contracts.envelope import EventEnvelope
+from shared.infra.kafka_auth import kafka_security
 from shared.infra.topics_admin import partitions_of
 from shared.topics import AUDIT_INPUTS
 
@@ -40,7 +41,7 @@ class Tap:
 
     async def start(self) -> None:
         known = await partitions_of(self._bootstrap, self._topics)
-        consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, enable_auto_commit=False)
+        consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, enable_auto_commit=False, **kafka_security())
         await consumer.start()
         partitions = [TopicPartition(t, p) for t, numbers in known.items() for p in numbers]
         consumer.assign(partitions)

@@ -15,6 +15,7 @@ from shared.contracts import chain as links
 from shared.contracts.events import Outgoing, wrap
 from shared.contracts.rejections import MessageRejected
 from shared.infra import chain, outbox
+from shared.infra.kafka_auth import kafka_security
 from shared.infra.relay import OutboxRelay
 from shared.settings import Settings
 from shared.topics import AUDIT_CHECKPOINTS, INGEST_REPLIES, REJECTIONS
@@ -34,7 +35,7 @@ def events(count: int) -> list[Outgoing]:
 
 async def read_all(bootstrap: str, topic: str) -> list[tuple[bytes, list[tuple[str, bytes]]]]:
     """Every record on `topic` now: value and headers, partition by partition."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, **kafka_security())
     await consumer.start()
     try:
         parts = [

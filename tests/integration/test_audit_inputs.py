@@ -34,6 +34,7 @@ from shared.contracts.payments import PaymentConfirmed
 from shared.ecticket.envelope import seal_request
 from shared.infra.chain import Checkpointer
 from shared.infra.intake import parse_ingest_request
+from shared.infra.kafka_auth import kafka_security
 from shared.infra.messages import Inbound
 from shared.merchants.model import Merchant, MerchantRecord, Mode
 from shared.merchants.sealing import MerchantSecrets, SealedSecrets
@@ -255,7 +256,7 @@ async def test_the_running_services_archive_each_signed_input_before_the_decisio
 
 
 async def archived_since(infra: Settings, since: datetime) -> list[tuple[ArchiveKey, bytes]]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=infra.kafka_bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(bootstrap_servers=infra.kafka_bootstrap, enable_auto_commit=False, **kafka_security())
     await consumer.start()
     try:
         parts = [TopicPartition(AUDIT_INPUTS, p) for p in consumer.partitions_for_topic(AUDIT_INPUTS) or range(6)]

@@ -21,6 +21,7 @@ from deploy.bench.audit_history import SERVICES, generate
 from services.audit import export
 from shared.contracts import chain
 from shared.infra.chain import Checkpointer
+from shared.infra.kafka_auth import kafka_security
 from shared.settings import Settings
 from shared.topics import REDEMPTION_EVENTS
 from tests.support.processes import ROOT
@@ -78,7 +79,7 @@ async def test_a_history_published_by_the_relays_verifies_from_kafka_and_from_it
     assert code == 1 and {"check": "chain", "kind": "altered", "where": where}.items() <= report["findings"][0].items()
 
     # A record forged straight into Kafka, claiming the first place of the redemption chain.
-    producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap)
+    producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap, **kafka_security())
     await producer.start()
     try:
         claimed = chain.Link(prefix + "redemption", 1, chain.genesis(prefix + "redemption"), b"\x00" * 32)

@@ -20,6 +20,7 @@ from deploy.bench.audit import publish
 from deploy.bench.audit_history import SERVICES, generate
 from shared.contracts import chain
 from shared.infra.chain import Checkpointer
+from shared.infra.kafka_auth import kafka_security
 from shared.settings import Settings
 from shared.topics import REDEMPTION_EVENTS
 from tests.support.processes import ROOT
@@ -81,7 +82,7 @@ async def test_a_replay_stopped_or_killed_part_way_goes_on_from_its_checkpoint_t
 
 
 async def forge_first_redemption(infra: Settings, suffix: str, prefix: str) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap)
+    producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap, **kafka_security())
     await producer.start()
     try:
         claimed = chain.Link(prefix + "redemption", 1, chain.genesis(prefix + "redemption"), b"\x00" * 32)

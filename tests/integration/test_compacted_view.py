@@ -12,6 +12,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from shared.infra.compacted import FRESH_FOR_SECONDS, CompactedView
+from shared.infra.kafka_auth import kafka_security
 from shared.infra.topics_admin import ensure_topics
 from shared.settings import Settings
 from shared.topics import Topic
@@ -44,7 +45,7 @@ class Compacted:
 async def topic(infra: Settings) -> AsyncIterator[Compacted]:
     name = f"test.compacted-view.{uuid.uuid4().hex[:8]}"
     await ensure_topics(infra.kafka_bootstrap, (Topic(name, 2, -1, True, "name", "a view test's own topic"),))
-    producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap, acks="all")
+    producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap, acks="all", **kafka_security())
     await producer.start()
     yield Compacted(infra.kafka_bootstrap, name, producer)
     await producer.stop()

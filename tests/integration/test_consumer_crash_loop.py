@@ -12,6 +12,7 @@ from pathlib import Path
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
+from shared.infra.kafka_auth import kafka_security
 from shared.infra.topics_admin import ensure_topics
 from shared.settings import Settings
 from shared.topics import Topic
@@ -26,7 +27,7 @@ async def test_a_message_that_kills_the_process_is_dead_lettered_after_three_dea
     await ensure_topics(infra.kafka_bootstrap, (Topic(name, 1, -1, False, "none", "test"),))
     bodies = [f"msg:{i}" for i in range(60)]
     bodies[23] = "msg:die"
-    producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap)
+    producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap, **kafka_security())
     await producer.start()
     try:
         for body in bodies:

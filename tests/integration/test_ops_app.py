@@ -19,6 +19,7 @@ from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from shared.contracts.events import Outgoing
+from shared.infra.kafka_auth import kafka_security
 from shared.settings import Settings
 from shared.topics import ISSUANCE_EVENTS
 from tests.support.processes import ServiceProcess, run_module
@@ -74,7 +75,7 @@ class OpsProcess(ServiceProcess):
     async def synced(self, settings: Settings, seconds: float = 30) -> None:
         """Once a probe event published now is counted: the app consumes from where it started, so whatever a
         test publishes next is seen (a group started at "latest" fixes its position only at its first fetch)."""
-        producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+        producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", **kafka_security())
         await producer.start()
         try:
             probe = f"PROBE{uuid.uuid4().hex[:6]}"
@@ -112,7 +113,7 @@ async def ops(topics: Settings) -> AsyncIterator[OpsProcess]:
 
 @pytest.fixture
 async def producer(topics: Settings) -> AsyncIterator[AIOKafkaProducer]:
-    started = AIOKafkaProducer(bootstrap_servers=topics.kafka_bootstrap, acks="all")
+    started = AIOKafkaProducer(bootstrap_servers=topics.kafka_bootstrap, acks="all", **kafka_security())
     await started.start()
     yield started
     await started.stop()
@@ -133,7 +134,7 @@ def headline_of(body: Any) -> dict[str, int]:
 
 async def committed_past(settings: Settings, group: str, offsets: dict[TopicPartition, int]) -> bool:
     """The group has committed past these offsets: a restart has nothing of them left to re-read."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, **kafka_security())
     await admin.start()
     try:
         committed = await admin.list_consumer_group_offsets(group)

@@ -19,6 +19,7 @@ import aiohttp
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from shared.infra.kafka_auth import kafka_security
 from shared.settings import Settings
 from tests.integration import test_ops_app
 from tests.integration.test_ops_app import OpsProcess, free_port, publish
@@ -134,7 +135,7 @@ async def test_the_page_shows_a_known_merchant_and_new_events_within_two_seconds
     ops: OpsProcess, chromium: aiohttp.ClientWebSocketResponse, topics: Settings, tmp_path: Path
 ) -> None:
     merchant = f"OPS{datetime.now(UTC):%H%M%S}"
-    producer = AIOKafkaProducer(bootstrap_servers=topics.kafka_bootstrap, acks="all")
+    producer = AIOKafkaProducer(bootstrap_servers=topics.kafka_bootstrap, acks="all", **kafka_security())
     await producer.start()
     try:
         await publish(producer, scenario(merchant, at=datetime.now(UTC)))

@@ -27,6 +27,7 @@ from shared.ecticket.processor_query import (
     query_mac,
     verify_query_mac,
 )
+from shared.infra.kafka_auth import kafka_security
 from shared.infra.topics_admin import partitions_of
 from shared.sandbox.aio import AIO_IV, AIO_KEY
 from shared.sandbox.checkout import ProcessorError, capture, checkout, query_trades, recon
@@ -49,7 +50,7 @@ class Deliveries:
     started: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def run(self) -> None:
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False, **kafka_security())
         await consumer.start()
         try:
             parts = [

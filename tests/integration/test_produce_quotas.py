@@ -11,6 +11,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from shared.contracts.rtncodes import RtnCode
+from shared.infra.kafka_auth import kafka_security
 from shared.infra.quotas import (
     EXEMPT,
     PLATFORM_PRODUCERS,
@@ -71,8 +72,10 @@ async def test_an_unidentified_flood_is_held_to_its_quota_while_a_merchant_is_an
     merchant: MerchantClient, tap: Tap, topics: Settings
 ) -> None:
     known = await fresh_merchant(topics)
-    own = AIOKafkaProducer(bootstrap_servers=topics.kafka_bootstrap, client_id=merchant_client_id(known), acks="all")
-    unidentified = AIOKafkaProducer(bootstrap_servers=topics.kafka_bootstrap, acks="all")
+    own = AIOKafkaProducer(
+        bootstrap_servers=topics.kafka_bootstrap, client_id=merchant_client_id(known), acks="all", **kafka_security()
+    )
+    unidentified = AIOKafkaProducer(bootstrap_servers=topics.kafka_bootstrap, acks="all", **kafka_security())
     await own.start()
     await unidentified.start()
     try:

@@ -26,6 +26,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
+from shared.infra.kafka_auth import kafka_security
+
 # The topics as docs/integrating.md names them (spelled out: a merchant has no access to the platform's code).
 REQUESTS_TOPIC = "ecticket.ingest.requests.v1"
 REPLIES_TOPIC = "ecticket.ingest.replies.v1"
@@ -148,8 +150,10 @@ class KafkaMerchant:
     _arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def start(self) -> None:
-        self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all")
-        self._consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False)
+        self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all", **kafka_security())
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False, **kafka_security()
+        )
         await self._producer.start()
         await self._consumer.start()
         partitions = [TopicPartition(REPLIES_TOPIC, p) for p in sorted(await self._partitions())]
