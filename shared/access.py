@@ -62,11 +62,20 @@ class Access:
     notes: str = field(default="", compare=False)
 
 
+# A service's principal is its schema (shared/platform.py), its consumer group its ServiceSpec name: the two differ
+# for payment confirmation only.
+GROUP_OF = {"payment_confirmation": "payment-confirmation"}
+
+
+def group_of(principal: str) -> str:
+    return GROUP_OF.get(principal, principal)
+
+
 def _service(reads: set[str], writes: set[str], name: str, consumes: bool = True) -> Access:
     return Access(
         reads=frozenset(reads) | RUNTIME_READS,
         writes=frozenset(writes) | RUNTIME_WRITES,
-        groups=frozenset({name}) if consumes else frozenset(),
+        groups=frozenset({group_of(name)}) if consumes else frozenset(),
     )
 
 
@@ -105,7 +114,7 @@ ACCESS: dict[str, Access] = {
         | frozenset({SETTLEMENT_INSTRUCTIONS, REJECTIONS}),
         writes=RUNTIME_WRITES,
         groups=frozenset({OPS}),
-        watches_groups=frozenset(PLATFORM_SERVICES) | frozenset(SIMULATED_SYSTEMS) | {OPS},
+        watches_groups=frozenset(group_of(s) for s in (*PLATFORM_SERVICES, *SIMULATED_SYSTEMS)) | {OPS},
         own_prefix="ops-",
         describes_cluster=True,
     ),

@@ -166,6 +166,7 @@ async def _announce_ready(name: str, ready: asyncio.Event) -> None:
 
 def main(spec: ServiceSpec) -> None:
     logs.configure()
-    # Every Kafka client of the process (and of its relay child) authenticates as the service (shared/access.py).
-    adopt_principal(spec.name)
+    # Every Kafka client of the process (and of its relay child) authenticates as the service (shared/access.py):
+    # its principal is its schema's name, as in shared/platform.py.
+    adopt_principal(spec.schema)
     asyncio.run(serve(spec))
