@@ -54,8 +54,10 @@ class Access:
     writes: frozenset[str] = frozenset()
     # Consumer groups it joins (and commits offsets in); a service's group is its name (shared/infra/consumer.py).
     groups: frozenset[str] = frozenset()
-    # Groups whose offsets it may look at (the ops dashboard's consumer lag).
+    # Groups whose offsets it may look at, and topics whose offsets (not records) it may see: the ops dashboard's
+    # consumer lag (a group's committed offsets are shown only for topics the caller may describe).
     watches_groups: frozenset[str] = frozenset()
+    describes: frozenset[str] = frozenset()
     # Topics and groups under this prefix are its own to create, write and read (faust's changelog topics).
     own_prefix: str | None = None
     describes_cluster: bool = False
@@ -115,6 +117,7 @@ ACCESS: dict[str, Access] = {
         writes=RUNTIME_WRITES,
         groups=frozenset({OPS}),
         watches_groups=frozenset(group_of(s) for s in (*PLATFORM_SERVICES, *SIMULATED_SYSTEMS)) | {OPS},
+        describes=frozenset(t.name for t in CATALOG),
         own_prefix="ops-",
         describes_cluster=True,
     ),

@@ -44,6 +44,7 @@ def bindings_of(principal: str, access: Access) -> list[Binding]:
     rows += [Binding(TOPIC, t, LITERAL, user, WRITE) for t in access.writes]
     rows += [Binding(GROUP, g, LITERAL, user, READ) for g in access.groups]
     rows += [Binding(GROUP, g, LITERAL, user, DESCRIBE) for g in access.watches_groups]
+    rows += [Binding(TOPIC, t, LITERAL, user, DESCRIBE) for t in access.describes]
     if access.own_prefix:
         rows += [Binding(TOPIC, access.own_prefix, PREFIXED, user, op) for op in (CREATE, READ, WRITE)]
     if access.describes_cluster:
