@@ -58,7 +58,8 @@ class Access:
     # consumer lag (a group's committed offsets are shown only for topics the caller may describe).
     watches_groups: frozenset[str] = frozenset()
     describes: frozenset[str] = frozenset()
-    # Topics and groups under this prefix are its own to create, write and read (faust's changelog topics).
+    # Topics and groups under this prefix are its own to create, write and read: faust's changelog topics are named
+    # after the app id, which is also its group ("ops", or OPS_APP_ID, e.g. a test's "ops-test-<id>").
     own_prefix: str | None = None
     describes_cluster: bool = False
     notes: str = field(default="", compare=False)

@@ -47,6 +47,7 @@ def bindings_of(principal: str, access: Access) -> list[Binding]:
     rows += [Binding(TOPIC, t, LITERAL, user, DESCRIBE) for t in access.describes]
     if access.own_prefix:
         rows += [Binding(TOPIC, access.own_prefix, PREFIXED, user, op) for op in (CREATE, READ, WRITE)]
+        rows.append(Binding(GROUP, access.own_prefix, PREFIXED, user, READ))
     if access.describes_cluster:
         rows.append(Binding(CLUSTER, CLUSTER_NAME, LITERAL, user, DESCRIBE))
     return sorted(rows)
