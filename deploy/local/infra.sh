@@ -708,7 +708,7 @@ cmd_status() {
     fi
   done
   use_node 1
-  echo "bootstrap: $KAFKA_BOOTSTRAP  (replication factor $KAFKA_REPLICATION)"
+  echo "bootstrap: $KAFKA_BOOTSTRAP  (replication factor $KAFKA_REPLICATION, KAFKA_AUTH=$KAFKA_AUTH)"
   if pg_running; then
     local pgpid
     pgpid=$(head -n1 "$PG_DATA/postmaster.pid" 2>/dev/null || echo '?')
