@@ -32,7 +32,7 @@
 #                          derived; the next free one if taken when first recorded)
 #   GATEWAY_PORT           the HTTP gateway's port, written to the env file as GATEWAY_PORT and GATEWAY_URL (default:
 #                          dev 8080, test 28080, other names derived; the next free one if taken when first recorded)
-#   KAFKA_AUTH             scram (default: SASL/SCRAM-SHA-512 and ACLs, docs/security.md) or none (PLAINTEXT, no
+#   KAFKA_AUTH             scram (SASL/SCRAM-SHA-512 and ACLs, docs/security.md) or none (default: PLAINTEXT, no
 #                          ACLs). Applies at `up`; the env file exports it, with KAFKA_CREDENTIALS_DIR (a password
 #                          per principal, generated under .run/<name>/kafka-credentials/, never in the repo).
 #   PG_FAST=1              fsync/synchronous_commit/full_page_writes off (tests only; never for
@@ -154,7 +154,7 @@ resolve_config() {
       die "instance '$INFRA_NAME' runs Kafka with KAFKA_AUTH=$ra but KAFKA_AUTH=$KAFKA_AUTH; run 'down' first"
     KAFKA_AUTH=$ra
   else
-    KAFKA_AUTH="${KAFKA_AUTH:-scram}"
+    KAFKA_AUTH="${KAFKA_AUTH:-none}"
   fi
   [[ "$KAFKA_AUTH" == scram || "$KAFKA_AUTH" == none ]] || die "KAFKA_AUTH must be scram or none"
   if kafka_running && [[ -n "$rk" ]]; then
