@@ -29,6 +29,7 @@ from deploy.bench.common import Report
 from deploy.bench.issuance import checkouts, issue_request
 from deploy.bench.tail import from_the_end
 from shared.admin.seed import TEST_MERCHANT
+from shared.infra.kafka_auth import kafka_security
 from shared.infra.quotas import LOAD_GENERATOR_CLIENT
 from shared.sandbox.merchant import MerchantClient
 from shared.settings import Settings
@@ -128,7 +129,11 @@ async def run(settings: Settings, report: Report, pids: dict[str, int]) -> None:
     total, per_second = orders(), rate()
     every = max(1000, total // 20)
     producer = AIOKafkaProducer(
-        client_id=LOAD_GENERATOR_CLIENT, bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=5
+        client_id=LOAD_GENERATOR_CLIENT,
+        bootstrap_servers=settings.kafka_bootstrap,
+        acks="all",
+        linger_ms=5,
+        **kafka_security(),
     )
     await producer.start()
     conn = await asyncpg.connect(settings.database_url)

@@ -11,13 +11,14 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 
 from services.gateway.produces import Produces
+from shared.infra.kafka_auth import kafka_security
 from shared.sandbox.merchant import unique
 from shared.settings import Settings
 
 
 async def _topic(bootstrap: str) -> str:
     name = f"test.gateway-produces.{unique('GP')}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **kafka_security())
     await admin.start()
     try:
         await admin.create_topics([NewTopic(name, 1, 1)])
@@ -27,7 +28,7 @@ async def _topic(bootstrap: str) -> str:
 
 
 async def _read(bootstrap: str, topic: str, count: int) -> list[bytes]:
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", **kafka_security())
     await consumer.start()
     try:
         values: list[bytes] = []
@@ -42,7 +43,9 @@ async def _read(bootstrap: str, topic: str, count: int) -> list[bytes]:
 
 async def test_concurrent_produces_each_return_once_stored_and_land_in_the_order_sent(topics: Settings) -> None:
     topic = await _topic(topics.kafka_bootstrap)
-    producer = AIOKafkaProducer(bootstrap_servers=topics.kafka_bootstrap, acks="all", enable_idempotence=True)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=topics.kafka_bootstrap, acks="all", enable_idempotence=True, **kafka_security()
+    )
     await producer.start()
     try:
         produces = Produces(producer)
@@ -57,7 +60,7 @@ async def test_concurrent_produces_each_return_once_stored_and_land_in_the_order
 
 async def test_a_refused_produce_fails_only_the_request_that_sent_it(topics: Settings) -> None:
     topic = await _topic(topics.kafka_bootstrap)
-    producer = AIOKafkaProducer(bootstrap_servers=topics.kafka_bootstrap, max_request_size=10_000)
+    producer = AIOKafkaProducer(bootstrap_servers=topics.kafka_bootstrap, max_request_size=10_000, **kafka_security())
     await producer.start()
     try:
         produces = Produces(producer)
