@@ -15,10 +15,12 @@ import contextlib
 import hashlib
 import hmac
 import json
+import os
 import string
 import time
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
@@ -26,7 +28,20 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from shared.infra.kafka_auth import kafka_security
+
+def _credentials() -> dict[str, Any]:
+    """SASL/SCRAM as the deployment's admin when the broker authenticates (KAFKA_AUTH=scram and the credential files
+    deploy/local/infra.sh writes): read from the environment here, not through the platform's code."""
+    if os.environ.get("KAFKA_AUTH", "none") != "scram":
+        return {}
+    password = Path(os.environ["KAFKA_CREDENTIALS_DIR"], "admin").read_text().strip()
+    return {
+        "security_protocol": "SASL_PLAINTEXT",
+        "sasl_mechanism": "SCRAM-SHA-512",
+        "sasl_plain_username": "admin",
+        "sasl_plain_password": password,
+    }
+
 
 # The topics as docs/integrating.md names them (spelled out: a merchant has no access to the platform's code).
 REQUESTS_TOPIC = "ecticket.ingest.requests.v1"
@@ -150,9 +165,9 @@ class KafkaMerchant:
     _arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def start(self) -> None:
-        self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all", **kafka_security())
+        self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all", **_credentials())
         self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False, **kafka_security()
+            bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False, **_credentials()
         )
         await self._producer.start()
         await self._consumer.start()
