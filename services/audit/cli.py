@@ -21,7 +21,7 @@ from services.audit import export, merchant_keys, report
 from services.audit.domain.records import Finding, Record
 from services.audit.domain.verify import TOPIC_ORDER, Options, Verifier
 from services.audit.inputs import InputCheck
-from services.audit.reader import KafkaLog
+from services.audit.reader import KafkaLog, TopicUnreadable
 from shared.contracts import chain
 from shared.merchants.model import Merchant
 from shared.settings import Settings, business_day_cutoff
@@ -31,6 +31,14 @@ INPUTS_GRACE = timedelta(hours=1)
 
 
 def main(argv: list[str] | None = None) -> None:
+    try:
+        _run(argv)
+    except TopicUnreadable as exc:  # never a clean report of a log it could not read
+        print(f"audit: cannot verify: {exc}", file=sys.stderr)
+        sys.exit(2)
+
+
+def _run(argv: list[str] | None) -> None:
     args = _parser().parse_args(argv)
     if args.command == "public-key":
         settings = Settings.from_env()

@@ -9,7 +9,7 @@ from datetime import datetime
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from services.audit.domain.records import Record
-from shared.infra.kafka_auth import kafka_security
+from shared.infra.kafka_auth import current_principal, kafka_security
 
 # What is in flight at once is bounded (by bytes per fetch and records per poll), so memory does not grow with the
 # log: a whole partition fetched at once held a few hundred MB at the peak for a hundred thousand events.
@@ -86,4 +86,17 @@ class KafkaLog:
         if not partitions:
             await self._consumer._client.force_metadata_update()  # a new consumer knows no topic yet
             partitions = self._consumer.partitions_for_topic(topic)
+        if not partitions:
+            # Metadata of every topic leaves out those the principal may not describe; asked by name, the broker
+            # says so. Read as empty, a refused topic would verify clean.
+            client = self._consumer._client
+            await client._metadata_update(client.cluster, [topic])
+            refused = topic in client.cluster.unauthorized_topics
+            await client.force_metadata_update()  # the view of every topic again
+            if refused:
+                raise TopicUnreadable(f"topic {topic}: Kafka principal {current_principal()!r} may not read it")
         return set(partitions or ())
+
+
+class TopicUnreadable(Exception):
+    """A topic the audit was asked to read that the broker does not let it read: never reported as empty."""

@@ -69,9 +69,11 @@ class Tap:
                 for r in records:
                     if r.topic.startswith(AUDIT_INPUTS):
                         continue  # merchants' signed inputs, byte for byte, not events (a watcher of every topic)
-                    self.seen.append(
-                        Seen(r.topic, r.key.decode() if r.key else None, EventEnvelope.from_bytes(r.value))
-                    )
+                    try:
+                        envelope = EventEnvelope.from_bytes(r.value)
+                    except ValueError:  # junk a hostile or fault test put on a watched topic: not an event
+                        continue
+                    self.seen.append(Seen(r.topic, r.key.decode() if r.key else None, envelope))
 
     def matching(self, predicate: Callable[[Seen], bool]) -> list[Seen]:
         return [s for s in self.seen if predicate(s)]

@@ -44,6 +44,7 @@ from shared.sandbox.tap import Tap
 from shared.settings import Settings, business_day_cutoff
 from shared.topics import AUDIT_INPUTS, INGEST_PAYMENTS, INGEST_REQUESTS
 from tests.support.codes import with_codes
+from tests.support.kafka_principals import as_admin
 from tests.support.merchants import PICKUP, fresh_merchant
 from tests.support.orders import pay
 from tests.support.processes import ROOT
@@ -151,7 +152,7 @@ def cli(*args: str, tmp: Path) -> tuple[int, dict[str, Any]]:
     """`python -m services.audit verify` as an auditor runs it: its exit code and JSON report."""
     report = tmp / f"report-{uuid.uuid4().hex[:6]}.json"
     done = subprocess.run([sys.executable, "-m", "services.audit", "verify", "--quiet", "--json", str(report), *args],
-                          cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+                          cwd=ROOT, capture_output=True, text=True, timeout=120, check=False, env=as_admin())  # fmt: skip
     assert done.returncode in (0, 1), done.stderr
     return done.returncode, json.loads(report.read_text())
 

@@ -24,6 +24,7 @@ from shared.infra.chain import Checkpointer
 from shared.infra.kafka_auth import kafka_security
 from shared.settings import Settings
 from shared.topics import REDEMPTION_EVENTS
+from tests.support.kafka_principals import as_admin
 from tests.support.processes import ROOT
 
 KEY = Ed25519PrivateKey.generate()
@@ -31,7 +32,7 @@ KEY = Ed25519PrivateKey.generate()
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "services.audit", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300, check=False)  # fmt: skip
+                          timeout=300, check=False, env=as_admin())  # fmt: skip
 
 
 def audit(*args: str, keys: Path) -> tuple[int, dict[str, Any]]:

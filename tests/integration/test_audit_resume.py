@@ -23,6 +23,7 @@ from shared.infra.chain import Checkpointer
 from shared.infra.kafka_auth import kafka_security
 from shared.settings import Settings
 from shared.topics import REDEMPTION_EVENTS
+from tests.support.kafka_principals import as_admin
 from tests.support.processes import ROOT
 
 KEY = Ed25519PrivateKey.generate()
@@ -33,7 +34,9 @@ def verify(*args: str) -> list[str]:
 
 
 def run(*args: str) -> int:
-    return subprocess.run(verify(*args), cwd=ROOT, capture_output=True, timeout=300, check=False).returncode
+    return subprocess.run(
+        verify(*args), cwd=ROOT, capture_output=True, timeout=300, check=False, env=as_admin()
+    ).returncode
 
 
 def report(path: Path) -> dict[str, Any]:
@@ -65,7 +68,9 @@ async def test_a_replay_stopped_or_killed_part_way_goes_on_from_its_checkpoint_t
 
     # Killed outright (SIGKILL) while saving after every record; the rerun goes on from the last complete save.
     killed = [*common, "--checkpoint", str(tmp_path / "killed.ckpt"), "--json", str(tmp_path / "killed.json")]
-    process = await asyncio.create_subprocess_exec(*verify(*killed, "--checkpoint-every", "0"), cwd=ROOT)
+    process = await asyncio.create_subprocess_exec(
+        *verify(*killed, "--checkpoint-every", "0"), cwd=ROOT, env=as_admin()
+    )
     deadline = time.monotonic() + 120
     while not (tmp_path / "killed.ckpt").exists() and process.returncode is None and time.monotonic() < deadline:  # noqa: ASYNC110
         await asyncio.sleep(0.05)

@@ -3,7 +3,10 @@ broker refuses (KAFKA_AUTH=scram, which deploy/local/infra.sh starts by default;
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import sys
 import uuid
 
 import pytest
@@ -99,3 +102,17 @@ async def test_a_client_without_credentials_or_with_a_wrong_password_cannot_conn
         with pytest.raises(KafkaConnectionError):
             await producer.start()
         await producer.stop()
+
+
+async def test_the_audit_refuses_to_report_on_a_log_it_may_not_read(topics: Settings) -> None:
+    """As `auditor`, topics outside the platform's (here: with a suffix) are refused by the broker: the audit must
+    say it cannot verify (exit 2), never report an empty log clean."""
+    env = {**os.environ, "KAFKA_PRINCIPAL": AUDITOR}
+    suffix = f".copy-{uuid.uuid4().hex[:6]}"
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "services.audit", "verify", "--quiet", "--topic-suffix", suffix,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
+    )  # fmt: skip
+    _, stderr = await asyncio.wait_for(process.communicate(), 120)
+    assert process.returncode == 2, stderr
+    assert b"may not read it" in stderr and b"'auditor'" in stderr

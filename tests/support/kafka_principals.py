@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -103,3 +104,10 @@ async def end_offsets(bootstrap: str, topic: str, partitions: int) -> dict[int, 
     finally:
         await consumer.stop()
     return {tp.partition: offset for tp, offset in ends.items()}
+
+
+def as_admin() -> dict[str, str]:
+    """The environment for a subprocess that must act as `admin`: the audit CLI runs as the read-only `auditor`,
+    which may read the platform's own topics only, and a test that audits its own copies of them (topics with a
+    suffix) runs it so (with KAFKA_AUTH=none the principal is ignored)."""
+    return {**os.environ, "KAFKA_PRINCIPAL": "admin"}
