@@ -1,5 +1,5 @@
 """Nobody gets in where they don't belong: every principal tries what shared/access.py does not grant it and the
-broker refuses (KAFKA_AUTH=scram, which deploy/local/infra.sh starts by default; docs/security.md)."""
+broker refuses (on a broker started with KAFKA_AUTH=scram, e.g. `KAFKA_AUTH=scram make test`; docs/security.md)."""
 
 from __future__ import annotations
 
