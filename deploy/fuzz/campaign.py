@@ -192,6 +192,11 @@ class OutcomeReader:
         self.since = since
         self.outcomes = Outcomes()
 
+    @classmethod
+    async def from_the_ends(cls, bootstrap: str) -> OutcomeReader:
+        """A reader of what comes after now: the campaign's outcomes, not those of earlier ones."""
+        return cls(bootstrap, await _ends(bootstrap, OUTCOME_TOPICS))
+
     async def start(self) -> None:
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=self.bootstrap,
@@ -268,7 +273,7 @@ async def run(
     """Send `count` inputs, wait for the consumers to catch up, and account for every input. Some answers come
     late by design: a WriteOff of a ticket not seen yet waits for it (REDEMPTION_TICKET_WAIT_SECONDS), a payment the
     processor does not know is rejected when verification gives up: so answers are awaited up to `answer_seconds`."""
-    reader = OutcomeReader(bootstrap, await _ends(bootstrap, OUTCOME_TOPICS))
+    reader = await OutcomeReader.from_the_ends(bootstrap)
     await reader.start()
     try:
         sent: list[tuple[Input, int, int]] = []

@@ -27,7 +27,7 @@ from typing import Any
 import aiohttp
 
 from deploy.fuzz import mutations
-from deploy.fuzz.campaign import OUTCOME_TOPICS, OutcomeReader, _ends, caught_up
+from deploy.fuzz.campaign import OutcomeReader, caught_up
 from shared.ecticket.envelope import OpenedData, ResponseEnvelope, open_response, seal_request
 from shared.sandbox.aio import as_form, as_json, payment_result, signed
 from shared.sandbox.merchant import KEYS
@@ -257,7 +257,7 @@ async def run(
     bootstrap: str, base_url: str, merchant_id: str, count: int, seed: int, *, rate: float = 0, workers: int = 64,
     settle_seconds: float = 120,
 ) -> HttpReport:  # fmt: skip
-    reader = OutcomeReader(bootstrap, await _ends(bootstrap, OUTCOME_TOPICS))
+    reader = await OutcomeReader.from_the_ends(bootstrap)
     await reader.start()
     try:
         report = await send_all(base_url.rstrip("/"), inputs(merchant_id, count, seed), merchant_id, rate, workers)
