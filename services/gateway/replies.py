@@ -21,12 +21,14 @@ from services.gateway import store
 from services.gateway.inbound import REQUEST_ID_PREFIX
 from shared import bounded_json
 from shared.infra.faults import Backoff, is_transient
+from shared.infra.fetch_pacing import FetchPacing
 from shared.infra.kafka_auth import kafka_security
 from shared.infra.topics_admin import partitions_of
 from shared.topics import INGEST_REPLIES
 
 log = logging.getLogger(__name__)
 
+REPLIES_IDLE_WAIT_MS = 100  # short while replies flow (`fetch_pacing`)
 MAX_REPLY_BYTES = 1024 * 1024  # a reply is one message under the platform's 256 KiB; the broker's own limit
 # Cheap pre-check before parsing: a gateway request id appears as a JSON string, however the envelope is spaced.
 _GATEWAY_REPLY = b'"' + REQUEST_ID_PREFIX.encode()
@@ -52,7 +54,7 @@ class ReplyTail:
             bootstrap_servers=self.bootstrap,
             group_id=None,
             enable_auto_commit=False,
-            fetch_max_wait_ms=100,
+            fetch_max_wait_ms=REPLIES_IDLE_WAIT_MS,
             **kafka_security(),
         )
         await consumer.start()
@@ -92,9 +94,11 @@ class ReplyTail:
     async def run(self, stop: asyncio.Event) -> None:
         assert self._consumer is not None, "start() first"
         self.running = True
+        pacing = FetchPacing(self._consumer, idle_ms=REPLIES_IDLE_WAIT_MS)
         try:
             while not stop.is_set():
                 batch = await self._consumer.getmany(timeout_ms=200, max_records=1000)
+                pacing.after_poll(sum(len(records) for records in batch.values()))
                 if not batch:
                     continue
                 answered = [a for records in batch.values() for r in records if (a := self._read(r.value)) is not None]
