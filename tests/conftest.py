@@ -25,6 +25,7 @@ from shared.sandbox.tap import Tap
 from shared.settings import Settings
 from shared.setup import setup
 from shared.topics import AUDIT_CHECKPOINTS, CATALOG
+from tests.support.postgres import drop_schema
 from tests.support.processes import Platform, ServiceProcess
 
 MARKER_BY_DIR = {"unit": pytest.mark.unit, "integration": pytest.mark.integration, "e2e": pytest.mark.e2e}
@@ -177,5 +178,8 @@ async def messaging_schema(infra: Settings) -> AsyncIterator[tuple[asyncpg.Pool,
     schema = "messaging_" + uuid.uuid4().hex[:8]
     await migrate(infra.database_url, schema, Path(tempfile.mkdtemp()))
     pool = await create_pool(infra.database_url, schema, min_size=1, max_size=2)
-    yield pool, schema
-    await pool.close()
+    try:
+        yield pool, schema
+    finally:
+        await pool.close()
+        await drop_schema(infra.database_url, schema)

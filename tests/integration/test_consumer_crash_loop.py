@@ -60,6 +60,7 @@ async def test_a_message_that_kills_the_process_is_dead_lettered_after_three_dea
         if process is not None and process.poll() is None:
             process.kill()
             process.wait()
+        await conn.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")  # its unpublished outbox row: see drop_schema
         await conn.close()
         log.close()
 

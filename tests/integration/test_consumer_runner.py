@@ -21,6 +21,7 @@ from shared.infra.database import create_pool, migrate
 from shared.infra.messages import Inbound, Parsed, Route, Unparseable, one_by_one
 from shared.infra.redrive import redrive_step
 from shared.settings import Settings
+from tests.support.postgres import drop_schema
 
 NOW = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
 TOPIC = "runner.test"
@@ -88,6 +89,7 @@ async def runner_for(infra: Settings, route: Route[str]) -> AsyncIterator[Consum
         )
     finally:
         await pool.close()
+        await drop_schema(infra.database_url, schema)
 
 
 @pytest.fixture

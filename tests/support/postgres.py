@@ -85,3 +85,32 @@ async def until_reachable(database_url: str, seconds: float = 30) -> None:
             if loop.time() > deadline:
                 raise
             await asyncio.sleep(0.1)
+
+
+async def drop_schema(database_url: str, schema: str) -> None:
+    """Drop a test's own schema when it is done. A schema left behind keeps outbox rows no relay will ever publish,
+    and the chaos test (run last, on the same database) waits for every outbox to drain before judging: it then
+    waited its whole three minutes for them (deploy/chaos/quiet.py)."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    finally:
+        await conn.close()
+
+
+# The schemas tests make for themselves, each named by a prefix and eight hex digits (and, for the audit tests'
+# copies of the services' schemas, the service): never a platform schema.
+TEST_SCHEMAS = r"^(messaging|runner|crashloop|startup|bank_test|inputs|audit|resume)_[0-9a-f]{8}(_[a-z_]+)?$"
+
+
+async def drop_test_schemas(database_url: str) -> list[str]:
+    """Drop every schema a test made and left (infra.sh keeps the database from one run to the next, and a test
+    that died before its teardown leaves its own): what was dropped."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        names = [r[0] for r in await conn.fetch("SELECT nspname FROM pg_namespace WHERE nspname ~ $1", TEST_SCHEMAS)]
+        for name in names:
+            await conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+        return names
+    finally:
+        await conn.close()
