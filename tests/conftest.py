@@ -21,12 +21,12 @@ from shared.infra.kafka_auth import kafka_security
 from shared.infra.quotas import EXEMPT, LOAD_GENERATOR_CLIENT, Quota, apply_quotas
 from shared.platform import PLATFORM_SERVICES
 from shared.sandbox.merchant import MerchantClient
-from shared.sandbox.tap import Tap
 from shared.settings import Settings
 from shared.setup import setup
 from shared.topics import AUDIT_CHECKPOINTS, CATALOG
 from tests.support.postgres import drop_schema
 from tests.support.processes import Platform, ServiceProcess
+from tests.support.tap import Tap
 
 MARKER_BY_DIR = {"unit": pytest.mark.unit, "integration": pytest.mark.integration, "e2e": pytest.mark.e2e}
 # The outside systems the services talk to, each simulated by a process of its own: name -> `python -m` module.

@@ -11,11 +11,11 @@ import pytest
 from shared.contracts.rtncodes import RtnCode
 from shared.sandbox.aio import payment_result
 from shared.sandbox.merchant import MerchantClient, unique
-from shared.sandbox.tap import Tap
 from shared.settings import Settings
 from shared.topics import INGEST_PAYMENTS, INGEST_REQUESTS
 from tests.support.merchants import PICKUP_FACE, fresh_merchant
-from tests.support.strangers import OPERATIONS, a_valid_order, payment_event, replied, stranger, stranger_request
+from tests.support.strangers import OPERATIONS, a_valid_order, stranger, stranger_request
+from tests.support.tap import Seen, Tap
 
 pytestmark = pytest.mark.usefixtures("platform")
 
@@ -64,10 +64,25 @@ async def test_a_thousand_unknown_merchants_delay_a_valid_merchant_by_less_than_
     assert paid - quiet_paid < ALLOWED_DELAY_SECONDS, f"payment confirmed after {paid:.2f} s ({quiet_paid:.2f} quiet)"
     assert answered - quiet_answered < ALLOWED_DELAY_SECONDS, f"answered after {answered:.2f} s ({quiet_answered:.2f})"
     assert newcomer_answered - quiet_answered < ALLOWED_DELAY_SECONDS
+    # Every request and every payment answered exactly once, each waited for in one pass over the tap.
+    replies = await tap.wait_for_each(is_reply, lambda s: s.payload["request_id"], set(requests), seconds=60)
     for request_id in requests:
-        [reply] = await tap.wait_for(replied(request_id), seconds=30)
+        [reply] = replies[request_id]
         assert (reply.payload["trans_code"], reply.payload["rtn_code"]) == (RtnCode.MERCHANT_UNKNOWN,) * 2
         assert reply.payload["response"]["Data"] == ""  # nothing to encrypt it with
+    decisions = await tap.wait_for_each(is_payment_decision, paid_by, set(payments), seconds=60)
     for merchant_id, trade_no in payments:
-        [rejected] = await tap.wait_for(payment_event(merchant_id, trade_no), seconds=30)
+        [rejected] = decisions[(merchant_id, trade_no)]
         assert (rejected.type, rejected.payload["reason"]) == ("PaymentRejected", "unknown_merchant")
+
+
+def is_reply(s: Seen) -> bool:
+    return s.type == "RequestReplied"
+
+
+def is_payment_decision(s: Seen) -> bool:
+    return s.type in ("PaymentConfirmed", "PaymentRejected")
+
+
+def paid_by(s: Seen) -> tuple[str, str]:
+    return (s.payload["merchant_id"], s.payload["merchant_trade_no"])
