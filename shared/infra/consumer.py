@@ -22,7 +22,6 @@ from typing import Any, TypeVar
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.errors import CommitFailedError, KafkaError
 
 from shared.clock import Clock
 from shared.contracts.events import Outgoing
@@ -33,6 +32,7 @@ from shared.infra.faults import Backoff, is_transient
 from shared.infra.fetch_pacing import IDLE_WAIT_MS, FetchPacing
 from shared.infra.kafka_auth import kafka_security
 from shared.infra.messages import BatchHandler, Inbound, Parsed, Route, Unparseable
+from shared.infra.offset_commits import OffsetCommits
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +90,7 @@ class ConsumerRunner:
         guard = CrashGuard(self.pool, self.name)
         await consumer.start()
         pacing = FetchPacing(consumer)
+        commits = OffsetCommits(consumer)
         try:
             while not self.stopping.is_set():
                 batch = await consumer.getmany(timeout_ms=200, max_records=self.max_batch)
@@ -97,23 +98,26 @@ class ConsumerRunner:
                 if not self.ready.is_set() and consumer.assignment():
                     self.ready.set()
                 if batch:
-                    await self._consume(consumer, guard, _inbound(batch))
+                    await self._consume(commits, guard, _inbound(batch))
         except Stopped:
             log.info("%s: stopping with a batch unapplied; it will be fetched again", self.name)
         finally:
-            await consumer.stop()
+            try:
+                await commits.settled()
+            finally:
+                await consumer.stop()
 
-    async def _consume(self, consumer: AIOKafkaConsumer, guard: CrashGuard, records: list[Inbound]) -> None:
+    async def _consume(self, commits: OffsetCommits, guard: CrashGuard, records: list[Inbound]) -> None:
         careful = await self.transient_retried(lambda: guard.enter(records))
         for record in (r for r in records if (r.topic, r.partition) in careful):
             if await self.transient_retried(lambda: guard.died_alone_on(record)):  # noqa: B023 (awaited here)
                 await self._dead_letter_crash(record)
             else:
                 await self.process([record])
-            await _commit(consumer, [record])
+            await commits.commit_past([record])
         rest = [r for r in records if (r.topic, r.partition) not in careful]
         await self.process(rest)
-        await _commit(consumer, rest)
+        await commits.commit_past(rest)
 
     async def process(self, records: Sequence[Inbound]) -> None:
         """Apply a batch durably; retries transient failures, isolates and dead-letters a poison message."""
@@ -287,17 +291,3 @@ def _inbound(batch: Mapping[TopicPartition, list[object]]) -> list[Inbound]:
         for records in batch.values()
         for r in records
     ]
-
-
-async def _commit(consumer: AIOKafkaConsumer, records: Sequence[Inbound]) -> None:
-    offsets: dict[TopicPartition, int] = {}
-    for r in records:
-        tp = TopicPartition(r.topic, r.partition)
-        offsets[tp] = max(offsets.get(tp, 0), r.offset + 1)
-    if not offsets:
-        return
-    try:
-        await consumer.commit(offsets)
-    except (CommitFailedError, KafkaError) as exc:
-        # A rebalance took the partitions: the new owner re-reads them and the inbox drops the repeats.
-        log.warning("offset commit failed (%r); records will be redelivered and deduplicated", exc)
