@@ -11,6 +11,7 @@ from services.issuance.handlers import IssuanceHandlers, OrderDecider
 from services.issuance.outbound import PRODUCER
 from services.issuance.timers import SWEEP_SECONDS, DeadlineSweep
 from shared.contracts.catalog import Product
+from shared.contracts.operations import answered_by
 from shared.ecticket.replies import internal_error_reply
 from shared.ecticket.write_off_codes import CodeKey
 from shared.infra.compacted import CompactedView
@@ -50,6 +51,7 @@ async def wire(runtime: Runtime) -> Wiring:
                 on_poison=lambda parsed, _error, now: internal_error_reply(
                     parsed.message_id, parsed.body, PRODUCER, now
                 ),
+                wanted=answered_by(PRODUCER.name),
             ),
         },
         timers=[every(SWEEP_SECONDS, sweep.step, runtime.stopping, "payment deadline sweep")],

@@ -14,6 +14,7 @@ from services.query.handlers import QueryHandlers
 from services.query.outbound import PRODUCER
 from services.query.timers import WaitingSweep
 from shared.contracts.catalog import Product
+from shared.contracts.operations import answered_by
 from shared.ecticket.replies import internal_error_reply
 from shared.ecticket.write_off_codes import CodeKey
 from shared.infra.compacted import CompactedView
@@ -54,6 +55,7 @@ async def wire(runtime: Runtime) -> Wiring:
             handle=handlers.on_requests,
             on_poison=lambda parsed, _error, now: internal_error_reply(parsed.message_id, parsed.body, PRODUCER, now),
             keeps_unparseable=False,  # issuance keeps and announces what no one can read on this topic
+            wanted=answered_by(PRODUCER.name),
         ),
     }
     timers = [every(0.25, sweep.step, runtime.stopping, "waiting-query sweep")]

@@ -10,6 +10,7 @@ from services.redemption.config import RedemptionConfig
 from services.redemption.handlers import RedemptionHandlers
 from services.redemption.outbound import PRODUCER
 from services.redemption.timers import ExpiryScheduler, WaitingSweep
+from shared.contracts.operations import answered_by
 from shared.ecticket.replies import internal_error_reply
 from shared.ecticket.write_off_codes import CodeKey
 from shared.infra.intake import parse_ingest_request
@@ -31,6 +32,7 @@ async def wire(runtime: Runtime) -> Wiring:
             handle=handlers.on_requests,
             on_poison=lambda parsed, _error, now: internal_error_reply(parsed.message_id, parsed.body, PRODUCER, now),
             keeps_unparseable=False,  # issuance keeps and announces what no one can read on this topic
+            wanted=answered_by(PRODUCER.name),
         ),
         ISSUANCE_EVENTS: Route(parse=parse_event, handle=one_by_one(handlers.on_issuance_event)),
     }

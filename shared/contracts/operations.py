@@ -8,7 +8,11 @@ service, `UNSERVED_ANSWERER`, with RtnCode 1005.
 
 from __future__ import annotations
 
-from typing import Final
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from shared.contracts.ingest import IngestRequest
 
 ISSUANCE: Final = "issuance"
 REDEMPTION: Final = "redemption"
@@ -44,3 +48,8 @@ def owner_of(operation: str) -> str:
 def served_by(service: str, operation: str) -> bool:
     """True when `service` serves `operation` itself (not merely answers it as not served)."""
     return OWNERS.get(operation) == service
+
+
+def answered_by(service: str) -> Callable[[IngestRequest], bool]:
+    """A route's `wanted` for the ingestion topic: the requests `service` replies to, and no others."""
+    return lambda request: owner_of(request.operation) == service

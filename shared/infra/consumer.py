@@ -129,14 +129,17 @@ class ConsumerRunner:
         for record in records:
             route = self.routes[record.topic]
             try:
-                items.append((record, route.parse(record)))
+                parsed = route.parse(record)
+                if route.wanted is None or route.wanted(parsed.body):
+                    items.append((record, parsed))
             except Unparseable as exc:
                 if route.keeps_unparseable:
                     letters.append(DeadLetter(record, Stage.PARSE, str(exc)))
             except Exception as exc:  # a parser bug must not stop the consumer either
                 log.exception("%s: parser failed on %s/%d/%d", self.name, record.topic, record.partition, record.offset)
                 letters.append(DeadLetter(record, Stage.PARSE, f"parser failed: {exc!r}"))
-        await self._settle(items, letters)
+        if items or letters:  # else a batch of other services' requests only: nothing to store
+            await self._settle(items, letters)
         metrics.batch_applied(self.name, [r.topic for r in records], time.perf_counter() - started)
 
     async def _settle(self, items: list[Item], letters: Sequence[DeadLetter] = ()) -> None:

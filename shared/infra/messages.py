@@ -63,6 +63,9 @@ class Route(Generic[T]):
     # False on a shared ingestion topic for every consumer but one: a stranger's unreadable bytes are kept and
     # announced once for the platform (by the keeper), not once per consumer group that reads the topic.
     keeps_unparseable: bool = True
+    # Optional: False for a message the service has nothing to do with (another service's operation on the shared
+    # ingestion topic). It is committed past without an inbox row or a handler call: no effect needs no dedup.
+    wanted: Callable[[T], bool] | None = None
 
 
 def one_by_one(handler: MessageHandler[T]) -> BatchHandler[T]:

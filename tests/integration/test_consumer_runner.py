@@ -230,3 +230,17 @@ async def test_a_dead_letter_is_re_driven_once_the_fault_is_fixed_and_announced_
     assert letter["resolution"] == "redriven" and letter["redrives"] == 2
     assert await handled(runner) == ["msg:boom", "msg:one"]
     assert events[-1] == "DeadLetterResolved"
+
+
+async def test_messages_the_service_does_not_want_leave_no_inbox_row_and_reach_no_handler(infra: Settings) -> None:
+    route = Route(parse=parse, handle=one_by_one(handle), wanted=lambda body: not body.startswith("msg:theirs"))
+    async with runner_for(infra, route) as runner:
+        await runner.process(records(b"msg:theirs-1", b"msg:mine", b"msg:theirs-2", b"garbage"))
+        await runner.process(records(b"msg:theirs-3"))  # a batch of nothing wanted opens no transaction at all
+        async with runner.pool.acquire() as conn:
+            handled = [r["body"] for r in await conn.fetch("SELECT body FROM handled")]
+            inbox = await conn.fetchval("SELECT count(*) FROM inbox")
+            dead = [bytes(r["value"]) for r in await conn.fetch("SELECT value FROM dead_letters")]
+    assert handled == ["msg:mine"]
+    assert inbox == 1
+    assert dead == [b"garbage"]  # unreadable bytes are still kept: wanting is decided only on what parses
