@@ -24,7 +24,7 @@ from shared.sandbox.merchant import MerchantClient
 from shared.settings import Settings
 from shared.setup import setup
 from shared.topics import AUDIT_CHECKPOINTS, CATALOG
-from tests.support.postgres import drop_schema
+from tests.support.postgres import drop_schema, transaction_counter
 from tests.support.processes import Platform, ServiceProcess
 from tests.support.tap import Tap
 
@@ -90,7 +90,14 @@ async def topics(infra: Settings) -> Settings:
 
 
 @pytest.fixture(scope="session")
-async def platform(topics: Settings) -> AsyncIterator[Platform]:
+async def platform_began(topics: Settings) -> int:
+    """The database's transaction counter before the session's platform started: every row the platform writes
+    (or updates) in this session has an xmin past it (tests/integration/test_zy_no_secrets.py reads only those)."""
+    return await transaction_counter(topics.database_url)
+
+
+@pytest.fixture(scope="session")
+async def platform(topics: Settings, platform_began: int) -> AsyncIterator[Platform]:
     workdir = Path(tempfile.mkdtemp(prefix="ecticket-test-"))
     # The processor simulator listens on a port free now, for this session alone (a CI clone or another instance's
     # tests may run beside it); the services, the bank simulator and the tests' own checkouts reach it there.

@@ -114,3 +114,12 @@ async def drop_test_schemas(database_url: str) -> list[str]:
         return names
     finally:
         await conn.close()
+
+
+async def transaction_counter(database_url: str) -> int:
+    """The 32-bit transaction id the next write gets, as a row's xmin shows it (a test database never wraps it)."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        return int(await conn.fetchval("SELECT txid_current() % 4294967296"))
+    finally:
+        await conn.close()
