@@ -15,6 +15,7 @@ a fetch is built. `tests/unit/test_fetch_pacing.py` fails if an upgrade moves it
 from __future__ import annotations
 
 import logging
+import os
 import time
 from typing import Any
 
@@ -22,7 +23,7 @@ from aiokafka import AIOKafkaConsumer
 
 log = logging.getLogger(__name__)
 
-BUSY_WAIT_MS = 5
+BUSY_WAIT_MS = int(os.environ.get("ECTICKET_FETCH_BUSY_WAIT_MS", "5"))  # an operator trades CPU for latency here
 IDLE_WAIT_MS = 50
 IDLE_AFTER_SECONDS = 1.0  # without a record for this long, the consumer counts as idle
 
