@@ -115,6 +115,9 @@ class ConsumerRunner:
             else:
                 await self.process([record])
             await commits.commit_past([record])
+            # Landed before the next one is handled: were the process to die on it, a restart must resume at it,
+            # not at this one again (which would reset the guard's count of deaths on it).
+            await commits.settled()
         rest = [r for r in records if (r.topic, r.partition) not in careful]
         await self.process(rest)
         await commits.commit_past(rest)
