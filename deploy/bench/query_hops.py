@@ -1,0 +1,123 @@
+"""Where a query's time goes, hop by hop: `python -m deploy.bench.query_hops --rate 500` against the running
+payment_processor, payment_confirmation, issuance and query of INFRA_NAME (source its .run/<name>/env first).
+
+Each query of a paced load is stamped four times, all on this host's clock: sent (the client), the query service's
+transaction start (its reply's outbox row `created_at`), the reply record's timestamp (set by the relay's producer)
+and the reply seen by the client. Printed, not appended to docs/benchmarks.md (the table in "Where a query's time
+went, hop by hop" came from these figures)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import time
+import uuid
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+
+from deploy.bench.common import percentile
+from deploy.bench.query import ISSUED_ORDERS, Replies, issue_orders, query, send
+from shared.infra.kafka_auth import kafka_security
+from shared.infra.quotas import LOAD_GENERATOR_CLIENT
+from shared.sandbox.merchant import MerchantClient
+
+SECONDS = 20
+
+
+class StampedReplies(Replies):
+    """The replies, with when each was seen and its record's timestamp (both wall clock, seconds)."""
+
+    def __init__(self, bootstrap: str) -> None:
+        super().__init__(bootstrap)
+        self.stamps: dict[str, tuple[float, float]] = {}
+
+    async def _run(self) -> None:
+        while True:
+            batch = await self.consumer.getmany(timeout_ms=100)
+            now, wall = time.perf_counter(), time.time()
+            for records in batch.values():
+                for r in records:
+                    payload = json.loads(r.value)["payload"]
+                    self.seen.setdefault(payload["request_id"], (now, payload))
+                    self.stamps.setdefault(payload["request_id"], (wall, r.timestamp / 1000))
+            if batch:
+                self.arrived.set()
+                self.arrived = asyncio.Event()
+
+
+async def paced_queries(client: MerchantClient, orders: list[str], tickets: list[str], rate: int) -> dict[str, float]:
+    """`rate` queries/s for SECONDS, as the query benchmark sends them; when each was sent (wall clock)."""
+    sent: dict[str, float] = {}
+    pending: list[Any] = []
+    start = time.perf_counter()
+    for i in range(rate * SECONDS):
+        if (delay := start + i / rate - time.perf_counter()) > 0:
+            await asyncio.sleep(delay)
+        if i % 2:
+            message = query(client, "QueryTicketStatus", TicketNo=tickets[i % len(tickets)])
+        else:
+            message = query(client, "QueryIssueResult", MerchantTradeNo=orders[i % len(orders)])
+        sent[message["request_id"]] = time.time()
+        pending.append(await send(client, message))
+    await asyncio.gather(*pending)
+    return sent
+
+
+async def transaction_starts(database_url: str, request_ids: set[str]) -> dict[str, float]:
+    conn = await asyncpg.connect(database_url)
+    try:
+        rows = await conn.fetch(
+            "SELECT value, extract(epoch FROM created_at) AS at FROM query.outbox"
+            " WHERE created_at > now() - make_interval(secs => $1)",
+            float(SECONDS * 3),
+        )
+    finally:
+        await conn.close()
+    starts = {json.loads(r["value"])["payload"]["request_id"]: float(r["at"]) for r in rows}
+    return {k: v for k, v in starts.items() if k in request_ids}
+
+
+async def run(bootstrap: str, database_url: str, rate: int) -> None:
+    producer = AIOKafkaProducer(
+        client_id=LOAD_GENERATOR_CLIENT, bootstrap_servers=bootstrap, acks="all", linger_ms=1, **kafka_security()
+    )
+    await producer.start()
+    client = MerchantClient(producer)
+    replies = StampedReplies(bootstrap)
+    await replies.start()
+    try:
+        orders = [f"QH{uuid.uuid4().hex[:6].upper()}{i:06d}" for i in range(ISSUED_ORDERS)]
+        tickets = await issue_orders(client, replies, orders, 1)
+        sent = await paced_queries(client, orders, tickets, rate)
+        await replies.wait(list(sent), 120)
+        started = await transaction_starts(database_url, set(sent))
+    finally:
+        await replies.stop()
+        await producer.stop()
+    hops: dict[str, list[float]] = {"send → transaction": [], "transaction → relay": [], "relay → client": []}
+    total: list[float] = []
+    for request_id, at in sent.items():
+        if request_id not in started:
+            continue
+        seen, stamped = replies.stamps[request_id]
+        hops["send → transaction"].append((started[request_id] - at) * 1000)
+        hops["transaction → relay"].append((stamped - started[request_id]) * 1000)
+        hops["relay → client"].append((seen - stamped) * 1000)
+        total.append((seen - at) * 1000)
+    for name, values in [*hops.items(), ("total", total)]:
+        print(f"{name:<22} n={len(values)} p50 {percentile(values, 0.5):6.1f}  p99 {percentile(values, 0.99):6.1f} ms")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rate", type=int, default=500, help="queries/s")
+    args = parser.parse_args()
+    asyncio.run(run(os.environ["KAFKA_BOOTSTRAP"], os.environ["DATABASE_URL"], args.rate))
+
+
+if __name__ == "__main__":
+    main()
