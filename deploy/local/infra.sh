@@ -35,6 +35,10 @@
 #   KAFKA_AUTH             scram (SASL/SCRAM-SHA-512 and ACLs, docs/security.md) or none (default: PLAINTEXT, no
 #                          ACLs). Applies at `up`; the env file exports it, with KAFKA_CREDENTIALS_DIR (a password
 #                          per principal, generated under .run/<name>/kafka-credentials/, never in the repo).
+#   KAFKA_TLS              1: the client listener speaks TLS (SSL with KAFKA_AUTH=none, SASL_SSL with scram), with a
+#                          broker certificate (SAN 127.0.0.1, localhost) from a local CA that `up` makes once with
+#                          openssl under .run/<name>/kafka-tls/ (docs/security.md); the env file exports KAFKA_TLS and
+#                          KAFKA_TLS_CA (the CA certificate clients trust). 0 (default): no TLS. Applies at `up`.
 #   PG_FAST=1              fsync/synchronous_commit/full_page_writes off (tests only; never for
 #                          benchmarks or crash tests). Applies when PostgreSQL is started.
 #   PG_SHARED_BUFFERS      PostgreSQL shared_buffers (default 512MB)
@@ -92,6 +96,7 @@ KAFKA_READY_TIMEOUT="${KAFKA_READY_TIMEOUT:-90}"
 KAFKA_PRINCIPALS=(admin payment_confirmation issuance redemption escrow_settlement query gateway notification
   payment_processor escrow_bank ops auditor)
 CREDENTIALS_DIR="$RUN_DIR/kafka-credentials"
+TLS_DIR="$RUN_DIR/kafka-tls"
 
 PG_BIN="${PG_BIN:-/usr/lib/postgresql/15/bin}"
 PG_USER_OS=postgres
@@ -157,6 +162,16 @@ resolve_config() {
     KAFKA_AUTH="${KAFKA_AUTH:-none}"
   fi
   [[ "$KAFKA_AUTH" == scram || "$KAFKA_AUTH" == none ]] || die "KAFKA_AUTH must be scram or none"
+  local rt
+  rt=$(rec_get KAFKA_TLS)
+  if kafka_running && [[ -n "$rt" ]]; then
+    [[ -z "${KAFKA_TLS:-}" || "$KAFKA_TLS" == "$rt" ]] ||
+      die "instance '$INFRA_NAME' runs Kafka with KAFKA_TLS=$rt but KAFKA_TLS=$KAFKA_TLS; run 'down' first"
+    KAFKA_TLS=$rt
+  else
+    KAFKA_TLS="${KAFKA_TLS:-0}"
+  fi
+  [[ "$KAFKA_TLS" == 0 || "$KAFKA_TLS" == 1 ]] || die "KAFKA_TLS must be 0 or 1"
   if kafka_running && [[ -n "$rk" ]]; then
     [[ -z "${KAFKA_PORT:-}" || "$KAFKA_PORT" == "$rk" ]] ||
       die "instance '$INFRA_NAME' runs Kafka on $rk but KAFKA_PORT=$KAFKA_PORT; run 'down' first"
@@ -273,6 +288,7 @@ write_instance_file() {
     echo "KAFKA_CONTROLLER_PORT=$KAFKA_CONTROLLER_PORT"
     echo "KAFKA_BROKERS=$KAFKA_BROKERS"
     echo "KAFKA_AUTH=$KAFKA_AUTH"
+    echo "KAFKA_TLS=$KAFKA_TLS"
     echo "PG_PORT=$PG_PORT"
     echo "PG_BASE=$PG_BASE"
     echo "PG_FAST=${PG_FAST_EFFECTIVE:-$(rec_get PG_FAST)}"
@@ -288,6 +304,10 @@ env_lines() {
   # Which principal a process is comes from the process (shared/infra/kafka_auth.py); the passwords from here.
   printf 'export KAFKA_AUTH=%s\n' "$KAFKA_AUTH"
   printf 'export KAFKA_CREDENTIALS_DIR=%s\n' "$CREDENTIALS_DIR"
+  # TLS: whether the client listener speaks it, and the CA certificate every client verifies the broker with.
+  printf 'export KAFKA_TLS=%s\n' "$KAFKA_TLS"
+  # (Empty without TLS, so a shell that sourced a TLS instance's env file does not carry its CA into this one.)
+  printf 'export KAFKA_TLS_CA=%s\n' "$([[ "$KAFKA_TLS" == 1 ]] && printf '%s' "$TLS_DIR/ca.crt")"
   printf 'export DATABASE_URL=%s\n' "$DATABASE_URL"
   printf 'export PROCESSOR_HTTP_PORT=%s\n' "$PROCESSOR_HTTP_PORT"
   printf 'export PROCESSOR_URL=%s\n' "$PROCESSOR_URL"
@@ -400,13 +420,36 @@ transaction.partition.verification.enable=false
 EOF
 }
 
-listener_props() {  # the client listener: PLAINTEXT, or SASL/SCRAM-SHA-512 with the StandardAuthorizer's ACLs
+client_protocol() {  # the client (and inter-broker) listener's security protocol, which is also its name
+  case "$KAFKA_AUTH/$KAFKA_TLS" in
+    none/0) printf PLAINTEXT ;;
+    none/1) printf SSL ;;
+    scram/0) printf SASL_PLAINTEXT ;;
+    scram/1) printf SASL_SSL ;;
+  esac
+}
+
+listener_props() {  # the client listener: PLAINTEXT, or SASL/SCRAM-SHA-512 with the StandardAuthorizer's ACLs; TLS on top
+  local proto
+  proto=$(client_protocol)
+  if [[ "$KAFKA_TLS" == 1 ]]; then
+    # One certificate for every node (its SAN is 127.0.0.1, where they all listen). Brokers verify each other's with
+    # the same CA and hostname check (ssl.endpoint.identification.algorithm defaults to https); clients present none.
+    cat <<EOF
+ssl.keystore.type=PEM
+ssl.keystore.location=$TLS_DIR/broker.pem
+ssl.truststore.type=PEM
+ssl.truststore.location=$TLS_DIR/ca.crt
+ssl.client.auth=none
+ssl.enabled.protocols=TLSv1.3,TLSv1.2
+EOF
+  fi
   if [[ "$KAFKA_AUTH" == none ]]; then
     cat <<EOF
-listeners=PLAINTEXT://127.0.0.1:$NODE_PORT,CONTROLLER://127.0.0.1:$NODE_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$NODE_PORT
-inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listeners=$proto://127.0.0.1:$NODE_PORT,CONTROLLER://127.0.0.1:$NODE_CONTROLLER_PORT
+advertised.listeners=$proto://127.0.0.1:$NODE_PORT
+inter.broker.listener.name=$proto
+listener.security.protocol.map=$proto:$proto,CONTROLLER:PLAINTEXT
 EOF
     return
   fi
@@ -415,13 +458,13 @@ EOF
   # unauthenticated peers are User:ANONYMOUS, which must be a super user for brokers to register. Anything that
   # reaches the controller port is therefore trusted: docs/security.md says what a deployment does instead.
   cat <<EOF
-listeners=SASL_PLAINTEXT://127.0.0.1:$NODE_PORT,CONTROLLER://127.0.0.1:$NODE_CONTROLLER_PORT
-advertised.listeners=SASL_PLAINTEXT://127.0.0.1:$NODE_PORT
-inter.broker.listener.name=SASL_PLAINTEXT
-listener.security.protocol.map=SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT
+listeners=$proto://127.0.0.1:$NODE_PORT,CONTROLLER://127.0.0.1:$NODE_CONTROLLER_PORT
+advertised.listeners=$proto://127.0.0.1:$NODE_PORT
+inter.broker.listener.name=$proto
+listener.security.protocol.map=$proto:$proto,CONTROLLER:PLAINTEXT
 sasl.enabled.mechanisms=SCRAM-SHA-512
 sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512
-listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="$(credential admin)";
+listener.name.${proto,,}.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="$(credential admin)";
 authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
 super.users=User:admin;User:ANONYMOUS
 allow.everyone.if.no.acl.found=false
@@ -429,6 +472,50 @@ EOF
 }
 
 credential() { cat "$CREDENTIALS_DIR/$1"; }
+
+# KAFKA_TLS=1: a local CA and a broker certificate signed by it, made once per instance and kept across restarts (a
+# client that trusted the CA before still does). Keys readable by this user only. Made again when missing, when the
+# broker certificate expires within a day, or when it no longer verifies against the CA.
+ensure_tls() {
+  [[ "$KAFKA_TLS" == 1 ]] || return 0
+  command -v openssl >/dev/null || die "openssl not found (KAFKA_TLS=1 makes the instance's CA with it)"
+  mkdir -p "$TLS_DIR"
+  chmod 0700 "$TLS_DIR"
+  local ca_key="$TLS_DIR/ca.key" ca_crt="$TLS_DIR/ca.crt" key="$TLS_DIR/broker.key" crt="$TLS_DIR/broker.crt"
+  if [[ ! -s "$ca_key" || ! -s "$ca_crt" ]] || ! openssl x509 -in "$ca_crt" -noout -checkend 86400 >/dev/null; then
+    log "making a local CA for Kafka TLS in $TLS_DIR"
+    (umask 077 && openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$ca_key" 2>/dev/null) ||
+      die "openssl could not make the CA key"
+    openssl req -x509 -new -key "$ca_key" -sha256 -days 3650 -subj "/CN=ECTicket dev CA ($INFRA_NAME)" \
+      -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+      -addext "subjectKeyIdentifier=hash" -out "$ca_crt" 2>/dev/null || die "openssl could not make the CA certificate"
+    rm -f "$crt"  # signed by the previous CA: made again below
+  fi
+  if [[ -s "$key" && -s "$crt" && -s "$TLS_DIR/broker.pem" ]] &&
+      openssl x509 -in "$crt" -noout -checkend 86400 >/dev/null &&
+      openssl verify -CAfile "$ca_crt" "$crt" >/dev/null 2>&1; then
+    return 0
+  fi
+  log "making the Kafka broker certificate (SAN 127.0.0.1, localhost)"
+  # PKCS#8, unencrypted: Kafka's PEM key store reads it without a key password (the file is 0600, like the
+  # properties file that would otherwise hold that password).
+  (umask 077 && openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$key" 2>/dev/null) ||
+    die "openssl could not make the broker key"
+  local ext="$TLS_DIR/broker.ext"
+  cat >"$ext" <<EOF
+basicConstraints=critical,CA:FALSE
+keyUsage=critical,digitalSignature,keyEncipherment
+extendedKeyUsage=serverAuth,clientAuth
+subjectAltName=IP:127.0.0.1,DNS:localhost
+subjectKeyIdentifier=hash
+authorityKeyIdentifier=keyid:always
+EOF
+  openssl req -new -key "$key" -subj "/CN=localhost" 2>/dev/null |
+    openssl x509 -req -CA "$ca_crt" -CAkey "$ca_key" -CAcreateserial -days 825 -sha256 -extfile "$ext" \
+      -out "$crt" 2>/dev/null || die "openssl could not sign the broker certificate"
+  # The broker's PEM key store: its key, then its chain (its certificate, then the CA's).
+  (umask 077 && cat "$key" "$crt" "$ca_crt" >"$TLS_DIR/broker.pem")
+}
 
 ensure_credentials() {  # a random password per principal, made once per instance, readable by this user only
   mkdir -p "$CREDENTIALS_DIR"
@@ -507,6 +594,7 @@ kafka_launch_node() {
   [[ -f "$KAFKA_LOG" ]] && mv -f "$KAFKA_LOG" "$KAFKA_LOG.1"
   : >"$KAFKA_LOG"
   ensure_credentials
+  ensure_tls
   write_kafka_props
   kafka_reformat_if_stale
   kafka_format_if_needed
@@ -708,7 +796,7 @@ cmd_status() {
     fi
   done
   use_node 1
-  echo "bootstrap: $KAFKA_BOOTSTRAP  (replication factor $KAFKA_REPLICATION, KAFKA_AUTH=$KAFKA_AUTH)"
+  echo "bootstrap: $KAFKA_BOOTSTRAP  (replication factor $KAFKA_REPLICATION, KAFKA_AUTH=$KAFKA_AUTH, KAFKA_TLS=$KAFKA_TLS)"
   if pg_running; then
     local pgpid
     pgpid=$(head -n1 "$PG_DATA/postmaster.pid" 2>/dev/null || echo '?')
