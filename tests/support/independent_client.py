@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import json
 import os
+import ssl
 import string
 import time
 import uuid
@@ -31,15 +32,20 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 def _credentials() -> dict[str, Any]:
     """SASL/SCRAM as the deployment's admin when the broker authenticates (KAFKA_AUTH=scram and the credential files
-    deploy/local/infra.sh writes): read from the environment here, not through the platform's code."""
+    deploy/local/infra.sh writes), over TLS verified with the instance's CA when it speaks TLS (KAFKA_TLS=1,
+    KAFKA_TLS_CA): read from the environment here, not through the platform's code."""
+    tls: dict[str, Any] = {}
+    if os.environ.get("KAFKA_TLS", "0") == "1":
+        tls = {"ssl_context": ssl.create_default_context(cafile=os.environ.get("KAFKA_TLS_CA") or None)}
     if os.environ.get("KAFKA_AUTH", "none") != "scram":
-        return {}
+        return {"security_protocol": "SSL", **tls} if tls else {}
     password = Path(os.environ["KAFKA_CREDENTIALS_DIR"], "admin").read_text().strip()
     return {
-        "security_protocol": "SASL_PLAINTEXT",
+        "security_protocol": "SASL_SSL" if tls else "SASL_PLAINTEXT",
         "sasl_mechanism": "SCRAM-SHA-512",
         "sasl_plain_username": "admin",
         "sasl_plain_password": password,
+        **tls,
     }
 
 

@@ -104,6 +104,7 @@ def test_a_service_that_consumes_an_ungranted_topic_does_not_start() -> None:
 
 def test_clients_authenticate_only_when_the_broker_does(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("KAFKA_PASSWORD", raising=False)
+    monkeypatch.delenv("KAFKA_TLS", raising=False)  # TLS on top: tests/unit/test_kafka_tls_config.py
     monkeypatch.setenv("KAFKA_AUTH", "none")
     assert kafka_security("issuance") == {}
     monkeypatch.setenv("KAFKA_AUTH", "scram")
