@@ -6,6 +6,10 @@ import os
 from dataclasses import dataclass, field
 from datetime import time
 
+# Development-only platform event key (key id "dev"); production sets ECTICKET_EVENT_KEYS from a secret store.
+DEV_EVENT_KEY_HEX = "5ea15ea15ea15ea1000000000000000000000000000000005ea15ea15ea15ea1"
+DEV_EVENT_KEYS = f"dev:{DEV_EVENT_KEY_HEX}"
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -23,6 +27,9 @@ class Settings:
     # The platform's write-off code key (32 bytes, hex): WriteOffNo is kept and sent only as its keyed hash and its
     # ciphertext (shared/ecticket/write_off_codes.py, docs/security.md "Bearer codes"). Never printed.
     code_key_hex: str = field(default="", repr=False)
+    # The platform event keys that seal every record the platform publishes for its consumers (shared/infra/seal.py,
+    # docs/security.md "Provenance"): `<kid>:<64 hex>[,<kid>:<64 hex>...]`, the first seals, all verify. Never printed.
+    event_keys: str = field(default=DEV_EVENT_KEYS, repr=False)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -34,6 +41,7 @@ class Settings:
             audit_signing_key_hex=_key("ECTICKET_AUDIT_SIGNING_KEY", DEV_AUDIT_SIGNING_KEY, production),
             audit_key_id=os.environ.get("ECTICKET_AUDIT_KEY_ID", "dev"),
             code_key_hex=_key("ECTICKET_CODE_KEY", DEV_CODE_KEY, production),
+            event_keys=_event_keys(production),
             previous_config_keys_hex=tuple(
                 k.strip() for k in os.environ.get("ECTICKET_CONFIG_KEY_PREVIOUS", "").split(",") if k.strip()
             ),
@@ -49,6 +57,14 @@ def _key(variable: str, development_default: str, production: bool) -> str:
     if production and (not value or value == development_default):
         raise MissingSecret(f"{variable} must be set (not the development key) when ECTICKET_ENV=production")
     return value or development_default
+
+
+def _event_keys(production: bool) -> str:
+    """ECTICKET_EVENT_KEYS; in production it must be set and must not list the development key (under any id)."""
+    value = os.environ.get("ECTICKET_EVENT_KEYS", "")
+    if production and (not value or DEV_EVENT_KEY_HEX in value.lower()):
+        raise MissingSecret("ECTICKET_EVENT_KEYS must be set (not the development key) when ECTICKET_ENV=production")
+    return value or DEV_EVENT_KEYS
 
 
 # Development-only key; production deployments must set ECTICKET_CONFIG_KEY from a secret store.

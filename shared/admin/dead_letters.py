@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 import asyncpg
 
 from shared.infra.redrive import dismiss
+from shared.infra.seal import PROVENANCE
 from shared.settings import Settings
 
 COLUMNS = 'id, consumer, stage, touches_money, topic, partition, "offset", octet_length(value) AS size, error,'
@@ -68,16 +69,30 @@ async def list_letters(conn: asyncpg.Connection, schemas: list[str], everything:
 
 
 async def redrive(conn: asyncpg.Connection, schema: str, ids: list[int] | None, wait_seconds: float) -> int:
-    """Ask the service to apply the letters again and wait for each outcome; the number still failing."""
+    """Ask the service to apply the letters again and wait for each outcome; the number still failing.
+
+    A letter refused for its provenance (no valid platform seal) is never re-driven: a dead letter keeps the
+    record's bytes but not its headers, so the service could not check the seal again, and a forged event must be
+    dismissed, not applied. It counts as still failing."""
+    unsealed = await conn.fetchval(
+        f"""SELECT count(*) FROM "{schema}".dead_letters WHERE resolved_at IS NULL AND error LIKE $2
+            AND ($1::bigint[] IS NULL OR id = ANY($1::bigint[]))""",
+        ids,
+        PROVENANCE + "%",
+    )
+    if unsealed:
+        print(f"{schema}: {unsealed} letter(s) refused for provenance not re-driven (dismiss them with a reason)")
     chosen = await conn.fetch(
         f"""UPDATE "{schema}".dead_letters SET redrive_requested_at = now()
-            WHERE resolved_at IS NULL AND ($1::bigint[] IS NULL OR id = ANY($1::bigint[])) RETURNING id""",
+            WHERE resolved_at IS NULL AND ($1::bigint[] IS NULL OR id = ANY($1::bigint[])) AND error NOT LIKE $2
+            RETURNING id""",
         ids,
+        PROVENANCE + "%",
     )
     pending = sorted(r["id"] for r in chosen)
     if not pending:
         print(f"{schema}: nothing open to re-drive")
-        return 0
+        return int(unsealed)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait_seconds
     rows: list[asyncpg.Record] = []
@@ -91,7 +106,7 @@ async def redrive(conn: asyncpg.Connection, schema: str, ids: list[int] | None, 
     waiting = [r for r in rows if r["redrive_requested_at"] is not None and r["resolved_at"] is None]
     if waiting:
         print(f"{schema}: {len(waiting)} not picked up after {wait_seconds:.0f}s: is the service running?")
-    return sum(r["resolved_at"] is None for r in rows)
+    return int(unsealed) + sum(r["resolved_at"] is None for r in rows)
 
 
 async def run(settings: Settings, args: argparse.Namespace) -> None:

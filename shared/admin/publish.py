@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from shared.contracts.catalog import Product
 from shared.infra.kafka_auth import kafka_security
 from shared.infra.quotas import ADMIN_CLIENT, Quota, apply_quotas, merchant_client_id
+from shared.infra.seal import sealed_headers
 from shared.merchants.model import MerchantRecord
 from shared.topics import MERCHANT_CONFIG, PRODUCT_CATALOG
 
@@ -22,7 +23,9 @@ async def publish_records(bootstrap: str, topic: str, records: Sequence[tuple[st
     try:
         for key, record in records:
             value = None if record is None else record.model_dump_json().encode()
-            await producer.send_and_wait(topic, value, key=key.encode())
+            # Sealed like every platform record (shared/infra/seal.py); a tombstone has no bytes to vouch for.
+            headers = None if value is None else sealed_headers(topic, key.encode(), value)
+            await producer.send_and_wait(topic, value, key=key.encode(), headers=headers)
     finally:
         await producer.stop()
 

@@ -33,6 +33,7 @@ from shared.infra.fetch_pacing import IDLE_WAIT_MS, FetchPacing
 from shared.infra.kafka_auth import kafka_security
 from shared.infra.messages import BatchHandler, Inbound, Parsed, Route, Unparseable
 from shared.infra.offset_commits import OffsetCommits
+from shared.infra.seal import Keyring, is_sealed_topic, platform_keyring
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,8 @@ class ConsumerRunner:
     instance_id: str | None = field(default_factory=lambda: os.environ.get("ECTICKET_INSTANCE_ID") or None)
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     ready: asyncio.Event = field(default_factory=asyncio.Event)
+    # The platform event keys that vouch for every record on a topic only the platform writes (shared/infra/seal.py).
+    keyring: Keyring = field(default_factory=platform_keyring)
 
     async def run(self) -> None:
         consumer = AIOKafkaConsumer(
@@ -131,6 +134,15 @@ class ConsumerRunner:
         letters: list[DeadLetter] = []
         for record in records:
             route = self.routes[record.topic]
+            # Before anything reads its bytes: a record no platform process sealed is never acted on, whatever it
+            # says (a forged TicketsIssued is well-formed). Every consumer keeps it: it is not a stranger's noise
+            # on a merchant topic but someone writing where only the platform may.
+            if is_sealed_topic(record.topic):
+                problem = self.keyring.problem(record.topic, record.key, record.value, record.headers)
+                if problem is not None:
+                    log.warning("%s: %s on %s/%d/%d", self.name, problem, record.topic, record.partition, record.offset)
+                    letters.append(DeadLetter(record, Stage.PARSE, problem))
+                    continue
             try:
                 parsed = route.parse(record)
                 if route.wanted is None or route.wanted(parsed.body):
@@ -291,9 +303,9 @@ async def _claim(conn: asyncpg.Connection, ids: list[object]) -> set[object]:
     return {r["message_id"] for r in rows}
 
 
-def _inbound(batch: Mapping[TopicPartition, list[object]]) -> list[Inbound]:
+def _inbound(batch: Mapping[TopicPartition, list[Any]]) -> list[Inbound]:
     return [
-        Inbound(r.topic, r.partition, r.offset, r.key, r.value or b"", r.timestamp)  # type: ignore[attr-defined]
+        Inbound(r.topic, r.partition, r.offset, r.key, r.value or b"", r.timestamp, tuple(r.headers or ()))
         for records in batch.values()
         for r in records
     ]

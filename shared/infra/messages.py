@@ -32,6 +32,9 @@ class Inbound:
     key: bytes | None
     value: bytes
     timestamp_ms: int
+    # The record's headers as Kafka gave them (the relay's seal and chain link among them); () where the record
+    # was rebuilt from storage (a re-driven dead letter) or made up (tests, the gateway's own checks).
+    headers: tuple[tuple[str, bytes], ...] = ()
 
 
 @dataclass(frozen=True)

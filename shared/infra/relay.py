@@ -1,7 +1,9 @@
 """Publishes a service's outbox to Kafka, in order, with one active relay per service (advisory lock).
 
 Each event goes out with its link in the service's event chain as record headers (the event's bytes and id are
-unchanged), and the chain's tail is signed now and then on the checkpoints topic (shared/infra/chain.py).
+unchanged), and the chain's tail is signed now and then on the checkpoints topic (shared/infra/chain.py). Each also
+carries the platform's seal (shared/infra/seal.py), which every consuming service checks: a function of the topic,
+key and bytes, so an event sent again after a restart carries the same seal.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from shared.infra import chain
 from shared.infra.faults import Backoff, is_transient
 from shared.infra.kafka_auth import kafka_security
 from shared.infra.outbox import notify_channel
+from shared.infra.seal import Keyring, platform_keyring
 from shared.topics import AUDIT_CHECKPOINTS
 
 log = logging.getLogger(__name__)
@@ -58,6 +61,7 @@ class OutboxRelay:
     checkpointer: chain.Checkpointer | None = None  # None: events are linked, but nothing signs the chain
     checkpoint_topic: str = AUDIT_CHECKPOINTS
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    keyring: Keyring = field(default_factory=platform_keyring)  # seals with its first key
     published: int = 0
     _publishing: bool = field(default=False, init=False, repr=False)  # the current term got as far as publishing
 
@@ -142,15 +146,13 @@ class OutboxRelay:
 
     async def _publish(self, conn: asyncpg.Connection, producer: AIOKafkaProducer, batch: chain.Batch) -> None:
         # Sends are queued in seq order; the idempotent producer keeps that order per partition.
-        deliveries = [
-            await producer.send(
-                r["topic"],
-                r["value"],
-                key=r["key"].encode(),
-                headers=[("event_type", r["event_type"].encode())] + ([] if link is None else link.headers()),
-            )
-            for r, link in zip(batch.rows, batch.links, strict=True)
-        ]
+        deliveries = []
+        for r, link in zip(batch.rows, batch.links, strict=True):
+            key = r["key"].encode()
+            headers = [("event_type", r["event_type"].encode()), *self.keyring.headers(r["topic"], key, r["value"])]
+            if link is not None:
+                headers += link.headers()
+            deliveries.append(await producer.send(r["topic"], r["value"], key=key, headers=headers))
         await asyncio.gather(*deliveries)
         await chain.mark_published(conn, batch)
         self.published += len(batch.rows)

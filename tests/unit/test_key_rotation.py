@@ -109,4 +109,5 @@ def test_production_refuses_to_start_on_the_public_development_keys(monkeypatch:
     with pytest.raises(MissingSecret, match="ECTICKET_CODE_KEY"):
         Settings.from_env()
     monkeypatch.setenv("ECTICKET_CODE_KEY", "cd" * 32)
+    monkeypatch.setenv("ECTICKET_EVENT_KEYS", "k1:" + "ef" * 32)  # its refusals: tests/unit/test_seal.py
     assert Settings.from_env().config_key_hex == NEW_CONFIG_KEY
