@@ -11,6 +11,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 
 from shared.ecticket.envelope import OpenedData, ResponseEnvelope, open_response, seal_request
+from shared.infra.seal import is_sealed_topic, sealed_headers
 from shared.sandbox.aio import as_form, as_json
 from shared.topics import INGEST_PAYMENTS, INGEST_REQUESTS
 
@@ -58,7 +59,10 @@ class MerchantClient:
         await self.producer.send_and_wait(INGEST_PAYMENTS, body, key=fields["MerchantID"].encode())
 
     async def send_raw(self, topic: str, body: bytes, key: bytes | None = None) -> None:
-        await self.producer.send_and_wait(topic, body, key=key)
+        """`body` as is; on a platform topic sealed as its owning service's relay would (tests and drivers that
+        stand in for a service): a consumer drops a record without the seal before reading it."""
+        headers = sealed_headers(topic, key, body) if is_sealed_topic(topic) else None
+        await self.producer.send_and_wait(topic, body, key=key, headers=headers)
 
 
 def open_reply(response: dict[str, Any], merchant_id: str) -> dict[str, Any]:
