@@ -13,6 +13,7 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 
 from shared.infra.kafka_auth import kafka_security
+from shared.infra.seal import sealed_headers
 from shared.infra.topics_admin import ensure_topics
 from shared.settings import Settings
 from shared.topics import Topic
@@ -31,7 +32,7 @@ async def test_a_message_that_kills_the_process_is_dead_lettered_after_three_dea
     await producer.start()
     try:
         for body in bodies:
-            await producer.send(name, body.encode())
+            await producer.send(name, body.encode(), headers=sealed_headers(name, None, body.encode()))
         await producer.flush()
     finally:
         await producer.stop()

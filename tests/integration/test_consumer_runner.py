@@ -20,6 +20,7 @@ from shared.infra.consumer import ConsumerRunner
 from shared.infra.database import create_pool, migrate
 from shared.infra.messages import Inbound, Parsed, Route, Unparseable, one_by_one
 from shared.infra.redrive import redrive_step
+from shared.infra.seal import sealed_headers
 from shared.settings import Settings
 from tests.support.postgres import drop_schema
 
@@ -73,7 +74,12 @@ def notice(parsed: Parsed[str], error: str) -> Outgoing:
 
 
 def records(*bodies: bytes) -> list[Inbound]:
-    return [Inbound(TOPIC, 0, offset, None, body, 0) for offset, body in enumerate(bodies)]
+    return [sealed(TOPIC, offset, body) for offset, body in enumerate(bodies)]
+
+
+def sealed(topic: str, offset: int, body: bytes) -> Inbound:
+    """A record as a platform process publishes it: with its seal (tests/integration/test_provenance.py)."""
+    return Inbound(topic, 0, offset, None, body, 0, tuple(sealed_headers(topic, None, body)))
 
 
 @contextlib.asynccontextmanager
@@ -199,7 +205,7 @@ async def test_unreadable_bytes_on_an_ingestion_topic_do_not_count_as_money_but_
     ingest = "ecticket.ingest.requests.v1"
     route = runner.routes[TOPIC]
     runner.routes = {TOPIC: route, ingest: route}
-    await runner.process([Inbound(ingest, 0, 7, None, b"\xff garbage", 0), Inbound(TOPIC, 0, 8, None, b"junk", 0)])
+    await runner.process([Inbound(ingest, 0, 7, None, b"\xff garbage", 0), sealed(TOPIC, 8, b"junk")])
     letters = await dead_letters(runner)
     assert letters[b"\xff garbage"][2] is False
     assert letters[b"junk"][2] is True

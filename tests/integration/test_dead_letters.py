@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 import asyncpg
 import pytest
 
+from shared.infra.seal import sealed_headers
 from shared.sandbox.merchant import MerchantClient
 from shared.topics import PAYMENT_EVENTS
 from tests.support.processes import run_module
@@ -49,7 +50,8 @@ async def test_a_payment_fact_no_service_can_apply_is_a_violation_until_an_opera
     merchant: MerchantClient, db: asyncpg.Pool
 ) -> None:
     raw = broken_payment(f"DL{uuid.uuid4().hex[:12]}")
-    await merchant.producer.send_and_wait(PAYMENT_EVENTS, raw, key=b"3085676")
+    headers = sealed_headers(PAYMENT_EVENTS, b"3085676", raw)  # from the platform, but no service can apply it
+    await merchant.producer.send_and_wait(PAYMENT_EVENTS, raw, key=b"3085676", headers=headers)
     letters = {}
     for schema in ("issuance", "escrow_settlement"):  # both consume payment events; each keeps its own letter
         [row] = await rows_eventually(db, f"SELECT * FROM {schema}.dead_letters WHERE value = $1", raw, count=1)

@@ -37,6 +37,7 @@ from shared.contracts.redemption import (
     TicketWrittenOff,
     WriteOffCancelled,
 )
+from shared.infra.seal import sealed_headers
 
 Entry = tuple[str, str, date, frozenset[tuple[str, int]]]  # kind, cause id, business date, postings
 _numbers = itertools.count(1)
@@ -188,7 +189,10 @@ async def account_balances(db: asyncpg.Pool, merchant_ids: Sequence[str]) -> dic
 
 async def publish(producer: AIOKafkaProducer, events: Iterable[Outgoing]) -> None:
     """Publish contract events as their upstream service would (topic, key), all in flight at once."""
-    sent = [await producer.send(e.topic, e.envelope.to_bytes(), key=e.key.encode()) for e in events]
+    sent = []
+    for e in events:
+        value, key = e.envelope.to_bytes(), e.key.encode()
+        sent.append(await producer.send(e.topic, value, key=key, headers=sealed_headers(e.topic, key, value)))
     await asyncio.gather(*sent)
 
 
