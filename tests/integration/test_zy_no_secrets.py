@@ -1,8 +1,9 @@
 """After the suite has run the platform through everything (named to run near the end), no secret appears where it
 must not: not in any service's log, not in any event the tap saw, not in any dead letter. The secrets are every
-test merchant's HashKey and HashIV, the AIO payment keys, the config key, the audit signing key and the write-off
-code key; and no write-off code (a bearer code: whoever has it redeems the voucher) appears there either, nor in
-the databases of the services that look codes up (docs/security.md "Bearer codes")."""
+test merchant's HashKey and HashIV, the AIO payment keys, the config key, the audit signing key, the write-off
+code key and the platform event keys (the records' seal); and no write-off code (a bearer code: whoever has it
+redeems the voucher) appears there either, nor in the databases of the services that look codes up
+(docs/security.md "Bearer codes")."""
 
 from __future__ import annotations
 
@@ -13,10 +14,11 @@ from collections.abc import Iterable
 import asyncpg
 
 from shared.ecticket.write_off_codes import UnreadableCode
+from shared.infra.seal import parse_keys
 from shared.sandbox.aio import AIO_IV, AIO_KEY
 from shared.sandbox.merchant import KEYS
 from shared.sandbox.tap import Tap
-from shared.settings import DEV_CODE_KEY, DEV_CONFIG_KEY, Settings
+from shared.settings import DEV_CODE_KEY, DEV_CONFIG_KEY, DEV_EVENT_KEY_HEX, Settings
 from tests.support.codes import code_key
 from tests.support.processes import Platform
 
@@ -28,7 +30,8 @@ CODE_HOLDERS = ("issuance", "redemption", "query", "notification")
 def secrets() -> set[str]:
     found = {value for pair in KEYS.values() for value in pair} | {AIO_KEY, AIO_IV, DEV_CONFIG_KEY, DEV_CODE_KEY}
     configured = (os.environ.get(name) for name in ("ECTICKET_AUDIT_SIGNING_KEY", "ECTICKET_CODE_KEY"))
-    return found | {key for key in configured if key}
+    event_keys = {k.secret.hex() for k in parse_keys(Settings.from_env().event_keys)} | {DEV_EVENT_KEY_HEX}
+    return found | {key for key in configured if key} | event_keys
 
 
 def write_off_codes(tap: Tap) -> set[str]:
