@@ -36,6 +36,7 @@ from shared.contracts.redemption import TicketWrittenOff
 from shared.ecticket.envelope import seal_response
 from shared.infra.kafka_auth import kafka_security
 from shared.infra.quotas import LOAD_GENERATOR_CLIENT
+from shared.infra.seal import sealed_headers
 from shared.merchants.model import MerchantRecord, Mode
 from shared.merchants.sealing import MerchantSecrets, seal
 from shared.settings import Settings
@@ -145,7 +146,8 @@ class Orders:
     async def send(self, event: Event, producer: str, at: datetime | None = None) -> uuid.UUID:
         out = wrap(event, event_id=uuid.uuid4(), occurred_at=at or datetime.now(UTC), producer=producer,
                    correlation_id=event.key(), causation_id=None)  # fmt: skip
-        await self.producer.send(out.topic, out.envelope.to_bytes(), key=out.key.encode())
+        value, key = out.envelope.to_bytes(), out.key.encode()
+        await self.producer.send(out.topic, value, key=key, headers=sealed_headers(out.topic, key, value))
         return out.envelope.event_id
 
 

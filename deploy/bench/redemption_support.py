@@ -31,6 +31,7 @@ from shared.contracts.issuance import IssuedTicket, TicketsIssued
 from shared.ecticket.write_off_codes import CodeKey
 from shared.infra.kafka_auth import kafka_security
 from shared.infra.quotas import LOAD_GENERATOR_CLIENT
+from shared.infra.seal import sealed_headers
 from shared.infra.topics_admin import partitions_of
 from shared.merchants.model import MerchantRecord, Mode
 from shared.merchants.sealing import MerchantSecrets, seal
@@ -149,7 +150,9 @@ async def publish_issued(bootstrap: str, orders: Iterator[tuple[TicketsIssued, l
                 correlation_id=order.request_id,
                 causation_id=None,
             )
-            pending.append(await producer.send(out.topic, out.envelope.to_bytes(), key=out.key.encode()))
+            value, key = out.envelope.to_bytes(), out.key.encode()
+            headers = sealed_headers(out.topic, key, value)  # as issuance's relay seals it
+            pending.append(await producer.send(out.topic, value, key=key, headers=headers))
             count += len(lines)
             if len(pending) >= 200:
                 await asyncio.gather(*pending)

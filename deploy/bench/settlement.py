@@ -33,6 +33,7 @@ from shared.contracts.payments import PaymentConfirmed
 from shared.contracts.redemption import TicketRefunded, TicketWrittenOff
 from shared.infra.kafka_auth import kafka_security
 from shared.infra.quotas import LOAD_GENERATOR_CLIENT
+from shared.infra.seal import sealed_headers
 from shared.infra.topics_admin import partitions_of
 from shared.settings import Settings
 from shared.topics import BANK_STATEMENTS, ISSUANCE_EVENTS, PAYMENT_EVENTS, REDEMPTION_EVENTS, SETTLEMENT_INSTRUCTIONS
@@ -101,7 +102,10 @@ def the_day(merchants: list[str], orders: int, at: datetime) -> list[Message]:
 
 async def publish(producer: AIOKafkaProducer, messages: list[Message]) -> None:
     for start in range(0, len(messages), CHUNK):
-        sends = [await producer.send(topic, body, key=key) for topic, key, body in messages[start : start + CHUNK]]
+        sends = [
+            await producer.send(topic, body, key=key, headers=sealed_headers(topic, key, body))  # as the relays seal
+            for topic, key, body in messages[start : start + CHUNK]
+        ]
         await asyncio.gather(*sends)
 
 
