@@ -70,14 +70,13 @@ def parse_keys(text: str) -> tuple[EventKey, ...]:
     return tuple(keys)
 
 
-def _mac(secret: bytes, topic: str, key: bytes | None, value: bytes) -> bytes:
+def _mac(base: hmac.HMAC, topic: str, key: bytes | None, value: bytes) -> bytes:
     # Length-prefixed fields, so no two (topic, key, value) triples feed the MAC the same bytes; a missing key is
-    # told apart from an empty one.
-    mac = hmac.new(secret, _TAG, hashlib.sha256)
+    # told apart from an empty one. `base` has the key and the tag in already: a copy costs less than a new HMAC.
+    mac = base.copy()
     encoded = topic.encode()
-    mac.update(len(encoded).to_bytes(4, "big") + encoded)
-    mac.update(b"\x00" if key is None else b"\x01" + len(key).to_bytes(4, "big") + key)
-    mac.update(len(value).to_bytes(8, "big"))
+    keyed = b"\x00" if key is None else b"\x01" + len(key).to_bytes(4, "big") + key
+    mac.update(b"".join((len(encoded).to_bytes(4, "big"), encoded, keyed, len(value).to_bytes(8, "big"))))
     mac.update(value)
     return mac.digest()
 
@@ -87,14 +86,19 @@ class Keyring:
     """The platform event keys this process holds: `keys[0]` seals, every one verifies."""
 
     keys: tuple[EventKey, ...]
+    _bases: dict[bytes, hmac.HMAC] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        bases = {k.key_id.encode(): hmac.new(k.secret, _TAG, hashlib.sha256) for k in self.keys}
+        object.__setattr__(self, "_bases", bases)
 
     @classmethod
     def from_env(cls) -> Keyring:
         return cls(parse_keys(Settings.from_env().event_keys))
 
     def seal(self, topic: str, key: bytes | None, value: bytes) -> bytes:
-        sealing = self.keys[0]
-        return sealing.key_id.encode() + b":" + _mac(sealing.secret, topic, key, value).hex().encode()
+        key_id = self.keys[0].key_id.encode()
+        return key_id + b":" + _mac(self._bases[key_id], topic, key, value).hex().encode()
 
     def headers(self, topic: str, key: bytes | None, value: bytes) -> list[tuple[str, bytes]]:
         """The header to send with the record (aiokafka's `headers=`)."""
@@ -108,12 +112,17 @@ class Keyring:
         if len(seals) > 1:
             return f"{PROVENANCE} more than one seal"
         key_id, colon, hex_mac = seals[0].partition(b":")
-        found = next((k for k in self.keys if k.key_id.encode() == key_id), None) if colon else None
-        if found is None:
-            shown = key_id.decode("ascii", "replace")[:32] if colon and _is_printable(key_id) else "?"
-            return f"{PROVENANCE} unknown key id {shown!r}" if colon else BAD_SEAL
-        expected = _mac(found.secret, topic, key, value).hex().encode()
-        return None if hmac.compare_digest(expected, hex_mac) else BAD_SEAL
+        if not colon:
+            return BAD_SEAL
+        base = self._bases.get(key_id)
+        if base is None:
+            shown = key_id.decode("ascii")[:32] if _is_printable(key_id) else "?"
+            return f"{PROVENANCE} unknown key id {shown!r}"
+        try:
+            given = bytes.fromhex(hex_mac.decode("ascii"))
+        except ValueError:  # not hex, or not ASCII (UnicodeDecodeError is a ValueError)
+            return BAD_SEAL
+        return None if hmac.compare_digest(_mac(base, topic, key, value), given) else BAD_SEAL
 
 
 def _is_printable(raw: bytes) -> bool:
