@@ -23,8 +23,9 @@ async def publish_records(bootstrap: str, topic: str, records: Sequence[tuple[st
     try:
         for key, record in records:
             value = None if record is None else record.model_dump_json().encode()
-            # Sealed like every platform record (shared/infra/seal.py); a tombstone has no bytes to vouch for.
-            headers = None if value is None else sealed_headers(topic, key.encode(), value)
+            # Sealed like every platform record (shared/infra/seal.py), a tombstone too (a forged one would delete a
+            # merchant): the compacted views do not check seals yet (docs/security.md, "Provenance").
+            headers = sealed_headers(topic, key.encode(), value or b"")
             await producer.send_and_wait(topic, value, key=key.encode(), headers=headers)
     finally:
         await producer.stop()
