@@ -12,7 +12,7 @@ The password comes from KAFKA_PASSWORD (a deployment injects the process's own s
 after the principal in KAFKA_CREDENTIALS_DIR (infra.sh generates one per principal under .run/<name>/, never in the
 repo). Passwords are never logged: they leave this module only inside the client's keyword arguments.
 
-KAFKA_TLS=1 (infra.sh's KAFKA_TLS=1 writes it) says the listener speaks TLS: SSL, or SASL_SSL with scram. Clients
+KAFKA_TLS=1 (in the env file of an instance started with it) says the listener speaks TLS: SSL, or SASL_SSL. Clients
 verify the broker's certificate, hostname included, against KAFKA_TLS_CA (the instance's local CA; a deployment
 with a publicly trusted broker certificate leaves it empty and the system's trust store is used).
 """
