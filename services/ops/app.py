@@ -49,7 +49,8 @@ def build(config: OpsConfig, send: Send | None = None) -> tuple[faust.App, OpsRu
     app = OpsFaustApp(
         config.app_id,
         broker=f"kafka://{config.settings.kafka_bootstrap}",
-        broker_credentials=faust_credentials(),  # the read-only `ops` principal when the broker authenticates
+        # The read-only `ops` principal when the broker authenticates, over TLS when it speaks TLS (kafka_auth.py).
+        broker_credentials=faust_credentials(),
         store="memory://",  # the changelog is the durable copy: a restart reads it back (no RocksDB here)
         datadir=config.data_dir,
         web_host=config.web_host,
