@@ -12,6 +12,7 @@ from typing import Any
 from services.query.event_offsets import EventOffsets
 from services.query.handlers import QueryHandlers
 from services.query.outbound import PRODUCER
+from services.query.replies_now import RepliesNow
 from services.query.timers import WaitingSweep
 from shared.contracts.catalog import Product
 from shared.contracts.operations import answered_by
@@ -41,25 +42,28 @@ async def wire(runtime: Runtime) -> Wiring:
         runtime.settings.kafka_bootstrap, PRODUCT_CATALOG, Product.model_validate_json
     )
     offsets = EventOffsets(runtime.settings.kafka_bootstrap, [ISSUANCE_EVENTS, REDEMPTION_EVENTS], runtime.name)
-    await asyncio.gather(products.start(), offsets.start())
+    replies = RepliesNow(runtime.settings.kafka_bootstrap)
+    await asyncio.gather(products.start(), offsets.start(), replies.start())
     code_key = CodeKey.from_hex(runtime.settings.code_key_hex)
     handlers = QueryHandlers(runtime, products, query_wait(), offsets, code_key)
-    sweep = WaitingSweep(runtime, handlers)
+    sweep = WaitingSweep(runtime, handlers, replies)
+    on_events = replies.sending(handlers.on_events)
     routes: dict[str, Route[Any]] = {
         # One handler for both event topics: a batch's events are applied together, then its waiting queries.
-        ISSUANCE_EVENTS: Route(parse=parse_event, handle=handlers.on_events),
-        REDEMPTION_EVENTS: Route(parse=parse_event, handle=handlers.on_events),
-        SETTLEMENT_INSTRUCTIONS: Route(parse=parse_event, handle=handlers.on_events),  # refunds and the bank's answers
+        # Replies go to Kafka from the consumer, not through the outbox (`replies_now`).
+        ISSUANCE_EVENTS: Route(parse=parse_event, handle=on_events),
+        REDEMPTION_EVENTS: Route(parse=parse_event, handle=on_events),
+        SETTLEMENT_INSTRUCTIONS: Route(parse=parse_event, handle=on_events),  # refunds and the bank's answers
         INGEST_REQUESTS: Route(
             parse=parse_ingest_request,
-            handle=handlers.on_requests,
+            handle=replies.sending(handlers.on_requests),
             on_poison=lambda parsed, _error, now: internal_error_reply(parsed.message_id, parsed.body, PRODUCER, now),
             keeps_unparseable=False,  # issuance keeps and announces what no one can read on this topic
             wanted=answered_by(PRODUCER.name),
         ),
     }
     timers = [every(0.25, sweep.step, runtime.stopping, "waiting-query sweep")]
-    return Wiring(routes=routes, timers=timers, closers=[products.stop, offsets.stop])
+    return Wiring(routes=routes, timers=timers, closers=[products.stop, offsets.stop, replies.stop])
 
 
 SPEC = ServiceSpec(name="query", schema="query", migrations=Path(__file__).parent / "migrations", wire=wire)

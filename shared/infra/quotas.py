@@ -38,10 +38,17 @@ RELAY_SCHEMAS = (*PLATFORM_SERVICES, *SIMULATED_SYSTEMS)
 GATEWAY_CLIENT = "ecticket-gateway"
 ADMIN_CLIENT = "ecticket-admin"
 OPS_CLIENT = "ecticket-ops"
+QUERY_REPLIES_CLIENT = "query-replies"  # the query side sends its replies itself (services/query/replies_now.py)
 # Benchmarks' and tests' load generators measure the platform, not the admission limit: they exempt this id
 # themselves (deploy/bench/run.py, tests/conftest.py); a production set-up never does.
 LOAD_GENERATOR_CLIENT = "ecticket-load-generator"
-PLATFORM_PRODUCERS = (*(f"{schema}-relay" for schema in RELAY_SCHEMAS), GATEWAY_CLIENT, ADMIN_CLIENT, OPS_CLIENT)
+PLATFORM_PRODUCERS = (
+    *(f"{schema}-relay" for schema in RELAY_SCHEMAS),
+    GATEWAY_CLIENT,
+    ADMIN_CLIENT,
+    OPS_CLIENT,
+    QUERY_REPLIES_CLIENT,
+)
 
 
 def merchant_client_id(merchant_id: str) -> str:

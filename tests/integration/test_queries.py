@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import asyncpg
 import pytest
 
 from services.escrow_settlement.domain.payouts import settlement_day
@@ -22,6 +23,7 @@ from shared.contracts.rtncodes import RtnCode
 from shared.sandbox.merchant import MerchantClient, unique
 from shared.sandbox.tap import Tap
 from shared.settings import Settings
+from shared.topics import INGEST_REPLIES
 from tests.support.merchants import GIFT, PICKUP, fresh_merchant
 from tests.support.orders import issue, issue_tickets, reply_data
 from tests.support.pos import Pos
@@ -294,3 +296,25 @@ async def test_a_burst_of_queries_read_together_each_gets_its_own_answer(merchan
         2, [first["ticket_no"], second["ticket_no"]])  # fmt: skip
     assert (refunds["RtnCode"], refunds["RefundCount"], refunds["RefundList"]) == (1, 0, [])
     assert days["RtnCode"] == 1 and days["EscrowDay"] > 0
+
+
+async def test_a_query_is_answered_by_the_consumer_itself_and_nothing_of_it_waits_in_the_outbox(
+    merchant: MerchantClient, tap: Tap, db: asyncpg.Pool
+) -> None:
+    """A query changes nothing that must be recorded before it is answered: its reply goes to Kafka from the
+    consumer, acknowledged before the batch commits (services/query/replies_now.py), with no outbox row for the
+    relay; a parked query answered later (here: after its order arrived) goes the same way."""
+    before = await db.fetchval("SELECT count(*) FROM query.outbox WHERE topic = $1", INGEST_REPLIES)
+    trade_no = unique("QN")
+    parked = merchant.request("QueryIssueResult", {"MerchantID": TEST_MERCHANT, "FreeTradeNo": trade_no},
+                              merchant_id=TEST_MERCHANT)  # fmt: skip
+    parked_id = await merchant.send_request(parked)
+    data = {"MerchantID": TEST_MERCHANT, "FreeTradeNo": trade_no, "IssueType": "3", "Operator": "tester",
+            "TicketInfo": [{"ItemNo": "GF000030", "TicketAmount": 1}]}  # fmt: skip
+    await merchant.send_request(merchant.request("Issue", data, merchant_id=TEST_MERCHANT))
+    days = await ask(merchant, tap, "EscrowDay", {})
+    answered = await reply_data(tap, parked_id, TEST_MERCHANT)
+    assert days["RtnCode"] == 1
+    assert answered["RtnCode"] in (RtnCode.SUCCESS, RtnCode.QUERY_NOT_FOUND)  # the Issue may lose the race
+    after = await db.fetchval("SELECT count(*) FROM query.outbox WHERE topic = $1", INGEST_REPLIES)
+    assert after == before
