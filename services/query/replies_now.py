@@ -22,11 +22,13 @@ from shared.infra.kafka_auth import kafka_security
 from shared.infra.messages import BatchHandler, Inbound, Parsed
 from shared.infra.quotas import QUERY_REPLIES_CLIENT
 from shared.infra.relay import KeyPartitioner
+from shared.infra.seal import platform_keyring
 from shared.topics import INGEST_REPLIES
 
 
 class RepliesNow:
     def __init__(self, bootstrap: str) -> None:
+        self._keyring = platform_keyring()  # sealed as the relay seals every record it sends
         self._producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap,
             client_id=QUERY_REPLIES_CLIENT,
@@ -56,11 +58,10 @@ class RepliesNow:
         """Send the replies among `outgoing` and wait until Kafka has them all; return the rest. A failure raises
         (the consumer retries a transient one with the whole batch: the replies sent then go again, same ids)."""
         replies = [o for o in outgoing if o.topic == INGEST_REPLIES]
-        deliveries = [
-            await self._producer.send(
-                o.topic, o.value, key=o.key.encode(), headers=[("event_type", o.event_type.encode())]
-            )
-            for o in replies
-        ]
+        deliveries = []
+        for o in replies:
+            key = o.key.encode()
+            headers = [("event_type", o.event_type.encode()), *self._keyring.headers(o.topic, key, o.value)]
+            deliveries.append(await self._producer.send(o.topic, o.value, key=key, headers=headers))
         await asyncio.gather(*deliveries)
         return [o for o in outgoing if o.topic != INGEST_REPLIES]
