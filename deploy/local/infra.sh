@@ -114,17 +114,20 @@ default_ports() {  # sets DEF_KAFKA_PORT DEF_PG_PORT DEF_PROCESSOR_PORT DEF_GATE
     test) DEF_KAFKA_PORT=29092; DEF_PG_PORT=25432; DEF_PROCESSOR_PORT=28090; DEF_GATEWAY_PORT=28080
           DEF_METRICS_PORT_BASE=29400; DEF_OPS_WEB_PORT=26066 ;;
     *)
-      # Deterministic per name, 10-port slots in 30000-39990 (Kafka) / 40000-49990 (PG); the processor simulator
-      # takes a port of the PG slot that PostgreSQL does not use.
+      # Deterministic per name, 10-port slots in 10000-14990 (Kafka) / 20000-24990 (PG); the processor simulator
+      # takes a port of the PG slot that PostgreSQL does not use. Every server port stays below Linux's ephemeral
+      # range (32768-60999): a port in it can be taken, while its server restarts, by some client's outgoing
+      # connection, even by a client retrying that very port (TCP self-connect). It happened: in a chaos run the
+      # restarted broker could not bind its port ("Address already in use") and the platform stopped.
       local h
       h=$(printf '%s' "$INFRA_NAME" | cksum | cut -d' ' -f1)
-      DEF_KAFKA_PORT=$((30000 + (h % 1000) * 10))
-      DEF_PG_PORT=$((40000 + (h % 1000) * 10))
+      DEF_KAFKA_PORT=$((10000 + (h % 500) * 10))
+      DEF_PG_PORT=$((20000 + (h % 500) * 10))
       DEF_PROCESSOR_PORT=$((DEF_PG_PORT + 5))
       DEF_GATEWAY_PORT=$((DEF_PG_PORT + 6))
       DEF_OPS_WEB_PORT=$((DEF_PG_PORT + 7))
       # Each service process serves /metrics on base + its offset (shared/infra/metrics.py PORT_OFFSETS, < 16).
-      DEF_METRICS_PORT_BASE=$((50000 + (h % 900) * 16))
+      DEF_METRICS_PORT_BASE=$((30000 + (h % 170) * 16))
       ;;
   esac
 }
