@@ -20,6 +20,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from shared.contracts.events import Outgoing
 from shared.infra.kafka_auth import kafka_security
+from shared.infra.seal import sealed_headers
 from shared.settings import Settings
 from shared.topics import ISSUANCE_EVENTS
 from tests.support.processes import ServiceProcess, run_module
@@ -123,7 +124,8 @@ async def publish(producer: AIOKafkaProducer, events: list[Outgoing]) -> dict[To
     """In order (one order's events share a key, hence a partition); the offset after each partition written."""
     after: dict[TopicPartition, int] = {}
     for e in events:
-        sent = await producer.send_and_wait(e.topic, e.value, key=e.key.encode())
+        key = e.key.encode()  # sealed as their relays would: the platform's services read these topics too
+        sent = await producer.send_and_wait(e.topic, e.value, key=key, headers=sealed_headers(e.topic, key, e.value))
         after[TopicPartition(e.topic, sent.partition)] = sent.offset + 1
     return after
 
@@ -172,7 +174,8 @@ async def test_a_poison_event_is_dead_lettered_with_its_bytes_and_announced(
 ) -> None:
     merchant = f"OPS{uuid.uuid4().hex[:7]}"
     raw = b'{"event_type": "TicketsIssued", "not an envelope": ' + uuid.uuid4().hex.encode() + b"}"
-    await producer.send_and_wait(ISSUANCE_EVENTS, raw, key=f"{merchant}/P1".encode())
+    key = f"{merchant}/P1".encode()
+    await producer.send_and_wait(ISSUANCE_EVENTS, raw, key=key, headers=sealed_headers(ISSUANCE_EVENTS, key, raw))
     after = scenario(merchant)[:3]
     await publish(producer, after)  # the events behind the poison are still applied
     await ops.until(f"/api/merchants/{merchant}", lambda b: b["headline"]["orders_issued"] == 1)
