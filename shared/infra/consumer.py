@@ -36,6 +36,9 @@ from shared.infra.offset_commits import OffsetCommits
 from shared.infra.seal import Keyring, is_sealed_topic, platform_keyring
 
 log = logging.getLogger(__name__)
+# Records refused for their seal: one line per kind every 10 s (shared/infra/logs.py), since anyone who can write a
+# platform topic could otherwise flood the log; each refused record is kept as a dead letter all the same.
+provenance_log = logging.getLogger("ecticket.provenance")
 
 Item = tuple[Inbound, Parsed[Any]]
 T = TypeVar("T")
@@ -140,7 +143,9 @@ class ConsumerRunner:
             if is_sealed_topic(record.topic):
                 problem = self.keyring.problem(record.topic, record.key, record.value, record.headers)
                 if problem is not None:
-                    log.warning("%s: %s on %s/%d/%d", self.name, problem, record.topic, record.partition, record.offset)
+                    provenance_log.warning(
+                        "%s: %s on %s/%d/%d", self.name, problem, record.topic, record.partition, record.offset
+                    )
                     letters.append(DeadLetter(record, Stage.PARSE, problem))
                     continue
             try:

@@ -15,8 +15,8 @@ from collections.abc import Callable
 FORMAT = "%(asctime)s %(name)s %(levelname)s %(message)s"
 WINDOW_SECONDS = 10.0
 # Loggers whose repeats are held back: the Kafka client's (its retries are ours to report, see the relay and the
-# consumer's own lines).
-NOISY = ("aiokafka",)
+# consumer's own lines), and the consumers' refusals of records without a valid seal (a forger's flood).
+NOISY = ("aiokafka", "ecticket.provenance")
 
 
 class RepeatFilter(logging.Filter):
