@@ -60,6 +60,9 @@ async def wire(runtime: Runtime) -> Wiring:
             on_poison=lambda parsed, _error, now: internal_error_reply(parsed.message_id, parsed.body, PRODUCER, now),
             keeps_unparseable=False,  # issuance keeps and announces what no one can read on this topic
             wanted=answered_by(PRODUCER.name),
+            # A query repeated is answered again (same reply id): no inbox row. Safe because its replies are
+            # acknowledged by Kafka before its transaction commits (`replies_now`).
+            inbox=False,
         ),
     }
     timers = [every(0.25, sweep.step, runtime.stopping, "waiting-query sweep")]

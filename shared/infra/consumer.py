@@ -281,9 +281,11 @@ class ConsumerRunner:
 async def apply_items(
     conn: asyncpg.Connection, routes: Mapping[str, Route[Any]], items: Sequence[Item]
 ) -> list[Outgoing]:
-    """Inbox claim, then each route's handler with its fresh messages, in arrival order."""
+    """Inbox claim (for the routes that keep one), then each route's handler with its fresh messages, in arrival
+    order."""
     out: list[Outgoing] = []
-    fresh = await _claim(conn, [p.message_id for _, p in items])
+    fresh = await _claim(conn, [p.message_id for r, p in items if routes[r.topic].inbox])
+    fresh.update(p.message_id for r, p in items if not routes[r.topic].inbox)
     batched: dict[BatchHandler[Any], list[Item]] = {}
     for record, item in items:
         if item.message_id in fresh:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -20,10 +21,11 @@ from shared.admin.clocks import advance_clock
 from shared.admin.seed import OTHER_MERCHANT, PLATFORM, TEST_MERCHANT
 from shared.clock import business_date
 from shared.contracts.rtncodes import RtnCode
-from shared.sandbox.merchant import MerchantClient, unique
+from shared.ids import content_id
+from shared.sandbox.merchant import MerchantClient, open_reply, unique
 from shared.sandbox.tap import Tap
 from shared.settings import Settings
-from shared.topics import INGEST_REPLIES
+from shared.topics import INGEST_REPLIES, INGEST_REQUESTS
 from tests.support.merchants import GIFT, PICKUP, fresh_merchant
 from tests.support.orders import issue, issue_tickets, reply_data
 from tests.support.pos import Pos
@@ -318,3 +320,24 @@ async def test_a_query_is_answered_by_the_consumer_itself_and_nothing_of_it_wait
     assert answered["RtnCode"] in (RtnCode.SUCCESS, RtnCode.QUERY_NOT_FOUND)  # the Issue may lose the race
     after = await db.fetchval("SELECT count(*) FROM query.outbox WHERE topic = $1", INGEST_REPLIES)
     assert after == before
+
+
+async def test_a_query_delivered_twice_is_answered_twice_under_one_reply_id_and_keeps_no_inbox_row(
+    merchant: MerchantClient, tap: Tap, db: asyncpg.Pool
+) -> None:
+    """A query decides nothing, so the query service keeps no inbox row for it (`Route.inbox`): the same bytes
+    delivered again (a producer's retry, a redelivery after a crash) are answered again, under the reply id of the
+    first answer, which every reader drops as a repeat. A write delivered twice is still decided once."""
+    message = merchant.request("EscrowDay", {"MerchantID": TEST_MERCHANT}, merchant_id=TEST_MERCHANT)
+    request_id = await merchant.send_request(message)
+    await merchant.send_request(message)
+    replies = await tap.wait_for(
+        lambda s: s.type == "RequestReplied" and s.payload["request_id"] == request_id, count=2
+    )
+    assert {s.envelope.event_id for s in replies} == {replies[0].envelope.event_id}
+    assert [open_reply(s.payload["response"], TEST_MERCHANT)["RtnCode"] for s in replies] == [1, 1]
+    body = json.dumps(message).encode()
+    assert (
+        await db.fetchval("SELECT count(*) FROM query.inbox WHERE message_id = $1", content_id(INGEST_REQUESTS, body))
+        == 0
+    )
