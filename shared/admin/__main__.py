@@ -11,7 +11,7 @@ import asyncio
 import sys
 from datetime import UTC, datetime, timedelta
 
-from shared.admin import dead_letters, keys, quotas
+from shared.admin import dead_letters, keys, quotas, seal_configuration
 from shared.admin.clocks import ClockRefused, advance_clock, reset_clock
 from shared.admin.keys import secrets_from_env
 from shared.admin.publish import put_merchants, put_products
@@ -172,6 +172,7 @@ def parser() -> argparse.ArgumentParser:
     dead_letters.add_parser(sub)
     keys.add_parser(sub)
     quotas.add_parser(sub)
+    seal_configuration.add_parser(sub)
     return root
 
 

@@ -24,7 +24,7 @@ async def publish_records(bootstrap: str, topic: str, records: Sequence[tuple[st
         for key, record in records:
             value = None if record is None else record.model_dump_json().encode()
             # Sealed like every platform record (shared/infra/seal.py), a tombstone too (a forged one would delete a
-            # merchant): the compacted views do not check seals yet (docs/security.md, "Provenance").
+            # merchant): the compacted views skip a record without the seal (shared/infra/compacted.py).
             headers = sealed_headers(topic, key.encode(), value or b"")
             await producer.send_and_wait(topic, value, key=key.encode(), headers=headers)
     finally:

@@ -4,6 +4,10 @@ A miss must be cheap (anyone can name an unknown merchant) yet must still find a
 message that names it. So the view remembers when it was last *proved current*: when its tail had reached end
 offsets read after that instant. A miss within `fresh_for` of that instant is answered from memory; a later one
 reads the end offsets again, once for every miss waiting meanwhile (docs/decisions.md, "Cheap misses").
+
+Only the admin CLI writes these topics, and it seals every record (shared/infra/seal.py): a record without the
+platform's seal, a tombstone too, is skipped, so whoever can write the topic cannot change a merchant's notify URLs
+or escrow days, a product's price, or delete a merchant (docs/security.md, "Provenance").
 """
 
 from __future__ import annotations
@@ -11,15 +15,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from shared.infra.kafka_auth import kafka_security
+from shared.infra.seal import Keyring, platform_keyring
 from shared.infra.topics_admin import partitions_of
 
 log = logging.getLogger(__name__)
+# One line per kind every 10 s (shared/infra/logs.py): anyone who can write the topic could otherwise flood the log.
+provenance_log = logging.getLogger("ecticket.provenance")
 
 T = TypeVar("T")
 
@@ -31,9 +38,18 @@ CATCH_UP_LIMIT_SECONDS = 10.0
 
 class CompactedView(Generic[T]):
     def __init__(
-        self, bootstrap: str, topic: str, parse: Callable[[bytes], T], fresh_for: float = FRESH_FOR_SECONDS
+        self,
+        bootstrap: str,
+        topic: str,
+        parse: Callable[[bytes], T],
+        fresh_for: float = FRESH_FOR_SECONDS,
+        keyring: Keyring | None = None,
+        *,
+        check_seals: bool = True,
     ) -> None:
+        """`check_seals=False` only for `shared.admin seal-configuration`, which reads the records from before the seal."""
         self._bootstrap = bootstrap
+        self._keyring = (keyring or platform_keyring()) if check_seals else None
         self._topic = topic
         self._parse = parse
         self._fresh_for = fresh_for
@@ -77,6 +93,9 @@ class CompactedView(Generic[T]):
 
     def values(self) -> list[T]:
         return list(self._items.values())
+
+    def items(self) -> dict[str, T]:
+        return dict(self._items)
 
     async def lookup(self, key: str) -> T | None:
         """`get`, but a miss first makes sure the view is current (the record may be just published)."""
@@ -123,10 +142,20 @@ class CompactedView(Generic[T]):
             batch = await self._consumer.getmany(timeout_ms=200)
             for records in batch.values():
                 for record in records:
-                    self._apply(record.key, record.value)
+                    if self._sealed(record.key, record.value, record.headers or ()):
+                        self._apply(record.key, record.value)
             # Wake catch-ups waiting for this position (also on an empty fetch: the position may still move).
             advanced, self._advanced = self._advanced, asyncio.Event()
             advanced.set()
+
+    def _sealed(self, key: bytes | None, value: bytes | None, headers: Sequence[tuple[str, bytes]]) -> bool:
+        if self._keyring is None:
+            return True
+        # A tombstone is sealed over an empty value (shared/admin/publish.py).
+        problem = self._keyring.problem(self._topic, key, value or b"", headers)
+        if problem is not None:
+            provenance_log.warning("skipping a record on %s (key %r): %s", self._topic, key, problem)
+        return problem is None
 
     def _apply(self, key: bytes | None, value: bytes | None) -> None:
         # Any failure is the record's: the view skips it and keeps tailing (a dead tail would freeze the view and

@@ -13,6 +13,7 @@ from aiokafka import AIOKafkaProducer
 
 from shared.infra.compacted import FRESH_FOR_SECONDS, CompactedView
 from shared.infra.kafka_auth import kafka_security
+from shared.infra.seal import EventKey, Keyring, platform_keyring, sealed_headers
 from shared.infra.topics_admin import ensure_topics
 from shared.settings import Settings
 from shared.topics import Topic
@@ -26,8 +27,10 @@ class Compacted:
     name: str
     producer: AIOKafkaProducer
 
-    async def publish(self, key: str, value: bytes) -> None:
-        await self.producer.send_and_wait(self.name, value, key=key.encode())
+    async def publish(self, key: str, value: bytes | None) -> None:
+        """Sealed as the admin CLI seals a configuration record (`None`: a tombstone)."""
+        headers = sealed_headers(self.name, key.encode(), value or b"")
+        await self.producer.send_and_wait(self.name, value, key=key.encode(), headers=headers)
 
     async def view(self, fresh_for: float = FRESH_FOR_SECONDS) -> CompactedView[bytes]:
         started = CompactedView(self.bootstrap, self.name, bytes, fresh_for=fresh_for)
@@ -94,7 +97,7 @@ async def test_a_tombstone_makes_a_name_unknown_again(topic: Compacted) -> None:
     try:
         await topic.publish("leaving", b"x")
         assert await view.lookup("leaving") == b"x"
-        await topic.producer.send_and_wait(topic.name, None, key=b"leaving")
+        await topic.publish("leaving", None)
         await view.catch_up()
         assert await view.lookup("leaving") is None
     finally:
@@ -104,11 +107,47 @@ async def test_a_tombstone_makes_a_name_unknown_again(topic: Compacted) -> None:
 async def test_records_the_view_cannot_read_are_skipped_and_it_keeps_following_the_topic(topic: Compacted) -> None:
     view = await topic.json_view()
     try:
-        await topic.producer.send_and_wait(topic.name, b'{"v": "x"}', key=b"\xff not UTF-8")
+        key = b"\xff not UTF-8"
+        await topic.producer.send_and_wait(
+            topic.name, b'{"v": "x"}', key=key, headers=sealed_headers(topic.name, key, b'{"v": "x"}')
+        )
         await topic.publish("no-field", b"{}")
         await topic.publish("not-json", b"{")
         await topic.publish("after", b'{"v": "read"}')
         assert await view.lookup("after") == "read"
         assert (await view.lookup("no-field"), await view.lookup("not-json")) == (None, None)
+    finally:
+        await view.stop()
+
+
+async def test_a_record_or_tombstone_without_the_platform_seal_changes_nothing_in_the_view(topic: Compacted) -> None:
+    """Only the admin CLI writes the configuration topics, and it seals every record: whoever else can write the
+    topic can neither change a record, add one, nor delete one with a tombstone."""
+    view = await topic.view(fresh_for=0.0)
+    stranger = Keyring((EventKey(platform_keyring().keys[0].key_id, b"\x01" * 32),))  # the real key id, another key
+    try:
+        await topic.publish("merchant", b"genuine")
+        await topic.producer.send_and_wait(topic.name, b"forged", key=b"merchant")  # no seal
+        forged = stranger.headers(topic.name, b"merchant", b"")
+        await topic.producer.send_and_wait(topic.name, None, key=b"merchant", headers=forged)  # a forged tombstone
+        await topic.producer.send_and_wait(
+            topic.name, b"new", key=b"newcomer", headers=stranger.headers(topic.name, b"newcomer", b"new")
+        )
+        await topic.producer.send_and_wait(  # a genuine seal, copied onto another record
+            topic.name, b"copied", key=b"merchant", headers=sealed_headers(topic.name, b"merchant", b"genuine")
+        )
+        await topic.publish("after", b"read")
+        assert await view.lookup("after") == b"read"
+        assert (await view.lookup("merchant"), await view.lookup("newcomer")) == (b"genuine", None)
+    finally:
+        await view.stop()
+
+
+async def test_the_unchecked_view_reads_records_from_before_the_seal(topic: Compacted) -> None:
+    await topic.producer.send_and_wait(topic.name, b"old", key=b"merchant")
+    view = CompactedView(topic.bootstrap, topic.name, bytes, check_seals=False)
+    await view.start()
+    try:
+        assert await view.lookup("merchant") == b"old"
     finally:
         await view.stop()

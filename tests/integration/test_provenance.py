@@ -14,7 +14,10 @@ from pathlib import Path
 import asyncpg
 
 from shared.clock import FixedClock
+from shared.contracts.catalog import Product, UsagePeriodRule
+from shared.contracts.common import TicketType
 from shared.contracts.events import Outgoing
+from shared.infra.compacted import CompactedView
 from shared.infra.consumer import ConsumerRunner
 from shared.infra.database import create_pool, migrate
 from shared.infra.messages import Inbound, Parsed, Route, one_by_one
@@ -22,7 +25,7 @@ from shared.infra.redrive import dismiss
 from shared.infra.seal import HEADER, NO_SEAL, EventKey, Keyring, platform_keyring
 from shared.sandbox.merchant import MerchantClient
 from shared.settings import Settings
-from shared.topics import ISSUANCE_EVENTS, PAYMENT_EVENTS
+from shared.topics import ISSUANCE_EVENTS, PAYMENT_EVENTS, PRODUCT_CATALOG
 from tests.support.postgres import drop_schema
 from tests.support.processes import Platform, run_module
 from tests.support.settlement import History, synthetic_merchant
@@ -211,3 +214,32 @@ async def test_after_the_old_key_is_withdrawn_what_it_sealed_is_refused(infra: S
         async with runner.pool.acquire() as conn:
             assert await conn.fetchval("SELECT count(*) FROM handled") == 0
             assert await conn.fetchval("SELECT error FROM dead_letters") == "provenance: unknown key id 'k1'"
+
+
+async def test_a_product_published_before_the_seal_is_unknown_until_the_operator_reseals_the_configuration(
+    infra: Settings, merchant: MerchantClient
+) -> None:
+    """The compacted views skip an unsealed configuration record (a forged price would otherwise be charged);
+    `shared.admin seal-configuration` is the cut-over for records published before the seal, republishing them sealed."""
+    product = Product(
+        merchant_id="3085676", item_no=f"RS{uuid.uuid4().hex[:6].upper()}", name="from before the seal",
+        ticket_type=TicketType.GIFT, face_value=0, usage=UsagePeriodRule(start_after_days=0, valid_days=30),
+        updated_at=datetime.now(UTC),
+    )  # fmt: skip
+    await merchant.producer.send_and_wait(
+        PRODUCT_CATALOG, product.model_dump_json().encode(), key=product.key().encode()
+    )
+
+    async def listed() -> Product | None:
+        view = CompactedView(infra.kafka_bootstrap, PRODUCT_CATALOG, Product.model_validate_json)
+        await view.start()
+        try:
+            return view.get(product.key())
+        finally:
+            await view.stop()
+
+    assert await listed() is None
+    status, output = await run_module("shared.admin", "seal-configuration")
+    assert status == 0, output
+    assert f"{PRODUCT_CATALOG}: " in output
+    assert await listed() == product
