@@ -137,10 +137,10 @@ async def test_forged_payment_and_issuance_events_change_no_service_and_each_con
     assert platform.services  # the session's platform ran throughout
 
 
-async def dismiss_all(db: asyncpg.Pool, values: list[bytes]) -> None:
+async def dismiss_all(db: asyncpg.Pool, values: list[bytes], schemas: Sequence[str] = SCHEMAS) -> None:
     """Close the test's forged letters, so the platform's money check is left as the test found it."""
     async with db.acquire() as conn:
-        for schema in SCHEMAS:
+        for schema in schemas:
             ids = await conn.fetch(f"SELECT id FROM {schema}.dead_letters WHERE value = ANY($1::bytea[])", values)
             if ids:
                 await conn.execute(f'SET search_path TO "{schema}"')
