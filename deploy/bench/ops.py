@@ -40,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from deploy.bench.common import ROOT, Report, percentile, rss_mb
 from shared.contracts.events import Outgoing, Producer
 from shared.contracts.settlement import LedgerEntryPosted, PostingLine, SettlementExceptionRaised
+from shared.infra.seal import platform_keyring
 from shared.settings import Settings
 
 SERVICES: tuple[str, ...] = ()  # the app is started by the benchmark itself (a consumer group of its own)
@@ -98,9 +99,17 @@ def probe_event(subject: str) -> Outgoing:
     return PRODUCER.event(event, uuid.uuid4(), datetime.now(UTC))
 
 
+keyring = platform_keyring()
+
+
 async def publish(producer: AIOKafkaProducer, events: list[Outgoing]) -> None:
+    """Sealed as settlement's relay would seal them: the ops app dead-letters a record without the seal."""
     for start in range(0, len(events), 5000):
-        futures = [await producer.send(e.topic, e.value, key=e.key.encode()) for e in events[start : start + 5000]]
+        futures = [
+            await producer.send(e.topic, e.value, key=key, headers=keyring.headers(e.topic, key, e.value))
+            for e in events[start : start + 5000]
+            for key in [e.key.encode()]
+        ]
         await asyncio.gather(*futures)
 
 
