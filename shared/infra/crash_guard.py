@@ -3,11 +3,11 @@
 An exception never stops a consumer (`consumer.py` dead-letters the message), but a process can still die while
 handling one (out of memory, a native crash, kill -9). Offsets are committed only after a batch, so a restart
 fetches the same range again. The range of a partition's first batch after this process started reading it (or
-after it went back: a rebalance returning it at its committed offset) is recorded (one upsert, not waiting for
-fsync: only the service process dies here, not Postgres); a second start inside a range that was never got past
-makes that partition's messages be handled one at a time, each marked first; a message that was being handled
-alone when the process died twice is dead-lettered instead of handled again. A false alarm (a kill -9 or a
-rebalance inside a range) costs only the slower one-at-a-time pass over that range.
+after it went back: a rebalance returning it at its committed offset) is recorded (one upsert, not waiting for fsync: only the service
+process dies here, not Postgres); a second start inside a range that was never got past makes that partition's
+messages be handled one at a time, each marked first; a message that was being handled alone when the process
+died twice is dead-lettered instead of handled again. A false alarm (a kill -9 or a rebalance inside a range)
+costs only the slower one-at-a-time pass over that range.
 
 Why only the first batch: a process that dies on a message restarts at its last committed offset, so the first
 batch of its next life starts at (or before) that message, and that is the range recorded. Recording every batch
