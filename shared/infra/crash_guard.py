@@ -3,7 +3,7 @@
 An exception never stops a consumer (`consumer.py` dead-letters the message), but a process can still die while
 handling one (out of memory, a native crash, kill -9). Offsets are committed only after a batch, so a restart
 fetches the same range again. The range of a partition's first batch after this process started reading it (or
-after it went back: a rebalance returning it at its committed offset) is recorded (one upsert, not waiting for fsync: only the service
+after its position jumped: a rebalance, a seek) is recorded (one upsert, not waiting for fsync: only the service
 process dies here, not Postgres); a second start inside a range that was never got past makes that partition's
 messages be handled one at a time, each marked first; a message that was being handled alone when the process
 died twice is dead-lettered instead of handled again. A false alarm (a kill -9 or a rebalance inside a range)
@@ -41,7 +41,7 @@ class CrashGuard:
     def __init__(self, pool: asyncpg.Pool, consumer: str) -> None:
         self.pool = pool
         self.consumer = consumer
-        # Per partition, the offset after the last record this life read: a batch from there on reads on.
+        # Per partition, the offset a batch that just continues this life's reading starts at.
         self._continues_at: dict[Partition, int] = {}
 
     async def enter(self, records: Sequence[Inbound]) -> set[Partition]:
@@ -51,11 +51,7 @@ class CrashGuard:
         for r in records:
             span = spans.setdefault((r.topic, r.partition), [r.offset, r.offset])
             span[0], span[1] = min(span[0], r.offset), max(span[1], r.offset)
-        # Reading on may skip offsets (a transaction's commit marker, a compacted record): only a partition new to
-        # this life, or read again from further back (a rebalance gave it back at its committed offset), starts.
-        ranges = {
-            p: span for p, span in spans.items() if p not in self._continues_at or span[0] < self._continues_at[p]
-        }
+        ranges = {p: span for p, span in spans.items() if self._continues_at.get(p) != span[0]}
         careful = await self._record(ranges) if ranges else set()
         for p, (_, last) in spans.items():  # only once recorded: a failed upsert is retried with the same ranges
             self._continues_at[p] = last + 1
