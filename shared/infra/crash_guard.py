@@ -2,18 +2,11 @@
 
 An exception never stops a consumer (`consumer.py` dead-letters the message), but a process can still die while
 handling one (out of memory, a native crash, kill -9). Offsets are committed only after a batch, so a restart
-fetches the same range again. The range of a partition's first batch after this process started reading it (or
-after its position jumped: a rebalance, a seek) is recorded (one upsert, not waiting for fsync: only the service
-process dies here, not Postgres); a second start inside a range that was never got past makes that partition's
-messages be handled one at a time, each marked first; a message that was being handled alone when the process
-died twice is dead-lettered instead of handled again. A false alarm (a kill -9 or a rebalance inside a range)
-costs only the slower one-at-a-time pass over that range.
-
-Why only the first batch: a process that dies on a message restarts at its last committed offset, so the first
-batch of its next life starts at (or before) that message, and that is the range recorded. Recording every batch
-cost a database round trip per batch on every consumer (about 2 ms of the query service's 15 ms cycle at 500
-queries/s); recording the first only costs, for a message past a life's first batch, one death more before it is
-found (the life that dies on it recorded an earlier range, so its next life counts as a first start).
+fetches the same range again. Each batch start is recorded (one upsert per batch, not waiting for fsync: only the
+service process dies here, not Postgres); a second start inside a range that was never got past makes that
+partition's messages be handled one at a time, each marked first; a message that was being handled alone when
+the process died twice is dead-lettered instead of handled again. A false alarm (a kill -9 or a rebalance inside a
+range) costs only the slower one-at-a-time pass over that range.
 """
 
 from __future__ import annotations
@@ -41,23 +34,15 @@ class CrashGuard:
     def __init__(self, pool: asyncpg.Pool, consumer: str) -> None:
         self.pool = pool
         self.consumer = consumer
-        # Per partition, the offset a batch that just continues this life's reading starts at.
-        self._continues_at: dict[Partition, int] = {}
 
     async def enter(self, records: Sequence[Inbound]) -> set[Partition]:
-        """Record the ranges of the batch's partitions that this life has not been reading on from before; the
-        partitions whose range was started before without being finished."""
-        spans: dict[Partition, list[int]] = {}
+        """Record the batch's ranges; the partitions whose range was started before without being finished."""
+        ranges: dict[Partition, list[int]] = {}
         for r in records:
-            span = spans.setdefault((r.topic, r.partition), [r.offset, r.offset])
+            span = ranges.setdefault((r.topic, r.partition), [r.offset, r.offset])
             span[0], span[1] = min(span[0], r.offset), max(span[1], r.offset)
-        ranges = {p: span for p, span in spans.items() if self._continues_at.get(p) != span[0]}
-        careful = await self._record(ranges) if ranges else set()
-        for p, (_, last) in spans.items():  # only once recorded: a failed upsert is retried with the same ranges
-            self._continues_at[p] = last + 1
-        return careful
-
-    async def _record(self, ranges: dict[Partition, list[int]]) -> set[Partition]:
+        if not ranges:
+            return set()
         rows = await self.pool.fetch(
             f"""
                 INSERT INTO consumer_attempts AS a (consumer, topic, partition, first_offset, last_offset, attempts)
