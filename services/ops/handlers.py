@@ -13,9 +13,8 @@ stops waiting for after 0.1 s without a record sent; and it cost ~100 µs a reco
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -29,10 +28,6 @@ from services.ops.inbound import parse
 from shared.infra import metrics
 from shared.infra.deadletters import DeadLetter, Stage
 from shared.infra.messages import Inbound
-from shared.infra.seal import Keyring, platform_keyring
-
-# One line per kind every 10 s (shared/infra/logs.py); each refused record is a dead letter all the same.
-provenance_log = logging.getLogger("ecticket.provenance")
 
 
 class Live:
@@ -71,12 +66,13 @@ class Folding:
     live: Live
     send: Send  # the producer's send (the app's; a recorder in the unit tests)
     applied_events: list[int] = field(default_factory=lambda: [0])
-    # The platform event keys: a record no platform process sealed is dead-lettered unread, as every service does.
-    keyring: Keyring = field(default_factory=platform_keyring)
 
     async def on_batch(self, stream: Any, events: Sequence[Any]) -> None:
         started = time.perf_counter()
-        parsed = [(event, self._read(event.message)) for event in events]
+        parsed = [
+            (event, parse(event.message.topic, event.message.partition, event.message.offset, event.message.value))
+            for event in events
+        ]
         poisons = [(event, p) for event, p in parsed if isinstance(p, Poison)]
         if poisons:
             letters = [_letter(e, p) for e, p in poisons]
@@ -91,18 +87,6 @@ class Folding:
         for event in events:
             await stream.ack(event)
         metrics.batch_applied(store.SCHEMA, [e.message.topic for e in events], time.perf_counter() - started)
-
-    def _read(self, message: Any) -> Fact | Poison:
-        """The seal first, as `ConsumerRunner` checks it: a forged event must not even move the dashboard's counts."""
-        key = message.key if isinstance(message.key, bytes) else None
-        value = message.value if isinstance(message.value, bytes) else b""
-        headers = message.headers or ()
-        pairs = list(headers.items()) if isinstance(headers, Mapping) else list(headers)
-        problem = self.keyring.problem(message.topic, key, value, pairs)
-        if problem is not None:
-            provenance_log.warning("ops: %s on %s/%d/%d", problem, message.topic, message.partition, message.offset)
-            return Poison(message.topic, message.partition, message.offset, problem)
-        return parse(message.topic, message.partition, message.offset, message.value)
 
     def _apply(self, partition: int, facts: list[Fact | Poison]) -> list[Put]:
         """Fold into the tables in memory; the changelog records to write for it."""

@@ -20,10 +20,9 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from shared.contracts.events import Outgoing
 from shared.infra.kafka_auth import kafka_security
-from shared.infra.seal import NO_SEAL, sealed_headers
+from shared.infra.seal import sealed_headers
 from shared.settings import Settings
 from shared.topics import ISSUANCE_EVENTS
-from tests.integration.test_provenance import SCHEMAS, dismiss_all
 from tests.support.processes import ServiceProcess, run_module
 from tests.unit.test_ops_events import EXPECTED, scenario
 
@@ -191,22 +190,3 @@ async def test_a_poison_event_is_dead_lettered_with_its_bytes_and_announced(
     status, said = await run_module("shared.admin", "dead-letters", "dismiss", "--service", "ops", "--id", str(letter["id"]),
                                     "--reason", "test: a poison event for the ops app")  # fmt: skip
     assert status == 0, said
-
-
-async def test_an_event_without_the_platform_seal_is_dead_lettered_unread_and_moves_no_count(
-    ops: OpsProcess, producer: AIOKafkaProducer, db: asyncpg.Pool
-) -> None:
-    """The ops app checks the seal as every service does (docs/security.md, "Provenance"): a forged history of an
-    order counts nowhere on the dashboard and is kept, with the reason, beside the genuine one that is counted."""
-    forger, merchant = f"OPS{uuid.uuid4().hex[:7]}", f"OPS{uuid.uuid4().hex[:7]}"
-    forged = scenario(forger)[:3]
-    for e in forged:
-        await producer.send_and_wait(e.topic, e.value, key=e.key.encode())  # no seal
-    await publish(producer, scenario(merchant)[:3])  # after the forgeries: once it is counted, they were read
-    await ops.until(f"/api/merchants/{merchant}", lambda b: b["headline"]["orders_issued"] == 1)
-    values = [e.value for e in forged]
-    letters = await db.fetch("SELECT error, stage FROM ops.dead_letters WHERE value = ANY($1::bytea[])", values)
-    assert [(r["error"], r["stage"]) for r in letters] == [(NO_SEAL, "parse")] * len(forged)
-    status, body = await ops.get(f"/api/merchants/{forger}")
-    assert status != 200 or body["headline"]["orders_issued"] == 0, body
-    await dismiss_all(db, values, ("ops", *SCHEMAS))

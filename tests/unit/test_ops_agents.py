@@ -14,17 +14,8 @@ import pytest
 from services.ops import handlers
 from services.ops.app import build
 from services.ops.config import OpsConfig
-from shared.infra.seal import sealed_headers
 from shared.settings import Settings
 from tests.unit.test_ops_events import EXPECTED, scenario
-
-# The topic faust's test context gives a record put into an agent of several topics: the seal covers it.
-TEST_CONTEXT_TOPIC = "<internal>"
-
-
-def sealed(key: str, value: bytes) -> list[tuple[str, bytes]]:
-    """The seal a platform relay would put on the record (the agents refuse a record without it)."""
-    return sealed_headers(TEST_CONTEXT_TOPIC, key.encode(), value)
 
 
 class Changelog:
@@ -74,10 +65,7 @@ async def test_the_events_agent_folds_a_known_history_into_its_tables_and_their_
     history = [e for e in scenario("M1") if e.topic != "ecticket.platform.rejections.v1" and "Instructed" not in e.event_type
                and "Transfer" not in e.event_type]  # fmt: skip
     async with app.agents["ops-events"].test_context() as agent:
-        sent = [
-            await agent.put(e.value, key=e.key.encode(), partition=0, wait=False, headers=sealed(e.key, e.value))
-            for e in history
-        ]
+        sent = [await agent.put(e.value, key=e.key.encode(), partition=0, wait=False) for e in history]
         await _until(lambda: all(event.message.acked for event in sent))
     figures = runtime.summary()["headline"]
     assert figures["orders_issued"] == EXPECTED["orders_issued"]
@@ -107,9 +95,7 @@ async def test_an_agent_that_raises_acknowledges_nothing_and_changes_no_table(
     monkeypatch.setattr(handlers, "fold", broken_fold)
     issued = next(e for e in scenario("M1") if e.event_type == "TicketsIssued")
     async with app.agents["ops-events"].test_context() as agent:
-        event = await agent.put(
-            issued.value, key=issued.key.encode(), partition=0, wait=False, headers=sealed(issued.key, issued.value)
-        )
+        event = await agent.put(issued.value, key=issued.key.encode(), partition=0, wait=False)
         await _until(lambda: agent._crash_reason is not None)
         await asyncio.sleep(0.1)
         assert isinstance(agent._crash_reason, RuntimeError)
@@ -124,9 +110,7 @@ async def test_a_batch_whose_changelog_write_fails_is_not_acknowledged(
     changelog.fail = True
     issued = next(e for e in scenario("M1") if e.event_type == "TicketsIssued")
     async with app.agents["ops-events"].test_context() as agent:
-        event = await agent.put(
-            issued.value, key=issued.key.encode(), partition=0, wait=False, headers=sealed(issued.key, issued.value)
-        )
+        event = await agent.put(issued.value, key=issued.key.encode(), partition=0, wait=False)
         await _until(lambda: agent._crash_reason is not None)
         await asyncio.sleep(0.1)
         assert isinstance(agent._crash_reason, RuntimeError)
