@@ -43,13 +43,12 @@ class CompactedView(Generic[T]):
         topic: str,
         parse: Callable[[bytes], T],
         fresh_for: float = FRESH_FOR_SECONDS,
-        keyring: Keyring | None = None,
         *,
         check_seals: bool = True,
     ) -> None:
         """`check_seals=False` only for `shared.admin seal-configuration`, which reads the records from before the seal."""
         self._bootstrap = bootstrap
-        self._keyring = (keyring or platform_keyring()) if check_seals else None
+        self._keyring: Keyring | None = platform_keyring() if check_seals else None
         self._topic = topic
         self._parse = parse
         self._fresh_for = fresh_for
