@@ -8,8 +8,8 @@ fact, the ops dashboard cannot forge an event, and a stranger without credential
 The table is checked against the declarations it must agree with: tests/unit/test_access.py compares it with the
 topic catalog, the event registry and infra.sh's credentials, and every service checks at start that the topics its
 routes consume are among its reads (shared/infra/service.py), so a new route without a grant fails at once, loudly,
-instead of as an authorisation error in a consumer loop. Merchant principals (one per MerchantID, writing only the
-ingestion topics under their own prefix) are designed in docs/security.md and not built yet.
+instead of as an authorisation error in a consumer loop. A merchant's own principal (`sender_principal`, made by
+`python -m shared.admin merchant-connect`) writes its own request topic only (shared/infra/acls.py, `sender_bindings`).
 """
 
 from __future__ import annotations
@@ -127,6 +127,11 @@ ACCESS: dict[str, Access] = {
 }
 
 PRINCIPALS = (ADMIN, *ACCESS)
+
+
+def sender_principal(sender: str) -> str:
+    """The Kafka principal of a merchant, or of a platform, that writes its requests on its own topic."""
+    return f"merchant-{sender}"
 
 
 def reads_of(principal: str) -> frozenset[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 FOREVER = -1
@@ -62,6 +63,47 @@ CATALOG: tuple[Topic, ...] = (
 )
 
 BY_NAME = {topic.name: topic for topic in CATALOG}
+
+
+# A sender's own door: the requests of one merchant, or of one platform for its merchants, on a topic of its own that
+# only that sender's Kafka principal may write (`python -m shared.admin merchant-connect`), named after the catalog
+# topic and the sender's id: `ecticket.ingest.requests.v1.2000132`. A request on it must be sent by that sender
+# (shared/ecticket/authentication.py), so a stolen HashKey is not enough to act from another merchant's connection.
+SENDER_TOPIC_BASES = frozenset({INGEST_REQUESTS})
+SENDER_TOPIC_PARTITIONS = 3
+_SENDER_ID = re.compile(r"[A-Za-z0-9]{1,10}")
+
+
+def sender_topic(base: str, sender: str) -> str:
+    if base not in SENDER_TOPIC_BASES or not _SENDER_ID.fullmatch(sender):
+        raise ValueError(f"no sender topic for {sender!r} on {base}")
+    return f"{base}.{sender}"
+
+
+def sender_catalog_entry(base: str, sender: str) -> Topic:
+    """The sender's topic, kept as long as the catalog topic it is a door to."""
+    shared = BY_NAME[base]
+    name = sender_topic(base, sender)
+    return Topic(
+        name, SENDER_TOPIC_PARTITIONS, shared.retention_ms, False, shared.key, f"{shared.purpose}, {sender}'s own"
+    )
+
+
+def sender_of(topic: str) -> str | None:
+    """The MerchantID or PlatformID whose own topic `topic` is; None for every other topic."""
+    base, _, sender = topic.rpartition(".")
+    return sender if base in SENDER_TOPIC_BASES and _SENDER_ID.fullmatch(sender) else None
+
+
+def base_of(topic: str) -> str:
+    """The catalog topic a sender's topic is a door to (the topic itself for a catalog topic)."""
+    return topic.rpartition(".")[0] if sender_of(topic) is not None else topic
+
+
+def subscription_pattern(topics: list[str] | frozenset[str]) -> str:
+    """A regex matching `topics` and, for those that have them, every sender's own topic."""
+    names = [re.escape(t) + (r"(?:\.[A-Za-z0-9]{1,10})?" if t in SENDER_TOPIC_BASES else "") for t in sorted(topics)]
+    return "^(?:" + "|".join(names) + ")$"
 
 
 def is_ingestion(topic: str) -> bool:

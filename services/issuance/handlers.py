@@ -60,7 +60,7 @@ class IssuanceHandlers:
         for record, parsed in items:
             if not isinstance(parsed.body, IngestRequest):
                 continue
-            accepted, signed = await self._accept(parsed.message_id, parsed.body, now)
+            accepted, signed = await self._accept(parsed.message_id, parsed.body, record.topic, now)
             if signed:  # kept byte for byte, chained, before the events of its decision (shared/contracts/archive.py)
                 merchant_id = parsed.body.envelope["MerchantID"]
                 out.append(archived(REQUEST, record.topic, record.value, parsed.message_id, merchant_id))
@@ -82,14 +82,14 @@ class IssuanceHandlers:
         return out + await self.orders.decide(conn, paid_rows + request_rows, now)
 
     async def _accept(
-        self, message_id: uuid.UUID, request: IngestRequest, now: datetime
+        self, message_id: uuid.UUID, request: IngestRequest, topic: str, now: datetime
     ) -> tuple[NewOrder | list[Outgoing], bool]:
         """Authenticate and validate one request (pure apart from the in-memory views); True when its signature
         verified and it is decided here (so it is archived)."""
         if owner_of(request.operation) != PRODUCER.name:
             return [], False
         runtime = self.runtime
-        caller = await runtime.merchants.authenticate(request.envelope, int(now.timestamp()))
+        caller = await runtime.merchants.authenticate(request.envelope, int(now.timestamp()), topic=topic)
         to = Addressee.of(message_id, request, caller)
         if isinstance(caller, Refusal):
             return [refusal_reply(to, caller, runtime.clock.now(), PRODUCER)], False

@@ -107,13 +107,15 @@ class QueryHandlers:
         together at the end (`batch_answers`: set-wise reads), or parked while the read model is behind."""
         replies: list[Outgoing | None] = []  # None: an order or ticket query, answered below
         asked: list[tuple[int, Asker, Caller, OrderQuery | TicketQuery]] = []
-        for _record, parsed in items_:
+        for record, parsed in items_:
             request = parsed.body
             if not served_by(PRODUCER.name, request.operation):
                 continue  # another service answers it: one reply per request
             clock = self.runtime.clock
             # The envelope's Timestamp window is about real time, whatever a sandbox test clock says.
-            caller = await self.runtime.merchants.authenticate(request.envelope, int(clock.now().timestamp()))
+            caller = await self.runtime.merchants.authenticate(
+                request.envelope, int(clock.now().timestamp()), topic=record.topic
+            )
             if isinstance(caller, Refusal):
                 to = Addressee.of(parsed.message_id, request, caller)
                 replies.append(refusal_reply(to, caller, clock.now(), PRODUCER))

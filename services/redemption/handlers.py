@@ -48,7 +48,7 @@ class RedemptionHandlers:
         out: list[Outgoing] = []
         asked: list[Asked] = []
         for record, parsed in items:
-            admitted = await self._admit(parsed)
+            admitted = await self._admit(parsed, record.topic)
             if isinstance(admitted, tuple) or _signed(admitted):
                 # Its signature verified: kept byte for byte, chained, before the events of its decision (issue 13;
                 # shared/contracts/archive.py), as issuance keeps an Issue request.
@@ -74,14 +74,14 @@ class RedemptionHandlers:
         """Decide parked requests, in arrival order: on their ticket, or TICKET_NOT_FOUND when it never came."""
         return await self._decide_all(conn, [(w.asker, w.command) for w in waiting], park=False)
 
-    async def _admit(self, parsed: Parsed[IngestRequest]) -> Asked | list[Outgoing]:
+    async def _admit(self, parsed: Parsed[IngestRequest], topic: str) -> Asked | list[Outgoing]:
         """Authenticate the request and read its command; or the answers that refuse it."""
         request = parsed.body
         if owner_of(request.operation) != PRODUCER.name:
             return []  # another service answers it: one reply per request
         clock = self.runtime.clock
         # The envelope's Timestamp window is about real time, whatever a sandbox test clock says.
-        caller = await self.runtime.merchants.authenticate(request.envelope, int(clock.now().timestamp()))
+        caller = await self.runtime.merchants.authenticate(request.envelope, int(clock.now().timestamp()), topic=topic)
         if isinstance(caller, Refusal):
             to = Addressee.of(parsed.message_id, request, caller)
             return [refusal_reply(to, caller, clock.now(), PRODUCER)]

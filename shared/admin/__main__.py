@@ -11,7 +11,7 @@ import asyncio
 import sys
 from datetime import UTC, datetime, timedelta
 
-from shared.admin import dead_letters, keys, quotas, seal_configuration
+from shared.admin import dead_letters, keys, merchant_access, quotas, seal_configuration
 from shared.admin.clocks import ClockRefused, advance_clock, reset_clock
 from shared.admin.keys import secrets_from_env
 from shared.admin.publish import put_merchants, put_products
@@ -169,6 +169,7 @@ def parser() -> argparse.ArgumentParser:
     r = sub.add_parser("clock-reset", help="put a merchant's test clock back to real time")
     r.add_argument("--merchant-id", required=True)
     r.set_defaults(run=clock_reset)
+    merchant_access.add_parser(sub)
     dead_letters.add_parser(sub)
     keys.add_parser(sub)
     quotas.add_parser(sub)

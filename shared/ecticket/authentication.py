@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from shared.contracts.rtncodes import RtnCode, message
 from shared.ecticket.envelope import EnvelopeFailure, EnvelopeFailureReason, OpenedData, RequestEnvelope, open_request
 from shared.merchants.model import Merchant
+from shared.topics import sender_of
 
 FAILURE_CODES = {
     EnvelopeFailureReason.TIMESTAMP_OUT_OF_WINDOW: RtnCode.TIMESTAMP_OUT_OF_WINDOW,
@@ -70,7 +71,8 @@ class MerchantDirectory:
         merchant = await self.view.lookup(merchant_id)
         return merchant if merchant is not None and merchant.record.enabled else None
 
-    async def authenticate(self, raw_envelope: dict[str, Any], now_unix: int) -> Caller | Refusal:
+    async def authenticate(self, raw_envelope: dict[str, Any], now_unix: int, *, topic: str) -> Caller | Refusal:
+        """`topic` is where the request was read: on a sender's own topic it must be that sender's."""
         try:
             envelope = RequestEnvelope.model_validate(raw_envelope)
         except ValidationError as exc:
@@ -78,6 +80,12 @@ class MerchantDirectory:
             name = merchant_id if isinstance(merchant_id, str) else ""
             return Refusal(RtnCode.ENVELOPE_MALFORMED, _first_error(exc), name, None, None, True)
         platform_id = envelope.platform_id or None
+        acting_platform = platform_id if platform_id not in (None, envelope.merchant_id) else None
+        if (owner := sender_of(topic)) is not None and owner != (acting_platform or envelope.merchant_id):
+            # Before any lookup or key: whoever wrote here is the topic's owner (the broker's ACLs say so), and the
+            # answer must not tell the owner whether the merchant it names exists or what its keys open.
+            detail = f"this topic is sender {owner}'s own: a request on it must come from {owner}"
+            return Refusal(RtnCode.PLATFORM_NOT_AUTHORISED, detail, envelope.merchant_id, platform_id, None, True)
         merchant = await self.lookup(envelope.merchant_id)
         if merchant is None:
             return Refusal(
@@ -88,7 +96,6 @@ class MerchantDirectory:
                 None,
                 True,
             )
-        acting_platform = platform_id if platform_id not in (None, envelope.merchant_id) else None
         # A platform seals requests for its sub-merchants with its own keys (ECPay's PlatformID rule).
         signer = await self.lookup(acting_platform) if acting_platform else merchant
         if signer is None:

@@ -16,8 +16,9 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.protocol.api import Request, RequestStruct, Response
 from aiokafka.protocol.types import CompactArray, CompactString, Int8, Int16, Int32, Schema, TaggedFields
 
-from shared.access import ACCESS, Access
+from shared.access import ACCESS, Access, sender_principal
 from shared.infra.kafka_auth import ADMIN, kafka_security
+from shared.topics import INGEST_REPLIES, SENDER_TOPIC_BASES, sender_topic
 
 # Kafka's codes (org.apache.kafka.common.resource / acl).
 TOPIC, GROUP, CLUSTER = 2, 3, 4
@@ -41,6 +42,8 @@ def bindings_of(principal: str, access: Access) -> list[Binding]:
     listing offsets, producing idempotently: Kafka 3+ grants InitProducerId to anyone who may write a topic)."""
     user = f"User:{principal}"
     rows = [Binding(TOPIC, t, LITERAL, user, READ) for t in access.reads]
+    # Who reads a catalog topic merchants have doors to reads every door: each sender's own topic under its name.
+    rows += [Binding(TOPIC, f"{t}.", PREFIXED, user, READ) for t in access.reads & SENDER_TOPIC_BASES]
     rows += [Binding(TOPIC, t, LITERAL, user, WRITE) for t in access.writes]
     rows += [Binding(GROUP, g, LITERAL, user, READ) for g in access.groups]
     rows += [Binding(GROUP, g, LITERAL, user, DESCRIBE) for g in access.watches_groups]
@@ -50,6 +53,17 @@ def bindings_of(principal: str, access: Access) -> list[Binding]:
         rows.append(Binding(GROUP, access.own_prefix, PREFIXED, user, READ))
     if access.describes_cluster:
         rows.append(Binding(CLUSTER, CLUSTER_NAME, LITERAL, user, DESCRIBE))
+    return sorted(rows)
+
+
+def sender_bindings(sender: str) -> list[Binding]:
+    """A merchant's (or platform's) own principal: it writes its requests on its own topic only, reads the replies,
+    and commits its reading in consumer groups named `merchant-<id>.<anything>`. The reply topic is shared: its
+    content is encrypted with each merchant's keys, and what it shows of others is written in docs/security.md."""
+    user = f"User:{sender_principal(sender)}"
+    rows = [Binding(TOPIC, sender_topic(base, sender), LITERAL, user, WRITE) for base in SENDER_TOPIC_BASES]
+    rows.append(Binding(TOPIC, INGEST_REPLIES, LITERAL, user, READ))
+    rows.append(Binding(GROUP, f"{sender_principal(sender)}.", PREFIXED, user, READ))
     return sorted(rows)
 
 

@@ -31,9 +31,10 @@ from shared.infra.deadletters import DeadLetter, Stage
 from shared.infra.faults import Backoff, is_transient
 from shared.infra.fetch_pacing import IDLE_WAIT_MS, FetchPacing
 from shared.infra.kafka_auth import kafka_security
-from shared.infra.messages import BatchHandler, Inbound, Parsed, Route, Unparseable
+from shared.infra.messages import BatchHandler, Inbound, Parsed, Route, Routes, Unparseable
 from shared.infra.offset_commits import OffsetCommits
 from shared.infra.seal import Keyring, is_sealed_topic, platform_keyring
+from shared.topics import SENDER_TOPIC_BASES, subscription_pattern
 
 log = logging.getLogger(__name__)
 # Records refused for their seal: one line per kind every 10 s (shared/infra/logs.py), since anyone who can write a
@@ -43,6 +44,9 @@ provenance_log = logging.getLogger("ecticket.provenance")
 Item = tuple[Inbound, Parsed[Any]]
 T = TypeVar("T")
 MAX_BACKOFF_SECONDS = 5.0
+# How soon a consumer of sender topics sees a merchant's new topic (a metadata refresh, then a rebalance of its
+# group): the client's default is 5 minutes.
+TOPIC_DISCOVERY_MS = int(os.environ.get("ECTICKET_TOPIC_DISCOVERY_MS", "5000"))
 
 
 class Stopped(Exception):
@@ -75,9 +79,14 @@ class ConsumerRunner:
     # The platform event keys that vouch for every record on a topic only the platform writes (shared/infra/seal.py).
     keyring: Keyring = field(default_factory=platform_keyring)
 
+    def __post_init__(self) -> None:
+        self.routes = Routes(self.routes)
+
     async def run(self) -> None:
+        # A route on a catalog topic merchants have doors to takes every sender's own topic too, found by pattern.
+        follows_senders = not SENDER_TOPIC_BASES.isdisjoint(self.routes)
         consumer = AIOKafkaConsumer(
-            *self.routes,
+            *([] if follows_senders else self.routes),
             bootstrap_servers=self.bootstrap,
             group_id=self.name,
             client_id=f"{self.name}-consumer",
@@ -91,10 +100,13 @@ class ConsumerRunner:
             group_instance_id=self.instance_id,
             # Short while records flow, longer when idle (`fetch_pacing` says why).
             fetch_max_wait_ms=IDLE_WAIT_MS,
+            metadata_max_age_ms=TOPIC_DISCOVERY_MS if follows_senders else 300_000,
             **kafka_security(),
         )
         guard = CrashGuard(self.pool, self.name)
         await consumer.start()
+        if follows_senders:
+            consumer.subscribe(pattern=subscription_pattern(list(self.routes)))
         pacing = FetchPacing(consumer)
         commits = OffsetCommits(consumer)
         try:

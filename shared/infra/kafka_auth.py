@@ -92,9 +92,10 @@ def password_of(principal: str) -> str:
     )
 
 
-def kafka_security(principal: str | None = None) -> dict[str, Any]:
+def kafka_security(principal: str | None = None, password: str | None = None) -> dict[str, Any]:
     """The keyword arguments an AIOKafkaProducer/Consumer/AdminClient needs to reach the broker (over TLS when it
-    speaks it) and authenticate as `principal` (default: the process's); none when it does neither."""
+    speaks it) and authenticate as `principal` (default: the process's); none when it does neither. `password`:
+    one handed over rather than kept in the credentials folder (a merchant's own)."""
     tls: dict[str, Any] = {"ssl_context": tls_context()} if tls_enabled() else {}
     if auth_mode() == "none":
         return {"security_protocol": "SSL", **tls} if tls else {}
@@ -103,7 +104,7 @@ def kafka_security(principal: str | None = None) -> dict[str, Any]:
         "security_protocol": "SASL_SSL" if tls else "SASL_PLAINTEXT",
         "sasl_mechanism": MECHANISM,
         "sasl_plain_username": who,
-        "sasl_plain_password": password_of(who),
+        "sasl_plain_password": password or password_of(who),
         **tls,
     }
 

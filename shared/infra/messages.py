@@ -7,12 +7,13 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import asyncpg
 
 from shared.contracts.envelope import EventEnvelope
 from shared.contracts.events import Outgoing
+from shared.topics import base_of
 
 # Larger messages are refused before parsing: no merchant request or event is anywhere near this big.
 MAX_MESSAGE_BYTES = 256 * 1024
@@ -73,6 +74,17 @@ class Route(Generic[T]):
     # reply is derived again under the same reply id, which readers drop as a repeat). It skips the inbox's
     # write: one statement less in the batch's transaction, and no inbox row to keep and prune.
     inbox: bool = True
+
+
+class Routes(dict[str, Route[Any]]):
+    """A consumer's routes by topic, where a sender's own topic (shared/topics.py) takes the route of the catalog
+    topic it is a door to."""
+
+    def __missing__(self, topic: str) -> Route[Any]:
+        base = base_of(topic)
+        if base == topic:
+            raise KeyError(topic)
+        return self[base]
 
 
 def one_by_one(handler: MessageHandler[T]) -> BatchHandler[T]:

@@ -47,11 +47,14 @@ class MerchantClient:
         envelope = seal_request(data, merchant_id, platform_id, key, iv, timestamp or int(time.time()))
         return {"request_id": request_id or unique("R"), "operation": operation, "envelope": envelope.to_wire()}
 
-    async def send_request(self, message: dict[str, Any], partition: int | None = None) -> str:
-        """Keyed by MerchantID like the gateway; `partition` forces one (to race requests across partitions)."""
+    async def send_request(
+        self, message: dict[str, Any], partition: int | None = None, topic: str = INGEST_REQUESTS
+    ) -> str:
+        """Keyed by MerchantID like the gateway; `partition` forces one (to race requests across partitions);
+        `topic`: a sender's own (shared/topics.py, `sender_topic`) instead of the shared one."""
         merchant = message["envelope"].get("MerchantID", "")
         body = json.dumps(message).encode()
-        await self.producer.send_and_wait(INGEST_REQUESTS, body, key=merchant.encode(), partition=partition)
+        await self.producer.send_and_wait(topic, body, key=merchant.encode(), partition=partition)
         return str(message["request_id"])
 
     async def send_payment(self, fields: dict[str, str], *, form: bool = False) -> None:

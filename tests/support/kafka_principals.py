@@ -14,11 +14,18 @@ from aiokafka.errors import GroupAuthorizationFailedError, TopicAuthorizationFai
 from shared.infra.kafka_auth import kafka_security
 
 TOPIC_REFUSED = 29  # Kafka's TOPIC_AUTHORIZATION_FAILED
+# Passwords handed to a test rather than kept in the instance's credentials folder (a merchant's own principal,
+# made by `merchant-connect`).
+PASSWORDS: dict[str, str] = {}
+
+
+def _security(principal: str) -> dict[str, object]:
+    return kafka_security(principal, PASSWORDS.get(principal))
 
 
 async def writes_refused(bootstrap: str, principal: str, topics: list[str]) -> dict[str, bool]:
     """Per topic: True when the broker refused `principal` a record on it."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", **kafka_security(principal))
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", **_security(principal))
     await producer.start()
     refused: dict[str, bool] = {}
     try:
@@ -46,7 +53,7 @@ async def reads_refused(bootstrap: str, principal: str, topics: list[str]) -> di
 
 
 async def _described(bootstrap: str, principal: str, topics: list[str]) -> dict[str, bool]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **kafka_security(principal))
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **_security(principal))
     await admin.start()
     try:
         described = await admin.describe_topics(topics)
@@ -59,7 +66,7 @@ async def _fetches_refused(bootstrap: str, principal: str, topics: list[str], se
     """The topics whose fetch the broker refused within `seconds` (a fetch is answered within 100 ms here, a refusal
     once per getmany: the loop runs until every topic was refused or the time is up)."""
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=100, **kafka_security(principal)
+        bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=100, **_security(principal)
     )
     await consumer.start()
     refused: set[str] = set()
@@ -82,7 +89,7 @@ async def _fetches_refused(bootstrap: str, principal: str, topics: list[str], se
 async def group_refused(bootstrap: str, principal: str, group: str, topic: str) -> bool:
     """True when the broker refuses `principal` a place in consumer group `group` (reading `topic`)."""
     consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False, **kafka_security(principal)
+        topic, bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False, **_security(principal)
     )
     try:
         await consumer.start()

@@ -12,11 +12,13 @@ import pytest
 import shared.contracts  # noqa: F401 (registers every event type)
 from shared.access import ACCESS, AUDITOR, OPS, PRINCIPALS, RUNTIME_WRITES, UngrantedTopics, require_reads
 from shared.contracts.events import REGISTRY
-from shared.infra.acls import PREFIXED, platform_bindings
+from shared.infra.acls import GROUP, LITERAL, PREFIXED, READ, TOPIC, WRITE, Binding, platform_bindings, sender_bindings
 from shared.infra.kafka_auth import MissingCredentials, kafka_security
 from shared.platform import PLATFORM_SERVICES, SIMULATED_SYSTEMS
 from shared.topics import (
     CATALOG,
+    INGEST_REPLIES,
+    INGEST_REQUESTS,
     ISSUANCE_EVENTS,
     PAYMENT_EVENTS,
     REDEMPTION_EVENTS,
@@ -90,9 +92,34 @@ def test_the_grants_name_each_topic_and_group_exactly() -> None:
     catalog = {t.name for t in CATALOG}
     for row in platform_bindings():
         assert "*" not in row.resource_name
-        if row.pattern == PREFIXED:  # the ops app's own tables only, matching no catalog topic
+        if row.pattern == PREFIXED and row.resource_name == f"{INGEST_REQUESTS}.":  # every sender's own topic
+            assert row.operation == READ
+            assert f"{INGEST_REQUESTS}.2000132".startswith(row.resource_name)
+            assert not any(name.startswith(row.resource_name) for name in catalog)
+        elif row.pattern == PREFIXED:  # the ops app's own tables only, matching no catalog topic
             assert row.principal == f"User:{OPS}"
             assert not any(name.startswith(row.resource_name) for name in catalog)
+
+
+def test_the_services_that_read_the_shared_request_topic_read_every_senders_own_and_nobody_else_does() -> None:
+    readers = {
+        row.principal
+        for row in platform_bindings()
+        if row.resource_name == f"{INGEST_REQUESTS}." and row.operation == READ
+    }
+    assert readers == {f"User:{p}" for p, access in ACCESS.items() if INGEST_REQUESTS in access.reads}
+    assert readers == {"User:issuance", "User:redemption", "User:query"}
+
+
+def test_a_sender_may_write_its_own_topic_read_the_replies_and_commit_in_its_own_groups_only() -> None:
+    assert sender_bindings("2000132") == sorted(
+        [
+            Binding(TOPIC, f"{INGEST_REQUESTS}.2000132", LITERAL, "User:merchant-2000132", WRITE),
+            Binding(TOPIC, INGEST_REPLIES, LITERAL, "User:merchant-2000132", READ),
+            # The trailing dot: merchant-200013's groups are not merchant-2000132's.
+            Binding(GROUP, "merchant-2000132.", PREFIXED, "User:merchant-2000132", READ),
+        ]
+    )
 
 
 def test_a_service_that_consumes_an_ungranted_topic_does_not_start() -> None:

@@ -17,6 +17,7 @@ from shared.ecticket.envelope import seal_request
 from shared.merchants.model import Merchant, MerchantRecord, Mode, merchant_parser
 from shared.merchants.sealing import MerchantSecrets, seal
 from shared.settings import DEV_AUDIT_SIGNING_KEY, DEV_CODE_KEY, DEV_CONFIG_KEY, MissingSecret, Settings
+from shared.topics import INGEST_REQUESTS
 
 pytestmark = pytest.mark.unit
 
@@ -64,8 +65,8 @@ async def test_during_the_overlap_both_keys_open_requests_and_the_answer_uses_th
     record = rotated(merchant(), keys(NEW), timedelta(hours=72), DEV_CONFIG_KEY, NOW)
     directory = MerchantDirectory(Directory(record))
     at = NOW + timedelta(hours=1)
-    with_old = await directory.authenticate(request(OLD, at), int(at.timestamp()))
-    with_new = await directory.authenticate(request(NEW, at), int(at.timestamp()))
+    with_old = await directory.authenticate(request(OLD, at), int(at.timestamp()), topic=INGEST_REQUESTS)
+    with_new = await directory.authenticate(request(NEW, at), int(at.timestamp()), topic=INGEST_REQUESTS)
     assert isinstance(with_old, Caller) and isinstance(with_new, Caller)
     assert with_old.signer.secrets.ticket_hash_key.get_secret_value() == OLD[0]
     assert with_new.signer.secrets.ticket_hash_key.get_secret_value() == NEW[0]
@@ -74,7 +75,9 @@ async def test_during_the_overlap_both_keys_open_requests_and_the_answer_uses_th
 async def test_after_the_overlap_the_old_keys_are_refused() -> None:
     record = rotated(merchant(), keys(NEW), timedelta(hours=72), DEV_CONFIG_KEY, NOW)
     at = NOW + timedelta(hours=72, seconds=1)
-    refused = await MerchantDirectory(Directory(record)).authenticate(request(OLD, at), int(at.timestamp()))
+    refused = await MerchantDirectory(Directory(record)).authenticate(
+        request(OLD, at), int(at.timestamp()), topic=INGEST_REQUESTS
+    )
     assert isinstance(refused, Refusal) and refused.code in (RtnCode.DATA_DECRYPT_FAILED, RtnCode.CHECKMAC_MISMATCH)
 
 

@@ -20,6 +20,7 @@ from shared.ecticket.replies import Addressee, refusal_reply
 from shared.merchants.model import Merchant, MerchantRecord, Mode
 from shared.merchants.sealing import MerchantSecrets, seal
 from shared.settings import DEV_CONFIG_KEY
+from shared.topics import INGEST_REQUESTS
 
 pytestmark = pytest.mark.unit
 
@@ -65,7 +66,9 @@ def _envelope(plaintext: str, *, mac_of: str | None = None) -> dict[str, Any]:
 
 async def _answer(envelope: dict[str, Any]) -> tuple[RequestReplied, dict[str, Any] | None]:
     """The reply the platform publishes for this envelope, and its opened Data (None when Data is empty)."""
-    who = await MerchantDirectory(OneMerchant(_merchant())).authenticate(envelope, int(NOW.timestamp()))
+    who = await MerchantDirectory(OneMerchant(_merchant())).authenticate(
+        envelope, int(NOW.timestamp()), topic=INGEST_REQUESTS
+    )
     assert isinstance(who, Refusal), who
     request = IngestRequest(request_id="R1", operation="Issue", envelope=envelope)
     out = refusal_reply(Addressee.of(uuid.uuid4(), request, who), who, NOW, Producer("issuance"))
@@ -96,5 +99,7 @@ async def test_a_checksum_that_does_not_match_is_still_an_envelope_failure_in_tr
 
 async def test_a_verified_json_object_is_let_through_to_the_operation() -> None:
     envelope = _envelope('{"MerchantID":"3085676","FreeTradeNo":"F1"}')
-    who = await MerchantDirectory(OneMerchant(_merchant())).authenticate(envelope, int(NOW.timestamp()))
+    who = await MerchantDirectory(OneMerchant(_merchant())).authenticate(
+        envelope, int(NOW.timestamp()), topic=INGEST_REQUESTS
+    )
     assert isinstance(who, Caller) and who.data == {"MerchantID": MERCHANT_ID, "FreeTradeNo": "F1"}

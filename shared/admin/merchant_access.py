@@ -1,0 +1,68 @@
+"""`merchant-connect`: a merchant's (or a platform's) own door to the platform over Kafka.
+
+It makes the sender's own request topic (`ecticket.ingest.requests.v1.<id>`, shared/topics.py) and, when the broker
+authenticates (KAFKA_AUTH=scram), the sender's principal `merchant-<id>` with a new password, printed once, and
+its grants: write its own topic, read the replies (shared/infra/acls.py, `sender_bindings`). The services read
+every sender's topic and answer a request on it only if that sender sent it (shared/ecticket/authentication.py):
+a stolen HashKey is then not enough to act from another merchant's connection. Run again, it replaces the
+password (the old one stops working at once). docs/security.md, "Merchant principals".
+"""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+
+from shared.access import sender_principal
+from shared.infra.acls import apply_acls, sender_bindings
+from shared.infra.compacted import CompactedView
+from shared.infra.kafka_auth import auth_mode
+from shared.infra.scram import upsert_credential
+from shared.infra.topics_admin import ensure_topics
+from shared.merchants.model import MerchantRecord
+from shared.settings import Settings
+from shared.topics import MERCHANT_CONFIG, SENDER_TOPIC_BASES, sender_catalog_entry
+
+
+async def connect(bootstrap: str, sender: str) -> str | None:
+    """The sender's topic, and with an authenticating broker its principal and grants; returns the new password
+    (None when the broker authenticates nobody)."""
+    await ensure_topics(bootstrap, tuple(sender_catalog_entry(base, sender) for base in sorted(SENDER_TOPIC_BASES)))
+    if auth_mode() == "none":
+        return None
+    password = secrets.token_urlsafe(24)
+    await upsert_credential(bootstrap, sender_principal(sender), password)
+    await apply_acls(bootstrap, sender_bindings(sender))
+    return password
+
+
+async def is_registered(bootstrap: str, sender: str) -> bool:
+    # The records as published, sealed or not: a door needs no keys.
+    view = CompactedView(bootstrap, MERCHANT_CONFIG, MerchantRecord.model_validate_json)
+    await view.start()
+    try:
+        return view.get(sender) is not None
+    finally:
+        await view.stop()
+
+
+async def run(settings: Settings, args: argparse.Namespace) -> None:
+    sender: str = args.merchant_id
+    if not await is_registered(settings.kafka_bootstrap, sender):
+        raise ValueError(f"{sender} is not a registered merchant or platform: merchant-put it first")
+    password = await connect(settings.kafka_bootstrap, sender)
+    topics = ", ".join(sender_catalog_entry(base, sender).name for base in sorted(SENDER_TOPIC_BASES))
+    print(f"{sender} writes its requests on {topics}")
+    if password is None:
+        print("the broker authenticates nobody (KAFKA_AUTH=none): anyone who reaches it can write that topic too")
+    else:
+        print(f"Kafka principal {sender_principal(sender)}, SASL/SCRAM-SHA-512 password (shown once): {password}")
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    c = sub.add_parser(
+        "merchant-connect",
+        help="give a registered merchant or platform its own request topic and Kafka principal (a new password)",
+    )
+    c.add_argument("--merchant-id", required=True, help="a MerchantID, or the PlatformID of a platform")
+    c.set_defaults(run=run)

@@ -1,0 +1,103 @@
+"""A merchant's own door (`python -m shared.admin merchant-connect`, docs/security.md "Merchant principals"): its
+requests on its own topic are answered as on the shared one, a request sealed by anyone else is refused there and
+acts on nothing, and with an authenticating broker the merchant's principal may write that topic and read its
+replies, nothing else."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+import pytest
+from aiokafka.errors import KafkaConnectionError
+
+from shared.access import sender_principal
+from shared.admin.merchant_access import connect
+from shared.contracts.rtncodes import RtnCode
+from shared.infra.kafka_auth import auth_mode
+from shared.sandbox.merchant import MerchantClient, unique
+from shared.sandbox.tap import Tap
+from shared.settings import Settings
+from shared.topics import INGEST_PAYMENTS, INGEST_REPLIES, INGEST_REQUESTS, ISSUANCE_EVENTS, sender_topic
+from tests.support.kafka_principals import PASSWORDS, reads_refused, writes_refused
+from tests.support.merchants import GIFT, fresh_merchant
+from tests.support.orders import issue_data
+from tests.support.strangers import replied
+
+pytestmark = pytest.mark.usefixtures("platform")
+# A door made while the services run is found at their next metadata refresh (ECTICKET_TOPIC_DISCOVERY_MS, 5 s)
+# and a rebalance of each group: its first request waits for that.
+FIRST_REQUEST_SECONDS = 60
+
+
+def gift_issue(merchant: MerchantClient, merchant_id: str) -> tuple[dict[str, Any], str]:
+    trade_no = unique("MT")
+    data = issue_data(trade_no, {GIFT: 1}, merchant_id=merchant_id, free=True)
+    return merchant.request("Issue", data, merchant_id=merchant_id), trade_no
+
+
+async def test_a_merchant_issues_through_its_own_topic_and_another_merchants_request_there_is_refused_unread(
+    merchant: MerchantClient, tap: Tap, topics: Settings, db: asyncpg.Pool
+) -> None:
+    owner, other = await fresh_merchant(topics), await fresh_merchant(topics)
+    await connect(topics.kafka_bootstrap, owner)
+    door = sender_topic(INGEST_REQUESTS, owner)
+
+    own, own_trade_no = gift_issue(merchant, owner)
+    await merchant.send_request(own, topic=door)
+    [issued] = await tap.wait_for(
+        lambda s: s.type == "TicketsIssued" and s.payload["ticket_trade_no"] == own_trade_no,
+        seconds=FIRST_REQUEST_SECONDS,
+    )
+    assert issued.payload["merchant_id"] == owner
+    [answer] = await tap.wait_for(replied(own["request_id"]))
+    assert answer.payload["rtn_code"] == RtnCode.SUCCESS
+
+    # The other merchant's request is valid, sealed with its own keys: what a stolen HashKey would allow.
+    foreign, foreign_trade_no = gift_issue(merchant, other)
+    await merchant.send_request(foreign, topic=door)
+    [refusal] = await tap.wait_for(replied(foreign["request_id"]))
+    assert (refusal.payload["trans_code"], refusal.payload["rtn_code"]) == (RtnCode.PLATFORM_NOT_AUTHORISED,) * 2
+    assert (
+        refusal.payload["response"]["TransMsg"]
+        == f"this topic is sender {owner}'s own: a request on it must come from {owner}"
+    )
+    assert refusal.payload["response"]["Data"] == ""  # nothing the topic's owner could learn of the other's keys
+    orders = await db.fetchval(
+        "SELECT count(*) FROM issuance.orders WHERE merchant_id = $1 AND ticket_trade_no = $2", other, foreign_trade_no
+    )
+    assert orders == 0
+
+
+@pytest.mark.skipif(auth_mode() != "scram", reason="the broker does not authenticate (KAFKA_AUTH=none)")
+async def test_a_merchants_principal_writes_its_own_topic_and_reads_the_replies_and_nothing_else(
+    topics: Settings,
+) -> None:
+    owner, other = await fresh_merchant(topics), await fresh_merchant(topics)
+    password = await connect(topics.kafka_bootstrap, owner)
+    await connect(topics.kafka_bootstrap, other)
+    assert password is not None
+    principal = sender_principal(owner)
+    PASSWORDS[principal] = password
+    bootstrap = topics.kafka_bootstrap
+    door, others_door = sender_topic(INGEST_REQUESTS, owner), sender_topic(INGEST_REQUESTS, other)
+
+    writes = await writes_refused(
+        bootstrap, principal, [door, others_door, INGEST_REQUESTS, INGEST_PAYMENTS, ISSUANCE_EVENTS]
+    )
+    assert writes == {
+        door: False,
+        others_door: True,
+        INGEST_REQUESTS: True,
+        INGEST_PAYMENTS: True,
+        ISSUANCE_EVENTS: True,
+    }
+    reads = await reads_refused(bootstrap, principal, [INGEST_REPLIES, door, others_door, ISSUANCE_EVENTS])
+    assert reads == {INGEST_REPLIES: False, door: True, others_door: True, ISSUANCE_EVENTS: True}
+
+    # Connecting again replaces the password: the old one no longer gets in.
+    PASSWORDS[principal] = await connect(bootstrap, owner) or ""
+    assert (await writes_refused(bootstrap, principal, [door])) == {door: False}
+    PASSWORDS[principal] = password
+    with pytest.raises(KafkaConnectionError):
+        await writes_refused(bootstrap, principal, [door])
