@@ -9,12 +9,13 @@ from typing import Any
 
 import asyncpg
 import pytest
+from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError
 
 from shared.access import sender_principal
 from shared.admin.merchant_access import connect
 from shared.contracts.rtncodes import RtnCode
-from shared.infra.kafka_auth import auth_mode
+from shared.infra.kafka_auth import auth_mode, kafka_security
 from shared.sandbox.merchant import MerchantClient, unique
 from shared.sandbox.tap import Tap
 from shared.settings import Settings
@@ -98,6 +99,9 @@ async def test_a_merchants_principal_writes_its_own_topic_and_reads_the_replies_
     # Connecting again replaces the password: the old one no longer gets in.
     PASSWORDS[principal] = await connect(bootstrap, owner) or ""
     assert (await writes_refused(bootstrap, principal, [door])) == {door: False}
-    PASSWORDS[principal] = password
+    stale = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, request_timeout_ms=5000, **kafka_security(principal, password)
+    )
     with pytest.raises(KafkaConnectionError):
-        await writes_refused(bootstrap, principal, [door])
+        await stale.start()
+    await stale.stop()
