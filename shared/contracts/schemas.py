@@ -13,7 +13,17 @@ from shared.contracts.envelope import EventEnvelope
 from shared.contracts.events import REGISTRY, json_schemas
 from shared.contracts.ingest import IngestRequest, RequestReplied
 from shared.contracts.rtncodes import MESSAGES, RtnCode
-from shared.topics import AUDIT_INPUTS, CATALOG, INGEST_PAYMENTS, INGEST_REPLIES, INGEST_REQUESTS, Topic, is_ingestion
+from shared.topics import (
+    AUDIT_INPUTS,
+    CATALOG,
+    INGEST_PAYMENTS,
+    INGEST_REPLIES,
+    INGEST_REQUESTS,
+    SENDER_TOPIC_BASES,
+    SENDER_TOPIC_PARTITIONS,
+    Topic,
+    is_ingestion,
+)
 
 
 def rendered_schemas() -> dict[str, str]:
@@ -127,6 +137,7 @@ def asyncapi_document() -> dict[str, Any]:
     messages = {"IngestRequest": _ingest_request_message(), "AioPaymentResult": _payment_message()}
     messages |= {model.event_type: _event_message(model) for model in events}
     channels = {topic.name: _channel(topic, _messages_on(topic, events)) for topic in CATALOG if _published(topic)}
+    channels |= {f"{base}.{{senderId}}": _sender_channel(channels[base]) for base in sorted(SENDER_TOPIC_BASES)}
     return {
         "asyncapi": "2.6.0",
         "info": {
@@ -184,6 +195,25 @@ def _channel(topic: Topic, messages: list[str]) -> dict[str, Any]:
                 "bindingVersion": KAFKA_BINDING,
             }
         },
+    }
+
+
+def _sender_channel(shared: dict[str, Any]) -> dict[str, Any]:
+    """A sender's own copy of a request topic (`python -m shared.admin merchant-connect`, docs/security.md)."""
+    operation = {**shared["publish"], "operationId": shared["publish"]["operationId"] + "_senderId"}
+    kafka = {**shared["bindings"]["kafka"], "partitions": SENDER_TOPIC_PARTITIONS}
+    del kafka["topic"]  # one per sender: the channel's name with its senderId
+    return {
+        "description": shared["description"] + " A merchant's (or platform's) own topic, which only its principal "
+        "may write; a request on it must be sent by that sender (else TransCode and RtnCode 1003).",
+        "parameters": {
+            "senderId": {
+                "description": "The MerchantID, or the PlatformID of a platform sending for its merchants.",
+                "schema": {"type": "string", "pattern": "^[A-Za-z0-9]{1,10}$"},
+            }
+        },
+        "publish": operation,
+        "bindings": {"kafka": kafka},
     }
 
 
