@@ -7,9 +7,10 @@ from collections.abc import Sequence
 from aiokafka import AIOKafkaProducer
 from pydantic import BaseModel
 
+from shared.access import sender_principal
 from shared.contracts.catalog import Product
 from shared.infra.kafka_auth import kafka_security
-from shared.infra.quotas import ADMIN_CLIENT, Quota, apply_quotas, merchant_client_id
+from shared.infra.quotas import ADMIN_CLIENT, CLIENT, USER, Quota, apply_quotas, merchant_client_id
 from shared.infra.seal import sealed_headers
 from shared.merchants.model import MerchantRecord
 from shared.topics import MERCHANT_CONFIG, PRODUCT_CATALOG
@@ -38,7 +39,13 @@ async def put_merchants(bootstrap: str, records: Sequence[MerchantRecord]) -> No
 
 
 def merchant_quotas(records: Sequence[MerchantRecord]) -> list[Quota]:
-    return [Quota(merchant_client_id(r.merchant_id), r.produce_bytes_per_second) for r in records]
+    """Each merchant's rate on its client id and on its own principal (which the broker applies first, and which a
+    sender cannot choose; set before the principal exists, so a door is never open without its quota)."""
+    return [
+        Quota(name, r.produce_bytes_per_second, entity)
+        for r in records
+        for name, entity in ((merchant_client_id(r.merchant_id), CLIENT), (sender_principal(r.merchant_id), USER))
+    ]
 
 
 async def put_products(bootstrap: str, products: Sequence[Product]) -> None:

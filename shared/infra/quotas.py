@@ -5,9 +5,10 @@ platform drains builds a backlog every other merchant's requests then wait behin
 that before it reaches a topic: a merchant's producer (client id `ecticket-merchant-<MerchantID>`) gets the byte
 rate its merchant record grants, any producer the platform does not know gets `ECTICKET_QUOTA_UNIDENTIFIED` (default
 1 MiB/s, well under the ~2,500 hostile messages/s the ingestion consumers drain), and the platform's own producers
-(relays, gateway, admin tools, ops app) are exempt. Quotas key on the client id a producer declares: until the
-broker authenticates producers (SASL, issue 16) a sender can pick another client id, so this bounds one sender,
-not a crowd.
+(relays, gateway, admin tools, ops app) are exempt. A client id is whatever a producer declares, so this bounds one
+sender, not a crowd; a merchant with a principal of its own (`merchant-connect`, authenticated by the broker) gets
+the same rate as a quota on that user, which the broker applies before any client-id quota and which a sender
+cannot choose.
 
 aiokafka has no AlterClientQuotas call, so the request (Kafka API 49, KIP-546, version 0) is declared here with
 aiokafka's own protocol types, the way aiokafka declares DescribeClientQuotas.
@@ -61,10 +62,14 @@ def unidentified_rate() -> int:
     return int(os.environ.get("ECTICKET_QUOTA_UNIDENTIFIED", str(UNIDENTIFIED_DEFAULT)))
 
 
+CLIENT, USER = "client-id", "user"  # Kafka's quota entity types
+
+
 @dataclass(frozen=True)
 class Quota:
-    client_id: str | None  # None: the default for every client id without a quota of its own
+    name: str | None  # a client id or a user; None: the default for every one without a quota of its own
     produce_bytes_per_second: float | None  # None: remove the quota
+    entity: str = CLIENT
 
 
 def platform_quotas(unidentified: int) -> list[Quota]:
@@ -87,8 +92,8 @@ async def apply_quotas(bootstrap: str, quotas: Sequence[Quota]) -> None:
         raise QuotaRefused(f"the broker refused client quotas: {refused}")
 
 
-async def produce_quotas(bootstrap: str) -> dict[str | None, float]:
-    """Every client id's produce quota the broker holds (None: the default)."""
+async def produce_quotas(bootstrap: str, entity: str = CLIENT) -> dict[str | None, float]:
+    """Every client id's (or user's) produce quota the broker holds (None: the default)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id=ADMIN_CLIENT, **kafka_security())
     await admin.start()
     try:
@@ -98,10 +103,10 @@ async def produce_quotas(bootstrap: str) -> dict[str | None, float]:
     if response.error_code:
         raise QuotaRefused(f"the broker refused to describe client quotas: {response.error_message}")
     quotas: dict[str | None, float] = {}
-    for entity, values in response.entries:
+    for names, values in response.entries:
         rate = dict(values).get(PRODUCE_RATE)
-        if rate is not None:
-            quotas[dict(entity).get("client-id")] = rate
+        if rate is not None and [kind for kind, _ in names] == [entity]:
+            quotas[dict(names)[entity]] = rate
     return quotas
 
 
@@ -147,7 +152,7 @@ class AlterClientQuotasRequest(Request[AlterClientQuotasRequest_v0]):  # type: i
     def __init__(self, quotas: Iterable[Quota]) -> None:
         self._entries: list[Any] = [
             (
-                [("client-id", q.client_id)],
+                [(q.entity, q.name)],
                 [(PRODUCE_RATE, q.produce_bytes_per_second or 0.0, q.produce_bytes_per_second is None)],
             )
             for q in quotas

@@ -10,11 +10,13 @@ from collections.abc import AsyncIterator
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from shared.access import sender_principal
 from shared.contracts.rtncodes import RtnCode
 from shared.infra.kafka_auth import kafka_security
 from shared.infra.quotas import (
     EXEMPT,
     PLATFORM_PRODUCERS,
+    USER,
     Quota,
     apply_quotas,
     merchant_client_id,
@@ -65,6 +67,10 @@ async def test_setup_exempts_the_platforms_producers_and_gives_each_merchant_its
     quotas = await produce_quotas(topics.kafka_bootstrap)
     assert all(quotas[client] >= EXEMPT for client in PLATFORM_PRODUCERS)
     assert quotas[merchant_client_id(known)] == MerchantRecord.model_fields["produce_bytes_per_second"].default
+    # The same rate on the merchant's own principal (merchant-connect), which the broker applies first.
+    users = await produce_quotas(topics.kafka_bootstrap, USER)
+    assert users[sender_principal(known)] == quotas[merchant_client_id(known)]
+    assert None not in users  # the platform's own principals fall through to their client ids' quotas
 
 
 @pytest.mark.usefixtures("low_unidentified_quota")
