@@ -32,7 +32,7 @@
 #                          derived; the next free one if taken when first recorded)
 #   GATEWAY_PORT           the HTTP gateway's port, written to the env file as GATEWAY_PORT and GATEWAY_URL (default:
 #                          dev 8080, test 28080, other names derived; the next free one if taken when first recorded)
-#   KAFKA_AUTH             scram (SASL/SCRAM-SHA-512 and ACLs, docs/security.md) or none (default: PLAINTEXT, no
+#   KAFKA_AUTH             scram (the default: SASL/SCRAM-SHA-512 and ACLs, docs/security.md) or none (PLAINTEXT, no
 #                          ACLs). Applies at `up`; the env file exports it, with KAFKA_CREDENTIALS_DIR (a password
 #                          per principal, generated under .run/<name>/kafka-credentials/, never in the repo).
 #   KAFKA_TLS              1: the client listener speaks TLS (SSL with KAFKA_AUTH=none, SASL_SSL with scram), with a
@@ -162,7 +162,7 @@ resolve_config() {
       die "instance '$INFRA_NAME' runs Kafka with KAFKA_AUTH=$ra but KAFKA_AUTH=$KAFKA_AUTH; run 'down' first"
     KAFKA_AUTH=$ra
   else
-    KAFKA_AUTH="${KAFKA_AUTH:-none}"
+    KAFKA_AUTH="${KAFKA_AUTH:-scram}"
   fi
   [[ "$KAFKA_AUTH" == scram || "$KAFKA_AUTH" == none ]] || die "KAFKA_AUTH must be scram or none"
   local rt
