@@ -5,6 +5,10 @@ replies, nothing else."""
 
 from __future__ import annotations
 
+import asyncio
+import sys
+from asyncio.subprocess import PIPE, STDOUT
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -26,6 +30,7 @@ from tests.support.orders import issue_data
 from tests.support.strangers import replied
 
 pytestmark = pytest.mark.usefixtures("platform")
+ROOT = Path(__file__).resolve().parents[2]
 # A door made while the services run is found at their next metadata refresh (ECTICKET_TOPIC_DISCOVERY_MS, 5 s)
 # and a rebalance of each group: its first request waits for that.
 FIRST_REQUEST_SECONDS = 60
@@ -105,3 +110,28 @@ async def test_a_merchants_principal_writes_its_own_topic_and_reads_the_replies_
     with pytest.raises(KafkaConnectionError):
         await stale.start()
     await stale.stop()
+
+
+async def admin_cli(*args: str) -> tuple[int, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "shared.admin", *args, stdout=PIPE, stderr=STDOUT, cwd=ROOT
+    )
+    output, _ = await process.communicate()
+    return process.returncode or 0, output.decode()
+
+
+async def test_the_operator_connects_a_registered_merchant_and_is_told_no_for_an_unknown_one(topics: Settings) -> None:
+    known = await fresh_merchant(topics)
+    code, output = await admin_cli("merchant-connect", "--merchant-id", known)
+    assert code == 0, output
+    lines = output.splitlines()
+    assert lines[0] == f"{known} writes its requests on {sender_topic(INGEST_REQUESTS, known)}"
+    if auth_mode() == "scram":
+        assert lines[1].startswith(
+            f"Kafka principal {sender_principal(known)}, SASL/SCRAM-SHA-512 password (shown once): "
+        )
+    code, output = await admin_cli("merchant-connect", "--merchant-id", "9000000000")
+    assert (code, output) == (
+        2,
+        "invalid: 9000000000 is not a registered merchant or platform: merchant-put it first\n",
+    )
