@@ -39,8 +39,7 @@ async def run(
             await _compare(conn, found, f"{schemas['issuance']}.orders", "order",
                            "SELECT merchant_id || '/' || ticket_trade_no, status FROM {table} WHERE status IN (1, 2)",
                            merchant_id, _for(verifier.orders.issue_status, merchant_id, lambda s: (s,)))  # fmt: skip
-            balances = {f"{a.kind.value}:{a.owner}": (v,) for owned in verifier.ledger.balances.values()
-                        for a, v in owned.items() if v}  # fmt: skip
+            balances = {f"{a.kind.value}:{a.owner}": (v,) for a, v in verifier.ledger.accounts().items() if v}
             await _compare(conn, found, f"{schemas['settlement']}.accounts", "account",
                            "SELECT kind || ':' || owner, balance FROM {table} WHERE balance <> 0", merchant_id,
                            _for(balances, merchant_id, lambda v: v, owner_of=_account_merchant))  # fmt: skip

@@ -104,10 +104,9 @@ def inputs_summary(v: Verifier) -> dict[str, int] | None:
 def money_by_merchant(v: Verifier) -> dict[str, dict[str, int]]:
     """Per merchant: what was paid, and where the money is now, by account kind (natural balances)."""
     by: dict[str, Counter[str]] = {}
-    for owner, accounts in v.ledger.balances.items():
-        merchant = owner.split("/", 1)[0]
-        for account, raw in accounts.items():
-            by.setdefault(merchant, Counter())[account.kind.value] += natural(account, raw)
+    for account, raw in v.ledger.accounts().items():
+        merchant = account.owner.split("/", 1)[0]
+        by.setdefault(merchant, Counter())[account.kind.value] += natural(account, raw)
     for book in v.ledger.books.values():
         paid = book.paid + sum(p.amount for p in book.extra_payments)
         by.setdefault(book.order.merchant_id, Counter())["paid"] += paid

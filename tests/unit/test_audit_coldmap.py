@@ -10,7 +10,7 @@ pytestmark = pytest.mark.unit
 
 
 def test_values_read_back_equal_whether_kept_as_objects_or_compressed() -> None:
-    cold: ColdMap[dict[str, int]] = ColdMap(hot=3)
+    cold: ColdMap[str, dict[str, int]] = ColdMap(hot=3)
     for n in range(10):
         cold[f"k{n}"] = {"n": n}
     assert len(cold) == 10 and sorted(cold) == sorted(f"k{n}" for n in range(10))

@@ -17,9 +17,10 @@ import itertools
 import pickle
 import zlib
 from collections import OrderedDict
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Hashable, Iterator, MutableMapping
 from typing import Generic, TypeVar
 
+K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
 # Values kept as objects. Each topic is read once, so a value comes back within a topic only while its order's events
@@ -29,14 +30,14 @@ HOT = 5_000
 DICTIONARY_VALUES = 16  # the first values cooled, pickled, make the preset dictionary (at most zlib's 32 KiB window)
 
 
-class ColdMap(MutableMapping[str, V], Generic[V]):
+class ColdMap(MutableMapping[K, V], Generic[K, V]):
     def __init__(self, hot: int = HOT) -> None:
-        self._hot: OrderedDict[str, V] = OrderedDict()
-        self._cold: dict[str, bytes] = {}
+        self._hot: OrderedDict[K, V] = OrderedDict()
+        self._cold: dict[K, bytes] = {}
         self._limit = hot
         self._zdict: bytes | None = None  # fixed once made: every compressed value needs it back
 
-    def __getitem__(self, key: str) -> V:
+    def __getitem__(self, key: K) -> V:
         if key in self._hot:
             self._hot.move_to_end(key)
             return self._hot[key]
@@ -46,11 +47,11 @@ class ColdMap(MutableMapping[str, V], Generic[V]):
         self._warm(key, value)
         return value
 
-    def __setitem__(self, key: str, value: V) -> None:
+    def __setitem__(self, key: K, value: V) -> None:
         self._cold.pop(key, None)
         self._warm(key, value)
 
-    def __delitem__(self, key: str) -> None:
+    def __delitem__(self, key: K) -> None:
         if key in self._hot:
             del self._hot[key]
         else:
@@ -59,13 +60,13 @@ class ColdMap(MutableMapping[str, V], Generic[V]):
     def __contains__(self, key: object) -> bool:
         return key in self._hot or key in self._cold
 
-    def __iter__(self) -> Iterator[str]:
+    def __iter__(self) -> Iterator[K]:
         return iter([*self._hot, *self._cold])  # a snapshot: reading values moves them between the two
 
     def __len__(self) -> int:
         return len(self._hot) + len(self._cold)
 
-    def _warm(self, key: str, value: V) -> None:
+    def _warm(self, key: K, value: V) -> None:
         self._hot[key] = value
         self._hot.move_to_end(key)
         while len(self._hot) > self._limit:

@@ -11,6 +11,7 @@ balance) and the same quarantine. Every journal entry derived this way must be o
 from __future__ import annotations
 
 import hashlib
+import sys
 import uuid
 from collections import Counter
 from collections.abc import Iterator, Mapping
@@ -20,7 +21,7 @@ from datetime import time
 from services.audit.domain.coldmap import ColdMap
 from services.audit.domain.payouts import PayoutChecks
 from services.audit.domain.records import Finding, Findings
-from services.escrow_settlement.domain.accounts import Account, OrderRef
+from services.escrow_settlement.domain.accounts import Account, AccountKind, OrderRef
 from services.escrow_settlement.domain.batch import Slice, settle
 from services.escrow_settlement.domain.checks import net_releases
 from services.escrow_settlement.domain.facts import Fact, OrderFact, PayoutSent, RefundTransferSent
@@ -38,15 +39,20 @@ from shared.contracts.settlement import LedgerEntryPosted, PayoutInstructed, Ref
 # 2,000 replay at the same speed (within 10 %); a small batch keeps less of the slice in memory at once.
 BATCH = 256
 
+# Transfer books kept as objects. Each is read once per topic it appears in (its instruction, the bank's answer),
+# never again soon after, so a few suffice; as objects they cost about 1.8 KB each, compressed a few hundred bytes.
+TRANSFERS_HOT = 1_000
+
 
 @dataclass
 class LedgerReplay:
     findings: Findings
     cutoff: time
-    books: ColdMap[OrderBook] = field(default_factory=ColdMap)
-    transfers: dict[uuid.UUID, TransferBook] = field(default_factory=dict)
+    books: ColdMap[str, OrderBook] = field(default_factory=ColdMap)
+    transfers: ColdMap[uuid.UUID, TransferBook] = field(default_factory=lambda: ColdMap(TRANSFERS_HOT))
     open_transfers: dict[str, set[uuid.UUID]] = field(default_factory=dict)  # subject -> unanswered instructions
-    balances: dict[str, dict[Account, int]] = field(default_factory=dict)  # owner -> its accounts' raw balances
+    # owner -> its accounts' raw balances, by kind: an Account object per account cost some 150 bytes an order
+    balances: dict[str, dict[AccountKind, int]] = field(default_factory=dict)
     releases: dict[str, Counter[str]] = field(default_factory=dict)  # order key -> ticket no -> net releases
     quarantined: set[str] = field(default_factory=set)
     derived: dict[bytes, bytes] = field(default_factory=dict)  # entry id (16 bytes) -> digest, until it is read
@@ -88,19 +94,21 @@ class LedgerReplay:
             return
         loaded = self._slice(facts)
         outcome = settle(loaded, facts)
-        self.books.update(outcome.books)
-        for instruction_id, book in outcome.transfers.items():
-            self.transfers[instruction_id] = book
-            if book.sent is not None:
-                unanswered = self.open_transfers.setdefault(subject_of(book.sent), set())
-                (unanswered.add if book.settled is None else unanswered.discard)(instruction_id)
+        # An order's key is kept by several maps (book, balances, releases, the order checks'): interned, they
+        # share one string instead of holding a copy each.
+        for key, book in outcome.books.items():
+            self.books[sys.intern(key)] = book
+        for instruction_id, transfer in outcome.transfers.items():
+            self.transfers[instruction_id] = transfer
+            if transfer.sent is not None:
+                self._track(subject_of(transfer.sent), instruction_id, answered=transfer.settled is not None)
         for account, value in outcome.balances.items():
             delta = value - loaded.balances.get(account, 0)
             if delta:
-                owned = self.balances.setdefault(account.owner, {})
-                owned[account] = owned.get(account, 0) + delta
+                owned = self.balances.setdefault(sys.intern(account.owner), {})
+                owned[account.kind] = owned.get(account.kind, 0) + delta
         for (order, ticket), count in net_releases(outcome.entries).items():
-            self.releases.setdefault(order, Counter())[ticket] += count
+            self.releases.setdefault(sys.intern(order), Counter())[ticket] += count
         self.payouts.on_entries(outcome.entries)
         for entry in outcome.entries:
             self.derived[entry.entry_id.bytes] = _derived_digest(entry)
@@ -112,10 +120,14 @@ class LedgerReplay:
                 detail = f"{v.rule} on {v.subject}: {v.detail}"
                 self._find("invariant", subject, detail, subject_merchant(subject))
 
+    def accounts(self) -> Mapping[Account, int]:
+        """Every account's raw balance, owner by owner."""
+        return _Flat(self.balances)
+
     def finish(self) -> None:
         """The whole-ledger rules (the service's full check) and the entries never recorded."""
         self.flush()
-        state = LedgerState(orders=self.books, transfers=self.transfers, balances=_Flat(self.balances))
+        state = LedgerState(orders=self.books, transfers=self.transfers, balances=self.accounts())
         for v in check_state(state):
             self._find("invariant", v.subject, f"{v.rule}: {v.detail}", subject_merchant(v.subject))
         for entry_id in sorted(self.derived):
@@ -139,10 +151,24 @@ class LedgerReplay:
         return Slice(
             books={s: self.books[s] for s in subjects if s in self.books},
             transfers={i: self.transfers[i] for i in instructions if i in self.transfers},
-            balances={a: v for owner in owners for a, v in self.balances.get(owner, {}).items()},
+            balances={Account(kind, owner): v for owner in owners for kind, v in self.balances.get(owner, {}).items()},
             quarantined=frozenset(self.quarantined & subjects),
             journal=journal,
         )
+
+    def _track(self, subject: str, instruction_id: uuid.UUID, *, answered: bool) -> None:
+        """The subject's unanswered instructions; a subject with none is dropped (most are answered, and an empty
+        set per order cost some 300 bytes)."""
+        unanswered = self.open_transfers.get(subject)
+        if answered:
+            if unanswered is not None:
+                unanswered.discard(instruction_id)
+                if not unanswered:
+                    del self.open_transfers[subject]
+        elif unanswered is None:
+            self.open_transfers[subject] = {instruction_id}
+        else:
+            unanswered.add(instruction_id)
 
     def _find(self, kind: str, where: str, detail: str, merchant_id: str | None) -> None:
         self.findings.add(Finding("ledger", kind, where, detail, merchant_id))
@@ -152,14 +178,14 @@ class _Flat(Mapping[Account, int]):
     """Every account's balance, read through the per-owner maps: the end-of-log check reads each once, and a copy of
     them all in one dict cost some 30 MB at the peak of a million-event replay."""
 
-    def __init__(self, owned: dict[str, dict[Account, int]]) -> None:
+    def __init__(self, owned: dict[str, dict[AccountKind, int]]) -> None:
         self._owned = owned
 
     def __getitem__(self, account: Account) -> int:
-        return self._owned[account.owner][account]
+        return self._owned[account.owner][account.kind]
 
     def __iter__(self) -> Iterator[Account]:
-        return (a for owned in self._owned.values() for a in owned)
+        return (Account(kind, owner) for owner, owned in self._owned.items() for kind in owned)
 
     def __len__(self) -> int:
         return sum(len(owned) for owned in self._owned.values())

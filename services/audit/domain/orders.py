@@ -9,6 +9,7 @@ unless the payment is younger than `grace` at the log's end (it may still be iss
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -31,7 +32,7 @@ class OrderChecks:
 
     def on_payment(self, event: PaymentConfirmed) -> None:
         if event.duplicate_of is None:
-            key = event.key()
+            key = sys.intern(event.key())  # the ledger's maps share the string (ledger.py)
             if key in self.confirmed:
                 detail = f"a second payment {event.trade_no} of NT${event.amount} was not marked a duplicate"
                 self._find("second_payment", key, detail, event.merchant_id)
@@ -41,13 +42,13 @@ class OrderChecks:
 
     def on_failed(self, event: IssueFailed) -> None:
         if event.final and event.merchant_trade_no is not None:
-            self.issue_status.setdefault(event.key(), 2)  # the first of issued and failed stands
+            self.issue_status.setdefault(sys.intern(event.key()), 2)  # the first of issued and failed stands
 
     def on_issued(self, event: TicketsIssued, where: str) -> None:
         self.issued += 1
-        self.issue_status.setdefault(event.key(), 1)
+        key = sys.intern(event.key())
+        self.issue_status.setdefault(key, 1)
         pickup = sum(t.face_value for t in event.tickets if t.ticket_type is TicketType.PICKUP)
-        key = event.key()
         paid = self.confirmed.get(key)
         if pickup == 0 and event.payment is None:
             return

@@ -43,7 +43,7 @@ from shared.contracts.redemption import (
 class TicketReplay:
     findings: Findings
     cutoff: time
-    tickets: ColdMap[Ticket] = field(default_factory=ColdMap)
+    tickets: ColdMap[str, Ticket] = field(default_factory=ColdMap)
     rederived: int = 0
     refusals: int = 0
 
