@@ -68,8 +68,9 @@ BY_NAME = {topic.name: topic for topic in CATALOG}
 # A sender's own door: the requests of one merchant, or of one platform for its merchants, on a topic of its own that
 # only that sender's Kafka principal may write (`python -m shared.admin merchant-connect`), named after the catalog
 # topic and the sender's id: `ecticket.ingest.requests.v1.2000132`. A request on it must be sent by that sender
-# (shared/ecticket/authentication.py), so a stolen HashKey is not enough to act from another merchant's connection.
-SENDER_TOPIC_BASES = frozenset({INGEST_REQUESTS})
+# (shared/ecticket/authentication.py), so a stolen HashKey is not enough to act from another merchant's connection;
+# its replies go to the sender's own reply topic, `ecticket.ingest.replies.v1.2000132`, which only it may read.
+SENDER_TOPIC_BASES = frozenset({INGEST_REQUESTS, INGEST_REPLIES})
 SENDER_TOPIC_PARTITIONS = 3
 _SENDER_ID = re.compile(r"[A-Za-z0-9]{1,10}")
 
@@ -87,6 +88,11 @@ def sender_catalog_entry(base: str, sender: str) -> Topic:
     return Topic(
         name, SENDER_TOPIC_PARTITIONS, shared.retention_ms, False, shared.key, f"{shared.purpose}, {sender}'s own"
     )
+
+
+def reply_topic(door: str | None) -> str:
+    """Where the reply to a request goes: the sender's own reply topic when the request came through its door."""
+    return INGEST_REPLIES if door is None else sender_topic(INGEST_REPLIES, door)
 
 
 def sender_of(topic: str) -> str | None:

@@ -48,8 +48,8 @@ async def wire(runtime: Runtime) -> Wiring:
             INGEST_REQUESTS: Route(
                 parse=parse_ingest_request,
                 handle=handlers.on_batch,
-                on_poison=lambda parsed, _error, now: internal_error_reply(
-                    parsed.message_id, parsed.body, PRODUCER, now
+                on_poison=lambda record, parsed, _error, now: internal_error_reply(
+                    parsed.message_id, parsed.body, PRODUCER, now, topic=record.topic
                 ),
                 wanted=answered_by(PRODUCER.name),
             ),

@@ -111,6 +111,7 @@ class IssuanceHandlers:
             caller.platform_id,
             caller.signer.merchant_id,
             now + self.payment_wait,
+            caller.door,
         ), True
 
     async def _products_for(self, merchant_id: str, data: dict[str, object]) -> dict[str, Product]:

@@ -53,7 +53,9 @@ def accepted(row: OrderRow, signer: Merchant | None, replied_at: datetime, now: 
                 for line in order.lines
             ],
         }  # fmt: skip
-        to = Addressee(row.request_message_id, row.request_id, ISSUE, row.merchant_id, row.platform_id, signer)
+        to = Addressee(
+            row.request_message_id, row.request_id, ISSUE, row.merchant_id, row.platform_id, signer, row.door
+        )
         out.append(reply(to, RtnCode.SUCCESS, None, replied_at, PRODUCER, extra=extra))
     return out
 
@@ -132,7 +134,7 @@ def unserved_reply(to: Addressee, operation: str, now: datetime) -> Outgoing:
 def duplicate_reply(new: NewOrder, used: UsedOrder | None, signer: Merchant | None, now: datetime) -> Outgoing:
     """The answer to a second Issue request for an order number already used (the first one stands; a failed one
     stays failed: its payment is on its way back to the consumer). `used`: the stored order, if known."""
-    to = Addressee(new.message_id, new.request_id, ISSUE, new.order.merchant_id, new.platform_id, signer)
+    to = Addressee(new.message_id, new.request_id, ISSUE, new.order.merchant_id, new.platform_id, signer, new.door)
     detail = used.refusal() if used else f"order {new.order.trade_no} was already submitted"
     return reply(to, RtnCode.ORDER_DUPLICATE, detail, now, PRODUCER)
 
@@ -160,7 +162,7 @@ def _outcome_reply(
     if issued is not None:
         extra |= issued()
     code, detail = failure if failure else (RtnCode.SUCCESS, None)
-    to = Addressee(row.request_message_id, row.request_id, ISSUE, row.merchant_id, row.platform_id, signer)
+    to = Addressee(row.request_message_id, row.request_id, ISSUE, row.merchant_id, row.platform_id, signer, row.door)
     return [reply(to, code, detail, now, PRODUCER, extra=extra)]
 
 

@@ -54,6 +54,7 @@ def _order_row(row: asyncpg.Record) -> OrderRow:
         deadline=row["deadline"],
         payment=payment,
         claim_deadline=row["claim_deadline"],
+        door=row["door"],
     )
 
 
@@ -65,17 +66,19 @@ async def add_requests(conn: asyncpg.Connection, new: Sequence[NewOrder], now: d
     rows = await conn.fetch(
         """
         INSERT INTO orders AS o (merchant_id, ticket_trade_no, status, paid, request_id, request_message_id,
-                                 platform_id, signer_id, order_json, total_face_value, deadline, created_at, updated_at)
-        SELECT m, t, 3, p, r, mid, pl, s, j, f, d, $11, $11
+                                 platform_id, signer_id, order_json, total_face_value, deadline, created_at, updated_at,
+                                 door)
+        SELECT m, t, 3, p, r, mid, pl, s, j, f, d, $11, $11, dr
         FROM unnest($1::text[], $2::text[], $3::bool[], $4::text[], $5::uuid[], $6::text[], $7::text[],
-                    $8::jsonb[], $9::int[], $10::timestamptz[]) WITH ORDINALITY
-             AS u(m, t, p, r, mid, pl, s, j, f, d, i)
+                    $8::jsonb[], $9::int[], $10::timestamptz[], $12::text[]) WITH ORDINALITY
+             AS u(m, t, p, r, mid, pl, s, j, f, d, dr, i)
         ORDER BY i
         ON CONFLICT (merchant_id, ticket_trade_no) DO UPDATE
             SET status = 3, paid = EXCLUDED.paid, request_id = EXCLUDED.request_id,
                 request_message_id = EXCLUDED.request_message_id, platform_id = EXCLUDED.platform_id,
                 signer_id = EXCLUDED.signer_id, order_json = EXCLUDED.order_json,
-                total_face_value = EXCLUDED.total_face_value, deadline = EXCLUDED.deadline, updated_at = $11
+                total_face_value = EXCLUDED.total_face_value, deadline = EXCLUDED.deadline, updated_at = $11,
+                door = EXCLUDED.door
             WHERE o.status IS NULL
         RETURNING *
         """,
@@ -90,6 +93,7 @@ async def add_requests(conn: asyncpg.Connection, new: Sequence[NewOrder], now: d
         [n.order.pickup_total for n in new],
         [n.deadline for n in new],
         now,
+        [n.door for n in new],
     )
     return [_order_row(r) for r in rows]
 

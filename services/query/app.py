@@ -57,7 +57,9 @@ async def wire(runtime: Runtime) -> Wiring:
         INGEST_REQUESTS: Route(
             parse=parse_ingest_request,
             handle=replies.sending(handlers.on_requests),
-            on_poison=lambda parsed, _error, now: internal_error_reply(parsed.message_id, parsed.body, PRODUCER, now),
+            on_poison=lambda record, parsed, _error, now: internal_error_reply(
+                parsed.message_id, parsed.body, PRODUCER, now, topic=record.topic
+            ),
             keeps_unparseable=False,  # issuance keeps and announces what no one can read on this topic
             wanted=answered_by(PRODUCER.name),
             # A query repeated is answered again (same reply id): no inbox row. Safe because its replies are

@@ -32,7 +32,7 @@ from services.query.domain.views import TicketChange
 from services.query.domain.watermark import reached
 from services.query.event_offsets import EventOffsets
 from services.query.inbound import Invalid, query_from
-from services.query.outbound import PRODUCER, Answer, Asker, answered
+from services.query.outbound import PRODUCER, Answer, answered
 from services.query.store import downloads, offsets, read_model, refund_transfers, waiting
 from services.query.write_off_codes import opened_data, sealed_data
 from shared.contracts.catalog import Product
@@ -45,7 +45,7 @@ from shared.contracts.redemption import TicketEvent
 from shared.contracts.rtncodes import RtnCode
 from shared.contracts.settlement import RefundInstructed, TransferConfirmed, TransferKind, TransferOutcome
 from shared.ecticket.authentication import Caller, Refusal
-from shared.ecticket.replies import Addressee, refusal_reply
+from shared.ecticket.replies import Addressee, Asker, refusal_reply
 from shared.ecticket.write_off_codes import CodeKey
 from shared.infra.compacted import CompactedView
 from shared.infra.messages import Inbound, Parsed

@@ -23,7 +23,7 @@ from shared.infra.messages import BatchHandler, Inbound, Parsed
 from shared.infra.quotas import QUERY_REPLIES_CLIENT
 from shared.infra.relay import KeyPartitioner
 from shared.infra.seal import platform_keyring
-from shared.topics import INGEST_REPLIES
+from shared.topics import INGEST_REPLIES, base_of
 
 
 class RepliesNow:
@@ -57,11 +57,11 @@ class RepliesNow:
     async def send(self, outgoing: Sequence[Outgoing]) -> list[Outgoing]:
         """Send the replies among `outgoing` and wait until Kafka has them all; return the rest. A failure raises
         (the consumer retries a transient one with the whole batch: the replies sent then go again, same ids)."""
-        replies = [o for o in outgoing if o.topic == INGEST_REPLIES]
+        replies = [o for o in outgoing if base_of(o.topic) == INGEST_REPLIES]  # a sender's own reply topic too
         deliveries = []
         for o in replies:
             key = o.key.encode()
             headers = [("event_type", o.event_type.encode()), *self._keyring.headers(o.topic, key, o.value)]
             deliveries.append(await self._producer.send(o.topic, o.value, key=key, headers=headers))
         await asyncio.gather(*deliveries)
-        return [o for o in outgoing if o.topic != INGEST_REPLIES]
+        return [o for o in outgoing if base_of(o.topic) != INGEST_REPLIES]

@@ -16,7 +16,7 @@ import asyncpg
 from services.redemption import store
 from services.redemption.domain import Refund, Request, Ticket, decide, tickets_from_issued
 from services.redemption.inbound import Invalid, RequestedBy, command_from
-from services.redemption.outbound import PRODUCER, Asker, answer, invalid_data, wrapped
+from services.redemption.outbound import PRODUCER, answer, invalid_data, wrapped
 from shared.contracts.archive import REQUEST, archived
 from shared.contracts.envelope import EventEnvelope
 from shared.contracts.events import Outgoing, payload_of
@@ -24,7 +24,7 @@ from shared.contracts.ingest import IngestRequest
 from shared.contracts.issuance import TicketsIssued
 from shared.contracts.operations import owner_of
 from shared.ecticket.authentication import Refusal
-from shared.ecticket.replies import Addressee, refusal_reply
+from shared.ecticket.replies import Addressee, Asker, refusal_reply
 from shared.ecticket.write_off_codes import CodeKey
 from shared.infra.messages import Inbound, Parsed
 from shared.infra.service import Runtime

@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from services.redemption.domain import Decision, Request, WriteOff
 from services.redemption.inbound import WRITE_OFF, Invalid
 from shared.contracts.events import Event, Outgoing, Producer
-from shared.contracts.ingest import IngestRequest
 from shared.contracts.redemption import (
     RedemptionOperation,
     RedemptionRejected,
@@ -28,41 +26,11 @@ from shared.contracts.redemption import (
     TicketRefunded,
 )
 from shared.contracts.rtncodes import RtnCode
-from shared.ecticket.authentication import Caller
-from shared.ecticket.replies import Addressee, reply
+from shared.ecticket.replies import Asker, reply
 from shared.ids import derived_id
 from shared.merchants.model import Merchant
 
 PRODUCER = Producer("redemption")
-
-
-@dataclass(frozen=True)
-class Asker:
-    """Who asked: the reply's `Addressee` with the signer's id instead of its keys. A request parked until its
-    ticket arrives is stored with it (`pending_requests`), so no keys reach that table; they are looked up when
-    the reply is built."""
-
-    message_id: uuid.UUID
-    request_id: str
-    operation: str
-    merchant_id: str
-    platform_id: str | None  # PlatformID as the request gave it (the reply envelope echoes it)
-    signer_id: str  # whose keys sealed the request, so the reply is sealed with them
-
-    @classmethod
-    def of(cls, message_id: uuid.UUID, request: IngestRequest, caller: Caller) -> Asker:
-        return cls(
-            message_id=message_id,
-            request_id=request.request_id,
-            operation=request.operation,
-            merchant_id=caller.merchant_id,
-            platform_id=caller.platform_id,
-            signer_id=caller.signer.merchant_id,
-        )
-
-    def addressee(self, signer: Merchant | None) -> Addressee:
-        """The reply's addressee, `signer` being `signer_id` as the merchants view has it now (None: unsealed)."""
-        return Addressee(self.message_id, self.request_id, self.operation, self.merchant_id, self.platform_id, signer)
 
 
 def expiry_event_id(ticket_no: str, kind: str) -> uuid.UUID:

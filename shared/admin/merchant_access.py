@@ -1,10 +1,11 @@
 """`merchant-connect`: a merchant's (or a platform's) own door to the platform over Kafka.
 
-It makes the sender's own request topic (`ecticket.ingest.requests.v1.<id>`, shared/topics.py) and, when the broker
-authenticates (KAFKA_AUTH=scram), the sender's principal `merchant-<id>` with a new password, printed once, and
-its grants: write its own topic, read the replies (shared/infra/acls.py, `sender_bindings`). The services read
-every sender's topic and answer a request on it only if that sender sent it (shared/ecticket/authentication.py):
-a stolen HashKey is then not enough to act from another merchant's connection. Run again, it replaces the
+It makes the sender's own request and reply topics (`ecticket.ingest.requests.v1.<id>`, `...replies.v1.<id>`,
+shared/topics.py) and, when the broker authenticates (KAFKA_AUTH=scram), the sender's principal `merchant-<id>`
+with a new password, printed once, and its grants: write its request topic, read its reply topic, nothing else
+(shared/infra/acls.py, `sender_bindings`). The services read every sender's request topic, answer a request on it
+only if that sender sent it (shared/ecticket/authentication.py), and answer on the sender's reply topic: a stolen
+HashKey is then not enough to act from another merchant's connection, and nobody reads another's replies. Run again, it replaces the
 password (the old one stops working at once). docs/security.md, "Merchant principals".
 """
 
@@ -21,7 +22,14 @@ from shared.infra.scram import upsert_credential
 from shared.infra.topics_admin import ensure_topics
 from shared.merchants.model import MerchantRecord
 from shared.settings import Settings
-from shared.topics import MERCHANT_CONFIG, SENDER_TOPIC_BASES, sender_catalog_entry
+from shared.topics import (
+    INGEST_REPLIES,
+    INGEST_REQUESTS,
+    MERCHANT_CONFIG,
+    SENDER_TOPIC_BASES,
+    sender_catalog_entry,
+    sender_topic,
+)
 
 
 async def connect(bootstrap: str, sender: str) -> str | None:
@@ -51,8 +59,8 @@ async def run(settings: Settings, args: argparse.Namespace) -> None:
     if not await is_registered(settings.kafka_bootstrap, sender):
         raise ValueError(f"{sender} is not a registered merchant or platform: merchant-put it first")
     password = await connect(settings.kafka_bootstrap, sender)
-    topics = ", ".join(sender_catalog_entry(base, sender).name for base in sorted(SENDER_TOPIC_BASES))
-    print(f"{sender} writes its requests on {topics}")
+    requests, replies = sender_topic(INGEST_REQUESTS, sender), sender_topic(INGEST_REPLIES, sender)
+    print(f"{sender} writes its requests on {requests} and reads their replies on {replies}")
     if password is None:
         print("the broker authenticates nobody (KAFKA_AUTH=none): anyone who reaches it can write that topic too")
     else:

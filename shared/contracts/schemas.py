@@ -199,20 +199,27 @@ def _channel(topic: Topic, messages: list[str]) -> dict[str, Any]:
 
 
 def _sender_channel(shared: dict[str, Any]) -> dict[str, Any]:
-    """A sender's own copy of a request topic (`python -m shared.admin merchant-connect`, docs/security.md)."""
-    operation = {**shared["publish"], "operationId": shared["publish"]["operationId"] + "_senderId"}
+    """A sender's own copy of a request or reply topic (`python -m shared.admin merchant-connect`,
+    docs/security.md)."""
+    side = "publish" if "publish" in shared else "subscribe"
+    operation = {**shared[side], "operationId": shared[side]["operationId"] + "_senderId"}
     kafka = {**shared["bindings"]["kafka"], "partitions": SENDER_TOPIC_PARTITIONS}
     del kafka["topic"]  # one per sender: the channel's name with its senderId
+    own = (
+        "only its principal may write it; a request on it must be sent by that sender (else TransCode and RtnCode "
+        "1003), and its reply comes on the sender's own reply topic"
+        if side == "publish"
+        else "the replies to the requests on the sender's own request topic; only its principal may read it"
+    )
     return {
-        "description": shared["description"] + " A merchant's (or platform's) own topic, which only its principal "
-        "may write; a request on it must be sent by that sender (else TransCode and RtnCode 1003).",
+        "description": shared["description"] + f" A merchant's (or platform's) own topic: {own}.",
         "parameters": {
             "senderId": {
                 "description": "The MerchantID, or the PlatformID of a platform sending for its merchants.",
                 "schema": {"type": "string", "pattern": "^[A-Za-z0-9]{1,10}$"},
             }
         },
-        "publish": operation,
+        side: operation,
         "bindings": {"kafka": kafka},
     }
 

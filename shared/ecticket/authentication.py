@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -35,6 +35,7 @@ class Caller:
     signer: Merchant
     platform_id: str | None
     data: dict[str, Any]
+    door: str | None = None  # the sender whose own topic the request came on (its reply goes to the sender's)
 
     @property
     def merchant_id(self) -> str:
@@ -49,6 +50,7 @@ class Refusal:
     platform_id: str | None
     signer: Merchant | None  # known: the reply Data can be encrypted for the caller
     envelope_level: bool  # True: TransCode carries the code (the envelope itself failed)
+    door: str | None = None  # as Caller's
 
 
 class MerchantSource(Protocol):
@@ -72,7 +74,12 @@ class MerchantDirectory:
         return merchant if merchant is not None and merchant.record.enabled else None
 
     async def authenticate(self, raw_envelope: dict[str, Any], now_unix: int, *, topic: str) -> Caller | Refusal:
-        """`topic` is where the request was read: on a sender's own topic it must be that sender's."""
+        """`topic` is where the request was read: on a sender's own topic it must be that sender's, and the answer
+        goes back to that sender's own reply topic."""
+        door = sender_of(topic)
+        return replace(await self._authenticate(raw_envelope, now_unix, door), door=door)
+
+    async def _authenticate(self, raw_envelope: dict[str, Any], now_unix: int, door: str | None) -> Caller | Refusal:
         try:
             envelope = RequestEnvelope.model_validate(raw_envelope)
         except ValidationError as exc:
@@ -81,10 +88,10 @@ class MerchantDirectory:
             return Refusal(RtnCode.ENVELOPE_MALFORMED, _first_error(exc), name, None, None, True)
         platform_id = envelope.platform_id or None
         acting_platform = platform_id if platform_id not in (None, envelope.merchant_id) else None
-        if (owner := sender_of(topic)) is not None and owner != (acting_platform or envelope.merchant_id):
+        if door is not None and door != (acting_platform or envelope.merchant_id):
             # Before any lookup or key: whoever wrote here is the topic's owner (the broker's ACLs say so), and the
             # answer must not tell the owner whether the merchant it names exists or what its keys open.
-            detail = f"this topic is sender {owner}'s own: a request on it must come from {owner}"
+            detail = f"this topic is sender {door}'s own: a request on it must come from {door}"
             return Refusal(RtnCode.PLATFORM_NOT_AUTHORISED, detail, envelope.merchant_id, platform_id, None, True)
         merchant = await self.lookup(envelope.merchant_id)
         if merchant is None:

@@ -18,7 +18,7 @@ from aiokafka.protocol.types import CompactArray, CompactString, Int8, Int16, In
 
 from shared.access import ACCESS, Access, sender_principal
 from shared.infra.kafka_auth import ADMIN, kafka_security
-from shared.topics import INGEST_REPLIES, SENDER_TOPIC_BASES, sender_topic
+from shared.topics import INGEST_REPLIES, INGEST_REQUESTS, sender_topic
 
 # Kafka's codes (org.apache.kafka.common.resource / acl).
 TOPIC, GROUP, CLUSTER = 2, 3, 4
@@ -42,8 +42,12 @@ def bindings_of(principal: str, access: Access) -> list[Binding]:
     listing offsets, producing idempotently: Kafka 3+ grants InitProducerId to anyone who may write a topic)."""
     user = f"User:{principal}"
     rows = [Binding(TOPIC, t, LITERAL, user, READ) for t in access.reads]
-    # Who reads a catalog topic merchants have doors to reads every door: each sender's own topic under its name.
-    rows += [Binding(TOPIC, f"{t}.", PREFIXED, user, READ) for t in access.reads & SENDER_TOPIC_BASES]
+    # Who reads the shared request topic reads every sender's own, and who answers on the shared reply topic answers
+    # on every sender's own too (shared/topics.py: a sender's topics are named after the shared ones).
+    if INGEST_REQUESTS in access.reads:
+        rows.append(Binding(TOPIC, f"{INGEST_REQUESTS}.", PREFIXED, user, READ))
+    if INGEST_REPLIES in access.writes:
+        rows.append(Binding(TOPIC, f"{INGEST_REPLIES}.", PREFIXED, user, WRITE))
     rows += [Binding(TOPIC, t, LITERAL, user, WRITE) for t in access.writes]
     rows += [Binding(GROUP, g, LITERAL, user, READ) for g in access.groups]
     rows += [Binding(GROUP, g, LITERAL, user, DESCRIBE) for g in access.watches_groups]
@@ -57,14 +61,16 @@ def bindings_of(principal: str, access: Access) -> list[Binding]:
 
 
 def sender_bindings(sender: str) -> list[Binding]:
-    """A merchant's (or platform's) own principal: it writes its requests on its own topic only, reads the replies,
-    and commits its reading in consumer groups named `merchant-<id>.<anything>`. The reply topic is shared: its
-    content is encrypted with each merchant's keys, and what it shows of others is written in docs/security.md."""
+    """A merchant's (or platform's) own principal: it writes its requests on its own request topic, reads its own
+    reply topic, and commits its reading in consumer groups named `merchant-<id>.<anything>`; nothing else."""
     user = f"User:{sender_principal(sender)}"
-    rows = [Binding(TOPIC, sender_topic(base, sender), LITERAL, user, WRITE) for base in SENDER_TOPIC_BASES]
-    rows.append(Binding(TOPIC, INGEST_REPLIES, LITERAL, user, READ))
-    rows.append(Binding(GROUP, f"{sender_principal(sender)}.", PREFIXED, user, READ))
-    return sorted(rows)
+    return sorted(
+        [
+            Binding(TOPIC, sender_topic(INGEST_REQUESTS, sender), LITERAL, user, WRITE),
+            Binding(TOPIC, sender_topic(INGEST_REPLIES, sender), LITERAL, user, READ),
+            Binding(GROUP, f"{sender_principal(sender)}.", PREFIXED, user, READ),
+        ]
+    )
 
 
 def platform_bindings() -> list[Binding]:

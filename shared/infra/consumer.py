@@ -232,7 +232,7 @@ class ConsumerRunner:
         if hook is None:
             return []
         try:
-            return list(hook(parsed, error, self.clock.now()))
+            return list(hook(record, parsed, error, self.clock.now()))
         except Exception:
             log.exception("%s: building the answer to a dead-lettered message failed", self.name)
             return []

@@ -63,7 +63,7 @@ class Route(Generic[T]):
     handle: BatchHandler[T]
     # Optional: events for a message whose handler failed and which is dead-lettered (e.g. an error reply, so
     # the sender is not left without an answer).
-    on_poison: Callable[[Parsed[T], str, datetime], Sequence[Outgoing]] | None = None
+    on_poison: Callable[[Inbound, Parsed[T], str, datetime], Sequence[Outgoing]] | None = None
     # False on a shared ingestion topic for every consumer but one: a stranger's unreadable bytes are kept and
     # announced once for the platform (by the keeper), not once per consumer group that reads the topic.
     keeps_unparseable: bool = True

@@ -101,7 +101,9 @@ async def runner_for(infra: Settings, route: Route[str]) -> AsyncIterator[Consum
 @pytest.fixture
 async def runner(infra: Settings) -> AsyncIterator[ConsumerRunner]:
     route = Route(
-        parse=parse, handle=one_by_one(handle), on_poison=lambda parsed, error, _now: [notice(parsed, "poisoned")]
+        parse=parse,
+        handle=one_by_one(handle),
+        on_poison=lambda _record, parsed, error, _now: [notice(parsed, "poisoned")],
     )
     async with runner_for(infra, route) as runner:
         yield runner
@@ -187,7 +189,7 @@ async def test_a_poison_message_in_a_large_batch_is_found_by_bisection_and_the_r
 async def test_an_answer_that_cannot_be_stored_does_not_keep_the_consumer_from_dead_lettering(
     infra: Settings,
 ) -> None:
-    def unstorable_answer(parsed: Parsed[str], _error: str, _now: datetime) -> list[Outgoing]:
+    def unstorable_answer(_record: Inbound, parsed: Parsed[str], _error: str, _now: datetime) -> list[Outgoing]:
         answer = notice(parsed, "poisoned")
         answer.key = "merchant\x00"  # Postgres text cannot hold NUL: the outbox insert fails every time
         return [answer]

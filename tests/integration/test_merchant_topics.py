@@ -6,8 +6,10 @@ replies, nothing else."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 from asyncio.subprocess import PIPE, STDOUT
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +22,8 @@ from shared.access import sender_principal
 from shared.admin.merchant_access import connect
 from shared.contracts.rtncodes import RtnCode
 from shared.infra.kafka_auth import auth_mode, kafka_security
-from shared.sandbox.merchant import MerchantClient, unique
+from shared.merchants.model import IssueReply
+from shared.sandbox.merchant import MerchantClient, open_reply, unique
 from shared.sandbox.tap import Tap
 from shared.settings import Settings
 from shared.topics import INGEST_PAYMENTS, INGEST_REPLIES, INGEST_REQUESTS, ISSUANCE_EVENTS, sender_topic
@@ -45,34 +48,63 @@ def gift_issue(merchant: MerchantClient, merchant_id: str) -> tuple[dict[str, An
 async def test_a_merchant_issues_through_its_own_topic_and_another_merchants_request_there_is_refused_unread(
     merchant: MerchantClient, tap: Tap, topics: Settings, db: asyncpg.Pool
 ) -> None:
-    owner, other = await fresh_merchant(topics), await fresh_merchant(topics)
+    # Its Issue is answered with the outcome, built when the tickets are issued: the door is kept with the order.
+    owner = await fresh_merchant(topics, issue_reply=IssueReply.OUTCOME)
+    other = await fresh_merchant(topics)
     await connect(topics.kafka_bootstrap, owner)
     door = sender_topic(INGEST_REQUESTS, owner)
+    async with watching(topics, [sender_topic(INGEST_REPLIES, owner)]) as own_replies:
+        own, own_trade_no = gift_issue(merchant, owner)
+        await merchant.send_request(own, topic=door)
+        [issued] = await tap.wait_for(
+            lambda s: s.type == "TicketsIssued" and s.payload["ticket_trade_no"] == own_trade_no,
+            seconds=FIRST_REQUEST_SECONDS,
+        )
+        assert issued.payload["merchant_id"] == owner
+        [answer] = await own_replies.wait_for(replied(own["request_id"]))
+        assert answer.payload["rtn_code"] == RtnCode.SUCCESS
+        assert open_reply(answer.payload["response"], owner)["TicketList"]
 
-    own, own_trade_no = gift_issue(merchant, owner)
-    await merchant.send_request(own, topic=door)
-    [issued] = await tap.wait_for(
-        lambda s: s.type == "TicketsIssued" and s.payload["ticket_trade_no"] == own_trade_no,
-        seconds=FIRST_REQUEST_SECONDS,
-    )
-    assert issued.payload["merchant_id"] == owner
-    [answer] = await tap.wait_for(replied(own["request_id"]))
-    assert answer.payload["rtn_code"] == RtnCode.SUCCESS
-
-    # The other merchant's request is valid, sealed with its own keys: what a stolen HashKey would allow.
-    foreign, foreign_trade_no = gift_issue(merchant, other)
-    await merchant.send_request(foreign, topic=door)
-    [refusal] = await tap.wait_for(replied(foreign["request_id"]))
-    assert (refusal.payload["trans_code"], refusal.payload["rtn_code"]) == (RtnCode.PLATFORM_NOT_AUTHORISED,) * 2
-    assert (
-        refusal.payload["response"]["TransMsg"]
-        == f"this topic is sender {owner}'s own: a request on it must come from {owner}"
-    )
-    assert refusal.payload["response"]["Data"] == ""  # nothing the topic's owner could learn of the other's keys
+        # The other merchant's request is valid, sealed with its own keys: what a stolen HashKey would allow.
+        foreign, foreign_trade_no = gift_issue(merchant, other)
+        await merchant.send_request(foreign, topic=door)
+        [refusal] = await own_replies.wait_for(replied(foreign["request_id"]))  # told to whoever wrote there
+        assert (refusal.payload["trans_code"], refusal.payload["rtn_code"]) == (RtnCode.PLATFORM_NOT_AUTHORISED,) * 2
+        assert refusal.payload["response"]["TransMsg"] == (
+            f"this topic is sender {owner}'s own: a request on it must come from {owner}"
+        )
+        assert refusal.payload["response"]["Data"] == ""  # nothing the topic's owner could learn of the other's keys
     orders = await db.fetchval(
         "SELECT count(*) FROM issuance.orders WHERE merchant_id = $1 AND ticket_trade_no = $2", other, foreign_trade_no
     )
     assert orders == 0
+    # Nothing of either went to the shared reply topic, which every gateway reader sees.
+    assert not tap.matching(lambda s: replied(own["request_id"])(s) or replied(foreign["request_id"])(s))
+
+
+async def test_a_request_parked_for_its_ticket_is_answered_on_its_senders_own_reply_topic(
+    merchant: MerchantClient, tap: Tap, topics: Settings
+) -> None:
+    owner = await fresh_merchant(topics)
+    await connect(topics.kafka_bootstrap, owner)
+    async with watching(topics, [sender_topic(INGEST_REPLIES, owner)]) as own_replies:
+        data = {"MerchantID": owner, "WriteOffNo": unique("W"), "Action": "1", "Operator": "pos1"}
+        request = merchant.request("WriteOff", data, merchant_id=owner)
+        await merchant.send_request(request, topic=sender_topic(INGEST_REQUESTS, owner))
+        # No such ticket: the request waits for its TicketsIssued (REDEMPTION_TICKET_WAIT_SECONDS), then is answered.
+        [answer] = await own_replies.wait_for(replied(request["request_id"]), seconds=FIRST_REQUEST_SECONDS)
+    assert open_reply(answer.payload["response"], owner)["RtnCode"] == RtnCode.TICKET_NOT_FOUND
+    assert not tap.matching(replied(request["request_id"]))
+
+
+@contextlib.asynccontextmanager
+async def watching(topics: Settings, names: list[str]) -> AsyncIterator[Tap]:
+    watcher = Tap(topics.kafka_bootstrap, names)
+    await watcher.start()
+    try:
+        yield watcher
+    finally:
+        await watcher.stop()
 
 
 @pytest.mark.skipif(auth_mode() != "scram", reason="the broker does not authenticate (KAFKA_AUTH=none)")
@@ -98,8 +130,18 @@ async def test_a_merchants_principal_writes_its_own_topic_and_reads_the_replies_
         INGEST_PAYMENTS: True,
         ISSUANCE_EVENTS: True,
     }
-    reads = await reads_refused(bootstrap, principal, [INGEST_REPLIES, door, others_door, ISSUANCE_EVENTS])
-    assert reads == {INGEST_REPLIES: False, door: True, others_door: True, ISSUANCE_EVENTS: True}
+    own_replies, others_replies = sender_topic(INGEST_REPLIES, owner), sender_topic(INGEST_REPLIES, other)
+    reads = await reads_refused(
+        bootstrap, principal, [own_replies, others_replies, INGEST_REPLIES, door, others_door, ISSUANCE_EVENTS]
+    )
+    assert reads == {
+        own_replies: False,
+        others_replies: True,  # another merchant's replies
+        INGEST_REPLIES: True,  # the gateway's
+        door: True,
+        others_door: True,
+        ISSUANCE_EVENTS: True,
+    }
 
     # Connecting again replaces the password: the old one no longer gets in.
     PASSWORDS[principal] = await connect(bootstrap, owner) or ""
@@ -125,7 +167,8 @@ async def test_the_operator_connects_a_registered_merchant_and_is_told_no_for_an
     code, output = await admin_cli("merchant-connect", "--merchant-id", known)
     assert code == 0, output
     lines = output.splitlines()
-    assert lines[0] == f"{known} writes its requests on {sender_topic(INGEST_REQUESTS, known)}"
+    requests, replies = sender_topic(INGEST_REQUESTS, known), sender_topic(INGEST_REPLIES, known)
+    assert lines[0] == f"{known} writes its requests on {requests} and reads their replies on {replies}"
     if auth_mode() == "scram":
         assert lines[1].startswith(
             f"Kafka principal {sender_principal(known)}, SASL/SCRAM-SHA-512 password (shown once): "

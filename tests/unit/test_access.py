@@ -92,30 +92,32 @@ def test_the_grants_name_each_topic_and_group_exactly() -> None:
     catalog = {t.name for t in CATALOG}
     for row in platform_bindings():
         assert "*" not in row.resource_name
-        if row.pattern == PREFIXED and row.resource_name == f"{INGEST_REQUESTS}.":  # every sender's own topic
-            assert row.operation == READ
-            assert f"{INGEST_REQUESTS}.2000132".startswith(row.resource_name)
+        if row.pattern == PREFIXED and row.resource_name in (f"{INGEST_REQUESTS}.", f"{INGEST_REPLIES}."):
+            # every sender's own topics: read its requests, write its replies
+            assert row.operation == (READ if row.resource_name.startswith(INGEST_REQUESTS) else WRITE)
             assert not any(name.startswith(row.resource_name) for name in catalog)
         elif row.pattern == PREFIXED:  # the ops app's own tables only, matching no catalog topic
             assert row.principal == f"User:{OPS}"
             assert not any(name.startswith(row.resource_name) for name in catalog)
 
 
-def test_the_services_that_read_the_shared_request_topic_read_every_senders_own_and_nobody_else_does() -> None:
-    readers = {
-        row.principal
-        for row in platform_bindings()
-        if row.resource_name == f"{INGEST_REQUESTS}." and row.operation == READ
-    }
+def test_the_services_that_answer_requests_read_every_senders_requests_and_write_its_replies_and_nobody_else() -> None:
+    def holders(name: str, operation: int) -> set[str]:
+        return {row.principal for row in platform_bindings() if (row.resource_name, row.operation) == (name, operation)}
+
+    readers = holders(f"{INGEST_REQUESTS}.", READ)
     assert readers == {f"User:{p}" for p, access in ACCESS.items() if INGEST_REQUESTS in access.reads}
     assert readers == {"User:issuance", "User:redemption", "User:query"}
+    assert holders(f"{INGEST_REPLIES}.", WRITE) == readers
+    # The gateway reads the shared reply topic (its own requests' answers), not any sender's.
+    assert holders(f"{INGEST_REPLIES}.", READ) == set()
 
 
-def test_a_sender_may_write_its_own_topic_read_the_replies_and_commit_in_its_own_groups_only() -> None:
+def test_a_sender_may_write_its_own_request_topic_read_its_own_reply_topic_and_commit_in_its_own_groups_only() -> None:
     assert sender_bindings("2000132") == sorted(
         [
             Binding(TOPIC, f"{INGEST_REQUESTS}.2000132", LITERAL, "User:merchant-2000132", WRITE),
-            Binding(TOPIC, INGEST_REPLIES, LITERAL, "User:merchant-2000132", READ),
+            Binding(TOPIC, f"{INGEST_REPLIES}.2000132", LITERAL, "User:merchant-2000132", READ),
             # The trailing dot: merchant-200013's groups are not merchant-2000132's.
             Binding(GROUP, "merchant-2000132.", PREFIXED, "User:merchant-2000132", READ),
         ]

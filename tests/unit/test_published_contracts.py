@@ -19,7 +19,7 @@ from shared.contracts.schemas import (
     rendered_schemas,
 )
 from shared.ecticket.envelope import RequestEnvelope, ResponseEnvelope
-from shared.topics import CATALOG, INGEST_PAYMENTS, INGEST_REQUESTS
+from shared.topics import CATALOG, INGEST_PAYMENTS, INGEST_REPLIES, INGEST_REQUESTS
 
 pytestmark = pytest.mark.unit
 
@@ -46,7 +46,7 @@ def test_the_asyncapi_document_has_a_channel_per_ingestion_reply_and_event_topic
     document = asyncapi_document()
     assert document["asyncapi"] == "2.6.0"
     channels = document["channels"]
-    senders_own = {f"{INGEST_REQUESTS}.{{senderId}}"}  # each merchant's own door (docs/security.md)
+    senders_own = {f"{INGEST_REQUESTS}.{{senderId}}", f"{INGEST_REPLIES}.{{senderId}}"}  # docs/security.md
     assert set(channels) == {t.name for t in CATALOG if not t.compacted} | senders_own
     for name, model in REGISTRY.items():
         operation = channels[model.topic]["subscribe"]
@@ -54,8 +54,11 @@ def test_the_asyncapi_document_has_a_channel_per_ingestion_reply_and_event_topic
         assert {"$ref": f"#/components/messages/{name}"} in refs, f"{name} is not on {model.topic}"
     assert channels[INGEST_REQUESTS]["publish"]["message"] == {"$ref": "#/components/messages/IngestRequest"}
     assert channels[INGEST_PAYMENTS]["publish"]["message"] == {"$ref": "#/components/messages/AioPaymentResult"}
-    [door] = senders_own
-    assert channels[door]["publish"]["message"] == {"$ref": "#/components/messages/IngestRequest"}
+    assert channels[f"{INGEST_REQUESTS}.{{senderId}}"]["publish"] == channels[INGEST_REQUESTS]["publish"] | {
+        "operationId": "send_ecticket_ingest_requests_v1_senderId"
+    }
+    own_replies = channels[f"{INGEST_REPLIES}.{{senderId}}"]["subscribe"]["message"]
+    assert own_replies == channels[INGEST_REPLIES]["subscribe"]["message"]
 
 
 def test_every_reference_of_the_asyncapi_document_resolves() -> None:

@@ -21,11 +21,12 @@ from services.redemption.domain import (
     tickets_from_issued,
 )
 from services.redemption.inbound import Invalid, RequestedBy, command_from
-from services.redemption.outbound import Asker, reply_fields, wrapped
+from services.redemption.outbound import reply_fields, wrapped
 from services.redemption.store import decode, encode
 from shared.clock import TAIPEI
 from shared.contracts.common import FeeKind, RefundFeeRule, TicketType, UseStatus
 from shared.contracts.issuance import IssuedTicket, TicketsIssued
+from shared.ecticket.replies import Asker
 from shared.ecticket.write_off_codes import CodeKey
 from shared.settings import DEV_CODE_KEY
 

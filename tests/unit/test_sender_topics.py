@@ -21,9 +21,11 @@ from shared.sandbox.merchant import KEYS
 from shared.settings import DEV_CONFIG_KEY
 from shared.topics import (
     INGEST_PAYMENTS,
+    INGEST_REPLIES,
     INGEST_REQUESTS,
     PAYMENT_EVENTS,
     base_of,
+    reply_topic,
     sender_of,
     sender_topic,
     subscription_pattern,
@@ -37,6 +39,10 @@ def test_a_senders_topic_is_named_after_the_shared_one_and_read_back_to_its_send
     assert topic == "ecticket.ingest.requests.v1.2000132"
     assert (sender_of(topic), base_of(topic)) == (MERCHANT, INGEST_REQUESTS)
     assert (sender_of(INGEST_REQUESTS), base_of(INGEST_REQUESTS)) == (None, INGEST_REQUESTS)
+    # Its replies come on its own reply topic; a request on the shared topic is answered on the shared one.
+    assert reply_topic(MERCHANT) == "ecticket.ingest.replies.v1.2000132"
+    assert (sender_of(reply_topic(MERCHANT)), base_of(reply_topic(MERCHANT))) == (MERCHANT, INGEST_REPLIES)
+    assert reply_topic(None) == INGEST_REPLIES
     # Only request topics have doors, and only ids that could be a MerchantID name one.
     assert sender_of(f"{INGEST_PAYMENTS}.{MERCHANT}") is None
     assert sender_of(f"{INGEST_REQUESTS}.20001/32") is None

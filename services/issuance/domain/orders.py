@@ -22,6 +22,7 @@ class NewOrder:
     platform_id: str | None
     signer_id: str
     deadline: datetime
+    door: str | None = None  # the sender whose own request topic it came on (its replies go to the sender's)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -43,6 +44,7 @@ class OrderRow:
     deadline: datetime | None
     payment: KnownPayment | None
     claim_deadline: datetime | None = None  # a payment without a request is given up then (unclaimed sweep)
+    door: str | None = None  # as NewOrder's
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from typing import Any
 
 import asyncpg
 
-from services.query.outbound import Asker
+from shared.ecticket.replies import Asker
 
 CLAIM_LIMIT = 500
 
@@ -33,8 +33,8 @@ async def park(conn: asyncpg.Connection, waiting: Waiting) -> None:
     await conn.execute(
         """
         INSERT INTO waiting_queries (message_id, request_id, operation, merchant_id, platform_id, signer_id,
-                                     subject, data, deadline, watermark)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10::jsonb)
+                                     subject, data, deadline, watermark, door)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10::jsonb, $11)
         ON CONFLICT DO NOTHING
         """,
         a.message_id,
@@ -47,6 +47,7 @@ async def park(conn: asyncpg.Connection, waiting: Waiting) -> None:
         json.dumps(waiting.data),
         waiting.deadline,
         json.dumps(waiting.watermark),
+        a.door,
     )
 
 
@@ -79,7 +80,15 @@ async def _claim(conn: asyncpg.Connection, where: str, arg: object) -> list[Wait
     )
     return [
         Waiting(
-            Asker(r["message_id"], r["request_id"], r["operation"], r["merchant_id"], r["platform_id"], r["signer_id"]),
+            Asker(
+                r["message_id"],
+                r["request_id"],
+                r["operation"],
+                r["merchant_id"],
+                r["platform_id"],
+                r["signer_id"],
+                r["door"],
+            ),
             r["subject"],
             json.loads(r["data"]),
             r["deadline"],

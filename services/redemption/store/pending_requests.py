@@ -16,7 +16,7 @@ from datetime import datetime
 import asyncpg
 
 from services.redemption.domain import Refund, Request, Ticket, WriteOff, WriteOffAction
-from services.redemption.outbound import Asker
+from shared.ecticket.replies import Asker
 from shared.ecticket.write_off_codes import CodeKey
 
 CLAIM_LIMIT = 500  # waiting requests decided per transaction
@@ -34,8 +34,8 @@ async def park(conn: asyncpg.Connection, waiting: Waiting, received_at: datetime
     await conn.execute(
         """
         INSERT INTO pending_requests (message_id, request_id, operation, merchant_id, platform_id, signer_id,
-                                      ticket_no, write_off_hash, command, received_at, deadline)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                                      ticket_no, write_off_hash, command, received_at, deadline, door)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
         ON CONFLICT DO NOTHING
         """,
         asker.message_id,
@@ -49,6 +49,7 @@ async def park(conn: asyncpg.Connection, waiting: Waiting, received_at: datetime
         encode(command, key),
         received_at,
         waiting.deadline,
+        asker.door,
     )
 
 
@@ -95,6 +96,7 @@ def _waiting(row: asyncpg.Record, key: CodeKey) -> Waiting:
         merchant_id=row["merchant_id"],
         platform_id=row["platform_id"],
         signer_id=row["signer_id"],
+        door=row["door"],
     )
     return Waiting(asker, decode(row["command"], key), row["deadline"])
 
