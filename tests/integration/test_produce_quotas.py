@@ -11,6 +11,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from shared.access import sender_principal
+from shared.admin.merchant_access import connect
 from shared.contracts.rtncodes import RtnCode
 from shared.infra.kafka_auth import kafka_security
 from shared.infra.quotas import (
@@ -27,7 +28,7 @@ from shared.merchants.model import MerchantRecord
 from shared.sandbox.merchant import MerchantClient
 from shared.sandbox.tap import Tap
 from shared.settings import Settings
-from shared.topics import INGEST_REQUESTS
+from shared.topics import INGEST_REPLIES, INGEST_REQUESTS, sender_topic
 from tests.support.merchants import fresh_merchant
 from tests.support.strangers import a_valid_order, replied, stranger, stranger_request
 
@@ -45,7 +46,7 @@ async def low_unidentified_quota(topics: Settings) -> AsyncIterator[None]:
     await apply_quotas(topics.kafka_bootstrap, [Quota(None, unidentified_rate() or None)])
 
 
-async def flood(producer: AIOKafkaProducer) -> tuple[list[str], float]:
+async def flood(producer: AIOKafkaProducer, topic: str = INGEST_REQUESTS) -> tuple[list[str], float]:
     """Requests of strangers, FLOOD_BYTES of them, as fast as the broker takes them: (request ids, seconds)."""
     loop = asyncio.get_running_loop()
     started, sent, request_ids, pending = loop.time(), 0, [], []
@@ -53,7 +54,7 @@ async def flood(producer: AIOKafkaProducer) -> tuple[list[str], float]:
         merchant_id = stranger()
         request = stranger_request("Issue", merchant_id)
         body = json.dumps(request).encode()
-        pending.append(await producer.send(INGEST_REQUESTS, body, key=merchant_id.encode()))
+        pending.append(await producer.send(topic, body, key=merchant_id.encode()))
         request_ids.append(request["request_id"])
         sent += len(body)
     await asyncio.gather(*pending)
@@ -108,3 +109,51 @@ async def test_an_unidentified_flood_is_held_to_its_quota_while_a_merchant_is_an
     for request_id in request_ids[:: len(request_ids) // 50]:
         [reply] = await tap.wait_for(replied(request_id), seconds=30)
         assert reply.payload["rtn_code"] == RtnCode.MERCHANT_UNKNOWN
+
+
+async def test_a_merchant_flooding_through_its_own_connection_is_held_to_its_quota_while_another_is_answered_at_once(
+    merchant: MerchantClient, tap: Tap, topics: Settings
+) -> None:
+    """Its quota is its record's, on its principal (a scram broker: it floods its own request topic as
+    merchant-<id>, whatever client id it declares) or on its client id (a broker without authentication)."""
+    bootstrap = topics.kafka_bootstrap
+    known = await fresh_merchant(topics)
+    flooder = await fresh_merchant(topics, produce_bytes_per_second=QUOTA)
+    password = await connect(bootstrap, flooder)
+    if password is None:
+        flooding_as = {"client_id": merchant_client_id(flooder), **kafka_security()}
+        topic, answers = INGEST_REQUESTS, tap
+    else:
+        flooding_as = {"client_id": "any-id-it-likes", **kafka_security(sender_principal(flooder), password)}
+        topic, answers = sender_topic(INGEST_REQUESTS, flooder), Tap(bootstrap, [sender_topic(INGEST_REPLIES, flooder)])
+        await answers.start()
+    own = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, client_id=merchant_client_id(known), acks="all", **kafka_security()
+    )
+    flooding_producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", **flooding_as)
+    await own.start()
+    await flooding_producer.start()
+    try:
+        merchants_client = MerchantClient(own)
+        quiet = [await a_valid_order(merchants_client, tap, known) for _ in range(2)]
+        quiet_answered = min(answered for _, answered in quiet)
+        flooding = asyncio.create_task(flood(flooding_producer, topic))
+        await asyncio.sleep(2.0)
+        during = [await a_valid_order(merchants_client, tap, known) for _ in range(3)]
+        assert not flooding.done(), "the flood was not held back: it was all in before the other merchant's orders"
+        request_ids, flood_seconds = await flooding
+        # Every request the flood got in is answered (on the flooder's own reply topic when it has one): sampled.
+        for request_id in request_ids[:: len(request_ids) // 20]:
+            [reply] = await answers.wait_for(replied(request_id), seconds=60)
+            assert reply.payload["rtn_code"] in (RtnCode.MERCHANT_UNKNOWN, RtnCode.PLATFORM_NOT_AUTHORISED)
+    finally:
+        await own.stop()
+        await flooding_producer.stop()
+        if answers is not tap:
+            await answers.stop()
+
+    assert flood_seconds > FLOOD_BYTES / QUOTA / 2, f"the flood went in at {FLOOD_BYTES / flood_seconds:,.0f} B/s"
+    for _, answered in during:
+        assert answered - quiet_answered < ALLOWED_DELAY_SECONDS, (
+            f"answered after {answered:.2f} s ({quiet_answered:.2f})"
+        )

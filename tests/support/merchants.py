@@ -32,6 +32,7 @@ async def fresh_merchant(
     escrow_days: int = 90,
     issue_reply: IssueReply = IssueReply.ACCEPTED,
     prints_paper: bool = False,
+    produce_bytes_per_second: int | None = None,
 ) -> str:
     """A new merchant (10% refund fee) with the products PICKUP and GIFT; its keys go into KEYS. Its options are
     ECTicket's defaults unless given."""
@@ -51,6 +52,7 @@ async def fresh_merchant(
         escrow_days=escrow_days,
         issue_reply=issue_reply,
         prints_paper=prints_paper,
+        **({} if produce_bytes_per_second is None else {"produce_bytes_per_second": produce_bytes_per_second}),
         refund_fee_rule=RefundFeeRule(kind=FeeKind.PERCENT, basis_points=1000),
         secrets=seal(keys, merchant_id, settings.config_key_hex),
         updated_at=now,
