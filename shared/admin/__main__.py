@@ -50,6 +50,7 @@ async def merchant_put(settings: Settings, args: argparse.Namespace) -> None:
         notify_ack=NotifyAck(args.notify_ack),
         prints_paper=args.prints_paper,
         produce_bytes_per_second=args.produce_bytes_per_second,
+        request_percentage=args.request_percentage,
         secrets=seal(secrets_from_env(), args.merchant_id, settings.config_key_hex),
         updated_at=datetime.now(UTC),
     )
@@ -143,7 +144,13 @@ def parser() -> argparse.ArgumentParser:
         "--produce-bytes-per-second",
         type=int,
         default=MerchantRecord.model_fields["produce_bytes_per_second"].default,
-        help="the broker's produce quota for the merchant's client id ecticket-merchant-<MerchantID>",
+        help="the broker's produce quota for the merchant's client id ecticket-merchant-<MerchantID> and its principal",
+    )
+    m.add_argument(
+        "--request-percentage",
+        type=float,
+        default=MerchantRecord.model_fields["request_percentage"].default,
+        help="its share of the broker's request-handling time (100: one thread's), on the same client id and principal",
     )
     m.add_argument("--disabled", action="store_true")
     m.set_defaults(run=merchant_put)

@@ -42,7 +42,7 @@ def merchant_quotas(records: Sequence[MerchantRecord]) -> list[Quota]:
     """Each merchant's rate on its client id and on its own principal (which the broker applies first, and which a
     sender cannot choose; set before the principal exists, so a door is never open without its quota)."""
     return [
-        Quota(name, r.produce_bytes_per_second, entity)
+        Quota(name, r.produce_bytes_per_second, entity, r.request_percentage)
         for r in records
         for name, entity in ((merchant_client_id(r.merchant_id), CLIENT), (sender_principal(r.merchant_id), USER))
     ]

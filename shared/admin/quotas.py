@@ -6,7 +6,16 @@ import argparse
 
 from shared.admin.publish import merchant_quotas
 from shared.infra.compacted import CompactedView
-from shared.infra.quotas import CLIENT, EXEMPT, USER, apply_quotas, platform_quotas, produce_quotas, unidentified_rate
+from shared.infra.quotas import (
+    CLIENT,
+    EXEMPT,
+    REQUEST_SHARE,
+    USER,
+    apply_quotas,
+    platform_quotas,
+    produce_quotas,
+    unidentified_rate,
+)
 from shared.merchants.model import MerchantRecord
 from shared.settings import Settings
 from shared.topics import MERCHANT_CONFIG
@@ -15,9 +24,11 @@ from shared.topics import MERCHANT_CONFIG
 async def show(settings: Settings, args: argparse.Namespace) -> None:
     for entity in (CLIENT, USER):  # a user's quota (a merchant's own principal) comes before any client id's
         quotas = await produce_quotas(settings.kafka_bootstrap, entity)
+        shares = await produce_quotas(settings.kafka_bootstrap, entity, REQUEST_SHARE)
         for name, rate in sorted(quotas.items(), key=lambda item: item[0] or ""):
             shown = "exempt" if rate >= EXEMPT else f"{rate:,.0f} bytes/s"
-            print(f"{entity:<10} {name or '(unidentified: the default)':<40} {shown}")
+            share = f", {shares[name]:g} % of a request thread" if name in shares else ""
+            print(f"{entity:<10} {name or '(unidentified: the default)':<40} {shown}{share}")
 
 
 async def apply(settings: Settings, args: argparse.Namespace) -> None:

@@ -30,6 +30,7 @@ from shared.infra.kafka_auth import kafka_security
 from shared.platform import PLATFORM_SERVICES, SIMULATED_SYSTEMS
 
 PRODUCE_RATE = "producer_byte_rate"
+REQUEST_SHARE = "request_percentage"
 MERCHANT_CLIENT_PREFIX = "ecticket-merchant-"
 UNIDENTIFIED_DEFAULT = 1024 * 1024
 EXEMPT = float(2**62)  # a rate no client reaches: Kafka has no "unlimited" value for a client id of its own
@@ -70,6 +71,7 @@ class Quota:
     name: str | None  # a client id or a user; None: the default for every one without a quota of its own
     produce_bytes_per_second: float | None  # None: remove the quota
     entity: str = CLIENT
+    request_percentage: float | None = None  # None: left as it is
 
 
 def platform_quotas(unidentified: int) -> list[Quota]:
@@ -92,8 +94,8 @@ async def apply_quotas(bootstrap: str, quotas: Sequence[Quota]) -> None:
         raise QuotaRefused(f"the broker refused client quotas: {refused}")
 
 
-async def produce_quotas(bootstrap: str, entity: str = CLIENT) -> dict[str | None, float]:
-    """Every client id's (or user's) produce quota the broker holds (None: the default)."""
+async def produce_quotas(bootstrap: str, entity: str = CLIENT, key: str = PRODUCE_RATE) -> dict[str | None, float]:
+    """Every client id's (or user's) produce quota the broker holds (None: the default); `key`: another quota."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id=ADMIN_CLIENT, **kafka_security())
     await admin.start()
     try:
@@ -104,7 +106,7 @@ async def produce_quotas(bootstrap: str, entity: str = CLIENT) -> dict[str | Non
         raise QuotaRefused(f"the broker refused to describe client quotas: {response.error_message}")
     quotas: dict[str | None, float] = {}
     for names, values in response.entries:
-        rate = dict(values).get(PRODUCE_RATE)
+        rate = dict(values).get(key)
         if rate is not None and [kind for kind, _ in names] == [entity]:
             quotas[dict(names)[entity]] = rate
     return quotas
@@ -153,7 +155,10 @@ class AlterClientQuotasRequest(Request[AlterClientQuotasRequest_v0]):  # type: i
         self._entries: list[Any] = [
             (
                 [(q.entity, q.name)],
-                [(PRODUCE_RATE, q.produce_bytes_per_second or 0.0, q.produce_bytes_per_second is None)],
+                [
+                    (PRODUCE_RATE, q.produce_bytes_per_second or 0.0, q.produce_bytes_per_second is None),
+                    *([] if q.request_percentage is None else [(REQUEST_SHARE, q.request_percentage, False)]),
+                ],
             )
             for q in quotas
         ]

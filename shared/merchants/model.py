@@ -68,6 +68,10 @@ class MerchantRecord(BaseModel):
     # shared/infra/quotas.py): 2 MiB/s is about 2,000 requests/s, more than the platform drains today, so it binds
     # only a merchant that floods.
     produce_bytes_per_second: Annotated[int, Field(ge=1024)] = 2 * 1024 * 1024
+    # Its share of the broker's request-handling time (Kafka's request_percentage: 100 is one network or I/O thread's
+    # whole time), which bounds a flood of small requests the byte rate lets through. 10 % of a thread is far above
+    # what 2,000 requests a second cost a broker here.
+    request_percentage: Annotated[float, Field(gt=0, le=1000)] = 10.0
     secrets: SealedSecrets
     # A HashKey/HashIV rotation: the keys before it, still accepted until `previous_secrets_until` so the merchant's
     # systems can switch over without a moment where their requests fail (`merchant rotate-keys`).

@@ -15,8 +15,10 @@ from shared.admin.merchant_access import connect
 from shared.contracts.rtncodes import RtnCode
 from shared.infra.kafka_auth import kafka_security
 from shared.infra.quotas import (
+    CLIENT,
     EXEMPT,
     PLATFORM_PRODUCERS,
+    REQUEST_SHARE,
     USER,
     Quota,
     apply_quotas,
@@ -72,6 +74,10 @@ async def test_setup_exempts_the_platforms_producers_and_gives_each_merchant_its
     users = await produce_quotas(topics.kafka_bootstrap, USER)
     assert users[sender_principal(known)] == quotas[merchant_client_id(known)]
     assert None not in users  # the platform's own principals fall through to their client ids' quotas
+    # And its share of the broker's request time, which bounds a flood of small requests.
+    share = MerchantRecord.model_fields["request_percentage"].default
+    for entity, name in ((CLIENT, merchant_client_id(known)), (USER, sender_principal(known))):
+        assert (await produce_quotas(topics.kafka_bootstrap, entity, REQUEST_SHARE))[name] == share
 
 
 @pytest.mark.usefixtures("low_unidentified_quota")
