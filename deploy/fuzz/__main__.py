@@ -31,6 +31,7 @@ def main() -> int:
     parser.add_argument("--transport", choices=("kafka", "http", "cli", "both"), default="both")
     parser.add_argument("--cli-inputs", type=int, default=0, help="admin CLI inputs after the others (cli: --inputs)")
     parser.add_argument("--http-rate", type=float, default=0, help="ECTicket requests a second over HTTP (0: unpaced)")
+    parser.add_argument("--cli-workers", type=int, default=4, help="processes sharing the admin CLI inputs")
     args = parser.parse_args()
     instance = os.environ.get("INFRA_NAME", "dev")
     pids = service_pids(instance)
@@ -57,7 +58,8 @@ def main() -> int:
         ok = ok and over_http.ok()
     cli_inputs = args.inputs if args.transport == "cli" else args.cli_inputs
     if cli_inputs:
-        by_hand = cli_campaign.run(bootstrap, cli_inputs, args.seed, prefix="C" + uuid.uuid4().hex[:3])
+        prefix = "C" + uuid.uuid4().hex[:3]
+        by_hand = cli_campaign.run(bootstrap, cli_inputs, args.seed, prefix, workers=args.cli_workers)
         print(cli_campaign.summary(by_hand))
         ok = ok and by_hand.ok()
     return 0 if ok else 1

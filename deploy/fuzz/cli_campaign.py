@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import io
 import json
+import multiprocessing
 import os
 import random
 import traceback
@@ -162,15 +163,36 @@ async def merchants_on_topic(bootstrap: str, prefix: str) -> set[str]:
         await view.stop()
 
 
-def run(bootstrap: str, count: int, seed: int, prefix: str) -> CliReport:
-    """`count` inputs, one after another (each command runs its own event loop, as from a shell); not inside a
-    running event loop. `prefix` (up to 4 letters and digits) names the campaign's merchants: one per campaign, so
-    that merchants of an earlier campaign on the instance are not counted."""
+def run(bootstrap: str, count: int, seed: int, prefix: str, workers: int = 1) -> CliReport:
+    """`count` inputs, each command with its own event loop, as from a shell; not inside a running event loop.
+    `prefix` (up to 4 letters and digits) names the campaign's merchants: one per campaign, so that merchants of an
+    earlier campaign on the instance are not counted. `workers` processes share the inputs (input n goes to worker
+    n mod workers; every worker draws the whole seeded sequence, so the inputs are those of one worker): a command
+    spends most of its time waiting for the broker."""
+    if workers > 1:
+        with multiprocessing.get_context("spawn").Pool(workers) as pool:
+            shares = pool.starmap(_share, [(count, seed, prefix, w, workers) for w in range(workers)])
+        report = CliReport(inputs=count)
+        for share in shares:
+            report.by_strategy += share.by_strategy
+            report.by_exit += share.by_exit
+            report.crashes += share.crashes
+            report.silent += share.silent
+            report.published |= share.published
+    else:
+        report = _share(count, seed, prefix, 0, 1)
+    report.on_topic = asyncio.run(merchants_on_topic(bootstrap, prefix))
+    return report
+
+
+def _share(count: int, seed: int, prefix: str, worker: int, workers: int) -> CliReport:
     env = operator_environment()
     rng = random.Random(seed)
     report = CliReport(inputs=count)
     for n in range(count):
         item = make_input(prefix, n, rng, env)
+        if n % workers != worker:
+            continue
         report.by_strategy[item.strategy] += 1
         status, stderr = run_one(item)
         report.by_exit[status] += 1
@@ -180,7 +202,6 @@ def run(bootstrap: str, count: int, seed: int, prefix: str) -> CliReport:
             report.silent.append({"argv": item.argv[:12], "strategy": item.strategy, "exit": status})
         elif status == "0" and item.merchant_id:
             report.published.add(item.merchant_id)
-    report.on_topic = asyncio.run(merchants_on_topic(bootstrap, prefix))
     return report
 
 
