@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import time
 
 from services.audit.domain.coldmap import ColdMap
+from services.audit.domain.digests import Digests
 from services.audit.domain.payouts import PayoutChecks
 from services.audit.domain.records import Finding, Findings
 from services.escrow_settlement.domain.accounts import Account, AccountKind, OrderRef
@@ -55,7 +56,7 @@ class LedgerReplay:
     balances: dict[str, dict[AccountKind, int]] = field(default_factory=dict)
     releases: dict[str, Counter[str]] = field(default_factory=dict)  # order key -> ticket no -> net releases
     quarantined: set[str] = field(default_factory=set)
-    derived: dict[bytes, bytes] = field(default_factory=dict)  # entry id (16 bytes) -> digest, until it is read
+    derived: Digests = field(default_factory=Digests)  # entry id -> digest, until settlement's record is read
     recorded: int = 0
     entries: int = 0
     diverted: int = 0
@@ -80,7 +81,7 @@ class LedgerReplay:
         """A journal entry settlement published: it must be one the rules derive, with the same postings."""
         self.flush()
         self.recorded += 1
-        digest = self.derived.pop(event.entry_id.bytes, None)
+        digest = self.derived.pop(event.entry_id.bytes)
         if digest is None:
             detail = f"entry {event.entry_id} ({event.kind}, cause {event.cause_id}): no rule derives it"
             self._find("entry_not_derived", where, detail, event.merchant_id)
@@ -111,7 +112,7 @@ class LedgerReplay:
             self.releases.setdefault(sys.intern(order), Counter())[ticket] += count
         self.payouts.on_entries(outcome.entries)
         for entry in outcome.entries:
-            self.derived[entry.entry_id.bytes] = _derived_digest(entry)
+            self.derived.put(entry.entry_id.bytes, _derived_digest(entry))
         self.entries += len(outcome.entries)
         self.diverted += len(outcome.diverted)
         for subject, violations in sorted(outcome.violations.items()):
