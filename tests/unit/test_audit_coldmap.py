@@ -21,3 +21,11 @@ def test_values_read_back_equal_whether_kept_as_objects_or_compressed() -> None:
     assert dict(cold.items()) == {f"k{n}": {"n": 100 if n == 0 else n} for n in range(10) if n != 5}
     with pytest.raises(KeyError):
         cold["nothing"]
+
+
+def test_a_scan_reads_every_value_and_leaves_the_hot_ones_as_they_are() -> None:
+    cold: ColdMap[str, int] = ColdMap(hot=2)
+    for n in range(6):
+        cold[f"k{n}"] = n
+    assert sorted(cold.values()) == list(range(6)) and dict(cold.items()) == {f"k{n}": n for n in range(6)}
+    assert cold.peek("k0") == 0 and list(cold)[:2] == ["k4", "k5"]  # still the last two written

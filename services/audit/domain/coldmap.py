@@ -17,8 +17,8 @@ import itertools
 import pickle
 import zlib
 from collections import OrderedDict
-from collections.abc import Hashable, Iterator, MutableMapping
-from typing import Generic, TypeVar
+from collections.abc import Hashable, ItemsView, Iterator, MutableMapping, ValuesView
+from typing import Any, Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -41,11 +41,22 @@ class ColdMap(MutableMapping[K, V], Generic[K, V]):
         if key in self._hot:
             self._hot.move_to_end(key)
             return self._hot[key]
-        packed = self._cold.pop(key)  # KeyError when absent, as a mapping must
-        unpack = zlib.decompressobj(zdict=self._zdict or b"")
-        value: V = pickle.loads(unpack.decompress(packed) + unpack.flush())  # our own bytes, never from outside
+        value = self._unpack(self._cold.pop(key))  # KeyError when absent, as a mapping must
         self._warm(key, value)
         return value
+
+    def values(self) -> ValuesView[V]:
+        return _Values(self)
+
+    def items(self) -> ItemsView[K, V]:
+        return _Items(self)
+
+    def peek(self, key: K) -> V:
+        """The value, left where it is: a scan of every value would otherwise compress as many again, each one
+        pushing an older one out. The replay never changes a value in place (they are frozen), so nothing is lost."""
+        if key in self._hot:
+            return self._hot[key]
+        return self._unpack(self._cold[key])
 
     def __setitem__(self, key: K, value: V) -> None:
         self._cold.pop(key, None)
@@ -66,6 +77,11 @@ class ColdMap(MutableMapping[K, V], Generic[K, V]):
     def __len__(self) -> int:
         return len(self._hot) + len(self._cold)
 
+    def _unpack(self, packed: bytes) -> V:
+        unpack = zlib.decompressobj(zdict=self._zdict or b"")
+        value: V = pickle.loads(unpack.decompress(packed) + unpack.flush())  # our own bytes, never from outside
+        return value
+
     def _warm(self, key: K, value: V) -> None:
         self._hot[key] = value
         self._hot.move_to_end(key)
@@ -76,3 +92,17 @@ class ColdMap(MutableMapping[K, V], Generic[K, V]):
             old, cooled = self._hot.popitem(last=False)
             pack = zlib.compressobj(6, zdict=self._zdict)
             self._cold[old] = pack.compress(pickle.dumps(cooled, pickle.HIGHEST_PROTOCOL)) + pack.flush()
+
+
+class _Values(ValuesView[V]):
+    _mapping: ColdMap[Any, V]
+
+    def __iter__(self) -> Iterator[V]:
+        return (self._mapping.peek(key) for key in self._mapping)
+
+
+class _Items(ItemsView[K, V]):
+    _mapping: ColdMap[K, V]
+
+    def __iter__(self) -> Iterator[tuple[K, V]]:
+        return ((key, self._mapping.peek(key)) for key in self._mapping)
