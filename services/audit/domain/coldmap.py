@@ -26,7 +26,9 @@ V = TypeVar("V")
 # Values kept as objects. Each topic is read once, so a value comes back within a topic only while its order's events
 # follow each other (close together when generated; days apart in a real log, where no affordable size would hold
 # them), and every hot value costs about 2.4 KB: 20,000 per map took some 100 MB of a million-event replay's 590.
-HOT = 5_000
+# More than a batch of facts touches (ledger.BATCH); on a 20,000-order history 1,000 replay as fast as 5,000 (fewer
+# live objects for the garbage collector to walk make up for the values compressed again).
+HOT = 1_000
 DICTIONARY_VALUES = 16  # the first values cooled, pickled, make the preset dictionary (at most zlib's 32 KiB window)
 
 

@@ -40,17 +40,14 @@ from shared.contracts.settlement import LedgerEntryPosted, PayoutInstructed, Ref
 # 2,000 replay at the same speed (within 10 %); a small batch keeps less of the slice in memory at once.
 BATCH = 256
 
-# Transfer books kept as objects. Each is read once per topic it appears in (its instruction, the bank's answer),
-# never again soon after, so a few suffice; as objects they cost about 1.8 KB each, compressed a few hundred bytes.
-TRANSFERS_HOT = 1_000
-
 
 @dataclass
 class LedgerReplay:
     findings: Findings
     cutoff: time
     books: ColdMap[str, OrderBook] = field(default_factory=ColdMap)
-    transfers: ColdMap[uuid.UUID, TransferBook] = field(default_factory=lambda: ColdMap(TRANSFERS_HOT))
+    # as objects a transfer book cost about 1.8 KB, some 40,000 of them in a million events
+    transfers: ColdMap[uuid.UUID, TransferBook] = field(default_factory=ColdMap)
     open_transfers: dict[str, set[uuid.UUID]] = field(default_factory=dict)  # subject -> unanswered instructions
     # owner -> its accounts' raw balances, by kind: an Account object per account cost some 150 bytes an order
     balances: dict[str, dict[AccountKind, int]] = field(default_factory=dict)
