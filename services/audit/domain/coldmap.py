@@ -3,7 +3,7 @@
 The replay must keep every ticket and every order book to the end of the log (a voucher may be written off or an
 order refunded months later), but it uses only a few at a time: each topic is read in order, and an order's events
 are together. Kept as objects, a book or ticket costs a few kilobytes of small Python objects; pickled and
-compressed, a few hundred bytes: a million generated events peak at about 520 MiB (docs/benchmarks.md).
+compressed, a few hundred bytes: a million generated events peak at about 370 MiB (docs/benchmarks.md).
 
 Each value alone compresses poorly (a pickle of a few hundred bytes is mostly class and field names, which zlib
 cannot find twice in it), so the map compresses every value with one preset dictionary: the pickles of the first
