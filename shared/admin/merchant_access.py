@@ -5,8 +5,8 @@ shared/topics.py) and, when the broker authenticates (KAFKA_AUTH=scram), the sen
 with a new password, printed once, and its grants: write its request topic, read its reply topic, nothing else
 (shared/infra/acls.py, `sender_bindings`). The services read every sender's request topic, answer a request on it
 only if that sender sent it (shared/ecticket/authentication.py), and answer on the sender's reply topic: a stolen
-HashKey is then not enough to act from another merchant's connection, and nobody reads another's replies. Run again, it replaces the
-password (the old one stops working at once). docs/security.md, "Merchant principals".
+HashKey is then not enough to act from another merchant's connection, and nobody reads another's replies. Run
+again, it replaces the password (the old one stops working at once). docs/security.md, "Merchant principals".
 """
 
 from __future__ import annotations
