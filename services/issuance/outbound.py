@@ -53,9 +53,7 @@ def accepted(row: OrderRow, signer: Merchant | None, replied_at: datetime, now: 
                 for line in order.lines
             ],
         }  # fmt: skip
-        to = Addressee(
-            row.request_message_id, row.request_id, ISSUE, row.merchant_id, row.platform_id, signer, row.door
-        )
+        to = _addressee(row, signer)
         out.append(reply(to, RtnCode.SUCCESS, None, replied_at, PRODUCER, extra=extra))
     return out
 
@@ -162,8 +160,13 @@ def _outcome_reply(
     if issued is not None:
         extra |= issued()
     code, detail = failure if failure else (RtnCode.SUCCESS, None)
-    to = Addressee(row.request_message_id, row.request_id, ISSUE, row.merchant_id, row.platform_id, signer, row.door)
+    to = _addressee(row, signer)
     return [reply(to, code, detail, now, PRODUCER, extra=extra)]
+
+
+def _addressee(row: OrderRow, signer: Merchant | None) -> Addressee:
+    """Who the answer to an order's Issue request goes to, as the order row keeps the request."""
+    return Addressee(row.request_message_id, row.request_id, ISSUE, row.merchant_id, row.platform_id, signer, row.door)
 
 
 def _ticket_data(issued: TicketsIssued, code_key: CodeKey) -> dict[str, object]:

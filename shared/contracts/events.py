@@ -90,6 +90,7 @@ def wrap(
     producer: str,
     correlation_id: str,
     causation_id: str | None,
+    topic: str | None = None,
 ) -> Outgoing:
     """The event in its envelope. The payload model is already validated, so it is serialised once, straight
     into the envelope's bytes; they equal `EventEnvelope(..., payload=event.model_dump(mode="json")).to_bytes()`."""
@@ -105,7 +106,7 @@ def wrap(
         causation_id=causation_id,
     )
     value = envelope_bytes(header, event.__pydantic_serializer__.to_json(event))
-    return Outgoing.serialised(event.topic, key, event_id, event.event_type, value)
+    return Outgoing.serialised(topic or event.topic, key, event_id, event.event_type, value)
 
 
 @dataclass(frozen=True)
@@ -123,9 +124,11 @@ class Producer:
         causation_id: str | None = None,
         correlation_id: str | None = None,
         occurred_at: datetime | None = None,
+        topic: str | None = None,
     ) -> Outgoing:
         """`event_id` comes from what caused the event (`shared.ids.derived_id`), never from a clock or a random
-        source, so a redelivered input yields the same event. The correlation id defaults to the event's key."""
+        source, so a redelivered input yields the same event. The correlation id defaults to the event's key;
+        `topic` to the event's own (a reply goes to its sender's reply topic, shared/topics.py)."""
         return wrap(
             event,
             event_id=event_id,
@@ -133,6 +136,7 @@ class Producer:
             producer=self.name,
             correlation_id=event.key() if correlation_id is None else correlation_id,
             causation_id=causation_id,
+            topic=topic,
         )
 
 

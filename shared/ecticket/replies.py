@@ -124,16 +124,14 @@ def reply(
         response=response.to_wire(),
         replied_at=now,
     )
-    out = producer.event(
+    return producer.event(
         event,
         derived_id(to.message_id, "reply"),
         now,
         correlation_id=to.request_id,
         causation_id=str(to.message_id),
+        topic=reply_topic(to.door),
     )
-    if to.door is None:
-        return out
-    return Outgoing.serialised(reply_topic(to.door), out.key, out.event_id, out.event_type, out.value)
 
 
 def refusal_reply(to: Addressee, refusal: Refusal, now: datetime, producer: Producer) -> Outgoing:

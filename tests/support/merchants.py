@@ -11,11 +11,11 @@ from pydantic import SecretStr
 from shared.admin.publish import put_merchants, put_products
 from shared.contracts.catalog import Product, UsagePeriodRule
 from shared.contracts.common import FeeKind, RefundFeeRule, TicketType
-from shared.merchants.model import IssueReply, MerchantRecord, Mode
+from shared.merchants.model import IssueReply, Merchant, MerchantRecord, Mode
 from shared.merchants.sealing import MerchantSecrets, seal
 from shared.sandbox.aio import AIO_IV, AIO_KEY
 from shared.sandbox.merchant import KEYS
-from shared.settings import Settings
+from shared.settings import DEV_CONFIG_KEY, Settings
 
 PICKUP, GIFT = "PU000500", "GF000030"  # NT$500 pickup voucher; gift voucher valid for 30 days
 PICKUP_FACE = 500
@@ -67,3 +67,19 @@ async def fresh_merchant(
     await put_merchants(settings.kafka_bootstrap, [record])
     await put_products(settings.kafka_bootstrap, products)
     return merchant_id
+
+
+def sandbox_merchant(merchant_id: str, key: str, iv: str, *, platform_id: str | None = None) -> Merchant:
+    """A sandbox merchant as a service's merchant directory holds it (its record and opened keys), for unit tests
+    that authenticate requests without a broker."""
+    secrets = MerchantSecrets(
+        ticket_hash_key=SecretStr(key),
+        ticket_hash_iv=SecretStr(iv),
+        payment_hash_key=SecretStr("p" * 16),
+        payment_hash_iv=SecretStr("q" * 16),
+    )
+    record = MerchantRecord(
+        merchant_id=merchant_id, name=f"merchant {merchant_id}", mode=Mode.SANDBOX, platform_id=platform_id,
+        secrets=seal(secrets, merchant_id, DEV_CONFIG_KEY), updated_at=datetime.now(UTC),
+    )  # fmt: skip
+    return Merchant(record, secrets)

@@ -5,20 +5,16 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from pydantic import SecretStr
 
 from shared.contracts.rtncodes import RtnCode
 from shared.ecticket.authentication import Caller, MerchantDirectory, Refusal
 from shared.ecticket.envelope import seal_request
 from shared.infra.messages import Route, Routes
-from shared.merchants.model import Merchant, MerchantRecord, Mode
-from shared.merchants.sealing import MerchantSecrets, seal
+from shared.merchants.model import Merchant
 from shared.sandbox.merchant import KEYS
-from shared.settings import DEV_CONFIG_KEY
 from shared.topics import (
     INGEST_PAYMENTS,
     INGEST_REPLIES,
@@ -30,6 +26,7 @@ from shared.topics import (
     sender_topic,
     subscription_pattern,
 )
+from tests.support.merchants import sandbox_merchant
 
 MERCHANT, PLATFORM, SUB_MERCHANT = "2000132", "3085676", "3085672"
 
@@ -70,18 +67,7 @@ def test_a_record_on_a_senders_topic_takes_the_route_of_the_shared_topic() -> No
 
 
 def merchant_with_keys(merchant_id: str, platform_id: str | None = None) -> Merchant:
-    key, iv = KEYS[merchant_id]
-    secrets = MerchantSecrets(
-        ticket_hash_key=SecretStr(key),
-        ticket_hash_iv=SecretStr(iv),
-        payment_hash_key=SecretStr("p" * 16),
-        payment_hash_iv=SecretStr("q" * 16),
-    )
-    record = MerchantRecord(
-        merchant_id=merchant_id, name=f"merchant {merchant_id}", mode=Mode.SANDBOX, platform_id=platform_id,
-        secrets=seal(secrets, merchant_id, DEV_CONFIG_KEY), updated_at=datetime.now(UTC),
-    )  # fmt: skip
-    return Merchant(record, secrets)
+    return sandbox_merchant(merchant_id, *KEYS[merchant_id], platform_id=platform_id)
 
 
 class Known:

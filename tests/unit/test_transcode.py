@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from pydantic import SecretStr
 
 from shared.contracts.events import Producer
 from shared.contracts.ingest import IngestRequest, RequestReplied
@@ -17,10 +16,9 @@ from shared.ecticket.authentication import Caller, MerchantDirectory, Refusal
 from shared.ecticket.crypto import check_mac_value, encrypt_data
 from shared.ecticket.envelope import OpenedData, ResponseEnvelope, open_response
 from shared.ecticket.replies import Addressee, refusal_reply
-from shared.merchants.model import Merchant, MerchantRecord, Mode
-from shared.merchants.sealing import MerchantSecrets, seal
-from shared.settings import DEV_CONFIG_KEY
+from shared.merchants.model import Merchant
 from shared.topics import INGEST_REQUESTS
+from tests.support.merchants import sandbox_merchant
 
 pytestmark = pytest.mark.unit
 
@@ -41,17 +39,7 @@ class OneMerchant:
 
 
 def _merchant() -> Merchant:
-    secrets = MerchantSecrets(
-        ticket_hash_key=SecretStr(KEY),
-        ticket_hash_iv=SecretStr(IV),
-        payment_hash_key=SecretStr("p" * 16),
-        payment_hash_iv=SecretStr("q" * 16),
-    )
-    record = MerchantRecord(
-        merchant_id=MERCHANT_ID, name="tea house", mode=Mode.SANDBOX,
-        secrets=seal(secrets, MERCHANT_ID, DEV_CONFIG_KEY), updated_at=NOW,
-    )  # fmt: skip
-    return Merchant(record, secrets)
+    return sandbox_merchant(MERCHANT_ID, KEY, IV)
 
 
 def _envelope(plaintext: str, *, mac_of: str | None = None) -> dict[str, Any]:
