@@ -25,7 +25,9 @@ async def advance_clock(settings: Settings, merchant_id: str, by: timedelta) -> 
     if by <= timedelta(0):
         raise ClockRefused("a test clock only moves forward")
     await _require_sandbox(settings, merchant_id)
-    offsets = CompactedView(settings.kafka_bootstrap, TEST_CLOCKS, ClockOffset.model_validate_json)
+    offsets = CompactedView(
+        settings.kafka_bootstrap, TEST_CLOCKS, ClockOffset.model_validate_json, only=frozenset({merchant_id})
+    )
     await offsets.start()
     try:
         current = offsets.get(merchant_id)
@@ -51,6 +53,7 @@ async def _require_sandbox(settings: Settings, merchant_id: str) -> None:
         settings.kafka_bootstrap,
         MERCHANT_CONFIG,
         merchant_parser(settings.config_key_hex, *settings.previous_config_keys_hex),
+        only=frozenset({merchant_id}),
     )
     await merchants.start()
     try:

@@ -40,9 +40,10 @@ def secrets_from_env() -> MerchantSecrets:
     return MerchantSecrets(ticket_hash_key=key, ticket_hash_iv=iv, payment_hash_key=pay_key, payment_hash_iv=pay_iv)
 
 
-async def merchants_in_directory(settings: Settings) -> list[Merchant]:
+async def merchants_in_directory(settings: Settings, only: frozenset[str] | None = None) -> list[Merchant]:
+    """Every merchant, or those of `only`."""
     parse = merchant_parser(settings.config_key_hex, *settings.previous_config_keys_hex)
-    view = CompactedView(settings.kafka_bootstrap, MERCHANT_CONFIG, parse)
+    view = CompactedView(settings.kafka_bootstrap, MERCHANT_CONFIG, parse, only=only)
     await view.start()
     try:
         return list(view.values())
@@ -78,7 +79,7 @@ def resealed(merchant: Merchant, config_key_hex: str, now: datetime) -> Merchant
 
 
 async def rotate_keys(settings: Settings, args: argparse.Namespace) -> None:
-    found = [m for m in await merchants_in_directory(settings) if m.merchant_id == args.merchant_id]
+    found = await merchants_in_directory(settings, only=frozenset({args.merchant_id}))
     if not found:
         raise SystemExit(f"merchant {args.merchant_id} is not registered")
     now = datetime.now(UTC)

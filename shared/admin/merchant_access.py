@@ -46,7 +46,7 @@ async def connect(bootstrap: str, sender: str) -> str | None:
 
 async def is_registered(bootstrap: str, sender: str) -> bool:
     # The records as published, sealed or not: a door needs no keys.
-    view = CompactedView(bootstrap, MERCHANT_CONFIG, MerchantRecord.model_validate_json)
+    view = CompactedView(bootstrap, MERCHANT_CONFIG, MerchantRecord.model_validate_json, only=frozenset({sender}))
     await view.start()
     try:
         return view.get(sender) is not None

@@ -151,3 +151,24 @@ async def test_the_unchecked_view_reads_records_from_before_the_seal(topic: Comp
         assert await view.lookup("merchant") == b"old"
     finally:
         await view.stop()
+
+
+async def test_a_view_of_one_key_reads_only_its_records_and_still_refuses_an_unsealed_one(topic: Compacted) -> None:
+    """What a command about one merchant uses: the others are passed over, their values never parsed."""
+    parsed: list[bytes] = []
+
+    def parse(raw: bytes) -> bytes:
+        parsed.append(raw)
+        return raw
+
+    for i in range(20):
+        await topic.publish(f"other-{i}", b"other")
+    await topic.publish("wanted", b"genuine")
+    await topic.producer.send_and_wait(topic.name, b"forged", key=b"wanted")  # no seal
+    view = CompactedView(topic.bootstrap, topic.name, parse, only=frozenset({"wanted"}))
+    await view.start()
+    try:
+        assert view.items() == {"wanted": b"genuine"}
+        assert parsed == [b"genuine"]
+    finally:
+        await view.stop()
