@@ -7,6 +7,11 @@ with a new password, printed once, and its grants: write its request topic, read
 only if that sender sent it (shared/ecticket/authentication.py), and answer on the sender's reply topic: a stolen
 HashKey is then not enough to act from another merchant's connection, and nobody reads another's replies. Run
 again, it replaces the password (the old one stops working at once). docs/security.md, "Merchant principals".
+
+`merchant-disconnect` closes the door: every grant of the principal goes (open connections lose them with their next
+request) and so does its credential (no new connection). The two topics stay, empty after their retention: replies
+to requests already in flight are still published there, and a reply to a topic that no longer exists would hold
+up the replying service's outbox (the broker creates no topics on its own).
 """
 
 from __future__ import annotations
@@ -15,10 +20,10 @@ import argparse
 import secrets
 
 from shared.access import sender_principal
-from shared.infra.acls import apply_acls, sender_bindings
+from shared.infra.acls import apply_acls, revoke_principal, sender_bindings
 from shared.infra.compacted import CompactedView
 from shared.infra.kafka_auth import auth_mode
-from shared.infra.scram import upsert_credential
+from shared.infra.scram import delete_credential, upsert_credential
 from shared.infra.topics_admin import ensure_topics
 from shared.merchants.model import MerchantRecord
 from shared.settings import Settings
@@ -44,6 +49,17 @@ async def connect(bootstrap: str, sender: str) -> str | None:
     return password
 
 
+async def disconnect(bootstrap: str, sender: str) -> int | None:
+    """Revokes the sender's principal; returns how many grants it had (None when the broker authenticates nobody).
+    Grants first: they are what an open connection loses at once."""
+    if auth_mode() == "none":
+        return None
+    principal = sender_principal(sender)
+    grants = await revoke_principal(bootstrap, principal)
+    await delete_credential(bootstrap, principal)
+    return grants
+
+
 async def is_registered(bootstrap: str, sender: str) -> bool:
     # The records as published, sealed or not: a door needs no keys.
     view = CompactedView(bootstrap, MERCHANT_CONFIG, MerchantRecord.model_validate_json, only=frozenset({sender}))
@@ -67,6 +83,16 @@ async def run(settings: Settings, args: argparse.Namespace) -> None:
         print(f"Kafka principal {sender_principal(sender)}, SASL/SCRAM-SHA-512 password (shown once): {password}")
 
 
+async def run_disconnect(settings: Settings, args: argparse.Namespace) -> None:
+    # Not refused for an unregistered id: the merchant may have gone from the configuration already.
+    sender: str = args.merchant_id
+    grants = await disconnect(settings.kafka_bootstrap, sender)
+    if grants is None:
+        print("the broker authenticates nobody (KAFKA_AUTH=none): there is no principal to revoke")
+        return
+    print(f"Kafka principal {sender_principal(sender)}: {grants} grants and its password revoked")
+
+
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     c = sub.add_parser(
         "merchant-connect",
@@ -74,3 +100,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     c.add_argument("--merchant-id", required=True, help="a MerchantID, or the PlatformID of a platform")
     c.set_defaults(run=run)
+    d = sub.add_parser(
+        "merchant-disconnect",
+        help="revoke a merchant's or platform's Kafka principal: its grants and its password (its topics stay)",
+    )
+    d.add_argument("--merchant-id", required=True, help="a MerchantID, or the PlatformID of a platform")
+    d.set_defaults(run=run_disconnect)

@@ -3,7 +3,8 @@
 aiokafka's CreateAclsRequest carries one binding and only versions 0-1, which Kafka 4 no longer accepts (KIP-896),
 so version 2-3 (flexible) is declared here with aiokafka's protocol types, as shared/infra/quotas.py declares
 AlterClientQuotas. Creating a binding that exists is a no-op, so applying the table again is idempotent; a grant
-removed from the table is not revoked by this (docs/security.md says how to revoke).
+removed from the table is not revoked by this (docs/security.md says how to revoke). `revoke_principal` deletes
+every grant of one principal (DeleteAcls, declared here the same way): a merchant's door closing.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from shared.infra.kafka_auth import ADMIN, kafka_security
 from shared.topics import INGEST_REPLIES, INGEST_REQUESTS, sender_topic
 
 # Kafka's codes (org.apache.kafka.common.resource / acl).
+ANY = 1  # in a filter: any resource type, pattern type, operation or permission
 TOPIC, GROUP, CLUSTER = 2, 3, 4
 LITERAL, PREFIXED = 3, 4
 READ, WRITE, CREATE, DESCRIBE = 3, 4, 5, 8
@@ -92,6 +94,22 @@ async def apply_acls(bootstrap: str, bindings: Sequence[Binding] | None = None) 
     return len(rows)
 
 
+async def revoke_principal(bootstrap: str, principal: str) -> int:
+    """Deletes every grant of `principal` (as admin), those of `sender_bindings` and any added by hand; returns how
+    many there were. The broker checks ACLs on every request, so connections already open lose them at once."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="ecticket-acls", **kafka_security(ADMIN))
+    await admin.start()
+    try:
+        response = await admin._send_request(DeleteAclsRequest(f"User:{principal}"))
+    finally:
+        await admin.close()
+    (code, message, matching, _tags), *_ = response.filter_results
+    refused = [row for row in matching if row[0]]
+    if code or refused:
+        raise AclsRefused(f"the broker refused to delete ACLs of {principal}: {code} {message} {refused[:5]}")
+    return len(matching)
+
+
 class AclsRefused(RuntimeError):
     pass
 
@@ -161,3 +179,68 @@ class CreateAclsRequest(Request[CreateAclsRequest_v2 | CreateAclsRequest_v3]):  
         self, request_struct_class: type[CreateAclsRequest_v2 | CreateAclsRequest_v3]
     ) -> CreateAclsRequest_v2 | CreateAclsRequest_v3:
         return request_struct_class(self._creations, {})
+
+
+class DeleteAclsResponse_v2(Response):  # type: ignore[misc]  # noqa: N801
+    API_KEY = 31
+    API_VERSION = 2
+    SCHEMA = Schema(
+        ("throttle_time_ms", Int32),
+        (
+            "filter_results",
+            CompactArray(
+                ("error_code", Int16),
+                ("error_message", CompactString("utf-8")),
+                (
+                    "matching_acls",
+                    CompactArray(
+                        ("error_code", Int16),
+                        ("error_message", CompactString("utf-8")),
+                        ("resource_type", Int8),
+                        ("resource_name", CompactString("utf-8")),
+                        ("pattern_type", Int8),
+                        ("principal", CompactString("utf-8")),
+                        ("host", CompactString("utf-8")),
+                        ("operation", Int8),
+                        ("permission_type", Int8),
+                        ("tags", TaggedFields),
+                    ),
+                ),
+                ("tags", TaggedFields),
+            ),
+        ),
+        ("tags", TaggedFields),
+    )
+
+
+class DeleteAclsRequest_v2(RequestStruct):  # type: ignore[misc]  # noqa: N801
+    FLEXIBLE_VERSION = True
+    API_KEY = 31
+    API_VERSION = 2
+    RESPONSE_TYPE = DeleteAclsResponse_v2
+    SCHEMA = Schema(
+        (
+            "filters",
+            CompactArray(
+                ("resource_type_filter", Int8),
+                ("resource_name_filter", CompactString("utf-8")),  # null: any name
+                ("pattern_type_filter", Int8),
+                ("principal_filter", CompactString("utf-8")),
+                ("host_filter", CompactString("utf-8")),  # null: any host
+                ("operation", Int8),
+                ("permission_type", Int8),
+                ("tags", TaggedFields),
+            ),
+        ),
+        ("tags", TaggedFields),
+    )
+
+
+class DeleteAclsRequest(Request[DeleteAclsRequest_v2]):  # type: ignore[misc]
+    API_KEY = 31
+
+    def __init__(self, principal: str) -> None:
+        self._filter: Any = (ANY, None, ANY, principal, None, ANY, ANY, {})
+
+    def build(self, request_struct_class: type[DeleteAclsRequest_v2]) -> DeleteAclsRequest_v2:
+        return request_struct_class([self._filter], {})

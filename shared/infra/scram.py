@@ -24,6 +24,10 @@ SCRAM_SHA_512 = 2  # Kafka's ScramMechanism code
 ITERATIONS = 8192
 
 
+# Kafka's RESOURCE_NOT_FOUND: deleting a credential that does not exist (a merchant disconnected twice).
+NO_SUCH_CREDENTIAL = 91
+
+
 class CredentialRefused(RuntimeError):
     pass
 
@@ -32,15 +36,26 @@ async def upsert_credential(bootstrap: str, user: str, password: str) -> None:
     """Creates `user`'s SCRAM-SHA-512 credential, or replaces it (the old password stops working at once)."""
     salt = secrets.token_bytes(32)
     salted = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, ITERATIONS)
+    await _alter(bootstrap, AlterUserScramCredentialsRequest(upsert=(user, salt, salted)), tolerated=())
+
+
+async def delete_credential(bootstrap: str, user: str) -> None:
+    """Removes `user`'s SCRAM-SHA-512 credential: no new connection gets in with it. A credential already gone is
+    not an error. Connections made before stay authenticated (Kafka checks a password only at the handshake); what
+    stops them is their ACLs going (shared/infra/acls.py, `revoke_principal`)."""
+    await _alter(bootstrap, AlterUserScramCredentialsRequest(delete=user), tolerated=(NO_SUCH_CREDENTIAL,))
+
+
+async def _alter(bootstrap: str, request: AlterUserScramCredentialsRequest, tolerated: tuple[int, ...]) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="ecticket-scram", **kafka_security(ADMIN))
     await admin.start()
     try:
-        response = await admin._send_request(AlterUserScramCredentialsRequest(user, salt, salted))
+        response = await admin._send_request(request)
     finally:
         await admin.close()
-    refused = [(name, code, message) for name, code, message, _tags in response.results if code]
+    refused = [(name, code, message) for name, code, message, _tags in response.results if code not in (0, *tolerated)]
     if refused:
-        raise CredentialRefused(f"the broker refused the credential: {refused}")
+        raise CredentialRefused(f"the broker refused the credential change: {refused}")
 
 
 class AlterUserScramCredentialsResponse_v0(Response):  # type: ignore[misc]  # noqa: N801 (aiokafka's naming)
@@ -86,10 +101,15 @@ class AlterUserScramCredentialsRequest_v0(RequestStruct):  # type: ignore[misc] 
 class AlterUserScramCredentialsRequest(Request[AlterUserScramCredentialsRequest_v0]):  # type: ignore[misc]
     API_KEY = 51
 
-    def __init__(self, user: str, salt: bytes, salted_password: bytes) -> None:
-        self._upsertion: Any = (user, SCRAM_SHA_512, ITERATIONS, salt, salted_password, {})
+    def __init__(self, *, upsert: tuple[str, bytes, bytes] | None = None, delete: str | None = None) -> None:
+        """`upsert`: (user, salt, salted password); `delete`: a user."""
+        self._upsertions: list[Any] = []
+        if upsert is not None:
+            user, salt, salted_password = upsert
+            self._upsertions.append((user, SCRAM_SHA_512, ITERATIONS, salt, salted_password, {}))
+        self._deletions: list[Any] = [(delete, SCRAM_SHA_512, {})] if delete else []
 
     def build(
         self, request_struct_class: type[AlterUserScramCredentialsRequest_v0]
     ) -> AlterUserScramCredentialsRequest_v0:
-        return request_struct_class([], [self._upsertion], {})
+        return request_struct_class(self._deletions, self._upsertions, {})

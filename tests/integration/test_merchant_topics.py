@@ -16,7 +16,7 @@ from typing import Any
 import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaConnectionError
+from aiokafka.errors import KafkaConnectionError, TopicAuthorizationFailedError
 
 from shared.access import sender_principal
 from shared.admin.merchant_access import connect
@@ -152,6 +152,38 @@ async def test_a_merchants_principal_writes_its_own_topic_and_reads_the_replies_
     with pytest.raises(KafkaConnectionError):
         await stale.start()
     await stale.stop()
+
+
+@pytest.mark.skipif(auth_mode() != "scram", reason="the broker does not authenticate (KAFKA_AUTH=none)")
+async def test_a_disconnected_merchant_loses_its_open_connection_and_cannot_connect_again(topics: Settings) -> None:
+    merchant = await fresh_merchant(topics)
+    password = await connect(topics.kafka_bootstrap, merchant)
+    assert password is not None
+    principal, door = sender_principal(merchant), sender_topic(INGEST_REQUESTS, merchant)
+    open_producer = AIOKafkaProducer(
+        bootstrap_servers=topics.kafka_bootstrap, acks="all", **kafka_security(principal, password)
+    )
+    await open_producer.start()
+    try:
+        await open_producer.send_and_wait(door, b"{}", key=b"before")
+
+        code, output = await admin_cli("merchant-disconnect", "--merchant-id", merchant)
+        assert (code, output) == (0, f"Kafka principal {principal}: 3 grants and its password revoked\n")
+
+        with pytest.raises(TopicAuthorizationFailedError):
+            await asyncio.wait_for(open_producer.send_and_wait(door, b"{}", key=b"after"), 20)
+    finally:
+        await open_producer.stop()
+    newcomer = AIOKafkaProducer(
+        bootstrap_servers=topics.kafka_bootstrap, request_timeout_ms=5000, **kafka_security(principal, password)
+    )
+    with pytest.raises(KafkaConnectionError):
+        await newcomer.start()
+    await newcomer.stop()
+    assert await admin_cli("merchant-disconnect", "--merchant-id", merchant) == (
+        0,
+        f"Kafka principal {principal}: 0 grants and its password revoked\n",
+    )
 
 
 async def admin_cli(*args: str) -> tuple[int, str]:
