@@ -14,6 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from deploy.bench import (
     audit,
+    door_rebalance,
     gateway,
     hostile,
     issuance,
@@ -63,6 +64,7 @@ def main() -> None:
             "ops",
             "scale",
             "storage",
+            "doors",
         ),
         help="run just this benchmark",
     )
@@ -112,6 +114,13 @@ def main() -> None:
         report = Report("Queries: latency under load, Issue → result, paging", query.command(args.only))
         print(f"benchmark: queries at {query.LOAD_RATE}/s, Issue → result, paging 10,000 tickets")
         asyncio.run(query.run(settings.kafka_bootstrap, report))
+        report.append_to_docs()
+    if args.only in (None, "doors"):
+        subprocess.run(["bash", str(ROOT / "deploy/local/services.sh"), "stop"], check=True)
+        start_services(door_rebalance.SERVICES)
+        report = Report("A new merchant door: what its rebalance costs the others", door_rebalance.command())
+        print(f"benchmark: queries at {door_rebalance.RATE}/s while {door_rebalance.DOORS} merchant doors are opened")
+        asyncio.run(door_rebalance.run(settings.kafka_bootstrap, report))
         report.append_to_docs()
     if args.only in (None, "gateway"):
         # Alone: redemption answers the write-offs, the gateway relays them over HTTP.
