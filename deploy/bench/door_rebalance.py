@@ -16,11 +16,12 @@ import os
 import secrets
 import time
 import uuid
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
 from deploy.bench.common import Report, percentile
-from deploy.bench.query import Replies, issue_orders, query, send
+from deploy.bench.query import Replies, issue_orders, query, send_paced
 from shared.admin.merchant_access import connect
 from shared.infra.kafka_auth import kafka_security
 from shared.infra.quotas import LOAD_GENERATOR_CLIENT
@@ -37,23 +38,8 @@ def command() -> str:
     return "make bench BENCH_ARGS='--only doors'"
 
 
-async def steady_queries(
-    client: MerchantClient, orders: list[str], rate: int, seconds: float, sent: dict[str, float]
-) -> None:
-    """QueryIssueResult of the orders in turn at `rate` per second; the send time of each request id in `sent`."""
-    pending = []
-    start = time.perf_counter()
-    for i in range(int(rate * seconds)):
-        delay = start + i / rate - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        message = query(client, "QueryIssueResult", MerchantTradeNo=orders[i % len(orders)])
-        sent[message["request_id"]] = time.perf_counter()
-        pending.append(await send(client, message))
-        if len(pending) >= 200:
-            await asyncio.gather(*pending)
-            pending.clear()
-    await asyncio.gather(*pending)
+def status_query(client: MerchantClient, trade_no: str) -> dict[str, Any]:
+    return query(client, "QueryIssueResult", MerchantTradeNo=trade_no)
 
 
 async def open_doors(bootstrap: str, count: int, window: float, opened: list[float]) -> None:
@@ -84,11 +70,11 @@ async def run(bootstrap: str, report: Report, *, rate: int = RATE, doors: int = 
         run_id = uuid.uuid4().hex[:6].upper()
         orders = [f"DR{run_id}{i:06d}" for i in range(ORDERS)]
         await issue_orders(client, replies, orders, 1)
-        sent: dict[str, float] = {}
         opened: list[float] = []
-        seconds = WINDOW_SECONDS * (doors + 1)
-        await asyncio.gather(
-            steady_queries(client, orders, rate, seconds, sent), open_doors(bootstrap, doors, WINDOW_SECONDS, opened)
+        count = int(rate * WINDOW_SECONDS * (doors + 1))
+        sent, _ = await asyncio.gather(
+            send_paced(client, lambda i: status_query(client, orders[i % len(orders)]), rate, count),
+            open_doors(bootstrap, doors, WINDOW_SECONDS, opened),
         )
         await replies.wait(list(sent), 120)
         latency = {r: (replies.seen[r][0] - at) * 1000 for r, at in sent.items()}

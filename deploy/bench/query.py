@@ -11,6 +11,7 @@ import json
 import os
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
@@ -110,6 +111,43 @@ async def issue_orders(client: MerchantClient, replies: Replies, trade_nos: list
     return ticket_nos
 
 
+def mixed_queries(client: MerchantClient, orders: list[str], tickets: list[str]) -> Callable[[int], dict[str, Any]]:
+    """The load's i-th query: QueryIssueResult and QueryTicketStatus in turn, over the orders and their tickets."""
+
+    def make(i: int) -> dict[str, Any]:
+        if i % 2:
+            return query(client, "QueryTicketStatus", TicketNo=tickets[i % len(tickets)])
+        return query(client, "QueryIssueResult", MerchantTradeNo=orders[i % len(orders)])
+
+    return make
+
+
+async def send_paced(
+    client: MerchantClient,
+    message_of: Callable[[int], dict[str, Any]],
+    rate: int,
+    count: int,
+    clock: Callable[[], float] = time.perf_counter,
+) -> dict[str, float]:
+    """`count` requests at `rate` a second, the i-th made by `message_of(i)`; when each was sent, by `clock`, per
+    request id. Acknowledgements are gathered 200 at a time, so a slow ack never holds up the pace."""
+    sent: dict[str, float] = {}
+    pending = []
+    start = time.perf_counter()
+    for i in range(count):
+        delay = start + i / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        message = message_of(i)
+        sent[message["request_id"]] = clock()
+        pending.append(await send(client, message))
+        if len(pending) >= 200:
+            await asyncio.gather(*pending)
+            pending.clear()
+    await asyncio.gather(*pending)
+    return sent
+
+
 async def query_load(
     client: MerchantClient, replies: Replies, orders: list[str], tickets: list[str], rate: int, report: Report
 ) -> list[float]:
@@ -119,23 +157,8 @@ async def query_load(
     instance = os.environ.get("INFRA_NAME", "bench")
     pids = {name: pid for name, pid in service_pids(instance).items() if name in ("query", "issuance")}
     cpu_before = process_cpu_seconds(instance, pids)
-    sent: dict[str, float] = {}
-    pending = []
     start = time.perf_counter()
-    for i in range(rate * LOAD_SECONDS):
-        delay = start + i / rate - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        if i % 2:
-            message = query(client, "QueryTicketStatus", TicketNo=tickets[i % len(tickets)])
-        else:
-            message = query(client, "QueryIssueResult", MerchantTradeNo=orders[i % len(orders)])
-        sent[message["request_id"]] = time.perf_counter()
-        pending.append(await send(client, message))
-        if len(pending) >= 200:
-            await asyncio.gather(*pending)
-            pending.clear()
-    await asyncio.gather(*pending)
+    sent = await send_paced(client, mixed_queries(client, orders, tickets), rate, rate * LOAD_SECONDS)
     sending = time.perf_counter() - start
     await replies.wait(list(sent), 120)
     answering = max(replies.seen[r][0] for r in sent) - start

@@ -16,12 +16,11 @@ import json
 import os
 import time
 import uuid
-from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
 from deploy.bench.common import percentile
-from deploy.bench.query import ISSUED_ORDERS, Replies, issue_orders, query, send
+from deploy.bench.query import ISSUED_ORDERS, Replies, issue_orders, mixed_queries, send_paced
 from shared.infra.kafka_auth import kafka_security
 from shared.infra.quotas import LOAD_GENERATOR_CLIENT
 from shared.sandbox.merchant import MerchantClient
@@ -50,24 +49,6 @@ class StampedReplies(Replies):
                 self.arrived = asyncio.Event()
 
 
-async def paced_queries(client: MerchantClient, orders: list[str], tickets: list[str], rate: int) -> dict[str, float]:
-    """`rate` queries/s for SECONDS, as the query benchmark sends them; when each was sent (wall clock)."""
-    sent: dict[str, float] = {}
-    pending: list[Any] = []
-    start = time.perf_counter()
-    for i in range(rate * SECONDS):
-        if (delay := start + i / rate - time.perf_counter()) > 0:
-            await asyncio.sleep(delay)
-        if i % 2:
-            message = query(client, "QueryTicketStatus", TicketNo=tickets[i % len(tickets)])
-        else:
-            message = query(client, "QueryIssueResult", MerchantTradeNo=orders[i % len(orders)])
-        sent[message["request_id"]] = time.time()
-        pending.append(await send(client, message))
-    await asyncio.gather(*pending)
-    return sent
-
-
 async def run(bootstrap: str, rate: int) -> None:
     producer = AIOKafkaProducer(
         client_id=LOAD_GENERATOR_CLIENT, bootstrap_servers=bootstrap, acks="all", linger_ms=1, **kafka_security()
@@ -79,7 +60,7 @@ async def run(bootstrap: str, rate: int) -> None:
     try:
         orders = [f"QH{uuid.uuid4().hex[:6].upper()}{i:06d}" for i in range(ISSUED_ORDERS)]
         tickets = await issue_orders(client, replies, orders, 1)
-        sent = await paced_queries(client, orders, tickets, rate)
+        sent = await send_paced(client, mixed_queries(client, orders, tickets), rate, rate * SECONDS, clock=time.time)
         await replies.wait(list(sent), 120)
     finally:
         await replies.stop()
