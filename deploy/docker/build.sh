@@ -57,7 +57,8 @@ kafka() {
       { tail -n 30 "$STAGE/kafka-mvn.log" >&2; exit 1; }
     sha256sum <"$pom" | cut -d' ' -f1 >"$context/libs/.stamp"
   fi
-  cp "$ROOT/deploy/local/kafka/log4j2.properties" "$HERE/kafka/run" "$HERE/kafka/kafka-broker-api-versions.sh" "$context/"
+  cp "$ROOT/deploy/local/kafka/log4j2.properties" "$HERE/kafka/run" "$HERE/kafka/kafka-broker-api-versions.sh" \
+    "$HERE/kafka/kafka-storage.sh" "$context/"
   build "$KAFKA_IMAGE" "$context" "$HERE/kafka/Dockerfile"
 }
 

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # `make compose-check`: builds the images (deploy/docker/build.sh: the platform image, and the stand-ins for
 # apache/kafka and postgres unless ECTICKET_KAFKA_IMAGE / ECTICKET_POSTGRES_IMAGE name other images), brings
-# docker-compose.yml up as a project of its own on ports of its own, waits until every container is healthy, drives
-# the demos from the host (deploy/local/demo.py over Kafka, demo_http.py through the gateway), checks their answers,
-# and tears it all down (volumes too), whatever happened. Logs of containers not healthy are printed on failure.
+# docker-compose.yml up as a project of its own on ports of its own, waits until every container is healthy, checks
+# that the broker refuses clients without credentials (deploy/docker/kafka_refusals.py), drives the demos from the
+# host as admin (deploy/local/demo.py over Kafka, demo_http.py through the gateway), checks their answers, and tears
+# it all down (volumes too), whatever happened. Logs of containers not healthy are printed on failure.
 #
 # Environment: COMPOSE_CHECK_KEEP=1 leaves the stack up (tear it down with the command it prints).
 set -euo pipefail
@@ -44,7 +45,8 @@ show_unhealthy() {
   for id in $("${COMPOSE[@]}" ps -q); do
     name=$(docker inspect --format '{{.Name}}' "$id")
     state=$(docker inspect --format '{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{end}} exit={{.State.ExitCode}}' "$id")
-    [[ "$state" == "running healthy "* || "$name" == *[-_]setup[-_]* && "$state" == "exited  exit=0" ]] && continue
+    [[ "$state" == "running healthy "* || "$name" =~ [-_](setup|credentials)[-_] && "$state" == "exited  exit=0" ]] &&
+      continue
     log "$name: $state; its last log lines:"
     docker logs --tail 40 "$id" 2>&1 | sed 's/^/    /' >&2
   done
@@ -76,9 +78,11 @@ while :; do
     read -r name status health code < <(docker inspect --format \
       '{{.Name}} {{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}} {{.State.ExitCode}}' "$id")
     case "$name:$status:$health" in
-      *[-_]setup[-_]*:exited:none) ((code == 0)) || { log "$name exited $code"; exit 1; } ;;
+      *[-_]setup[-_]*:exited:none | *[-_]credentials[-_]*:exited:none)
+        ((code == 0)) || { log "$name exited $code"; exit 1; } ;;
       *:running:healthy) ;;
-      *:running:starting | *:created:* | *[-_]setup[-_]*:running:none) waiting=$((waiting + 1)) ;;
+      *:running:starting | *:created:* | *[-_]setup[-_]*:running:none | *[-_]credentials[-_]*:running:none)
+        waiting=$((waiting + 1)) ;;
       *) log "$name is $status/$health"; exit 1 ;;
     esac
   done
@@ -88,8 +92,17 @@ while :; do
 done
 log "$("${COMPOSE[@]}" ps -q | wc -l) containers up, all healthy"
 
-# The demo from the host, through the published ports: the same script `make run` drives.
-export KAFKA_BOOTSTRAP="127.0.0.1:$KAFKA_HOST_PORT"
+# From the host, through the published ports. The broker authenticates: the host's tools act as admin, with the
+# password the credentials job made (read from the broker's volume; it is in no file on the host).
+export KAFKA_BOOTSTRAP="127.0.0.1:$KAFKA_HOST_PORT" KAFKA_AUTH=scram KAFKA_TLS=0 KAFKA_PRINCIPAL=admin
+unset KAFKA_CREDENTIALS_DIR KAFKA_TLS_CA  # a sourced .run/<name>/env's, which are another broker's
+refusals_log="$ROOT/.cache/docker/compose-check-refusals.log"
+refusals=$("${COMPOSE[@]}" exec -T kafka cat /etc/kafka/credentials/notification |
+  timeout 120 "$PY" deploy/docker/kafka_refusals.py notification 2>"$refusals_log") ||
+  { printf '%s\n' "$refusals" >&2; tail -n 20 "$refusals_log" >&2; log "the broker let in what it must refuse"; exit 1; }
+log "the broker refuses: $(printf '%s' "$refusals" | sed 's/^ok *//' | paste -sd ';' | sed 's/;/; /g')"
+KAFKA_PASSWORD=$("${COMPOSE[@]}" exec -T kafka cat /etc/kafka/credentials/admin)
+export KAFKA_PASSWORD
 export DATABASE_URL="postgresql://postgres:$POSTGRES_PASSWORD@127.0.0.1:$POSTGRES_HOST_PORT/ecticket"
 export PROCESSOR_URL="http://127.0.0.1:$PROCESSOR_HOST_PORT"
 demo_log="$ROOT/.cache/docker/compose-check-demo.log"

@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml  # type: ignore[import-untyped]  # no stubs; only safe_load is used
 
 import shared.contracts  # noqa: F401 (registers every event type)
 from shared.access import ACCESS, AUDITOR, OPS, PRINCIPALS, RUNTIME_WRITES, UngrantedTopics, require_reads
@@ -46,6 +47,30 @@ def test_infra_sh_makes_a_credential_for_every_principal_and_no_other() -> None:
     listed = re.search(r"KAFKA_PRINCIPALS=\(([^)]*)\)", script)
     assert listed is not None
     assert listed.group(1).split() == list(PRINCIPALS)
+
+
+def test_docker_compose_makes_a_credential_for_every_principal_and_gives_each_container_its_own_only() -> None:
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    job = services["credentials"]
+    assert job["command"] == list(PRINCIPALS)  # the broker is formatted with one SCRAM credential per password
+    volume_of = {m.split(":")[1].removeprefix("/credentials/"): m.split(":")[0] for m in job["volumes"][1:]}
+    principal_of = {
+        **{f"services.{s}": s for s in PLATFORM_SERVICES},
+        "services.ops": OPS,
+        "deploy.simulators.processor": "payment_processor",
+        "deploy.simulators.bank": "escrow_bank",
+        "shared.setup": "admin",
+    }
+    containers = {n: s for n, s in services.items() if s.get("command", [None])[0] == "python"}
+    assert set(principal_of) == {s["command"][2] for s in containers.values()}  # every platform process runs here
+    for name, service in containers.items():
+        principal = principal_of[service["command"][2]]
+        assert service["environment"]["KAFKA_PRINCIPAL"] == principal, name
+        assert service["environment"]["KAFKA_AUTH"] == "scram", name
+        # One credentials volume mounted, the one the job gave this principal's password alone.
+        mounts = [v for v in service["volumes"] if ":/run/kafka-credentials" in v]
+        assert [m.split(":")[0] for m in mounts] == [volume_of[principal]], name
+        assert volume_of[principal] not in {m.split(":")[0] for m in services["kafka"]["volumes"]}
 
 
 @pytest.mark.parametrize("principal", [*PLATFORM_SERVICES, *SIMULATED_SYSTEMS])
