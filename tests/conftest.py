@@ -69,14 +69,14 @@ def infra() -> Iterator[Settings]:
 
     with ExitStack() as containers:
         try:
-            bootstrap, url = start_servers(containers)
+            servers = start_servers(containers)
         except Exception as exc:  # no Docker engine, or no image: say how to get real servers instead
             pytest.fail(
                 "integration tests need real Kafka and PostgreSQL: run `make test` (local servers) or "
                 "`make test-docker` (containers, docs/docker.md), or start them with "
                 f"`bash deploy/local/infra.sh up && source .run/dev/env` ({exc!r})"
             )
-        os.environ.update(KAFKA_BOOTSTRAP=bootstrap, DATABASE_URL=url)
+        os.environ.update(servers)
         yield Settings.from_env()
 
 

@@ -20,5 +20,8 @@ build=()
 # (the fixture stops its containers itself; TESTCONTAINERS_RYUK_DISABLED=false turns it back on).
 export TESTCONTAINERS_RYUK_DISABLED="${TESTCONTAINERS_RYUK_DISABLED:-true}"
 # No servers in the environment, so the fixture starts containers (a sourced .run/<name>/env must not win).
-unset KAFKA_BOOTSTRAP DATABASE_URL
+unset KAFKA_BOOTSTRAP DATABASE_URL KAFKA_CREDENTIALS_DIR KAFKA_PASSWORD KAFKA_PRINCIPAL KAFKA_TLS_CA
+# The broker authenticates as docker-compose.yml's does (passwords made for the session: tests/support/containers.py);
+# KAFKA_AUTH=none runs it PLAINTEXT. Set here, not by the fixture, because tests read it when they are collected.
+export KAFKA_AUTH="${KAFKA_AUTH:-scram}" KAFKA_TLS=0
 exec "$ROOT/.venv/bin/pytest" "${files[@]}" "$@"
