@@ -5,6 +5,10 @@ committed files under deploy/k8s/base are this script's output, and `--check` (r
 differ. Each service is a StatefulSet: its pods' names are stable (`issuance-0`, `issuance-1`, ...), and that name
 is the instance's ECTICKET_INSTANCE_ID, its static membership in the consumer group (a restarted pod takes its
 partitions back without a group-wide rebalance). Resources are sized from `make bench` (docs/scaling.md).
+
+The broker authenticates (KAFKA_AUTH=scram, docs/security.md): each process is its own principal and gets its own
+password only, one key of the Secret `ecticket-kafka-credentials` (a key per principal, made beforehand like
+`ecticket-secrets`: docs/scaling.md "Kubernetes").
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ NAMESPACE = "ecticket"
 IMAGE = "ecticket-platform:latest"  # built from deploy/docker/Dockerfile
 METRICS_PORT = 9400
 READY_FILE = "/tmp/ecticket-ready"
+KAFKA_CREDENTIALS_SECRET = "ecticket-kafka-credentials"
+ADMIN = "admin"  # the broker's super user: the setup job (topics, ACLs, quotas)
 
 
 @dataclass(frozen=True)
@@ -31,6 +37,11 @@ class Process:
     http_port: int | None = None  # a port served to others besides /metrics (the gateway, the ops dashboard)
     http_env: tuple[str, str] | None = None  # (host variable, port variable) that make it listen there
     memory_mi: int = 192  # request; the limit is twice that
+
+    @property
+    def principal(self) -> str:
+        """Its Kafka principal: the service's schema name (shared/access.py), which is its name with underscores."""
+        return self.name.replace("-", "_")
 
 
 PROCESSES = (
@@ -49,8 +60,21 @@ def labels(p: Process) -> dict[str, str]:
     return {"app.kubernetes.io/name": p.name, "app.kubernetes.io/part-of": "ecticket"}
 
 
+def kafka_identity(principal: str) -> list[dict[str, Any]]:
+    """Who the process is to the broker, and its password from its own key of the credentials Secret (not envFrom:
+    a container gets its own key only, never the other principals')."""
+    return [
+        {"name": "KAFKA_PRINCIPAL", "value": principal},
+        {
+            "name": "KAFKA_PASSWORD",
+            "valueFrom": {"secretKeyRef": {"name": KAFKA_CREDENTIALS_SECRET, "key": principal}},
+        },
+    ]
+
+
 def container(p: Process) -> dict[str, Any]:
     env: list[dict[str, Any]] = [
+        *kafka_identity(p.principal),
         # The pod's own name (issuance-0, ...): stable across restarts, unique in the group.
         {"name": "ECTICKET_INSTANCE_ID", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
         {"name": "ECTICKET_READY_FILE", "value": READY_FILE},
@@ -135,6 +159,8 @@ def config_map() -> dict[str, Any]:
         "metadata": {"name": "ecticket-config", "namespace": NAMESPACE},
         "data": {
             "KAFKA_BOOTSTRAP": "kafka-0.kafka:9092,kafka-1.kafka:9092,kafka-2.kafka:9092",
+            # SASL/SCRAM-SHA-512 with ACLs (docs/security.md); each process's principal and password are its own.
+            "KAFKA_AUTH": "scram",
             "PROCESSOR_URL": "https://payment.ecpay.com.tw",
             "BUSINESS_DAY_CUTOFF": "00:00",
         },
@@ -142,13 +168,15 @@ def config_map() -> dict[str, Any]:
 
 
 def setup_job() -> dict[str, Any]:
-    """Topics (partitions, retention, compaction) from shared/topics.py; each service migrates its own schema when
-    it starts. Safe to run again: existing topics are left as they are."""
+    """Topics (partitions, retention, compaction) from shared/topics.py, the ACLs of shared/access.py and the quotas,
+    as admin; each service migrates its own schema when it starts. Safe to run again: existing topics are left as
+    they are, grants are added once."""
     job_container = {
         "name": "setup",
         "image": IMAGE,
         "command": ["python", "-m", "shared.setup"],
         "envFrom": [{"configMapRef": {"name": "ecticket-config"}}, {"secretRef": {"name": "ecticket-secrets"}}],
+        "env": kafka_identity(ADMIN),
         "securityContext": {"runAsNonRoot": True, "runAsUser": 10001, "allowPrivilegeEscalation": False},
     }
     return {

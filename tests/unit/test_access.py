@@ -11,6 +11,7 @@ import pytest
 import yaml  # type: ignore[import-untyped]  # no stubs; only safe_load is used
 
 import shared.contracts  # noqa: F401 (registers every event type)
+from deploy.k8s.generate import PROCESSES, stateful_set
 from shared.access import ACCESS, AUDITOR, OPS, PRINCIPALS, RUNTIME_WRITES, UngrantedTopics, require_reads
 from shared.contracts.events import REGISTRY
 from shared.infra.acls import GROUP, LITERAL, PREFIXED, READ, TOPIC, WRITE, Binding, platform_bindings, sender_bindings
@@ -71,6 +72,14 @@ def test_docker_compose_makes_a_credential_for_every_principal_and_gives_each_co
         mounts = [v for v in service["volumes"] if ":/run/kafka-credentials" in v]
         assert [m.split(":")[0] for m in mounts] == [volume_of[principal]], name
         assert volume_of[principal] not in {m.split(":")[0] for m in services["kafka"]["volumes"]}
+
+
+def test_each_kubernetes_process_authenticates_as_its_own_principal_with_its_own_secret_key() -> None:
+    for process in PROCESSES:
+        assert process.principal in PRINCIPALS, process.name
+        env = {e["name"]: e for e in stateful_set(process)["spec"]["template"]["spec"]["containers"][0]["env"]}
+        assert env["KAFKA_PRINCIPAL"]["value"] == process.principal
+        assert env["KAFKA_PASSWORD"]["valueFrom"]["secretKeyRef"]["key"] == process.principal
 
 
 @pytest.mark.parametrize("principal", [*PLATFORM_SERVICES, *SIMULATED_SYSTEMS])
