@@ -25,7 +25,7 @@ for principal in "$@"; do
   own="/credentials/$principal"
   [ -d "$own" ] || continue  # a principal with no container here (the auditor): its password is the broker's only
   cp "$ALL/$principal" "$own/$principal"
-  chown "$SERVICE_UID:$SERVICE_UID" "$own" "$own/$principal"
+  chown "$SERVICE_UID" "$own" "$own/$principal"
   chmod 0700 "$own"
   chmod 0400 "$own/$principal"
 done
