@@ -29,3 +29,21 @@ def test_a_scan_reads_every_value_and_leaves_the_hot_ones_as_they_are() -> None:
         cold[f"k{n}"] = n
     assert sorted(cold.values()) == list(range(6)) and dict(cold.items()) == {f"k{n}": n for n in range(6)}
     assert cold.peek("k0") == 0 and list(cold)[:2] == ["k4", "k5"]  # still the last two written
+
+
+def test_a_value_read_then_replaced_cools_as_the_new_value_not_the_bytes_it_was_read_from() -> None:
+    cold: ColdMap[str, int] = ColdMap(hot=1)
+    cold["a"], cold["b"] = 1, 2
+    assert cold["a"] == 1  # warmed from its bytes; "b" cools
+    cold["a"] = 10
+    assert cold["b"] == 2 and cold["a"] == 10 and cold["b"] == 2  # "a" went cold and came back
+
+
+def test_a_map_saved_before_it_kept_read_values_bytes_still_loads_and_reads() -> None:
+    cold: ColdMap[str, int] = ColdMap(hot=1)
+    cold["a"], cold["b"] = 1, 2
+    state = dict(vars(cold))
+    del state["_packed"]
+    loaded: ColdMap[str, int] = ColdMap.__new__(ColdMap)
+    loaded.__setstate__(state)
+    assert loaded["a"] == 1 and loaded["b"] == 2 and loaded["a"] == 1

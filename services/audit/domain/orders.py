@@ -10,10 +10,10 @@ unless the payment is younger than `grace` at the log's end (it may still be iss
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from services.audit.domain.coldmap import ColdMap
 from services.audit.domain.records import Finding, Findings
 from services.escrow_settlement.domain.state import OrderBook, OrderStatus
 from shared.contracts.common import TicketType
@@ -63,9 +63,9 @@ class OrderChecks:
             )
             self._find("payment_mismatch", where, detail, event.merchant_id)
 
-    def finish(self, books: Mapping[str, OrderBook], log_end: datetime | None) -> None:
-        for key in sorted(books):  # one book at a time: they may be kept compressed
-            book = books[key]
+    def finish(self, books: ColdMap[str, OrderBook], log_end: datetime | None) -> None:
+        for key in sorted(books):  # one book at a time, left cold: warming each would compress another
+            book = books.peek(key)
             status = book.status
             if status is OrderStatus.MISMATCH:
                 detail = f"paid NT${book.paid}, issued NT${book.issued.pickup_total if book.issued else 0}"
