@@ -82,8 +82,10 @@ lint: $(STAMP)
 # Benchmarks claim durability: fsync stays on here.
 # Every run starts from an empty instance: tables and logs left by earlier runs (30 GB after a few) made results
 # depend on history (expiry 19,900-20,100 tickets/s on such an instance, 21,000-22,100 on an empty one).
+# Its ports stay below Linux's ephemeral range (32768-60999), as infra.sh's own do: 35432 was taken by some client's
+# outgoing connection between two runs, and PostgreSQL could not start ("Address already in use").
 bench: $(STAMP)
-	@export INFRA_NAME=bench KAFKA_PORT=$${BENCH_KAFKA_PORT:-39092} PG_PORT=$${BENCH_PG_PORT:-35432}; \
+	@export INFRA_NAME=bench KAFKA_PORT=$${BENCH_KAFKA_PORT:-31092} PG_PORT=$${BENCH_PG_PORT:-31432}; \
 	bash deploy/local/infra.sh down >/dev/null 2>&1; rm -rf .run/bench; \
 	bash deploy/local/infra.sh up || exit 1; \
 	source .run/bench/env; \
