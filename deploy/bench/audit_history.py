@@ -11,11 +11,16 @@ no broker; `deploy.bench.audit.publish` appends them to real outboxes and runs t
 from __future__ import annotations
 
 import uuid
+import zlib
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from services.audit.domain.records import Record
+from services.audit.domain.verify import TOPIC_ORDER
 from services.escrow_settlement import outbound as settlement_out
 from services.escrow_settlement.domain.accounts import Account
 from services.escrow_settlement.domain.batch import Slice, settle
@@ -35,6 +40,7 @@ from shared.contracts.issuance import IssuedTicket, IssueFailed, PaymentRef, Tic
 from shared.contracts.payments import PaymentConfirmed
 from shared.contracts.settlement import TransferConfirmed, TransferKind
 from shared.ids import derived_id
+from shared.topics import AUDIT_CHECKPOINTS, BY_NAME
 
 MERCHANTS = ("3000001", "3000002", "3000003")
 START = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)  # 10:00 in Taipei
@@ -83,6 +89,27 @@ class History:
             owned = self.balances.setdefault(a.owner, {})
             owned[a] = owned.get(a, 0) + v - loaded.balances.get(a, 0)
         self.events["escrow_settlement"] += [settlement_out.entry_posted(e, at) for e in outcome.entries]
+
+
+def as_log(generated: History, key: Ed25519PrivateKey, at: datetime) -> tuple[Record, ...]:
+    """The history as the log holds it, for a replay without a broker: per topic, partition by partition (the key's
+    crc32, as the tests' partitioner), each service's final link signed by `key` (id "k1") at `at`."""
+    by_topic: dict[str, list[tuple[int, Record]]] = {t: [] for t in TOPIC_ORDER}
+    offsets: Counter[tuple[str, int]] = Counter()
+    tails: dict[str, chain.Link] = {}
+    for service, event, link in generated.records():
+        partition = zlib.crc32(event.key.encode()) % BY_NAME[event.topic].partitions
+        offset = offsets[(event.topic, partition)]
+        offsets[(event.topic, partition)] += 1
+        headers = (("event_type", event.event_type.encode()), *link.headers())
+        record = Record(event.topic, partition, offset, 0, event.key.encode(), event.value, headers)
+        by_topic[event.topic].append((partition, record))
+        tails[service] = link
+    records = [r for t in TOPIC_ORDER for _, r in sorted(by_topic[t], key=lambda pr: (pr[0], pr[1].offset))]
+    for n, (service, tail) in enumerate(sorted(tails.items())):
+        checkpoint = chain.Checkpoint(service, tail.seq, tail.link, at, "k1").signed(key)
+        records.append(Record(AUDIT_CHECKPOINTS, 0, n, 0, service.encode(), checkpoint.to_bytes(), ()))
+    return tuple(records)
 
 
 def generate(orders: int, prefix: str = "", overpay: int = 0) -> History:

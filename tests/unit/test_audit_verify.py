@@ -4,8 +4,6 @@ clean as generated, and each kind of tampering found, said where it is."""
 from __future__ import annotations
 
 import json
-import zlib
-from collections import Counter
 from dataclasses import replace
 from datetime import UTC, datetime
 from functools import cache
@@ -13,12 +11,12 @@ from functools import cache
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from deploy.bench.audit_history import History, generate
+from deploy.bench.audit_history import History, as_log, generate
 from services.audit.domain.records import Record
-from services.audit.domain.verify import TOPIC_ORDER, Options, Verifier
+from services.audit.domain.verify import Options, Verifier
 from shared.contracts import chain
 from shared.infra.chain import CHAINED_TOPICS
-from shared.topics import AUDIT_CHECKPOINTS, BY_NAME, REDEMPTION_EVENTS, SETTLEMENT_EVENTS
+from shared.topics import AUDIT_CHECKPOINTS, REDEMPTION_EVENTS, SETTLEMENT_EVENTS
 
 pytestmark = pytest.mark.unit
 
@@ -34,22 +32,7 @@ def history() -> tuple[Record, ...]:
 
 
 def records_of(generated: History) -> tuple[Record, ...]:
-    by_topic: dict[str, list[tuple[int, Record]]] = {t: [] for t in TOPIC_ORDER}
-    offsets: Counter[tuple[str, int]] = Counter()
-    tails: dict[str, chain.Link] = {}
-    for service, event, link in generated.records():
-        partition = zlib.crc32(event.key.encode()) % BY_NAME[event.topic].partitions
-        offset = offsets[(event.topic, partition)]
-        offsets[(event.topic, partition)] += 1
-        headers = (("event_type", event.event_type.encode()), *link.headers())
-        record = Record(event.topic, partition, offset, 0, event.key.encode(), event.value, headers)
-        by_topic[event.topic].append((partition, record))
-        tails[service] = link
-    records = [r for t in TOPIC_ORDER for _, r in sorted(by_topic[t], key=lambda pr: (pr[0], pr[1].offset))]
-    for n, (service, tail) in enumerate(sorted(tails.items())):
-        checkpoint = chain.Checkpoint(service, tail.seq, tail.link, AT, "k1").signed(KEY)
-        records.append(Record(AUDIT_CHECKPOINTS, 0, n, 0, service.encode(), checkpoint.to_bytes(), ()))
-    return tuple(records)
+    return as_log(generated, KEY, AT)
 
 
 def verify(records: list[Record] | tuple[Record, ...]) -> Verifier:
