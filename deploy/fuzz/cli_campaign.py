@@ -215,5 +215,8 @@ def summary(report: CliReport) -> str:
             f"merchants on the topic that no accepted input published: {len(report.refused_but_published()):,}",
             "by strategy:",
             *(f"  {n:>7,}  {s}" for s, n in report.by_strategy.most_common()),
+            *(f"crash: {c['strategy']} {c['argv']}\n{c['trace']}" for c in report.crashes[:3]),
+            *(f"exit {s['exit']} without a message: {s['strategy']} {s['argv']}" for s in report.silent[:3]),
+            *(f"published though refused: {m}" for m in sorted(report.refused_but_published())[:3]),
         ]
     )

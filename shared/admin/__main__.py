@@ -18,6 +18,7 @@ from shared.admin.publish import put_merchants, put_products
 from shared.contracts.catalog import Product, UsagePeriodRule
 from shared.contracts.common import FeeKind, RefundFeeRule, TicketType
 from shared.infra.compacted import CompactedView
+from shared.infra.quotas import QuotaRefused
 from shared.merchants.model import IssueReply, MerchantRecord, NotifyAck, NotifySchedule, merchant_parser
 from shared.merchants.sealing import seal
 from shared.settings import Settings
@@ -191,7 +192,7 @@ def main(argv: list[str] | None = None) -> None:
     except (ValueError, OverflowError) as exc:  # pydantic's ValidationError, --refund-fee fixed:x, --hours 2**63
         print(f"invalid: {exc}", file=sys.stderr)
         raise SystemExit(2) from exc
-    except ClockRefused as exc:
+    except (ClockRefused, QuotaRefused) as exc:
         print(f"refused: {exc}", file=sys.stderr)
         raise SystemExit(3) from exc
 

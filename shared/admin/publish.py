@@ -33,9 +33,10 @@ async def publish_records(bootstrap: str, topic: str, records: Sequence[tuple[st
 
 
 async def put_merchants(bootstrap: str, records: Sequence[MerchantRecord]) -> None:
-    """Publishes the records and sets each merchant's produce quota on the broker, so the two never disagree."""
-    await publish_records(bootstrap, MERCHANT_CONFIG, [(r.merchant_id, r) for r in records])
+    """Sets each merchant's produce quota on the broker, then publishes the records: a quota the broker refuses
+    leaves the record unpublished (the other way round, a refused quota left a published merchant without it)."""
     await apply_quotas(bootstrap, merchant_quotas(records))
+    await publish_records(bootstrap, MERCHANT_CONFIG, [(r.merchant_id, r) for r in records])
 
 
 def merchant_quotas(records: Sequence[MerchantRecord]) -> list[Quota]:

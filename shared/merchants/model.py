@@ -66,8 +66,9 @@ class MerchantRecord(BaseModel):
     prints_paper: bool = False
     # The broker's produce quota for the merchant's own Kafka producer (client id ecticket-merchant-<MerchantID>,
     # shared/infra/quotas.py): 2 MiB/s is about 2,000 requests/s, more than the platform drains today, so it binds
-    # only a merchant that floods.
-    produce_bytes_per_second: Annotated[int, Field(ge=1024)] = 2 * 1024 * 1024
+    # only a merchant that floods. At most 1 TiB/s, far above any broker's network: the broker keeps the rate as a LONG
+    # and refuses more (the fuzz campaign found a record published with 10**30 whose quota the broker then refused).
+    produce_bytes_per_second: Annotated[int, Field(ge=1024, le=1 << 40)] = 2 * 1024 * 1024
     # Its share of the broker's request-handling time (Kafka's request_percentage: 100 is one network or I/O thread's
     # whole time), which bounds a flood of small requests the byte rate lets through. 10 % of a thread is far above
     # what 2,000 requests a second cost a broker here.
