@@ -101,7 +101,7 @@ audit: $(STAMP)
 
 # The fuzz campaign (issue 16): 100,000 mutated messages through both ingestion topics of a platform of its own,
 # then 100,000 through its HTTP gateway (the twelve paths, the payment webhook, stray requests; the gateway's
-# per-merchant rate limit lifted so the inputs reach the validators), then 10,000 admin CLI command lines;
+# per-merchant rate limit lifted so the inputs reach the validators), then 100,000 admin CLI command lines;
 # FUZZ_ARGS='--inputs 20000 --seed 7' for another size or seed, '--transport http' for one transport. make test runs
 # 2,000 Kafka, 1,000 HTTP and 300 CLI inputs. A correctly
 # signed result of a trade the processor never saw waits for verification (production: minutes) before it is
@@ -114,7 +114,7 @@ fuzz: $(STAMP)
 	bash deploy/local/infra.sh up >/dev/null || exit 1; \
 	source .run/fuzz/env; \
 	$(BIN)/python -m shared.setup --seed && bash deploy/local/services.sh start && \
-	$(BIN)/python -m deploy.fuzz --cli-inputs 10000 $(FUZZ_ARGS); status=$$?; \
+	$(BIN)/python -m deploy.fuzz --cli-inputs 100000 $(FUZZ_ARGS); status=$$?; \
 	bash deploy/local/services.sh stop; bash deploy/local/infra.sh down; \
 	exit $$status
 
