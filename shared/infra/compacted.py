@@ -49,8 +49,8 @@ class CompactedView(Generic[T]):
     ) -> None:
         """`check_seals=False` only for `shared.admin seal-configuration`, which reads the records from before the seal.
         `only`: the keys to keep, for a command about one merchant: the others' records are passed over before their
-        seal is checked or their value parsed (a merchant's parse decrypts its keys: at 10,000 merchants, reading all
-        of them cost such a command about 0.3 s of CPU)."""
+        seal is checked or their value parsed (a merchant's parse decrypts its keys: with 10,000 merchants on the topic,
+        200 admin CLI fuzz inputs took 33 CPU-s reading them all, 6 CPU-s with `only`)."""
         self._bootstrap = bootstrap
         self._keyring: Keyring | None = platform_keyring() if check_seals else None
         self._topic = topic
