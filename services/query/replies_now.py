@@ -18,6 +18,7 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 
 from shared.contracts.events import Outgoing
+from shared.infra.door_fallback import DoorFallback
 from shared.infra.kafka_auth import kafka_security
 from shared.infra.messages import BatchHandler, Inbound, Parsed
 from shared.infra.quotas import QUERY_REPLIES_CLIENT
@@ -37,6 +38,7 @@ class RepliesNow:
             partitioner=KeyPartitioner(),  # the relay's: a reply lands where the relay would have put it
             **kafka_security(),
         )
+        self._doors = DoorFallback("query")  # a reply to a door deleted by hand goes to the shared reply topic
 
     async def start(self) -> None:
         await self._producer.start()
@@ -58,10 +60,12 @@ class RepliesNow:
         """Send the replies among `outgoing` and wait until Kafka has them all; return the rest. A failure raises
         (the consumer retries a transient one with the whole batch: the replies sent then go again, same ids)."""
         replies = [o for o in outgoing if base_of(o.topic) == INGEST_REPLIES]  # a sender's own reply topic too
+        moved = await self._doors.moved(self._producer.client, [o.topic for o in replies])
         deliveries = []
         for o in replies:
             key = o.key.encode()
-            headers = [("event_type", o.event_type.encode()), *self._keyring.headers(o.topic, key, o.value)]
-            deliveries.append(await self._producer.send(o.topic, o.value, key=key, headers=headers))
+            topic = moved.get(o.topic, o.topic)
+            headers = [("event_type", o.event_type.encode()), *self._keyring.headers(topic, key, o.value)]
+            deliveries.append(await self._producer.send(topic, o.value, key=key, headers=headers))
         await asyncio.gather(*deliveries)
         return [o for o in outgoing if base_of(o.topic) != INGEST_REPLIES]

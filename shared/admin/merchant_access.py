@@ -10,8 +10,8 @@ again, it replaces the password (the old one stops working at once). docs/securi
 
 `merchant-disconnect` closes the door: every grant of the principal goes (open connections lose them with their next
 request) and so does its credential (no new connection). The two topics stay, empty after their retention: replies
-to requests already in flight are still published there, and a reply to a topic that no longer exists would hold
-up the replying service's outbox (the broker creates no topics on its own).
+to requests already in flight are still published there (were the reply topic deleted anyway, they would go to the
+shared one instead, shared/infra/door_fallback.py), and requests not yet read stay readable.
 """
 
 from __future__ import annotations

@@ -70,6 +70,12 @@ RELAY_DELAY = Histogram(
     ["service"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
+REPLIES_REROUTED = Counter(
+    "ecticket_replies_rerouted",
+    "Replies for a sender's own reply topic that does not exist, sent to the shared reply topic instead"
+    " (shared/infra/door_fallback.py)",
+    ["service", "topic"],
+)
 DEAD_LETTERS_OPEN = Gauge(
     "ecticket_dead_letters_open", "Dead letters not re-driven or dismissed", ["service", "touches_money"]
 )

@@ -20,6 +20,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner, murmur2
 
 from shared.infra import chain
+from shared.infra.door_fallback import DoorFallback
 from shared.infra.faults import Backoff, is_transient
 from shared.infra.kafka_auth import kafka_security
 from shared.infra.outbox import notify_channel
@@ -64,6 +65,10 @@ class OutboxRelay:
     keyring: Keyring = field(default_factory=platform_keyring)  # seals with its first key
     published: int = 0
     _publishing: bool = field(default=False, init=False, repr=False)  # the current term got as far as publishing
+    _doors: DoorFallback = field(init=False, repr=False)  # what this term's producer was told of the doors
+
+    def __post_init__(self) -> None:
+        self._doors = DoorFallback(f"{self.schema}-relay")
 
     async def run(self) -> None:
         """Publish until `stopping`. Nothing that goes wrong ends it: unpublished rows stay in the outbox and the next
@@ -115,6 +120,7 @@ class OutboxRelay:
                 **kafka_security(),
             )
             await producer.start()
+            self._doors = DoorFallback(f"{self.schema}-relay")
             self._publishing = True
             try:
                 await self._publish_loop(conn, producer, wake)
@@ -146,13 +152,17 @@ class OutboxRelay:
 
     async def _publish(self, conn: asyncpg.Connection, producer: AIOKafkaProducer, batch: chain.Batch) -> None:
         # Sends are queued in seq order; the idempotent producer keeps that order per partition.
+        # A reply to a sender's reply topic deleted by hand goes to the shared one (shared/infra/door_fallback.py);
+        # the row keeps its topic. Replies are never chained (chain.CHAINED_TOPICS), so no link names a moved one.
+        moved = await self._doors.moved(producer.client, [r["topic"] for r in batch.rows])
         deliveries = []
         for r, link in zip(batch.rows, batch.links, strict=True):
             key = r["key"].encode()
-            headers = [("event_type", r["event_type"].encode()), *self.keyring.headers(r["topic"], key, r["value"])]
+            topic = moved.get(r["topic"], r["topic"]) if moved else r["topic"]
+            headers = [("event_type", r["event_type"].encode()), *self.keyring.headers(topic, key, r["value"])]
             if link is not None:
                 headers += link.headers()
-            deliveries.append(await producer.send(r["topic"], r["value"], key=key, headers=headers))
+            deliveries.append(await producer.send(topic, r["value"], key=key, headers=headers))
         await asyncio.gather(*deliveries)
         await chain.mark_published(conn, batch)
         self.published += len(batch.rows)
