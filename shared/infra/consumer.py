@@ -116,7 +116,7 @@ class ConsumerRunner:
                 if not self.ready.is_set() and consumer.assignment():
                     self.ready.set()
                 if batch:
-                    await self._consume(commits, guard, _inbound(batch))
+                    pacing.after_batch(await self._consume(commits, guard, _inbound(batch)))
         except Stopped:
             log.info("%s: stopping with a batch unapplied; it will be fetched again", self.name)
         finally:
@@ -125,8 +125,10 @@ class ConsumerRunner:
             finally:
                 await consumer.stop()
 
-    async def _consume(self, commits: OffsetCommits, guard: CrashGuard, records: list[Inbound]) -> None:
+    async def _consume(self, commits: OffsetCommits, guard: CrashGuard, records: list[Inbound]) -> bool:
+        """Apply a batch; False when it held only records this consumer skips (another service's requests)."""
         careful = await self.transient_retried(lambda: guard.enter(records))
+        handled = bool(careful)
         for record in (r for r in records if (r.topic, r.partition) in careful):
             if await self.transient_retried(lambda: guard.died_alone_on(record)):  # noqa: B023 (awaited here)
                 await self._dead_letter_crash(record)
@@ -137,13 +139,15 @@ class ConsumerRunner:
             # not at this one again (which would reset the guard's count of deaths on it).
             await commits.settled()
         rest = [r for r in records if (r.topic, r.partition) not in careful]
-        await self.process(rest)
+        handled = await self.process(rest) or handled
         await commits.commit_past(rest)
+        return handled
 
-    async def process(self, records: Sequence[Inbound]) -> None:
-        """Apply a batch durably; retries transient failures, isolates and dead-letters a poison message."""
+    async def process(self, records: Sequence[Inbound]) -> bool:
+        """Apply a batch durably; retries transient failures, isolates and dead-letters a poison message. False when
+        every record was skipped (`Route.wanted`, or unreadable where the route leaves that to another service)."""
         if not records:
-            return
+            return False
         started = time.perf_counter()
         items: list[Item] = []
         letters: list[DeadLetter] = []
@@ -173,6 +177,7 @@ class ConsumerRunner:
         if items or letters:  # else a batch of other services' requests only: nothing to store
             await self._settle(items, letters)
         metrics.batch_applied(self.name, [r.topic for r in records], time.perf_counter() - started)
+        return bool(items or letters)
 
     async def _settle(self, items: list[Item], letters: Sequence[DeadLetter] = ()) -> None:
         """Apply `items` (storing `letters` with them); a failing message is found by bisection."""

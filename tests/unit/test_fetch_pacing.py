@@ -24,12 +24,14 @@ def consumer_with(fetcher: object | None) -> AIOKafkaConsumer:
 
 
 def consumer_waiting(ms: int) -> AIOKafkaConsumer:
-    return consumer_with(SimpleNamespace(_fetch_max_wait_ms=ms))
+    return consumer_with(SimpleNamespace(_fetch_max_wait_ms=ms, _fetch_min_bytes=1))
 
 
 def test_the_pinned_aiokafka_builds_each_fetch_with_the_wait_the_pacing_sets() -> None:
     assert "self._fetch_max_wait_ms = fetch_max_wait_ms" in inspect.getsource(Fetcher.__init__)
     assert "self._fetch_max_wait_ms," in inspect.getsource(Fetcher._get_actions_per_node)
+    assert "self._fetch_min_bytes = fetch_min_bytes" in inspect.getsource(Fetcher.__init__)
+    assert "self._fetch_min_bytes," in inspect.getsource(Fetcher._get_actions_per_node)
 
 
 def test_a_poll_that_returned_records_shortens_the_wait() -> None:
@@ -68,3 +70,39 @@ def test_a_fetcher_without_the_attribute_turns_pacing_off_with_a_warning(caplog:
     assert [r.getMessage() for r in caplog.records].count(
         "aiokafka's fetcher has no _fetch_max_wait_ms: fetch pacing is off (latency rises)"
     ) == 1
+
+
+def test_a_batch_of_other_services_records_only_makes_the_next_fetches_wait_for_a_fuller_batch() -> None:
+    pacing = FetchPacing(consumer_waiting(50), busy_ms=5, skim_ms=25, skim_bytes=65536)
+    pacing.after_poll(9)
+    pacing.after_batch(handled=False)
+    assert (pacing.wait_ms, pacing.min_bytes) == (25, 65536)
+
+
+def test_more_records_to_skip_keep_the_consumer_skimming() -> None:
+    pacing = FetchPacing(consumer_waiting(50), busy_ms=5, skim_ms=25, skim_bytes=65536)
+    pacing.after_poll(9)
+    pacing.after_batch(handled=False)
+    pacing.after_poll(40)
+    assert (pacing.wait_ms, pacing.min_bytes) == (25, 65536)
+
+
+def test_a_batch_with_a_record_of_its_own_brings_back_the_short_wait() -> None:
+    pacing = FetchPacing(consumer_waiting(50), busy_ms=5, skim_ms=25, skim_bytes=65536)
+    pacing.after_poll(9)
+    pacing.after_batch(handled=False)
+    pacing.after_poll(40)
+    pacing.after_batch(handled=True)
+    assert (pacing.wait_ms, pacing.min_bytes) == (5, 1)
+
+
+def test_a_skimming_consumer_that_goes_quiet_waits_as_an_idle_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    pacing = FetchPacing(consumer_waiting(50), busy_ms=5, idle_ms=50, idle_after=1.0, skim_ms=25, skim_bytes=65536)
+    pacing.after_poll(9)
+    pacing.after_batch(handled=False)
+    later = time.monotonic() + 1.5
+    monkeypatch.setattr(time, "monotonic", lambda: later)
+    pacing.after_poll(0)
+    assert (pacing.wait_ms, pacing.min_bytes) == (50, 1)
+    pacing.after_poll(3)
+    assert (pacing.wait_ms, pacing.min_bytes) == (5, 1)
