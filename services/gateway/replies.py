@@ -94,7 +94,9 @@ class ReplyTail:
     async def run(self, stop: asyncio.Event) -> None:
         assert self._consumer is not None, "start() first"
         self.running = True
-        pacing = FetchPacing(self._consumer, idle_ms=REPLIES_IDLE_WAIT_MS)
+        # Each fetch answered at its first reply: handing a reply to its waiting request takes microseconds, so
+        # nothing is gained by gathering a few (fetch_pacing.py) and a lone reply would wait for them.
+        pacing = FetchPacing(self._consumer, busy_bytes=1, idle_ms=REPLIES_IDLE_WAIT_MS)
         try:
             while not stop.is_set():
                 batch = await self._consumer.getmany(timeout_ms=200, max_records=1000)

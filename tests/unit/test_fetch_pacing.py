@@ -40,6 +40,12 @@ def test_a_poll_that_returned_records_shortens_the_wait() -> None:
     assert pacing.wait_ms == 5
 
 
+def test_a_busy_consumers_fetch_gathers_a_few_records_before_it_answers() -> None:
+    pacing = FetchPacing(consumer_waiting(50), busy_ms=5, busy_bytes=4096, idle_ms=50)
+    pacing.after_poll(12)
+    assert (pacing.wait_ms, pacing.min_bytes) == (5, 4096)
+
+
 def test_an_empty_poll_right_after_records_keeps_the_short_wait() -> None:
     pacing = FetchPacing(consumer_waiting(50), busy_ms=5, idle_ms=50, idle_after=60)
     pacing.after_poll(3)
@@ -73,14 +79,14 @@ def test_a_fetcher_without_the_attribute_turns_pacing_off_with_a_warning(caplog:
 
 
 def test_a_batch_of_other_services_records_only_makes_the_next_fetches_wait_for_a_fuller_batch() -> None:
-    pacing = FetchPacing(consumer_waiting(50), busy_ms=5, skim_ms=25, skim_bytes=65536)
+    pacing = FetchPacing(consumer_waiting(50), busy_ms=5, busy_bytes=4096, skim_ms=25, skim_bytes=65536)
     pacing.after_poll(9)
     pacing.after_batch(handled=False)
     assert (pacing.wait_ms, pacing.min_bytes) == (25, 65536)
 
 
 def test_more_records_to_skip_keep_the_consumer_skimming() -> None:
-    pacing = FetchPacing(consumer_waiting(50), busy_ms=5, skim_ms=25, skim_bytes=65536)
+    pacing = FetchPacing(consumer_waiting(50), busy_ms=5, busy_bytes=4096, skim_ms=25, skim_bytes=65536)
     pacing.after_poll(9)
     pacing.after_batch(handled=False)
     pacing.after_poll(40)
@@ -88,16 +94,18 @@ def test_more_records_to_skip_keep_the_consumer_skimming() -> None:
 
 
 def test_a_batch_with_a_record_of_its_own_brings_back_the_short_wait() -> None:
-    pacing = FetchPacing(consumer_waiting(50), busy_ms=5, skim_ms=25, skim_bytes=65536)
+    pacing = FetchPacing(consumer_waiting(50), busy_ms=5, busy_bytes=4096, skim_ms=25, skim_bytes=65536)
     pacing.after_poll(9)
     pacing.after_batch(handled=False)
     pacing.after_poll(40)
     pacing.after_batch(handled=True)
-    assert (pacing.wait_ms, pacing.min_bytes) == (5, 1)
+    assert (pacing.wait_ms, pacing.min_bytes) == (5, 4096)
 
 
 def test_a_skimming_consumer_that_goes_quiet_waits_as_an_idle_one(monkeypatch: pytest.MonkeyPatch) -> None:
-    pacing = FetchPacing(consumer_waiting(50), busy_ms=5, idle_ms=50, idle_after=1.0, skim_ms=25, skim_bytes=65536)
+    pacing = FetchPacing(
+        consumer_waiting(50), busy_ms=5, busy_bytes=4096, idle_ms=50, idle_after=1.0, skim_ms=25, skim_bytes=65536
+    )
     pacing.after_poll(9)
     pacing.after_batch(handled=False)
     later = time.monotonic() + 1.5
@@ -105,4 +113,4 @@ def test_a_skimming_consumer_that_goes_quiet_waits_as_an_idle_one(monkeypatch: p
     pacing.after_poll(0)
     assert (pacing.wait_ms, pacing.min_bytes) == (50, 1)
     pacing.after_poll(3)
-    assert (pacing.wait_ms, pacing.min_bytes) == (5, 1)
+    assert (pacing.wait_ms, pacing.min_bytes) == (5, 4096)
