@@ -104,7 +104,7 @@ class FetchPacing:
         fetcher = getattr(self._consumer, "_fetcher", None)  # None until the consumer is started
         if fetcher is not None and not all(hasattr(fetcher, a) for a in ("_fetch_max_wait_ms", "_fetch_min_bytes")):
             if not self._warned:
-                log.warning("aiokafka's fetcher has no _fetch_max_wait_ms: fetch pacing is off (latency rises)")
+                log.warning("aiokafka's fetcher lacks _fetch_max_wait_ms or _fetch_min_bytes: fetch pacing is off")
                 self._warned = True
             return None
         return fetcher

@@ -74,7 +74,7 @@ def test_a_fetcher_without_the_attribute_turns_pacing_off_with_a_warning(caplog:
     pacing.after_poll(5)
     assert pacing.wait_ms is None
     assert [r.getMessage() for r in caplog.records].count(
-        "aiokafka's fetcher has no _fetch_max_wait_ms: fetch pacing is off (latency rises)"
+        "aiokafka's fetcher lacks _fetch_max_wait_ms or _fetch_min_bytes: fetch pacing is off"
     ) == 1
 
 
