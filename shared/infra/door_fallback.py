@@ -94,7 +94,8 @@ def destination(topic: str, believed: Verdict | None) -> str:
 
 
 class DoorFallback:
-    """One per producer (its beliefs are about what that producer's principal sees)."""
+    """One per sender (a relay, across its terms; the query service's producer): its beliefs are about what that
+    sender's principal sees."""
 
     def __init__(self, service: str, *, lookup_seconds: float = LOOKUP_SECONDS) -> None:
         self.service = service

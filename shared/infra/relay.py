@@ -65,7 +65,7 @@ class OutboxRelay:
     keyring: Keyring = field(default_factory=platform_keyring)  # seals with its first key
     published: int = 0
     _publishing: bool = field(default=False, init=False, repr=False)  # the current term got as far as publishing
-    _doors: DoorFallback = field(init=False, repr=False)  # what this term's producer was told of the doors
+    _doors: DoorFallback = field(init=False, repr=False)  # what the broker last said of the doors replied to
 
     def __post_init__(self) -> None:
         self._doors = DoorFallback(f"{self.schema}-relay")
@@ -120,7 +120,6 @@ class OutboxRelay:
                 **kafka_security(),
             )
             await producer.start()
-            self._doors = DoorFallback(f"{self.schema}-relay")
             self._publishing = True
             try:
                 await self._publish_loop(conn, producer, wake)
