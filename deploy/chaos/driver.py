@@ -37,6 +37,9 @@ KAFKA_DOWN_SECONDS = 5
 COORDINATOR_BROKEN = "No in-memory snapshot for epoch"
 COORDINATOR_WATCH_SECONDS = 30.0
 RESTART_GIVE_UP_SECONDS = 900.0  # a killed instance not ready again after this long: the run fails
+# Which lines of the broker's log a failed restart quotes: its errors, and its refusals of a handshake (logged at INFO
+# by the Selector, deploy/local/kafka/log4j2.properties).
+BROKER_LOG_LINES = ("ERROR", "Failed authentication")
 TERMINATE = """SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
                WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"""
 
@@ -58,6 +61,7 @@ class Driver:
     milestones: list[Milestone]
     kills: Iterator[Kill]
     progress: Callable[[], float]
+    restart_give_up_s: float = RESTART_GIVE_UP_SECONDS
     injected: list[Injected] = field(default_factory=list)
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     _one_at_a_time: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -83,7 +87,7 @@ class Driver:
         can fail for a cause outside the instance (services.sh waits 30 s for it to join its consumer group, and a
         broker whose group coordinator did not come back answers no join: docs/operations.md). That must be seen in
         the report as a slow recovery, not end the run without a verdict (it did, once, after 100,000 orders)."""
-        deadline = time.monotonic() + RESTART_GIVE_UP_SECONDS
+        deadline = time.monotonic() + self.restart_give_up_s
         tries = 1
         while True:
             try:
@@ -91,7 +95,7 @@ class Driver:
                 return tries
             except RuntimeError as exc:
                 if time.monotonic() > deadline:
-                    raise
+                    raise RuntimeError(f"{name} not ready after {tries} starts:\n{self._broker_log_tail()}") from exc
                 log.warning("%s not ready after a restart (%s); starting it again", name, str(exc).splitlines()[-1])
             tries += 1
 
@@ -143,6 +147,18 @@ class Driver:
                 kill.over = time.monotonic()
                 kill.detail += "; its group coordinator came back broken (Kafka 4.1.1 defect), restarted gracefully"
                 return
+
+    def _broker_log_tail(self, lines: int = 30) -> str:
+        """What the broker said lately that explains a service it would not let in (the run ends on it)."""
+        broker_log = ROOT / ".run" / self.infra_name / "logs" / "kafka.log"
+        if not broker_log.is_file():
+            return f"(no broker log at {broker_log})"
+        said = [
+            line
+            for line in broker_log.read_text(errors="replace").splitlines()
+            if any(w in line for w in BROKER_LOG_LINES)
+        ]
+        return "\n".join(said[-lines:]) or f"(no errors or refused handshakes in {broker_log})"
 
     async def _infra(self, *args: str) -> None:
         env = {**os.environ, "INFRA_NAME": self.infra_name}

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from deploy.chaos import checks, merchants, plans, report, schedule, state
-from deploy.chaos.driver import Driver
+from deploy.chaos.driver import RESTART_GIVE_UP_SECONDS, Driver
 from deploy.chaos.instances import Instances
 from deploy.chaos.observer import Observer
 from deploy.chaos.quiet import quiet
@@ -31,6 +31,7 @@ class Options:
     infra_name: str
     kill_every: float = 4.0
     shared_instance: bool = False  # other tests' records share the topics and tables: judge the run's own only
+    restart_give_up_s: float = RESTART_GIVE_UP_SECONDS  # an instance not ready again after this long ends the run
 
 
 async def chaos(settings: Settings, instances: Instances, options: Options) -> dict[str, Any]:
@@ -47,7 +48,7 @@ async def chaos(settings: Settings, instances: Instances, options: Options) -> d
         targets = instances.names()
         driver = Driver(instances, options.infra_name, settings.database_url,
                         schedule.milestones(options.seed, targets), schedule.kills(options.seed, targets,
-                        options.kill_every), stream.progress)  # fmt: skip
+                        options.kill_every), stream.progress, options.restart_give_up_s)  # fmt: skip
         killing = asyncio.create_task(driver.killing())
         try:
             await asyncio.gather(stream.run(), driver.milestones_all())

@@ -23,6 +23,7 @@ from shared.infra.compacted import CompactedView
 from shared.infra.consumer import ConsumerRunner
 from shared.infra.database import create_pool, migrate
 from shared.infra.kafka_auth import adopt_principal, current_principal
+from shared.infra.kafka_ready import wait_for_kafka
 from shared.infra.messages import Route
 from shared.infra.redrive import redrive_step
 from shared.infra.sandbox_clocks import ClockOffset, SandboxClocks
@@ -72,6 +73,7 @@ async def start_runtime(spec: ServiceSpec, settings: Settings) -> Runtime:
     await migrate(settings.database_url, spec.schema, spec.migrations)
     pool = await create_pool(settings.database_url, spec.schema)
     log.info("%s: database pool open", spec.name)
+    await wait_for_kafka(settings.kafka_bootstrap)
     view = CompactedView(
         settings.kafka_bootstrap,
         MERCHANT_CONFIG,

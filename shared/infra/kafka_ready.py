@@ -1,0 +1,66 @@
+"""A service starting beside a broker that is not answering yet waits for it, for a while, instead of exiting.
+
+A broker that was just restarted, or that starts with the service (compose, a host reboot), refuses connections
+for seconds, and can refuse the handshake too until it has loaded its metadata. A service that exits on the first
+refusal leaves its supervisor to restart it in a loop, each time re-reading its migrations and views; one that waits
+says what it waits for, once per attempt, and goes on when the broker answers. It gives up after
+ECTICKET_KAFKA_START_WAIT_SECONDS (default 60): a broker that refuses the service's password for a minute is
+misconfigured, and the process exits with the broker's refusal as its cause (docs/operations.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaConnectionError
+
+from shared.infra.kafka_auth import current_principal, kafka_security
+
+log = logging.getLogger(__name__)
+
+DEFAULT_WAIT_SECONDS = 60.0
+FIRST_PAUSE_SECONDS = 0.5
+LONGEST_PAUSE_SECONDS = 5.0
+
+
+class KafkaNotReady(RuntimeError):
+    pass
+
+
+def start_wait_seconds() -> float:
+    return float(os.environ.get("ECTICKET_KAFKA_START_WAIT_SECONDS", DEFAULT_WAIT_SECONDS))
+
+
+async def wait_for_kafka(bootstrap: str, seconds: float | None = None) -> int:
+    """Returns once the broker accepts a connection as this process's principal; how many attempts it took."""
+    budget = start_wait_seconds() if seconds is None else seconds
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + budget
+    pause = FIRST_PAUSE_SECONDS
+    attempt = 0
+    while True:
+        attempt += 1
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="ecticket-start", **kafka_security())
+        try:
+            await admin.start()
+            return attempt
+        except KafkaConnectionError as exc:
+            # aiokafka logged the broker's own reason just before (refused, or the SASL handshake refused).
+            if loop.time() + pause > deadline:
+                raise KafkaNotReady(
+                    f"Kafka at {bootstrap} did not accept principal {current_principal()!r} within {budget:.0f} s "
+                    f"({attempt} attempts): {exc}"
+                ) from exc
+            log.warning(
+                "Kafka at %s does not accept principal %r yet (attempt %d): %s; trying again in %.1f s",
+                bootstrap, current_principal(), attempt, exc, pause,
+            )  # fmt: skip
+        finally:
+            with contextlib.suppress(Exception):
+                await admin.close()
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, LONGEST_PAUSE_SECONDS)
