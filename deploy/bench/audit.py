@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from deploy.bench.audit_history import SERVICES, History, generate
 from deploy.bench.common import ROOT, Report
-from shared.contracts import chain
+from shared import chain
 from shared.contracts.events import Outgoing
 from shared.infra import outbox
 from shared.infra.chain import Checkpointer

@@ -32,8 +32,8 @@ from services.escrow_settlement.inbound import fact_from
 from services.redemption.domain.commands import Command, ExpireEscrow, Refund, WriteOff, WriteOffAction
 from services.redemption.domain.decide import decide
 from services.redemption.domain.ticket import Ticket, tickets_from_issued
+from shared import chain
 from shared.clock import end_of_business_day
-from shared.contracts import chain
 from shared.contracts.common import FeeKind, RefundFeeRule, TicketType
 from shared.contracts.events import Event, Outgoing, Producer
 from shared.contracts.issuance import IssuedTicket, IssueFailed, PaymentRef, TicketsIssued

@@ -23,7 +23,7 @@ from services.audit.domain.records import Finding, Record
 from services.audit.domain.verify import TOPIC_ORDER, Options, Verifier
 from services.audit.inputs import InputCheck
 from services.audit.reader import KafkaLog, TopicUnreadable
-from shared.contracts import chain
+from shared import chain
 from shared.merchants.model import Merchant
 from shared.settings import Settings, business_day_cutoff
 

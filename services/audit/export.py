@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 from services.audit.domain.records import Record
-from shared.contracts import chain
+from shared import chain
 from shared.topics import AUDIT_INPUTS
 
 RECORDS = "records.jsonl"

@@ -1,4 +1,4 @@
-"""The relay's side of the event chain (shared/contracts/chain.py): links recorded in the outbox, signed checkpoints.
+"""The relay's side of the event chain (shared/chain.py): links recorded in the outbox, signed checkpoints.
 
 Before a batch is sent, the relay commits, waiting for the disk whatever its session otherwise does, which rows it
 linked in which order after which link, and the chain's new end: one small row per batch, not a write per event.
@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 import asyncpg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from shared.contracts import chain
+from shared import chain
 from shared.settings import Settings
 from shared.topics import AUDIT_CHECKPOINTS, CATALOG, FOREVER
 

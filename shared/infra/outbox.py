@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import asyncpg
 
-from shared.contracts.events import Outgoing
+if TYPE_CHECKING:  # the relay child imports this module and no event model (docs/decisions.md)
+    from shared.contracts.events import Outgoing
 
 COLUMNS = ("event_id", "topic", "key", "value", "event_type")
 

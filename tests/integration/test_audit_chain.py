@@ -11,7 +11,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from shared.contracts import chain as links
+from shared import chain as links
 from shared.contracts.events import Outgoing, wrap
 from shared.contracts.rejections import MessageRejected
 from shared.infra import chain, outbox

@@ -25,7 +25,7 @@ from services.escrow_settlement.inbound import fact_from
 from services.payment_confirmation import outbound as payments_out
 from services.payment_confirmation.domain.assessment import assess
 from services.payment_confirmation.inbound import parse_payment_result
-from shared.contracts import chain
+from shared import chain
 from shared.contracts.archive import PAYMENT_RESULT, REQUEST, ArchiveKey, archived
 from shared.contracts.common import FeeKind, RefundFeeRule, TicketType
 from shared.contracts.events import Producer

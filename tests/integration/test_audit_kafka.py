@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from deploy.bench.audit import publish
 from deploy.bench.audit_history import SERVICES, generate
 from services.audit import export
-from shared.contracts import chain
+from shared import chain
 from shared.infra.chain import Checkpointer
 from shared.infra.kafka_auth import kafka_security
 from shared.settings import Settings

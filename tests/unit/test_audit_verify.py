@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from deploy.bench.audit_history import History, as_log, generate
 from services.audit.domain.records import Record
 from services.audit.domain.verify import Options, Verifier
-from shared.contracts import chain
+from shared import chain
 from shared.infra.chain import CHAINED_TOPICS
 from shared.topics import AUDIT_CHECKPOINTS, REDEMPTION_EVENTS, SETTLEMENT_EVENTS
 

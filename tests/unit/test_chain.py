@@ -1,4 +1,4 @@
-"""The event chain's links and signed checkpoints (shared/contracts/chain.py)."""
+"""The event chain's links and signed checkpoints (shared/chain.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from shared.contracts import chain
+from shared import chain
 
 pytestmark = pytest.mark.unit
 

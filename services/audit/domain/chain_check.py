@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from services.audit.domain.records import Finding, Findings, Record
-from shared.contracts import chain
+from shared import chain
 
 PREFIX = 16
 MAX_JUMP = 10_000_000  # a seq this far past everything seen is a forgery, not a gap to allocate memory for

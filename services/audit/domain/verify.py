@@ -22,7 +22,7 @@ from services.audit.domain.orders import OrderChecks
 from services.audit.domain.parse import parse
 from services.audit.domain.records import Finding, Findings, Record
 from services.audit.domain.tickets import TicketReplay
-from shared.contracts import chain
+from shared import chain
 from shared.contracts.envelope import EventEnvelope
 from shared.contracts.events import Event, UnknownEventType
 from shared.contracts.issuance import IssueFailed, TicketsIssued

@@ -1,0 +1,17 @@
+"""The outbox relay's child process loads no event model: it publishes bytes the service wrote, and the models (every
+event type, registered by importing shared.contracts) were 10 MB of each relay's resident memory (issue 17's
+150 MB per service, its relay included)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+
+def test_the_relay_process_imports_no_event_contract_and_no_pydantic() -> None:
+    probe = (
+        "import sys, shared.infra.relay_process; "
+        "print(sorted(m for m in sys.modules if m.startswith('shared.contracts') or m == 'pydantic'))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.strip()
+    assert loaded == "[]"
