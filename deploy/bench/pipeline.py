@@ -7,7 +7,8 @@ out and settlement has posted its payment into escrow. Then the same at half tha
 Phase 2: one write-off per ticket of the burst, through redemption to settlement's `write_off` entry (escrow
 released to the merchant).
 CPU seconds per order of every process (each service with its relay, the broker, every PostgreSQL backend) over
-each phase, from /proc: where a paid order's CPU goes.
+each phase, from /proc: where a paid order's CPU goes. And each service's peak resident memory over the whole run,
+its relay child included (issue 17's bar: under 150 MB each).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaProducer
 
-from deploy.bench.common import Report, percentile
+from deploy.bench.common import Report, children, percentile, rss_mb
 from deploy.bench.cpu_share import process_cpu_seconds
 from deploy.bench.issuance import checkouts, send_orders
 from deploy.bench.tail import from_the_end
@@ -117,7 +118,43 @@ def cpu_rows(report: Report, before: dict[str, float], after: dict[str, float], 
     report.add(f"  CPU per {label}: all processes", f"{total / orders * 1000:,.2f} ms")
 
 
+@dataclass
+class PeakMemory:
+    """Each service's and its relay child's highest resident memory, sampled every RSS_SAMPLE_SECONDS."""
+
+    pids: dict[str, int]
+    service: dict[str, float] = field(default_factory=dict)
+    relay: dict[str, float] = field(default_factory=dict)
+
+    async def sample(self) -> None:
+        while True:
+            for name, pid in self.pids.items():
+                self.service[name] = max(self.service.get(name, 0.0), rss_mb(pid))
+                self.relay[name] = max(self.relay.get(name, 0.0), sum(rss_mb(c) for c in children(pid)))
+            await asyncio.sleep(RSS_SAMPLE_SECONDS)
+
+    def rows(self, report: Report) -> None:
+        for name in sorted(self.pids):
+            service, relay = self.service.get(name, 0.0), self.relay.get(name, 0.0)
+            report.add(
+                f"peak RSS of {name} + its relay process", f"{service:,.0f} + {relay:,.0f} = {service + relay:,.0f} MB"
+            )
+
+
+RSS_SAMPLE_SECONDS = 0.5
+
+
 async def run(bootstrap: str, report: Report, instance: str, pids: dict[str, int]) -> None:
+    memory = PeakMemory(pids)
+    sampling = asyncio.create_task(memory.sample())
+    try:
+        await _phases(bootstrap, report, instance, pids)
+    finally:
+        sampling.cancel()
+    memory.rows(report)
+
+
+async def _phases(bootstrap: str, report: Report, instance: str, pids: dict[str, int]) -> None:
     producer = AIOKafkaProducer(
         client_id=LOAD_GENERATOR_CLIENT, bootstrap_servers=bootstrap, acks="all", linger_ms=5, **kafka_security()
     )
