@@ -30,6 +30,7 @@ from shared.topics import AUDIT_CHECKPOINTS
 log = logging.getLogger(__name__)
 
 FETCH_LIMIT = 2000
+PARTITION_CACHE_KEYS = 4096  # recent keys whose partition hash the relay remembers (KeyPartitioner)
 IDLE_POLL_SECONDS = 0.5
 # After a failed leader term, before connecting again: soon (a restarted Postgres is back within a second, and every
 # event waits for the relay), then less and less often while the failure lasts.
@@ -43,10 +44,12 @@ class KeyPartitioner:
 
     murmur2 is pure Python there, about a quarter of the relay's own time in an expiry flood; and the events of one
     order share its key and are published together (an expiry sweep publishes the tickets of an order in a row).
+    PARTITION_CACHE_KEYS (4,096) cover a fetch of FETCH_LIMIT rows twice over; 65,536 held 12 MB of a relay's memory once full (an
+    issuance burst, where every order is a key of its own), for hits only on keys seen seconds before.
     """
 
     def __init__(self) -> None:
-        self._hash = functools.lru_cache(maxsize=65536)(murmur2)
+        self._hash = functools.lru_cache(maxsize=PARTITION_CACHE_KEYS)(murmur2)
 
     def __call__(self, key: bytes | None, all_partitions: Sequence[int], available: Sequence[int]) -> int:
         if key is None:
