@@ -44,6 +44,7 @@ provenance_log = logging.getLogger("ecticket.provenance")
 Item = tuple[Inbound, Parsed[Any]]
 T = TypeVar("T")
 MAX_BACKOFF_SECONDS = 5.0
+MAX_BATCH_BYTES = 2 * 1024 * 1024  # ConsumerRunner.max_batch_bytes' default (ECTICKET_BATCH_MAX_BYTES)
 # How soon a consumer of sender topics sees a merchant's new topic (a metadata refresh, then a rebalance of its
 # group): the client's default is 5 minutes.
 TOPIC_DISCOVERY_MS = int(os.environ.get("ECTICKET_TOPIC_DISCOVERY_MS", "5000"))
@@ -70,6 +71,11 @@ class ConsumerRunner:
     routes: Mapping[str, Route[Any]]
     clock: Clock
     max_batch: int = 500
+    # A transaction holds at most this many bytes of records, however few they are: 500 TicketsIssued of 500 tickets
+    # each (their envelopes 26 MB parsed) had been one, and set redemption's resident memory for the rest of its life.
+    max_batch_bytes: int = field(
+        default_factory=lambda: int(os.environ.get("ECTICKET_BATCH_MAX_BYTES", MAX_BATCH_BYTES))
+    )
     # Static group membership (ECTICKET_INSTANCE_ID, unique per instance of a service, stable across restarts): a
     # restarted instance gets its partitions back at once instead of the whole group pausing for a rebalance.
     # None: dynamic membership (tests that start throwaway copies of a service).
@@ -139,8 +145,9 @@ class ConsumerRunner:
             # not at this one again (which would reset the guard's count of deaths on it).
             await commits.settled()
         rest = [r for r in records if (r.topic, r.partition) not in careful]
-        handled = await self.process(rest) or handled
-        await commits.commit_past(rest)
+        for part in by_bytes(rest, self.max_batch_bytes):
+            handled = await self.process(part) or handled
+            await commits.commit_past(part)
         return handled
 
     async def process(self, records: Sequence[Inbound]) -> bool:
@@ -325,6 +332,19 @@ async def _claim(conn: asyncpg.Connection, ids: list[object]) -> set[object]:
         ids,
     )
     return {r["message_id"] for r in rows}
+
+
+def by_bytes(records: list[Inbound], most: int) -> list[list[Inbound]]:
+    """`records` in order, cut into runs of at most `most` bytes of values (a record larger than that alone)."""
+    parts: list[list[Inbound]] = []
+    size = 0
+    for record in records:
+        if not parts or (size + len(record.value) > most and parts[-1]):
+            parts.append([])
+            size = 0
+        parts[-1].append(record)
+        size += len(record.value)
+    return parts
 
 
 def _inbound(batch: Mapping[TopicPartition, list[Any]]) -> list[Inbound]:
