@@ -29,7 +29,7 @@ ORDERS = int(os.environ.get("CHAOS_TEST_ORDERS", "2000"))
 SEED = int(os.environ.get("CHAOS_TEST_SEED", "15"))
 # A killed service is started again until it is ready (a supervisor's loop); here a restart that takes 4 minutes is
 # already the finding, and the long campaigns' 15 minutes would be a quarter-hour of CI spent waiting (it was, once:
-# the gateway refused by the broker's SCRAM handshake for 15 minutes after a broker restart).
+# the gateway refused by the broker's SCRAM handshake for 15 minutes).
 RESTART_GIVE_UP_SECONDS = 240.0
 
 
