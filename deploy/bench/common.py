@@ -29,6 +29,11 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
+def rss_and_relay_mb(pid: int) -> tuple[float, float]:
+    """RSS of a service process and of its children (its outbox relay), in MB."""
+    return rss_mb(pid), sum(rss_mb(c) for c in children(pid))
+
+
 def children(parent: int) -> list[int]:
     """The processes whose parent is `parent` (a service's relay; the postmaster's backends)."""
     found = []

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from deploy.bench.common import Report, children, percentile, rss_mb
+from deploy.bench.common import Report, percentile, rss_and_relay_mb
 from deploy.bench.tail import from_the_end
 from shared.admin.seed import TEST_MERCHANT
 from shared.ecticket.processor_query import processor_url
@@ -235,8 +235,9 @@ async def postgres_ceiling(dsn: str, orders: int, report: Report) -> float:
 
 async def run(bootstrap: str, dsn: str, orders: int, report: Report, pids: dict[str, int]) -> None:
     def sample() -> dict[str, float]:
-        services = {name: rss_mb(pid) for name, pid in pids.items()}
-        relays = {f"{name}'s relay process": sum(rss_mb(c) for c in children(pid)) for name, pid in pids.items()}
+        measured = {name: rss_and_relay_mb(pid) for name, pid in pids.items()}
+        services = {name: service for name, (service, _) in measured.items()}
+        relays = {f"{name}'s relay process": relay for name, (_, relay) in measured.items()}
         return services | relays
 
     e2e = await end_to_end(bootstrap, orders, report, sample)

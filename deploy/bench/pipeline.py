@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaProducer
 
-from deploy.bench.common import Report, children, percentile, rss_mb
+from deploy.bench.common import Report, percentile, rss_and_relay_mb
 from deploy.bench.cpu_share import process_cpu_seconds
 from deploy.bench.issuance import checkouts, send_orders
 from deploy.bench.tail import from_the_end
@@ -128,10 +128,14 @@ class PeakMemory:
 
     async def sample(self) -> None:
         while True:
-            for name, pid in self.pids.items():
-                self.service[name] = max(self.service.get(name, 0.0), rss_mb(pid))
-                self.relay[name] = max(self.relay.get(name, 0.0), sum(rss_mb(c) for c in children(pid)))
+            self.sample_once()
             await asyncio.sleep(RSS_SAMPLE_SECONDS)
+
+    def sample_once(self) -> None:
+        for name, pid in self.pids.items():
+            service, relay = rss_and_relay_mb(pid)
+            self.service[name] = max(self.service.get(name, 0.0), service)
+            self.relay[name] = max(self.relay.get(name, 0.0), relay)
 
     def rows(self, report: Report) -> None:
         for name in sorted(self.pids):

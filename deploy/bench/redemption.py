@@ -20,7 +20,7 @@ from datetime import timedelta
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
-from deploy.bench.common import Report, children, percentile, rss_mb
+from deploy.bench.common import Report, percentile, rss_and_relay_mb
 from deploy.bench.cpu_share import CpuShare
 from deploy.bench.redemption_support import (
     ReplyWatcher,
@@ -337,7 +337,7 @@ async def run(settings: Settings, report: Report, instance: str, pids: dict[str,
 
 def memory_of(service: int) -> Callable[[], tuple[float, float]]:
     """RSS of the service process and of its relay child process, in MB."""
-    return lambda: (rss_mb(service), sum(rss_mb(child) for child in children(service)))
+    return lambda: rss_and_relay_mb(service)
 
 
 def command(only: str | None) -> str:

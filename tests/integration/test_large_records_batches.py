@@ -37,10 +37,8 @@ def parse(record: Inbound) -> Parsed[int]:
     return Parsed(content_id(record.topic, record.value), int(record.value[:8]))
 
 
-async def handle(conn: asyncpg.Connection, parsed: Parsed[int], record: Inbound) -> Sequence[Outgoing]:
-    await conn.execute(
-        "INSERT INTO handled (number, size, tx) VALUES ($1, $2, txid_current())", parsed.body, len(record.value)
-    )
+async def handle(conn: asyncpg.Connection, parsed: Parsed[int], _record: Inbound) -> Sequence[Outgoing]:
+    await conn.execute("INSERT INTO handled (number, tx) VALUES ($1, txid_current())", parsed.body)
     return []
 
 
@@ -60,7 +58,7 @@ async def test_large_records_fetched_together_are_applied_in_transactions_under_
         await producer.stop()
 
     migrations = Path(tempfile.mkdtemp())
-    (migrations / "001_handled.sql").write_text("CREATE TABLE handled (number int, size int, tx bigint);")
+    (migrations / "001_handled.sql").write_text("CREATE TABLE handled (number int, tx bigint);")
     await migrate(infra.database_url, name, migrations)
     pool = await create_pool(infra.database_url, name, min_size=1, max_size=2)
     runner = ConsumerRunner(
@@ -72,7 +70,7 @@ async def test_large_records_fetched_together_are_applied_in_transactions_under_
         async with asyncio.timeout(60):
             while await pool.fetchval("SELECT count(*) FROM handled") < RECORDS:  # noqa: ASYNC110 (a table: polled)
                 await asyncio.sleep(0.2)
-        rows = await pool.fetch("SELECT number, size, tx FROM handled ORDER BY number")
+        rows = await pool.fetch("SELECT number, tx FROM handled ORDER BY number")
     finally:
         runner.stopping.set()
         with contextlib.suppress(Exception):
