@@ -66,6 +66,8 @@ def human(result: dict[str, Any], out: TextIO) -> None:
         f"{result['resends']}; stuck: {result['stuck'] or 'none'}; consumers and outboxes quiet "
         f"{result['quiet_after_s']} s after the last answer (-1: not within the limit)\n"
     )
+    for what, count in result.get("busy", {}).items():
+        out.write(f"  still busy at the limit: {what}: {count}\n")
     out.write("\nchecks:\n")
     for c in result["checks"]:
         mark = "ok  " if c["clean"] else "FAIL"

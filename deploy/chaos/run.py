@@ -70,7 +70,7 @@ async def chaos(settings: Settings, instances: Instances, options: Options) -> d
     found.append(checkouts(stream.checkout_failures, len(orders)))
     run = {"orders": options.orders, "seed": options.seed, "seconds": round(seconds, 1),
            "kill_every_s": options.kill_every,
-           "quiet_after_s": round(drained, 1), "instances": targets, "resends": stream.resends,
+           "quiet_after_s": round(drained.seconds, 1), "busy": drained.busy, "instances": targets, "resends": stream.resends,
            "clocks_moved": stream.clocks_moved, "stories": dict(Counter(o.story for o in orders)),
            "stuck": dict(Counter(o.stuck for o in orders if o.stuck)),
            "refused_then_granted_on_retry": sum(o.refused for o in orders)}  # fmt: skip

@@ -46,9 +46,9 @@ class ServiceProcess:
         deadline = loop.time() + seconds
         while not self.ready_file.exists():
             if self.process is not None and self.process.poll() is not None:
-                raise RuntimeError(f"{self.module} exited ({self.process.returncode}):\n{self._tail()}")
+                raise RuntimeError(f"{self.module} exited ({self.process.returncode}):\n{self.tail()}")
             if loop.time() > deadline:
-                raise TimeoutError(f"{self.module} not ready after {seconds}s:\n{self._tail()}")
+                raise TimeoutError(f"{self.module} not ready after {seconds}s:\n{self.tail()}")
             await asyncio.sleep(0.05)
 
     def kill9(self) -> None:
@@ -66,8 +66,8 @@ class ServiceProcess:
             await asyncio.sleep(0.05)
         self.kill9()
 
-    def _tail(self) -> str:
-        return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-30:])
+    def tail(self, lines: int = 30) -> str:
+        return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
 
 
 @dataclass
