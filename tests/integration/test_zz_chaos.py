@@ -93,18 +93,24 @@ async def test_a_paid_order_stream_under_every_kind_of_fault_loses_and_repeats_n
     print(text.getvalue())
     assert set(result["faults"]) == set(schedule.KINDS), text.getvalue()
     assert result["clean"], text.getvalue()
-    # Had it waited to its limit, the checks would still pass: three minutes lost unseen. Loudly, instead, with the
-    # log of each service still busy (CI keeps no service log: the failure's text is all that is left of it).
+    # No fault may end a service: the driver restarts only what it killed itself. (CI keeps no service log: the
+    # failure's text, with the logs' last lines, is all that is left of a failed run.)
+    ended = [name for name in PLATFORM_SERVICES if not running(platform, name)]
+    assert not ended, f"services that ended on their own: {ended}\n" + text.getvalue() + logs_of(platform, ended)
+    # Had it waited to its limit, the checks would still pass: three minutes lost unseen. Loudly, instead.
+    busy = [name for name in PLATFORM_SERVICES if any(name in what for what in result["busy"])]
     assert result["quiet_after_s"] >= 0, (
-        "never quiet: a lagging group or an outbox nobody relays?\n"
-        + text.getvalue()
-        + busy_logs(platform, result["busy"])
+        "never quiet: a lagging group or an outbox nobody relays?\n" + text.getvalue() + logs_of(platform, busy)
     )
 
 
-def busy_logs(platform: Platform, busy: dict[str, int]) -> str:
-    named = [name for name in PLATFORM_SERVICES if any(name in what for what in busy)]
-    return "".join(f"\n--- the last lines of {name}'s log ---\n{platform[name].tail(80)}\n" for name in named)
+def running(platform: Platform, name: str) -> bool:
+    process = platform[name].process
+    return process is not None and process.poll() is None
+
+
+def logs_of(platform: Platform, names: list[str]) -> str:
+    return "".join(f"\n--- the last lines of {name}'s log ---\n{platform[name].tail(80)}\n" for name in names)
 
 
 def test_the_same_seed_gives_the_same_fault_schedule_and_orders_and_another_seed_does_not() -> None:
