@@ -19,12 +19,21 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def rss_mb(pid: int) -> float:
+    return _status_mb(pid, "VmRSS:")
+
+
+def peak_rss_mb(pid: int) -> float:
+    """The most the process has held resident since it started (VmHWM)."""
+    return _status_mb(pid, "VmHWM:")
+
+
+def _status_mb(pid: int, field_name: str) -> float:
     try:
         status = Path(f"/proc/{pid}/status").read_text()
     except OSError:  # gone meanwhile
         return 0.0
     for line in status.splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(field_name):
             return int(line.split()[1]) / 1024
     return 0.0
 

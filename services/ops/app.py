@@ -40,6 +40,7 @@ from shared.topics import (
     SETTLEMENT_INSTRUCTIONS,
 )
 
+CHANGELOG_SEGMENT_MS = 10 * 60 * 1000
 EVENT_TOPICS = (PAYMENT_EVENTS, ISSUANCE_EVENTS, REDEMPTION_EVENTS, SETTLEMENT_EVENTS)
 SIDE_TOPICS = (SETTLEMENT_INSTRUCTIONS, REJECTIONS)
 
@@ -70,14 +71,21 @@ def build(config: OpsConfig, send: Send | None = None) -> tuple[faust.App, OpsRu
     )
     live = Live()
     runtime = OpsRuntime(config, live)
-    states = app.Table("ops-partitions", default=None, partitions=6)
-    orders = app.Table("ops-orders", default=None, partitions=6)
-    side = app.Table("ops-side", default=None, partitions=3)
+    # A partition's state is one value of tens of KB, written once a batch: its changelog holds a version per batch,
+    # which recovery decoded 1,000 at a time (faust's default buffer). Ten at a time (a restarted app's peak: 237 ->
+    # 208 MB, docs/benchmarks.md), and segments rolled every ten minutes so that compaction keeps the topics to their
+    # latest values (and the orders' tombstones) rather than every version ever written.
+    compacted = {"segment.ms": str(CHANGELOG_SEGMENT_MS)}
+    states = app.Table(
+        "ops-partitions", default=None, partitions=6, recovery_buffer_size=10, extra_topic_configs=compacted
+    )
+    orders = app.Table("ops-orders", default=None, partitions=6, extra_topic_configs=compacted)
+    side = app.Table("ops-side", default=None, partitions=3, recovery_buffer_size=10, extra_topic_configs=compacted)
 
-    async def produce(topic: str, key: bytes, value: bytes, partition: int) -> Any:
+    async def produce(topic: str, key: bytes, value: bytes | None, partition: int) -> Any:
         return await app.producer.send(topic, key, value, partition, None, None)
 
-    events = Folding(states, orders, runtime.pool, live, send or produce)
+    events = Folding(states, orders, runtime.pool, live, send or produce, config.orders_kept)
     others = Folding(side, None, runtime.pool, live, send or produce)
     batch, within = config.batch, config.batch_within
 

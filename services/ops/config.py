@@ -6,6 +6,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 
+from services.ops.domain.fold import ORDERS_KEPT
 from shared.settings import Settings
 
 # The consumer groups whose lag the dashboard shows: every service that consumes (their ServiceSpec names).
@@ -39,6 +40,8 @@ class OpsConfig:
     # every small batch it cost more than the fold itself (measured: 1,450 events/s with 0.05 s batches).
     batch: int = 5000
     batch_within: float = 0.5
+    # Order timelines kept per source partition (OPS_ORDERS_KEPT; six partitions): the newest, by first event.
+    orders_kept: int = ORDERS_KEPT
 
     @classmethod
     def from_env(cls) -> OpsConfig:
@@ -54,4 +57,5 @@ class OpsConfig:
             offset_reset=os.environ.get("OPS_OFFSET_RESET", "earliest"),
             batch=int(os.environ.get("OPS_BATCH", "5000")),
             batch_within=float(os.environ.get("OPS_BATCH_SECONDS", "0.5")),
+            orders_kept=int(os.environ.get("OPS_ORDERS_KEPT", str(ORDERS_KEPT))),
         )

@@ -23,7 +23,7 @@ import asyncpg
 
 from services.ops import store
 from services.ops.domain.facts import Fact, Poison
-from services.ops.domain.fold import fold
+from services.ops.domain.fold import ORDERS_KEPT, fold
 from services.ops.inbound import parse
 from shared.infra import metrics
 from shared.infra.deadletters import DeadLetter, Stage
@@ -52,8 +52,8 @@ class Live:
         return True
 
 
-# (topic, key, value, partition) -> the producer's future for that record
-Send = Callable[[str, bytes, bytes, int], Awaitable[Awaitable[Any]]]
+# (topic, key, value or None for a tombstone, partition) -> the producer's future for that record
+Send = Callable[[str, bytes, bytes | None, int], Awaitable[Awaitable[Any]]]
 
 
 @dataclass
@@ -65,6 +65,7 @@ class Folding:
     pool: Callable[[], Awaitable[asyncpg.Pool]]
     live: Live
     send: Send  # the producer's send (the app's; a recorder in the unit tests)
+    orders_kept: int = ORDERS_KEPT  # order records per source partition (OPS_ORDERS_KEPT)
     applied_events: list[int] = field(default_factory=lambda: [0])
 
     async def on_batch(self, stream: Any, events: Sequence[Any]) -> None:
@@ -96,14 +97,18 @@ class Folding:
             for fact in facts:
                 if isinstance(fact, Fact) and "/" in fact.key and fact.key in self.orders:
                     orders[fact.key] = self.orders[fact.key]
-        folded = fold(self.states.get(key), orders, facts)
+        folded = fold(self.states.get(key), orders, facts, self.orders_kept)
         if not folded.applied:
             return []  # every record was a redelivery
         puts = [Put(self.states, key, folded.state, partition)]
         if self.orders is not None:
             puts += [Put(self.orders, k, record, partition) for k, record in folded.orders.items()]
+            puts += [Put(self.orders, k, None, partition) for k in folded.evicted]
         for put in puts:
-            put.table.data[put.key] = put.value
+            if put.value is None:
+                put.table.data.pop(put.key, None)
+            else:
+                put.table.data[put.key] = put.value
         self.applied_events[0] += folded.applied
         return puts
 
@@ -115,7 +120,7 @@ class Put:
 
     table: Any
     key: str
-    value: Any
+    value: Any  # None: the key is deleted (a tombstone on the changelog, which recovery applies as a deletion)
     partition: int
 
 
@@ -129,7 +134,7 @@ async def _write_changelog(send: Send, puts: Sequence[Put]) -> None:
     for put in puts:
         topic = put.table.changelog_topic
         key, _ = topic.prepare_key(put.key, put.table.key_serializer)
-        value, _ = topic.prepare_value(put.value, put.table.value_serializer)
+        value = None if put.value is None else topic.prepare_value(put.value, put.table.value_serializer)[0]
         acks.append(await send(topic.get_topic_name(), key, value, put.partition))
     await asyncio.gather(*acks)
 

@@ -20,8 +20,10 @@ from services.ops.config import OpsConfig
 from services.ops.consumer_lag import ConsumerLag
 from services.ops.domain import views
 from services.ops.handlers import Live
-from shared.infra import metrics, relay_process
+from shared.infra import metrics
+from shared.infra.chain import Checkpointer
 from shared.infra.database import create_pool, migrate
+from shared.infra.relay import OutboxRelay
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 2.0
@@ -107,7 +109,14 @@ class OpsRuntime:
             except Exception as exc:
                 log.warning("ops: the database is not reachable (%r); the relay waits for it", exc)
                 await asyncio.sleep(POLL_SECONDS)
-        await relay_process.supervise(store.SCHEMA, self.config.settings, self.stopping)
+        # In this process, not in a child of its own as the platform services' relays are (relay_process.py): the
+        # ops outbox holds only the MessageRejected of a poison event, too little to take CPU from the tables, and a
+        # child (an interpreter with asyncpg and aiokafka) was some 40 MB of the dashboard's memory (issue 17).
+        settings = self.config.settings
+        checkpointer = Checkpointer.from_settings(settings)
+        await OutboxRelay(
+            store.SCHEMA, settings.database_url, settings.kafka_bootstrap, checkpointer, stopping=self.stopping
+        ).run()
 
     async def _close(self, _app: Any, *_: Any, signal: Any = None, **__: Any) -> None:
         self.stopping.set()

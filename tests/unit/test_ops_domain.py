@@ -111,3 +111,32 @@ def test_a_hostile_flood_leaves_the_partition_state_small_enough_for_one_changel
     assert len(json.dumps(state)) < 100_000
     counters = merge([state])["counters"]["*"]
     assert (counters["payments_rejected"], counters["dead_letters"]) == (20_000, 20_000)
+
+
+def test_only_the_newest_orders_keep_a_timeline_and_the_oldest_are_deleted_from_the_table() -> None:
+    """Each merchant's scenario touches three orders (A1, B1 and X, a refused write-off's): three merchants, nine
+    orders, six kept, folded in two batches."""
+    facts = [
+        parse(e.topic, 0, offset, e.value)
+        for offset, e in enumerate(e for merchant in ("M1", "M2", "M3") for e in scenario(merchant))
+    ]
+    first = fold(None, {}, facts[:20], orders_kept=6)
+    rest = fold(first.state, first.orders, facts[20:], orders_kept=6)
+    kept = {**first.orders, **rest.orders}
+    for key in first.evicted + rest.evicted:
+        kept.pop(key, None)
+    assert sorted(first.evicted + rest.evicted) == ["M1/A1", "M1/B1", "M1/X"]
+    assert sorted(kept) == sorted(rest.state["recent_orders"]) == ["M2/A1", "M2/B1", "M2/X", "M3/A1", "M3/B1", "M3/X"]
+    # The counters are the whole history's, the forgotten orders' included: only their timelines go.
+    assert headline(merge([rest.state])["counters"]["M1"])["orders_issued"] == EXPECTED["orders_issued"]
+
+
+def test_an_order_seen_again_after_it_was_forgotten_starts_a_new_timeline_and_counts_as_newest() -> None:
+    m1, m2 = _facts("M1"), [parse(e.topic, 0, 100 + i, e.value) for i, e in enumerate(scenario("M2"))]
+    first = fold(None, {}, m1 + m2, orders_kept=3)
+    assert sorted(first.evicted) == ["M1/A1", "M1/B1", "M1/X"]
+    late = parse(m1[0].topic, 0, 500, scenario("M1")[0].value)  # M1/A1's payment, read again under a new offset
+    again = fold(first.state, {}, [late], orders_kept=3)
+    assert [e["type"] for e in again.orders["M1/A1"]["events"]] == ["PaymentConfirmed"]
+    assert again.state["recent_orders"] == ["M2/B1", "M2/X", "M1/A1"]
+    assert again.evicted == ["M2/A1"]

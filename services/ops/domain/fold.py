@@ -31,6 +31,10 @@ from shared.contracts.settlement import (
 )
 
 TIMELINE_KEPT = 100
+# Order records (timelines) kept per source partition, the newest by first event: six partitions hold 12,000
+# orders, some 50 MB. The dashboard is the live view: it held every order ever seen, and its memory grew with the
+# platform's history (250 MB after 40,000 orders). An older order's story is the query API's and the audit's.
+ORDERS_KEPT = 2000
 
 RATED = {
     "PaymentConfirmed": "payments",
@@ -49,10 +53,14 @@ class Folded:
     state: dict[str, Any]
     orders: dict[str, dict[str, Any]]  # order key -> its new record, for the orders this batch touched
     applied: int  # facts applied (not redeliveries)
+    evicted: list[str]  # order keys whose records the table deletes (beyond the newest `orders_kept`)
 
 
 def fold(
-    raw_state: dict[str, Any] | None, raw_orders: Mapping[str, dict[str, Any]], facts: Sequence[Fact | Poison]
+    raw_state: dict[str, Any] | None,
+    raw_orders: Mapping[str, dict[str, Any]],
+    facts: Sequence[Fact | Poison],
+    orders_kept: int = ORDERS_KEPT,
 ) -> Folded:
     state = PartitionState.from_json(raw_state)
     orders: dict[str, OrderRecord] = {}
@@ -65,12 +73,15 @@ def fold(
         if isinstance(fact, Poison):
             state.add(None, "poison_events")
             continue
-        order = _order(fact, raw_orders, orders)
+        order = _order(fact, raw_orders, orders, state)
         apply(state, order, fact)
         if order is not None:
             _add_to_timeline(order, summary(fact))
     state.drop_old_windows()
-    return Folded(state.to_json(), {key: o.to_json() for key, o in orders.items()}, applied)
+    evicted = state.forget_oldest_orders(orders_kept)
+    for key in evicted:
+        orders.pop(key, None)
+    return Folded(state.to_json(), {key: o.to_json() for key, o in orders.items()}, applied, evicted)
 
 
 def _add_to_timeline(order: OrderRecord, line: dict[str, Any]) -> None:
@@ -81,13 +92,19 @@ def _add_to_timeline(order: OrderRecord, line: dict[str, Any]) -> None:
     del order.events[:-TIMELINE_KEPT]
 
 
-def _order(fact: Fact, raw: Mapping[str, dict[str, Any]], loaded: dict[str, OrderRecord]) -> OrderRecord | None:
+def _order(
+    fact: Fact, raw: Mapping[str, dict[str, Any]], loaded: dict[str, OrderRecord], state: PartitionState
+) -> OrderRecord | None:
     ref = order_of(fact)
     if ref is None:
         return None
     key = f"{ref[0]}/{ref[1]}"
     if key not in loaded:
-        loaded[key] = OrderRecord.from_json(raw[key]) if key in raw else OrderRecord(*ref)
+        if key in raw:
+            loaded[key] = OrderRecord.from_json(raw[key])
+        else:
+            loaded[key] = OrderRecord(*ref)
+            state.recent_orders.append(key)
     return loaded[key]
 
 

@@ -26,6 +26,8 @@ class PartitionState:
     rates: dict[str, Counters] = field(default_factory=dict)  # window start (epoch minute) -> name -> count
     notices: list[dict[str, Any]] = field(default_factory=list)  # settlement exceptions, alerts, quarantines
     open_letters: dict[str, dict[str, Any]] = field(default_factory=dict)  # dead letters not resolved yet
+    # The order records of this partition, oldest first: the table keeps the newest few thousand (fold.ORDERS_KEPT).
+    recent_orders: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -34,6 +36,7 @@ class PartitionState:
             "rates": self.rates,
             "notices": self.notices,
             "open_letters": self.open_letters,
+            "recent_orders": self.recent_orders,
         }
 
     @classmethod
@@ -47,6 +50,7 @@ class PartitionState:
             rates={window: dict(values) for window, values in raw["rates"].items()},
             notices=list(raw["notices"]),
             open_letters=dict(raw["open_letters"]),
+            recent_orders=list(raw.get("recent_orders", ())),  # absent in states written before the bound
         )
 
     def add(self, merchant_id: str | None, name: str, amount: int = 1) -> None:
@@ -63,6 +67,15 @@ class PartitionState:
             return
         for window in sorted(self.rates, key=int)[:-RATE_MINUTES]:
             del self.rates[window]
+
+    def forget_oldest_orders(self, kept: int) -> list[str]:
+        """The order records beyond the newest `kept`, taken off the list: the table deletes them."""
+        excess = len(self.recent_orders) - kept
+        if excess <= 0:
+            return []
+        gone = self.recent_orders[:excess]
+        del self.recent_orders[:excess]
+        return gone
 
     def notice(self, entry: dict[str, Any]) -> None:
         self.notices.append(entry)
