@@ -24,9 +24,8 @@ OUTBOX_SCHEMAS = "SELECT table_schema FROM information_schema.tables WHERE table
 @dataclass(frozen=True)
 class Quiet:
     seconds: float  # until quiet, or -1 when not within the limit
-    busy: dict[str, int] = field(
-        default_factory=dict
-    )  # at the last look: "group: topic[partition]" or "outbox: schema"
+    # What was busy at the last look: "group: topic[partition]" -> records behind, "outbox: schema" -> rows unsent.
+    busy: dict[str, int] = field(default_factory=dict)
 
 
 async def quiet(bootstrap: str, database_url: str, seconds: float) -> Quiet:
