@@ -190,3 +190,44 @@ async def test_a_poison_event_is_dead_lettered_with_its_bytes_and_announced(
     status, said = await run_module("shared.admin", "dead-letters", "dismiss", "--service", "ops", "--id", str(letter["id"]),
                                     "--reason", "test: a poison event for the ops app")  # fmt: skip
     assert status == 0, said
+
+
+async def test_orders_beyond_the_newest_kept_stay_forgotten_after_a_restart(
+    producer: AIOKafkaProducer, topics: Settings
+) -> None:
+    """One order kept per partition: three merchants' histories touch nine orders (A1, B1, X each) over at most six
+    partitions, so at least three are forgotten, and a restart, which reads the changelog back with its tombstones,
+    shows exactly the orders the first life kept."""
+    app = OpsProcess.new(topics, {"OPS_OFFSET_RESET": "latest", "OPS_ORDERS_KEPT": "1"})
+    await app.start()
+    try:
+        await app.synced(topics)
+        merchants = [f"OPS{uuid.uuid4().hex[:7]}" for _ in range(3)]
+        written: dict[TopicPartition, int] = {}
+        for merchant in merchants:
+            written |= await publish(producer, scenario(merchant))
+        for merchant in merchants:
+            await app.until(f"/api/merchants/{merchant}", lambda b: headline_of(b) == EXPECTED)
+
+        async def kept() -> set[str]:
+            found = set()
+            for merchant in merchants:
+                for order in ("A1", "B1", "X"):
+                    status, _ = await app.get(f"/api/orders/{order}?merchant={merchant}")
+                    if status == 200:
+                        found.add(f"{merchant}/{order}")
+            return found
+
+        before = await kept()
+        assert 1 <= len(before) <= 6
+        deadline = asyncio.get_running_loop().time() + 20
+        while not await committed_past(topics, app.env["OPS_APP_ID"], written):
+            assert asyncio.get_running_loop().time() < deadline, "the ops group never committed its offsets"
+            await asyncio.sleep(0.2)
+        await app.stop()
+        await app.start()
+        assert await kept() == before
+        for merchant in merchants:  # the counters forget nothing
+            assert headline_of((await app.get(f"/api/merchants/{merchant}"))[1]) == EXPECTED
+    finally:
+        await app.stop()
