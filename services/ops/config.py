@@ -7,20 +7,16 @@ import tempfile
 from dataclasses import dataclass
 
 from services.ops.domain.fold import ORDERS_KEPT
+from shared.access import ACCESS, group_of
+from shared.platform import PLATFORM_SERVICES, SIMULATED_SYSTEMS
 from shared.settings import Settings
 
-# The consumer groups whose lag the dashboard shows: every service that consumes (their ServiceSpec names).
-PLATFORM_GROUPS = ("payment-confirmation", "issuance", "redemption", "escrow_settlement", "query", "escrow_bank")
-# The schemas whose outbox backlog and oldest unpublished event the dashboard shows.
-PLATFORM_SCHEMAS = (
-    "payment_confirmation",
-    "issuance",
-    "redemption",
-    "escrow_settlement",
-    "query",
-    "escrow_bank",
-    "ops",
-)
+# The consumer groups whose lag the dashboard shows: every platform service and simulated system that consumes
+# (their ServiceSpec names, not their schemas: "payment-confirmation"). Notification's was missing from a list
+# written by hand.
+PLATFORM_GROUPS = tuple(group_of(name) for name in (*PLATFORM_SERVICES, *SIMULATED_SYSTEMS) if ACCESS[name].groups)
+# The schemas whose outbox backlog and oldest unpublished event the dashboard shows: every one has an outbox.
+PLATFORM_SCHEMAS = (*PLATFORM_SERVICES, *SIMULATED_SYSTEMS, "ops")
 
 
 @dataclass(frozen=True)
