@@ -88,6 +88,16 @@ class OpsProcess(ServiceProcess):
         finally:
             await producer.stop()
 
+    async def restart_once_committed(self, settings: Settings, written: dict[TopicPartition, int]) -> None:
+        """Stop and start again once the group has committed past `written`: what the restart shows is then what it
+        recovered from the changelog, not what it read again."""
+        deadline = asyncio.get_running_loop().time() + 20
+        while not await committed_past(settings, self.env["OPS_APP_ID"], written):
+            assert asyncio.get_running_loop().time() < deadline, "the ops group never committed its offsets"
+            await asyncio.sleep(0.2)
+        await self.stop()
+        await self.start()
+
     async def until(self, path: str, check: Callable[[Any], bool], seconds: float = 30) -> Any:
         deadline = asyncio.get_running_loop().time() + seconds
         body: Any = None
@@ -158,12 +168,7 @@ async def test_a_known_history_gives_the_expected_tables_and_a_restart_recovers_
         "TicketsIssued",
     ]
 
-    deadline = asyncio.get_running_loop().time() + 20
-    while not await committed_past(topics, ops.env["OPS_APP_ID"], written):
-        assert asyncio.get_running_loop().time() < deadline, "the ops group never committed its offsets"
-        await asyncio.sleep(0.2)
-    await ops.stop()
-    await ops.start()
+    await ops.restart_once_committed(topics, written)
     status, again = await ops.get(f"/api/merchants/{merchant}")  # at once: ready means the tables are recovered
     assert status == 200 and again["counters"] == body["counters"]
     assert (await ops.get(f"/api/orders/A1?merchant={merchant}"))[1] == order  # the order's timeline too
@@ -220,12 +225,7 @@ async def test_orders_beyond_the_newest_kept_stay_forgotten_after_a_restart(
 
         before = await kept()
         assert 1 <= len(before) <= 6
-        deadline = asyncio.get_running_loop().time() + 20
-        while not await committed_past(topics, app.env["OPS_APP_ID"], written):
-            assert asyncio.get_running_loop().time() < deadline, "the ops group never committed its offsets"
-            await asyncio.sleep(0.2)
-        await app.stop()
-        await app.start()
+        await app.restart_once_committed(topics, written)
         assert await kept() == before
         for merchant in merchants:  # the counters forget nothing
             assert headline_of((await app.get(f"/api/merchants/{merchant}"))[1]) == EXPECTED
