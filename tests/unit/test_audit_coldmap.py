@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import pickle
+import zlib
+from collections import OrderedDict
+
 import pytest
 
 from services.audit.domain.coldmap import ColdMap
@@ -47,3 +51,31 @@ def test_a_map_saved_before_it_kept_read_values_bytes_still_loads_and_reads() ->
     loaded: ColdMap[str, int] = ColdMap.__new__(ColdMap)
     loaded.__setstate__(state)
     assert loaded["a"] == 1 and loaded["b"] == 2 and loaded["a"] == 1
+
+
+def test_a_map_saved_when_zlib_compressed_its_values_resumes_with_them_recompressed() -> None:
+    zdict = pickle.dumps({"n": 0}, pickle.HIGHEST_PROTOCOL)
+
+    def deflated(value: object) -> bytes:
+        pack = zlib.compressobj(6, zlib.DEFLATED, 14, 4, zlib.Z_DEFAULT_STRATEGY, zdict)
+        return pack.compress(pickle.dumps(value, pickle.HIGHEST_PROTOCOL)) + pack.flush()
+
+    state = {
+        "_hot": OrderedDict(c={"n": 3}),
+        "_cold": {"a": deflated({"n": 1}), "b": deflated({"n": 2})},
+        "_limit": 1,
+        "_zdict": zdict,
+        "_packed": {},
+    }
+    loaded: ColdMap[str, dict[str, int]] = ColdMap.__new__(ColdMap)
+    loaded.__setstate__(state)
+    assert dict(loaded.items()) == {"a": {"n": 1}, "b": {"n": 2}, "c": {"n": 3}}
+    assert loaded["a"] == {"n": 1} and loaded["c"] == {"n": 3} and loaded["b"] == {"n": 2}
+
+
+def test_a_map_pickled_and_loaded_reads_back_every_value() -> None:
+    cold: ColdMap[str, int] = ColdMap(hot=2)
+    for n in range(20):
+        cold[f"k{n}"] = n
+    loaded = pickle.loads(pickle.dumps(cold))
+    assert dict(loaded.items()) == {f"k{n}": n for n in range(20)} and loaded["k0"] == 0

@@ -10,10 +10,11 @@ cannot find twice in it), so the map compresses every value with one preset dict
 values it cooled. On a generated history that takes an order book from 640 to 210 bytes and a ticket from 486 to
 45, for the same CPU.
 
-Cooling and warming are most of what the replay spends on these maps (a third of its CPU before the two changes
-below, py-spy on 2,000 orders): each topic read warms every order's values once and cools as many. So a value read
-and not replaced is cooled back to the bytes it came from (they are still the same value), and a compressor is made
-for values of a few hundred bytes (below: `WINDOW_BITS`).
+Cooling and warming are most of what the replay spends on these maps (a third of its CPU, py-spy on 2,000 orders):
+each topic read warms every order's values once and cools as many. So a value read and not replaced is cooled back
+to the bytes it came from (they are still the same value), and the values are compressed by zstd with the preset
+dictionary digested once (`zstandard`): zlib had to hash its dictionary again for every value it compressed (a
+compressor can be used only once), 25 to 45 µs a value against 2 to 9 (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from collections import OrderedDict
 from collections.abc import Hashable, ItemsView, Iterator, MutableMapping, ValuesView
 from typing import Any, Generic, TypeVar
 
+import zstandard
+
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
@@ -35,13 +38,8 @@ V = TypeVar("V")
 # live objects for the garbage collector to walk make up for the values compressed again).
 HOT = 1_000
 DICTIONARY_VALUES = 16  # the first values cooled, pickled, make the preset dictionary (at most DICTIONARY_BYTES)
-# zlib's defaults (a 32 KiB window, memLevel 8) make every compressor clear some 256 KiB of tables and hash the
-# dictionary into them: about 75 µs a value, more than compressing the value itself. A 16 KiB window still holds the
-# whole dictionary (16 pickles of a few hundred bytes), and smaller hash tables lose nothing on a value this short:
-# the same bytes out, in about a quarter of the time. Any zlib decompressor reads them (the header names the window).
-WINDOW_BITS = 14
-MEMORY_LEVEL = 4
-DICTIONARY_BYTES = (1 << WINDOW_BITS) - 262  # how far back that window reaches (zlib's MIN_LOOKAHEAD kept free)
+DICTIONARY_BYTES = 16_122
+LEVEL = 3  # zstd's default: on these values level 1 is no faster and 5 % larger
 
 
 class ColdMap(MutableMapping[K, V], Generic[K, V]):
@@ -49,7 +47,7 @@ class ColdMap(MutableMapping[K, V], Generic[K, V]):
         self._hot: OrderedDict[K, V] = OrderedDict()
         self._cold: dict[K, bytes] = {}
         self._limit = hot
-        self._zdict: bytes | None = None  # fixed once made: every compressed value needs it back
+        self._codec: _Codec | None = None  # made from the first values cooled, then fixed: every value needs it
         self._packed: dict[K, bytes] = {}  # hot values read from cold and not replaced since: their bytes
 
     def __getitem__(self, key: K) -> V:
@@ -97,8 +95,8 @@ class ColdMap(MutableMapping[K, V], Generic[K, V]):
         return len(self._hot) + len(self._cold)
 
     def _unpack(self, packed: bytes) -> V:
-        unpack = zlib.decompressobj(zdict=self._zdict or b"")
-        value: V = pickle.loads(unpack.decompress(packed) + unpack.flush())  # our own bytes, never from outside
+        assert self._codec is not None  # nothing is cold before the first value cooled made it
+        value: V = pickle.loads(self._codec.unpack(packed))  # our own bytes, never from outside
         return value
 
     def _warm(self, key: K, value: V) -> None:
@@ -110,16 +108,51 @@ class ColdMap(MutableMapping[K, V], Generic[K, V]):
             self._cold[old] = self._pack(cooled) if packed is None else packed
 
     def _pack(self, value: V) -> bytes:
-        if self._zdict is None:
+        if self._codec is None:
             first = list(itertools.islice(self._hot.values(), DICTIONARY_VALUES - 1))
             pickles = b"".join(pickle.dumps(v, pickle.HIGHEST_PROTOCOL) for v in [value, *first])
-            self._zdict = pickles[-DICTIONARY_BYTES:]
-        pack = zlib.compressobj(6, zlib.DEFLATED, WINDOW_BITS, MEMORY_LEVEL, zlib.Z_DEFAULT_STRATEGY, self._zdict)
-        return pack.compress(pickle.dumps(value, pickle.HIGHEST_PROTOCOL)) + pack.flush()
+            self._codec = _Codec(pickles[-DICTIONARY_BYTES:])
+        return self._codec.pack(pickle.dumps(value, pickle.HIGHEST_PROTOCOL))
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        """A checkpoint saved before `_packed` existed resumes with none (its values are compressed again)."""
-        self.__dict__.update({"_packed": {}, **state})
+        """A checkpoint of an older version resumes: one saved before `_packed` existed with none (its values are
+        compressed again), one whose values zlib compressed (`_zdict`, its dictionary) with them recompressed."""
+        zdict = state.pop("_zdict", None)
+        if zdict is not None:
+            codec = state["_codec"] = _Codec(zdict)
+            state["_cold"] = {key: codec.pack(_inflate(packed, zdict)) for key, packed in state["_cold"].items()}
+            state["_packed"] = {}
+        self.__dict__.update({"_packed": {}, "_codec": None, **state})
+
+
+class _Codec:
+    """zstd with a preset dictionary digested once; pickled as the dictionary alone (zstandard's objects are not)."""
+
+    def __init__(self, dictionary: bytes) -> None:
+        self.dictionary = dictionary
+        digested = zstandard.ZstdCompressionDict(dictionary, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
+        digested.precompute_compress(level=LEVEL)
+        # The frame keeps the value's size (the decompressor needs it) and nothing else: no checksum, no dictionary
+        # id (the map has one dictionary), a few bytes less on each of a million values.
+        self._compressor = zstandard.ZstdCompressor(
+            level=LEVEL, dict_data=digested, write_checksum=False, write_content_size=True, write_dict_id=False
+        )
+        self._decompressor = zstandard.ZstdDecompressor(dict_data=digested)
+
+    def pack(self, raw: bytes) -> bytes:
+        return self._compressor.compress(raw)
+
+    def unpack(self, packed: bytes) -> bytes:
+        return self._decompressor.decompress(packed)
+
+    def __reduce__(self) -> tuple[type[_Codec], tuple[bytes]]:
+        return _Codec, (self.dictionary,)
+
+
+def _inflate(packed: bytes, zdict: bytes) -> bytes:
+    """A value as the versions before zstd compressed it."""
+    unpack = zlib.decompressobj(zdict=zdict)
+    return unpack.decompress(packed) + unpack.flush()
 
 
 class _Values(ValuesView[V]):
