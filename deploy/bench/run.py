@@ -94,7 +94,7 @@ def main() -> None:
         # Alone on the machine, from the end of its topics: it measures its own day of events.
         subprocess.run(["bash", str(ROOT / "deploy/local/services.sh"), "stop"], check=True)
         asyncio.run(settlement.skip_backlog(settings))
-        start_services(settlement.SERVICES)
+        start_services(settlement.SERVICES, settlement.instances())
         report = Report("Escrow settlement: ledger events and a day's payout run", settlement.command())
         print(f"benchmark: settlement, a day of {settlement.day_orders():,} orders")
         asyncio.run(settlement.run(settings, report, service_pids(instance)))

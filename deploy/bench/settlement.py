@@ -50,8 +50,14 @@ def day_orders() -> int:
     return int(os.environ.get("BENCH_SETTLEMENT_ORDERS", "100000"))
 
 
+def instances() -> int:
+    """BENCH_SETTLEMENT_INSTANCES: instances of escrow-settlement (default 1; they share its partitions)."""
+    return int(os.environ.get("BENCH_SETTLEMENT_INSTANCES", "1"))
+
+
 def command() -> str:
-    return f"make bench BENCH_ARGS='--only settlement'  (BENCH_SETTLEMENT_ORDERS={day_orders()})"
+    more = f", BENCH_SETTLEMENT_INSTANCES={instances()}" if instances() != 1 else ""
+    return f"make bench BENCH_ARGS='--only settlement'  (BENCH_SETTLEMENT_ORDERS={day_orders()}{more})"
 
 
 Message = tuple[str, bytes, bytes]  # topic, key, envelope

@@ -42,6 +42,9 @@
 #   PG_FAST=1              fsync/synchronous_commit/full_page_writes off (tests only; never for
 #                          benchmarks or crash tests). Applies when PostgreSQL is started.
 #   PG_SHARED_BUFFERS      PostgreSQL shared_buffers (default 512MB)
+#   PG_EXTRA_OPTS          more server options, e.g. to see where a benchmark's SQL time goes:
+#                          "-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all"
+#                          (then CREATE EXTENSION pg_stat_statements). Applies when PostgreSQL is started.
 #   KAFKA_HEAP_OPTS        JVM heap flags (default "-Xms256m -Xmx512m")
 #   KAFKA_READY_TIMEOUT    seconds to wait for the broker (default 90)
 #   JAVA                   java binary (default: java on PATH)
@@ -719,6 +722,7 @@ pg_up() {
     opts+=" -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
     PG_FAST_EFFECTIVE=1
   fi
+  opts+=" ${PG_EXTRA_OPTS:-}"
   if [[ "$PG_FAST_EFFECTIVE" == 1 ]]; then
     log "starting postgres on 127.0.0.1:$PG_PORT (PG_FAST=1: fsync/synchronous_commit/full_page_writes off)"
   else

@@ -30,26 +30,31 @@ class SettlementTimers:
     async def payout_step(self) -> bool:
         """Request the runs that are due; carry out the oldest open run. True if a run was done."""
         pool, now = self.runtime.pool, self.runtime.clock.now()
-        async with pool.acquire() as conn:
+        async with pool.acquire() as conn:  # held for the whole run: it holds the run's claim
             if self.config.automatic_payouts:
                 due = day_to_settle(now, self.config.cutoff, await payouts.latest_run_day(conn))
                 if due is not None:
                     await payouts.request_daily_run(conn, due, now)
             if self.config.sandbox_payouts:
                 await self._request_sandbox_runs(conn)
-            open_run = await payouts.next_open_run(conn)
+            open_run = await payouts.claim_open_run(conn)
             if open_run is None:
                 return False
             run_id, day, wanted = open_run
-            merchants, not_ended = await self._ended_for(conn, day, wanted)
+            try:
+                await self._carry_out(conn, run_id, day, wanted)
+            finally:
+                await payouts.release_run(conn, run_id)
+        return True
+
+    async def _carry_out(self, conn: asyncpg.Connection, run_id: int, day: date, wanted: list[str] | None) -> None:
+        merchants, not_ended = await self._ended_for(conn, day, wanted)
         summary: dict[str, Any] = await self.payout_run.run(day, merchants)
         if not_ended:
             summary["not_ended"] = not_ended
             log.warning("payout run %s for %s: business day not ended yet for %s", run_id, day, not_ended)
-        async with pool.acquire() as conn:
-            await payouts.finish_run(conn, run_id, summary, self.runtime.clock.now())
+        await payouts.finish_run(conn, run_id, summary, self.runtime.clock.now())
         log.info("payout run %s for %s: %s", run_id, day, summary)
-        return True
 
     async def _ended_for(
         self, conn: asyncpg.Connection, day: date, wanted: list[str] | None

@@ -92,6 +92,31 @@ async def next_open_run(conn: asyncpg.Connection) -> tuple[int, date, list[str] 
     return None if row is None else (row["run_id"], row["business_date"], row["merchant_ids"])
 
 
+async def claim_open_run(conn: asyncpg.Connection) -> tuple[int, date, list[str] | None] | None:
+    """The oldest open run, claimed for this connection's session; None when there is none, or when another instance
+    is carrying it out (the runs are carried out in order, so the next one waits).
+
+    Unclaimed, two instances carried out the same run at once: each paid the merchants the other had not reached yet
+    (the money was right: a payout's cause is the run's day, so nothing is paid twice) and each wrote its own part as
+    the run's summary, the last one over the other's. The claim is a session advisory lock, so an instance killed
+    in the middle of a run loses it with its connection and another one finishes the run."""
+    run = await next_open_run(conn)
+    if run is None or not await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", _run_lock(run[0])):
+        return None
+    if await conn.fetchval("SELECT finished_at IS NULL FROM payout_runs WHERE run_id = $1", run[0]):
+        return run
+    await release_run(conn, run[0])  # finished by another instance between the two reads
+    return None
+
+
+async def release_run(conn: asyncpg.Connection, run_id: int) -> None:
+    await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", _run_lock(run_id))
+
+
+def _run_lock(run_id: int) -> str:
+    return f"escrow_settlement/payout_run/{run_id}"
+
+
 async def latest_run_day(conn: asyncpg.Connection) -> date | None:
     day: date | None = await conn.fetchval("SELECT max(business_date) FROM payout_runs WHERE requested_by = 'timer'")
     return day
