@@ -41,6 +41,7 @@ from shared.topics import (
 )
 
 CHANGELOG_SEGMENT_MS = 10 * 60 * 1000
+FETCH_BYTES_PER_PARTITION = 64 * 1024
 EVENT_TOPICS = (PAYMENT_EVENTS, ISSUANCE_EVENTS, REDEMPTION_EVENTS, SETTLEMENT_EVENTS)
 SIDE_TOPICS = (SETTLEMENT_INSTRUCTIONS, REJECTIONS)
 
@@ -67,19 +68,27 @@ def build(config: OpsConfig, send: Send | None = None) -> tuple[faust.App, OpsRu
         producer_linger=0.02,
         producer_max_batch_size=1024 * 1024,
         stream_buffer_maxsize=config.batch * 2,  # a whole batch may wait unacknowledged while it is folded
+        # What the Kafka client reads ahead, per partition (faust's default 1 MiB): it fetches every assigned
+        # partition that has nothing buffered, so a restart's read-back of 15 changelog partitions and a backlog on
+        # 30 source partitions buffered up to 45 MiB of records at once. 64 KiB (a hundred events or so a fetch)
+        # took a restarted app's peak from 208 to 177 MB and caught up as fast (docs/benchmarks.md).
+        consumer_max_fetch_size=FETCH_BYTES_PER_PARTITION,
         Monitor=QuietMonitor,  # no per-record statistics for faust's own stats page (not served here)
     )
     live = Live()
     runtime = OpsRuntime(config, live)
     # A partition's state is one value of tens of KB, written once a batch: its changelog holds a version per batch,
     # which recovery decoded 1,000 at a time (faust's default buffer). Ten at a time (a restarted app's peak: 237 ->
-    # 208 MB, docs/benchmarks.md), and segments rolled every ten minutes so that compaction keeps the topics to their
-    # latest values (and the orders' tombstones) rather than every version ever written.
+    # 208 MB, docs/benchmarks.md), an order's timeline a hundred at a time, and segments rolled every ten minutes so
+    # that compaction keeps the topics to their latest values (and the orders' tombstones) rather than every version
+    # ever written.
     compacted = {"segment.ms": str(CHANGELOG_SEGMENT_MS)}
     states = app.Table(
         "ops-partitions", default=None, partitions=6, recovery_buffer_size=10, extra_topic_configs=compacted
     )
-    orders = app.Table("ops-orders", default=None, partitions=6, extra_topic_configs=compacted)
+    orders = app.Table(
+        "ops-orders", default=None, partitions=6, recovery_buffer_size=100, extra_topic_configs=compacted
+    )
     side = app.Table("ops-side", default=None, partitions=3, recovery_buffer_size=10, extra_topic_configs=compacted)
 
     async def produce(topic: str, key: bytes, value: bytes | None, partition: int) -> Any:
