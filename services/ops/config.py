@@ -33,8 +33,10 @@ class OpsConfig:
     offset_reset: str = "earliest"
     # Events folded per table write (OPS_BATCH), and how long a batch may wait to fill (OPS_BATCH_SECONDS). A table
     # write is a partition's whole state (tens of KB with a few hundred merchants) on the changelog: written after
-    # every small batch it cost more than the fold itself (measured: 1,450 events/s with 0.05 s batches).
-    batch: int = 5000
+    # every small batch it cost more than the fold itself (measured: 1,450 events/s with 0.05 s batches). A batch,
+    # and twice as many records waiting behind it, is also what a catch-up holds at once: 1,000 took a restarted
+    # app's peak from 170-184 MB (5,000) to 137, catching up as fast (docs/benchmarks.md).
+    batch: int = 1000
     batch_within: float = 0.5
     # Order timelines kept per source partition (OPS_ORDERS_KEPT; six partitions): the newest, by first event.
     orders_kept: int = ORDERS_KEPT
@@ -51,7 +53,7 @@ class OpsConfig:
             groups=(*os.environ.get("OPS_GROUPS", ",".join(PLATFORM_GROUPS)).split(","), app_id),
             schemas=tuple(os.environ.get("OPS_SCHEMAS", ",".join(PLATFORM_SCHEMAS)).split(",")),
             offset_reset=os.environ.get("OPS_OFFSET_RESET", "earliest"),
-            batch=int(os.environ.get("OPS_BATCH", "5000")),
+            batch=int(os.environ.get("OPS_BATCH", "1000")),
             batch_within=float(os.environ.get("OPS_BATCH_SECONDS", "0.5")),
             orders_kept=int(os.environ.get("OPS_ORDERS_KEPT", str(ORDERS_KEPT))),
         )
