@@ -14,7 +14,7 @@ Cooling and warming are most of what the replay spends on these maps (a third of
 each topic read warms every order's values once and cools as many. So a value read and not replaced is cooled back
 to the bytes it came from (they are still the same value), and the values are compressed by zstd with the preset
 dictionary digested once (`zstandard`): zlib had to hash its dictionary again for every value it compressed (a
-compressor can be used only once), 25 to 45 µs a value against 2 to 9 (docs/benchmarks.md).
+compressor can be used only once), 20 to 46 µs a value against 2 to 10 (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -38,6 +38,8 @@ V = TypeVar("V")
 # live objects for the garbage collector to walk make up for the values compressed again).
 HOT = 1_000
 DICTIONARY_VALUES = 16  # the first values cooled, pickled, make the preset dictionary (at most DICTIONARY_BYTES)
+# What zlib's 16 KiB window could hold (16 KiB less its 262-byte lookahead): kept for zstd, which has no such limit,
+# so that sizes stay comparable with the zlib version's; not tuned since.
 DICTIONARY_BYTES = 16_122
 LEVEL = 3  # zstd's default: on these values level 1 is no faster and 5 % larger
 
