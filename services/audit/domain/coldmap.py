@@ -8,7 +8,7 @@ compressed, a few hundred bytes: a million generated events peak at about 370 Mi
 Each value alone compresses poorly (a pickle of a few hundred bytes is mostly class and field names, which a
 compressor cannot find twice in it), so the map compresses every value with one preset dictionary: the pickles of
 the first values it cooled. On a generated history that took an order book from 640 to 210 bytes and a ticket from
-486 to 45 with zlib, for the same CPU (zstd: within 8 % of those).
+486 to 45 with zlib, for the same CPU (zstd: 7-16 % larger).
 
 Cooling and warming are most of what the replay spends on these maps (a third of its CPU, py-spy on 2,000 orders):
 each topic read warms every order's values once and cools as many. So a value read and not replaced is cooled back
