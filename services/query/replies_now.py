@@ -18,6 +18,7 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 
 from shared.contracts.events import Outgoing
+from shared.infra import metrics
 from shared.infra.door_fallback import DoorFallback
 from shared.infra.kafka_auth import kafka_security
 from shared.infra.messages import BatchHandler, Inbound, Parsed
@@ -38,7 +39,8 @@ class RepliesNow:
             partitioner=KeyPartitioner(),  # the relay's: a reply lands where the relay would have put it
             **kafka_security(),
         )
-        self._doors = DoorFallback("query")  # a reply to a door deleted by hand goes to the shared reply topic
+        # A reply to a door deleted by hand goes to the shared reply topic.
+        self._doors = DoorFallback("query", rerouted=metrics.replies_rerouted("query"))
 
     async def start(self) -> None:
         await self._producer.start()

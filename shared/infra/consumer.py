@@ -44,7 +44,12 @@ provenance_log = logging.getLogger("ecticket.provenance")
 Item = tuple[Inbound, Parsed[Any]]
 T = TypeVar("T")
 MAX_BACKOFF_SECONDS = 5.0
-MAX_BATCH_BYTES = 2 * 1024 * 1024  # ConsumerRunner.max_batch_bytes' default (ECTICKET_BATCH_MAX_BYTES)
+MAX_BATCH_BYTES = 1024 * 1024  # ConsumerRunner.max_batch_bytes' default (ECTICKET_BATCH_MAX_BYTES)
+# What one fetch brings back per partition (aiokafka's default is 1 MiB). The client fetches every assigned partition
+# that has nothing buffered, and a service is assigned dozens: at 1 MiB, redemption learning orders of 500 tickets
+# peaked 17 MB higher than at 256 KiB, and learned no faster (docs/benchmarks.md, "Memory at the peak"). 256 KiB is
+# still hundreds of requests per partition and fetch.
+FETCH_PARTITION_BYTES = int(os.environ.get("ECTICKET_FETCH_PARTITION_BYTES", 256 * 1024))
 # How soon a consumer of sender topics sees a merchant's new topic (a metadata refresh, then a rebalance of its
 # group): the client's default is 5 minutes.
 TOPIC_DISCOVERY_MS = int(os.environ.get("ECTICKET_TOPIC_DISCOVERY_MS", "5000"))
@@ -73,6 +78,7 @@ class ConsumerRunner:
     max_batch: int = 500
     # A transaction holds at most this many bytes of records, however few they are: 500 TicketsIssued of 500 tickets
     # each (their envelopes 26 MB parsed) had been one, and set redemption's resident memory for the rest of its life.
+    # 1 MiB, not 2 (as before): 8 MB less at redemption's peak in the same benchmark.
     max_batch_bytes: int = field(
         default_factory=lambda: int(os.environ.get("ECTICKET_BATCH_MAX_BYTES", MAX_BATCH_BYTES))
     )
@@ -106,6 +112,7 @@ class ConsumerRunner:
             group_instance_id=self.instance_id,
             # Short while records flow, longer when idle (`fetch_pacing` says why).
             fetch_max_wait_ms=IDLE_WAIT_MS,
+            max_partition_fetch_bytes=FETCH_PARTITION_BYTES,
             metadata_max_age_ms=TOPIC_DISCOVERY_MS if follows_senders else 300_000,
             **kafka_security(),
         )

@@ -7,7 +7,7 @@ the topic's metadata for its request timeout (40 s), fails, and its sender tries
 the batch). Here, before a send, a sender's topic that the broker says does not exist is replaced by the catalog
 topic it is a door to, `ecticket.ingest.replies.v1`: the platform's gateway reads it and the reply stays in its log,
 encrypted with the merchant's keys as every reply is. The operator sees a WARNING naming the topic (never a key or
-a payload) and the counter `ecticket_replies_rerouted` (shared/infra/metrics.py) where the process serves metrics.
+a payload) and, where the process serves metrics (the query service), the counter `ecticket_replies_rerouted`.
 `merchant-connect` makes the topic again; replies go back there within MISSING_SECONDS.
 
 Asked cheaply: one small Metadata request for just the doors in question (not the producer's own metadata
@@ -32,14 +32,13 @@ import collections
 import enum
 import logging
 import time
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka.errors import KafkaError, UnknownTopicOrPartitionError
 from aiokafka.protocol.metadata import MetadataRequest
 
-from shared.infra.metrics import REPLIES_REROUTED
 from shared.topics import base_of, sender_of
 
 log = logging.getLogger(__name__)
@@ -93,12 +92,21 @@ def destination(topic: str, believed: Verdict | None) -> str:
     return topic
 
 
+Rerouted = Callable[[str, int], None]  # a door's topic, how many records were sent elsewhere instead
+
+
+def uncounted(topic: str, records: int) -> None:
+    """A relay child serves no metrics and logs each reroute: counting there would only load prometheus_client,
+    about 3.5 MB of each relay's memory (issue 17's 150 MB per service, its relay included)."""
+
+
 class DoorFallback:
     """One per sender (a relay, across its terms; the query service's producer): its beliefs are about what that
     sender's principal sees."""
 
-    def __init__(self, service: str, *, lookup_seconds: float = LOOKUP_SECONDS) -> None:
+    def __init__(self, service: str, *, rerouted: Rerouted = uncounted, lookup_seconds: float = LOOKUP_SECONDS) -> None:
         self.service = service
+        self.rerouted = rerouted
         self.lookup_seconds = lookup_seconds
         self.beliefs = Beliefs()
 
@@ -129,7 +137,7 @@ class DoorFallback:
         moved = {t: d for t in doors if (d := destination(t, self.beliefs.known(t, now))) != t}
         if moved:
             for topic, count in collections.Counter(t for t in topics if t in moved).items():
-                REPLIES_REROUTED.labels(self.service, topic).inc(count)
+                self.rerouted(topic, count)
         return moved
 
     async def _ask(self, client: Any, topics: list[str]) -> dict[str, Verdict]:

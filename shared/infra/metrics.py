@@ -19,7 +19,7 @@ import collections
 import logging
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import asyncpg
@@ -123,6 +123,11 @@ def batch_applied(service: str, topics: Sequence[str], seconds: float) -> None:
         CONSUMED.labels(service, topic).inc(count)
     BATCH_SIZE.labels(service).observe(len(topics))
     BATCH_SECONDS.labels(service).observe(seconds)
+
+
+def replies_rerouted(service: str) -> Callable[[str, int], None]:
+    """How a sender counts the replies it sent to the shared reply topic instead of a door's (door_fallback)."""
+    return lambda topic, records: REPLIES_REROUTED.labels(service, topic).inc(records)
 
 
 def dead_lettered(service: str, letters: Iterable[Any]) -> None:

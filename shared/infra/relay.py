@@ -118,7 +118,9 @@ class OutboxRelay:
                 enable_idempotence=True,
                 acks="all",
                 linger_ms=2,
-                max_batch_size=512 * 1024,
+                # A partition's batch is built in a buffer of this size: 512 KiB (as before) set a relay's peak at 57 MB
+                # publishing an expiry's 200,000 events, 128 KiB at 48 MB, as fast (docs/benchmarks.md).
+                max_batch_size=128 * 1024,
                 partitioner=KeyPartitioner(),
                 **kafka_security(),
             )
