@@ -24,6 +24,8 @@ from shared.infra.door_fallback import DoorFallback
 from shared.infra.faults import Backoff, is_transient
 from shared.infra.kafka_auth import kafka_security
 from shared.infra.outbox import notify_channel
+from shared.infra.outbox_floor import ADVANCE_SECONDS as FLOOR_SECONDS
+from shared.infra.outbox_floor import OutboxFloor
 from shared.infra.seal import Keyring, platform_keyring
 from shared.topics import AUDIT_CHECKPOINTS
 
@@ -67,6 +69,9 @@ class OutboxRelay:
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     keyring: Keyring = field(default_factory=platform_keyring)  # seals with its first key
     published: int = 0
+    # How often the read's floor may move; inf keeps it at 0, every read from the index's start (as before the floor:
+    # deploy/bench/relay_read.py compares the two).
+    floor_seconds: float = FLOOR_SECONDS
     _publishing: bool = field(default=False, init=False, repr=False)  # the current term got as far as publishing
     _doors: DoorFallback = field(init=False, repr=False)  # what the broker last said of the doors replied to
 
@@ -140,12 +145,15 @@ class OutboxRelay:
         tail = await chain.load_tail(conn, self.schema)
         if self.checkpointer is not None:
             self.checkpointer.restart()
+        floor = OutboxFloor(every_seconds=self.floor_seconds)  # where reads start (outbox_floor.py says why)
         while not self.stopping.is_set():
             wake.clear()
+            await floor.advance(conn)
             rows = await conn.fetch(
                 "SELECT seq, topic, key, value, event_type FROM outbox"
-                " WHERE published_at IS NULL ORDER BY seq LIMIT $1",
+                " WHERE published_at IS NULL AND seq >= $2 ORDER BY seq LIMIT $1",
                 FETCH_LIMIT,
+                floor.seq,
             )
             if rows:
                 await self._publish(conn, producer, await chain.link(conn, tail, rows))

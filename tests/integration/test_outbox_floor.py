@@ -1,0 +1,116 @@
+"""The relay reads the outbox from a floor (shared/infra/outbox_floor.py) on a real PostgreSQL and Kafka: the floor
+rises past what is published, never past a row whose transaction is still open, and such a row, committed after
+later rows went out, is still published."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import asyncpg
+
+from shared import chain as links
+from shared.infra import outbox
+from shared.infra.outbox_floor import OutboxFloor
+from shared.infra.relay import OutboxRelay
+from shared.settings import Settings
+from shared.topics import REJECTIONS
+from tests.integration.test_audit_chain import events, read_all
+
+
+async def unpublished_from(conn: asyncpg.Connection, floor: OutboxFloor) -> list[int]:
+    """What the relay would read now, marked published as the relay marks what Kafka acknowledged."""
+    await floor.advance(conn)
+    rows = await conn.fetch("SELECT seq FROM outbox WHERE published_at IS NULL AND seq >= $1 ORDER BY seq", floor.seq)
+    await conn.execute("UPDATE outbox SET published_at = now() WHERE seq = ANY($1::bigint[])", [r["seq"] for r in rows])
+    return [r["seq"] for r in rows]
+
+
+async def test_the_floor_rises_past_what_is_published_and_a_later_row_is_still_read(
+    messaging_schema: tuple[asyncpg.Pool, str],
+) -> None:
+    pool, schema = messaging_schema
+    async with pool.acquire() as conn:
+        await outbox.append(conn, schema, events(3))
+    async with pool.acquire() as relay_conn:
+        floor = OutboxFloor(every_seconds=0)
+        assert await unpublished_from(relay_conn, floor) == [1, 2, 3]
+        for _ in range(2):  # a probe, then its confirmation
+            assert await unpublished_from(relay_conn, floor) == []
+        assert floor.seq == 4
+        async with pool.acquire() as conn:
+            await outbox.append_many(conn, schema, events(2))
+        assert await unpublished_from(relay_conn, floor) == [4, 5]
+
+
+async def test_the_floor_stays_below_a_row_whose_transaction_is_open_and_the_row_is_read_once_committed(
+    messaging_schema: tuple[asyncpg.Pool, str],
+) -> None:
+    pool, schema = messaging_schema
+    async with pool.acquire() as slow, pool.acquire() as relay_conn:
+        transaction = slow.transaction()
+        await transaction.start()
+        await outbox.append(slow, schema, events(1))  # takes seq 1, committed only later
+        await outbox.append(relay_conn, schema, events(2))  # seqs 2 and 3, committed now (the pool holds two)
+        floor = OutboxFloor(every_seconds=0)
+        assert await unpublished_from(relay_conn, floor) == [2, 3]
+        for _ in range(5):
+            assert await unpublished_from(relay_conn, floor) == []
+            assert floor.seq <= 1
+        await transaction.commit()
+        assert await unpublished_from(relay_conn, floor) == [1]
+        for _ in range(2):
+            assert await unpublished_from(relay_conn, floor) == []
+        assert floor.seq == 4
+
+
+async def test_the_outbox_sequence_hands_out_one_seq_at_a_time_after_the_transaction_has_its_id(
+    messaging_schema: tuple[asyncpg.Pool, str],
+) -> None:
+    pool, _ = messaging_schema
+    assert await pool.fetchval("SELECT seqcache FROM pg_sequence WHERE seqrelid = 'outbox_seq_seq'::regclass") == 1
+    trigger = await pool.fetchrow(
+        "SELECT tgtype, p.prosrc FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid"
+        " WHERE t.tgrelid = 'outbox'::regclass AND t.tgname = 'outbox_id_before_seq'"
+    )
+    # tgtype 6 = BEFORE (2) | INSERT (4), and no ROW bit (1): once per statement, before any row takes its seq.
+    assert trigger is not None and trigger["tgtype"] == 6 and "pg_current_xact_id()" in trigger["prosrc"]
+
+
+async def test_the_relay_publishes_a_row_committed_after_later_rows_went_out(
+    topics: Settings, messaging_schema: tuple[asyncpg.Pool, str]
+) -> None:
+    infra = topics
+    pool, schema = messaging_schema
+    late, early = events(1), events(3)
+    relay = OutboxRelay(schema, infra.database_url, infra.kafka_bootstrap)
+    running = asyncio.create_task(relay.run())
+    try:
+        async with pool.acquire() as slow:
+            transaction = slow.transaction()
+            await transaction.start()
+            await outbox.append(slow, schema, late)
+            async with pool.acquire() as conn:
+                await outbox.append(conn, schema, early)
+            await until(lambda: relay.published == 3)
+            await asyncio.sleep(0.5)  # several floor probes while the first row's transaction stays open
+            await transaction.commit()
+        await until(lambda: relay.published == 4)
+    finally:
+        relay.stopping.set()
+        await asyncio.wait_for(running, 20)
+    published = [
+        (value, links.link_from_headers(headers))
+        for value, headers in await read_all(infra.kafka_bootstrap, REJECTIONS)
+        if ("chain", schema.encode()) in headers
+    ]
+    assert [value for value, _ in published] == [e.value for e in early + late]  # partition key "t": one partition
+    assert [link.seq for _, link in published if link is not None] == [1, 2, 3, 4]
+
+
+async def until(condition: Callable[[], bool], seconds: float = 20.0) -> None:
+    for _ in range(int(seconds / 0.05)):
+        if condition():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("not reached in time")
