@@ -1,5 +1,5 @@
-"""The relay's read of the outbox, from its floor against from the start of the index (docs/benchmarks.md, "The
-relay's read of the outbox"; shared/infra/outbox_floor.py).
+"""The relay's read of the outbox, from its floor against from the start of the index (docs/benchmarks.md, "Memory at
+the peak, and the relay's read of the outbox"; shared/infra/outbox_floor.py).
 
 In a schema of its own it first writes `--published` rows and marks them published, as a relay does, with
 autovacuum off for that outbox: an outbox between two VACUUMs, whose partial index still holds an entry for each

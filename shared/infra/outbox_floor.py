@@ -4,9 +4,9 @@ Why: the relay finds unpublished rows through the partial index `outbox_unpublis
 NULL). Marking a row published leaves its entry in that index, pointing at a dead row version, until VACUUM removes
 it, and autovacuum comes rarely to a large outbox (a fifth of its rows must be dead first: 24 hours of events are
 kept). A read from the start of the index walked every entry published since the last VACUUM: on an outbox of 4.7
-million rows the relay's read took 5 ms and 104 µs per row it returned, against 12 µs on a fresh one
-(docs/benchmarks.md, "The relay's read of the outbox"). From a floor it walks only what was published since the
-floor last moved.
+million rows the relay's read took 5 ms and 104 µs per row it returned, against 12 µs on a fresh one (docs/
+benchmarks.md, "Memory at the peak, and the relay's read of the outbox"). From a floor it walks only what was
+published since the floor last moved.
 
 Why not simply the highest seq published so far: seqs are handed out when a row is written, not when its
 transaction commits. A transaction that took seq 100 can commit after rows 101-150 were published; the relay must
