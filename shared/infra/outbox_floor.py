@@ -41,7 +41,7 @@ ADVANCE_SECONDS = 0.1
 @dataclass(frozen=True)
 class Probe:
     handed_out: int  # the last seq the sequence had handed out (0: none yet)
-    running: list[int]  # the ids of the transactions running just after it was read
+    running: list[str]  # the ids (xid8, as text) of the transactions running just after it was read
 
 
 @dataclass
@@ -68,11 +68,11 @@ class OutboxFloor:
                 "       WHERE published_at IS NULL AND seq >= $1 AND seq <= $2) END",
                 self.seq,
                 self._probe.handed_out,
-                [str(x) for x in self._probe.running],
+                self._probe.running,
             )
             if moved is None:
                 return  # some are still running: keep waiting for them, not for newer ones
             self.seq = max(self.seq, int(moved))
         handed_out = await conn.fetchval("SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM outbox_seq_seq")
         running = await conn.fetchval("SELECT array(SELECT pg_snapshot_xip(pg_current_snapshot())::text)")
-        self._probe = Probe(int(handed_out), [int(x) for x in running])
+        self._probe = Probe(int(handed_out), list(running))
