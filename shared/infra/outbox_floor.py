@@ -15,11 +15,16 @@ the same ticket's lock).
 
 So the floor moves only past seqs whose transactions are all known to be over:
 1. Read the last seq handed out, `L` (a statement of its own, before step 2).
-2. Take the transactions running now, from a snapshot (`pg_snapshot_xip`): the probe.
-3. Later, once none of them is running in a new snapshot, every transaction that holds a seq up to `L` has ended:
-   it took its seq before step 1, and its transaction id before its seq (the trigger in
-   shared/infra/sql/000_messaging_006_outbox_floor.sql), so it was running in step 2 or had ended before it. In that
-   same snapshot, the lowest unpublished seq up to `L`, or L + 1 if none, is the new floor.
+2. Take a transaction id of the relay's own, `X` (`pg_current_xact_id()`, in an autocommit statement that ends at
+   once): the probe. Every transaction that holds a seq up to `L` took its id before its seq (the trigger in
+   shared/infra/sql/000_messaging_006_outbox_floor.sql), so before step 1, so below `X`.
+3. Later, once a new snapshot's xmin (its oldest running transaction) is past `X`, every transaction below `X` has
+   ended. In that same snapshot, the lowest unpublished seq up to `L`, or L + 1 if none, is the new floor.
+Why not the list of running transactions a snapshot gives (`pg_snapshot_xip`), as a first version did: that list
+holds only the transactions below the snapshot's xmax, which is the newest *ended* transaction plus 1. The newest
+running transaction is not in it: a probe taken while the transaction holding a seq was the newest one of the server
+saw nothing running, and the floor rose past a row committed later, which was then never published (about 1 run in
+4 of the relay test; tests/integration/test_outbox_floor.py now reproduces it every time).
 The sequence must hand out one value at a time (CACHE 1, set by the same migration): a session holding a cached
 block could write a seq up to `L` long after step 2.
 
@@ -41,7 +46,7 @@ ADVANCE_SECONDS = 0.1
 @dataclass(frozen=True)
 class Probe:
     handed_out: int  # the last seq the sequence had handed out (0: none yet)
-    running: list[str]  # the ids (xid8, as text) of the transactions running just after it was read
+    horizon: int  # a transaction id (xid8) taken just after: every holder of a seq up to handed_out is below it
 
 
 @dataclass
@@ -61,18 +66,19 @@ class OutboxFloor:
         self._checked_at = now
         if self._probe is not None:
             moved = await conn.fetchval(
-                "SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_snapshot_xip(pg_current_snapshot()) AS r"
-                "                         WHERE r = ANY($3::text[]::xid8[]))"
-                " THEN NULL"
+                "SELECT CASE WHEN pg_snapshot_xmin(pg_current_snapshot()) <= $3::xid8 THEN NULL"
                 " ELSE (SELECT coalesce(min(seq), $2 + 1) FROM outbox"
                 "       WHERE published_at IS NULL AND seq >= $1 AND seq <= $2) END",
                 self.seq,
                 self._probe.handed_out,
-                self._probe.running,
+                self._probe.horizon,
             )
             if moved is None:
-                return  # some are still running: keep waiting for them, not for newer ones
+                return  # some older than the probe are still running: keep waiting for them, not for newer ones
             self.seq = max(self.seq, int(moved))
         handed_out = await conn.fetchval("SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM outbox_seq_seq")
-        running = await conn.fetchval("SELECT array(SELECT pg_snapshot_xip(pg_current_snapshot())::text)")
-        self._probe = Probe(int(handed_out), list(running))
+        if handed_out < self.seq:
+            self._probe = None  # nothing handed out since the floor last moved: no transaction id spent to wait for
+            return
+        horizon = await conn.fetchval("SELECT pg_current_xact_id()")
+        self._probe = Probe(int(handed_out), int(horizon))

@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import functools
 import logging
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -25,7 +24,7 @@ from shared.infra.door_fallback import DoorFallback
 from shared.infra.faults import Backoff, is_transient
 from shared.infra.kafka_auth import kafka_security
 from shared.infra.outbox import notify_channel
-from shared.infra.outbox_floor import OutboxFloor
+from shared.infra.outbox_floor import ADVANCE_SECONDS, OutboxFloor
 from shared.infra.seal import Keyring, platform_keyring
 from shared.topics import AUDIT_CHECKPOINTS
 
@@ -69,11 +68,9 @@ class OutboxRelay:
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     keyring: Keyring = field(default_factory=platform_keyring)  # seals with its first key
     published: int = 0
-    # How often the read's floor may move; inf (the default) keeps it at 0, every read from the index's start. The
-    # floor is OFF until a defect is found: with it, a row committed after later rows were published was missed in
-    # about 1 of 4 runs of tests/integration/test_outbox_floor.py's relay test (found at review; 0 of 6 with it off).
-    # deploy/bench/relay_read.py compares the two.
-    floor_seconds: float = math.inf
+    # How often the read's floor may move (shared/infra/outbox_floor.py); inf keeps it at 0, every read from the
+    # index's start, as deploy/bench/relay_read.py does to compare the two.
+    floor_seconds: float = ADVANCE_SECONDS
     _publishing: bool = field(default=False, init=False, repr=False)  # the current term got as far as publishing
     _doors: DoorFallback = field(init=False, repr=False)  # what the broker last said of the doors replied to
 
