@@ -3,7 +3,7 @@
 The replay must keep every ticket and every order book to the end of the log (a voucher may be written off or an
 order refunded months later), but it uses only a few at a time: each topic is read in order, and an order's events
 are together. Kept as objects, a book or ticket costs a few kilobytes of small Python objects; pickled and
-compressed, a few hundred bytes: a million generated events peak at about 370 MiB (docs/benchmarks.md).
+compressed, a few hundred bytes: a million generated events peak at about 420 MiB (docs/benchmarks.md).
 
 Each value alone compresses poorly (a pickle of a few hundred bytes is mostly class and field names, which a
 compressor cannot find twice in it), so the map compresses every value with one preset dictionary: the pickles of
@@ -11,7 +11,8 @@ the first values it cooled. On a generated history that took an order book from 
 486 to 45 with zlib, for the same CPU (zstd: 7-16 % larger).
 
 Cooling and warming are most of what the replay spends on these maps (a third of its CPU, py-spy on 2,000 orders):
-each topic read warms every order's values once and cools as many. So a value read and not replaced is cooled back
+each topic read warms every order's values once and cools as many. So the first values to leave the hot window are
+kept as objects for good (`KEPT`), as many as the memory bar allows; a value read and not replaced is cooled back
 to the bytes it came from (they are still the same value), and the values are compressed by zstd with the preset
 dictionary digested once (`zstandard`): zlib had to hash its dictionary again for every value it compressed (a
 compressor can be used only once), 20 to 46 µs a value against 2 to 10 (docs/benchmarks.md).
@@ -42,11 +43,20 @@ DICTIONARY_VALUES = 16  # the first values cooled, pickled, make the preset dict
 # so that sizes stay comparable with the zlib version's; not tuned since.
 DICTIONARY_BYTES = 16_122
 LEVEL = 3  # zstd's default: on these values level 1 is no faster and 5 % larger
+# Values that leave the hot window while the map holds fewer than this many kept ones stay objects for good: each
+# topic is a pass over every order, and a cache smaller than that working set gets no hits under LRU (each value is
+# pushed out before its order comes back in the next topic), whereas values kept for good are hits on every pass.
+# Measured from Kafka (docs/benchmarks.md, "Audit: a million events back under the bar"): 10,000 orders verified
+# 38-41 % faster (all their books kept, 11,000 of their 18,000 tickets); a million events no faster (a tenth of the
+# values kept) and 40 MB more at the peak, 420 MiB; 50,000 a map took that peak to 549 MiB, over the 500 MB bar.
+KEPT = 10_000
 
 
 class ColdMap(MutableMapping[K, V], Generic[K, V]):
-    def __init__(self, hot: int = HOT) -> None:
+    def __init__(self, hot: int = HOT, kept: int = KEPT) -> None:
         self._hot: OrderedDict[K, V] = OrderedDict()
+        self._kept: dict[K, V] = {}  # left the hot window while there was room: objects for good, never compressed
+        self._keep = kept
         self._cold: dict[K, bytes] = {}
         self._limit = hot
         self._codec: _Codec | None = None  # made from the first values cooled, then fixed: every value needs it
@@ -56,6 +66,8 @@ class ColdMap(MutableMapping[K, V], Generic[K, V]):
         if key in self._hot:
             self._hot.move_to_end(key)
             return self._hot[key]
+        if key in self._kept:
+            return self._kept[key]
         packed = self._cold.pop(key)  # KeyError when absent, as a mapping must
         value = self._unpack(packed)
         self._packed[key] = packed
@@ -73,9 +85,14 @@ class ColdMap(MutableMapping[K, V], Generic[K, V]):
         pushing an older one out. The replay never changes a value in place (they are frozen), so nothing is lost."""
         if key in self._hot:
             return self._hot[key]
+        if key in self._kept:
+            return self._kept[key]
         return self._unpack(self._cold[key])
 
     def __setitem__(self, key: K, value: V) -> None:
+        if key in self._kept:
+            self._kept[key] = value
+            return
         self._cold.pop(key, None)
         self._packed.pop(key, None)
         self._warm(key, value)
@@ -84,17 +101,19 @@ class ColdMap(MutableMapping[K, V], Generic[K, V]):
         self._packed.pop(key, None)
         if key in self._hot:
             del self._hot[key]
+        elif key in self._kept:
+            del self._kept[key]
         else:
             del self._cold[key]
 
     def __contains__(self, key: object) -> bool:
-        return key in self._hot or key in self._cold
+        return key in self._hot or key in self._kept or key in self._cold
 
     def __iter__(self) -> Iterator[K]:
-        return iter([*self._hot, *self._cold])  # a snapshot: reading values moves them between the two
+        return iter([*self._hot, *self._kept, *self._cold])  # a snapshot: reading values moves them between the two
 
     def __len__(self) -> int:
-        return len(self._hot) + len(self._cold)
+        return len(self._hot) + len(self._kept) + len(self._cold)
 
     def _unpack(self, packed: bytes) -> V:
         assert self._codec is not None  # nothing is cold before the first value cooled made it
@@ -107,7 +126,10 @@ class ColdMap(MutableMapping[K, V], Generic[K, V]):
         while len(self._hot) > self._limit:
             old, cooled = self._hot.popitem(last=False)
             packed = self._packed.pop(old, None)
-            self._cold[old] = self._pack(cooled) if packed is None else packed
+            if len(self._kept) < self._keep:
+                self._kept[old] = cooled
+            else:
+                self._cold[old] = self._pack(cooled) if packed is None else packed
 
     def _pack(self, value: V) -> bytes:
         if self._codec is None:
@@ -118,13 +140,14 @@ class ColdMap(MutableMapping[K, V], Generic[K, V]):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         """A checkpoint of an older version resumes: one saved before `_packed` existed with none (its values are
-        compressed again), one whose values zlib compressed (`_zdict`, its dictionary) with them recompressed."""
+        compressed again), one whose values zlib compressed (`_zdict`, its dictionary) with them recompressed, one
+        saved before values were kept with none kept (it goes on as it began)."""
         zdict = state.pop("_zdict", None)
         if zdict is not None:
             codec = state["_codec"] = _Codec(zdict)
             state["_cold"] = {key: codec.pack(_inflate(packed, zdict)) for key, packed in state["_cold"].items()}
             state["_packed"] = {}
-        self.__dict__.update({"_packed": {}, "_codec": None, **state})
+        self.__dict__.update({"_packed": {}, "_codec": None, "_kept": {}, "_keep": 0, **state})
 
 
 class _Codec:
@@ -142,7 +165,10 @@ class _Codec:
         self._decompressor = zstandard.ZstdDecompressor(dict_data=digested)
 
     def pack(self, raw: bytes) -> bytes:
-        return self._compressor.compress(raw)
+        # A copy of exactly its size: zstandard (0.25) returns the value in the buffer it compressed into, sized for
+        # the worst case (about 1.2 KB for a 300-byte value), and the map keeps it for the whole replay. Kept as
+        # returned, they took a million-event replay from 370 to 623 MiB (docs/benchmarks.md).
+        return bytes(memoryview(self._compressor.compress(raw)))
 
     def unpack(self, packed: bytes) -> bytes:
         return self._decompressor.decompress(packed)
