@@ -1,0 +1,151 @@
+"""Where a write-off's time goes, hop by hop: `python -m deploy.bench.writeoff_hops --rate 1000` against the running
+redemption of INFRA_NAME (source its .run/<name>/env first; `ECTICKET_SERVICES=redemption bash
+deploy/local/services.sh start` is enough).
+
+Paced WriteOff requests of fresh pickup vouchers (as `make bench`'s redemption part sends them), each stamped on this
+host's wall clock four times:
+- sent: the client hands the request to its producer;
+- begun: the start of the redemption transaction that decided it (its reply's outbox row, `created_at` = now());
+- relayed: the reply record's timestamp, set by the relay's producer when the relay sends it;
+- seen: the client's reply consumer receives it.
+So `sent → begun` is the request's produce, the consumer's fetch and its wait for the batch before; `begun → relayed`
+the transaction, its commit, the relay's wake-up, read, link and send; `relayed → seen` the broker and the client's
+fetch. Printed, not appended to docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+from dataclasses import dataclass
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from deploy.bench.common import percentile
+from deploy.bench.redemption import Pos
+from deploy.bench.redemption_support import ReplyWatcher, bench_merchant
+from shared.infra.kafka_auth import kafka_security
+from shared.infra.quotas import LOAD_GENERATOR_CLIENT
+from shared.settings import Settings
+from shared.topics import INGEST_REPLIES
+
+SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class Stamps:
+    sent: float
+    begun: float
+    relayed: float
+    seen: float
+
+
+class TimedReplies:
+    """Each reply's record timestamp and when it was seen, both wall clock seconds, by request id."""
+
+    def __init__(self, bootstrap: str) -> None:
+        self.bootstrap = bootstrap
+        self.stamps: dict[str, tuple[float, float]] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self.consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap, enable_auto_commit=False, fetch_max_wait_ms=5, **kafka_security()
+        )
+        await self.consumer.start()
+        tps = [
+            TopicPartition(INGEST_REPLIES, p) for p in sorted(self.consumer.partitions_for_topic(INGEST_REPLIES) or [])
+        ]
+        if not tps:
+            await self.consumer._client.force_metadata_update()
+            tps = [
+                TopicPartition(INGEST_REPLIES, p) for p in sorted(self.consumer.partitions_for_topic(INGEST_REPLIES))
+            ]
+        self.consumer.assign(tps)
+        await self.consumer.seek_to_end(*tps)
+        for tp in tps:
+            await self.consumer.position(tp)
+        self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            batch = await self.consumer.getmany(timeout_ms=100)
+            now = time.time()
+            for records in batch.values():
+                for r in records:
+                    request_id = json.loads(r.value)["payload"]["request_id"]
+                    self.stamps.setdefault(request_id, (r.timestamp / 1000, now))
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+        await self.consumer.stop()
+
+
+async def begun_at(pool: asyncpg.Pool, since: float) -> dict[str, float]:
+    """Each reply's outbox row's created_at (its transaction's start), by request id."""
+    rows = await pool.fetch(
+        "SELECT extract(epoch FROM created_at)::float8 AS at, value FROM redemption.outbox"
+        " WHERE topic = $1 AND created_at >= to_timestamp($2)",
+        INGEST_REPLIES,
+        since - 1,
+    )
+    return {json.loads(r["value"])["payload"]["request_id"]: r["at"] for r in rows}
+
+
+def summary(name: str, values: list[float]) -> str:
+    ms = [v * 1000 for v in values]
+    return f"{name:<24} p50 {percentile(ms, 0.5):7.1f}  p90 {percentile(ms, 0.9):7.1f}  p99 {percentile(ms, 0.99):7.1f}  max {max(ms):7.1f} ms"
+
+
+async def main(rate: float, seconds: float) -> None:
+    settings = Settings.from_env()
+    producer = AIOKafkaProducer(client_id=LOAD_GENERATOR_CLIENT, bootstrap_servers=settings.kafka_bootstrap,
+                                acks="all", linger_ms=1, **kafka_security())  # fmt: skip
+    await producer.start()
+    watcher = ReplyWatcher(settings.kafka_bootstrap)
+    await watcher.start()
+    timed = TimedReplies(settings.kafka_bootstrap)
+    await timed.start()
+    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)
+    try:
+        pos = Pos(settings, pool, producer, watcher, await bench_merchant(settings, "write-off-hops"))
+        await asyncio.sleep(1.0)  # the service's merchant view picks the new merchant up
+        warmup = pos.write_offs(await pos.tickets(200))
+        await pos.send(warmup, None, {})
+        await watcher.wait([r for r, _ in warmup], 120)
+        paced = pos.write_offs(await pos.tickets(int(rate * seconds)))
+        sent: dict[str, float] = {}
+        offset = time.time() - time.perf_counter()  # Pos stamps perf_counter; the hops compare wall clocks
+        started = time.time()
+        await pos.send(paced, rate, sent)
+        await watcher.wait([r for r, _ in paced], 600)
+        await asyncio.sleep(0.5)
+        begun = await begun_at(pool, started)
+    finally:
+        await pool.close()
+        await timed.stop()
+        await watcher.stop()
+        await producer.stop()
+    hops = [Stamps(sent[r] + offset, begun[r], *timed.stamps[r]) for r, _ in paced if r in begun and r in timed.stamps]
+    print(f"{len(hops):,} of {len(paced):,} write-offs at {rate:,.0f}/s stamped")
+    print(summary("sent → begun", [h.begun - h.sent for h in hops]))
+    print(summary("begun → relayed", [h.relayed - h.begun for h in hops]))
+    print(summary("relayed → seen", [h.seen - h.relayed for h in hops]))
+    print(summary("sent → seen (total)", [h.seen - h.sent for h in hops]))
+    slowest = sorted(hops, key=lambda h: h.seen - h.sent)[-max(1, len(hops) // 100) :]
+    print("the slowest 1 %, mean of each hop:")
+    for name, f in (("sent → begun", lambda h: h.begun - h.sent), ("begun → relayed", lambda h: h.relayed - h.begun),
+                    ("relayed → seen", lambda h: h.seen - h.relayed)):  # fmt: skip
+        print(f"  {name:<22} {1000 * sum(map(f, slowest)) / len(slowest):7.1f} ms")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rate", type=float, default=1000.0)
+    parser.add_argument("--seconds", type=float, default=SECONDS)
+    args = parser.parse_args()
+    asyncio.run(main(args.rate, args.seconds))
