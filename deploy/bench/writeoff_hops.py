@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 
 from deploy.bench.common import percentile
 from deploy.bench.redemption import Pos
@@ -43,46 +43,25 @@ class Stamps:
     seen: float
 
 
-class TimedReplies:
-    """Each reply's record timestamp and when it was seen, both wall clock seconds, by request id."""
+class TimedReplies(ReplyWatcher):
+    """The bench's reply watcher, also keeping each reply's record timestamp and when it was seen (wall clock)."""
 
     def __init__(self, bootstrap: str) -> None:
-        self.bootstrap = bootstrap
+        super().__init__(bootstrap)
         self.stamps: dict[str, tuple[float, float]] = {}
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap, enable_auto_commit=False, fetch_max_wait_ms=5, **kafka_security()
-        )
-        await self.consumer.start()
-        tps = [
-            TopicPartition(INGEST_REPLIES, p) for p in sorted(self.consumer.partitions_for_topic(INGEST_REPLIES) or [])
-        ]
-        if not tps:
-            await self.consumer._client.force_metadata_update()
-            tps = [
-                TopicPartition(INGEST_REPLIES, p) for p in sorted(self.consumer.partitions_for_topic(INGEST_REPLIES))
-            ]
-        self.consumer.assign(tps)
-        await self.consumer.seek_to_end(*tps)
-        for tp in tps:
-            await self.consumer.position(tp)
-        self._task = asyncio.create_task(self._run())
 
     async def _run(self) -> None:
         while True:
             batch = await self.consumer.getmany(timeout_ms=100)
-            now = time.time()
+            now, wall = time.perf_counter(), time.time()
             for records in batch.values():
                 for r in records:
-                    request_id = json.loads(r.value)["payload"]["request_id"]
-                    self.stamps.setdefault(request_id, (r.timestamp / 1000, now))
-
-    async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-        await self.consumer.stop()
+                    payload = json.loads(r.value)["payload"]
+                    self.seen.setdefault(payload["request_id"], (now, payload))
+                    self.stamps.setdefault(payload["request_id"], (r.timestamp / 1000, wall))
+            if batch:
+                self.arrived.set()
+                self.arrived = asyncio.Event()
 
 
 async def begun_at(pool: asyncpg.Pool, since: float) -> dict[str, float]:
@@ -106,10 +85,8 @@ async def main(rate: float, seconds: float) -> None:
     producer = AIOKafkaProducer(client_id=LOAD_GENERATOR_CLIENT, bootstrap_servers=settings.kafka_bootstrap,
                                 acks="all", linger_ms=1, **kafka_security())  # fmt: skip
     await producer.start()
-    watcher = ReplyWatcher(settings.kafka_bootstrap)
+    watcher = TimedReplies(settings.kafka_bootstrap)
     await watcher.start()
-    timed = TimedReplies(settings.kafka_bootstrap)
-    await timed.start()
     pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)
     try:
         pos = Pos(settings, pool, producer, watcher, await bench_merchant(settings, "write-off-hops"))
@@ -127,10 +104,11 @@ async def main(rate: float, seconds: float) -> None:
         begun = await begun_at(pool, started)
     finally:
         await pool.close()
-        await timed.stop()
         await watcher.stop()
         await producer.stop()
-    hops = [Stamps(sent[r] + offset, begun[r], *timed.stamps[r]) for r, _ in paced if r in begun and r in timed.stamps]
+    hops = [
+        Stamps(sent[r] + offset, begun[r], *watcher.stamps[r]) for r, _ in paced if r in begun and r in watcher.stamps
+    ]
     print(f"{len(hops):,} of {len(paced):,} write-offs at {rate:,.0f}/s stamped")
     print(summary("sent → begun", [h.begun - h.sent for h in hops]))
     print(summary("begun → relayed", [h.relayed - h.begun for h in hops]))

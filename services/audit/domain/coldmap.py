@@ -110,7 +110,7 @@ class ColdMap(MutableMapping[K, V], Generic[K, V]):
         return key in self._hot or key in self._kept or key in self._cold
 
     def __iter__(self) -> Iterator[K]:
-        return iter([*self._hot, *self._kept, *self._cold])  # a snapshot: reading values moves them between the two
+        return iter([*self._hot, *self._kept, *self._cold])  # a snapshot: reading values moves them between these
 
     def __len__(self) -> int:
         return len(self._hot) + len(self._kept) + len(self._cold)
