@@ -26,6 +26,7 @@ from deploy.bench.redemption_support import (
     ReplyWatcher,
     bench_merchant,
     issued_orders,
+    pos_producer,
     publish_issued,
     wait_consumed,
     wait_published,
@@ -34,8 +35,6 @@ from deploy.bench.redemption_support import (
 )
 from shared.admin.clocks import advance_clock, reset_clock
 from shared.contracts.common import TicketType
-from shared.infra.kafka_auth import kafka_security
-from shared.infra.quotas import LOAD_GENERATOR_CLIENT
 from shared.sandbox.merchant import MerchantClient
 from shared.settings import Settings
 from shared.topics import INGEST_REQUESTS, ISSUANCE_EVENTS
@@ -312,14 +311,7 @@ async def expiry_run(
 async def run(settings: Settings, report: Report, instance: str, pids: dict[str, int]) -> None:
     # The issuance benchmark ran before redemption started: let it work through that backlog first.
     await wait_consumed(settings.kafka_bootstrap, "redemption", [INGEST_REQUESTS, ISSUANCE_EVENTS], 1200)
-    producer = AIOKafkaProducer(
-        client_id=LOAD_GENERATOR_CLIENT,
-        bootstrap_servers=settings.kafka_bootstrap,
-        acks="all",
-        linger_ms=1,
-        **kafka_security(),
-    )
-    await producer.start()
+    producer = await pos_producer(settings)
     replies = ReplyWatcher(settings.kafka_bootstrap)
     await replies.start()
     pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)

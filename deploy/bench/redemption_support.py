@@ -210,6 +210,19 @@ async def wait_published(pool: asyncpg.Pool, seconds: float) -> None:
         await asyncio.sleep(0.5)
 
 
+async def pos_producer(settings: Settings) -> AIOKafkaProducer:
+    """The bench's point of sale's producer, started: exempt from the produce quota (a load generator)."""
+    producer = AIOKafkaProducer(
+        client_id=LOAD_GENERATOR_CLIENT,
+        bootstrap_servers=settings.kafka_bootstrap,
+        acks="all",
+        linger_ms=1,
+        **kafka_security(),
+    )
+    await producer.start()
+    return producer
+
+
 class ReplyWatcher:
     """When each request's reply appears on the replies topic (perf_counter), and its RequestReplied payload;
     `arrived` is set (and replaced) after every batch of replies, for callers waiting on one of them."""
@@ -217,6 +230,9 @@ class ReplyWatcher:
     def __init__(self, bootstrap: str) -> None:
         self.bootstrap = bootstrap
         self.seen: dict[str, tuple[float, dict[str, Any]]] = {}
+        # Wall clock, for comparing with other processes' stamps: the reply record's timestamp (set by the relay's
+        # producer as it sends) and when it was seen here (deploy/bench/writeoff_hops.py).
+        self.stamps: dict[str, tuple[float, float]] = {}
         self.arrived = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -238,11 +254,12 @@ class ReplyWatcher:
     async def _run(self) -> None:
         while True:
             batch = await self.consumer.getmany(timeout_ms=100)
-            now = time.perf_counter()
+            now, wall = time.perf_counter(), time.time()
             for records in batch.values():
                 for r in records:
                     payload = json.loads(r.value)["payload"]
                     self.seen.setdefault(payload["request_id"], (now, payload))
+                    self.stamps.setdefault(payload["request_id"], (r.timestamp / 1000, wall))
             if batch:
                 self.arrived.set()
                 self.arrived = asyncio.Event()

@@ -22,13 +22,10 @@ import time
 from dataclasses import dataclass
 
 import asyncpg
-from aiokafka import AIOKafkaProducer
 
 from deploy.bench.common import percentile
 from deploy.bench.redemption import Pos
-from deploy.bench.redemption_support import ReplyWatcher, bench_merchant
-from shared.infra.kafka_auth import kafka_security
-from shared.infra.quotas import LOAD_GENERATOR_CLIENT
+from deploy.bench.redemption_support import ReplyWatcher, bench_merchant, pos_producer
 from shared.settings import Settings
 from shared.topics import INGEST_REPLIES
 
@@ -41,27 +38,6 @@ class Stamps:
     begun: float
     relayed: float
     seen: float
-
-
-class TimedReplies(ReplyWatcher):
-    """The bench's reply watcher, also keeping each reply's record timestamp and when it was seen (wall clock)."""
-
-    def __init__(self, bootstrap: str) -> None:
-        super().__init__(bootstrap)
-        self.stamps: dict[str, tuple[float, float]] = {}
-
-    async def _run(self) -> None:
-        while True:
-            batch = await self.consumer.getmany(timeout_ms=100)
-            now, wall = time.perf_counter(), time.time()
-            for records in batch.values():
-                for r in records:
-                    payload = json.loads(r.value)["payload"]
-                    self.seen.setdefault(payload["request_id"], (now, payload))
-                    self.stamps.setdefault(payload["request_id"], (r.timestamp / 1000, wall))
-            if batch:
-                self.arrived.set()
-                self.arrived = asyncio.Event()
 
 
 async def begun_at(pool: asyncpg.Pool, since: float) -> dict[str, float]:
@@ -82,10 +58,8 @@ def summary(name: str, values: list[float]) -> str:
 
 async def main(rate: float, seconds: float) -> None:
     settings = Settings.from_env()
-    producer = AIOKafkaProducer(client_id=LOAD_GENERATOR_CLIENT, bootstrap_servers=settings.kafka_bootstrap,
-                                acks="all", linger_ms=1, **kafka_security())  # fmt: skip
-    await producer.start()
-    watcher = TimedReplies(settings.kafka_bootstrap)
+    producer = await pos_producer(settings)
+    watcher = ReplyWatcher(settings.kafka_bootstrap)
     await watcher.start()
     pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)
     try:
