@@ -14,6 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from deploy.bench import (
     audit,
+    broker_warmup,
     door_rebalance,
     gateway,
     hostile,
@@ -73,6 +74,10 @@ def main() -> None:
     settings = Settings.from_env()
     # The load generators measure the platform, not the admission limit for unidentified producers.
     asyncio.run(apply_quotas(settings.kafka_bootstrap, [Quota(LOAD_GENERATOR_CLIENT, EXEMPT)]))
+    if broker_warmup.seconds() > 0:
+        print(f"warming the broker for {broker_warmup.seconds():.0f} s (BENCH_WARMUP_SECONDS; deploy/bench/broker_warmup.py)")
+        records = asyncio.run(broker_warmup.warm(settings.kafka_bootstrap, broker_warmup.seconds()))
+        print(f"  {records:,} records produced and read by {broker_warmup.GROUPS} groups")
     if args.only in (None, "issuance"):
         start_services(issuance.SERVICES)
         report = Report("Issuance: paid orders end to end", f"make bench BENCH_ARGS='--orders {args.orders}'")
