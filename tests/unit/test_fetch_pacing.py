@@ -34,6 +34,13 @@ def test_the_pinned_aiokafka_builds_each_fetch_with_the_wait_the_pacing_sets() -
     assert "self._fetch_min_bytes," in inspect.getsource(Fetcher._get_actions_per_node)
 
 
+def test_the_pinned_aiokafka_sends_no_fetch_to_a_node_while_records_it_brought_are_unread() -> None:
+    # Why a long idle wait costs nothing when records come again: the next fetch is built after they are read.
+    actions = inspect.getsource(Fetcher._get_actions_per_node)
+    assert "backoff = record.calculate_backoff()" in actions
+    assert "if node_id in backoff_by_nodes:" in actions
+
+
 def test_a_poll_that_returned_records_shortens_the_wait() -> None:
     pacing = FetchPacing(consumer_waiting(50), busy_ms=5, idle_ms=50)
     pacing.after_poll(12)
