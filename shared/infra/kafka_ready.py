@@ -64,3 +64,23 @@ async def wait_for_kafka(bootstrap: str, seconds: float | None = None) -> int:
                 await admin.close()
         await asyncio.sleep(pause)
         pause = min(pause * 2, LONGEST_PAUSE_SECONDS)
+
+
+def main() -> None:
+    """`python -m shared.infra.kafka_ready BOOTSTRAP [SECONDS]`: exit 0 once the broker accepts this environment's
+    principal (KAFKA_PRINCIPAL, KAFKA_AUTH, ...), 1 with the broker's refusal when it has not within SECONDS (default
+    ECTICKET_KAFKA_START_WAIT_SECONDS). deploy/local/infra.sh checks a broker it started with it."""
+    import sys
+
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
+    bootstrap, seconds = sys.argv[1], float(sys.argv[2]) if len(sys.argv) > 2 else None
+    try:
+        attempts = asyncio.run(wait_for_kafka(bootstrap, seconds))
+    except KafkaNotReady as exc:
+        print(exc, file=sys.stderr)
+        raise SystemExit(1) from None
+    print(f"Kafka at {bootstrap} accepted principal {current_principal()!r} (attempt {attempts})")
+
+
+if __name__ == "__main__":
+    main()
