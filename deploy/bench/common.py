@@ -82,6 +82,7 @@ class Report:
     title: str
     command: str
     rows: list[tuple[str, str]] = field(default_factory=list)
+    after: list[str] = field(default_factory=list)  # Markdown lines after the table (another table, a note)
 
     def add(self, name: str, value: str) -> None:
         self.rows.append((name, value))
@@ -92,7 +93,7 @@ class Report:
         table = "\n".join(f"| {name} | {value} |" for name, value in self.rows)
         return (
             f"\n## {self.title} — {stamp}\n\nMachine: {machine()}  \nCommand: `{self.command}`\n\n"
-            f"| measure | result |\n|---|---|\n{table}\n"
+            f"| measure | result |\n|---|---|\n{table}\n" + "".join(f"{line}\n" for line in self.after)
         )
 
     def append_to_docs(self) -> None:

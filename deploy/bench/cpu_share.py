@@ -32,6 +32,13 @@ def _machine_busy() -> int:
     return sum(values[0:3]) + sum(values[5:8])
 
 
+def own_and_children_seconds(service_pids: dict[str, int]) -> dict[str, tuple[float, float]]:
+    """CPU seconds used so far by each service's own process, and by its children (its relay process)."""
+    return {
+        name: (_ticks(pid) / TICKS, sum(_ticks(c) for c in children(pid)) / TICKS) for name, pid in service_pids.items()
+    }
+
+
 @dataclass
 class CpuShare:
     instance: str

@@ -22,9 +22,11 @@ from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaProducer
 
+from deploy.bench import cpu_budget
 from deploy.bench.common import Report, percentile, rss_and_relay_mb
-from deploy.bench.cpu_share import process_cpu_seconds
+from deploy.bench.cpu_share import own_and_children_seconds, process_cpu_seconds
 from deploy.bench.issuance import checkouts, send_orders
+from deploy.bench.profiling import Profiles
 from deploy.bench.tail import from_the_end
 from shared.admin.seed import TEST_MERCHANT
 from shared.ecticket.write_off_codes import CodeKey
@@ -149,17 +151,22 @@ class PeakMemory:
 RSS_SAMPLE_SECONDS = 0.5
 
 
-async def run(bootstrap: str, report: Report, instance: str, pids: dict[str, int]) -> None:
+async def run(
+    bootstrap: str, report: Report, instance: str, pids: dict[str, int], profiles: Profiles | None = None
+) -> None:
+    """`profiles`: sample every service over the measured burst (`make profile`), and add the CPU budget table."""
     memory = PeakMemory(pids)
     sampling = asyncio.create_task(memory.sample())
     try:
-        await _phases(bootstrap, report, instance, pids)
+        await _phases(bootstrap, report, instance, pids, profiles)
     finally:
         sampling.cancel()
     memory.rows(report)
 
 
-async def _phases(bootstrap: str, report: Report, instance: str, pids: dict[str, int]) -> None:
+async def _phases(
+    bootstrap: str, report: Report, instance: str, pids: dict[str, int], profiles: Profiles | None
+) -> None:
     producer = AIOKafkaProducer(
         client_id=LOAD_GENERATOR_CLIENT, bootstrap_servers=bootstrap, acks="all", linger_ms=5, **kafka_security()
     )
@@ -167,6 +174,7 @@ async def _phases(bootstrap: str, report: Report, instance: str, pids: dict[str,
     watcher = Watcher(bootstrap)
     await watcher.start()
     bench = Rounds(MerchantClient(producer), watcher, instance, pids)
+    budget = Budget(profiles, pids)
     try:
         warmup = bench.names("PW", 200)
         await send_orders(bench.client, warmup, None, {}, await checkouts(warmup))
@@ -181,7 +189,7 @@ async def _phases(bootstrap: str, report: Report, instance: str, pids: dict[str,
             f"{fresh.orders:,.0f} orders/s ({fresh.order_cpu.total_ms:,.2f} ms CPU each)"
             f" / {fresh.write_offs:,.0f} /s ({fresh.write_off_cpu.total_ms:,.2f} ms CPU each)",
         )
-        warm = await bench.round("PB")
+        warm = await bench.round("PB", budget)
         report.add(f"paid orders, ingest → issued and escrow posted, burst of {BURST}", f"{warm.orders:,.0f} orders/s")
         warm.order_cpu.rows(report, "paid order")
 
@@ -197,6 +205,7 @@ async def _phases(bootstrap: str, report: Report, instance: str, pids: dict[str,
         )
         report.add(f"write-offs → money released, {warm.write_off_cpu.count:,} at once", f"{warm.write_offs:,.0f} /s")
         warm.write_off_cpu.rows(report, "write-off")
+        report.after += budget.table()
     finally:
         await watcher.stop()
         await producer.stop()
@@ -239,15 +248,19 @@ class Rounds:
     def names(self, prefix: str, count: int) -> list[str]:
         return [f"{prefix}{self.run_id}{i:06d}" for i in range(count)]
 
-    async def round(self, prefix: str) -> Round:
+    async def round(self, prefix: str, budget: Budget | None = None) -> Round:
         seen, until = self.watcher.seen, self.watcher.until
         burst = self.names(prefix, BURST)
         paid = await checkouts(burst)
+        if budget:
+            budget.start()
         before, t0 = process_cpu_seconds(self.instance, self.pids), time.perf_counter()
         await send_orders(self.client, burst, None, {}, paid)
         await until(lambda: all(seen.through(t) for t in burst), 600, "the burst")
         orders = BURST / (max(seen.through(t) or 0.0 for t in burst) - t0)
         order_cpu = Cpu(before, process_cpu_seconds(self.instance, self.pids), BURST)
+        if budget:
+            budget.stop(BURST)
 
         tickets = {ticket: code for t in burst for ticket, code in seen.codes[t].items()}
         requests = [write_off(self.client, code) for code in tickets.values()]
@@ -258,3 +271,36 @@ class Rounds:
         write_offs = len(tickets) / (max(seen.released[t] for t in tickets) - t0)
         write_off_cpu = Cpu(before, process_cpu_seconds(self.instance, self.pids), len(tickets))
         return Round(orders, order_cpu, write_offs, write_off_cpu)
+
+
+@dataclass
+class Budget:
+    """Each service's own and its relay's CPU over the measured burst, and, under `make profile`, its samples: the
+    per-order CPU budget by kind of work (deploy/bench/cpu_budget.py)."""
+
+    profiles: Profiles | None
+    pids: dict[str, int]
+    per_order_ms: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+    def start(self) -> None:
+        if self.profiles:
+            self.profiles.start()
+        self._before = own_and_children_seconds(self.pids)
+
+    def stop(self, orders: int) -> None:
+        after = own_and_children_seconds(self.pids)
+        if self.profiles:
+            self.profiles.stop()
+        self.per_order_ms = {
+            name: ((own - self._before[name][0]) / orders * 1000, (relay - self._before[name][1]) / orders * 1000)
+            for name, (own, relay) in after.items()
+        }
+
+    def table(self) -> list[str]:
+        if not self.profiles:
+            return []
+        heading = (
+            f"\nCPU per paid order by kind of work, ms, over the measured burst ({cpu_budget.__doc__.split(':')[0]};"
+            " py-spy at 100 Hz on every service, flame graphs in PROFILE_DIR):\n"
+        )
+        return [heading, *cpu_budget.table(self.per_order_ms, self.profiles.folder)]

@@ -2,7 +2,9 @@
 
 py-spy samples a running process from outside (no code change, no restart) 100 times a second; `--subprocesses`
 includes each service's relay process. The graphs go to PROFILE_DIR (default .profile/, ignored by git), one SVG
-per service, named after it.
+per service, named after it, and beside each the same samples as text (`<service>.raw.txt`, py-spy's collapsed
+stacks), which deploy/bench/cpu_budget.py sorts into kinds of work. Two recorders per service: py-spy writes one
+format per recording.
 """
 
 from __future__ import annotations
@@ -23,9 +25,10 @@ class Profiles:
         spy = shutil.which("py-spy") or str(Path(__file__).resolve().parents[2] / ".venv" / "bin" / "py-spy")
         self.folder.mkdir(parents=True, exist_ok=True)
         for name, pid in self.pids.items():
-            command = [spy, "record", "--pid", str(pid), "--subprocesses", "--rate", "100", "--nonblocking",
-                       "--format", "flamegraph", "--output", str(self.folder / f"{name}.svg")]  # fmt: skip
-            self._recorders.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            for form, output in (("flamegraph", f"{name}.svg"), ("raw", f"{name}.raw.txt")):
+                command = [spy, "record", "--pid", str(pid), "--subprocesses", "--rate", "100", "--nonblocking",
+                           "--format", form, "--output", str(self.folder / output)]  # fmt: skip
+                self._recorders.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
 
     def stop(self) -> list[Path]:
         """Stop recording (py-spy writes its graph on SIGINT) and return the graphs written."""
@@ -33,4 +36,5 @@ class Profiles:
             recorder.send_signal(signal.SIGINT)
         for recorder in self._recorders:
             recorder.wait(timeout=60)
+        self._recorders.clear()
         return sorted(self.folder.glob("*.svg"))

@@ -75,7 +75,9 @@ def main() -> None:
     # The load generators measure the platform, not the admission limit for unidentified producers.
     asyncio.run(apply_quotas(settings.kafka_bootstrap, [Quota(LOAD_GENERATOR_CLIENT, EXEMPT)]))
     if broker_warmup.seconds() > 0:
-        print(f"warming the broker for {broker_warmup.seconds():.0f} s (BENCH_WARMUP_SECONDS; deploy/bench/broker_warmup.py)")
+        print(
+            f"warming the broker for {broker_warmup.seconds():.0f} s (BENCH_WARMUP_SECONDS; deploy/bench/broker_warmup.py)"
+        )
         records = asyncio.run(broker_warmup.warm(settings.kafka_bootstrap, broker_warmup.seconds()))
         print(f"  {records:,} records produced and read by {broker_warmup.GROUPS} groups")
     if args.only in (None, "issuance"):
@@ -157,11 +159,9 @@ def main() -> None:
         profiles = (
             Profiles(Path(os.environ["PROFILE_DIR"]), service_pids(instance)) if "PROFILE_DIR" in os.environ else None
         )
+        asyncio.run(pipeline.run(settings.kafka_bootstrap, report, instance, service_pids(instance), profiles))
         if profiles:
-            profiles.start()
-        asyncio.run(pipeline.run(settings.kafka_bootstrap, report, instance, service_pids(instance)))
-        if profiles:
-            print("flame graphs:", *(str(p) for p in profiles.stop()))
+            print("flame graphs of the measured burst:", *(str(p) for p in sorted(profiles.folder.glob("*.svg"))))
         report.append_to_docs()
     if args.only in (None, "scale"):
         # The issuance benchmark's burst with one, then two instances of each service it uses (issue 15).
