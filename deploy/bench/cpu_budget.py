@@ -38,7 +38,7 @@ KINDS: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 REST = "the rest (handlers, consumer loop, event loop)"
 RELAY = "its relay process"
-IDLE_LEAVES = (
+IDLE_LEAVES = (  # in a sample's innermost frame: the thread waits (asyncio's selector, uvloop's loop, a pool, a lock)
     "_worker (concurrent/futures/thread.py",
     "select (selectors.py",
     "_do_waitpid (asyncio/unix_events.py",
@@ -49,7 +49,7 @@ IDLE_LEAVES = (
 
 def kind_of(frames: list[str]) -> str | None:
     """The kind of work of one sample's stack (outermost frame first), None for a thread waiting."""
-    if not frames or frames[-1].startswith(IDLE_LEAVES):
+    if not frames or any(leaf in frames[-1] for leaf in IDLE_LEAVES):
         return None
     for frame in reversed(frames):
         for kind, marks in KINDS:

@@ -26,6 +26,7 @@ from deploy.bench import cpu_budget
 from deploy.bench.common import Report, percentile, rss_and_relay_mb
 from deploy.bench.cpu_share import own_and_children_seconds, process_cpu_seconds
 from deploy.bench.issuance import checkouts, send_orders
+from deploy.bench.profiling import RATE as PROFILE_RATE
 from deploy.bench.profiling import Profiles
 from deploy.bench.tail import from_the_end
 from shared.admin.seed import TEST_MERCHANT
@@ -300,7 +301,7 @@ class Budget:
         if not self.profiles:
             return []
         heading = (
-            f"\nCPU per paid order by kind of work, ms, over the measured burst ({cpu_budget.__doc__.split(':')[0]};"
-            " py-spy at 100 Hz on every service, flame graphs in PROFILE_DIR):\n"
+            f"\nCPU per paid order by kind of work, ms, over the measured burst (`make profile`: py-spy at"
+            f" {PROFILE_RATE} Hz on every service, which slows the burst; the kinds: deploy/bench/cpu_budget.py):\n"
         )
         return [heading, *cpu_budget.table(self.per_order_ms, self.profiles.folder)]

@@ -154,11 +154,11 @@ def main() -> None:
         # Every service at once (the others stopped first, so the CPU table holds only what the pipeline uses).
         subprocess.run(["bash", str(ROOT / "deploy/local/services.sh"), "stop"], check=True)
         start_services(pipeline.SERVICES)
-        report = Report("The whole pipeline: paid order to escrow, write-off to release", pipeline.command(args.only))
+        profiled = "PROFILE_DIR" in os.environ
+        command = "make profile" if profiled else pipeline.command(args.only)
+        report = Report("The whole pipeline: paid order to escrow, write-off to release", command)
         print(f"benchmark: the whole pipeline, a burst of {pipeline.BURST} paid orders, then their write-offs")
-        profiles = (
-            Profiles(Path(os.environ["PROFILE_DIR"]), service_pids(instance)) if "PROFILE_DIR" in os.environ else None
-        )
+        profiles = Profiles(Path(os.environ["PROFILE_DIR"]), service_pids(instance)) if profiled else None
         asyncio.run(pipeline.run(settings.kafka_bootstrap, report, instance, service_pids(instance), profiles))
         if profiles:
             print("flame graphs of the measured burst:", *(str(p) for p in sorted(profiles.folder.glob("*.svg"))))

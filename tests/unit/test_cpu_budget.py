@@ -21,6 +21,7 @@ def test_a_sample_is_put_in_the_kind_of_its_innermost_frame_that_names_one() -> 
 def test_a_sample_of_the_handlers_own_code_is_the_rest_and_a_waiting_thread_is_left_out() -> None:
     assert kind_of([HANDLER]) == REST
     assert kind_of(["run (threading.py:1)", "_worker (concurrent/futures/thread.py:81)"]) is None
+    assert kind_of(["run_forever (asyncio/base_events.py:1)", "EpollSelector.select (selectors.py:468)"]) is None
 
 
 def test_shares_count_the_service_process_only_its_relay_is_measured_apart(tmp_path: Path) -> None:
