@@ -84,7 +84,7 @@ lint: $(STAMP)
 # depend on history (expiry 19,900-20,100 tickets/s on such an instance, 21,000-22,100 on an empty one).
 # Its ports stay below Linux's ephemeral range (32768-60999), as infra.sh's own do: 35432 was taken by some client's
 # outgoing connection between two runs, and PostgreSQL could not start ("Address already in use").
-# Benchmarks on an instance of their own, fsync on; the broker is warmed for BENCH_WARMUP_SECONDS (60) first.
+# Before anything is measured the broker is warmed (BENCH_WARMUP_SECONDS, default 60): a fresh JVM compiles.
 bench: $(STAMP)
 	@export INFRA_NAME=bench KAFKA_PORT=$${BENCH_KAFKA_PORT:-31092} PG_PORT=$${BENCH_PG_PORT:-31432}; \
 	bash deploy/local/infra.sh down >/dev/null 2>&1; rm -rf .run/bench; \
