@@ -135,6 +135,8 @@ class QueryHandlers:
             elif isinstance(query, OrderQuery | TicketQuery):
                 asked.append((len(replies), asker, caller, query))
                 replies.append(None)
+            elif isinstance(query, OrderDetailQuery):
+                replies.append(await self._detail_or_park(conn, asker, caller, query))
             else:
                 answer = await self._other_answer(conn, asker.merchant_id, query)
                 replies.append(answered(asker, caller.signer, answer, now))
@@ -148,12 +150,7 @@ class QueryHandlers:
     ) -> list[tuple[int, Outgoing]]:
         """The replies of the batch's order and ticket queries (by their place in the batch); those whose order or
         ticket is not there yet, or all of them while the read model is behind the event topics, are parked."""
-        # Once per batch, at once: the event topics' ends from the broker, what the read model applied from the
-        # database. Only when that looks behind is the group's committed offsets asked for too (`_applied`): in the
-        # steady state the read model's own record has reached the ends, and that broker request (its coordinator
-        # lookup and offset fetch) was a good part of a small batch's cost.
-        watermark, recorded = await asyncio.gather(self.event_offsets.ends(), offsets.applied(conn))
-        behind = not reached(watermark, recorded) and not reached(watermark, await self._applied(conn))
+        watermark, behind = await self._behind(conn)
         asks = [Ask(asker.merchant_id, query) for _, asker, _, query in asked]
         found = [None] * len(asks) if behind else await answer_all(conn, self.code_key, asks)
         clock = self.runtime.clock
@@ -166,6 +163,29 @@ class QueryHandlers:
             parked = waiting.Waiting(asker, subject, data, clock.now() + self.wait, watermark if behind else {})
             await waiting.park(conn, parked)
         return out
+
+    async def _detail_or_park(
+        self, conn: asyncpg.Connection, asker: Asker, caller: Caller, query: OrderDetailQuery
+    ) -> Outgoing | None:
+        """The order detail file, read from the read model as order queries are: not before it has applied every
+        event published when the query arrived, so an order issued a moment ago is in it. Parked meanwhile (None),
+        and answered by `answer_waiting` once the read model gets there."""
+        watermark, behind = await self._behind(conn)
+        if not behind:
+            answer = await self._other_answer(conn, asker.merchant_id, query)
+            return answered(asker, caller.signer, answer, self.runtime.clock.now(asker.merchant_id))
+        data = sealed_data(caller.data, self.code_key)
+        await waiting.park(conn, waiting.Waiting(asker, "", data, self.runtime.clock.now() + self.wait, watermark))
+        return None
+
+    async def _behind(self, conn: asyncpg.Connection) -> tuple[dict[str, int], bool]:
+        """The event topics' ends now, and whether the read model has not applied up to them yet."""
+        # Once per batch, at once: the event topics' ends from the broker, what the read model applied from the
+        # database. Only when that looks behind is the group's committed offsets asked for too (`_applied`): in the
+        # steady state the read model's own record has reached the ends, and that broker request (its coordinator
+        # lookup and offset fetch) was a good part of a small batch's cost.
+        watermark, recorded = await asyncio.gather(self.event_offsets.ends(), offsets.applied(conn))
+        return watermark, not reached(watermark, recorded) and not reached(watermark, await self._applied(conn))
 
     async def answer_waiting(self, conn: asyncpg.Connection, claimed: Sequence[waiting.Waiting]) -> list[Outgoing]:
         """Answer the claimed queries whose watermark is reached and subject has arrived, and the rest whose
