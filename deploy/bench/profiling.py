@@ -1,11 +1,11 @@
 """CPU profiles of the services while a benchmark runs (`make profile`): one py-spy flame graph per process.
 
-py-spy samples a running process from outside (no code change, no restart), PROFILE_RATE times a second (default
-20: at 100 the twelve recorders took so much of the two cores that the profiled burst ran at a fifth of its speed);
-`--subprocesses` includes each service's relay process. The graphs go to PROFILE_DIR (default .profile/, ignored by git), one SVG
-per service, named after it, and beside each the same samples as text (`<service>.raw.txt`, py-spy's collapsed
-stacks), which deploy/bench/cpu_budget.py sorts into kinds of work. Two recorders per service: py-spy writes one
-format per recording.
+py-spy samples a running process from outside (no code change, no restart), PROFILE_RATE times a second (default 20:
+at 100 the twelve recorders took so much of the two cores that the profiled burst ran at a fifth of its speed);
+`--subprocesses` includes each service's relay process. The graphs go to PROFILE_DIR (default .profile/, ignored by
+git), one SVG per service, named after it, and beside each the same samples as text (`<service>.raw.txt`, py-spy's
+collapsed stacks), which deploy/bench/cpu_budget.py sorts into kinds of work. Two recorders per service: py-spy writes
+one format per recording.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import sys
 
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaConnectionError
@@ -70,10 +71,10 @@ def main() -> None:
     """`python -m shared.infra.kafka_ready BOOTSTRAP [SECONDS]`: exit 0 once the broker accepts this environment's
     principal (KAFKA_PRINCIPAL, KAFKA_AUTH, ...), 1 with the broker's refusal when it has not within SECONDS (default
     ECTICKET_KAFKA_START_WAIT_SECONDS). deploy/local/infra.sh checks a broker it started with it."""
-    import sys
-
+    if len(sys.argv) not in (2, 3):
+        raise SystemExit("usage: python -m shared.infra.kafka_ready BOOTSTRAP [SECONDS]")
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
-    bootstrap, seconds = sys.argv[1], float(sys.argv[2]) if len(sys.argv) > 2 else None
+    bootstrap, seconds = sys.argv[1], float(sys.argv[2]) if len(sys.argv) == 3 else None
     try:
         attempts = asyncio.run(wait_for_kafka(bootstrap, seconds))
     except KafkaNotReady as exc:
