@@ -155,8 +155,8 @@ def main() -> None:
         subprocess.run(["bash", str(ROOT / "deploy/local/services.sh"), "stop"], check=True)
         start_services(pipeline.SERVICES)
         profiled = "PROFILE_DIR" in os.environ
-        command = "make profile" if profiled else pipeline.command(args.only)
-        report = Report("The whole pipeline: paid order to escrow, write-off to release", command)
+        ran_by = "make profile" if profiled else pipeline.command(args.only)
+        report = Report("The whole pipeline: paid order to escrow, write-off to release", ran_by)
         print(f"benchmark: the whole pipeline, a burst of {pipeline.BURST} paid orders, then their write-offs")
         profiles = Profiles(Path(os.environ["PROFILE_DIR"]), service_pids(instance)) if profiled else None
         asyncio.run(pipeline.run(settings.kafka_bootstrap, report, instance, service_pids(instance), profiles))
