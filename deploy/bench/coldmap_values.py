@@ -73,8 +73,11 @@ def main() -> None:
     verifier = Verifier()
     for record in records[: args.records]:
         verifier.feed(record)
-    maps = {"ticket": verifier.tickets.tickets, "order book": verifier.ledger.books}
-    maps["transfer book"] = verifier.ledger.transfers
+    maps: dict[str, ColdMap[Any, Any]] = {
+        "ticket": verifier.tickets.tickets,
+        "order book": verifier.ledger.books,
+        "transfer book": verifier.ledger.transfers,
+    }
     for name, cold in maps.items():
         print(measure(name, cold, args.values))
 
