@@ -18,11 +18,11 @@ import os
 import time
 import uuid
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 
+from deploy.bench.common import load_producer
 from shared.infra.kafka_auth import kafka_security
-from shared.infra.quotas import LOAD_GENERATOR_CLIENT
 from shared.infra.topics_admin import ensure_topics
 from shared.topics import Topic
 
@@ -40,10 +40,7 @@ async def warm(bootstrap: str, duration: float) -> int:
     """Produce and consume the load for `duration` seconds; the records produced."""
     topic = f"bench.warmup.{uuid.uuid4().hex[:8]}"
     await ensure_topics(bootstrap, (Topic(topic, 6, 600_000, False, "MerchantID", "broker warm-up"),))
-    producer = AIOKafkaProducer(
-        client_id=LOAD_GENERATOR_CLIENT, bootstrap_servers=bootstrap, acks="all", linger_ms=2, **kafka_security()
-    )
-    await producer.start()
+    producer = await load_producer(bootstrap, linger_ms=2)
     stop = asyncio.Event()
     readers = [asyncio.create_task(_read(bootstrap, topic, f"{topic}.{g}", stop)) for g in range(GROUPS)]
     sent = 0

@@ -8,6 +8,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from aiokafka import AIOKafkaProducer
+
+from shared.infra.kafka_auth import kafka_security
+from shared.infra.quotas import LOAD_GENERATOR_CLIENT
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -102,3 +107,13 @@ class Report:
             path.write_text("# Benchmarks\n\nEach section is appended by `make bench` (newest last).\n")
         with path.open("a") as out:
             out.write(self.markdown())
+
+
+async def load_producer(bootstrap: str, *, linger_ms: int, client_id: str = LOAD_GENERATOR_CLIENT) -> AIOKafkaProducer:
+    """A benchmark's producer, started: every write acknowledged by all replicas, under the load generators' client
+    id (exempt from the produce quota, which would otherwise measure the admission limit)."""
+    producer = AIOKafkaProducer(
+        client_id=client_id, bootstrap_servers=bootstrap, acks="all", linger_ms=linger_ms, **kafka_security()
+    )
+    await producer.start()
+    return producer

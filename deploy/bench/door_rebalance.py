@@ -18,13 +18,9 @@ import time
 import uuid
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
-
-from deploy.bench.common import Report, percentile
+from deploy.bench.common import Report, load_producer, percentile
 from deploy.bench.query import Replies, issue_orders, query, send_paced
 from shared.admin.merchant_access import connect
-from shared.infra.kafka_auth import kafka_security
-from shared.infra.quotas import LOAD_GENERATOR_CLIENT
 from shared.sandbox.merchant import MerchantClient
 
 SERVICES = ("payment_processor", "payment_confirmation", "issuance", "query")
@@ -59,10 +55,7 @@ def describe(latencies: list[float]) -> str:
 
 
 async def run(bootstrap: str, report: Report, *, rate: int = RATE, doors: int = DOORS) -> None:
-    producer = AIOKafkaProducer(
-        client_id=LOAD_GENERATOR_CLIENT, bootstrap_servers=bootstrap, acks="all", linger_ms=1, **kafka_security()
-    )
-    await producer.start()
+    producer = await load_producer(bootstrap, linger_ms=1)
     client = MerchantClient(producer)
     replies = Replies(bootstrap)
     await replies.start()

@@ -14,14 +14,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer
 
-from deploy.bench.common import Report, percentile, rss_and_relay_mb
+from deploy.bench.common import Report, load_producer, percentile, rss_and_relay_mb
 from deploy.bench.tail import from_the_end
 from shared.admin.seed import TEST_MERCHANT
 from shared.ecticket.processor_query import processor_url
 from shared.infra.kafka_auth import kafka_security
-from shared.infra.quotas import LOAD_GENERATOR_CLIENT
 from shared.infra.topics_admin import ensure_topics
 from shared.sandbox.aio import as_json, payment_result
 from shared.sandbox.checkout import Checkout, checkout_many
@@ -115,10 +114,7 @@ async def send_orders(
 
 
 async def end_to_end(bootstrap: str, orders: int, report: Report, sample_rss: Callable[[], dict[str, float]]) -> float:
-    producer = AIOKafkaProducer(
-        client_id=LOAD_GENERATOR_CLIENT, bootstrap_servers=bootstrap, acks="all", linger_ms=5, **kafka_security()
-    )
-    await producer.start()
+    producer = await load_producer(bootstrap, linger_ms=5)
     client = MerchantClient(producer)
     watcher = IssuedWatcher(bootstrap)
     await watcher.start()
@@ -179,10 +175,7 @@ async def kafka_ceiling(bootstrap: str, orders: int, report: Report) -> float:
     """aiokafka alone: produce the same 2×N messages to a scratch topic and consume them back."""
     topic = f"bench.scratch.{uuid.uuid4().hex[:8]}"
     await ensure_topics(bootstrap, (Topic(topic, 6, 3600_000, False, "MerchantID", "benchmark scratch"),))
-    producer = AIOKafkaProducer(
-        client_id=LOAD_GENERATOR_CLIENT, bootstrap_servers=bootstrap, acks="all", linger_ms=5, **kafka_security()
-    )
-    await producer.start()
+    producer = await load_producer(bootstrap, linger_ms=5)
     client = MerchantClient(producer)
     bodies = [m for i in range(orders) for m in sample_messages(client, f"KC{i:08d}")]
     consumer = AIOKafkaConsumer(

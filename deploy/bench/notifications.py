@@ -26,7 +26,7 @@ from pathlib import Path
 from aiohttp import web
 from aiokafka import AIOKafkaProducer
 
-from deploy.bench.common import Report, percentile, service_pids
+from deploy.bench.common import Report, load_producer, percentile, service_pids
 from services.notification.domain.notices import Kind, notification_id_of
 from shared.admin.publish import put_merchants
 from shared.contracts.common import RefundFeeRule, TicketType
@@ -34,8 +34,6 @@ from shared.contracts.events import Event, wrap
 from shared.contracts.issuance import IssuedTicket, TicketsIssued
 from shared.contracts.redemption import TicketWrittenOff
 from shared.ecticket.envelope import seal_response
-from shared.infra.kafka_auth import kafka_security
-from shared.infra.quotas import LOAD_GENERATOR_CLIENT
 from shared.infra.seal import sealed_headers
 from shared.merchants.model import MerchantRecord, Mode
 from shared.merchants.sealing import MerchantSecrets, seal
@@ -188,14 +186,7 @@ async def run(settings: Settings, report: Report) -> None:
     cpu_before = cpu_seconds(pid)
     endpoint = Endpoint()
     runner = await endpoint.start()
-    producer = AIOKafkaProducer(
-        client_id=LOAD_GENERATOR_CLIENT,
-        bootstrap_servers=settings.kafka_bootstrap,
-        acks="all",
-        linger_ms=5,
-        **kafka_security(),
-    )
-    await producer.start()
+    producer = await load_producer(settings.kafka_bootstrap, linger_ms=5)
     try:
         steady = await merchants(settings, endpoint, 0, STEADY_MERCHANTS, 0)
         orders = Orders(producer, tickets_each=STEADY_RATE * STEADY_SECONDS // STEADY_MERCHANTS)

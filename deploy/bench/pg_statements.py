@@ -22,12 +22,10 @@ import asyncio
 import time
 
 import asyncpg
-from aiokafka import AIOKafkaProducer
 
+from deploy.bench.common import load_producer
 from deploy.bench.issuance import checkouts, send_orders
 from deploy.bench.pipeline import BURST, Rounds, Watcher
-from shared.infra.kafka_auth import kafka_security
-from shared.infra.quotas import LOAD_GENERATOR_CLIENT
 from shared.sandbox.merchant import MerchantClient
 from shared.settings import Settings
 
@@ -46,11 +44,7 @@ TOP = "SELECT total_exec_time, calls, rows, query FROM pg_stat_statements WHERE 
 
 async def main() -> None:
     settings = Settings.from_env()
-    producer = AIOKafkaProducer(
-        client_id=LOAD_GENERATOR_CLIENT, bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=5,
-        **kafka_security(),
-    )  # fmt: skip
-    await producer.start()
+    producer = await load_producer(settings.kafka_bootstrap, linger_ms=5)
     watcher = Watcher(settings.kafka_bootstrap)
     await watcher.start()
     bench = Rounds(MerchantClient(producer), watcher, "", {})

@@ -20,10 +20,8 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from aiokafka import AIOKafkaProducer
-
 from deploy.bench import cpu_budget
-from deploy.bench.common import Report, percentile, rss_and_relay_mb
+from deploy.bench.common import Report, load_producer, percentile, rss_and_relay_mb
 from deploy.bench.cpu_share import own_and_children_seconds, process_cpu_seconds
 from deploy.bench.issuance import checkouts, send_orders
 from deploy.bench.profiling import RATE as PROFILE_RATE
@@ -31,8 +29,6 @@ from deploy.bench.profiling import Profiles
 from deploy.bench.tail import from_the_end
 from shared.admin.seed import TEST_MERCHANT
 from shared.ecticket.write_off_codes import CodeKey
-from shared.infra.kafka_auth import kafka_security
-from shared.infra.quotas import LOAD_GENERATOR_CLIENT
 from shared.sandbox.merchant import MerchantClient
 from shared.settings import Settings
 from shared.topics import INGEST_REQUESTS, ISSUANCE_EVENTS, SETTLEMENT_EVENTS
@@ -168,10 +164,7 @@ async def run(
 async def _phases(
     bootstrap: str, report: Report, instance: str, pids: dict[str, int], profiles: Profiles | None
 ) -> None:
-    producer = AIOKafkaProducer(
-        client_id=LOAD_GENERATOR_CLIENT, bootstrap_servers=bootstrap, acks="all", linger_ms=5, **kafka_security()
-    )
-    await producer.start()
+    producer = await load_producer(bootstrap, linger_ms=5)
     watcher = Watcher(bootstrap)
     await watcher.start()
     bench = Rounds(MerchantClient(producer), watcher, instance, pids)

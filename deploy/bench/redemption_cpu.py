@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from deploy.bench.common import ROOT, children, percentile, service_pids
+from deploy.bench.common import ROOT, children, load_producer, percentile, service_pids
 from deploy.bench.redemption import Pos
 from deploy.bench.redemption_support import bench_merchant
 from shared.infra.topics_admin import partitions_of
@@ -132,14 +132,7 @@ async def measure(args: argparse.Namespace) -> None:
     service = service_pids(instance)["redemption"]
     if quotas:
         await quotas.apply_quotas(settings.kafka_bootstrap, [quotas.Quota(CLIENT_ID, quotas.EXEMPT)])
-    producer = AIOKafkaProducer(
-        client_id=CLIENT_ID,
-        bootstrap_servers=settings.kafka_bootstrap,
-        acks="all",
-        linger_ms=1,
-        **kafka_security(),
-    )
-    await producer.start()
+    producer = await load_producer(settings.kafka_bootstrap, linger_ms=1, client_id=CLIENT_ID)
     replies = Replies(settings.kafka_bootstrap)
     await replies.start()
     pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)

@@ -23,6 +23,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from pydantic import SecretStr
 
+from deploy.bench.common import load_producer
 from shared.admin.publish import put_merchants
 from shared.clock import business_date
 from shared.contracts.common import FeeKind, RefundFeeRule, TicketType
@@ -212,15 +213,7 @@ async def wait_published(pool: asyncpg.Pool, seconds: float) -> None:
 
 async def pos_producer(settings: Settings) -> AIOKafkaProducer:
     """The bench's point of sale's producer, started: exempt from the produce quota (a load generator)."""
-    producer = AIOKafkaProducer(
-        client_id=LOAD_GENERATOR_CLIENT,
-        bootstrap_servers=settings.kafka_bootstrap,
-        acks="all",
-        linger_ms=1,
-        **kafka_security(),
-    )
-    await producer.start()
-    return producer
+    return await load_producer(settings.kafka_bootstrap, linger_ms=1)
 
 
 class ReplyWatcher:

@@ -21,16 +21,13 @@ from array import array
 from bisect import bisect_left
 
 import asyncpg
-from aiokafka import AIOKafkaProducer
 
 from deploy.bench import storage_probe as probe
 from deploy.bench import storage_report
-from deploy.bench.common import Report
+from deploy.bench.common import Report, load_producer
 from deploy.bench.issuance import checkouts, issue_request
 from deploy.bench.tail import from_the_end
 from shared.admin.seed import TEST_MERCHANT
-from shared.infra.kafka_auth import kafka_security
-from shared.infra.quotas import LOAD_GENERATOR_CLIENT
 from shared.sandbox.merchant import MerchantClient
 from shared.settings import Settings
 from shared.topics import INGEST_PAYMENTS, INGEST_REQUESTS, ISSUANCE_EVENTS
@@ -128,14 +125,7 @@ async def send(client: MerchantClient, issued: Issued, total: int, per_second: f
 async def run(settings: Settings, report: Report, pids: dict[str, int]) -> None:
     total, per_second = orders(), rate()
     every = max(1000, total // 20)
-    producer = AIOKafkaProducer(
-        client_id=LOAD_GENERATOR_CLIENT,
-        bootstrap_servers=settings.kafka_bootstrap,
-        acks="all",
-        linger_ms=5,
-        **kafka_security(),
-    )
-    await producer.start()
+    producer = await load_producer(settings.kafka_bootstrap, linger_ms=5)
     conn = await asyncpg.connect(settings.database_url)
     issued = Issued(total, f"ST{uuid.uuid4().hex[:6].upper()}")
     watcher = asyncio.create_task(issued.watch(settings.kafka_bootstrap))
