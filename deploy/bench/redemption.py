@@ -13,7 +13,8 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -115,6 +116,23 @@ class Pos:
 
     def refused(self, messages: list[Message]) -> int:
         return sum(1 for r, _ in messages if self.replies.seen[r][1]["rtn_code"] != 1)
+
+
+@asynccontextmanager
+async def opened_pos(settings: Settings, merchant_name: str) -> AsyncIterator[Pos]:
+    """A point of sale of a new bench merchant, its producer, reply watcher and pool started, closed afterwards."""
+    producer = await pos_producer(settings)
+    replies = ReplyWatcher(settings.kafka_bootstrap)
+    await replies.start()
+    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)
+    try:
+        pos = Pos(settings, pool, producer, replies, await bench_merchant(settings, merchant_name))
+        await asyncio.sleep(1.0)  # the service's merchant view picks the new merchant up (tail poll)
+        yield pos
+    finally:
+        await pool.close()
+        await replies.stop()
+        await producer.stop()
 
 
 def _p50_p99(values: list[float]) -> str:
@@ -311,21 +329,11 @@ async def expiry_run(
 async def run(settings: Settings, report: Report, instance: str, pids: dict[str, int]) -> None:
     # The issuance benchmark ran before redemption started: let it work through that backlog first.
     await wait_consumed(settings.kafka_bootstrap, "redemption", [INGEST_REQUESTS, ISSUANCE_EVENTS], 1200)
-    producer = await pos_producer(settings)
-    replies = ReplyWatcher(settings.kafka_bootstrap)
-    await replies.start()
-    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)
-    try:
-        pos = Pos(settings, pool, producer, replies, await bench_merchant(settings, "write-offs"))
-        await asyncio.sleep(1.0)  # the service's merchant view picks the new merchant up (tail poll)
+    async with opened_pos(settings, "write-offs") as pos:
         cpu = CpuShare(instance, pids)
         await write_off_runs(pos, write_off_burst(), report, cpu)
         await expiry_run(pos, expiry_tickets(), report, memory_of(pids["redemption"]), cpu)
         report_lifetime_peaks(pids["redemption"], report)
-    finally:
-        await pool.close()
-        await replies.stop()
-        await producer.stop()
 
 
 def report_lifetime_peaks(service: int, report: Report) -> None:

@@ -24,8 +24,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from deploy.bench.common import percentile
-from deploy.bench.redemption import Pos
-from deploy.bench.redemption_support import ReplyWatcher, bench_merchant, pos_producer
+from deploy.bench.redemption import opened_pos
 from shared.settings import Settings
 from shared.topics import INGEST_REPLIES
 
@@ -57,32 +56,20 @@ def summary(name: str, values: list[float]) -> str:
 
 
 async def main(rate: float, seconds: float) -> None:
-    settings = Settings.from_env()
-    producer = await pos_producer(settings)
-    watcher = ReplyWatcher(settings.kafka_bootstrap)
-    await watcher.start()
-    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)
-    try:
-        pos = Pos(settings, pool, producer, watcher, await bench_merchant(settings, "write-off-hops"))
-        await asyncio.sleep(1.0)  # the service's merchant view picks the new merchant up
+    async with opened_pos(Settings.from_env(), "write-off-hops") as pos:
         warmup = pos.write_offs(await pos.tickets(200))
         await pos.send(warmup, None, {})
-        await watcher.wait([r for r, _ in warmup], 120)
+        await pos.replies.wait([r for r, _ in warmup], 120)
         paced = pos.write_offs(await pos.tickets(int(rate * seconds)))
         sent: dict[str, float] = {}
         offset = time.time() - time.perf_counter()  # Pos stamps perf_counter; the hops compare wall clocks
         started = time.time()
         await pos.send(paced, rate, sent)
-        await watcher.wait([r for r, _ in paced], 600)
+        await pos.replies.wait([r for r, _ in paced], 600)
         await asyncio.sleep(0.5)
-        begun = await begun_at(pool, started)
-    finally:
-        await pool.close()
-        await watcher.stop()
-        await producer.stop()
-    hops = [
-        Stamps(sent[r] + offset, begun[r], *watcher.stamps[r]) for r, _ in paced if r in begun and r in watcher.stamps
-    ]
+        begun = await begun_at(pos.pool, started)
+    stamps = pos.replies.stamps
+    hops = [Stamps(sent[r] + offset, begun[r], *stamps[r]) for r, _ in paced if r in begun and r in stamps]
     print(f"{len(hops):,} of {len(paced):,} write-offs at {rate:,.0f}/s stamped")
     print(summary("sent → begun", [h.begun - h.sent for h in hops]))
     print(summary("begun → relayed", [h.relayed - h.begun for h in hops]))
