@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 import uuid
+from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -157,6 +158,35 @@ def test_codes_have_the_ectickets_lengths_and_alphabets() -> None:
 def test_codes_come_only_from_the_injected_random_source() -> None:
     assert new_write_off_no(random.Random(7)) == new_write_off_no(random.Random(7))
     assert new_write_off_no(random.Random(7)) != new_write_off_no(random.Random(8))
+
+
+class Bytes:
+    """A random source that hands out the given bytes, in order."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def randbytes(self, n: int) -> bytes:
+        given, self.data = self.data[:n], self.data[n:]
+        return given
+
+
+def test_a_byte_that_would_favour_the_first_letters_is_skipped() -> None:
+    # 62 letters: bytes 248-255 would give the first 8 letters a 5th chance in 256 each; they are not used.
+    skipped = bytes(range(248, 256))
+    code = new_write_off_no(Bytes(skipped + bytes(range(18)) + bytes(64)))
+    assert code == WRITE_OFF_ALPHABET[:18]
+    # 32 letters divide 256: every byte is used, its low five bits the letter.
+    assert new_ticket_no(Bytes(bytes(range(224, 240)) + bytes(64))) == TICKET_ALPHABET[:16]
+
+
+def test_every_letter_of_a_code_is_about_equally_likely() -> None:
+    rng = random.Random(17)
+    counts = Counter("".join(new_write_off_no(rng) for _ in range(20_000)))
+    expected = 20_000 * 18 / len(WRITE_OFF_ALPHABET)  # 5,806 each
+    assert set(counts) == set(WRITE_OFF_ALPHABET)
+    # Skipping nothing would give the first 8 letters 5/4 of the others' share (5/256 against 4/256): 7,258.
+    assert all(abs(n - expected) < 0.06 * expected for n in counts.values()), counts.most_common(3)
 
 
 def test_escrow_ends_escrow_days_after_the_taipei_payment_date() -> None:

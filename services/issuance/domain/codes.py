@@ -15,16 +15,24 @@ WRITE_OFF_ALPHABET = string.ascii_letters + string.digits
 
 
 class RandomSource(Protocol):
-    def choice(self, alphabet: str) -> str: ...
+    def randbytes(self, n: int) -> bytes: ...
 
 
 class SystemRandomSource:
-    def choice(self, alphabet: str) -> str:
-        return secrets.choice(alphabet)
+    def randbytes(self, n: int) -> bytes:
+        return secrets.token_bytes(n)
 
 
 def _token(source: RandomSource, alphabet: str, length: int) -> str:
-    return "".join(source.choice(alphabet) for _ in range(length))
+    """`length` letters of `alphabet`, each equally likely: one random byte per letter, drawn in one call (a
+    CSPRNG call per letter, as `secrets.choice` makes, was a tenth of issuance's CPU), and a byte at or above the
+    largest multiple of the alphabet's size skipped, so that no letter is likelier than another."""
+    size = len(alphabet)
+    limit = 256 - 256 % size  # 62 letters: 248, so 3 % of bytes are skipped; 32 letters: none
+    letters: list[str] = []
+    while len(letters) < length:
+        letters += [alphabet[b % size] for b in source.randbytes(length + 4) if b < limit]
+    return "".join(letters[:length])
 
 
 def new_ticket_no(source: RandomSource) -> str:
