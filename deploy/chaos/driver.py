@@ -7,8 +7,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import re
-import shutil
 import signal
 import time
 from collections.abc import Callable, Iterator
@@ -30,8 +28,6 @@ from deploy.chaos.schedule import (
     Kill,
     Milestone,
 )
-from shared.infra.kafka_auth import MissingCredentials
-from shared.infra.kafka_ready import KafkaNotReady, wait_for_kafka
 
 log = logging.getLogger(__name__)
 
@@ -42,15 +38,9 @@ KAFKA_DOWN_SECONDS = 5
 COORDINATOR_BROKEN = "No in-memory snapshot for epoch"
 COORDINATOR_WATCH_SECONDS = 30.0
 RESTART_GIVE_UP_SECONDS = 900.0  # a killed instance not ready again after this long: the run fails
-# What infra.sh says when a broker it started would not let the admin in, and it started it once more.
-REFUSED_ADMIN = "refuses the admin's SCRAM handshake"
-# Kafka 4.1.1's other defect after a restart (docs/decisions.md, "A broker that refuses every principal"): it may
-# refuse every SCRAM handshake for as long as it runs. The driver asks the broker to let in the principal of a service
-# that would not start (and, after a broker restart, every service's); refused for this long, the broker is restarted
-# gracefully, as an operator would, and the report says so.
-REFUSAL_CHECK_SECONDS = 20.0
-# What the broker's log says of how its metadata image was loaded and published after its start: kept with the report
-# of a refusing broker, the only evidence of a defect not understood yet.
+# What a run that gives up on an instance quotes of the broker's log: how it loaded and published its metadata since its
+# start, and whether it let the admin in (how the Kafka defect of docs/decisions.md, "A broker that refuses every
+# principal", was first looked for).
 BROKER_START_LINES = ("ERROR", "controller activation", "MetadataLoader", "MetadataPublisher", "ScramPublisher",
                       "BrokerLifecycleManager", "Kafka Server started", "accepted principal")  # fmt: skip
 TERMINATE = """SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
@@ -74,9 +64,7 @@ class Driver:
     milestones: list[Milestone]
     kills: Iterator[Kill]
     progress: Callable[[], float]
-    bootstrap: str
     restart_give_up_s: float = RESTART_GIVE_UP_SECONDS
-    refusal_check_s: float = REFUSAL_CHECK_SECONDS
     injected: list[Injected] = field(default_factory=list)
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     _one_at_a_time: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -99,22 +87,19 @@ class Driver:
     async def _restart(self, name: str) -> str:
         """Start the killed instance again until it is ready, as a supervisor would; what it took, for the report. A
         start can fail for a cause outside the instance (services.sh waits 30 s for it to join its consumer group, and
-        a broker whose group coordinator did not come back answers no join: docs/operations.md; a broker that
-        refuses its principal). That must be seen in the report as a slow recovery, not end the run without a verdict
-        (it did, once, after 100,000 orders)."""
+        a broker whose group coordinator did not come back answers no join: docs/operations.md). That must be seen in
+        the report as a slow recovery, not end the run without a verdict (it did, once, after 100,000 orders)."""
         deadline = time.monotonic() + self.restart_give_up_s
-        tries, cures = 1, list[str]()
+        tries = 1
         while True:
             try:
                 await self.instances.start(name)
-                return "; ".join(([f"ready after {tries} starts"] if tries > 1 else []) + cures)
+                return f"ready after {tries} starts" if tries > 1 else ""
             except (RuntimeError, TimeoutError) as exc:  # it exited, or is still not ready
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"{name} not ready after {tries} starts:\n{self._broker_story()}") from exc
                 log.warning("%s not ready after a restart (%s); starting it again", name, str(exc).splitlines()[-1])
                 self.instances.kill9(name)  # one still waiting is stopped first: never two of it
-            if cure := await self._cure_refusing_broker([principal_of(name)]):
-                cures.append(cure)
             tries += 1
 
     async def milestones_all(self) -> None:
@@ -129,16 +114,11 @@ class Driver:
                 self.injected.append(Injected(milestone.kind, milestone.target, began, time.monotonic(), detail))
                 if milestone.kind == KAFKA:
                     await self._cure_broken_coordinator(self.injected[-1])
-                    await self._cure_refusal_after(self.injected[-1])
 
     async def _inject(self, milestone: Milestone) -> str:
         if milestone.kind == KAFKA:
-            said = await self._infra("kafka-restart", str(KAFKA_DOWN_SECONDS), "kill")
-            detail = f"broker killed, down {KAFKA_DOWN_SECONDS} s"
-            if REFUSED_ADMIN in said:  # infra.sh started it once more (docs/decisions.md): the report says so
-                log.warning("the restarted broker refused the admin's SCRAM handshake; infra.sh started it again")
-                detail += "; it refused every SCRAM handshake after starting and was started once more"
-            return detail
+            await self._infra("kafka-restart", str(KAFKA_DOWN_SECONDS), "kill")
+            return f"broker killed, down {KAFKA_DOWN_SECONDS} s"
         if milestone.kind in (PG_FAST, PG_IMMEDIATE):
             await self._infra("pg-restart", "fast" if milestone.kind == PG_FAST else "immediate")
             return ""
@@ -171,32 +151,6 @@ class Driver:
                 kill.detail += "; its group coordinator came back broken (Kafka 4.1.1 defect), restarted gracefully"
                 return
 
-    async def _cure_refusal_after(self, restart: Injected) -> None:
-        """After a broker restart every service reconnects: each must be let in, or the broker is restarted again."""
-        everyone = sorted({principal_of(name) for name in self.instances.names()})
-        if cure := await self._cure_refusing_broker(everyone):
-            restart.over = time.monotonic()
-            restart.detail += f"; {cure}"
-
-    async def _cure_refusing_broker(self, principals: list[str]) -> str:
-        """A broker that refuses these principals' SCRAM handshakes for refusal_check_s is restarted gracefully,
-        its log kept; what was done, for the report ("" when every principal was let in)."""
-        refused = await self._refused(principals)
-        if not refused:
-            return ""
-        story = self._broker_story()
-        kept = self._broker_log().with_name(f"kafka.refusing-{time.strftime('%Y%m%dT%H%M%S')}.log")
-        shutil.copyfile(self._broker_log(), kept)
-        log.warning("the broker refuses %s at the SCRAM handshake (Kafka defect); restarting it gracefully; its log "
-                    "kept as %s\n%s", ", ".join(refused), kept, story)  # fmt: skip
-        await self._infra("kafka-restart", "2", "term")
-        still = await self._refused(principals)
-        return (f"the broker refused {', '.join(refused)} at the SCRAM handshake (Kafka defect), was restarted "
-                f"gracefully (its log kept as {kept.name})" + (f" and still refuses {', '.join(still)}" if still else ""))  # fmt: skip
-
-    async def _refused(self, principals: list[str]) -> list[str]:
-        return await refused_by_broker(self.bootstrap, principals, self.refusal_check_s)
-
     def _broker_log(self) -> Path:
         return ROOT / ".run" / self.infra_name / "logs" / "kafka.log"  # infra.sh starts a new one each start
 
@@ -221,27 +175,6 @@ class Driver:
         except TimeoutError:
             return False
         return True
-
-
-def principal_of(instance: str) -> str:
-    """An instance's Kafka principal: its service's (services.sh names a second instance `issuance-2`)."""
-    return re.sub(r"-\d+$", "", instance)
-
-
-async def refused_by_broker(bootstrap: str, principals: list[str], seconds: float) -> list[str]:
-    """The principals whose SCRAM handshake the broker still refuses after `seconds` of trying."""
-
-    async def refuses(principal: str) -> bool:
-        try:
-            await wait_for_kafka(bootstrap, seconds, principal=principal)
-        except KafkaNotReady:
-            return True
-        except MissingCredentials:
-            return False  # no password to try it with (a run without KAFKA_AUTH=scram needs none): nothing to cure
-        return False
-
-    answers = await asyncio.gather(*(refuses(p) for p in principals))
-    return [p for p, refused in zip(principals, answers, strict=True) if refused]
 
 
 def broker_story(broker_log: Path, lines: int = 40) -> str:

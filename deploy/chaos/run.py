@@ -48,7 +48,7 @@ async def chaos(settings: Settings, instances: Instances, options: Options) -> d
         targets = instances.names()
         driver = Driver(instances, options.infra_name, settings.database_url,
                         schedule.milestones(options.seed, targets), schedule.kills(options.seed, targets,
-                        options.kill_every), stream.progress, settings.kafka_bootstrap, options.restart_give_up_s)  # fmt: skip
+                        options.kill_every), stream.progress, options.restart_give_up_s)  # fmt: skip
         killing = asyncio.create_task(driver.killing())
         try:
             await asyncio.gather(stream.run(), driver.milestones_all())

@@ -23,7 +23,7 @@ from shared.access import sender_principal
 from shared.infra.acls import apply_acls, revoke_principal, sender_bindings
 from shared.infra.compacted import CompactedView
 from shared.infra.kafka_auth import auth_mode
-from shared.infra.scram import delete_credential, upsert_credential
+from shared.infra.scram import retire_credential, upsert_credential
 from shared.infra.topics_admin import ensure_topics
 from shared.merchants.model import MerchantRecord
 from shared.settings import Settings
@@ -56,7 +56,7 @@ async def disconnect(bootstrap: str, sender: str) -> int | None:
         return None
     principal = sender_principal(sender)
     grants = await revoke_principal(bootstrap, principal)
-    await delete_credential(bootstrap, principal)
+    await retire_credential(bootstrap, principal)
     return grants
 
 

@@ -36,10 +36,8 @@ def start_wait_seconds() -> float:
     return float(os.environ.get("ECTICKET_KAFKA_START_WAIT_SECONDS", DEFAULT_WAIT_SECONDS))
 
 
-async def wait_for_kafka(bootstrap: str, seconds: float | None = None, principal: str | None = None) -> int:
-    """Returns once the broker accepts a connection as `principal` (default: this process's); how many attempts it
-    took."""
-    principal = principal or current_principal()
+async def wait_for_kafka(bootstrap: str, seconds: float | None = None) -> int:
+    """Returns once the broker accepts a connection as this process's principal; how many attempts it took."""
     budget = start_wait_seconds() if seconds is None else seconds
     loop = asyncio.get_running_loop()
     deadline = loop.time() + budget
@@ -47,9 +45,7 @@ async def wait_for_kafka(bootstrap: str, seconds: float | None = None, principal
     attempt = 0
     while True:
         attempt += 1
-        admin = AIOKafkaAdminClient(
-            bootstrap_servers=bootstrap, client_id="ecticket-start", **kafka_security(principal)
-        )
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="ecticket-start", **kafka_security())
         try:
             await admin.start()
             return attempt
@@ -57,12 +53,12 @@ async def wait_for_kafka(bootstrap: str, seconds: float | None = None, principal
             # aiokafka logged the broker's own reason just before (refused, or the SASL handshake refused).
             if loop.time() + pause > deadline:
                 raise KafkaNotReady(
-                    f"Kafka at {bootstrap} did not accept principal {principal!r} within {budget:.0f} s "
+                    f"Kafka at {bootstrap} did not accept principal {current_principal()!r} within {budget:.0f} s "
                     f"({attempt} attempts): {exc}"
                 ) from exc
             log.warning(
                 "Kafka at %s does not accept principal %r yet (attempt %d): %s; trying again in %.1f s",
-                bootstrap, principal, attempt, exc, pause,
+                bootstrap, current_principal(), attempt, exc, pause,
             )  # fmt: skip
         finally:
             with contextlib.suppress(Exception):

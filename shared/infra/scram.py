@@ -5,6 +5,11 @@ principals get theirs when the storage is formatted (deploy/local/infra.sh).
 aiokafka does not declare the request, so it is declared here with aiokafka's protocol types, as
 shared/infra/acls.py declares CreateAcls. The password never crosses the wire: the client sends a salt and the
 salted password (RFC 5802's Hi, which is PBKDF2-HMAC-SHA512), from which the broker derives its stored keys.
+
+A credential is never deleted, only retired: replaced by one whose password nobody has. Kafka (4.1.1, 4.1.2 and 4.2.0
+alike) can lose every SCRAM credential when a broker restarts after a deletion: it rebuilds its credentials by
+replaying the metadata log, and while replaying a deletion it may drop all of them (docs/decisions.md, "A broker
+that refuses every principal": found, reproduced and explained 2026-11-30). So this module sends no deletion.
 """
 
 from __future__ import annotations
@@ -24,10 +29,6 @@ SCRAM_SHA_512 = 2  # Kafka's ScramMechanism code
 ITERATIONS = 8192
 
 
-# Kafka's RESOURCE_NOT_FOUND: deleting a credential that does not exist (a merchant disconnected twice).
-NO_SUCH_CREDENTIAL = 91
-
-
 class CredentialRefused(RuntimeError):
     pass
 
@@ -36,24 +37,26 @@ async def upsert_credential(bootstrap: str, user: str, password: str) -> None:
     """Creates `user`'s SCRAM-SHA-512 credential, or replaces it (the old password stops working at once)."""
     salt = secrets.token_bytes(32)
     salted = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, ITERATIONS)
-    await _alter(bootstrap, AlterUserScramCredentialsRequest(upsert=(user, salt, salted)), tolerated=())
+    await _alter(bootstrap, AlterUserScramCredentialsRequest(user, salt, salted))
 
 
-async def delete_credential(bootstrap: str, user: str) -> None:
-    """Removes `user`'s SCRAM-SHA-512 credential: no new connection gets in with it. A credential already gone is
-    not an error. Connections made before stay authenticated (Kafka checks a password only at the handshake); what
-    stops them is their ACLs going (shared/infra/acls.py, `revoke_principal`)."""
-    await _alter(bootstrap, AlterUserScramCredentialsRequest(delete=user), tolerated=(NO_SUCH_CREDENTIAL,))
+async def retire_credential(bootstrap: str, user: str) -> None:
+    """No new connection gets in as `user`: its credential is replaced by one of a random password that is kept
+    nowhere (deleting it instead can cost every principal its credential at the broker's next restart: the module's
+    docstring). Connections made before stay authenticated (Kafka checks a password only at the handshake); what
+    stops them is their ACLs going (shared/infra/acls.py, `revoke_principal`). A user that had no credential gets
+    such a one: as unusable as none."""
+    await upsert_credential(bootstrap, user, secrets.token_urlsafe(32))
 
 
-async def _alter(bootstrap: str, request: AlterUserScramCredentialsRequest, tolerated: tuple[int, ...]) -> None:
+async def _alter(bootstrap: str, request: AlterUserScramCredentialsRequest) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="ecticket-scram", **kafka_security(ADMIN))
     await admin.start()
     try:
         response = await admin._send_request(request)
     finally:
         await admin.close()
-    refused = [(name, code, message) for name, code, message, _tags in response.results if code not in (0, *tolerated)]
+    refused = [(name, code, message) for name, code, message, _tags in response.results if code != 0]
     if refused:
         raise CredentialRefused(f"the broker refused the credential change: {refused}")
 
@@ -99,17 +102,14 @@ class AlterUserScramCredentialsRequest_v0(RequestStruct):  # type: ignore[misc] 
 
 
 class AlterUserScramCredentialsRequest(Request[AlterUserScramCredentialsRequest_v0]):  # type: ignore[misc]
+    """An upsertion of one user's credential; never a deletion (the module's docstring says why)."""
+
     API_KEY = 51
 
-    def __init__(self, *, upsert: tuple[str, bytes, bytes] | None = None, delete: str | None = None) -> None:
-        """`upsert`: (user, salt, salted password); `delete`: a user."""
-        self._upsertions: list[Any] = []
-        if upsert is not None:
-            user, salt, salted_password = upsert
-            self._upsertions.append((user, SCRAM_SHA_512, ITERATIONS, salt, salted_password, {}))
-        self._deletions: list[Any] = [(delete, SCRAM_SHA_512, {})] if delete else []
+    def __init__(self, user: str, salt: bytes, salted_password: bytes) -> None:
+        self._upsertions: list[Any] = [(user, SCRAM_SHA_512, ITERATIONS, salt, salted_password, {})]
 
     def build(
         self, request_struct_class: type[AlterUserScramCredentialsRequest_v0]
     ) -> AlterUserScramCredentialsRequest_v0:
-        return request_struct_class(self._deletions, self._upsertions, {})
+        return request_struct_class([], self._upsertions, {})

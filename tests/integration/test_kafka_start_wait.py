@@ -1,5 +1,5 @@
 """A service's start waits for a broker that does not answer yet, and gives up with the broker's refusal when it never
-accepts the service (shared/infra/kafka_ready.py), and the chaos driver's check of the principals a broker refuses. The broker is the session's real one; "not answering yet" is a
+accepts the service (shared/infra/kafka_ready.py). The broker is the session's real one; "not answering yet" is a
 port with no listener that starts forwarding to it a moment later."""
 
 from __future__ import annotations
@@ -7,13 +7,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import socket
-from pathlib import Path
 
 import pytest
 
-from deploy.chaos.driver import refused_by_broker
 from shared.infra.kafka_auth import auth_mode
 from shared.infra.kafka_ready import KafkaNotReady, wait_for_kafka
 from shared.settings import Settings
@@ -75,15 +72,3 @@ async def test_a_start_gives_up_on_a_broker_that_refuses_the_password_and_says_w
 
 async def test_a_start_with_the_right_password_goes_on_at_once(topics: Settings) -> None:
     assert await wait_for_kafka(topics.kafka_bootstrap, seconds=5) == 1
-
-
-async def test_the_chaos_driver_names_the_principals_the_broker_refuses_and_only_those(
-    topics: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    if auth_mode() != "scram":
-        pytest.skip("the broker authenticates nobody (KAFKA_AUTH=none)")
-    folder = Path(os.environ["KAFKA_CREDENTIALS_DIR"])
-    (tmp_path / "issuance").write_text((folder / "issuance").read_text())
-    (tmp_path / "gateway").write_text("not-the-gateways-password\n")
-    monkeypatch.setenv("KAFKA_CREDENTIALS_DIR", str(tmp_path))  # no file for "query": nothing to try it with
-    assert await refused_by_broker(topics.kafka_bootstrap, ["issuance", "gateway", "query"], 1.0) == ["gateway"]

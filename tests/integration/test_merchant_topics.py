@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import sys
 from asyncio.subprocess import PIPE, STDOUT
 from collections.abc import AsyncIterator
@@ -184,6 +185,31 @@ async def test_a_disconnected_merchant_loses_its_open_connection_and_cannot_conn
         0,
         f"Kafka principal {principal}: 0 grants and its password revoked\n",
     )
+
+
+@pytest.mark.skipif(auth_mode() != "scram", reason="the broker does not authenticate (KAFKA_AUTH=none)")
+async def test_a_disconnect_retires_the_credential_and_writes_no_removal_a_broker_restart_would_trip_on(
+    topics: Settings,
+) -> None:
+    # Kafka (4.1.1-4.2.0) can drop every SCRAM credential when a broker restarts after a credential's removal
+    # (docs/decisions.md, "A broker that refuses every principal"), so a disconnect must never remove one. What is
+    # written is read from the broker's own metadata log, with Kafka's DumpLogSegments.
+    metadata = ROOT / ".run" / os.environ.get("INFRA_NAME", "-") / "kafka" / "data" / "__cluster_metadata-0"
+    if not metadata.is_dir():
+        pytest.skip("reads the metadata log of a broker deploy/local/infra.sh runs (make test)")
+    merchant = await fresh_merchant(topics)
+    principal = sender_principal(merchant)
+    assert await connect(topics.kafka_bootstrap, merchant) is not None
+    assert (await admin_cli("merchant-disconnect", "--merchant-id", merchant))[0] == 0
+    dump = await asyncio.create_subprocess_exec(
+        "java", "-cp", str(ROOT / ".cache" / "kafka-jars" / "*"), "kafka.tools.DumpLogSegments",
+        "--cluster-metadata-decoder", "--files", ",".join(str(f) for f in sorted(metadata.glob("*.log"))),
+        stdout=PIPE, stderr=STDOUT,
+    )  # fmt: skip
+    log = (await dump.communicate())[0].decode(errors="replace")
+    credentials = log.count(f'"USER_SCRAM_CREDENTIAL_RECORD","version":0,"data":{{"name":"{principal}"')
+    assert credentials == 2, log[-2000:]  # connected, then retired: a password of its own, then one nobody has
+    assert f'"REMOVE_USER_SCRAM_CREDENTIAL_RECORD","version":0,"data":{{"name":"{principal}"' not in log
 
 
 async def admin_cli(*args: str) -> tuple[int, str]:

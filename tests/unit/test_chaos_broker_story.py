@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from deploy.chaos.driver import broker_story, principal_of
+from deploy.chaos.driver import broker_story
 
 REFUSED = (
     "[2026-11-30T06:09:{s},885] INFO [SocketServer listenerType=BROKER, nodeId=1] Failed authentication with "
@@ -50,8 +50,3 @@ def test_a_missing_or_silent_log_is_said_so(tmp_path: Path) -> None:
     assert broker_story(tmp_path / "kafka.log") == f"(no broker log at {tmp_path / 'kafka.log'})"
     (tmp_path / "kafka.log").write_text("[2026-11-30T06:09:08,001] WARN [SomethingElse] unrelated chatter\n")
     assert broker_story(tmp_path / "kafka.log").startswith("(nothing about its start or refusals in ")
-
-
-def test_a_second_instance_authenticates_as_its_service() -> None:
-    assert principal_of("issuance-2") == "issuance"
-    assert principal_of("payment_confirmation") == "payment_confirmation"
