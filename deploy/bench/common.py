@@ -23,6 +23,15 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def hop_summary(name: str, seconds: list[float], width: int = 24) -> str:
+    """One hop's times (in seconds) as the hop tools print them: p50, p90, p99 and max, in milliseconds."""
+    ms = [v * 1000 for v in seconds]
+    return (
+        f"{name:<{width}} p50 {percentile(ms, 0.5):7.1f}  p90 {percentile(ms, 0.9):7.1f}  p99 {percentile(ms, 0.99):7.1f}"
+        f"  max {max(ms):7.1f} ms"
+    )
+
+
 def rss_mb(pid: int) -> float:
     return _status_mb(pid, "VmRSS:")
 

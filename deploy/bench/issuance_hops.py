@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from deploy.bench.common import load_producer, percentile
+from deploy.bench.common import hop_summary, load_producer, percentile
 from deploy.bench.issuance import checkouts, send_orders
 from deploy.bench.tail import from_the_end
 from shared.sandbox.merchant import MerchantClient
@@ -99,14 +99,6 @@ async def begun_at(pool: asyncpg.Pool, schema: str, event_type: str, field: str,
     return {json.loads(r["value"])["payload"][field]: r["at"] for r in rows}
 
 
-def summary(name: str, values: list[float]) -> str:
-    ms = [v * 1000 for v in values]
-    return (
-        f"{name:<22} p50 {percentile(ms, 0.5):7.1f}  p90 {percentile(ms, 0.9):7.1f}  p99 {percentile(ms, 0.99):7.1f}"
-        f"  max {max(ms):7.1f} ms"
-    )
-
-
 async def main(rate: float, seconds: float) -> None:
     settings = Settings.from_env()
     producer = await load_producer(settings.kafka_bootstrap, linger_ms=5)
@@ -139,7 +131,7 @@ async def main(rate: float, seconds: float) -> None:
     ]
     print(f"{len(hops):,} of {len(paced):,} paid orders at {rate:,.0f}/s stamped")
     for name, hop in HOPS:
-        print(summary(name, [hop(s) for s in hops]))
+        print(hop_summary(name, [hop(s) for s in hops], 22))
     slowest = sorted(hops, key=lambda s: s.seen - s.sent)[-max(1, len(hops) // 100) :]
     print("the slowest 1 %, mean of each hop:")
     for name, hop in HOPS[:-1]:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from deploy.bench.common import percentile
+from deploy.bench.common import hop_summary
 from deploy.bench.redemption import opened_pos
 from shared.settings import Settings
 from shared.topics import INGEST_REPLIES
@@ -50,11 +50,6 @@ async def begun_at(pool: asyncpg.Pool, since: float) -> dict[str, float]:
     return {json.loads(r["value"])["payload"]["request_id"]: r["at"] for r in rows}
 
 
-def summary(name: str, values: list[float]) -> str:
-    ms = [v * 1000 for v in values]
-    return f"{name:<24} p50 {percentile(ms, 0.5):7.1f}  p90 {percentile(ms, 0.9):7.1f}  p99 {percentile(ms, 0.99):7.1f}  max {max(ms):7.1f} ms"
-
-
 async def main(rate: float, seconds: float) -> None:
     async with opened_pos(Settings.from_env(), "write-off-hops") as pos:
         warmup = pos.write_offs(await pos.tickets(200))
@@ -71,10 +66,10 @@ async def main(rate: float, seconds: float) -> None:
     stamps = pos.replies.stamps
     hops = [Stamps(sent[r] + offset, begun[r], *stamps[r]) for r, _ in paced if r in begun and r in stamps]
     print(f"{len(hops):,} of {len(paced):,} write-offs at {rate:,.0f}/s stamped")
-    print(summary("sent → begun", [h.begun - h.sent for h in hops]))
-    print(summary("begun → relayed", [h.relayed - h.begun for h in hops]))
-    print(summary("relayed → seen", [h.seen - h.relayed for h in hops]))
-    print(summary("sent → seen (total)", [h.seen - h.sent for h in hops]))
+    print(hop_summary("sent → begun", [h.begun - h.sent for h in hops]))
+    print(hop_summary("begun → relayed", [h.relayed - h.begun for h in hops]))
+    print(hop_summary("relayed → seen", [h.seen - h.relayed for h in hops]))
+    print(hop_summary("sent → seen (total)", [h.seen - h.sent for h in hops]))
     slowest = sorted(hops, key=lambda h: h.seen - h.sent)[-max(1, len(hops) // 100) :]
     print("the slowest 1 %, mean of each hop:")
     for name, f in (("sent → begun", lambda h: h.begun - h.sent), ("begun → relayed", lambda h: h.relayed - h.begun),
