@@ -9,7 +9,7 @@
 # experiment itself could not run). To try another Kafka release, fetch its jars into a directory first, e.g. with
 # deploy/docker/kafka/pom.xml's <kafka.version> changed and `mvn -f pom.xml dependency:copy-dependencies
 # -DoutputDirectory=DIR`. Needs java and javac (JDK 17+). Uses ports 39192-39193 and a temporary directory, removed
-# at the end with the broker it started.
+# at the end with the broker it started (KEEP=1 keeps the directory, with the broker's and the client's logs).
 set -euo pipefail
 
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
