@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[3]
+JARS = ROOT / ".cache" / "kafka-jars"  # where deploy/local/infra.sh puts Kafka's jars
 RECORD = re.compile(
     r'"type":"(REMOVE_)?USER_SCRAM_CREDENTIAL_RECORD","version":\d+,"data":\{"name":"([^"]*)","mechanism":(\d+)'
 )
@@ -57,7 +58,7 @@ def hashmap_order(keys: list[str]) -> list[str]:
         h = java_string_hash(key)
         return (h ^ (h >> 16)) & (capacity - 1)
 
-    return sorted(keys, key=lambda k: (bucket(k), keys.index(k)))
+    return [key for _, _, key in sorted((bucket(key), i, key) for i, key in enumerate(keys))]
 
 
 def changes_of(dump: str) -> list[Change]:
@@ -89,7 +90,7 @@ def dump_of(metadata: Path, jars: Path) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("metadata", type=Path, help="the node's __cluster_metadata-0 directory")
-    parser.add_argument("--jars", type=Path, default=ROOT / ".cache" / "kafka-jars")
+    parser.add_argument("--jars", type=Path, default=JARS)
     args = parser.parse_args()
     snapshots = sorted(args.metadata.glob("*.checkpoint"))
     if snapshots:
