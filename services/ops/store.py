@@ -41,8 +41,8 @@ async def outbox_backlogs(pool: asyncpg.Pool, schemas: Sequence[str]) -> dict[st
             if schema not in present:
                 continue
             row = await conn.fetchrow(
-                f'SELECT count(*) AS n, extract(epoch FROM now() - min(created_at)) AS age FROM "{schema}".outbox'
-                " WHERE published_at IS NULL"
+                "SELECT count(*) AS n, extract(epoch FROM now() - min(created_at)) AS age"
+                f' FROM "{schema}".outbox_to_publish'
             )
             result[schema] = {"backlog": int(row["n"]), "oldest_age_seconds": float(row["age"] or 0.0)}
     return result

@@ -161,14 +161,12 @@ class Probe:
 
     async def _outbox(self, conn: asyncpg.Connection) -> None:
         row = await conn.fetchrow(
-            "SELECT count(*) AS n, extract(epoch FROM now() - min(created_at)) AS age FROM outbox WHERE published_at IS NULL"
+            "SELECT count(*) AS n, extract(epoch FROM now() - min(created_at)) AS age FROM outbox_to_publish"
         )
         OUTBOX_BACKLOG.labels(self.service).set(row["n"])
         OUTBOX_AGE.labels(self.service).set(float(row["age"] or 0))
         if self._seen_seq is None:  # history before this process started is not this process's latency
-            self._seen_seq = await conn.fetchval(
-                "SELECT coalesce(max(seq), 0) FROM outbox WHERE published_at IS NOT NULL"
-            )
+            self._seen_seq = await conn.fetchval("SELECT coalesce(max(seq), 0) FROM outbox")
             return
         delays = await conn.fetch(
             "SELECT seq, extract(epoch FROM published_at - created_at) AS delay FROM outbox"

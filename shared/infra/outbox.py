@@ -58,14 +58,14 @@ async def append_many(conn: asyncpg.Connection, schema: str, events: Sequence[Ou
 async def backlog(conn: asyncpg.Connection, floor: int) -> tuple[int, int]:
     """About how many rows the relay has not published yet, and the floor to pass next time.
 
-    The span from the oldest unpublished row to the newest row, in two index lookups whatever the backlog. The
-    oldest is looked for from `floor` (what the previous call returned, 0 at first): rows below it were published
-    and old rows never become unpublished again, and starting there skips the index entries that publishing
-    left behind (the relay's update moves a row out of the partial index `outbox_unpublished`).
+    The span from the oldest unpublished row to the newest row. The oldest is looked for along the primary key
+    from `floor` (what the previous call returned, 0 at first) or the relay's stored floor, whichever is higher:
+    rows below either were published, so the walk covers only what was published since.
     """
     oldest, newest = await conn.fetchrow(
         """
-        SELECT (SELECT seq FROM outbox WHERE published_at IS NULL AND seq >= $1 ORDER BY seq LIMIT 1),
+        SELECT (SELECT seq FROM outbox WHERE published_at IS NULL
+                AND seq >= greatest($1, (SELECT seq FROM outbox_floor)) ORDER BY seq LIMIT 1),
                (SELECT max(seq) FROM outbox)
         """,
         floor,

@@ -1,12 +1,13 @@
 """Where the relay's read of the outbox starts: a seq below which every row is published.
 
-Why: the relay finds unpublished rows through the partial index `outbox_unpublished` (seq WHERE published_at IS
-NULL). Marking a row published leaves its entry in that index, pointing at a dead row version, until VACUUM removes
-it, and autovacuum comes rarely to a large outbox (a fifth of its rows must be dead first: 24 hours of events are
-kept). A read from the start of the index walked every entry published since the last VACUUM: on an outbox of 4.7
-million rows the relay's read took 5 ms and 104 µs per row it returned, against 12 µs on a fresh one (docs/
-benchmarks.md, "Memory at the peak, and the relay's read of the outbox"). From a floor it walks only what was
-published since the floor last moved.
+Why: no index tells published rows from unpublished ones (an index over `published_at` would make every mark a
+non-HOT update that writes an entry in each of the table's indexes: 000_messaging_007_outbox_hot_marks.sql). The
+relay reads the primary key's range from the floor and skips what is published in it, so a read walks only what
+was published since the floor last moved. The floor is kept in the one-row table `outbox_floor`, so a new relay term
+(and the metrics, and the ops view, through the view `outbox_to_publish`) starts from it, not from the outbox's
+first row. (Before that, with a partial index of unpublished rows, the floor spared the read that index's dead
+entries: on an outbox of 4.7 million rows a read from the index's start took 104 µs per row it returned, against 12
+µs on a fresh one; docs/benchmarks.md, "Memory at the peak, and the relay's read of the outbox".)
 
 Why not simply the highest seq published so far: seqs are handed out when a row is written, not when its
 transaction commits. A transaction that took seq 100 can commit after rows 101-150 were published; the relay must
@@ -29,8 +30,10 @@ The sequence must hand out one value at a time (CACHE 1, set by the same migrati
 block could write a seq up to `L` long after step 2.
 
 The probe waits for every writing transaction of the whole server, not only this outbox's: one that stays open
-(someone's psql left in a transaction) holds the floor where it is, and the relay then reads as it did before the
-floor, slower but complete. Checked every ADVANCE_SECONDS at most: the floor trails the relay by about that much.
+(someone's psql left in a transaction) holds the floor where it is, and each read then walks every row published
+since, slower but complete. Checked every ADVANCE_SECONDS at most: the floor trails the relay by about that much.
+A floor stored is only ever one the probe allowed, written after the marks it relies on on the same connection, so
+a crash that loses the marks (their commit does not wait for the disk) loses the newer floor with them.
 """
 
 from __future__ import annotations
@@ -58,8 +61,13 @@ class OutboxFloor:
     _probe: Probe | None = field(default=None, init=False)
     _checked_at: float = field(default=float("-inf"), init=False)
 
+    @classmethod
+    async def stored(cls, conn: asyncpg.Connection, every_seconds: float = ADVANCE_SECONDS) -> OutboxFloor:
+        """The floor the last relay term reached, to start a new term from."""
+        return cls(int(await conn.fetchval("SELECT seq FROM outbox_floor")), every_seconds)
+
     async def advance(self, conn: asyncpg.Connection) -> None:
-        """Move the floor up if the last probe's transactions have all ended, and probe again."""
+        """Move the floor up if the last probe's transactions have all ended (and store it), and probe again."""
         now = time.monotonic()
         if now - self._checked_at < self.every_seconds:
             return
@@ -75,7 +83,9 @@ class OutboxFloor:
             )
             if moved is None:
                 return  # some older than the probe are still running: keep waiting for them, not for newer ones
-            self.seq = max(self.seq, int(moved))
+            if int(moved) > self.seq:
+                self.seq = int(moved)
+                await conn.execute("UPDATE outbox_floor SET seq = $1 WHERE seq < $1", self.seq)
         handed_out = await conn.fetchval("SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM outbox_seq_seq")
         if handed_out < self.seq:
             self._probe = None  # nothing handed out since the floor last moved: no transaction id spent to wait for

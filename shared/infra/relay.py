@@ -68,8 +68,7 @@ class OutboxRelay:
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     keyring: Keyring = field(default_factory=platform_keyring)  # seals with its first key
     published: int = 0
-    # How often the read's floor may move (shared/infra/outbox_floor.py); inf keeps it at 0, every read from the
-    # index's start, as deploy/bench/relay_read.py does to compare the two.
+    # How often the read's floor may move (shared/infra/outbox_floor.py); inf keeps it where the last term left it.
     floor_seconds: float = ADVANCE_SECONDS
     _publishing: bool = field(default=False, init=False, repr=False)  # the current term got as far as publishing
     _doors: DoorFallback = field(init=False, repr=False)  # what the broker last said of the doors replied to
@@ -144,7 +143,7 @@ class OutboxRelay:
         tail = await chain.load_tail(conn, self.schema)
         if self.checkpointer is not None:
             self.checkpointer.restart()
-        floor = OutboxFloor(every_seconds=self.floor_seconds)  # where reads start (outbox_floor.py says why)
+        floor = await OutboxFloor.stored(conn, self.floor_seconds)  # where reads start (outbox_floor.py says why)
         while not self.stopping.is_set():
             wake.clear()
             await floor.advance(conn)

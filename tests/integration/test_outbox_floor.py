@@ -10,7 +10,7 @@ from collections.abc import Callable
 import asyncpg
 
 from shared import chain as links
-from shared.infra import outbox
+from shared.infra import chain, outbox
 from shared.infra.outbox_floor import ADVANCE_SECONDS, OutboxFloor
 from shared.infra.relay import OutboxRelay
 from shared.settings import Settings
@@ -81,6 +81,49 @@ async def test_the_floor_stays_below_a_row_held_by_the_newest_transaction_of_the
             assert floor.seq <= 1
         await transaction.commit()
         assert await unpublished_from(relay_conn, floor) == [1]
+
+
+async def test_a_new_relay_term_starts_from_the_floor_the_last_term_stored_and_so_do_the_backlog_readers(
+    messaging_schema: tuple[asyncpg.Pool, str],
+) -> None:
+    pool, schema = messaging_schema
+    async with pool.acquire() as conn:
+        await outbox.append(conn, schema, events(3))
+    async with pool.acquire() as relay_conn:
+        assert (await OutboxFloor.stored(relay_conn)).seq == 0  # nothing moved it yet: from the first row
+        floor = OutboxFloor(every_seconds=0)
+        assert await unpublished_from(relay_conn, floor) == [1, 2, 3]
+        for _ in range(2):
+            await unpublished_from(relay_conn, floor)
+        assert floor.seq == 4
+        assert (await OutboxFloor.stored(relay_conn)).seq == 4
+        async with pool.acquire() as conn:
+            await outbox.append(conn, schema, events(2))
+        assert await pool.fetchval("SELECT count(*) FROM outbox_to_publish") == 2
+        next_term = await OutboxFloor.stored(relay_conn, every_seconds=0)
+        assert await unpublished_from(relay_conn, next_term) == [4, 5]
+        # A term that has not caught up with the stored floor (its probe not confirmed yet) never lowers it.
+        await relay_conn.execute("UPDATE outbox_floor SET seq = 10")
+        await unpublished_from(relay_conn, OutboxFloor(every_seconds=0))
+        assert (await OutboxFloor.stored(relay_conn)).seq == 10
+
+
+async def test_marking_rows_published_is_a_hot_update_that_writes_no_index_entry(
+    messaging_schema: tuple[asyncpg.Pool, str],
+) -> None:
+    """No index names published_at and pages keep room for the marked version: PostgreSQL updates the row in
+    place (HOT) instead of adding an entry to the primary key and event_id's index for every row marked."""
+    pool, schema = messaging_schema
+    async with pool.acquire() as conn:
+        await outbox.append_many(conn, schema, events(200))
+        rows = await conn.fetch("SELECT seq, topic, key, value, event_type FROM outbox ORDER BY seq")
+        batch = await chain.link(conn, await chain.load_tail(conn, schema), rows)
+        async with conn.transaction():
+            await chain.mark_published(conn, batch)
+            updated = await conn.fetchval("SELECT pg_stat_get_xact_tuples_updated('outbox'::regclass)")
+            hot = await conn.fetchval("SELECT pg_stat_get_xact_tuples_hot_updated('outbox'::regclass)")
+    assert (updated, hot) == (200, 200)
+    assert await pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL OR chain_link IS NULL") == 0
 
 
 async def test_the_outbox_sequence_hands_out_one_seq_at_a_time_after_the_transaction_has_its_id(
