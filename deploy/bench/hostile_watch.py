@@ -160,7 +160,7 @@ class Drain:
     async def _unpublished(self, up_to: dict[str, int]) -> bool:
         """True while some outbox still holds an unpublished row at or before the given seq."""
         for schema, seq in up_to.items():
-            query = f"SELECT EXISTS (SELECT 1 FROM {schema}.outbox_to_publish WHERE seq <= $1)"
+            query = f"SELECT first_seq <= $1 FROM {schema}.outbox_backlog()"
             if await self.pool.fetchval(query, seq):
                 return True
         return False

@@ -205,7 +205,7 @@ async def wait_consumed(bootstrap: str, group: str, topics: list[str], seconds: 
 async def wait_published(pool: asyncpg.Pool, seconds: float) -> None:
     """Wait until redemption's relay has published its whole outbox."""
     deadline = time.perf_counter() + seconds
-    while await pool.fetchval("SELECT count(*) FROM redemption.outbox_to_publish"):
+    while await pool.fetchval("SELECT rows FROM redemption.outbox_backlog()"):
         if time.perf_counter() > deadline:
             raise TimeoutError(f"redemption's outbox not published after {seconds:.0f} s")
         await asyncio.sleep(0.5)

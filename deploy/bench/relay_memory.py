@@ -45,7 +45,7 @@ async def main(rows: int) -> None:
         child = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "shared.infra.relay_process", schema, "--parent", str(os.getpid())
         )
-        left = "SELECT count(*) FROM outbox_to_publish"
+        left = "SELECT rows FROM outbox_backlog()"
         while await conn.fetchval(left):  # noqa: ASYNC110 (the database polled: there is no event to wait on)
             await asyncio.sleep(0.2)
         took = time.perf_counter() - started

@@ -66,7 +66,7 @@ async def trickle(settings: Settings, schema: str, rate: int, seconds: float) ->
             await pool.execute("SELECT pg_notify($1, '')", notify_channel(schema))
             appended += BATCH
             await asyncio.sleep(max(0.0, started + appended / rate - time.perf_counter()))
-        left = "SELECT count(*) FROM outbox_to_publish WHERE seq > $1"
+        left = "SELECT count(*) FROM outbox WHERE published_at IS NULL AND seq > $1"
         while await pool.fetchval(left, first):  # noqa: ASYNC110 (the database polled: there is no event to wait on)
             await asyncio.sleep(0.1)
         used = cpu_seconds(backend) - used

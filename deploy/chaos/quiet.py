@@ -70,7 +70,7 @@ async def _lag(admin: AIOKafkaAdminClient, consumer: AIOKafkaConsumer) -> dict[s
 async def _unpublished(conn: asyncpg.Connection, schemas: list[str]) -> dict[str, int]:
     waiting: dict[str, int] = {}
     for schema in schemas:
-        rows = int(await conn.fetchval(f'SELECT count(*) FROM "{schema}".outbox_to_publish'))
+        rows = int(await conn.fetchval(f'SELECT rows FROM "{schema}".outbox_backlog()'))
         if rows:
             waiting[f"outbox: {schema}"] = rows
     return waiting

@@ -41,8 +41,7 @@ async def outbox_backlogs(pool: asyncpg.Pool, schemas: Sequence[str]) -> dict[st
             if schema not in present:
                 continue
             row = await conn.fetchrow(
-                "SELECT count(*) AS n, extract(epoch FROM now() - min(created_at)) AS age"
-                f' FROM "{schema}".outbox_to_publish'
+                f'SELECT rows AS n, extract(epoch FROM now() - oldest) AS age FROM "{schema}".outbox_backlog()'
             )
             result[schema] = {"backlog": int(row["n"]), "oldest_age_seconds": float(row["age"] or 0.0)}
     return result

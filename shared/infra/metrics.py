@@ -160,9 +160,7 @@ class Probe:
         return False
 
     async def _outbox(self, conn: asyncpg.Connection) -> None:
-        row = await conn.fetchrow(
-            "SELECT count(*) AS n, extract(epoch FROM now() - min(created_at)) AS age FROM outbox_to_publish"
-        )
+        row = await conn.fetchrow("SELECT rows AS n, extract(epoch FROM now() - oldest) AS age FROM outbox_backlog()")
         OUTBOX_BACKLOG.labels(self.service).set(row["n"])
         OUTBOX_AGE.labels(self.service).set(float(row["age"] or 0))
         if self._seen_seq is None:  # history before this process started is not this process's latency

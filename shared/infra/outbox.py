@@ -62,10 +62,12 @@ async def backlog(conn: asyncpg.Connection, floor: int) -> tuple[int, int]:
     from `floor` (what the previous call returned, 0 at first) or the relay's stored floor, whichever is higher:
     rows below either were published, so the walk covers only what was published since.
     """
+    # The stored floor in a statement of its own: as a sub-select its value is unknown to the planner, which then
+    # scans the whole table (170 ms on 500,000 rows) instead of a short range of the primary key.
+    floor = max(floor, await conn.fetchval("SELECT seq FROM outbox_floor"))
     oldest, newest = await conn.fetchrow(
         """
-        SELECT (SELECT seq FROM outbox WHERE published_at IS NULL
-                AND seq >= greatest($1, (SELECT seq FROM outbox_floor)) ORDER BY seq LIMIT 1),
+        SELECT (SELECT seq FROM outbox WHERE published_at IS NULL AND seq >= $1 ORDER BY seq LIMIT 1),
                (SELECT max(seq) FROM outbox)
         """,
         floor,

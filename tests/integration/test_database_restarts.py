@@ -257,7 +257,7 @@ async def _ledger_holds(db: asyncpg.Pool, merchant_id: str, expected: dict[uuid.
 
 def _published(db: asyncpg.Pool, schema: str) -> Callable[[], Awaitable[bool]]:
     async def check() -> bool:
-        return bool(await db.fetchval(f"SELECT count(*) = 0 FROM {schema}.outbox_to_publish"))
+        return bool(await db.fetchval(f"SELECT rows = 0 FROM {schema}.outbox_backlog()"))
 
     return check
 

@@ -136,5 +136,5 @@ async def test_orders_streamed_through_kill_9_crashes_are_each_issued_exactly_on
     for s in replies:
         per_request.setdefault(s.payload["request_id"], set()).add(s.envelope.event_id.hex)
     assert sum(1 for ids in per_request.values() if len(ids) > 1) == 0
-    unpublished = await db.fetchval("SELECT count(*) FROM issuance.outbox_to_publish")
+    unpublished = await db.fetchval("SELECT rows FROM issuance.outbox_backlog()")
     assert unpublished == 0

@@ -9,7 +9,7 @@
 --     before any old version may be pruned: rows of r bytes all fit when the fill is at most r / (2r + 90), 0.40
 --     from 240 bytes on (events are 400-900 bytes; tests/integration/test_outbox_floor.py checks it).
 -- The relay finds unpublished rows from its floor through the primary key instead, and keeps the floor here so a
--- new relay term, the metrics and the ops view start from it, not from the outbox's first row.
+-- new relay term, the metrics and the ops view (outbox_backlog()) start from it, not from the outbox's first row.
 CREATE TABLE IF NOT EXISTS outbox_floor (
     only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
     seq      bigint NOT NULL  -- every outbox row below it is published, or was never committed and never will be
@@ -19,9 +19,16 @@ CREATE TABLE IF NOT EXISTS outbox_floor (
 -- from 0 once, then moves the floor as the probe allows.
 INSERT INTO outbox_floor (seq) VALUES (0) ON CONFLICT (only_row) DO NOTHING;
 
--- What is left to publish, as every reader outside the relay should ask for it (a range of the primary key).
-CREATE OR REPLACE VIEW outbox_to_publish AS
-    SELECT o.* FROM outbox o WHERE o.seq >= (SELECT seq FROM outbox_floor) AND o.published_at IS NULL;
+-- What is left to publish, as every reader outside the relay should ask for it: how many rows, the lowest seq, the
+-- oldest row's time. A function, not a view: in a view the floor is a sub-select whose value the planner does not
+-- know, and it scans the whole table; EXECUTE plans the statement with the floor's value, a range of the primary key.
+CREATE OR REPLACE FUNCTION outbox_backlog(OUT rows bigint, OUT first_seq bigint, OUT oldest timestamptz)
+    LANGUAGE plpgsql STABLE SET search_path FROM CURRENT AS $$
+BEGIN
+    EXECUTE 'SELECT count(*), min(seq), min(created_at) FROM outbox WHERE published_at IS NULL AND seq >= $1'
+        INTO rows, first_seq, oldest USING (SELECT seq FROM outbox_floor);
+END
+$$;
 
 DROP INDEX IF EXISTS outbox_unpublished;
 ALTER TABLE outbox SET (fillfactor = 40);
