@@ -26,21 +26,25 @@ async def unpublished_from(conn: asyncpg.Connection, floor: OutboxFloor) -> list
     return [r["seq"] for r in rows]
 
 
-async def test_the_floor_rises_past_what_is_published_and_a_later_row_is_still_read(
+async def test_the_floor_rises_past_what_is_published_is_stored_for_the_next_term_and_a_later_row_is_still_read(
     messaging_schema: tuple[asyncpg.Pool, str],
 ) -> None:
     pool, schema = messaging_schema
     async with pool.acquire() as conn:
         await outbox.append(conn, schema, events(3))
     async with pool.acquire() as relay_conn:
+        assert (await OutboxFloor.stored(relay_conn)).seq == 0  # nothing moved it yet: from the first row
         floor = OutboxFloor(every_seconds=0)
         assert await unpublished_from(relay_conn, floor) == [1, 2, 3]
         for _ in range(2):  # a probe, then its confirmation
             assert await unpublished_from(relay_conn, floor) == []
         assert floor.seq == 4
+        assert (await OutboxFloor.stored(relay_conn)).seq == 4
         async with pool.acquire() as conn:
             await outbox.append_many(conn, schema, events(2))
-        assert await unpublished_from(relay_conn, floor) == [4, 5]
+        assert tuple(await pool.fetchrow("SELECT rows, first_seq FROM outbox_backlog()")) == (2, 4)
+        next_term = await OutboxFloor.stored(relay_conn, every_seconds=0)
+        assert await unpublished_from(relay_conn, next_term) == [4, 5]
 
 
 async def test_the_floor_stays_below_a_row_whose_transaction_is_open_and_the_row_is_read_once_committed(
@@ -83,29 +87,19 @@ async def test_the_floor_stays_below_a_row_held_by_the_newest_transaction_of_the
         assert await unpublished_from(relay_conn, floor) == [1]
 
 
-async def test_a_new_relay_term_starts_from_the_floor_the_last_term_stored_and_so_do_the_backlog_readers(
+async def test_a_relay_term_whose_floor_is_below_the_stored_one_never_lowers_it(
     messaging_schema: tuple[asyncpg.Pool, str],
 ) -> None:
     pool, schema = messaging_schema
     async with pool.acquire() as conn:
         await outbox.append(conn, schema, events(3))
+        await conn.execute("UPDATE outbox_floor SET seq = 10")  # as a later term, or another instance, left it
     async with pool.acquire() as relay_conn:
-        assert (await OutboxFloor.stored(relay_conn)).seq == 0  # nothing moved it yet: from the first row
         floor = OutboxFloor(every_seconds=0)
-        assert await unpublished_from(relay_conn, floor) == [1, 2, 3]
-        for _ in range(2):
+        for _ in range(3):
             await unpublished_from(relay_conn, floor)
-        assert floor.seq == 4
-        assert (await OutboxFloor.stored(relay_conn)).seq == 4
-        async with pool.acquire() as conn:
-            await outbox.append(conn, schema, events(2))
-        assert tuple(await pool.fetchrow("SELECT rows, first_seq FROM outbox_backlog()")) == (2, 4)
-        next_term = await OutboxFloor.stored(relay_conn, every_seconds=0)
-        assert await unpublished_from(relay_conn, next_term) == [4, 5]
-        # A term that has not caught up with the stored floor (its probe not confirmed yet) never lowers it.
-        await relay_conn.execute("UPDATE outbox_floor SET seq = 10")
-        await unpublished_from(relay_conn, OutboxFloor(every_seconds=0))
-        assert (await OutboxFloor.stored(relay_conn)).seq == 10
+        assert floor.seq == 4  # this term's own floor moved ...
+        assert (await OutboxFloor.stored(relay_conn)).seq == 10  # ... and did not write itself over a higher one
 
 
 async def test_marking_rows_published_is_a_hot_update_that_writes_no_index_entry(
