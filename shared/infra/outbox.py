@@ -55,6 +55,20 @@ async def append_many(conn: asyncpg.Connection, schema: str, events: Sequence[Ou
     await _wake_relay(conn, schema)
 
 
+# Plans that walk the outbox's primary key (PRIMARY_KEY_PLANS sets them for the rest of a transaction). No index
+# names published_at, and on an outbox without statistics yet (a new one, or one filled in a burst before
+# autovacuum's ANALYZE) the planner took a parallel bitmap scan and a sort for a short range of it: 12 ms instead of
+# 0.06 (docs/decisions.md, "Marking the outbox published in place"). JIT off too: with sequential scans off, a plan
+# that must still take one (a one-row table) costs more than JIT's threshold, and compiling took 8-40 ms a statement.
+PRIMARY_KEY_SETTINGS = {
+    "enable_seqscan": "off",
+    "enable_bitmapscan": "off",
+    "max_parallel_workers_per_gather": "0",
+    "jit": "off",
+}
+PRIMARY_KEY_PLANS = "SELECT " + ", ".join(f"set_config('{k}', '{v}', true)" for k, v in PRIMARY_KEY_SETTINGS.items())
+
+
 async def backlog(conn: asyncpg.Connection, floor: int) -> tuple[int, int]:
     """About how many rows the relay has not published yet, and the floor to pass next time.
 
@@ -65,13 +79,15 @@ async def backlog(conn: asyncpg.Connection, floor: int) -> tuple[int, int]:
     # The stored floor in a statement of its own: as a sub-select its value is unknown to the planner, which then
     # scans the whole table (170 ms on 500,000 rows) instead of a short range of the primary key.
     floor = max(floor, await conn.fetchval("SELECT seq FROM outbox_floor"))
-    oldest, newest = await conn.fetchrow(
-        """
-        SELECT (SELECT seq FROM outbox WHERE published_at IS NULL AND seq >= $1 ORDER BY seq LIMIT 1),
-               (SELECT max(seq) FROM outbox)
-        """,
-        floor,
-    )
+    async with conn.transaction():
+        await conn.execute(PRIMARY_KEY_PLANS)
+        oldest, newest = await conn.fetchrow(
+            """
+            SELECT (SELECT seq FROM outbox WHERE published_at IS NULL AND seq >= $1 ORDER BY seq LIMIT 1),
+                   (SELECT max(seq) FROM outbox)
+            """,
+            floor,
+        )
     if oldest is None:
         return 0, floor if newest is None else newest + 1
     return newest - oldest + 1, oldest

@@ -23,7 +23,7 @@ from shared.infra import chain
 from shared.infra.door_fallback import DoorFallback
 from shared.infra.faults import Backoff, is_transient
 from shared.infra.kafka_auth import kafka_security
-from shared.infra.outbox import notify_channel
+from shared.infra.outbox import PRIMARY_KEY_SETTINGS, notify_channel
 from shared.infra.outbox_floor import ADVANCE_SECONDS, OutboxFloor
 from shared.infra.seal import Keyring, platform_keyring
 from shared.topics import AUDIT_CHECKPOINTS
@@ -102,11 +102,14 @@ class OutboxRelay:
         # Marking rows published need not wait for the disk: a mark lost in a crash only republishes those events
         # under their own ids, which every consumer's inbox drops (the same as a relay killed before marking).
         # The application name tells operators (and the fault tests, which terminate backends by it) whose it is.
+        # Every statement of the relay reads by key or along a short range of the outbox's primary key: its
+        # connection takes only such plans (outbox.PRIMARY_KEY_SETTINGS says why).
         settings = {
             "search_path": self.schema,
             "application_name": f"ecticket-{self.schema}-relay",
             "plan_cache_mode": "force_custom_plan",
             "synchronous_commit": "off",
+            **PRIMARY_KEY_SETTINGS,
         }
         conn = await asyncpg.connect(self.dsn, server_settings=settings)
         try:
