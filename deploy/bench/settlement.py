@@ -21,6 +21,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import CommitFailedError
 
 from deploy.bench.common import Report, rss_mb
 from services.escrow_settlement.domain.payouts import settlement_day
@@ -154,7 +155,16 @@ async def skip_backlog(settings: Settings) -> None:
         partitions = [TopicPartition(t, n) for t, numbers in known.items() for n in numbers]
         consumer.assign(partitions)
         ends = await consumer.end_offsets(partitions)
-        await consumer.commit({tp: offset for tp, offset in ends.items()})
+        # A just-stopped instance stays a (static) member of the group until its session times out, and the
+        # coordinator refuses a standalone commit meanwhile: wait it out rather than fail the benchmark.
+        for attempt in range(10):
+            try:
+                await consumer.commit({tp: offset for tp, offset in ends.items()})
+                break
+            except CommitFailedError:
+                if attempt == 9:
+                    raise
+                await asyncio.sleep(2)
     finally:
         await consumer.stop()
 

@@ -33,33 +33,88 @@ async def entry_with(conn: asyncpg.Connection, owner: str, *postings: tuple[str,
         entry_id,
         TODAY,
     )
-    for line, (account, amount) in enumerate(postings):
-        kind, who = ("bank_cash", "escrow-bank") if account == "bank" else ("escrow_held", owner)
-        await conn.execute(
-            "INSERT INTO escrow_settlement.postings (entry_id, line, kind, owner, amount, business_date, entry_kind)"
-            " VALUES ($1, $2, $3, $4, $5, $6, 'payment')",
-            entry_id, line, kind, who, amount, TODAY,
-        )  # fmt: skip
+    if postings:  # in one statement, as the ledger writes an entry (the database checks each statement)
+        accounts = {"bank": ("bank_cash", "escrow-bank"), "escrow": ("escrow_held", owner)}
+        await postings_of(conn, entry_id, *((*accounts[account], amount) for account, amount in postings))
     return entry_id
 
 
-async def test_the_database_refuses_an_unbalanced_entry_when_the_transaction_commits(db: asyncpg.Pool) -> None:
+async def postings_of(conn: asyncpg.Connection, entry_id: uuid.UUID, *postings: tuple[str, str, int]) -> None:
+    """Postings (account kind, owner, raw amount) added to an entry in one statement, straight into the table."""
+    await conn.execute(
+        "INSERT INTO escrow_settlement.postings (entry_id, line, kind, owner, amount, business_date, entry_kind)"
+        " SELECT $1, (SELECT coalesce(max(line), -1) FROM escrow_settlement.postings WHERE entry_id = $1) + line,"
+        " kind, owner, amount, $5, 'payment'"
+        " FROM unnest($2::text[], $3::text[], $4::bigint[]) WITH ORDINALITY AS p(kind, owner, amount, line)",
+        entry_id, [k for k, _, _ in postings], [o for _, o, _ in postings], [a for _, _, a in postings], TODAY,
+    )  # fmt: skip
+
+
+async def test_the_database_refuses_an_unbalanced_entry_and_nothing_of_its_transaction_stays(
+    db: asyncpg.Pool,
+) -> None:
+    owner = f"X/{uuid.uuid4().hex}"
     async with db.acquire() as conn:
-        with pytest.raises(asyncpg.CheckViolationError, match="unbalanced"):
+        with pytest.raises(asyncpg.CheckViolationError, match="unbalanced: its postings sum to 100"):
             async with conn.transaction():
-                entry_id = await entry_with(conn, f"X/{uuid.uuid4().hex}", ("bank", 100))  # fine until the commit
-        assert await conn.fetchval("SELECT count(*) FROM escrow_settlement.journal_entries WHERE entry_id = $1",
-                                   entry_id) == 0  # fmt: skip
+                await entry_with(conn, owner, ("bank", 100))
+        assert await conn.fetchval("SELECT count(*) FROM escrow_settlement.accounts WHERE owner = $1", owner) == 0
 
 
-async def test_balanced_and_empty_entries_pass_the_deferred_check(db: asyncpg.Pool) -> None:
+async def test_an_entry_must_balance_after_every_statement_that_adds_postings_to_it(db: asyncpg.Pool) -> None:
+    owner = f"X/{uuid.uuid4().hex}"
     async with db.acquire() as conn:
         tx = conn.transaction()
         await tx.start()
         try:
-            await entry_with(conn, f"X/{uuid.uuid4().hex}", ("bank", 100), ("escrow", -100))
+            entry_id = await entry_with(conn, owner, ("bank", 100), ("escrow", -100))
             await entry_with(conn, f"X/{uuid.uuid4().hex}")  # a "considered" entry: no postings at all
-            await conn.execute("SET CONSTRAINTS ALL IMMEDIATE")  # runs the deferred check now, then we roll back
+            await postings_of(conn, entry_id, ("bank_cash", "escrow-bank", 30), ("escrow_held", owner, -30))
+            with pytest.raises(asyncpg.CheckViolationError, match=f"{entry_id} is unbalanced: its postings sum to 7"):
+                async with conn.transaction():
+                    await postings_of(conn, entry_id, ("bank_cash", "escrow-bank", 7))
+            balance = "SELECT balance FROM escrow_settlement.accounts WHERE kind = 'escrow_held' AND owner = $1"
+            assert await conn.fetchval(balance, owner) == -130
+        finally:
+            await tx.rollback()
+
+
+async def test_a_posting_must_name_an_existing_account_and_an_entry_of_the_journal(db: asyncpg.Pool) -> None:
+    owner = f"X/{uuid.uuid4().hex}"
+    async with db.acquire() as conn:
+        tx = conn.transaction()
+        await tx.start()
+        try:
+            entry_id = await entry_with(conn, owner)
+            with pytest.raises(asyncpg.ForeignKeyViolationError, match=f"account escrow_held/{owner}/nobody, which"):
+                async with conn.transaction():
+                    await postings_of(
+                        conn, entry_id, ("bank_cash", "escrow-bank", 50), ("escrow_held", f"{owner}/nobody", -50)
+                    )
+            stranger = uuid.uuid4()
+            with pytest.raises(
+                asyncpg.ForeignKeyViolationError, match=f"entry {stranger}, which is not in the journal"
+            ):
+                async with conn.transaction():
+                    await postings_of(
+                        conn, stranger, ("bank_cash", "escrow-bank", 50), ("bank_cash", "escrow-bank", -50)
+                    )
+        finally:
+            await tx.rollback()
+
+
+async def test_an_account_postings_name_can_be_neither_removed_nor_renamed(db: asyncpg.Pool) -> None:
+    owner = f"X/{uuid.uuid4().hex}"
+    async with db.acquire() as conn:
+        tx = conn.transaction()
+        await tx.start()
+        try:
+            await entry_with(conn, owner, ("bank", 100), ("escrow", -100))
+            for sql in ("DELETE FROM escrow_settlement.accounts WHERE owner = $1",
+                        "UPDATE escrow_settlement.accounts SET owner = owner || '-moved' WHERE owner = $1"):  # fmt: skip
+                with pytest.raises(asyncpg.RestrictViolationError, match="never removed or renamed"):
+                    async with conn.transaction():
+                        await conn.execute(sql, owner)
         finally:
             await tx.rollback()
 
