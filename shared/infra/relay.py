@@ -25,6 +25,7 @@ from shared.infra.faults import Backoff, is_transient
 from shared.infra.kafka_auth import kafka_security
 from shared.infra.outbox import PRIMARY_KEY_SETTINGS, notify_channel
 from shared.infra.outbox_floor import ADVANCE_SECONDS, OutboxFloor
+from shared.infra.outbox_read import OutboxReader
 from shared.infra.seal import Keyring, platform_keyring
 from shared.topics import AUDIT_CHECKPOINTS
 
@@ -146,16 +147,12 @@ class OutboxRelay:
         tail = await chain.load_tail(conn, self.schema)
         if self.checkpointer is not None:
             self.checkpointer.restart()
-        floor = await OutboxFloor.stored(conn, self.floor_seconds)  # where reads start (outbox_floor.py says why)
+        # Reads start from the stored floor (outbox_floor.py says why), then from where the last read ended, plus
+        # the seqs it passed over (outbox_read.py).
+        reader = OutboxReader(await OutboxFloor.stored(conn, self.floor_seconds))
         while not self.stopping.is_set():
             wake.clear()
-            await floor.advance(conn)
-            rows = await conn.fetch(
-                "SELECT seq, topic, key, value, event_type FROM outbox"
-                " WHERE published_at IS NULL AND seq >= $2 ORDER BY seq LIMIT $1",
-                FETCH_LIMIT,
-                floor.seq,
-            )
+            rows = await reader.read(conn, FETCH_LIMIT)
             if rows:
                 await self._publish(conn, producer, await chain.link(conn, tail, rows))
             await self._checkpoint_if_due(producer, tail)

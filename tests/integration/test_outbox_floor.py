@@ -5,23 +5,25 @@ later rows went out, is still published."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import asyncpg
 
 from shared import chain as links
 from shared.infra import chain, outbox
 from shared.infra.outbox_floor import ADVANCE_SECONDS, OutboxFloor
+from shared.infra.outbox_read import READ, OutboxReader
 from shared.infra.relay import OutboxRelay
 from shared.settings import Settings
 from shared.topics import REJECTIONS
 from tests.integration.test_audit_chain import events, read_all
 
 
-async def unpublished_from(conn: asyncpg.Connection, floor: OutboxFloor) -> list[int]:
-    """What the relay would read now, marked published as the relay marks what Kafka acknowledged."""
-    await floor.advance(conn)
-    rows = await conn.fetch("SELECT seq FROM outbox WHERE published_at IS NULL AND seq >= $1 ORDER BY seq", floor.seq)
+async def unpublished_from(conn: asyncpg.Connection, reader: OutboxReader) -> list[int]:
+    """What the relay reads now, marked published as the relay marks what Kafka acknowledged."""
+    rows = await reader.read(conn, 10_000)
     await conn.execute("UPDATE outbox SET published_at = now() WHERE seq = ANY($1::bigint[])", [r["seq"] for r in rows])
     return [r["seq"] for r in rows]
 
@@ -34,16 +36,16 @@ async def test_the_floor_rises_past_what_is_published_is_stored_for_the_next_ter
         await outbox.append(conn, schema, events(3))
     async with pool.acquire() as relay_conn:
         assert (await OutboxFloor.stored(relay_conn)).seq == 0  # nothing moved it yet: from the first row
-        floor = OutboxFloor(every_seconds=0)
-        assert await unpublished_from(relay_conn, floor) == [1, 2, 3]
+        reader = OutboxReader(OutboxFloor(every_seconds=0))
+        assert await unpublished_from(relay_conn, reader) == [1, 2, 3]
         for _ in range(2):  # a probe, then its confirmation
-            assert await unpublished_from(relay_conn, floor) == []
-        assert floor.seq == 4
+            assert await unpublished_from(relay_conn, reader) == []
+        assert reader.floor.seq == 4
         assert (await OutboxFloor.stored(relay_conn)).seq == 4
         async with pool.acquire() as conn:
             await outbox.append_many(conn, schema, events(2))
         assert tuple(await pool.fetchrow("SELECT rows, first_seq FROM outbox_backlog()")) == (2, 4)
-        next_term = await OutboxFloor.stored(relay_conn, every_seconds=0)
+        next_term = OutboxReader(await OutboxFloor.stored(relay_conn, every_seconds=0))
         assert await unpublished_from(relay_conn, next_term) == [4, 5]
 
 
@@ -56,16 +58,16 @@ async def test_the_floor_stays_below_a_row_whose_transaction_is_open_and_the_row
         await transaction.start()
         await outbox.append(slow, schema, events(1))  # takes seq 1, committed only later
         await outbox.append(relay_conn, schema, events(2))  # seqs 2 and 3, committed now (the pool holds two)
-        floor = OutboxFloor(every_seconds=0)
-        assert await unpublished_from(relay_conn, floor) == [2, 3]
+        reader = OutboxReader(OutboxFloor(every_seconds=0))
+        assert await unpublished_from(relay_conn, reader) == [2, 3]
         for _ in range(5):
-            assert await unpublished_from(relay_conn, floor) == []
-            assert floor.seq <= 1
+            assert await unpublished_from(relay_conn, reader) == []
+            assert reader.floor.seq <= 1
         await transaction.commit()
-        assert await unpublished_from(relay_conn, floor) == [1]
+        assert await unpublished_from(relay_conn, reader) == [1]
         for _ in range(2):
-            assert await unpublished_from(relay_conn, floor) == []
-        assert floor.seq == 4
+            assert await unpublished_from(relay_conn, reader) == []
+        assert reader.floor.seq == 4
 
 
 async def test_the_floor_stays_below_a_row_held_by_the_newest_transaction_of_the_server(
@@ -79,12 +81,12 @@ async def test_the_floor_stays_below_a_row_held_by_the_newest_transaction_of_the
         transaction = slow.transaction()
         await transaction.start()
         await outbox.append(slow, schema, events(1))  # seq 1, by the newest transaction: nothing ends after it
-        floor = OutboxFloor(every_seconds=0)
+        reader = OutboxReader(OutboxFloor(every_seconds=0))
         for _ in range(3):
-            assert await unpublished_from(relay_conn, floor) == []
-            assert floor.seq <= 1
+            assert await unpublished_from(relay_conn, reader) == []
+            assert reader.floor.seq <= 1
         await transaction.commit()
-        assert await unpublished_from(relay_conn, floor) == [1]
+        assert await unpublished_from(relay_conn, reader) == [1]
 
 
 async def test_a_relay_term_whose_floor_is_below_the_stored_one_never_lowers_it(
@@ -95,10 +97,10 @@ async def test_a_relay_term_whose_floor_is_below_the_stored_one_never_lowers_it(
         await outbox.append(conn, schema, events(3))
         await conn.execute("UPDATE outbox_floor SET seq = 10")  # as a later term, or another instance, left it
     async with pool.acquire() as relay_conn:
-        floor = OutboxFloor(every_seconds=0)
+        reader = OutboxReader(OutboxFloor(every_seconds=0))
         for _ in range(3):
-            await unpublished_from(relay_conn, floor)
-        assert floor.seq == 4  # this term's own floor moved ...
+            await unpublished_from(relay_conn, reader)
+        assert reader.floor.seq == 4  # this term's own floor moved ...
         assert (await OutboxFloor.stored(relay_conn)).seq == 10  # ... and did not write itself over a higher one
 
 
@@ -133,17 +135,45 @@ async def test_on_an_outbox_without_statistics_the_relay_reads_along_the_primary
         )
         async with conn.transaction():
             await conn.execute(outbox.PRIMARY_KEY_PLANS)
-            plan = "\n".join(
-                r[0]
-                for r in await conn.fetch(
-                    "EXPLAIN SELECT seq, topic, key, value, event_type FROM outbox"
-                    " WHERE published_at IS NULL AND seq >= $2 ORDER BY seq LIMIT $1",
-                    2000,
-                    99_990,
-                )
+            plan = "\n".join(r[0] for r in await conn.fetch(f"EXPLAIN {READ}", 2000, 99_990, [50, 70_000]))
+    assert plan.startswith("Limit") and plan.count("Index Scan using outbox_pkey") == 2, plan
+    assert "Bitmap" not in plan and "Gather" not in plan and "Seq Scan" not in plan, plan
+
+
+async def test_a_read_passes_neither_over_what_was_published_nor_over_a_row_still_being_written(
+    messaging_schema: tuple[asyncpg.Pool, str],
+) -> None:
+    """A transaction open on the server holds the floor; reads from the floor walked every row published since. The
+    reader goes on from its last read, and finds the row whose transaction was open when that read passed it."""
+    pool, schema = messaging_schema
+    async with pool.acquire() as slow, pool.acquire() as relay_conn:
+        transaction = slow.transaction()
+        await transaction.start()
+        await outbox.append(slow, schema, events(1))  # seq 1, committed only later: the floor stays at or below it
+        await outbox.append_many(relay_conn, schema, events(1000))  # committed now (the pool holds two)
+        reader = OutboxReader(OutboxFloor(every_seconds=0))
+        assert await unpublished_from(relay_conn, reader) == list(range(2, 1002))
+        await outbox.append_many(relay_conn, schema, events(3))
+        cursor = reader.cursor
+        async with relay_conn.transaction():  # planned as on the relay's connection
+            await relay_conn.execute(outbox.PRIMARY_KEY_PLANS)
+            plan = await relay_conn.fetchval(
+                f"EXPLAIN (ANALYZE, FORMAT JSON) {READ}", 10_000, cursor.next_seq, sorted(cursor.unseen)
             )
-    assert plan.startswith("Limit") and "Index Scan using outbox_pkey" in plan, plan
-    assert "Bitmap" not in plan and "Gather" not in plan and "Sort" not in plan, plan
+        assert reader.floor.seq <= 1 and cursor.unseen - {0} == {1}  # (0: where the floor starts, never a seq)
+        assert sum(removed_by_filter(json.loads(plan)[0]["Plan"])) == 0  # not one published row looked at
+        assert await unpublished_from(relay_conn, reader) == [1002, 1003, 1004]
+        await transaction.commit()
+        assert await unpublished_from(relay_conn, reader) == [1]
+        for _ in range(2):  # a probe, then its confirmation
+            assert await unpublished_from(relay_conn, reader) == []
+        assert (reader.floor.seq, reader.cursor.next_seq, reader.cursor.unseen) == (1005, 1005, set())
+
+
+def removed_by_filter(node: dict[str, Any]) -> Iterator[int]:
+    yield node.get("Rows Removed by Filter", 0)
+    for child in node.get("Plans", []):
+        yield from removed_by_filter(child)
 
 
 async def test_the_outbox_sequence_hands_out_one_seq_at_a_time_after_the_transaction_has_its_id(
