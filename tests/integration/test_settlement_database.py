@@ -4,7 +4,9 @@ and what a violated invariant does: the order is quarantined and alerted, its fa
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import asyncpg
@@ -17,6 +19,18 @@ from tests.support.settlement import History, core_ledger, publish, settled, sto
 
 pytestmark = pytest.mark.usefixtures("platform")
 TODAY = datetime.now(UTC).date()
+
+
+@contextlib.asynccontextmanager
+async def rolled_back(db: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
+    """A connection inside a transaction that is rolled back at the end: the test leaves nothing in the ledger."""
+    async with db.acquire() as conn:
+        tx = conn.transaction()
+        await tx.start()
+        try:
+            yield conn
+        finally:
+            await tx.rollback()
 
 
 async def entry_with(conn: asyncpg.Connection, owner: str, *postings: tuple[str, int]) -> uuid.UUID:
@@ -63,78 +77,54 @@ async def test_the_database_refuses_an_unbalanced_entry_and_nothing_of_its_trans
 
 async def test_an_entry_must_balance_after_every_statement_that_adds_postings_to_it(db: asyncpg.Pool) -> None:
     owner = f"X/{uuid.uuid4().hex}"
-    async with db.acquire() as conn:
-        tx = conn.transaction()
-        await tx.start()
-        try:
-            entry_id = await entry_with(conn, owner, ("bank", 100), ("escrow", -100))
-            await entry_with(conn, f"X/{uuid.uuid4().hex}")  # a "considered" entry: no postings at all
-            await postings_of(conn, entry_id, ("bank_cash", "escrow-bank", 30), ("escrow_held", owner, -30))
-            with pytest.raises(asyncpg.CheckViolationError, match=f"{entry_id} is unbalanced: its postings sum to 7"):
-                async with conn.transaction():
-                    await postings_of(conn, entry_id, ("bank_cash", "escrow-bank", 7))
-            balance = "SELECT balance FROM escrow_settlement.accounts WHERE kind = 'escrow_held' AND owner = $1"
-            assert await conn.fetchval(balance, owner) == -130
-        finally:
-            await tx.rollback()
+    async with rolled_back(db) as conn:
+        entry_id = await entry_with(conn, owner, ("bank", 100), ("escrow", -100))
+        await entry_with(conn, f"X/{uuid.uuid4().hex}")  # a "considered" entry: no postings at all
+        await postings_of(conn, entry_id, ("bank_cash", "escrow-bank", 30), ("escrow_held", owner, -30))
+        with pytest.raises(asyncpg.CheckViolationError, match=f"{entry_id} is unbalanced: its postings sum to 7"):
+            async with conn.transaction():
+                await postings_of(conn, entry_id, ("bank_cash", "escrow-bank", 7))
+        balance = "SELECT balance FROM escrow_settlement.accounts WHERE kind = 'escrow_held' AND owner = $1"
+        assert await conn.fetchval(balance, owner) == -130
 
 
 async def test_a_posting_must_name_an_existing_account_and_an_entry_of_the_journal(db: asyncpg.Pool) -> None:
     owner = f"X/{uuid.uuid4().hex}"
-    async with db.acquire() as conn:
-        tx = conn.transaction()
-        await tx.start()
-        try:
-            entry_id = await entry_with(conn, owner)
-            with pytest.raises(asyncpg.ForeignKeyViolationError, match=f"account escrow_held/{owner}/nobody, which"):
-                async with conn.transaction():
-                    await postings_of(
-                        conn, entry_id, ("bank_cash", "escrow-bank", 50), ("escrow_held", f"{owner}/nobody", -50)
-                    )
-            stranger = uuid.uuid4()
-            with pytest.raises(
-                asyncpg.ForeignKeyViolationError, match=f"entry {stranger}, which is not in the journal"
-            ):
-                async with conn.transaction():
-                    await postings_of(
-                        conn, stranger, ("bank_cash", "escrow-bank", 50), ("bank_cash", "escrow-bank", -50)
-                    )
-        finally:
-            await tx.rollback()
+    async with rolled_back(db) as conn:
+        entry_id = await entry_with(conn, owner)
+        with pytest.raises(asyncpg.ForeignKeyViolationError, match=f"account escrow_held/{owner}/nobody, which"):
+            async with conn.transaction():
+                await postings_of(
+                    conn, entry_id, ("bank_cash", "escrow-bank", 50), ("escrow_held", f"{owner}/nobody", -50)
+                )
+        stranger = uuid.uuid4()
+        with pytest.raises(asyncpg.ForeignKeyViolationError, match=f"entry {stranger}, which is not in the journal"):
+            async with conn.transaction():
+                await postings_of(conn, stranger, ("bank_cash", "escrow-bank", 50), ("bank_cash", "escrow-bank", -50))
 
 
 async def test_an_account_postings_name_can_be_neither_removed_nor_renamed(db: asyncpg.Pool) -> None:
     owner = f"X/{uuid.uuid4().hex}"
-    async with db.acquire() as conn:
-        tx = conn.transaction()
-        await tx.start()
-        try:
-            await entry_with(conn, owner, ("bank", 100), ("escrow", -100))
-            for sql in ("DELETE FROM escrow_settlement.accounts WHERE owner = $1",
-                        "UPDATE escrow_settlement.accounts SET owner = owner || '-moved' WHERE owner = $1"):  # fmt: skip
-                with pytest.raises(asyncpg.RestrictViolationError, match="never removed or renamed"):
-                    async with conn.transaction():
-                        await conn.execute(sql, owner)
-        finally:
-            await tx.rollback()
+    async with rolled_back(db) as conn:
+        await entry_with(conn, owner, ("bank", 100), ("escrow", -100))
+        for sql in ("DELETE FROM escrow_settlement.accounts WHERE owner = $1",
+                    "UPDATE escrow_settlement.accounts SET owner = owner || '-moved' WHERE owner = $1"):  # fmt: skip
+            with pytest.raises(asyncpg.RestrictViolationError, match="never removed or renamed"):
+                async with conn.transaction():
+                    await conn.execute(sql, owner)
 
 
 async def test_the_journal_is_append_only_and_escrow_never_goes_negative(db: asyncpg.Pool) -> None:
-    async with db.acquire() as conn:
-        tx = conn.transaction()
-        await tx.start()
-        try:
-            entry_id = await entry_with(conn, f"X/{uuid.uuid4().hex}", ("bank", 100), ("escrow", -100))
-            for sql in ("UPDATE escrow_settlement.postings SET amount = amount * 2 WHERE entry_id = $1",
-                        "DELETE FROM escrow_settlement.journal_entries WHERE entry_id = $1"):  # fmt: skip
-                with pytest.raises(asyncpg.RestrictViolationError, match="append-only"):
-                    async with conn.transaction():
-                        await conn.execute(sql, entry_id)
-            with pytest.raises(asyncpg.CheckViolationError, match="escrow_held_never_negative"):
-                async with conn.transaction():  # a release from the escrow of an order that holds nothing
-                    await entry_with(conn, f"X/{uuid.uuid4().hex}", ("escrow", 50), ("bank", -50))
-        finally:
-            await tx.rollback()
+    async with rolled_back(db) as conn:
+        entry_id = await entry_with(conn, f"X/{uuid.uuid4().hex}", ("bank", 100), ("escrow", -100))
+        for sql in ("UPDATE escrow_settlement.postings SET amount = amount * 2 WHERE entry_id = $1",
+                    "DELETE FROM escrow_settlement.journal_entries WHERE entry_id = $1"):  # fmt: skip
+            with pytest.raises(asyncpg.RestrictViolationError, match="append-only"):
+                async with conn.transaction():
+                    await conn.execute(sql, entry_id)
+        with pytest.raises(asyncpg.CheckViolationError, match="escrow_held_never_negative"):
+            async with conn.transaction():  # a release from the escrow of an order that holds nothing
+                await entry_with(conn, f"X/{uuid.uuid4().hex}", ("escrow", 50), ("bank", -50))
 
 
 async def cli(*args: str) -> tuple[int, str]:
