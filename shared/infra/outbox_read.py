@@ -12,8 +12,8 @@ a walk from the floor would return (the relay marks what it read before it reads
 ones went out is still found, and still before any later row of its key, which waited for its transaction.
 
 The floor forgets the unseen seqs below it: their rows are published or will never exist. Were the unseen to grow
-past MAX_UNSEEN (a transaction left open on the server holds the floor, and the relay's own rolled-back rows pile
-up), the reader walks from the floor, as before the cursor, until the floor moves again.
+past MAX_UNSEEN (a transaction left open on the server holds the floor, and the seqs of rolled-back rows pile up
+below it), the reader walks from the floor, as before the cursor, until the floor moves again.
 """
 
 from __future__ import annotations
