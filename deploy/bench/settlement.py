@@ -16,7 +16,6 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 
 import asyncpg
@@ -116,14 +115,16 @@ async def publish(producer: AIOKafkaProducer, messages: list[Message]) -> None:
         await asyncio.gather(*sends)
 
 
-async def wait_for(pool: asyncpg.Pool, query: str, args: tuple[object, ...], done: Callable[[int], bool],
-                   seconds: float) -> float:  # fmt: skip
-    """Poll until `done(value)`; returns the moment it was seen (perf_counter)."""
+async def wait_for(pool: asyncpg.Pool, query: str, args: tuple[object, ...], target: int, seconds: float) -> float:
+    """Poll until the count reaches `target`; returns the moment it was seen (perf_counter).
+
+    Every 0.25 s only for the last tenth: each poll counts the rows so far, and at 100,000 orders the journal's count
+    every 0.25 s had taken a fifth of PostgreSQL's time in the run it measured (pg_stat_statements: 21 of 115 s)."""
     deadline = time.perf_counter() + seconds
-    while not done(int(await pool.fetchval(query, *args) or 0)):
+    while (count := int(await pool.fetchval(query, *args) or 0)) < target:
         if time.perf_counter() > deadline:
             raise TimeoutError(f"{query} not done after {seconds}s")
-        await asyncio.sleep(0.25)
+        await asyncio.sleep(0.25 if count >= 0.9 * target else 1.0)
     return time.perf_counter()
 
 
@@ -184,10 +185,10 @@ async def run(settings: Settings, report: Report, pids: dict[str, int]) -> None:
         t0 = time.perf_counter()
         await publish(producer, messages)
         published = time.perf_counter() - t0
-        applied = await wait_for(pool, ENTRIES, (merchants,), lambda n: n >= 2 * orders, 3600) - t0
+        applied = await wait_for(pool, ENTRIES, (merchants,), 2 * orders, 3600) - t0
         report.add(f"ledger events applied end to end ({3 * orders:,} events of {orders:,} orders, 50 merchants,"
                    f" with {orders:,} bank credit lines beside them)", f"{3 * orders / applied:,.0f} events/s")  # fmt: skip
-        matched = await wait_for(pool, MATCHED, (merchants,), lambda n: n >= orders, 3600) - t0
+        matched = await wait_for(pool, MATCHED, (merchants,), orders, 3600) - t0
         report.add("  every payment matched by its bank credit line", f"{matched:.1f} s")
         report.add("  journal entries written per second", f"{2 * orders / applied:,.0f} entries/s")
         report.add("  time to publish the events (client side)", f"{published:.1f} s")
@@ -208,14 +209,14 @@ async def settle_day(pool: asyncpg.Pool, merchants: list[str], orders: int, day:
         merchants,
     )
     finished = "SELECT count(*) FROM escrow_settlement.payout_runs WHERE run_id = $1 AND finished_at IS NOT NULL"
-    ran = await wait_for(pool, finished, (run_id,), lambda n: n == 1, 3600) - t0
+    ran = await wait_for(pool, finished, (run_id,), 1, 3600) - t0
     summary = json.loads(await pool.fetchval("SELECT summary FROM escrow_settlement.payout_runs WHERE run_id = $1",
                                              run_id))  # fmt: skip
     assert (summary["payouts"], summary["refunds"]) == (len(merchants), refunds), summary
     confirmed = (
         "SELECT count(*) FROM escrow_settlement.transfers WHERE merchant_id = ANY($1::text[]) AND status = 'confirmed'"
     )
-    closed = await wait_for(pool, confirmed, (merchants,), lambda n: n == len(merchants) + refunds, 3600) - t0
+    closed = await wait_for(pool, confirmed, (merchants,), len(merchants) + refunds, 3600) - t0
     report.add(f"payout run for a day of {orders:,} orders ({len(merchants)} payouts, {refunds:,} consumer refunds)",
                f"{ran:.1f} s")  # fmt: skip
     report.add("  until the bank confirmed every transfer and the ledger posted it", f"{closed:.1f} s")
