@@ -176,12 +176,14 @@ def _issue(order: Order) -> dict[str, object]:
 
 
 async def _patiently(call: Callable[[], Awaitable[object]]) -> None:
-    """An admin call during a broker outage: tried again until the broker is back."""
+    """An admin call during a broker outage: tried again until the broker is back. TimeoutError too: the call first
+    reads the merchants' compacted topic to its end, and that read gives up after 10 s (shared/infra/compacted.py)
+    when the broker goes down under it (a CI chaos run failed so)."""
     for attempt in range(30):
         try:
             await call()
             return
-        except KafkaError:
+        except (KafkaError, TimeoutError):
             if attempt == 29:
                 raise
             await asyncio.sleep(2)

@@ -28,8 +28,8 @@ async def advance_clock(settings: Settings, merchant_id: str, by: timedelta) -> 
     offsets = CompactedView(
         settings.kafka_bootstrap, TEST_CLOCKS, ClockOffset.model_validate_json, only=frozenset({merchant_id})
     )
-    await offsets.start()
     try:
+        await offsets.start()
         current = offsets.get(merchant_id)
     finally:
         await offsets.stop()
@@ -55,8 +55,8 @@ async def _require_sandbox(settings: Settings, merchant_id: str) -> None:
         merchant_parser(settings.config_key_hex, *settings.previous_config_keys_hex),
         only=frozenset({merchant_id}),
     )
-    await merchants.start()
-    try:
+    try:  # stopped even when its start fails (a broker outage): no consumer is left behind
+        await merchants.start()
         merchant = merchants.get(merchant_id)
     finally:
         await merchants.stop()
