@@ -2,8 +2,8 @@
 ledger read back from them.
 
 Balances are never written here: the postings trigger moves them (once per statement and account), so they
-always equal the journal. Writers that touch the same accounts can still deadlock on the account rows; Postgres
-detects it and the consumer retries the batch (a transient error).
+always equal the journal. It locks the statement's accounts in sorted order first, so writers that touch the same
+accounts queue instead of deadlocking, as long as each transaction writes its postings in one statement (`append`).
 """
 
 from __future__ import annotations
