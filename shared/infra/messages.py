@@ -12,6 +12,7 @@ from typing import Any, Generic, TypeVar
 import asyncpg
 
 from shared.contracts.envelope import EventEnvelope
+from shared.contracts.envelope_read import read_envelope
 from shared.contracts.events import Outgoing
 from shared.topics import base_of
 
@@ -117,7 +118,7 @@ def parse_event(record: Inbound) -> Parsed[EventEnvelope]:
     if b"\\u0000" in record.value and _NUL_ESCAPE.search(record.value):
         raise Unparseable("not an event envelope: a string contains NUL")
     try:
-        envelope = EventEnvelope.from_bytes(record.value)
+        envelope = read_envelope(record.value)
     except ValueError as exc:
         raise Unparseable(f"not an event envelope: {exc}") from exc
     return Parsed(message_id=envelope.event_id, body=envelope)

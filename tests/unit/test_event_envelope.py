@@ -9,10 +9,12 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from shared.contracts.common import FeeKind, RefundFeeRule, TicketType
 from shared.contracts.envelope import EnvelopeHeader, EventEnvelope
-from shared.contracts.events import Event, Outgoing, payload_of, wrap
+from shared.contracts.envelope_read import read_envelope, read_event
+from shared.contracts.events import Event, Outgoing, UnknownEventType, payload_of, wrap
 from shared.contracts.ingest import RequestReplied
 from shared.contracts.issuance import IssuedTicket, PaymentRef, TicketsIssued
 from shared.contracts.redemption import (
@@ -129,3 +131,29 @@ def test_a_naive_occurred_at_is_still_refused() -> None:
 def test_utc_stays_utc() -> None:
     now, before = _wrapped_both_ways(_expired(), datetime(2024, 6, 10, tzinfo=UTC))
     assert now == before and b'"occurred_at":"2024-06-10T00:00:00Z"' in now
+
+
+@pytest.mark.parametrize("event", [_expired(), _issued(), _rejected()], ids=lambda e: e.event_type)
+def test_one_pass_reads_the_same_envelope_and_payload_as_the_two_passes(event: Event) -> None:
+    raw, _ = _wrapped_both_ways(event)
+    envelope, payload = read_event(raw)
+    two_passes = EventEnvelope.from_bytes(raw)
+    assert payload == payload_of(two_passes) == event
+    assert type(payload) is type(event)
+    assert envelope.model_dump(exclude={"payload"}) == two_passes.model_dump(exclude={"payload"})
+    assert payload_of(envelope) is payload  # typed already: handed back, not validated again
+
+
+def test_what_one_pass_refuses_reads_as_the_two_passes_read_it() -> None:
+    raw, _ = _wrapped_both_ways(_expired())
+    unknown = raw.replace(b'"event_type":"TicketExpired"', b'"event_type":"TicketTeleported"')
+    assert read_envelope(unknown) == EventEnvelope.from_bytes(unknown)  # its payload a dict, as before
+    with pytest.raises(UnknownEventType, match="TicketTeleported"):
+        read_event(unknown)
+    refused = raw.replace(b'"face_value":500', b'"face_value":"five hundred"')
+    assert read_envelope(refused).payload["face_value"] == "five hundred"
+    with pytest.raises(ValidationError, match="face_value"):
+        read_event(refused)
+    for garbage in (b"", b"[]", b'{"event_type": "TicketExpired"}', raw[:-1]):
+        with pytest.raises(ValueError):
+            read_envelope(garbage)

@@ -19,11 +19,11 @@ from pydantic import ValidationError
 from services.audit.domain.chain_check import ChainCheck
 from services.audit.domain.ledger import LedgerReplay
 from services.audit.domain.orders import OrderChecks
-from services.audit.domain.parse import parse
 from services.audit.domain.records import Finding, Findings, Record
 from services.audit.domain.tickets import TicketReplay
 from shared import chain
 from shared.contracts.envelope import EventEnvelope
+from shared.contracts.envelope_read import read_event
 from shared.contracts.events import Event, UnknownEventType
 from shared.contracts.issuance import IssueFailed, TicketsIssued
 from shared.contracts.payments import PaymentConfirmed
@@ -107,7 +107,7 @@ class Verifier:
         if not self.chain.feed(record) or not self.options.rederive:
             return  # the same event again (a relay restart): consumers drop it, so does the replay
         try:
-            envelope, event = parse(record.value)
+            envelope, event = read_event(record.value)
         except (ValidationError, UnknownEventType, ValueError) as exc:
             self.findings.add(Finding("events", "unreadable", record.where, str(exc).splitlines()[0]))
             return
