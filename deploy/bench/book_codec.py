@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from collections.abc import Callable
 from typing import Any
 
 from pydantic_core import from_json, to_json
 
+from deploy.bench.common import microseconds
 from services.escrow_settlement.store.codec import order_book_data, order_book_from
 
 BOOK = (
@@ -37,13 +37,6 @@ WAYS: dict[str, tuple[Callable[[dict[str, Any]], str], Callable[[str], Any]]] = 
     "json module": (json.dumps, json.loads),
     "pydantic's JSON": (lambda data: to_json(data).decode(), from_json),
 }
-
-
-def microseconds(step: Callable[[], object], times: int) -> float:
-    started = time.perf_counter()
-    for _ in range(times):
-        step()
-    return (time.perf_counter() - started) / times * 1e6
 
 
 def main() -> None:
