@@ -57,8 +57,8 @@ def _check_format(data: dict[str, Any]) -> None:
 
 
 def _text(data: dict[str, Any]) -> str:
-    # pydantic's JSON (Rust) rather than the json module's: a third of the time to write a book, half to read one
-    # (docs/benchmarks.md, "Order books written and read by pydantic's JSON"). Stored as jsonb, so the spacing and
+    # pydantic's JSON (Rust) rather than the json module's: about half the time to write a book, a fifth less to read
+    # one (docs/benchmarks.md, "Order books written and read by pydantic's JSON"). Stored as jsonb, so the spacing and
     # escaping it leaves out do not reach the database.
     return to_json(data).decode()
 
