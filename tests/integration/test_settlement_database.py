@@ -143,13 +143,13 @@ async def test_writers_posting_to_the_same_accounts_queue_behind_each_other_and_
     async def writer(seed: int) -> None:
         nonlocal deadlocks
         conn = await asyncpg.connect(infra.database_url)
-        # The plan of a ledger of many accounts (a test database has few): account by account through the index,
-        # in the order the statement's postings hash to. Deadlocks found in 50 ms, not the server's 1 s.
-        await conn.execute(
-            "SET enable_seqscan = off; SET enable_hashjoin = off; SET enable_mergejoin = off;"
-            " SET deadlock_timeout = '50ms'"
-        )
         try:
+            # The plan of a ledger of many accounts (a test database has few): account by account through the
+            # index, in the order the statement's postings hash to. Deadlocks found in 50 ms, not the server's 1 s.
+            await conn.execute(
+                "SET enable_seqscan = off; SET enable_hashjoin = off; SET enable_mergejoin = off;"
+                " SET deadlock_timeout = '50ms'"
+            )
             for batch in range(60):
                 pick = random.Random(seed * 1000 + batch)
                 chosen = pick.sample(owners, pick.randint(4, len(owners)))
