@@ -89,6 +89,16 @@ class Tap:
                 raise TimeoutError(f"saw {len(found)} of {count} expected records in {seconds}s")
             await asyncio.sleep(0.05)
 
+    async def wait_for_distinct(self, predicate: Callable[[Seen], bool], count: int, seconds: float = 30) -> list[Seen]:
+        """`count` different events, one per event id (a relay may publish one twice; consumers keep one per id)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        while len(found := list({s.envelope.event_id: s for s in self.matching(predicate)}.values())) < count:
+            if loop.time() > deadline:
+                raise TimeoutError(f"saw {len(found)} of {count} distinct events in {seconds}s")
+            await asyncio.sleep(0.05)
+        return found
+
     async def quiet_matching(self, predicate: Callable[[Seen], bool], settle: float = 1.5) -> list[Seen]:
         """Everything matching once nothing new has matched for `settle` seconds (to prove there is no second)."""
         count = -1

@@ -14,7 +14,7 @@ from shared.admin.seed import TEST_MERCHANT
 from shared.contracts.rtncodes import RtnCode
 from shared.merchants.model import Mode
 from shared.sandbox.merchant import MerchantClient
-from shared.sandbox.tap import Seen, Tap
+from shared.sandbox.tap import Tap
 from shared.settings import Settings
 from tests.support.merchants import GIFT, PICKUP, PICKUP_FACE, fresh_merchant
 from tests.support.orders import issue_tickets
@@ -32,16 +32,6 @@ def expired(merchant_id: str, kind: str | None = None) -> Any:
     )
 
 
-async def wait_distinct(tap: Tap, predicate: Any, count: int, seconds: float = 30) -> list[Seen]:
-    """`count` different events (a relay may publish one twice; consumers keep one per event id)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + seconds
-    while len(found := list({s.envelope.event_id: s for s in tap.matching(predicate)}.values())) < count:
-        assert loop.time() < deadline, f"saw {len(found)} of {count} distinct events in {seconds}s"
-        await asyncio.sleep(0.1)
-    return found
-
-
 async def admin(*args: str) -> tuple[int, str]:
     """`python -m shared.admin ...` as an operator runs it; returns its exit status and its output."""
     return await run_module("shared.admin", *args)
@@ -54,7 +44,7 @@ async def test_advancing_the_test_clock_91_days_releases_escrow_refuses_refunds_
     returned, kept = await issue_tickets(merchant, tap, merchant_id, PICKUP, 2, face=PICKUP_FACE)
     status, output = await admin("clock-advance", "--merchant-id", merchant_id, "--days", "91")
     assert status == 0, output
-    releases = await wait_distinct(tap, expired(merchant_id, "escrow"), 2)
+    releases = await tap.wait_for_distinct(expired(merchant_id, "escrow"), 2)
     assert {r.payload["ticket_no"] for r in releases} == {returned["ticket_no"], kept["ticket_no"]}
     assert all(r.payload["within_escrow"] is False and r.payload["face_value"] == PICKUP_FACE for r in releases)
     pos = Pos(merchant, tap, merchant_id)
@@ -70,7 +60,7 @@ async def test_advancing_the_test_clock_91_days_releases_escrow_refuses_refunds_
     )
     assert row is not None and (row["status"], row["escrow_released"], row["due_at"]) == (1, True, None)
     await asyncio.sleep(1.5)  # another sweep: still exactly one release per ticket
-    assert len(await wait_distinct(tap, expired(merchant_id), 2)) == 2
+    assert len(await tap.wait_for_distinct(expired(merchant_id), 2)) == 2
 
 
 async def test_the_test_clock_is_refused_for_a_production_merchant(topics: Settings) -> None:
@@ -89,7 +79,7 @@ async def test_an_unused_gift_voucher_expires_after_its_expire_date_and_a_used_o
     pos = Pos(merchant, tap, merchant_id)
     assert (await pos.write_off(used["write_off_no"]))["RtnCode"] == 1
     await advance_clock(topics, merchant_id, timedelta(days=31))
-    [usage] = await wait_distinct(tap, expired(merchant_id), 1)
+    [usage] = await tap.wait_for_distinct(expired(merchant_id), 1)
     assert (usage.payload["ticket_no"], usage.payload["kind"]) == (unused["ticket_no"], "usage")
     assert (await pos.write_off(unused["write_off_no"]))["RtnCode"] == RtnCode.TICKET_EXPIRED
     assert (await pos.refund(ticket_no=unused["ticket_no"]))["RtnCode"] == RtnCode.TICKET_EXPIRED
@@ -109,7 +99,7 @@ async def test_expiry_catches_up_after_the_service_was_down_across_the_due_time(
     await advance_clock(topics, merchant_id, timedelta(days=91))
     await asyncio.sleep(1.0)  # the due time passes while nothing runs
     await platform["redemption"].start()
-    caught_up = await wait_distinct(tap, expired(merchant_id), 5)
+    caught_up = await tap.wait_for_distinct(expired(merchant_id), 5)
     kinds = {s.payload["ticket_no"]: s.payload["kind"] for s in caught_up}
     assert kinds == {**{t["ticket_no"]: "escrow" for t in pickups}, **{t["ticket_no"]: "usage" for t in gifts}}
 
@@ -130,7 +120,7 @@ async def test_a_flood_of_due_tickets_expires_in_bounded_batches_while_live_writ
         started = loop.time()
         assert (await pos.write_off(ticket["write_off_no"]))["RtnCode"] == 1
         assert loop.time() - started < 3.0, "a live write-off waited behind the expiry batches"
-    assert len(await wait_distinct(tap, expired(merchant_id, "usage"), flood)) == flood
+    assert len(await tap.wait_for_distinct(expired(merchant_id, "usage"), flood)) == flood
     # A batch is one transaction, and its outbox rows share the transaction's start time (created_at = now()). The
     # two expiry workers' transactions may start in the same microsecond (the likely cause of a full run that saw 5
     # instants for 6 batches), so an instant holds at most two batches: at most 2 x 250 rows, at least 3 instants.

@@ -110,10 +110,10 @@ async def test_orders_streamed_through_kill_9_crashes_are_each_issued_exactly_on
             if s.type == kind and str(s.payload.get("merchant_trade_no") or "").startswith(prefix)
         ]
 
-    await tap.wait_for(
+    await tap.wait_for_distinct(
         lambda s: s.type == "TicketsIssued" and s.payload["ticket_trade_no"].startswith(prefix),
-        seconds=240,
         count=ORDERS,
+        seconds=240,
     )
     await tap.quiet_matching(lambda s: s.type == "TicketsIssued", settle=2.0)
     issued = tap.matching(lambda s: s.type == "TicketsIssued" and s.payload["ticket_trade_no"].startswith(prefix))

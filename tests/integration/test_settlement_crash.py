@@ -88,9 +88,11 @@ async def test_a_stream_of_events_through_two_kill_9s_ends_as_the_crash_free_led
     _, at_kills = await asyncio.gather(stream(), kills())
     assert 0 < at_kills[0] < len(expected[0]), f"the kills came before or after the work: {at_kills}"
     assert await settled(db, merchants, expected[0], seconds=60) == expected
-    posted = tap.matching(lambda s: s.type == "LedgerEntryPosted" and s.payload["merchant_id"] in merchants)
-    await tap.quiet_matching(lambda s: s.type == "LedgerEntryPosted" and s.payload["merchant_id"] in merchants)
-    assert len(one_content_per_id(posted)) == len(expected[0])
+    # The ledger is settled in the database before its relay has published the last entries: wait for them all,
+    # then for quiet, so that an entry published under a second id would be seen too.
+    ours = lambda s: s.type == "LedgerEntryPosted" and s.payload["merchant_id"] in merchants  # noqa: E731
+    await tap.wait_for_distinct(ours, len(expected[0]), seconds=60)
+    assert len(one_content_per_id(await tap.quiet_matching(ours))) == len(expected[0])
 
 
 async def test_a_payout_run_killed_halfway_instructs_each_payout_once_under_its_planned_id(

@@ -64,11 +64,7 @@ def of(merchant_id: str, *types: str) -> Any:
 
 async def entries_settle(tap: Tap, merchant_id: str, count: int) -> None:
     """Wait until `count` distinct journal entries of the merchant have been published."""
-    for _ in range(300):
-        if len({s.envelope.event_id for s in tap.matching(of(merchant_id, "LedgerEntryPosted"))}) >= count:
-            return
-        await asyncio.sleep(0.1)
-    raise TimeoutError(f"fewer than {count} entries for {merchant_id}")
+    await tap.wait_for_distinct(of(merchant_id, "LedgerEntryPosted"), count)
 
 
 async def answered(tap: Tap, instruction_ids: list[str]) -> list[Seen]:

@@ -85,9 +85,9 @@ async def test_every_event_published_twice_changes_nothing(
     await publish(merchant.producer, h.events)  # the second copy of each, after the first was applied
     await publish(merchant.producer, [e for e in h.events for _ in range(2)])  # and two more, back to back
     posted = lambda s: s.type == "LedgerEntryPosted" and s.payload["merchant_id"] == h.merchant_id  # noqa: E731
-    await tap.quiet_matching(posted)
     assert await settled(db, [h.merchant_id], expected[0]) == expected
-    assert len({s.envelope.event_id for s in tap.matching(posted)}) == len(expected[0])
+    await tap.wait_for_distinct(posted, len(expected[0]))
+    assert len({s.envelope.event_id for s in await tap.quiet_matching(posted)}) == len(expected[0])
 
 
 async def test_a_mismatched_payment_is_held_as_an_exception_not_guessed(
