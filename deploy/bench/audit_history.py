@@ -57,6 +57,7 @@ class History:
     books: dict[str, OrderBook] = field(default_factory=dict)
     transfers: dict[uuid.UUID, TransferBook] = field(default_factory=dict)
     orders: int = 0
+    merchants: tuple[str, ...] = MERCHANTS
 
     def records(self) -> Iterator[tuple[str, Outgoing, chain.Link]]:
         """Each event with the link the relay gives it: per service, in publishing order."""
@@ -112,9 +113,10 @@ def as_log(generated: History, key: Ed25519PrivateKey, at: datetime) -> tuple[Re
     return tuple(records)
 
 
-def generate(orders: int, prefix: str = "", overpay: int = 0) -> History:
-    """`overpay`: each merchant's payout pays that much more than was due (a broken payout run, for the tests)."""
-    h = History(prefix)
+def generate(orders: int, prefix: str = "", overpay: int = 0, merchants: int = len(MERCHANTS)) -> History:
+    """`overpay`: each merchant's payout pays that much more than was due (a broken payout run, for the tests);
+    `merchants`: how many the orders are spread over (3000001, 3000002, ...)."""
+    h = History(prefix, merchants=tuple(f"{3000001 + n}" for n in range(merchants)))
     for i in range(orders):
         _order(h, i)
     # Paid out after the last escrow has ended: a payout may only pay what entries dated up to its day hold.
@@ -123,7 +125,7 @@ def generate(orders: int, prefix: str = "", overpay: int = 0) -> History:
 
 
 def _order(h: History, i: int) -> None:
-    merchant, trade = MERCHANTS[i % len(MERCHANTS)], f"A{i:07d}"
+    merchant, trade = h.merchants[i % len(h.merchants)], f"A{i:07d}"
     paid_at = START + timedelta(seconds=30 * i)
     faces = [100 * (1 + (i + j) % 5) for j in range(1 + i % 3)]
     payment = PaymentConfirmed(merchant_id=merchant, merchant_trade_no=trade, trade_no=f"T{i:09d}", amount=sum(faces),
@@ -201,7 +203,7 @@ def _refunds_and_payouts(h: History, at: datetime, overpay: int) -> None:
     for account, raw in ((a, v) for owned in h.balances.values() for a, v in owned.items()):
         if account.kind.value in ("merchant_payable", "merchant_fee_income"):
             due[(account.owner, account.kind.value)] -= raw  # credit-normal: the natural balance is -raw
-    for m in MERCHANTS:
+    for m in h.merchants:
         i = payout_id(m, day, 0)
         _transfer(h, PayoutSent(cause_id=str(i), on=day, instruction_id=i, merchant_id=m, attempt=0,
                                 payable_part=due[(m, "merchant_payable")] + overpay,

@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from services.audit import export, merchant_keys, report
 from services.audit.domain.records import Finding, Record
+from services.audit.domain.shard import Shard
 from services.audit.domain.verify import TOPIC_ORDER, Options, Verifier
 from services.audit.inputs import InputCheck
 from services.audit.reader import KafkaLog, TopicUnreadable
@@ -82,6 +83,8 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--chain", action="append", help="audit only this producer's chain (repeatable); skip the rest")
     v.add_argument("--topic-suffix", default="", help="read <topic><suffix> (a rehearsal's own copies of the topics)")
     v.add_argument("--quiet", action="store_true", help="no progress line")
+    v.add_argument("--workers", type=_positive, default=1,
+                   help="processes, each re-deriving the decisions of a share of the merchants (default 1)")  # fmt: skip
     v.add_argument("--checkpoint", type=Path, help="save progress here; run again with it to go on (Kafka only)")
     v.add_argument("--checkpoint-every", type=float, default=60.0, help="seconds between saves (default 60)")
     v.add_argument("--stop-after", type=int, help="with --checkpoint: save and stop (exit 3) after this many records")
@@ -95,7 +98,13 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _keys(args: argparse.Namespace) -> dict[str, Ed25519PublicKey]:
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of workers (1 or more)")
+    return int(text)
+
+
+def keys_of(args: argparse.Namespace) -> dict[str, Ed25519PublicKey]:
     keys: dict[str, Ed25519PublicKey] = {}
     if args.keys is not None:
         keys |= {kid: chain.public_key_from_hex(h) for kid, h in json.loads(args.keys.read_text()).items()}
@@ -113,36 +122,70 @@ def collect_less() -> None:
 
 
 async def _verify(args: argparse.Namespace) -> int:
+    if args.workers > 1:
+        return await _verify_in_workers(args)
     collect_less()
-    millis = [None if t is None else int(t.timestamp() * 1000) for t in (args.period_from, args.period_to)]
-    options = Options(cutoff=business_day_cutoff(), allow_unchained=args.allow_unchained,
-                      merchant_id=args.merchant, period_ms=(millis[0], millis[1]),
-                      chains=None if args.chain is None else frozenset(args.chain),
-                      rederive=not args.chain_only)  # fmt: skip
+    options = options_of(args)
     verifier = Verifier(options)
     try:
-        keys = _keys(args)
-        verifier.inputs = await _inputs(args, verifier)
-        if args.export is not None:
-            manifest, records = export.read(args.export)
-            progress = report.Progress(int(str(manifest["records"])), enabled=not args.quiet)
-            _feed_all(verifier, records, progress)
-        elif args.checkpoint is not None:
+        keys = keys_of(args)
+        verifier.inputs = await inputs_check(args, verifier)
+        if args.checkpoint is not None and args.export is None:
             verifier, done = await _resume(verifier, args)
             if not done:
                 return 3
         else:
-            await _feed_kafka(verifier, [t + args.topic_suffix for t in TOPIC_ORDER], args.since, args.quiet)
+            await read_into(verifier, args, quiet=args.quiet)
     except (OSError, ValueError, export.ExportMismatch) as exc:
         print(f"audit: cannot verify: {exc}", file=sys.stderr)
         return 2
     signed = verifier.finish(keys, from_start=args.since is None)
     reconciled = await _reconcile(verifier, options) if args.reconcile else None
-    result = report.as_json(verifier, signed, reconciled)
+    return _reported(report.as_json(verifier, signed, reconciled), args)
+
+
+async def _verify_in_workers(args: argparse.Namespace) -> int:
+    from services.audit import workers
+
+    if args.checkpoint is not None and args.export is None:
+        print("audit: cannot verify: --checkpoint works with one worker (--workers 1)", file=sys.stderr)
+        return 2
+    try:
+        parts, platform = await asyncio.to_thread(workers.run, args)
+    except workers.WorkerFailed as exc:
+        print(f"audit: cannot verify: {exc}", file=sys.stderr)
+        return 2
+    reconciled = None
+    if args.reconcile:
+        from services.audit import reconcile
+
+        reconciled = await reconcile.platform_accounts(Settings.from_env().database_url, platform)
+    return _reported(report.merge(parts, reconciled), args)
+
+
+def _reported(result: dict[str, Any], args: argparse.Namespace) -> int:
     report.human(result, sys.stdout)
     if args.json is not None:
         args.json.write_text(json.dumps(result, indent=2, default=str) + "\n")
     return 0 if result["clean"] else 1
+
+
+def options_of(args: argparse.Namespace, shard: Shard | None = None) -> Options:
+    millis = [None if t is None else int(t.timestamp() * 1000) for t in (args.period_from, args.period_to)]
+    return Options(cutoff=business_day_cutoff(), allow_unchained=args.allow_unchained,
+                   merchant_id=args.merchant, period_ms=(millis[0], millis[1]),
+                   chains=None if args.chain is None else frozenset(args.chain),
+                   rederive=not args.chain_only, shard=shard)  # fmt: skip
+
+
+async def read_into(verifier: Verifier, args: argparse.Namespace, quiet: bool) -> None:
+    """Feed the verifier the whole source: the export, or the Kafka topics (from `--since`)."""
+    if args.export is not None:
+        manifest, records = export.read(args.export)
+        progress = report.Progress(int(str(manifest["records"])), enabled=not quiet)
+        _feed_all(verifier, records, progress)
+    else:
+        await _feed_kafka(verifier, [t + args.topic_suffix for t in TOPIC_ORDER], args.since, quiet)
 
 
 async def _resume(verifier: Verifier, args: argparse.Namespace) -> tuple[Verifier, bool]:
@@ -159,7 +202,7 @@ async def _resume(verifier: Verifier, args: argparse.Namespace) -> tuple[Verifie
     return verifier, done
 
 
-async def _inputs(args: argparse.Namespace, verifier: Verifier) -> InputCheck | None:
+async def inputs_check(args: argparse.Namespace, verifier: Verifier) -> InputCheck | None:
     """The archived inputs' check, when the auditor has the merchants' keys (otherwise they are only chained)."""
     found: dict[str, list[Merchant]] = {}
     if args.merchant_keys is not None:

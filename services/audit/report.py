@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
@@ -93,6 +94,42 @@ def as_json(v: Verifier, signed: dict[str, int], reconciled: list[Finding] | Non
     }
 
 
+def merge(parts: list[dict[str, Any]], reconciled: list[Finding] | None = None) -> dict[str, Any]:
+    """One report from the workers' (services/audit/workers.py), the first worker's first: the chain and the record
+    count are the first worker's (it read the chain whole), everything else is summed over the workers, whose
+    merchants do not overlap. `reconciled`: what the parent found itself (the platform's own accounts)."""
+    first = parts[0]
+    findings = [f for part in parts for f in part["findings"]] + [f.as_dict() for f in reconciled or []]
+    counts: Counter[str] = Counter()
+    for part in parts:
+        counts.update(part["finding_counts"])
+    counts.update(f"{f.check}.{f.kind}" for f in reconciled or [])
+    money: dict[str, Counter[str]] = {}
+    for part in parts:
+        for merchant, by_kind in part["money_by_merchant"].items():
+            money.setdefault(merchant, Counter()).update(by_kind)
+    inputs = [part["inputs"] for part in parts if part["inputs"] is not None]
+    return {
+        **first,
+        "clean": not counts,
+        "events": dict(sorted(_summed(part["events"] for part in parts).items())),
+        "tickets": _summed(part["tickets"] for part in parts),
+        "ledger": _summed(part["ledger"] for part in parts),
+        "inputs": _summed(inputs) if inputs else None,
+        "money_by_merchant": _nonzero(money),
+        "finding_counts": dict(sorted(counts.items())),
+        "findings": findings,
+        "findings_listed": len(findings),
+    }
+
+
+def _summed(parts: Iterable[dict[str, int]]) -> dict[str, int]:
+    total: Counter[str] = Counter()
+    for part in parts:
+        total.update(part)
+    return dict(total)
+
+
 def inputs_summary(v: Verifier) -> dict[str, int] | None:
     """The archive of signed inputs: None when it was not re-verified (no merchant keys given)."""
     if not isinstance(v.inputs, InputCheck):
@@ -102,7 +139,7 @@ def inputs_summary(v: Verifier) -> dict[str, int] | None:
 
 
 def money_by_merchant(v: Verifier) -> dict[str, dict[str, int]]:
-    """Per merchant: what was paid, and where the money is now, by account kind (natural balances)."""
+    """Per merchant: what was paid, and where the money is now, by account kind (natural balances, not zero)."""
     by: dict[str, Counter[str]] = {}
     for account, raw in v.ledger.accounts().items():
         merchant = account.owner.split("/", 1)[0]
@@ -110,7 +147,13 @@ def money_by_merchant(v: Verifier) -> dict[str, dict[str, int]]:
     for book in v.ledger.books.values():
         paid = book.paid + sum(p.amount for p in book.extra_payments)
         by.setdefault(book.order.merchant_id, Counter())["paid"] += paid
-    return {m: dict(sorted(c.items())) for m, c in sorted(by.items())}
+    return _nonzero(by)
+
+
+def _nonzero(by: dict[str, Counter[str]]) -> dict[str, dict[str, int]]:
+    """Amounts that are not zero (an account the replay touched and left empty is no money anywhere, and whether
+    one was touched depends on how its facts were batched)."""
+    return {m: {k: v for k, v in sorted(c.items()) if v} for m, c in sorted(by.items())}
 
 
 def human(report: dict[str, Any], out: TextIO, limit: int = 50) -> None:

@@ -20,6 +20,7 @@ from services.audit.domain.chain_check import ChainCheck
 from services.audit.domain.ledger import LedgerReplay
 from services.audit.domain.orders import OrderChecks
 from services.audit.domain.records import Finding, Findings, Record
+from services.audit.domain.shard import Shard
 from services.audit.domain.tickets import TicketReplay
 from shared import chain
 from shared.contracts.envelope import EventEnvelope
@@ -63,6 +64,7 @@ class Options:
     grace: timedelta = timedelta(hours=1)
     chains: frozenset[str] | None = None  # audit only these producers' chains; every other record is skipped
     rederive: bool = True  # False: the chain and its checkpoints only (no decision re-derived, no ledger)
+    shard: Shard | None = None  # one of several workers: the decisions of its merchants only (domain/shard.py)
 
 
 class InputsCheck(Protocol):
@@ -86,7 +88,12 @@ class Verifier:
 
     def __post_init__(self) -> None:
         self.findings.period_ms = self.options.period_ms
-        self.chain = ChainCheck(self.findings, self.options.allow_unchained, self.options.chains)
+        shard = self.options.shard
+        self.keeps_chain = shard is None or shard.keeps_chain
+        # A worker that does not keep the chain still feeds it its own records, to skip what the chain rejects
+        # exactly as a whole run does; what it finds there, the first worker reports.
+        chain_findings = self.findings if self.keeps_chain else Findings()
+        self.chain = ChainCheck(chain_findings, self.options.allow_unchained, self.options.chains)
         self.tickets = TicketReplay(self.findings, self.options.cutoff)
         self.ledger = LedgerReplay(self.findings, self.options.cutoff)
         self.orders = OrderChecks(self.findings, self.options.grace)
@@ -94,15 +101,20 @@ class Verifier:
     def feed(self, record: Record) -> None:
         self.records += 1
         self.findings.current_ms = record.timestamp_ms
+        if record.topic.startswith(AUDIT_CHECKPOINTS):
+            if self.keeps_chain:
+                try:
+                    self.checkpoints.append((record, chain.Checkpoint.from_bytes(record.value)))
+                except chain.MalformedLink as exc:
+                    self.findings.add(Finding("chain", "bad_checkpoint", record.where, str(exc)))
+            return
+        if self.options.shard is not None and not self.options.shard.owns_key(record.key):
+            if self.keeps_chain:
+                self.chain.feed(record)  # another worker re-derives its decisions
+            return
         if record.topic.startswith(AUDIT_INPUTS):
             if self.chain.feed(record) and self.options.rederive and self.inputs is not None:
                 self.inputs.on_archived(record)
-            return
-        if record.topic.startswith(AUDIT_CHECKPOINTS):
-            try:
-                self.checkpoints.append((record, chain.Checkpoint.from_bytes(record.value)))
-            except chain.MalformedLink as exc:
-                self.findings.add(Finding("chain", "bad_checkpoint", record.where, str(exc)))
             return
         if not self.chain.feed(record) or not self.options.rederive:
             return  # the same event again (a relay restart): consumers drop it, so does the replay
@@ -121,7 +133,7 @@ class Verifier:
         """Runs the end-of-log checks (`from_start`: the log was read from its beginning, so every chain must
         start at #1); returns, per service, the highest seq a valid checkpoint signs."""
         self.findings.current_ms = None
-        signed = self.chain.finish(self.checkpoints, keys, 1 if from_start else 0)
+        signed = self.chain.finish(self.checkpoints, keys, 1 if from_start else 0) if self.keeps_chain else {}
         self.ledger.finish()
         self.orders.finish(self.ledger.books, self.log_end)
         return signed
