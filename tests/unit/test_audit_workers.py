@@ -72,7 +72,10 @@ def removed(records: list[Record]) -> list[Record]:
 def reordered(records: list[Record]) -> list[Record]:
     i = index_of(records, REDEMPTION_EVENTS, nth=2)
     j = next(k for k in range(i + 1, len(records)) if records[k].partition == records[i].partition)
-    records[i], records[j] = replace(records[j], offset=records[i].offset), replace(records[i], offset=records[j].offset)
+    records[i], records[j] = (
+        replace(records[j], offset=records[i].offset),
+        replace(records[i], offset=records[j].offset),
+    )
     return records
 
 
