@@ -1,6 +1,6 @@
 """Audit benchmark: a generated history published through the real relays, then `python -m services.audit verify`
 reading it back from Kafka: events/s (wall, and per CPU-second of the verify process) and its peak memory, chain
-only and with every decision re-derived. With BENCH_AUDIT_MILLION=1, a second history of about a million events
+only, with every decision re-derived, and that in two worker processes (`--workers 2`). With BENCH_AUDIT_MILLION=1, a second history of about a million events
 (BENCH_AUDIT_MILLION_ORDERS, default 92,000 orders) is verified too, for the memory a million events need (slow:
 generating and publishing it takes tens of minutes on two cores).
 
@@ -41,6 +41,11 @@ from shared.infra.topics_admin import ensure_topics
 from shared.settings import Settings
 from shared.topics import AUDIT_CHECKPOINTS, CATALOG
 
+# The orders spread over this many merchants (BENCH_AUDIT_MERCHANTS): `--workers` shares merchants out by a hash,
+# which splits evenly only over many. Not a multiple of 2 or 5, so no merchant gets only one kind of order (the
+# generator picks an order's fate by its number).
+MERCHANTS = int(os.environ.get("BENCH_AUDIT_MERCHANTS", "101"))
+
 # The peak resident memory of the verify process itself: VmHWM belongs to its own address space (ru_maxrss would
 # carry over the parent's peak across fork and exec, and this parent holds the whole generated history).
 _MEASURED = (
@@ -52,7 +57,7 @@ _MEASURED = (
 
 
 def command(orders: int) -> str:
-    return f"python -m deploy.bench.audit --orders {orders}"
+    return f"BENCH_AUDIT_MERCHANTS={MERCHANTS} python -m deploy.bench.audit --orders {orders}"
 
 
 def orders_default() -> int:
@@ -90,18 +95,22 @@ async def run(settings: Settings, report: Report, orders: int) -> None:
     common = await published(settings, report, orders)
     for label, extra in (("chain and checkpoints only", ["--chain-only"]), ("every decision re-derived", [])):
         record(report, f"verify from Kafka, {label}", verify(common + extra))
+    for workers in (2,):  # their peaks are their own processes', not the one measured: no memory row
+        run = verify([*common, "--workers", str(workers)])
+        record(report, f"verify from Kafka, every decision re-derived, {workers} workers", run, memory=False)
     if os.environ.get("BENCH_AUDIT_MILLION") == "1":
         million = int(os.environ.get("BENCH_AUDIT_MILLION_ORDERS", "92000"))
         common = await published(settings, report, million, "the large history: ")
         record(report, "the large history: verify from Kafka, every decision re-derived", verify(common))
 
 
-def record(report: Report, label: str, run: Run) -> None:
+def record(report: Report, label: str, run: Run, memory: bool = True) -> None:
     records = int(str(run.report["records"]))
     assert run.report["clean"], run.report["finding_counts"]
     report.add(label, f"{records / run.seconds:,.0f} records/s wall, {records / run.cpu:,.0f} per CPU-second "
                f"({records:,} in {run.seconds:.1f} s, {run.cpu:.1f} CPU-s)")  # fmt: skip
-    report.add(f"{label}: peak memory", f"{run.peak_mb:,.0f} MB")
+    if memory:
+        report.add(f"{label}: peak memory", f"{run.peak_mb:,.0f} MB")
 
 
 async def published(settings: Settings, report: Report, orders: int, label: str = "") -> list[str]:
@@ -109,7 +118,7 @@ async def published(settings: Settings, report: Report, orders: int, label: str 
     run_id = uuid.uuid4().hex[:8]
     suffix, prefix = f".bench-{run_id}", f"bench_{run_id}_"
     started = time.perf_counter()
-    history = generate(orders, prefix)
+    history = generate(orders, prefix, merchants=MERCHANTS)
     events = sum(len(e) for e in history.events.values())
     report.add(f"{label}history generated (the services' own decisions)", f"{orders:,} orders, {events:,} events in "
                f"{time.perf_counter() - started:.1f} s")  # fmt: skip

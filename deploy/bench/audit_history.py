@@ -204,6 +204,8 @@ def _refunds_and_payouts(h: History, at: datetime, overpay: int) -> None:
         if account.kind.value in ("merchant_payable", "merchant_fee_income"):
             due[(account.owner, account.kind.value)] -= raw  # credit-normal: the natural balance is -raw
     for m in h.merchants:
+        if not (due[(m, "merchant_payable")] or due[(m, "merchant_fee_income")] or overpay):
+            continue  # nothing due: a payout run instructs no payout of NT$0
         i = payout_id(m, day, 0)
         _transfer(h, PayoutSent(cause_id=str(i), on=day, instruction_id=i, merchant_id=m, attempt=0,
                                 payable_part=due[(m, "merchant_payable")] + overpay,

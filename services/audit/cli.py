@@ -156,7 +156,7 @@ async def _verify_in_workers(args: argparse.Namespace) -> int:
         print(f"audit: cannot verify: {exc}", file=sys.stderr)
         return 2
     reconciled = None
-    if args.reconcile:
+    if args.reconcile and args.merchant is None:  # one merchant's audit leaves the platform's accounts out
         from services.audit import reconcile
 
         reconciled = await reconcile.platform_accounts(Settings.from_env().database_url, platform)

@@ -48,7 +48,7 @@ async def test_a_history_published_by_the_relays_verifies_from_kafka_and_from_it
 ) -> None:
     run = uuid.uuid4().hex[:8]
     suffix, prefix = f".audit-{run}", f"audit_{run}_"
-    history = generate(150, prefix)
+    history = generate(150, prefix, merchants=6)
     await publish(history, infra, suffix, Checkpointer(KEY, "test-key", every_events=400, every_seconds=60))
     keys = tmp_path / "keys.json"
     keys.write_text(json.dumps({"test-key": chain.public_hex(KEY)}))
@@ -58,6 +58,7 @@ async def test_a_history_published_by_the_relays_verifies_from_kafka_and_from_it
     assert code == 0 and report["clean"], report["finding_counts"]
     assert report["records"] == sum(len(e) for e in history.events.values()) + report["checkpoints"]
     assert all(c["unsigned_tail"] == 0 for c in report["chain"].values())
+    assert audit("--topic-suffix", suffix, *chains, "--workers", "2", keys=keys) == (code, report)
 
     out = tmp_path / "export"
     assert cli("export", "--out", str(out), "--topic-suffix", suffix).returncode == 0
@@ -72,6 +73,8 @@ async def test_a_history_published_by_the_relays_verifies_from_kafka_and_from_it
     lines[n] = json.dumps(record, separators=(",", ":"))
     (out / export.RECORDS).write_text("\n".join(lines) + "\n")
     assert cli("verify", "--export", str(out), "--keys", str(keys), "--quiet").returncode == 2
+    refused = cli("verify", "--export", str(out), "--keys", str(keys), "--quiet", "--workers", "2")
+    assert refused.returncode == 2 and "worker" in refused.stderr and "manifest" in refused.stderr.lower()
     manifest = json.loads((out / export.MANIFEST).read_text())
     manifest["sha256"][export.RECORDS] = hashlib.sha256((out / export.RECORDS).read_bytes()).hexdigest()
     (out / export.MANIFEST).write_text(json.dumps(manifest))
@@ -89,3 +92,5 @@ async def test_a_history_published_by_the_relays_verifies_from_kafka_and_from_it
         await producer.stop()
     code, report = audit("--topic-suffix", suffix, *chains, keys=keys)
     assert code == 1 and "chain.altered" in report["finding_counts"]
+    in_workers = audit("--topic-suffix", suffix, *chains, "--workers", "2", keys=keys)
+    assert (in_workers[0], in_workers[1]["finding_counts"]) == (code, report["finding_counts"])

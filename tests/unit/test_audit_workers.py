@@ -98,12 +98,27 @@ def republished(records: list[Record]) -> list[Record]:
     return [*records, replace(records[i], offset=40_000)]
 
 
-@pytest.mark.parametrize("tamper", [edited, removed, reordered, swapped, written_off_twice, republished])
+def misfiled(records: list[Record]) -> list[Record]:
+    """A write-off of 3000001's filed under 3000002's key (another worker's, of two), the chain linked again."""
+    i = next(
+        n for n, r in enumerate(records) if r.topic == REDEMPTION_EVENTS and (r.key or b"").startswith(b"3000001/")
+    )
+    records[i] = replace(records[i], key=b"3000002/" + (records[i].key or b"").split(b"/", 1)[1])
+    return _rechained(records, link_of(records[i]).service)
+
+
+@pytest.mark.parametrize("tamper", [edited, removed, reordered, swapped, written_off_twice, republished, misfiled])
 def test_each_kind_of_tampering_is_reported_by_the_workers_as_by_one_process(tamper: Any) -> None:
     records = tamper(list(history()))
     single = whole(records)
     assert single["findings"] or tamper is republished
     assert comparable(in_workers(records, 2)) == comparable(single)
+
+
+def test_an_event_filed_under_another_merchants_key_is_found_and_not_replayed() -> None:
+    result = whole(misfiled(list(history())))
+    [found] = [f for f in result["findings"] if f["kind"] == "misfiled"]
+    assert found["check"] == "events" and "b'3000002/" in found["detail"] and "'3000001/" in found["detail"]
 
 
 def test_an_overpaid_payout_is_found_by_the_worker_of_its_merchant() -> None:

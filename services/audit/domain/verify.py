@@ -124,6 +124,12 @@ class Verifier:
             self.findings.add(Finding("events", "unreadable", record.where, str(exc).splitlines()[0]))
             return
         self.events[envelope.event_type] += 1
+        if (record.key or b"") != envelope.key.encode() or envelope.key != event.key():
+            # Every event is published under the key its content gives (shared/contracts/events.wrap): filed under
+            # another, it was not published by the platform, and it would be replayed against the wrong merchant.
+            detail = f"{envelope.event_type} filed under key {record.key!r}; its content's key is {event.key()!r}"
+            self.findings.add(Finding("events", "misfiled", record.where, detail))
+            return
         at = datetime.fromtimestamp(record.timestamp_ms / 1000, UTC)
         self.log_end = at if self.log_end is None else max(self.log_end, at)
         if self._wanted(envelope.key):
