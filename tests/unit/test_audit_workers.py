@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from deploy.bench.audit_history import generate
 from services.audit import report
+from services.audit.domain import chain_check
 from services.audit.domain.records import Record
 from services.audit.domain.shard import Shard, share_of
 from services.audit.domain.verify import Options, Verifier
@@ -151,3 +152,19 @@ def test_every_merchant_belongs_to_exactly_one_worker(merchant: str, count: int)
 def test_a_worker_outside_the_count_is_refused() -> None:
     with pytest.raises(ValueError, match="worker 2 of 2"):
         Shard(2, 2)
+
+
+def test_a_worker_judges_a_chain_jump_against_the_whole_chain_not_its_own_records(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A jump too far to be real (here, over 20 places) is judged as one process does: the other worker's records
+    count for how far a chain has come. Judged on its own records only, a worker would take an early event of its
+    merchant for a forged jump, keep no place for it, and replay it twice when the relay sent it again (this
+    test fails so without `ChainCheck.note`)."""
+    monkeypatch.setattr(chain_check, "MAX_JUMP", 20)
+    records = list(history())
+    again = [
+        n for n, r in enumerate(records) if r.topic == REDEMPTION_EVENTS and (r.key or b"").startswith(b"3000002/")
+    ]
+    records += [replace(records[n], offset=50_000 + n) for n in again]  # a relay restart sent them again
+    assert comparable(in_workers(records, 2)) == comparable(whole(records))

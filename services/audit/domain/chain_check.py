@@ -109,6 +109,19 @@ class ChainCheck:
         service.highest = max(service.highest, found.seq)
         return not altered
 
+    def note(self, record: Record) -> None:
+        """A record another worker checks (verify --workers): only its place in its chain is noted, so that what
+        counts as an implausible jump (`MAX_JUMP`) is judged against the whole chain seen so far, as in one process."""
+        try:
+            found = chain.link_from_headers(record.headers)
+        except chain.MalformedLink:
+            return
+        if found is None or (self.only is not None and found.service not in self.only):
+            return
+        service = self.chains.setdefault(found.service, ServiceChain())
+        if 1 <= found.seq <= service.highest + MAX_JUMP:
+            service.highest = max(service.highest, found.seq)
+
     def finish(
         self, checkpoints: Iterable[tuple[Record, chain.Checkpoint]], keys: dict[str, Ed25519PublicKey], start: int = 1
     ) -> dict[str, int]:

@@ -111,6 +111,8 @@ class Verifier:
         if self.options.shard is not None and not self.options.shard.owns_key(record.key):
             if self.keeps_chain:
                 self.chain.feed(record)  # another worker re-derives its decisions
+            else:
+                self.chain.note(record)
             return
         if record.topic.startswith(AUDIT_INPUTS):
             if self.chain.feed(record) and self.options.rederive and self.inputs is not None:
