@@ -120,6 +120,7 @@ def merge(parts: list[dict[str, Any]], reconciled: list[Finding] | None = None) 
         "finding_counts": dict(sorted(counts.items())),
         "findings": findings,
         "findings_listed": len(findings),
+        "workers": [w for part in parts for w in part.get("workers", [])],
     }
 
 
@@ -174,6 +175,9 @@ def human(report: dict[str, Any], out: TextIO, limit: int = 50) -> None:
     else:
         w(f"Signed inputs: {inputs['archived']:,} archived, {inputs['verified']:,} signatures verified, ")
         w(f"{inputs['decisions_traced']:,} request and payment decisions traced to theirs\n\n")
+    if workers := report.get("workers"):
+        each = (f"#{x['worker']} {x['events_replayed']:,} events, peak {x['peak_mb']} MB" for x in workers)
+        w(f"Workers: {'; '.join(each)}\n\n")
     if report["finding_counts"]:
         w("Findings:\n")
         for name, count in report["finding_counts"].items():

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
+from pathlib import Path
 from typing import Any
 
 from services.audit import cli, report
@@ -114,7 +115,19 @@ async def _work(args: argparse.Namespace, shard: Shard, pipe: Connection) -> Non
         dsn = Settings.from_env().database_url
         reconciled = await reconcile.run(dsn, verifier, options.merchant_id, shard=shard)
         platform = {key: value for key, value in _balances(verifier).items() if reconcile.platform_account(key)}
-    pipe.send(("report", (report.as_json(verifier, signed, reconciled), platform)))
+    part = report.as_json(verifier, signed, reconciled)
+    part["workers"] = [{"worker": shard.index, "events_replayed": sum(verifier.events.values()), "peak_mb": _peak_mb()}]
+    pipe.send(("report", (part, platform)))
+
+
+def _peak_mb() -> float | None:
+    """This process's own peak resident memory (Linux), for sizing a machine to the run."""
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        return None
+    kb = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:")), None)
+    return None if kb is None else round(kb / 1024, 1)
 
 
 def _balances(verifier: Verifier) -> dict[str, int]:

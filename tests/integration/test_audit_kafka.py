@@ -58,7 +58,9 @@ async def test_a_history_published_by_the_relays_verifies_from_kafka_and_from_it
     assert code == 0 and report["clean"], report["finding_counts"]
     assert report["records"] == sum(len(e) for e in history.events.values()) + report["checkpoints"]
     assert all(c["unsigned_tail"] == 0 for c in report["chain"].values())
-    assert audit("--topic-suffix", suffix, *chains, "--workers", "2", keys=keys) == (code, report)
+    code_of_two, two = audit("--topic-suffix", suffix, *chains, "--workers", "2", keys=keys)
+    assert [w["worker"] for w in two.pop("workers")] == [0, 1]  # each worker's own figures, then the same report
+    assert (code_of_two, two) == (code, report)
 
     out = tmp_path / "export"
     assert cli("export", "--out", str(out), "--topic-suffix", suffix).returncode == 0
