@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import multiprocessing
 from collections import Counter
 from collections.abc import Sequence
@@ -91,8 +92,9 @@ def work(args: argparse.Namespace, index: int, pipe: Connection) -> None:
     """One worker (a process of its own): its reason goes to the parent, never a traceback nobody reads."""
     try:
         asyncio.run(_work(args, Shard(index, args.workers), pipe))
-    except Exception as exc:
-        pipe.send(("error", f"worker {index}: {type(exc).__name__}: {exc}"))
+    except Exception as exc:  # whatever stopped it: the parent prints it and the run exits 2
+        with contextlib.suppress(OSError):  # the parent is gone already (another worker failed first)
+            pipe.send(("error", f"worker {index}: {type(exc).__name__}: {exc}"))
     finally:
         pipe.close()
 
