@@ -51,7 +51,7 @@ async def run(
                            scope, _for(verifier.orders.issue_status, scope, lambda s: (s,)))  # fmt: skip
             # With a shard, the platform's own accounts (no merchant's) are out of scope: they hold every worker's
             # share, and the parent compares them summed.
-            balances = {f"{a.kind.value}:{a.owner}": (v,) for a, v in verifier.ledger.accounts().items() if v}
+            balances = {k: (v,) for k, v in rebuilt_balances(verifier).items()}
             await _compare(conn, found, f"{schemas['settlement']}.accounts", "account",
                            "SELECT kind || ':' || owner, balance FROM {table} WHERE balance <> 0", scope,
                            _for(balances, scope, lambda v: v, owner_of=_account_merchant))  # fmt: skip
@@ -151,9 +151,14 @@ def _merchant(key: str) -> str | None:
     return key.split("/", 1)[0] if "/" in key else None
 
 
-def platform_account(key: str) -> bool:
-    """`kind:owner` is one of the platform's own accounts (no merchant's)."""
-    return _account_merchant(key) is None
+def rebuilt_balances(verifier: Verifier) -> dict[str, int]:
+    """The replay's balances that are not zero, by `kind:owner` (the key the accounts table is compared on)."""
+    return {f"{a.kind.value}:{a.owner}": v for a, v in verifier.ledger.accounts().items() if v}
+
+
+def platform_balances(verifier: Verifier) -> dict[str, int]:
+    """The replay's balances of the platform's own accounts (no merchant's): a worker's share of them."""
+    return {k: v for k, v in rebuilt_balances(verifier).items() if _account_merchant(k) is None}
 
 
 def _account_merchant(key: str) -> str | None:

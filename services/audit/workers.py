@@ -116,7 +116,7 @@ async def _work(args: argparse.Namespace, shard: Shard, pipe: Connection) -> Non
 
         dsn = Settings.from_env().database_url
         reconciled = await reconcile.run(dsn, verifier, options.merchant_id, shard=shard)
-        platform = {key: value for key, value in _balances(verifier).items() if reconcile.platform_account(key)}
+        platform = reconcile.platform_balances(verifier)
     part = report.as_json(verifier, signed, reconciled)
     part["workers"] = [{"worker": shard.index, "events_replayed": sum(verifier.events.values()), "peak_mb": _peak_mb()}]
     pipe.send(("report", (part, platform)))
@@ -130,7 +130,3 @@ def _peak_mb() -> float | None:
         return None
     kb = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:")), None)
     return None if kb is None else round(kb / 1024, 1)
-
-
-def _balances(verifier: Verifier) -> dict[str, int]:
-    return {f"{a.kind.value}:{a.owner}": v for a, v in verifier.ledger.accounts().items() if v}
