@@ -37,6 +37,8 @@ async def wire(runtime: Runtime) -> Wiring:
     timers = SettlementTimers(runtime, config, PayoutRun(runtime.pool, runtime.schema, ledger, config.policy))
     routes = dict.fromkeys(topics, route)
     routes[REJECTIONS] = Route(parse=parse_event, handle=one_by_one(on_rejection))
+    # Last: a batch's handlers run in this order (`apply_items`), so every transaction takes account rows (the
+    # ledger's) before reconciliation items (both handlers'), and two instances never wait on each other in a cycle.
     routes[BANK_STATEMENTS] = Route(parse=parse_event, handle=Statements(runtime.clock).on_statement)
     return Wiring(
         routes=routes,

@@ -27,6 +27,9 @@ async def wire(runtime: Runtime) -> Wiring:
     expiry = ExpiryScheduler(runtime, config.expiry_batch, config.expiry_workers)
     waiting = WaitingSweep(runtime, handlers)
     routes: dict[str, Route[Any]] = {
+        # Declared first, so handled first (`apply_items`): a write-off fetched in the same batch as its tickets
+        # finds them issued.
+        ISSUANCE_EVENTS: Route(parse=parse_event, handle=one_by_one(handlers.on_issuance_event)),
         INGEST_REQUESTS: Route(
             parse=parse_ingest_request,
             handle=handlers.on_requests,
@@ -36,7 +39,6 @@ async def wire(runtime: Runtime) -> Wiring:
             keeps_unparseable=False,  # issuance keeps and announces what no one can read on this topic
             wanted=answered_by(PRODUCER.name),
         ),
-        ISSUANCE_EVENTS: Route(parse=parse_event, handle=one_by_one(handlers.on_issuance_event)),
     }
     timers = [
         every(config.expiry_sweep_seconds, expiry.step, runtime.stopping, "expiry sweep"),

@@ -312,19 +312,30 @@ class ConsumerRunner:
 async def apply_items(
     conn: asyncpg.Connection, routes: Mapping[str, Route[Any]], items: Sequence[Item]
 ) -> list[Outgoing]:
-    """Inbox claim (for the routes that keep one), then each route's handler with its fresh messages, in arrival
-    order."""
+    """Inbox claim (for the routes that keep one), then each route's handler with its fresh messages in arrival
+    order, the handlers in the order their routes were declared.
+
+    Declared order, not the order the batch's topics happened to arrive in: every transaction of the service then
+    takes its row locks in one order, handler after handler (settlement declares the ledger before the bank's
+    statements, so an instance writing a new account and a reconciliation item never waits on another instance
+    that wrote them the other way round: a deadlock). Records of different topics have no order between them to
+    keep."""
     out: list[Outgoing] = []
     fresh = await _claim(conn, [p.message_id for r, p in items if routes[r.topic].inbox])
     fresh.update(p.message_id for r, p in items if not routes[r.topic].inbox)
-    batched: dict[BatchHandler[Any], list[Item]] = {}
+    batched: dict[BatchHandler[Any], list[Item]] = {handle: [] for handle in _handlers_in_order(routes)}
     for record, item in items:
         if item.message_id in fresh:
             fresh.discard(item.message_id)  # a repeat inside the same batch is a duplicate too
             batched.setdefault(routes[record.topic].handle, []).append((record, item))
     for handle, group in batched.items():
-        out.extend(await handle(conn, group))
+        if group:
+            out.extend(await handle(conn, group))
     return out
+
+
+def _handlers_in_order(routes: Mapping[str, Route[Any]]) -> list[BatchHandler[Any]]:
+    return list(dict.fromkeys(route.handle for route in routes.values()))
 
 
 def _same_failure(first: BaseException, second: BaseException) -> bool:

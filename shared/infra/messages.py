@@ -49,7 +49,8 @@ class Unparseable(Exception):
     """The message cannot be understood at all: it goes to the dead letters with its raw bytes."""
 
 
-# Every fresh message of one consumer batch for a route, in arrival order, in the batch's transaction.
+# Every fresh message of one consumer batch for a route, in arrival order, in the batch's transaction (the routes'
+# handlers one after another, in the order the service declared its routes: `consumer.apply_items`).
 BatchHandler = Callable[[asyncpg.Connection, Sequence[tuple[Inbound, Parsed[T]]]], Awaitable[Sequence[Outgoing]]]
 MessageHandler = Callable[[asyncpg.Connection, Parsed[T], Inbound], Awaitable[Sequence[Outgoing]]]
 

@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 import asyncpg
 import pytest
 
+from services.escrow_settlement.domain.reconciliation import Direction, Item, Side
+from services.escrow_settlement.store import reconciliation
 from shared.sandbox.merchant import MerchantClient
 from shared.sandbox.tap import Tap
 from shared.settings import Settings
@@ -165,6 +167,37 @@ async def test_writers_posting_to_the_same_accounts_queue_behind_each_other_and_
 
     await asyncio.gather(*(writer(seed) for seed in range(4)))
     assert deadlocks == 0  # locked in the order the postings hash to, 39-109 of the 240 deadlocked
+
+
+async def test_writers_reconciling_the_same_items_in_any_order_queue_behind_each_other_and_never_deadlock(
+    infra: Settings,
+) -> None:
+    """One instance writes the bank's side of a day's lines while another writes the ledger's side of the same
+    payments, each batch in its own order: every upsert takes the items' rows in key order."""
+    keys = [f"credit/{uuid.uuid4().hex}" for _ in range(24)]
+    deadlocks = 0
+
+    async def writer(seed: int) -> None:
+        nonlocal deadlocks
+        conn = await asyncpg.connect(infra.database_url, server_settings={"search_path": "escrow_settlement"})
+        try:
+            await conn.execute("SET deadlock_timeout = '50ms'")  # found in 50 ms, not the server's 1 s
+            for batch in range(60):
+                pick = random.Random(seed * 1000 + batch)
+                chosen = pick.sample(keys, pick.randint(4, len(keys)))  # in the sample's (random) order
+                side = Side(100, TODAY, f"cause-{seed}-{batch}")
+                items = [Item(k, Direction.CREDIT, "X", ledger=side, bank=side) for k in chosen]
+                try:
+                    async with rolled_back_on(conn):
+                        await reconciliation.add_sides(conn, items, ledger=seed % 2 == 0, now=datetime.now(UTC))
+                        await asyncio.sleep(0.01)  # the rest of the batch's transaction, its rows still locked
+                except asyncpg.DeadlockDetectedError:
+                    deadlocks += 1
+        finally:
+            await conn.close()
+
+    await asyncio.gather(*(writer(seed) for seed in range(4)))
+    assert deadlocks == 0  # upserted in the sample's order, 124 and 133 of the 240 deadlocked
 
 
 async def test_the_journal_is_append_only_and_escrow_never_goes_negative(db: asyncpg.Pool) -> None:

@@ -64,6 +64,9 @@ async def add_sides(conn: asyncpg.Connection, items: Sequence[Item], ledger: boo
     if not items:
         return []
     side = "ledger" if ledger else "bank"
+    # In key order: two writers upserting overlapping items (an instance's bank lines, another's payments) then
+    # lock their rows in one order and queue, where row by row in arrival order they could deadlock.
+    items = sorted(items, key=lambda i: i.key)
     sides = [(i.ledger if ledger else i.bank) for i in items]
     assert all(s is not None for s in sides), f"every item carries its {side} side"
     rows = await conn.fetch(
