@@ -28,7 +28,7 @@ async def wire(runtime: Runtime) -> Wiring:
     waiting = WaitingSweep(runtime, handlers)
     routes: dict[str, Route[Any]] = {
         # Declared first, so handled first (`apply_items`): a write-off fetched in the same batch as its tickets
-        # finds them issued.
+        # finds them issued, instead of being parked and resumed by them in the same transaction.
         ISSUANCE_EVENTS: Route(parse=parse_event, handle=one_by_one(handlers.on_issuance_event)),
         INGEST_REQUESTS: Route(
             parse=parse_ingest_request,

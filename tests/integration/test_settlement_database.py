@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import random
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 
 import asyncpg
@@ -140,32 +140,15 @@ async def test_writers_posting_to_the_same_accounts_queue_behind_each_other_and_
             " SELECT k, o, 'X' FROM unnest($1::text[]) AS o, unnest(ARRAY['bank_cash', 'escrow_held']) AS k",
             owners,
         )
-    deadlocks = 0
 
-    async def writer(seed: int) -> None:
-        nonlocal deadlocks
-        conn = await asyncpg.connect(infra.database_url)
-        try:
-            # The plan of a ledger of many accounts (a test database has few): account by account through the
-            # index, in the order the statement's postings hash to. Deadlocks found in 50 ms, not the server's 1 s.
-            await conn.execute(
-                "SET enable_seqscan = off; SET enable_hashjoin = off; SET enable_mergejoin = off;"
-                " SET deadlock_timeout = '50ms'"
-            )
-            for batch in range(60):
-                pick = random.Random(seed * 1000 + batch)
-                chosen = pick.sample(owners, pick.randint(4, len(owners)))
-                postings = [p for o in chosen for p in (("bank_cash", o, 1), ("escrow_held", o, -1))]
-                try:
-                    async with rolled_back_on(conn):
-                        await postings_of(conn, await journal_entry(conn), *postings)
-                        await asyncio.sleep(0.01)  # the rest of the batch's transaction, its rows still locked
-                except asyncpg.DeadlockDetectedError:
-                    deadlocks += 1
-        finally:
-            await conn.close()
+    async def post(conn: asyncpg.Connection, chosen: list[str], _writer: int, _batch: int) -> None:
+        postings = [p for o in chosen for p in (("bank_cash", o, 1), ("escrow_held", o, -1))]
+        await postings_of(conn, await journal_entry(conn), *postings)
 
-    await asyncio.gather(*(writer(seed) for seed in range(4)))
+    # The plan of a ledger of many accounts (a test database has few): account by account through the index, in
+    # the order the statement's postings hash to.
+    planned = "SET enable_seqscan = off; SET enable_hashjoin = off; SET enable_mergejoin = off"
+    deadlocks = await deadlocks_among_writers(infra, owners, post, planned)
     assert deadlocks == 0  # locked in the order the postings hash to, 39-109 of the 240 deadlocked
 
 
@@ -174,22 +157,40 @@ async def test_writers_reconciling_the_same_items_in_any_order_queue_behind_each
 ) -> None:
     """One instance writes the bank's side of a day's lines while another writes the ledger's side of the same
     payments, each batch in its own order: every upsert takes the items' rows in key order."""
+
+    async def reconcile(conn: asyncpg.Connection, chosen: list[str], writer: int, batch: int) -> None:
+        side = Side(100, TODAY, f"writer-{writer}/batch-{batch}")
+        items = [Item(k, Direction.CREDIT, "X", ledger=side, bank=side) for k in chosen]
+        # Half the writers are the ledger's side, half the bank's.
+        await reconciliation.add_sides(conn, items, ledger=writer % 2 == 0, now=datetime.now(UTC))
+
     keys = [f"credit/{uuid.uuid4().hex}" for _ in range(24)]
+    deadlocks = await deadlocks_among_writers(infra, keys, reconcile, "SET search_path = escrow_settlement")
+    assert deadlocks == 0  # upserted in the sample's order, 124 and 133 of the 240 deadlocked
+
+
+async def deadlocks_among_writers(
+    infra: Settings,
+    names: list[str],
+    write: Callable[[asyncpg.Connection, list[str], int, int], Awaitable[None]],
+    sql: str,
+) -> int:
+    """Four writers (`sql` run on each connection first), 60 batches each: a random sample of `names`, in a random
+    order, written by `write(conn, sample, writer, batch)` in a transaction that keeps its rows locked a while and
+    then rolls back. How many batches the server broke as deadlocked (it looks after 50 ms, not its usual 1 s)."""
     deadlocks = 0
 
     async def writer(seed: int) -> None:
         nonlocal deadlocks
-        conn = await asyncpg.connect(infra.database_url, server_settings={"search_path": "escrow_settlement"})
+        conn = await asyncpg.connect(infra.database_url)
         try:
-            await conn.execute("SET deadlock_timeout = '50ms'")  # found in 50 ms, not the server's 1 s
+            await conn.execute(f"{sql}; SET deadlock_timeout = '50ms'")
             for batch in range(60):
                 pick = random.Random(seed * 1000 + batch)
-                chosen = pick.sample(keys, pick.randint(4, len(keys)))  # in the sample's (random) order
-                side = Side(100, TODAY, f"cause-{seed}-{batch}")
-                items = [Item(k, Direction.CREDIT, "X", ledger=side, bank=side) for k in chosen]
+                chosen = pick.sample(names, pick.randint(4, len(names)))
                 try:
                     async with rolled_back_on(conn):
-                        await reconciliation.add_sides(conn, items, ledger=seed % 2 == 0, now=datetime.now(UTC))
+                        await write(conn, chosen, seed, batch)
                         await asyncio.sleep(0.01)  # the rest of the batch's transaction, its rows still locked
                 except asyncpg.DeadlockDetectedError:
                     deadlocks += 1
@@ -197,7 +198,7 @@ async def test_writers_reconciling_the_same_items_in_any_order_queue_behind_each
             await conn.close()
 
     await asyncio.gather(*(writer(seed) for seed in range(4)))
-    assert deadlocks == 0  # upserted in the sample's order, 124 and 133 of the 240 deadlocked
+    return deadlocks
 
 
 async def test_the_journal_is_append_only_and_escrow_never_goes_negative(db: asyncpg.Pool) -> None:
