@@ -87,7 +87,7 @@ async def _nothing_to_reset(_conn: asyncpg.Connection) -> None:
     return None
 
 
-def _migration_files(migrations_dir: Path) -> list[tuple[str, str]]:
+def migration_files(migrations_dir: Path) -> list[tuple[str, str]]:
     """The messaging tables every schema has (`shared/infra/sql`, named 000_*), then the service's own."""
     shared_sql = resources.files("shared.infra").joinpath("sql")
     files = sorted((f.name, f.read_text()) for f in shared_sql.iterdir() if f.name.endswith(".sql"))
@@ -116,7 +116,7 @@ async def _migrate_once(dsn: str, schema: str, migrations_dir: Path) -> list[str
         )
         done = {r["name"] for r in await conn.fetch("SELECT name FROM schema_migrations")}
         applied = []
-        for name, sql in _migration_files(migrations_dir):
+        for name, sql in migration_files(migrations_dir):
             if name in done:
                 continue
             async with conn.transaction():

@@ -250,6 +250,33 @@ async def test_a_balance_changed_behind_the_journal_quarantines_its_order_until_
     assert await cli("check") == (0, "0 violation(s)\n")
 
 
+async def test_a_ledger_guard_changed_by_hand_stops_payouts_until_it_is_restored(db: asyncpg.Pool) -> None:
+    """The ledger's triggers are part of its rules: one disabled, or a function replaced outside the migrations,
+    is a ledger-wide violation of the full check, which withholds every payout until operations restore it."""
+    kept = "SELECT pg_get_functiondef('escrow_settlement.accounts_are_kept'::regproc)"
+    definition = await db.fetchval(kept)  # the whole CREATE OR REPLACE statement, to put it back afterwards
+    try:
+        await db.execute("ALTER TABLE escrow_settlement.postings DISABLE TRIGGER postings_append_only")
+        await db.execute(
+            "CREATE OR REPLACE FUNCTION escrow_settlement.accounts_are_kept() RETURNS trigger LANGUAGE plpgsql"
+            " AS $$ BEGIN RETURN OLD; END $$"  # lets an account be deleted or renamed
+        )
+        status, output = await cli("check")
+        assert status == 1
+        assert "VIOLATION database_guard ledger: trigger postings_append_only on postings: disabled" in output
+        assert (
+            "VIOLATION database_guard ledger: function accounts_are_kept: its body is not the one the migrations"
+            " define" in output
+        )
+        assert await db.fetchval("SELECT count(*) FROM escrow_settlement.quarantine WHERE subject = 'ledger'") == 1
+    finally:
+        await db.execute("ALTER TABLE escrow_settlement.postings ENABLE TRIGGER postings_append_only")
+        await db.execute(definition)
+    assert await cli("release", "--subject", "ledger") == (0, "ledger: 0 fact(s) posted\n")
+    status, output = await cli("check")
+    assert "database_guard" not in output
+
+
 async def ready(db: asyncpg.Pool, order_key: str, seconds: float = 30) -> None:
     status = "SELECT status FROM escrow_settlement.order_books WHERE order_key = $1"
     loop = asyncio.get_running_loop()

@@ -1,6 +1,8 @@
 """The on-demand full check: the whole ledger loaded back (books, transfers, balances, journal) and put through the
 core's `check_ledger`, plus the database's own account sums, plus money stranded: a paid order neither issued nor
-failed (so neither tickets nor refunded) long after issuance should have decided it (`payment_unresolved`). Every
+failed (so neither tickets nor refunded) long after issuance should have decided it (`payment_unresolved`), plus the
+database's own guards (`database_guard`: a trigger or function that is not what the migrations define, so the journal
+may no longer be append-only or the balances no longer follow the postings; ledger-wide). Every
 subject with a violation is quarantined and alerted exactly like a failed batch check; a ledger-wide violation stops
 every payout (quarantine `ledger`). A stranded payment is alerted but its order not quarantined: its books are
 sound, it lacks a decision, and the failure that would refund it must not wait behind a quarantine."""
@@ -11,6 +13,7 @@ import os
 from collections import defaultdict
 from dataclasses import replace
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import asyncpg
 
@@ -18,10 +21,11 @@ from services.escrow_settlement import outbound
 from services.escrow_settlement.domain.invariants import Violation, check_ledger, unresolved_payments
 from services.escrow_settlement.domain.subjects import LEDGER, stopped_subject, subject_merchant
 from services.escrow_settlement.store import books, journal, notices
-from shared.infra import outbox
+from shared.infra import outbox, schema_guards
 
 # Rules that find money waiting for a decision, not books that are wrong: alerted, the order not quarantined.
 ALERTED_ONLY = frozenset({"payment_unresolved"})
+MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
 
 
 def unresolved_after() -> timedelta:
@@ -41,6 +45,7 @@ async def check(
     `unresolved`: how long a paid order may await issuance (default `unresolved_after()`)."""
     state, entries = await journal.whole_ledger(conn)
     found = check_ledger(state, entries)
+    found += [Violation("database_guard", LEDGER, p) for p in await schema_guards.drift(conn, schema, MIGRATIONS)]
     since = await books.paid_awaiting_issuance(conn)
     wait = unresolved_after() if unresolved is None else unresolved
     # (The event's `quarantined` names the order as for any violation; its detail says it was not stopped.)
