@@ -25,7 +25,7 @@ from datetime import UTC, date, datetime
 
 import asyncpg
 
-from services.escrow_settlement.app import SCHEMA
+from services.escrow_settlement.app import SCHEMA, SPEC
 from services.escrow_settlement.config import SettlementConfig
 from services.escrow_settlement.domain import reconciliation as recon_domain
 from services.escrow_settlement.domain.business_days import has_ended
@@ -60,7 +60,7 @@ async def payout_run(
 
 async def check(pool: asyncpg.Pool) -> int:
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):  # one snapshot
-        found = await audit.check(conn, SCHEMA, datetime.now(UTC))
+        found = await audit.check(conn, SCHEMA, SPEC.migrations, datetime.now(UTC))
         found += await unapplied.open_violations(conn)
     for v in found:
         print(f"VIOLATION {v.rule} {v.subject}: {v.detail}")

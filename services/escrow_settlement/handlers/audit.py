@@ -25,7 +25,6 @@ from shared.infra import outbox, schema_guards
 
 # Rules that find money waiting for a decision, not books that are wrong: alerted, the order not quarantined.
 ALERTED_ONLY = frozenset({"payment_unresolved"})
-MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
 
 
 def unresolved_after() -> timedelta:
@@ -39,13 +38,14 @@ def unresolved_after() -> timedelta:
 
 
 async def check(
-    conn: asyncpg.Connection, schema: str, now: datetime, unresolved: timedelta | None = None
+    conn: asyncpg.Connection, schema: str, migrations: Path, now: datetime, unresolved: timedelta | None = None
 ) -> list[Violation]:
     """Run every invariant over the whole ledger; quarantine and alert what fails (in the caller's transaction).
-    `unresolved`: how long a paid order may await issuance (default `unresolved_after()`)."""
+    `migrations`: the schema's migrations, whose triggers and functions the schema must still hold; `unresolved`:
+    how long a paid order may await issuance (default `unresolved_after()`)."""
     state, entries = await journal.whole_ledger(conn)
     found = check_ledger(state, entries)
-    found += [Violation("database_guard", LEDGER, p) for p in await schema_guards.drift(conn, schema, MIGRATIONS)]
+    found += [Violation("database_guard", LEDGER, p) for p in await schema_guards.drift(conn, schema, migrations)]
     since = await books.paid_awaiting_issuance(conn)
     wait = unresolved_after() if unresolved is None else unresolved
     # (The event's `quarantined` names the order as for any violation; its detail says it was not stopped.)
