@@ -18,6 +18,21 @@ from services.escrow_settlement.domain.state import OrderBook, OrderStatus
 from services.escrow_settlement.domain.tickets import CANCELS, Applied, Held, Waiting, attempt, pair
 
 
+def arrive(book: OrderBook, fact: TicketFact) -> tuple[OrderBook, Effects]:
+    """A voucher fact just arrived: applied at once when its order is ready and nothing waits, else parked. The
+    same as parking it and draining: a book just drained has nothing that can apply, so the newcomer is the only
+    fact `drain` could apply, and alone it pairs with nothing. Most facts apply at once; parking each first cost
+    two more copies of its book."""
+    if book.parked or book.status is not OrderStatus.READY:
+        return evolve(book, parked=(*book.parked, fact)), NOTHING
+    result = attempt(book, fact)
+    if isinstance(result, Applied):
+        return result.book, result.effects
+    if isinstance(result, Held):
+        return evolve(book, held=(*book.held, fact)), Effects(exceptions=(result.problem,))
+    return evolve(book, parked=(fact,)), NOTHING
+
+
 def drain(book: OrderBook) -> tuple[OrderBook, Effects]:
     """Apply every parked fact that can apply now (in a loop: one application can unblock another)."""
     effects = NOTHING

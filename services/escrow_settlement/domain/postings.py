@@ -23,7 +23,7 @@ from services.escrow_settlement.domain.facts import (
 from services.escrow_settlement.domain.journal import NOTHING, Effects, JournalEntry
 from services.escrow_settlement.domain.notices import Alert, AlertKind, LedgerException
 from services.escrow_settlement.domain.orders import on_failed, on_issued, on_payment
-from services.escrow_settlement.domain.parking import drain
+from services.escrow_settlement.domain.parking import arrive, drain
 from services.escrow_settlement.domain.state import LedgerState
 from services.escrow_settlement.domain.transfers import post_transfer
 
@@ -70,7 +70,7 @@ def _post_order_fact(state: LedgerState, fact: OrderFact) -> tuple[LedgerState, 
     elif (record := considered(fact)) is not None:
         effects = record
     else:
-        book, effects = evolve(book, parked=(*book.parked, fact)), NOTHING
+        book, effects = arrive(book, fact)
     book, unblocked = drain(book)
     return state.with_order(book), effects + unblocked, fact in book.parked
 
