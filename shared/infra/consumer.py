@@ -22,6 +22,9 @@ from typing import Any, TypeVar
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.coordinator.assignors.abstract import AbstractPartitionAssignor
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
+from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
 
 from shared.clock import Clock
 from shared.contracts.events import Outgoing
@@ -37,6 +40,7 @@ from shared.infra.seal import Keyring, is_sealed_topic, platform_keyring
 from shared.topics import SENDER_TOPIC_BASES, subscription_pattern
 
 log = logging.getLogger(__name__)
+
 # Records refused for their seal: one line per kind every 10 s (shared/infra/logs.py), since anyone who can write a
 # platform topic could otherwise flood the log; each refused record is kept as a dead letter all the same.
 provenance_log = logging.getLogger("ecticket.provenance")
@@ -53,6 +57,23 @@ FETCH_PARTITION_BYTES = int(os.environ.get("ECTICKET_FETCH_PARTITION_BYTES", 256
 # How soon a consumer of sender topics sees a merchant's new topic (a metadata refresh, then a rebalance of its
 # group): the client's default is 5 minutes.
 TOPIC_DISCOVERY_MS = int(os.environ.get("ECTICKET_TOPIC_DISCOVERY_MS", "5000"))
+
+
+def assignors(*, follows_senders: bool) -> tuple[type[AbstractPartitionAssignor], ...]:
+    """How a group shares its partitions out, in order of preference.
+
+    A consumer of fixed topics prefers the range assignor: it gives every member the same partition numbers of each
+    topic, so topics keyed alike and equally partitioned (the domain events, all keyed merchant/order over 6
+    partitions) bring all of one order's events to one instance. aiokafka's default, round robin, deals the
+    partitions of all topics out in turn: with two settlement instances every order's redemption events went to the
+    other instance from its payment and issuance (docs/decisions.md, "Co-partitioned topics read by one instance").
+    Round robin stays second, so a group in a rolling upgrade, old members knowing only it, still agrees on one.
+    Per-sender request topics (one small topic per merchant, found by pattern) keep round robin: range would hand
+    every one-partition topic to the first member.
+    """
+    if follows_senders:
+        return (RoundRobinPartitionAssignor,)
+    return (RangePartitionAssignor, RoundRobinPartitionAssignor)
 
 
 class Stopped(Exception):
@@ -114,6 +135,7 @@ class ConsumerRunner:
             fetch_max_wait_ms=IDLE_WAIT_MS,
             max_partition_fetch_bytes=FETCH_PARTITION_BYTES,
             metadata_max_age_ms=TOPIC_DISCOVERY_MS if follows_senders else 300_000,
+            partition_assignment_strategy=assignors(follows_senders=follows_senders),
             **kafka_security(),
         )
         guard = CrashGuard(self.pool, self.name)

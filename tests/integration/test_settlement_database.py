@@ -13,8 +13,9 @@ from datetime import UTC, datetime
 import asyncpg
 import pytest
 
+from services.escrow_settlement.domain.accounts import BANK_CASH, OrderRef, escrow_held
 from services.escrow_settlement.domain.reconciliation import Direction, Item, Side
-from services.escrow_settlement.store import reconciliation
+from services.escrow_settlement.store import journal, reconciliation
 from shared.sandbox.merchant import MerchantClient
 from shared.sandbox.tap import Tap
 from shared.settings import Settings
@@ -150,6 +151,26 @@ async def test_writers_posting_to_the_same_accounts_queue_behind_each_other_and_
     planned = "SET enable_seqscan = off; SET enable_hashjoin = off; SET enable_mergejoin = off"
     deadlocks = await deadlocks_among_writers(infra, owners, post, planned)
     assert deadlocks == 0  # locked in the order the postings hash to, 39-109 of the 240 deadlocked
+
+
+async def test_a_batch_opens_its_new_accounts_without_waiting_for_another_writer_of_the_existing_ones(
+    db: asyncpg.Pool,
+) -> None:
+    """Another instance has just moved the bank's cash balance and not committed yet. A batch of this one opens
+    its accounts (the bank's, which exists, and a new order's) at once; it waits only at its own postings."""
+    async with db.acquire() as conn:  # the bank's account exists, committed, as on any running ledger
+        await conn.execute(
+            "INSERT INTO escrow_settlement.accounts (kind, owner) VALUES ('bank_cash', 'escrow-bank')"
+            " ON CONFLICT DO NOTHING"
+        )
+    order = OrderRef("X", uuid.uuid4().hex)
+    async with db.acquire() as other, rolled_back_on(other):
+        await entry_with(other, f"X/{uuid.uuid4().hex}", ("bank", 100), ("escrow", -100))  # open, uncommitted
+        async with rolled_back(db) as conn:
+            await conn.execute("SET LOCAL search_path TO escrow_settlement; SET LOCAL lock_timeout = '2s'")
+            await journal.open_accounts(conn, [BANK_CASH, escrow_held(order)])  # waited 2 s and failed before
+            opened = await conn.fetchval("SELECT count(*) FROM accounts WHERE owner = $1", order.key)
+    assert opened == 1
 
 
 async def test_writers_reconciling_the_same_items_in_any_order_queue_behind_each_other_and_never_deadlock(

@@ -32,16 +32,7 @@ def account_merchant(account: Account) -> str | None:
 async def append(conn: asyncpg.Connection, entries: Sequence[JournalEntry]) -> None:
     if not entries:
         return
-    accounts = sorted({p.account for e in entries for p in e.postings})
-    await conn.execute(
-        """
-        INSERT INTO accounts (kind, owner, merchant_id)
-        SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) ON CONFLICT DO NOTHING
-        """,
-        [a.kind.value for a in accounts],
-        [a.owner for a in accounts],
-        [account_merchant(a) for a in accounts],
-    )
+    await open_accounts(conn, {p.account for e in entries for p in e.postings})
     await conn.execute(
         """
         INSERT INTO journal_entries (entry_id, cause_id, business_date, kind, merchant_id, order_key, ticket_no, memo)
@@ -70,6 +61,29 @@ async def append(conn: asyncpg.Connection, entries: Sequence[JournalEntry]) -> N
         [p.amount for _, _, p in lines],
         [e.on for e, _, _ in lines],
         [e.kind.value for e, _, _ in lines],
+    )
+
+
+async def open_accounts(conn: asyncpg.Connection, wanted: Iterable[Account]) -> None:
+    """Adds the accounts not there yet (in key order, as every writer does).
+
+    Only those: ON CONFLICT alone checks each row against its newest version and waits for the transaction that
+    wrote it. The bank's cash account and a merchant's are in most batches, and another instance's balance update
+    of them is such a version: each batch waited there for the other's commit before doing any of its own work
+    (docs/decisions.md, "Co-partitioned topics read by one instance"). Now it waits only where it must, at the
+    postings' balance update.
+    """
+    accounts = sorted(set(wanted))
+    await conn.execute(
+        """
+        INSERT INTO accounts (kind, owner, merchant_id)
+        SELECT n.* FROM unnest($1::text[], $2::text[], $3::text[]) AS n(kind, owner, merchant_id)
+        WHERE NOT EXISTS (SELECT FROM accounts a WHERE a.kind = n.kind AND a.owner = n.owner)
+        ON CONFLICT DO NOTHING
+        """,
+        [a.kind.value for a in accounts],
+        [a.owner for a in accounts],
+        [account_merchant(a) for a in accounts],
     )
 
 
