@@ -40,7 +40,6 @@ from shared.infra.seal import Keyring, is_sealed_topic, platform_keyring
 from shared.topics import SENDER_TOPIC_BASES, subscription_pattern
 
 log = logging.getLogger(__name__)
-
 # Records refused for their seal: one line per kind every 10 s (shared/infra/logs.py), since anyone who can write a
 # platform topic could otherwise flood the log; each refused record is kept as a dead letter all the same.
 provenance_log = logging.getLogger("ecticket.provenance")
