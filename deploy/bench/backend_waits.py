@@ -3,8 +3,9 @@
 Every 20 ms it reads `pg_stat_activity` for the service's connections (application_name `ecticket-<schema>`) and
 counts each backend by state and wait: executing (`active`, CPU), waiting for a lock (with the statement), waiting
 for the disk, or inside a transaction waiting for the service's next statement (`idle in transaction`,
-ClientRead: the service's own time within its transactions). Run it beside a benchmark, on that benchmark's
-instance; it prints and writes nothing:
+ClientRead: the service's own time within its transactions). Per process (every python, java and postgres process,
+as `idle_cpu` counts them): its time on a CPU, and its time runnable but waiting for one (schedstat). Run it beside
+a benchmark, on that benchmark's instance; it prints and writes nothing:
 
     source .run/dev/env && python -m deploy.bench.backend_waits escrow_settlement --seconds 20
 """
@@ -16,11 +17,13 @@ import asyncio
 import os
 import time
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 
 import asyncpg
 
-TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")
+from deploy.bench.cpu_share import TICKS, machine_busy
+from deploy.bench.idle_cpu import name_of, processes
 
 
 async def sample(dsn: str, schema: str, seconds: float) -> tuple[int, Counter[tuple[str, str, str]]]:
@@ -45,24 +48,15 @@ async def sample(dsn: str, schema: str, seconds: float) -> tuple[int, Counter[tu
     return busy, waits
 
 
-def cpu_ticks() -> dict[int, tuple[str, int]]:
-    """Each process's name and user + system CPU ticks so far."""
+def cpu_waits(pids: Iterable[int]) -> dict[int, int]:
+    """Nanoseconds each process has spent runnable but waiting for a CPU so far (`/proc/<pid>/schedstat`)."""
     found = {}
-    for proc in Path("/proc").glob("[0-9]*"):
+    for pid in pids:
         try:
-            command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
-            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+            found[pid] = int(Path(f"/proc/{pid}/schedstat").read_text().split()[1])
         except OSError:
             continue  # it ended meanwhile
-        name = "postgres" if "postgres" in command else "kafka" if "java" in command else command[:70]
-        found[int(proc.name)] = (name, int(fields[11]) + int(fields[12]))
     return found
-
-
-def idle_ticks() -> tuple[int, int]:
-    """The machine's (all, idle + iowait) CPU ticks so far."""
-    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    return sum(values), values[3] + values[4]
 
 
 def main() -> None:
@@ -70,17 +64,22 @@ def main() -> None:
     parser.add_argument("schema", help="the service's schema, e.g. escrow_settlement")
     parser.add_argument("--seconds", type=float, default=20.0)
     args = parser.parse_args()
-    before, (all_before, idle_before) = cpu_ticks(), idle_ticks()
+    before, busy_before = processes(), machine_busy()
+    queued_before = cpu_waits(before)
     busy, waits = asyncio.run(sample(os.environ["DATABASE_URL"], args.schema, args.seconds))
-    after, (all_after, idle_after) = cpu_ticks(), idle_ticks()
+    after, busy_after = processes(), machine_busy()
+    queued_after = cpu_waits(after)
     used: Counter[str] = Counter()
-    for pid, (name, ticks) in after.items():
-        if pid in before:
-            used[name] += ticks - before[pid][1]
+    queued: Counter[str] = Counter()
+    for pid, (command, ticks) in after.items():
+        if pid in before and pid in queued_before and pid in queued_after:
+            used[name_of(command)] += ticks - before[pid][1]
+            queued[name_of(command)] += queued_after[pid] - queued_before[pid]
     cores = os.cpu_count() or 1
-    print(f"machine busy: {(1 - (idle_after - idle_before) / (all_after - all_before)) * cores:.2f} of {cores} cores")
+    print(f"machine busy: {(busy_after - busy_before) / TICKS / args.seconds:.2f} of {cores} cores")
     for name, ticks in used.most_common(6):
-        print(f"  {ticks / TICKS_PER_SECOND / args.seconds:.2f} cores  {name}")
+        on_cpu, waiting = ticks / TICKS / args.seconds, queued[name] / 1e9 / args.seconds
+        print(f"  {on_cpu:.2f} cores on a CPU, {waiting:.2f} waiting for one  {name}")
     total = sum(waits.values())
     print(f"samples with a backend of {args.schema} busy: {busy}; backend samples: {total}")
     for (state, wait, query), n in waits.most_common(12):

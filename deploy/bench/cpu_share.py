@@ -26,7 +26,7 @@ def _ticks(pid: int, *, reaped_children: bool = False) -> int:
     return ticks + (int(fields[13]) + int(fields[14]) if reaped_children else 0)
 
 
-def _machine_busy() -> int:
+def machine_busy() -> int:
     """Busy ticks of all cores: user, nice, system, irq, softirq, steal."""
     values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
     return sum(values[0:3]) + sum(values[5:8])
@@ -59,11 +59,11 @@ class CpuShare:
         return ticks
 
     def start(self) -> None:
-        self._start = (self._ours(), _machine_busy())
+        self._start = (self._ours(), machine_busy())
 
     def cores(self, seconds: float) -> tuple[float, float]:
         """Cores used on average since start(), by this instance and by everything else."""
-        ours, busy = self._ours(), _machine_busy()
+        ours, busy = self._ours(), machine_busy()
         ours_delta = (ours - self._start[0]) / TICKS / seconds
         busy_delta = (busy - self._start[1]) / TICKS / seconds
         return ours_delta, max(0.0, busy_delta - ours_delta)

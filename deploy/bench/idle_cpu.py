@@ -21,7 +21,7 @@ from deploy.bench.cpu_share import TICKS
 KINDS = ("python", "java", "postgres")
 
 
-def _processes() -> dict[int, tuple[str, int]]:
+def processes() -> dict[int, tuple[str, int]]:
     """pid -> (what it runs, its CPU ticks so far), for the platform's kinds of process."""
     found = {}
     for entry in Path("/proc").iterdir():
@@ -37,7 +37,7 @@ def _processes() -> dict[int, tuple[str, int]]:
     return found
 
 
-def _name(command: str) -> str:
+def name_of(command: str) -> str:
     if "postgres" in command:
         return "PostgreSQL (every backend)"
     if "java" in command:
@@ -46,12 +46,12 @@ def _name(command: str) -> str:
 
 
 def main(seconds: float) -> None:
-    before = _processes()
+    before = processes()
     time.sleep(seconds)
     used: dict[str, float] = {}
-    for pid, (command, ticks) in _processes().items():
+    for pid, (command, ticks) in processes().items():
         if pid in before:
-            name = _name(command)
+            name = name_of(command)
             used[name] = used.get(name, 0.0) + (ticks - before[pid][1]) / TICKS / seconds
     for name, cores in sorted(used.items(), key=lambda item: -item[1]):
         if cores > 0:
