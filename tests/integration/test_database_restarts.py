@@ -18,7 +18,7 @@ import socket
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
@@ -40,7 +40,6 @@ from shared.infra.database import create_pool, migrate
 from shared.sandbox.aio import as_json
 from shared.sandbox.checkout import Checkout, checkout_many
 from shared.sandbox.merchant import MerchantClient
-from shared.sandbox.tap import Seen, Tap
 from shared.settings import Settings
 from shared.topics import INGEST_PAYMENTS, INGEST_REQUESTS
 from tests.support.codes import with_codes
@@ -56,6 +55,7 @@ from tests.support.postgres import (
 )
 from tests.support.processes import Platform
 from tests.support.settlement import Entry, facts_ledger, stored_ledger
+from tests.support.tap import Seen, Tap
 
 ORDERS = 240
 CHUNK = 20  # orders sent together, one chunk every CHUNK_PAUSE seconds: about 12 s of stream
@@ -177,6 +177,7 @@ async def test_paid_orders_and_write_offs_through_postgres_restarts_and_killed_s
         await until_reachable(url)
         await asyncio.wait_for(writer, 120)
         replies = await _replies(tap, stream.issue_requests | set(stream.write_offs.values()))
+        await _read_by_tap(tap, stream)
         elapsed = time.monotonic() - begun
 
         # Every order issued once: one TicketsIssued per order (a republished one keeps its id), one ticket row.
@@ -238,6 +239,21 @@ async def _replies(tap: Tap, request_ids: set[str], seconds: float = 90) -> dict
     for s in {str(s.envelope.event_id): s for s in await tap.quiet_matching(ours, settle=2.0)}.values():
         codes.setdefault(s.payload["request_id"], []).append(int(s.payload["rtn_code"]))
     return codes
+
+
+async def _read_by_tap(tap: Tap, stream: Orders, seconds: float = 90) -> None:
+    """Every order's payment and issue and every write-off, as published: replies say nothing of them (an Issue is
+    answered as accepted before its payment is verified), and they travel on other topics than the replies, which
+    the tap reads independently."""
+
+    def ours(kind: str) -> Callable[[Seen], bool]:
+        return lambda s: s.type == kind and s.payload["merchant_id"] == stream.merchant_id
+
+    orders: set[Hashable] = {stream.trade_no(i) for i in range(ORDERS)}
+    await tap.wait_for_each(ours("PaymentConfirmed"), lambda s: s.payload["merchant_trade_no"], orders, seconds)
+    await tap.wait_for_each(ours("TicketsIssued"), lambda s: s.payload["ticket_trade_no"], orders, seconds)
+    write_offs: set[Hashable] = set(stream.write_offs.values())
+    await tap.wait_for_each(ours("TicketWrittenOff"), lambda s: s.payload["request_id"], write_offs, seconds)
 
 
 def _facts(tap: Tap, merchant_id: str) -> list[Fact]:

@@ -134,6 +134,8 @@ async def test_duplicate_payments_and_duplicate_requests_issue_once(
     assert (await answer(tap, request["request_id"]))["RtnCode"] == 1
     second = await answer(tap, resent["request_id"])
     assert second["RtnCode"] == RtnCode.ORDER_DUPLICATE
+    await tap.wait_for(issued(trade_no))  # on another topic than the replies: the tap may read it later
+    await tap.wait_for(event("PaymentConfirmed", trade_no))
     assert len(await tap.quiet_matching(issued(trade_no))) == 1
     assert len(tap.matching(event("PaymentConfirmed", trade_no))) == 1
     assert len(tap.matching(reply_to(request["request_id"]))) == 1

@@ -11,10 +11,10 @@ import pytest
 from shared.admin.seed import TEST_MERCHANT
 from shared.contracts.rtncodes import RtnCode
 from shared.sandbox.merchant import MerchantClient
-from shared.sandbox.tap import Tap
 from tests.support.orders import issue_tickets
 from tests.support.pos import Pos
 from tests.support.processes import Platform, ServiceProcess
+from tests.support.tap import Tap
 
 RACERS = 60
 
@@ -29,12 +29,21 @@ async def second_instance(platform: Platform, tmp_path_factory: pytest.TempPathF
     await second.stop()
 
 
-async def outcomes(pos: Pos, request_ids: list[str]) -> Counter[int]:
+async def outcomes(pos: Pos, tap: Tap, request_ids: list[str]) -> Counter[int]:
     codes = Counter([(await pos.reply(request_id, seconds=60))["RtnCode"] for request_id in request_ids])
     wanted = set(request_ids)
-    replies = await pos.tap.quiet_matching(lambda s: s.type == "RequestReplied" and s.payload["request_id"] in wanted)
+    replies = await tap.quiet_matching(lambda s: s.type == "RequestReplied" and s.payload["request_id"] in wanted)
     assert len({s.envelope.event_id for s in replies}) == len(request_ids), "a request got more than one reply"
+    await decided(tap, request_ids)
     return codes
+
+
+async def decided(tap: Tap, request_ids: list[str]) -> None:
+    """Each request's redemption event (its change, or RedemptionRejected) is read. A reply and its event leave in
+    one relay batch but on two topics, which the tap reads independently: a reply can be read first."""
+    wanted = set(request_ids)
+    ours = lambda s: s.topic.startswith("ecticket.redemption") and s.payload.get("request_id") in wanted  # noqa: E731
+    await tap.wait_for_each(ours, lambda s: s.payload["request_id"], set(wanted), seconds=60)
 
 
 def changes(tap: Tap, kind: str, ticket_no: str) -> int:
@@ -50,7 +59,7 @@ async def test_simultaneous_write_offs_of_one_code_across_partitions_and_instanc
     pos = Pos(merchant, tap, TEST_MERCHANT)
     [ticket] = await issue_tickets(merchant, tap, TEST_MERCHANT, "PU000500", face=500)
     racers = [pos.write_off_message(ticket["write_off_no"]) for _ in range(RACERS)]
-    codes = await outcomes(pos, await pos.send_at_once(racers))
+    codes = await outcomes(pos, tap, await pos.send_at_once(racers))
     assert codes == Counter({1: 1, RtnCode.TICKET_ALREADY_WRITTEN_OFF: RACERS - 1})
     assert changes(tap, "TicketWrittenOff", ticket["ticket_no"]) == 1
 
@@ -60,7 +69,7 @@ async def test_simultaneous_refunds_of_one_ticket_refund_it_exactly_once(merchan
     pos = Pos(merchant, tap, TEST_MERCHANT)
     [ticket] = await issue_tickets(merchant, tap, TEST_MERCHANT, "PU000500", face=500)
     racers = [pos.refund_message(ticket_no=ticket["ticket_no"]) for _ in range(RACERS)]
-    codes = await outcomes(pos, await pos.send_at_once(racers))
+    codes = await outcomes(pos, tap, await pos.send_at_once(racers))
     assert codes == Counter({1: 1, RtnCode.TICKET_ALREADY_REFUNDED: RACERS - 1})
     assert changes(tap, "TicketRefunded", ticket["ticket_no"]) == 1
 
@@ -75,7 +84,7 @@ async def test_write_offs_racing_refunds_of_one_ticket_leave_a_single_winner(
         pos.write_off_message(ticket["write_off_no"]) if i % 2 else pos.refund_message(ticket_no=ticket["ticket_no"])
         for i in range(RACERS)
     ]
-    codes = await outcomes(pos, await pos.send_at_once(racers))
+    codes = await outcomes(pos, tap, await pos.send_at_once(racers))
     written = changes(tap, "TicketWrittenOff", ticket["ticket_no"])
     refunded = changes(tap, "TicketRefunded", ticket["ticket_no"])
     assert (written, refunded) in {(1, 0), (0, 1)}
@@ -104,6 +113,7 @@ async def test_requests_for_one_ticket_in_one_batch_are_decided_in_arrival_order
     ]
     request_ids = await pos.send_at_once(sequence, partitions=1)
     replies = [await pos.reply(request_id) for request_id in request_ids]
+    await decided(tap, request_ids)
     assert [r["RtnCode"] for r in replies] == [
         1,
         1,

@@ -133,9 +133,10 @@ async def test_a_payout_run_killed_halfway_instructs_each_payout_once_under_its_
     crash_free = [*facts, *sent, *(_confirmed(s, answered_on) for s in sent)]
     expected = facts_ledger(crash_free)
     assert await settled(db, merchants, expected[0], seconds=60) == expected
-    instructions = tap.matching(lambda s: s.type in ("PayoutInstructed", "RefundInstructed")
-                                and s.payload["merchant_id"] in merchants)  # fmt: skip
+    ours = lambda s: s.type in ("PayoutInstructed", "RefundInstructed") and s.payload["merchant_id"] in merchants  # noqa: E731
     planned_ids = {str(s.instruction_id) for s in sent}
+    await tap.wait_for_distinct(ours, count=len(planned_ids), seconds=60)  # the ledger may be read before the topic
+    instructions = tap.matching(ours)
     assert set(one_content_per_id(instructions)) == planned_ids  # one id per payout, the planned one, no other
 
 
