@@ -4,6 +4,11 @@ The session's tap keeps every event of the whole run (over 100,000 by its end), 
 them every 50 ms: about 20 ms a scan, so a test waiting a few seconds spent close to half a core on it, beside the
 services it waits for (and a test waiting for a thousand replies one by one, 45 s). Records are only ever appended,
 so a wait that remembers how far it looked finds exactly what a full scan would.
+
+Wait for what you check. The tap reads each topic and partition on its own, so a record seen says nothing of records
+on other topics, even those published in the same relay batch: a reply is often read before its event. Before
+counting or comparing events, wait for each of them (`wait_for_each`, `wait_for_distinct`; `wait_for(count=N)` can
+be filled by a relay's republished copies).
 """
 
 from __future__ import annotations
