@@ -103,12 +103,11 @@ async def test_orders_streamed_through_kill_9_crashes_are_each_issued_exactly_on
     )
     assert at_kills[-1] < ORDERS, f"the last kill came after every order was issued: {at_kills}"
 
+    def of(kind: str) -> Callable[[Seen], bool]:
+        return lambda s: s.type == kind and str(s.payload.get("merchant_trade_no") or "").startswith(prefix)
+
     def ours(kind: str) -> list[str]:
-        return [
-            s.envelope.event_id.hex
-            for s in tap.seen
-            if s.type == kind and str(s.payload.get("merchant_trade_no") or "").startswith(prefix)
-        ]
+        return [s.envelope.event_id.hex for s in tap.matching(of(kind))]
 
     await tap.wait_for_distinct(
         lambda s: s.type == "TicketsIssued" and s.payload["ticket_trade_no"].startswith(prefix),
@@ -124,8 +123,7 @@ async def test_orders_streamed_through_kill_9_crashes_are_each_issued_exactly_on
     assert len(by_order) == ORDERS
     assert all(len(ids) == 1 for ids in by_order.values()), "an order was issued by two different events"
     # Published before their orders were issued, but on another topic, which the tap reads independently.
-    confirmed = lambda s: s.type == "PaymentConfirmed" and s.payload["merchant_trade_no"].startswith(prefix)  # noqa: E731
-    await tap.wait_for_distinct(confirmed, count=ORDERS, seconds=60)
+    await tap.wait_for_distinct(of("PaymentConfirmed"), count=ORDERS, seconds=60)
     assert len(set(ours("PaymentConfirmed"))) == ORDERS
     assert not ours("IssueFailed")
     rows = await db.fetchrow(

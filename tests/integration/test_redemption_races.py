@@ -12,7 +12,7 @@ from shared.admin.seed import TEST_MERCHANT
 from shared.contracts.rtncodes import RtnCode
 from shared.sandbox.merchant import MerchantClient
 from tests.support.orders import issue_tickets
-from tests.support.pos import Pos
+from tests.support.pos import Pos, redemption_events
 from tests.support.processes import Platform, ServiceProcess
 from tests.support.tap import Tap
 
@@ -34,16 +34,8 @@ async def outcomes(pos: Pos, tap: Tap, request_ids: list[str]) -> Counter[int]:
     wanted = set(request_ids)
     replies = await tap.quiet_matching(lambda s: s.type == "RequestReplied" and s.payload["request_id"] in wanted)
     assert len({s.envelope.event_id for s in replies}) == len(request_ids), "a request got more than one reply"
-    await decided(tap, request_ids)
+    await redemption_events(tap, request_ids)  # before `changes` counts them
     return codes
-
-
-async def decided(tap: Tap, request_ids: list[str]) -> None:
-    """Each request's redemption event (its change, or RedemptionRejected) is read. A reply and its event leave in
-    one relay batch but on two topics, which the tap reads independently: a reply can be read first."""
-    wanted = set(request_ids)
-    ours = lambda s: s.topic.startswith("ecticket.redemption") and s.payload.get("request_id") in wanted  # noqa: E731
-    await tap.wait_for_each(ours, lambda s: s.payload["request_id"], set(wanted), seconds=60)
 
 
 def changes(tap: Tap, kind: str, ticket_no: str) -> int:
@@ -113,7 +105,7 @@ async def test_requests_for_one_ticket_in_one_batch_are_decided_in_arrival_order
     ]
     request_ids = await pos.send_at_once(sequence, partitions=1)
     replies = [await pos.reply(request_id) for request_id in request_ids]
-    await decided(tap, request_ids)
+    await redemption_events(tap, request_ids)
     assert [r["RtnCode"] for r in replies] == [
         1,
         1,

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from shared.sandbox.merchant import MerchantClient
-from shared.sandbox.tap import Tap
-from shared.topics import INGEST_REQUESTS
+from shared.sandbox.tap import Seen, Tap
+from shared.topics import INGEST_REQUESTS, REDEMPTION_EVENTS
+from tests.support import tap as session_tap
 from tests.support.orders import reply_data
 
 
@@ -60,3 +62,13 @@ class Pos:
         ]
         await asyncio.gather(*deliveries)
         return [str(m["request_id"]) for m in messages]
+
+
+async def redemption_events(tap: session_tap.Tap, request_ids: Iterable[str], seconds: float = 60) -> list[Seen]:
+    """Every redemption event of these requests, once each has one (its change, or RedemptionRejected). A reply and
+    its event leave in one relay batch but on two topics, which the tap reads independently: waiting for the replies
+    does not mean their events were read."""
+    wanted = set(request_ids)
+    ours = lambda s: s.topic.startswith(REDEMPTION_EVENTS) and s.payload.get("request_id") in wanted  # noqa: E731
+    await tap.wait_for_each(ours, lambda s: s.payload["request_id"], set(wanted), seconds)
+    return tap.matching(ours)
