@@ -59,6 +59,8 @@ def _run(argv: list[str] | None) -> None:
         merchant_keys.write(found, args.out)
         print(f"{sum(len(s) for s in found.values())} key sets of {len(found)} merchants written to {args.out}")
         return
+    if args.workers > 1:
+        sys.exit(_verify_in_workers(args))
     sys.exit(asyncio.run(_verify(args)))
 
 
@@ -122,8 +124,6 @@ def collect_less() -> None:
 
 
 async def _verify(args: argparse.Namespace) -> int:
-    if args.workers > 1:
-        return await _verify_in_workers(args)
     collect_less()
     options = options_of(args)
     verifier = Verifier(options)
@@ -144,14 +144,15 @@ async def _verify(args: argparse.Namespace) -> int:
     return _reported(report.as_json(verifier, signed, reconciled), args)
 
 
-async def _verify_in_workers(args: argparse.Namespace) -> int:
+def _verify_in_workers(args: argparse.Namespace) -> int:
+    """Before any event loop: the workers are forked (workers.py), which is only safe from a process without one."""
     from services.audit import workers
 
     if args.checkpoint is not None and args.export is None:
         print("audit: cannot verify: --checkpoint works with one worker (--workers 1)", file=sys.stderr)
         return 2
     try:
-        parts, platform = await asyncio.to_thread(workers.run, args)
+        parts, platform = workers.run(args)
     except workers.WorkerFailed as exc:
         print(f"audit: cannot verify: {exc}", file=sys.stderr)
         return 2
@@ -159,7 +160,8 @@ async def _verify_in_workers(args: argparse.Namespace) -> int:
     if args.reconcile and args.merchant is None:  # one merchant's audit leaves the platform's accounts out
         from services.audit import reconcile
 
-        reconciled = await reconcile.platform_accounts(Settings.from_env().database_url, platform)
+        dsn = Settings.from_env().database_url
+        reconciled = asyncio.run(reconcile.platform_accounts(dsn, platform))
     return _reported(report.merge(parts, reconciled), args)
 
 
