@@ -14,19 +14,21 @@ import sys
 from collections.abc import AsyncIterator, Iterable
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from services.audit import export, merchant_keys, report
+from services.audit import export, report
 from services.audit.domain.records import Finding, Record
 from services.audit.domain.shard import Shard
 from services.audit.domain.verify import TOPIC_ORDER, Options, Verifier
-from services.audit.inputs import InputCheck
 from services.audit.reader import KafkaLog, TopicUnreadable
 from shared import chain
-from shared.merchants.model import Merchant
 from shared.settings import Settings, business_day_cutoff
+
+if TYPE_CHECKING:
+    from services.audit.inputs import InputCheck
+    from shared.merchants.model import Merchant
 
 # With --since: how long after it a decision may still come from an input older than the read (below, _inputs).
 INPUTS_GRACE = timedelta(hours=1)
@@ -55,6 +57,8 @@ def _run(argv: list[str] | None) -> None:
     if args.command == "export":
         sys.exit(asyncio.run(_export(args)))
     if args.command == "merchant-keys":
+        from services.audit import merchant_keys
+
         found = asyncio.run(merchant_keys.from_directory(Settings.from_env()))
         merchant_keys.write(found, args.out)
         print(f"{sum(len(s) for s in found.values())} key sets of {len(found)} merchants written to {args.out}")
@@ -206,14 +210,19 @@ async def _resume(verifier: Verifier, args: argparse.Namespace) -> tuple[Verifie
 
 async def inputs_check(args: argparse.Namespace, verifier: Verifier) -> InputCheck | None:
     """The archived inputs' check, when the auditor has the merchants' keys (otherwise they are only chained)."""
+    if args.merchant_keys is None and not args.trust_local_merchants:
+        return None
+    # Imported only when asked for: the check loads the request and payment parsers, some 70 ms of a run's start,
+    # which every `verify --workers` run waits for before its workers start.
+    from services.audit import merchant_keys
+    from services.audit.inputs import InputCheck
+
     found: dict[str, list[Merchant]] = {}
     if args.merchant_keys is not None:
         found |= merchant_keys.from_file(args.merchant_keys)
     if args.trust_local_merchants:
         for merchant_id, sets in (await merchant_keys.from_directory(Settings.from_env())).items():
             found[merchant_id] = [*found.get(merchant_id, []), *sets]
-    if args.merchant_keys is None and not args.trust_local_merchants:
-        return None
     since = args.inputs_since
     if since is None and args.since is not None:
         # Read from a time, a decision's input may be older than the read: a payment is confirmed up to the

