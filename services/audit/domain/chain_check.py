@@ -58,12 +58,17 @@ class ChainCheck:
     republished: int = 0
     unchained: int = 0
     checked: int = 0
+    # Where a record whose bytes its link does not commit to is reported: `findings` unless another sink is given
+    # (verify --workers: each worker checks the bytes of its own records, and reports them, whichever keeps the chain).
+    altered_to: Findings | None = None
 
-    def feed(self, record: Record) -> bool:
+    def feed(self, record: Record, *, check_bytes: bool = True) -> bool:
         """Check `record`; False when the domain checks must skip it: a republished copy of an event already seen
         (every consumer's inbox drops it too), or a record the chain does not vouch for (no link, unless older
         history without links is allowed; an unreadable link; bytes its link does not commit to): it is a finding
-        already. What the events after it then fail to find (a ticket, an entry) is reported too."""
+        already. What the events after it then fail to find (a ticket, an entry) is reported too.
+
+        `check_bytes=False`: the record's place in its chain only; another worker checks (and reports) its bytes."""
         try:
             found = chain.link_from_headers(record.headers)
         except chain.MalformedLink as exc:
@@ -77,12 +82,11 @@ class ChainCheck:
                 self._find("unchained", record.where, "the record carries no chain link: not published by the relay")
             return self.allow_unchained
         self.checked += 1
-        key = (record.key or b"").decode(errors="replace")
-        expected = chain.link(found.prev, found.seq, chain.event_hash(record.topic, key, record.value))
-        altered = expected != found.link
+        altered = check_bytes and not _commits(found, record)
         if altered:
             detail = f"{found.service} #{found.seq}: its topic, key or bytes are not the ones its link commits to"
-            self._find("altered", record.where, detail)
+            sink = self.findings if self.altered_to is None else self.altered_to  # (an empty Findings is falsy)
+            sink.add(Finding("chain", "altered", record.where, detail))
         service = self.chains.setdefault(found.service, ServiceChain())
         if found.seq < 1 or found.seq > service.highest + MAX_JUMP:
             self._find("implausible_seq", record.where, f"{found.service} #{found.seq}")
@@ -196,6 +200,12 @@ class ChainCheck:
 
     def _find(self, kind: str, where: str, detail: str) -> None:
         self.findings.add(Finding("chain", kind, where, detail))
+
+
+def _commits(found: chain.Link, record: Record) -> bool:
+    """The link commits to the record's topic, key and bytes."""
+    key = (record.key or b"").decode(errors="replace")
+    return chain.link(found.prev, found.seq, chain.event_hash(record.topic, key, record.value)) == found.link
 
 
 def _unbroken(name: str, service: ServiceChain, first: int) -> bool:

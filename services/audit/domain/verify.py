@@ -91,9 +91,11 @@ class Verifier:
         shard = self.options.shard
         self.keeps_chain = shard is None or shard.keeps_chain
         # A worker that does not keep the chain still feeds it its own records, to skip what the chain rejects
-        # exactly as a whole run does; what it finds there, the first worker reports.
+        # exactly as a whole run does; what it finds there, the first worker reports, except altered bytes: each
+        # worker hashes (and reports) only its own records, so the first does not hash the whole log alone.
         chain_findings = self.findings if self.keeps_chain else Findings()
-        self.chain = ChainCheck(chain_findings, self.options.allow_unchained, self.options.chains)
+        self.chain = ChainCheck(chain_findings, self.options.allow_unchained, self.options.chains,
+                                altered_to=self.findings)  # fmt: skip
         self.tickets = TicketReplay(self.findings, self.options.cutoff)
         self.ledger = LedgerReplay(self.findings, self.options.cutoff)
         self.orders = OrderChecks(self.findings, self.options.grace)
@@ -110,7 +112,7 @@ class Verifier:
             return
         if self.options.shard is not None and not self.options.shard.owns_key(record.key):
             if self.keeps_chain:
-                self.chain.feed(record)  # another worker re-derives its decisions
+                self.chain.feed(record, check_bytes=False)  # another worker re-derives its decisions
             else:
                 self.chain.note(record)
             return
