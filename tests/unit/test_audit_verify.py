@@ -12,7 +12,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from deploy.bench.audit_history import History, as_log, generate
-from services.audit.domain.records import Record
+from services.audit.domain.chain_check import ChainCheck
+from services.audit.domain.records import Findings, Record
 from services.audit.domain.verify import Options, Verifier
 from shared import chain
 from shared.infra.chain import CHAINED_TOPICS
@@ -104,6 +105,25 @@ def test_a_removed_event_is_found_as_the_gap_it_leaves() -> None:
     assert chain_kinds(v) == {"chain.removed": 1}
     removed = next(f for f in v.findings.items if f.check == "chain")
     assert f"#{gone.seq}..#{gone.seq}" in removed.detail
+
+
+def test_a_chain_read_from_a_point_in_time_is_checked_from_its_first_event_read_and_a_later_gap_is_found() -> None:
+    events = [r for r in history() if r.topic != AUDIT_CHECKPOINTS]
+    service = link_of(events[index_of(events, REDEMPTION_EVENTS)]).service
+    started_later = [r for r in events if link_of(r).service != service or link_of(r).seq > 10]  # #1-#10 not read
+    check = ChainCheck(Findings())
+    for record in started_later:
+        check.feed(record)
+    check.finish([], KEYS, start=0)
+    assert check.findings.counts == {}
+    gone = link_of(started_later.pop(next(n for n, r in enumerate(started_later) if link_of(r).service == service
+                                          and link_of(r).seq == 20)))  # fmt: skip
+    check = ChainCheck(Findings())
+    for record in started_later:
+        check.feed(record)
+    check.finish([], KEYS, start=0)
+    assert check.findings.counts == {"chain.removed": 1}
+    assert f"#{gone.seq}..#{gone.seq} are missing" in check.findings.items[0].detail
 
 
 def test_an_inserted_forged_event_is_found_whether_it_claims_a_place_or_none() -> None:

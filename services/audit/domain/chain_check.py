@@ -215,8 +215,12 @@ def _unbroken(name: str, service: ServiceChain, first: int) -> bool:
     last = service.highest
     if first > last:
         return True
-    if -1 in service.places[first - 1 : last]:
+    try:  # (no slices: at the end of a million events a copy of the arrays would be tens of MB more at the peak)
+        service.places.index(-1, first - 1, last)
         return False
-    if service.prevs[first * PREFIX : last * PREFIX] != service.links[(first - 1) * PREFIX : (last - 1) * PREFIX]:
-        return False
+    except ValueError:
+        pass  # every event from first to last is there
+    with memoryview(service.prevs) as prevs, memoryview(service.links) as links:  # released: the arrays may grow
+        if prevs[first * PREFIX : last * PREFIX] != links[(first - 1) * PREFIX : (last - 1) * PREFIX]:
+            return False
     return first != 1 or service.prev_at(1) == chain.genesis(name)[:PREFIX]
