@@ -160,6 +160,8 @@ def main() -> None:
         print(f"benchmark: the whole pipeline, a burst of {pipeline.BURST} paid orders, then their write-offs")
         profiles = Profiles(Path(os.environ["PROFILE_DIR"]), service_pids(instance)) if profiled else None
         asyncio.run(pipeline.run(settings.kafka_bootstrap, report, instance, service_pids(instance), profiles))
+        print("benchmark: the auditors' replay of the pipeline's log, reconciled with the services' databases")
+        audit.reconciled(report)
         if profiles:
             print("flame graphs of the measured burst:", *(str(p) for p in sorted(profiles.folder.glob("*.svg"))))
         report.append_to_docs()
