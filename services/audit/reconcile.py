@@ -78,7 +78,9 @@ async def platform_accounts(
     try:
         rebuilt = {k: (v,) for k, v in balances.items() if v}
         query = "SELECT kind || ':' || owner, balance FROM {table} WHERE balance <> 0 AND merchant_id IS NULL"
-        await _compare(conn, found, f"{schemas['settlement']}.accounts", "account", query, Scope(None, None), rebuilt)
+        async with conn.transaction(readonly=True):  # a cursor reads only inside one
+            await _compare(conn, found, f"{schemas['settlement']}.accounts", "account", query, Scope(None, None),
+                           rebuilt)  # fmt: skip
     finally:
         await conn.close()
     return found

@@ -8,12 +8,14 @@ import asyncio
 import json
 import subprocess
 import sys
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 
+from services.audit.reconcile import platform_accounts
 from shared.sandbox.merchant import MerchantClient
 from shared.sandbox.tap import Tap
 from shared.settings import Settings
@@ -98,3 +100,24 @@ async def test_the_services_databases_reconcile_with_the_log_and_each_drift_is_r
                          payable["kind"], payable["owner"])  # fmt: skip
         await db.execute("UPDATE redemption.tickets SET status = 2, written_off_at = now() WHERE ticket_no = $1",
                          first["ticket_no"])  # fmt: skip
+
+
+async def test_the_platforms_own_accounts_are_compared_with_the_balances_the_workers_summed(
+    topics: Settings, db: asyncpg.Pool
+) -> None:
+    """`verify --workers N --reconcile` over every merchant: the parent compares the accounts of no merchant (the
+    bank's, the platform's fees) with the workers' summed balances; a merchant's account is its worker's to compare."""
+    schema = f"platform_accounts_{uuid.uuid4().hex[:8]}"
+    await db.execute(f"CREATE SCHEMA {schema}")
+    try:
+        await db.execute(f"CREATE TABLE {schema}.accounts (kind text, owner text, balance bigint, merchant_id text)")
+        await db.execute(f"INSERT INTO {schema}.accounts VALUES ('bank_cash', 'bank', 900, NULL),"
+                         " ('fee_income', 'platform', 100, NULL), ('payable', '3000001', 50, '3000001')")  # fmt: skip
+        summed = {"bank_cash:bank": 900, "fee_income:platform": 90, "clearing:bank": 7}
+        found = await platform_accounts(topics.database_url, summed, {"settlement": schema})
+        assert sorted((f.kind, f.where, f.detail) for f in found) == [
+            ("differs", f"{schema}.accounts account=fee_income:platform", "database (100,), log (90,)"),
+            ("missing_row", f"{schema}.accounts account=clearing:bank", "log (7,), no row"),
+        ]
+    finally:
+        await db.execute(f"DROP SCHEMA {schema} CASCADE")
