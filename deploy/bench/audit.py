@@ -57,7 +57,8 @@ _MEASURED = (
 
 
 def command(orders: int) -> str:
-    return f"BENCH_AUDIT_MERCHANTS={MERCHANTS} python -m deploy.bench.audit --orders {orders}"
+    million = "BENCH_AUDIT_MILLION=1 " if os.environ.get("BENCH_AUDIT_MILLION") == "1" else ""
+    return f"{million}BENCH_AUDIT_MERCHANTS={MERCHANTS} python -m deploy.bench.audit --orders {orders}"
 
 
 def orders_default() -> int:
