@@ -115,20 +115,22 @@ def reconciled(report: Report) -> None:
     Whether it checked out is a row of its own, not an assertion: the pipeline's figures are reported either way."""
     for workers in (1, 2):
         run = verify(["--trust-local-key", "--reconcile", "--workers", str(workers)])
-        records = int(str(run.report["records"]))
         verdict = "clean" if run.report["clean"] else f"NOT CLEAN: {run.report['finding_counts']}"
-        report.add(f"audit of this run's log, every decision re-derived and reconciled, {workers} worker(s)",
-                   f"{records / run.seconds:,.0f} records/s wall ({records:,} in {run.seconds:.1f} s, {run.cpu:.1f} "
-                   f"CPU-s); {verdict}")  # fmt: skip
+        label = f"audit of this run's log, every decision re-derived and reconciled, {workers} worker(s)"
+        report.add(label, f"{_speed(run)}; {verdict}")
 
 
 def record(report: Report, label: str, run: Run, memory: bool = True) -> None:
-    records = int(str(run.report["records"]))
     assert run.report["clean"], run.report["finding_counts"]
-    report.add(label, f"{records / run.seconds:,.0f} records/s wall, {records / run.cpu:,.0f} per CPU-second "
-               f"({records:,} in {run.seconds:.1f} s, {run.cpu:.1f} CPU-s)")  # fmt: skip
+    report.add(label, _speed(run))
     if memory:
         report.add(f"{label}: peak memory", f"{run.peak_mb:,.0f} MB")
+
+
+def _speed(run: Run) -> str:
+    records = int(str(run.report["records"]))
+    return (f"{records / run.seconds:,.0f} records/s wall, {records / run.cpu:,.0f} per CPU-second "
+            f"({records:,} in {run.seconds:.1f} s, {run.cpu:.1f} CPU-s)")  # fmt: skip
 
 
 async def published(settings: Settings, report: Report, orders: int, label: str = "") -> list[str]:

@@ -135,6 +135,7 @@ async def _compare(
 
 
 async def _rows(conn: asyncpg.Connection, query: str, scope: Scope) -> AsyncIterator[tuple[str, Values]]:
+    """Streamed with a cursor, which asyncpg opens only inside a transaction: every caller reads in one (a snapshot)."""
     conditions, args = scope.where()
     if conditions:
         joiner = " AND " if " WHERE " in query else " WHERE "
