@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from deploy.bench.common import hop_summary
+from deploy.bench.common import hop_summary, percentile
 from deploy.bench.redemption import opened_pos
 from shared.settings import Settings
 from shared.topics import INGEST_REPLIES
@@ -75,6 +75,17 @@ async def main(rate: float, seconds: float) -> None:
     for name, f in (("sent → begun", lambda h: h.begun - h.sent), ("begun → relayed", lambda h: h.relayed - h.begun),
                     ("relayed → seen", lambda h: h.seen - h.relayed)):  # fmt: skip
         print(f"  {name:<22} {1000 * sum(map(f, slowest)) / len(slowest):7.1f} ms")
+    print("by the second it was sent in (total p50 / p99, ms):")
+    for second, totals in sorted(by_second(hops, started).items()):
+        print(f"  {second:3d}  {len(totals):5,}  {percentile(totals, 0.5):7.1f} / {percentile(totals, 0.99):7.1f}")
+
+
+def by_second(hops: list[Stamps], started: float) -> dict[int, list[float]]:
+    """Each write-off's total in ms, by the whole second of the run it was sent in: is the tail spread or bunched?"""
+    out: dict[int, list[float]] = {}
+    for h in hops:
+        out.setdefault(int(h.sent - started), []).append(1000 * (h.seen - h.sent))
+    return out
 
 
 if __name__ == "__main__":
