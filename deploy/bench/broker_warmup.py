@@ -57,7 +57,7 @@ async def warm(bootstrap: str, duration: float) -> int:
         stop.set()
         await asyncio.gather(*readers, return_exceptions=True)
         await producer.stop()
-        await _delete(bootstrap, topic)
+        await delete_topic(bootstrap, topic)
     return sent
 
 
@@ -81,7 +81,7 @@ async def _read(bootstrap: str, topic: str, group: str, stop: asyncio.Event) -> 
         await consumer.stop()
 
 
-async def _delete(bootstrap: str, topic: str) -> None:
+async def delete_topic(bootstrap: str, topic: str) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **kafka_security())
     await admin.start()
     try:

@@ -17,12 +17,8 @@ import os
 import time
 import uuid
 
-from aiokafka import AIOKafkaProducer
-
-from deploy.bench.common import percentile
+from deploy.bench.common import load_producer, percentile
 from deploy.bench.query import ISSUED_ORDERS, Replies, issue_orders, mixed_queries, send_paced
-from shared.infra.kafka_auth import kafka_security
-from shared.infra.quotas import LOAD_GENERATOR_CLIENT
 from shared.sandbox.merchant import MerchantClient
 
 SECONDS = 20
@@ -50,10 +46,7 @@ class StampedReplies(Replies):
 
 
 async def run(bootstrap: str, rate: int) -> None:
-    producer = AIOKafkaProducer(
-        client_id=LOAD_GENERATOR_CLIENT, bootstrap_servers=bootstrap, acks="all", linger_ms=1, **kafka_security()
-    )
-    await producer.start()
+    producer = await load_producer(bootstrap, linger_ms=1)
     client = MerchantClient(producer)
     replies = StampedReplies(bootstrap)
     await replies.start()

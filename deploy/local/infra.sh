@@ -46,6 +46,8 @@
 #                          "-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all"
 #                          (then CREATE EXTENSION pg_stat_statements). Applies when PostgreSQL is started.
 #   KAFKA_HEAP_OPTS        JVM heap flags (default "-Xms256m -Xmx512m")
+#   KAFKA_FLUSH_MS         the broker writes every partition's new records to disk at least this often (default
+#                          1000; 0: never by itself, Kafka's default, left to the kernel). Applies at `up`.
 #   KAFKA_READY_TIMEOUT    seconds to wait for the broker (default 90)
 #   KAFKA_HANDSHAKE_TIMEOUT seconds a started broker has to accept the admin's SCRAM handshake before `up` or
 #                          `kafka-restart` gives up on it (default 30)
@@ -95,6 +97,7 @@ JAR_CACHE="$REPO_ROOT/.cache/kafka-jars"
 JAVA="${JAVA:-java}"
 KAFKA_HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xms256m -Xmx512m}"
 KAFKA_READY_TIMEOUT="${KAFKA_READY_TIMEOUT:-90}"
+KAFKA_FLUSH_MS="${KAFKA_FLUSH_MS:-1000}"
 KAFKA_HANDSHAKE_TIMEOUT="${KAFKA_HANDSHAKE_TIMEOUT:-30}"
 
 # The broker's principals (shared/access.py PRINCIPALS; tests/unit/test_access.py keeps the two equal). Each gets a
@@ -426,7 +429,19 @@ group.initial.rebalance.delay.ms=0
 quota.window.num=2
 # aiokafka transactional offset commits vs. newer brokers (aiokafka #1004).
 transaction.partition.verification.enable=false
+$(flush_props)
 EOF
+}
+
+# Kafka leaves its logs' pages to the kernel, which writes them back in bursts of tens of MB every few seconds. Here
+# PostgreSQL shares the disk, and a commit's WAL flush queued behind such a burst: a probe committing every 10 ms saw
+# 13-32 commits over 50 ms in 100 s (the longest 0.4-1.4 s), none with the broker flushing each second itself
+# (docs/benchmarks.md, "Commit stalls behind the broker's page writeback"). Durability only gains: a single broker's
+# acknowledged records are on its disk within KAFKA_FLUSH_MS.
+flush_props() {
+  if [ "$KAFKA_FLUSH_MS" != 0 ]; then
+    printf 'log.flush.interval.ms=%s\nlog.flush.scheduler.interval.ms=%s\n' "$KAFKA_FLUSH_MS" "$KAFKA_FLUSH_MS"
+  fi
 }
 
 client_protocol() {  # the client (and inter-broker) listener's security protocol, which is also its name
