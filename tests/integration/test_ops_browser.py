@@ -22,7 +22,7 @@ from aiokafka import AIOKafkaProducer
 from shared.infra.kafka_auth import kafka_security
 from shared.settings import Settings
 from tests.integration import test_ops_app
-from tests.integration.test_ops_app import OpsProcess, free_port, publish
+from tests.integration.test_ops_app import OpsProcess, publish
 from tests.unit.test_ops_events import EXPECTED, scenario
 
 # These tests publish a synthetic history straight onto the platform's event topics. In `make test` the platform
@@ -90,36 +90,57 @@ _ids = itertools.count(1)
 
 
 @pytest.fixture
-async def chromium() -> AsyncIterator[aiohttp.ClientWebSocketResponse]:
+async def chromium(tmp_path: Path) -> AsyncIterator[aiohttp.ClientWebSocketResponse]:
     binary = shutil.which("chromium") or shutil.which("chromium-browser")
     if binary is None:
         pytest.skip("no chromium: apt-get install -y chromium (make test installs it)")
     profile = tempfile.mkdtemp(prefix="ops-chromium-")
-    port = free_port()
-    process = await asyncio.create_subprocess_exec(
-        binary, "--headless=new", "--no-sandbox", "--disable-gpu", f"--remote-debugging-port={port}",
-        f"--user-data-dir={profile}", "about:blank", stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-    )  # fmt: skip
+    log = tmp_path / "chromium.log"
+    # Port 0: Chromium picks a free port itself and writes it to DevToolsActivePort, so no port can be taken
+    # between choosing and binding it.
+    with log.open("wb") as stderr:
+        process = await asyncio.create_subprocess_exec(
+            binary, "--headless=new", "--no-sandbox", "--disable-gpu", "--remote-debugging-port=0",
+            f"--user-data-dir={profile}", "about:blank", stdout=asyncio.subprocess.DEVNULL, stderr=stderr,
+        )  # fmt: skip
     try:
         async with aiohttp.ClientSession() as http:
-            url = await devtools_url(http, port)
+            url = await devtools_url(http, process, Path(profile), log)
             async with http.ws_connect(url, max_msg_size=64 * 1024 * 1024) as ws:
                 yield ws
     finally:
-        process.kill()
+        if process.returncode is None:
+            process.kill()
         await process.wait()
         shutil.rmtree(profile, ignore_errors=True)
 
 
-async def devtools_url(http: aiohttp.ClientSession, port: int) -> str:
-    """The browser's DevTools websocket, once Chromium listens (it takes about a second to start)."""
-    for _ in range(200):
-        try:
-            async with http.get(f"http://127.0.0.1:{port}/json/version") as response:
-                return str((await response.json())["webSocketDebuggerUrl"])
-        except aiohttp.ClientError:
-            await asyncio.sleep(0.05)
-    raise AssertionError("chromium never listened for DevTools")
+async def devtools_url(
+    http: aiohttp.ClientSession, process: asyncio.subprocess.Process, profile: Path, log: Path
+) -> str:
+    """The browser's DevTools websocket, once Chromium listens. It takes about a second on a warm machine; the first
+    start after installing it (fonts cached, profile created) took over 10 s in CI, so the wait is a minute."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + CHROMIUM_START_SECONDS
+    active_port = profile / "DevToolsActivePort"
+    while loop.time() < deadline:
+        if process.returncode is not None:
+            raise AssertionError(f"chromium exited ({process.returncode}) before listening:\n{log_tail(log)}")
+        if active_port.exists() and (lines := active_port.read_text().splitlines()):
+            try:
+                async with http.get(f"http://127.0.0.1:{lines[0]}/json/version") as response:
+                    return str((await response.json())["webSocketDebuggerUrl"])
+            except aiohttp.ClientError:
+                pass
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"chromium did not listen for DevTools within {CHROMIUM_START_SECONDS} s:\n{log_tail(log)}")
+
+
+CHROMIUM_START_SECONDS = 60
+
+
+def log_tail(log: Path, lines: int = 30) -> str:
+    return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
 
 
 async def open_page(ws: aiohttp.ClientWebSocketResponse, url: str) -> Browser:
