@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run stop test test-ops chromium test-unit lint bench profile audit fuzz chaos infra-up infra-down schemas clean compose-check test-docker
+.PHONY: run stop test test-ops test-tls chromium test-unit lint bench profile audit fuzz chaos infra-up infra-down schemas clean compose-check test-docker
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,7 @@ test: $(STAMP) chromium
 	$(BIN)/pytest $(PYTEST_ARGS); status=$$?; \
 	bash deploy/local/infra.sh down; \
 	if [ -z "$(PYTEST_ARGS)" ]; then env -u KAFKA_PORT -u PG_PORT $(MAKE) --no-print-directory test-ops || status=1; fi; \
+	if [ -z "$(PYTEST_ARGS)" ]; then env -u KAFKA_PORT -u PG_PORT $(MAKE) --no-print-directory test-tls || status=1; fi; \
 	exit $$status
 
 # The ops dashboard's browser test drives Debian's headless Chromium; installed once (needs root and the Debian
@@ -56,6 +57,16 @@ test-ops: $(STAMP) chromium
 	bash deploy/local/infra.sh up >/dev/null || exit 1; \
 	source .run/test-ops/env; \
 	$(BIN)/pytest tests/integration/test_ops_app.py tests/integration/test_ops_browser.py $(PYTEST_ARGS); status=$$?; \
+	bash deploy/local/infra.sh down; \
+	exit $$status
+
+# The broker's TLS listener (tests/integration/test_kafka_tls.py), which the suite's plaintext instance skips: on a
+# TLS and SCRAM instance of its own. `make test` runs it after the rest (when it runs the whole suite).
+test-tls: $(STAMP)
+	@export INFRA_NAME=test-tls PG_FAST=1 KAFKA_TLS=1 KAFKA_AUTH=scram; \
+	bash deploy/local/infra.sh up >/dev/null || exit 1; \
+	source .run/test-tls/env; \
+	$(BIN)/pytest tests/integration/test_kafka_tls.py $(PYTEST_ARGS); status=$$?; \
 	bash deploy/local/infra.sh down; \
 	exit $$status
 
