@@ -118,8 +118,8 @@ async def chromium(tmp_path: Path) -> AsyncIterator[aiohttp.ClientWebSocketRespo
 async def devtools_url(
     http: aiohttp.ClientSession, process: asyncio.subprocess.Process, profile: Path, log: Path
 ) -> str:
-    """The browser's DevTools websocket, once Chromium listens. It takes about a second on a warm machine; the first
-    start after installing it (fonts cached, profile created) took over 10 s in CI, so the wait is a minute."""
+    """The browser's DevTools websocket, once Chromium listens. It takes about a second on a warm machine, but once
+    took over 10 s in CI (maybe its first start after installing it), so the wait is a minute."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + CHROMIUM_START_SECONDS
     active_port = profile / "DevToolsActivePort"
