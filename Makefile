@@ -53,22 +53,23 @@ chromium:
 # without the platform acting on them (tests/integration/test_ops_app.py says why). `make test` runs them after the
 # rest of the suite (when it runs the whole suite, without PYTEST_ARGS).
 test-ops: $(STAMP) chromium
-	@export INFRA_NAME=test-ops PG_FAST=1 ECTICKET_OPS_TESTS=1; \
-	bash deploy/local/infra.sh up >/dev/null || exit 1; \
-	source .run/test-ops/env; \
-	$(BIN)/pytest tests/integration/test_ops_app.py tests/integration/test_ops_browser.py $(PYTEST_ARGS); status=$$?; \
-	bash deploy/local/infra.sh down; \
-	exit $$status
+	$(call tests_on_own_instance,test-ops,ECTICKET_OPS_TESTS=1,tests/integration/test_ops_app.py tests/integration/test_ops_browser.py)
 
 # The broker's TLS listener (tests/integration/test_kafka_tls.py), which the suite's plaintext instance skips: on a
 # TLS and SCRAM instance of its own. `make test` runs it after the rest (when it runs the whole suite).
 test-tls: $(STAMP)
-	@export INFRA_NAME=test-tls PG_FAST=1 KAFKA_TLS=1 KAFKA_AUTH=scram; \
+	$(call tests_on_own_instance,test-tls,KAFKA_TLS=1 KAFKA_AUTH=scram,tests/integration/test_kafka_tls.py)
+
+# Tests on an instance of their own, up for them and down after: $(1) its name, $(2) what it is started with,
+# $(3) the test files.
+define tests_on_own_instance
+	@export INFRA_NAME=$(1) PG_FAST=1 $(2); \
 	bash deploy/local/infra.sh up >/dev/null || exit 1; \
-	source .run/test-tls/env; \
-	$(BIN)/pytest tests/integration/test_kafka_tls.py $(PYTEST_ARGS); status=$$?; \
+	source .run/$(1)/env; \
+	$(BIN)/pytest $(3) $(PYTEST_ARGS); status=$$?; \
 	bash deploy/local/infra.sh down; \
 	exit $$status
+endef
 
 test-unit: $(STAMP)
 	$(BIN)/pytest -m unit $(PYTEST_ARGS)

@@ -87,6 +87,7 @@ class Browser:
 
 
 _ids = itertools.count(1)
+CHROMIUM_START_SECONDS = 60  # see devtools_url
 
 
 @pytest.fixture
@@ -134,9 +135,6 @@ async def devtools_url(
                 pass
         await asyncio.sleep(0.05)
     raise AssertionError(f"chromium did not listen for DevTools within {CHROMIUM_START_SECONDS} s:\n{log_tail(log)}")
-
-
-CHROMIUM_START_SECONDS = 60
 
 
 def log_tail(log: Path, lines: int = 30) -> str:
