@@ -17,6 +17,8 @@ import argparse
 import asyncio
 import os
 import time
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import asyncpg
 
@@ -69,10 +71,15 @@ async def run(tickets: int) -> None:
                 print(f"  {per_ticket:6.1f} µs/ticket {row['calls']:7,} calls  {row['query']}")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def tickets_main(doc: str | None, run: Callable[[int], Coroutine[Any, Any, None]]) -> None:
+    """The command line of an expiry tool: `--tickets N`, then `run(N)`."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tickets", type=int, default=300_000)
     asyncio.run(run(parser.parse_args().tickets))
+
+
+def main() -> None:
+    tickets_main(__doc__, run)
 
 
 if __name__ == "__main__":

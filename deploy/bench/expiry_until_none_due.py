@@ -24,7 +24,6 @@ flood, a fillfactor on `tickets`). Prints one line; appends nothing.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 import time
@@ -32,7 +31,7 @@ from datetime import timedelta
 
 from deploy.bench.common import Report, service_pids
 from deploy.bench.cpu_share import TICKS
-from deploy.bench.expiry_cpu import cpu_ticks
+from deploy.bench.expiry_cpu import cpu_ticks, tickets_main
 from deploy.bench.redemption import opened_pos, seed_due
 from deploy.bench.redemption_support import wait_published
 from shared.admin.clocks import advance_clock, reset_clock
@@ -71,9 +70,7 @@ async def run(tickets: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tickets", type=int, default=300_000)
-    asyncio.run(run(parser.parse_args().tickets))
+    tickets_main(__doc__, run)
 
 
 if __name__ == "__main__":
