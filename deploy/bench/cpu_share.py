@@ -73,11 +73,16 @@ class CpuShare:
         return f"this benchmark {ours:.2f}, other processes {others:.2f} (of {os.cpu_count()})"
 
 
-def process_cpu_seconds(instance: str, service_pids: dict[str, int]) -> dict[str, float]:
-    """CPU seconds used so far by each service (with its relay), the broker, and PostgreSQL (every backend, live or
-    exited): take two readings and subtract, for what a measured stretch cost each of them."""
+def process_cpu_seconds(instance: str, service_pids: dict[str, int], *, relays_apart: bool = False) -> dict[str, float]:
+    """CPU seconds used so far by each service (with its relay, or the relay under a name of its own with
+    `relays_apart`), the broker, and PostgreSQL (every backend, live or exited): take two readings and subtract,
+    for what a measured stretch cost each of them."""
     run = ROOT / ".run" / instance
-    used = {name: _ticks(pid) + sum(_ticks(c) for c in children(pid)) for name, pid in service_pids.items()}
+    if relays_apart:
+        used = {name: _ticks(pid) for name, pid in service_pids.items()}
+        used |= {relay_name(name): sum(_ticks(c) for c in children(pid)) for name, pid in service_pids.items()}
+    else:
+        used = {name: _ticks(pid) + sum(_ticks(c) for c in children(pid)) for name, pid in service_pids.items()}
     kafka = run / "kafka.pid"
     if kafka.exists():
         used["kafka"] = _ticks(int(kafka.read_text().split()[0]))
@@ -87,3 +92,8 @@ def process_cpu_seconds(instance: str, service_pids: dict[str, int]) -> dict[str
         used["postgres"] = _ticks(postmaster, reaped_children=True) + sum(_ticks(c) for c in children(postmaster))
     used["benchmark client"] = _ticks(os.getpid())
     return {name: ticks / TICKS for name, ticks in used.items()}
+
+
+def relay_name(service: str) -> str:
+    """How `process_cpu_seconds(..., relays_apart=True)` names a service's relay child, next to its service."""
+    return f"{service}'s relay"

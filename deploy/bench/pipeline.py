@@ -6,9 +6,11 @@ results with the Issue requests, as the issuance benchmark does); an order is th
 out and settlement has posted its payment into escrow. Then one write-off per ticket of the burst, through
 redemption to settlement's `write_off` entry (escrow released to the merchant). The first round, on services just
 started, is reported apart; the second is the measure, followed by orders at half its rate, for latency.
-CPU seconds per order of every process (each service with its relay, the broker, every PostgreSQL backend) over
-each phase, from /proc: where a paid order's CPU goes. And each service's peak resident memory over the whole run,
-its relay child included (issue 17's bar: under 150 MB each).
+CPU seconds per order of every process (each service, each relay, the broker, every PostgreSQL backend) over each
+phase, from /proc: where a paid order's CPU goes. Then the raw Kafka and PostgreSQL ceilings of the issuance
+benchmark, measured in the same run on the same instance with the services idle, and the pipeline's rate as a share
+of each. And each service's peak resident memory over the whole run, its relay child included (issue 17's bar: under
+150 MB each).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from dataclasses import dataclass, field
 from deploy.bench import cpu_budget
 from deploy.bench.common import Report, load_producer, percentile, rss_and_relay_mb
 from deploy.bench.cpu_share import own_and_children_seconds, process_cpu_seconds
-from deploy.bench.issuance import checkouts, send_orders
+from deploy.bench.issuance import checkouts, kafka_ceiling, postgres_ceiling, send_orders
 from deploy.bench.profiling import RATE as PROFILE_RATE
 from deploy.bench.profiling import Profiles
 from deploy.bench.tail import from_the_end
@@ -149,21 +151,29 @@ RSS_SAMPLE_SECONDS = 0.5
 
 
 async def run(
-    bootstrap: str, report: Report, instance: str, pids: dict[str, int], profiles: Profiles | None = None
+    bootstrap: str, dsn: str, report: Report, instance: str, pids: dict[str, int], profiles: Profiles | None = None
 ) -> None:
     """`profiles`: sample every service over the measured burst (`make profile`), and add the CPU budget table."""
     memory = PeakMemory(pids)
     sampling = asyncio.create_task(memory.sample())
     try:
-        await _phases(bootstrap, report, instance, pids, profiles)
+        orders = await _phases(bootstrap, report, instance, pids, profiles)
     finally:
         sampling.cancel()
     memory.rows(report)
+    # After the phases, so neither ceiling shares the machine with the pipeline; the same two messages per order.
+    kafka = await kafka_ceiling(bootstrap, BURST, report)
+    pg = await postgres_ceiling(dsn, BURST, report)
+    report.add(
+        "paid orders through the pipeline as a share of the Kafka / Postgres ceilings",
+        f"{orders / kafka:.0%} / {orders / pg:.0%}",
+    )
 
 
 async def _phases(
     bootstrap: str, report: Report, instance: str, pids: dict[str, int], profiles: Profiles | None
-) -> None:
+) -> float:
+    """The phases of the module's docstring; returns the measured burst's paid orders per second."""
     producer = await load_producer(bootstrap, linger_ms=5)
     watcher = Watcher(bootstrap)
     await watcher.start()
@@ -200,6 +210,7 @@ async def _phases(
         report.add(f"write-offs → money released, {warm.write_off_cpu.count:,} at once", f"{warm.write_offs:,.0f} /s")
         warm.write_off_cpu.rows(report, "write-off")
         report.after += budget.table()
+        return warm.orders
     finally:
         await watcher.stop()
         await producer.stop()
@@ -248,22 +259,22 @@ class Rounds:
         paid = await checkouts(burst)
         if budget:
             budget.start()
-        before, t0 = process_cpu_seconds(self.instance, self.pids), time.perf_counter()
+        before, t0 = process_cpu_seconds(self.instance, self.pids, relays_apart=True), time.perf_counter()
         await send_orders(self.client, burst, None, {}, paid)
         await until(lambda: all(seen.through(t) for t in burst), 600, "the burst")
         orders = BURST / (max(seen.through(t) or 0.0 for t in burst) - t0)
-        order_cpu = Cpu(before, process_cpu_seconds(self.instance, self.pids), BURST)
+        order_cpu = Cpu(before, process_cpu_seconds(self.instance, self.pids, relays_apart=True), BURST)
         if budget:
             budget.stop(BURST)
 
         tickets = {ticket: code for t in burst for ticket, code in seen.codes[t].items()}
         requests = [write_off(self.client, code) for code in tickets.values()]
-        before, t0 = process_cpu_seconds(self.instance, self.pids), time.perf_counter()
+        before, t0 = process_cpu_seconds(self.instance, self.pids, relays_apart=True), time.perf_counter()
         producer = self.client.producer
         await asyncio.gather(*[await producer.send(INGEST_REQUESTS, r, key=TEST_MERCHANT.encode()) for r in requests])
         await until(lambda: all(t in seen.released for t in tickets), 600, "the write-offs")
         write_offs = len(tickets) / (max(seen.released[t] for t in tickets) - t0)
-        write_off_cpu = Cpu(before, process_cpu_seconds(self.instance, self.pids), len(tickets))
+        write_off_cpu = Cpu(before, process_cpu_seconds(self.instance, self.pids, relays_apart=True), len(tickets))
         return Round(orders, order_cpu, write_offs, write_off_cpu)
 
 

@@ -159,7 +159,11 @@ def main() -> None:
         report = Report("The whole pipeline: paid order to escrow, write-off to release", ran_by)
         print(f"benchmark: the whole pipeline, a burst of {pipeline.BURST} paid orders, then their write-offs")
         profiles = Profiles(Path(os.environ["PROFILE_DIR"]), service_pids(instance)) if profiled else None
-        asyncio.run(pipeline.run(settings.kafka_bootstrap, report, instance, service_pids(instance), profiles))
+        asyncio.run(
+            pipeline.run(
+                settings.kafka_bootstrap, settings.database_url, report, instance, service_pids(instance), profiles
+            )
+        )
         print("benchmark: the auditors' replay of the pipeline's log, reconciled with the services' databases")
         audit.reconciled(report)
         if profiles:
