@@ -14,7 +14,7 @@ from shared.contracts.operations import answered_by
 from shared.ecticket.replies import internal_error_reply
 from shared.ecticket.write_off_codes import CodeKey
 from shared.infra.intake import parse_ingest_request
-from shared.infra.messages import Route, one_by_one, parse_event
+from shared.infra.messages import Route, parse_event
 from shared.infra.service import Runtime, ServiceSpec, Wiring
 from shared.infra.timers import every
 from shared.topics import INGEST_REQUESTS, ISSUANCE_EVENTS
@@ -29,7 +29,7 @@ async def wire(runtime: Runtime) -> Wiring:
     routes: dict[str, Route[Any]] = {
         # Declared first, so handled first (`apply_items`): a write-off fetched in the same batch as its tickets
         # finds them issued, instead of being parked and resumed by them in the same transaction.
-        ISSUANCE_EVENTS: Route(parse=parse_event, handle=one_by_one(handlers.on_issuance_event)),
+        ISSUANCE_EVENTS: Route(parse=parse_event, handle=handlers.on_issuance_events),
         INGEST_REQUESTS: Route(
             parse=parse_ingest_request,
             handle=handlers.on_requests,

@@ -1,7 +1,8 @@
 """Redemption's consumer handlers: lock the tickets, decide with the pure core, save, and say so (events + replies).
 
 - `on_requests`: a consumer batch of WriteOff/Refund requests, decided together in the batch's transaction.
-- `on_issuance_event`: TicketsIssued; the requests that were parked waiting for its tickets are decided at once.
+- `on_issuance_events`: a batch's TicketsIssued; the requests that were parked waiting for their tickets are decided
+  at once.
 - `decide_waiting`: parked requests, on their ticket or TICKET_NOT_FOUND (also the waiting-request sweep's step).
 """
 
@@ -60,14 +61,21 @@ class RedemptionHandlers:
                 out.extend(admitted)
         return out + await self._decide_all(conn, asked, park=True)
 
-    async def on_issuance_event(
-        self, conn: asyncpg.Connection, parsed: Parsed[EventEnvelope], _record: Inbound
-    ) -> Sequence[Outgoing]:
-        event = payload_of(parsed.body)
-        if not isinstance(event, TicketsIssued):
+    async def on_issuance_events(
+        self, conn: asyncpg.Connection, items: Sequence[tuple[Inbound, Parsed[EventEnvelope]]]
+    ) -> list[Outgoing]:
+        """A batch's TicketsIssued learned in one statement, then the requests parked for any of their tickets
+        decided, in arrival order: two statements a batch, not two an order (docs/benchmarks.md, "Redemption
+        learns a batch's tickets set-wise")."""
+        issued = [
+            (parsed.body.event_id, tickets_from_issued(event))
+            for _, parsed in items
+            if isinstance(event := payload_of(parsed.body), TicketsIssued)
+        ]
+        if not issued:
             return []
-        tickets = tickets_from_issued(event)
-        await store.insert_issued(conn, tickets, parsed.body.event_id, self.runtime.clock.now())
+        await store.insert_issued(conn, issued, self.runtime.clock.now())
+        tickets = [t for _, some in issued for t in some]
         return await self.decide_waiting(conn, await store.claim_for(conn, tickets, self.code_key))
 
     async def decide_waiting(self, conn: asyncpg.Connection, waiting: Sequence[store.Waiting]) -> list[Outgoing]:

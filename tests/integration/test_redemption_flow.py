@@ -241,3 +241,23 @@ async def test_a_request_for_a_ticket_that_is_never_issued_fails_as_not_found_af
         lambda s: s.type == "RedemptionRejected" and s.payload["request_id"] == message["request_id"]
     )
     assert rejection.payload["rtn_code"] == RtnCode.TICKET_NOT_FOUND and rejection.payload["ticket_trade_no"] is None
+
+
+async def test_tickets_issued_together_are_each_learned_once_and_free_every_request_waiting_for_them(
+    pos: Pos, merchant: MerchantClient, db: asyncpg.Pool
+) -> None:
+    orders = [gift_order_not_yet_issued(TEST_MERCHANT, count=2) for _ in range(3)]
+    waiting = [await pos.send(pos.write_off_message(gift_write_off_no(order.tickets[0]))) for order in orders]
+    await asyncio.sleep(0.5)
+    for order in orders:  # published back to back: redemption learns them in one batch, in one statement
+        await publish_issued(merchant, order)
+    await publish_issued(merchant, orders[0])  # a second TicketsIssued naming the same tickets
+    assert [(await pos.reply(request_id))["RtnCode"] for request_id in waiting] == [1, 1, 1]
+    rows = await db.fetch(
+        "SELECT ticket_no, status FROM redemption.tickets WHERE ticket_trade_no = ANY($1::text[])",
+        [order.ticket_trade_no for order in orders],
+    )
+    status = {row["ticket_no"]: row["status"] for row in rows}
+    assert len(rows) == 6
+    assert [status[order.tickets[0].ticket_no] for order in orders] == [2, 2, 2]  # written off by the waiting requests
+    assert [status[order.tickets[1].ticket_no] for order in orders] == [1, 1, 1]

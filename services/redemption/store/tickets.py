@@ -25,18 +25,20 @@ _STATUSES = {int(s): s for s in UseStatus}
 
 
 async def insert_issued(
-    conn: asyncpg.Connection, tickets: Sequence[Ticket], event_id: uuid.UUID, now: datetime
+    conn: asyncpg.Connection, issued: Sequence[tuple[uuid.UUID, Sequence[Ticket]]], now: datetime
 ) -> None:
-    """Learn newly issued tickets; a ticket already known keeps its state (TicketsIssued may come twice)."""
+    """Learn newly issued tickets, each with the id of the TicketsIssued that named it, in one statement for a
+    whole batch; a ticket already known keeps its state (TicketsIssued may come twice)."""
+    tickets = [t for _, some in issued for t in some]
     await conn.execute(
         """
         INSERT INTO tickets (ticket_no, write_off_hash, merchant_id, platform_id, ticket_trade_no, merchant_trade_no,
                              free_trade_no, ticket_type, item_no, item_name, face_value, start_date, expire_date,
                              escrow_expiry_date, refund_fee_rule, due_at, issued_event_id, updated_at)
-        SELECT u.*, $17::uuid, $18::timestamptz
+        SELECT u.*, $18::timestamptz
         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
                     $8::smallint[], $9::text[], $10::text[], $11::integer[], $12::date[], $13::date[], $14::date[],
-                    $15::jsonb[], $16::timestamptz[]) AS u
+                    $15::jsonb[], $16::timestamptz[], $17::uuid[]) AS u
         ON CONFLICT DO NOTHING
         """,
         [t.ticket_no for t in tickets],
@@ -55,7 +57,7 @@ async def insert_issued(
         [t.escrow_expiry_date for t in tickets],
         [t.refund_fee_rule.model_dump_json() for t in tickets],
         [due_at(t) for t in tickets],
-        event_id,
+        [event_id for event_id, some in issued for _ in some],
         now,
     )
 
