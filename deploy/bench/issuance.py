@@ -11,6 +11,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import asyncpg
@@ -171,8 +172,17 @@ async def end_to_end(bootstrap: str, orders: int, report: Report, sample_rss: Ca
         await producer.stop()
 
 
-async def kafka_ceiling(bootstrap: str, orders: int, report: Report) -> float:
-    """aiokafka alone: produce the same 2×N messages to a scratch topic and consume them back."""
+@dataclass(frozen=True)
+class KafkaCeiling:
+    orders_per_second: float
+    cpu_per_record: float | None  # CPU seconds, the client's and the broker's, when the caller counted them
+
+
+async def kafka_ceiling(
+    bootstrap: str, orders: int, report: Report, cpu_seconds: Callable[[], float] | None = None
+) -> KafkaCeiling:
+    """aiokafka alone: produce the same 2×N messages to a scratch topic and consume them back. With `cpu_seconds`
+    (the CPU used so far by whatever the caller counts: this client and the broker), also what one record cost."""
     topic = f"bench.scratch.{uuid.uuid4().hex[:8]}"
     await ensure_topics(bootstrap, (Topic(topic, 6, 3600_000, False, "MerchantID", "benchmark scratch"),))
     producer = await load_producer(bootstrap, linger_ms=5)
@@ -188,6 +198,7 @@ async def kafka_ceiling(bootstrap: str, orders: int, report: Report) -> float:
         **kafka_security(),
     )
     await consumer.start()
+    cpu_before = cpu_seconds() if cpu_seconds else 0.0
     t0 = time.perf_counter()
     futures = [await producer.send(topic, body, key=TEST_MERCHANT.encode()) for body in bodies]
     await asyncio.gather(*futures)
@@ -198,11 +209,17 @@ async def kafka_ceiling(bootstrap: str, orders: int, report: Report) -> float:
         if batch:
             await consumer.commit()
     elapsed = time.perf_counter() - t0
+    cpu_used = cpu_seconds() - cpu_before if cpu_seconds else 0.0
     await consumer.stop()
     await producer.stop()
     rate = orders / elapsed
     report.add("raw ceiling: aiokafka produce+consume of the same messages", f"{rate:,.0f} orders/s")
-    return rate
+    if cpu_seconds:
+        report.add(
+            "  raw ceiling: CPU per record produced and consumed once (the client and the broker)",
+            f"{cpu_used / len(bodies) * 1e6:,.0f} µs",
+        )
+    return KafkaCeiling(rate, cpu_used / len(bodies) if cpu_seconds else None)
 
 
 async def postgres_ceiling(dsn: str, orders: int, report: Report) -> float:
@@ -234,6 +251,6 @@ async def run(bootstrap: str, dsn: str, orders: int, report: Report, pids: dict[
         return services | relays
 
     e2e = await end_to_end(bootstrap, orders, report, sample)
-    kafka = await kafka_ceiling(bootstrap, orders, report)
+    kafka = (await kafka_ceiling(bootstrap, orders, report)).orders_per_second
     pg = await postgres_ceiling(dsn, orders, report)
     report.add("end to end as a share of the Kafka / Postgres ceilings", f"{e2e / kafka:.0%} / {e2e / pg:.0%}")

@@ -17,10 +17,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from deploy.bench import cpu_budget
 from deploy.bench.common import Report, load_producer, percentile, rss_and_relay_mb
@@ -31,6 +35,8 @@ from deploy.bench.profiling import Profiles
 from deploy.bench.tail import from_the_end
 from shared.admin.seed import TEST_MERCHANT
 from shared.ecticket.write_off_codes import CodeKey
+from shared.infra.kafka_auth import kafka_security
+from shared.infra.topics_admin import partitions_of
 from shared.sandbox.merchant import MerchantClient
 from shared.settings import Settings
 from shared.topics import INGEST_REQUESTS, ISSUANCE_EVENTS, SETTLEMENT_EVENTS
@@ -148,6 +154,9 @@ class PeakMemory:
 
 
 RSS_SAMPLE_SECONDS = 0.5
+# An order is through when issued and escrowed; the records its services write after that (the bank's side, the
+# relays' last batches) are counted if they come within this many seconds.
+RECORDS_SETTLE_SECONDS = 3.0
 
 
 async def run(
@@ -157,23 +166,64 @@ async def run(
     memory = PeakMemory(pids)
     sampling = asyncio.create_task(memory.sample())
     try:
-        orders = await _phases(bootstrap, report, instance, pids, profiles)
+        measured = await _phases(bootstrap, report, instance, pids, profiles)
     finally:
         sampling.cancel()
     memory.rows(report)
     # After the phases, so neither ceiling shares the machine with the pipeline; the same two messages per order.
-    kafka = await kafka_ceiling(bootstrap, BURST, report)
+    kafka = await kafka_ceiling(bootstrap, BURST, report, lambda: broker_and_client_cpu(instance))
     pg = await postgres_ceiling(dsn, BURST, report)
     report.add(
         "paid orders through the pipeline as a share of the Kafka / Postgres ceilings",
-        f"{orders / kafka:.0%} / {orders / pg:.0%}",
+        f"{measured.orders / kafka.orders_per_second:.0%} / {measured.orders / pg:.0%}",
     )
+    per_order = {topic: count / BURST for topic, count in sorted(measured.records.items()) if count}
+    report.add(
+        "records written per paid order (the measured burst, every platform topic)",
+        f"{sum(per_order.values()):.1f}: " + ", ".join(f"{short(t)} {n:.1f}" for t, n in per_order.items()),
+    )
+    if kafka.cpu_per_record is not None:
+        report.add(
+            "  Kafka's floor per paid order: those records, each produced and consumed once at the ceiling's CPU",
+            f"{sum(per_order.values()) * kafka.cpu_per_record * 1000:.2f} ms",
+        )
+
+
+def broker_and_client_cpu(instance: str) -> float:
+    used = process_cpu_seconds(instance, {})
+    return used.get("kafka", 0.0) + used["benchmark client"]
+
+
+def short(topic: str) -> str:
+    """A topic's name without the platform's prefix and version: `ecticket.payments.events.v1` -> payments.events."""
+    return re.sub(r"^ecticket\.|\.v1(?=\.|$)", "", topic)
+
+
+async def records_written(bootstrap: str) -> dict[str, int]:
+    """Records written so far to every platform topic (its partitions' end offsets, summed)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="ecticket-bench", **kafka_security())
+    await admin.start()
+    try:
+        topics = [t for t in await admin.list_topics() if t.startswith("ecticket.")]
+    finally:
+        await admin.close()
+    parts = await partitions_of(bootstrap, topics)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, **kafka_security())
+    await consumer.start()
+    try:
+        ends = await consumer.end_offsets([TopicPartition(t, p) for t, ps in parts.items() for p in ps])
+    finally:
+        await consumer.stop()
+    written: dict[str, int] = {}
+    for tp, end in ends.items():
+        written[tp.topic] = written.get(tp.topic, 0) + end
+    return written
 
 
 async def _phases(
     bootstrap: str, report: Report, instance: str, pids: dict[str, int], profiles: Profiles | None
-) -> float:
-    """The phases of the module's docstring; returns the measured burst's paid orders per second."""
+) -> Round:
+    """The phases of the module's docstring; returns the measured round."""
     producer = await load_producer(bootstrap, linger_ms=5)
     watcher = Watcher(bootstrap)
     await watcher.start()
@@ -210,7 +260,7 @@ async def _phases(
         report.add(f"write-offs → money released, {warm.write_off_cpu.count:,} at once", f"{warm.write_offs:,.0f} /s")
         warm.write_off_cpu.rows(report, "write-off")
         report.after += budget.table()
-        return warm.orders
+        return warm
     finally:
         await watcher.stop()
         await producer.stop()
@@ -238,6 +288,7 @@ class Round:
     order_cpu: Cpu
     write_offs: float  # write-offs released per second
     write_off_cpu: Cpu
+    records: dict[str, int]  # records written to each platform topic during the burst of paid orders
 
 
 @dataclass
@@ -259,6 +310,7 @@ class Rounds:
         paid = await checkouts(burst)
         if budget:
             budget.start()
+        records_before = await records_written(self.watcher.bootstrap)
         before, t0 = process_cpu_seconds(self.instance, self.pids, relays_apart=True), time.perf_counter()
         await send_orders(self.client, burst, None, {}, paid)
         await until(lambda: all(seen.through(t) for t in burst), 600, "the burst")
@@ -266,6 +318,9 @@ class Rounds:
         order_cpu = Cpu(before, process_cpu_seconds(self.instance, self.pids, relays_apart=True), BURST)
         if budget:
             budget.stop(BURST)
+        await asyncio.sleep(RECORDS_SETTLE_SECONDS)
+        records_after = await records_written(self.watcher.bootstrap)
+        records = {t: n - records_before.get(t, 0) for t, n in records_after.items()}
 
         tickets = {ticket: code for t in burst for ticket, code in seen.codes[t].items()}
         requests = [write_off(self.client, code) for code in tickets.values()]
@@ -275,7 +330,7 @@ class Rounds:
         await until(lambda: all(t in seen.released for t in tickets), 600, "the write-offs")
         write_offs = len(tickets) / (max(seen.released[t] for t in tickets) - t0)
         write_off_cpu = Cpu(before, process_cpu_seconds(self.instance, self.pids, relays_apart=True), len(tickets))
-        return Round(orders, order_cpu, write_offs, write_off_cpu)
+        return Round(orders, order_cpu, write_offs, write_off_cpu, records)
 
 
 @dataclass

@@ -46,6 +46,7 @@
 #                          "-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all"
 #                          (then CREATE EXTENSION pg_stat_statements). Applies when PostgreSQL is started.
 #   KAFKA_HEAP_OPTS        JVM heap flags (default "-Xms256m -Xmx512m")
+#   KAFKA_GC_OPTS          JVM garbage collector flags (default "-XX:+UseG1GC -XX:MaxGCPauseMillis=20")
 #   KAFKA_FLUSH_MS         the broker writes every partition's new records to disk at least this often (default
 #                          1000; 0: never by itself, Kafka's default, left to the kernel). Applies at `up`.
 #   KAFKA_READY_TIMEOUT    seconds to wait for the broker (default 90)
@@ -96,6 +97,7 @@ KAFKA_LOG4J="$SCRIPT_DIR/kafka/log4j2.properties"
 JAR_CACHE="$REPO_ROOT/.cache/kafka-jars"
 JAVA="${JAVA:-java}"
 KAFKA_HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xms256m -Xmx512m}"
+KAFKA_GC_OPTS="${KAFKA_GC_OPTS:--XX:+UseG1GC -XX:MaxGCPauseMillis=20}"
 KAFKA_READY_TIMEOUT="${KAFKA_READY_TIMEOUT:-90}"
 KAFKA_FLUSH_MS="${KAFKA_FLUSH_MS:-1000}"
 KAFKA_HANDSHAKE_TIMEOUT="${KAFKA_HANDSHAKE_TIMEOUT:-30}"
@@ -628,7 +630,7 @@ kafka_launch_node() {
   # The inner shell writes its own PID and execs java, so the PID file is the JVM's PID.
   # shellcheck disable=SC2086,SC2016
   nohup setsid bash -c 'echo $$ >"$0"; exec "$@"' "$KAFKA_PID_FILE" \
-    "$JAVA" $KAFKA_HEAP_OPTS -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:+ExitOnOutOfMemoryError \
+    "$JAVA" $KAFKA_HEAP_OPTS $KAFKA_GC_OPTS -XX:+ExitOnOutOfMemoryError \
     -Djava.awt.headless=true -Dlog4j2.configurationFile="$KAFKA_LOG4J" \
     -Dkafka.logs.dir="$LOG_DIR" \
     -cp "$JAR_CACHE/*" kafka.Kafka "$KAFKA_PROPS" \
