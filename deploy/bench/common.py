@@ -12,6 +12,7 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
 
+from deploy.bench.speed_probe import SpeedProbe
 from shared.infra.kafka_auth import kafka_security
 from shared.infra.quotas import EXEMPT, LOAD_GENERATOR_CLIENT, Quota, apply_quotas
 
@@ -107,6 +108,8 @@ class Report:
     command: str
     rows: list[tuple[str, str]] = field(default_factory=list)
     after: list[str] = field(default_factory=list)  # Markdown lines after the table (another table, a note)
+    # How fast the cores ran from the report's making to its rendering (deploy/bench/speed_probe.py).
+    speed: SpeedProbe = field(default_factory=SpeedProbe, repr=False, compare=False)
 
     def add(self, name: str, value: str) -> None:
         self.rows.append((name, value))
@@ -115,8 +118,10 @@ class Report:
     def markdown(self) -> str:
         stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
         table = "\n".join(f"| {name} | {value} |" for name, value in self.rows)
+        speed = self.speed.stop()
+        probed = f"  \nSpeed: {speed.describe()}" if speed else ""
         return (
-            f"\n## {self.title} — {stamp}\n\nMachine: {machine()}  \nCommand: `{self.command}`\n\n"
+            f"\n## {self.title} — {stamp}\n\nMachine: {machine()}  \nCommand: `{self.command}`{probed}\n\n"
             f"| measure | result |\n|---|---|\n{table}\n" + "".join(f"{line}\n" for line in self.after)
         )
 
