@@ -9,7 +9,7 @@ A child process runs the loop every half second for the whole run and measures i
 clock, so waiting for a core the benchmark keeps busy does not count; a core running slower does). It costs about
 1 % of one core. It exits with its parent.
 
-    python -m deploy.bench.speed_probe   # by hand: prints one line of statistics on Ctrl-C
+    python -m deploy.bench.speed_probe   # by hand: prints one line of statistics on Ctrl-C or SIGTERM
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ class SpeedProbe:
     def stop(self) -> Speed | None:
         """What the probe saw; None if it had nothing to say (it died, or ran less than half a second)."""
         if self._child.poll() is None:
-            self._child.send_signal(signal.SIGINT)
+            self._child.terminate()
         try:
             out, _ = self._child.communicate(timeout=10)
             fields = json.loads(out or b"null")
@@ -80,14 +80,26 @@ class SpeedProbe:
         return Speed(**fields) if fields else None
 
 
+class _Stop(Exception):
+    pass
+
+
+def _stop(_signal: int, _frame: object) -> None:
+    raise _Stop
+
+
 def main() -> None:
+    # Set explicitly: a benchmark started in the background by a shell inherits SIGINT ignored, and Python then
+    # installs no handler of its own for it.
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
     parent = os.getppid()
     samples: list[float] = []
     try:
         while os.getppid() == parent:
             samples.append(loop_cpu_ms())
             time.sleep(EVERY_SECONDS)
-    except KeyboardInterrupt:
+    except _Stop:
         pass
     speed = summary(samples)
     print(json.dumps(speed.__dict__ if speed else None), flush=True)
