@@ -69,16 +69,29 @@ class CompactedView(Generic[T]):
         self._advanced = asyncio.Event()  # set (and replaced) each time the tail returns from a fetch
 
     async def start(self) -> None:
+        """Follow the topic from its beginning, and return once the view has read up to its end. A start that fails
+        or is cancelled (a broker outage, a caller's timeout) stops what it made: no client is left open behind it."""
+        try:
+            await self._start()
+        except BaseException:
+            await asyncio.gather(self.stop(), return_exceptions=True)
+            raise
+
+    async def _start(self) -> None:
         # No consumer group: every process reads the whole topic from the beginning.
         partitions = (await partitions_of(self._bootstrap, [self._topic]))[self._topic]
-        consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, enable_auto_commit=False, **kafka_security())
-        offsets = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, enable_auto_commit=False, **kafka_security())
-        await consumer.start()
-        await offsets.start()
+        # Kept before they start, so that stop() closes them whatever step fails.
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=self._bootstrap, enable_auto_commit=False, **kafka_security()
+        )
+        self._offsets = AIOKafkaConsumer(
+            bootstrap_servers=self._bootstrap, enable_auto_commit=False, **kafka_security()
+        )
+        await self._consumer.start()
+        await self._offsets.start()
         self._partitions = [TopicPartition(self._topic, p) for p in partitions]
-        consumer.assign(self._partitions)
-        await consumer.seek_to_beginning(*self._partitions)
-        self._consumer, self._offsets = consumer, offsets
+        self._consumer.assign(self._partitions)
+        await self._consumer.seek_to_beginning(*self._partitions)
         self._task = asyncio.create_task(self._tail(), name=f"view:{self._topic}")
         await self.catch_up()
 
