@@ -78,11 +78,12 @@ def process_cpu_seconds(instance: str, service_pids: dict[str, int], *, relays_a
     `relays_apart`), the broker, and PostgreSQL (every backend, live or exited): take two readings and subtract,
     for what a measured stretch cost each of them."""
     run = ROOT / ".run" / instance
-    if relays_apart:
-        used = {name: _ticks(pid) for name, pid in service_pids.items()}
-        used |= {relay_name(name): sum(_ticks(c) for c in children(pid)) for name, pid in service_pids.items()}
-    else:
-        used = {name: _ticks(pid) + sum(_ticks(c) for c in children(pid)) for name, pid in service_pids.items()}
+    used: dict[str, float] = {}
+    for name, (own, relay) in own_and_children_seconds(service_pids).items():
+        if relays_apart:
+            used[name], used[relay_name(name)] = own * TICKS, relay * TICKS
+        else:
+            used[name] = (own + relay) * TICKS
     kafka = run / "kafka.pid"
     if kafka.exists():
         used["kafka"] = _ticks(int(kafka.read_text().split()[0]))
