@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import uuid
+import warnings
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -172,3 +174,33 @@ async def test_a_view_of_one_key_reads_only_its_records_and_still_refuses_an_uns
         assert parsed == [b"genuine"]
     finally:
         await view.stop()
+
+
+async def test_a_start_cancelled_while_catching_up_leaves_no_client_open_and_nothing_following_the_topic(
+    topic: Compacted,
+) -> None:
+    """The chaos run's clock admin cuts a view's start short when the broker restarts under it. The cut here lands
+    after both Kafka clients have started, while the view reads up to the topic's end: the view itself, not its
+    caller, must close them (no `stop()` is called below)."""
+    reading = asyncio.Event()
+
+    def parse(raw: bytes) -> bytes:
+        reading.set()  # the tail is reading, so both clients are started and the start is catching up
+        return raw
+
+    await topic.publish("merchant", b"config")
+    view = CompactedView(topic.bootstrap, topic.name, parse)
+    starting = asyncio.create_task(view.start())
+    await reading.wait()
+    # The tail sets the catch-up's event after this one, in the same step, so this cancel lands before the start ends.
+    starting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await starting
+
+    followers = [task for task in asyncio.all_tasks() if task.get_name() == f"view:{topic.name}" and not task.done()]
+    assert followers == []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        del view, starting
+        gc.collect()
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
