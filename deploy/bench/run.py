@@ -82,7 +82,8 @@ def main() -> None:
         print(f"  {records:,} records produced and read by {broker_warmup.GROUPS} groups")
     if args.only in (None, "issuance"):
         start_services(issuance.SERVICES)
-        report = Report("Issuance: paid orders end to end", f"make bench BENCH_ARGS='--orders {args.orders}'")
+        only = "--only issuance " if args.only else ""
+        report = Report("Issuance: paid orders end to end", f"make bench BENCH_ARGS='{only}--orders {args.orders}'")
         print(f"benchmark: {args.orders} paid orders")
         asyncio.run(
             issuance.run(settings.kafka_bootstrap, settings.database_url, args.orders, report, service_pids(instance))
