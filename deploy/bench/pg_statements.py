@@ -31,8 +31,7 @@ from shared.settings import Settings
 
 KINDS = """
 SELECT round(sum(total_exec_time)::numeric / $1 * 1000) AS us, sum(calls) AS calls,
-  CASE WHEN query LIKE 'INSERT INTO outbox %' OR query LIKE 'WITH appended AS (%INSERT INTO outbox %'
-            THEN 'outbox: the services write their events'
+  CASE WHEN query LIKE 'INSERT INTO outbox %' THEN 'outbox: the services write their events'
        WHEN query LIKE 'WITH done AS (DELETE FROM outbox_chain_pending%' THEN 'outbox: the relays mark rows published, with their chain links'
        WHEN query LIKE '%FROM outbox WHERE published_at IS NULL%' OR query LIKE '%FROM outbox WHERE seq = ANY%'
             THEN 'outbox: the relays read'

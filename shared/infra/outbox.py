@@ -20,24 +20,19 @@ def notify_channel(schema: str) -> str:
 async def append(conn: asyncpg.Connection, schema: str, events: Sequence[Outgoing]) -> None:
     if not events:
         return
-    # The relay's wake-up rides in the same statement: one round trip a batch instead of two (a data-modifying WITH
-    # runs whether or not the SELECT reads it; the notification is delivered at commit, as on its own).
     await conn.execute(
         """
-        WITH appended AS (
-            INSERT INTO outbox (event_id, topic, key, value, event_type)
-            SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bytea[], $5::text[])
-            ON CONFLICT (event_id) DO NOTHING
-        )
-        SELECT pg_notify($6, '')
+        INSERT INTO outbox (event_id, topic, key, value, event_type)
+        SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bytea[], $5::text[])
+        ON CONFLICT (event_id) DO NOTHING
         """,
         [e.event_id for e in events],
         [e.topic for e in events],
         [e.key for e in events],
         [e.value for e in events],
         [e.event_type for e in events],
-        notify_channel(schema),
     )
+    await _wake_relay(conn, schema)
 
 
 async def append_many(conn: asyncpg.Connection, schema: str, events: Sequence[Outgoing]) -> None:

@@ -156,10 +156,7 @@ class OutboxRelay:
             if rows:
                 await self._publish(conn, producer, await chain.link(conn, tail, rows))
             await self._checkpoint_if_due(producer, tail)
-            if len(rows) < FETCH_LIMIT:
-                # The read took everything committed before it. Whatever commits later notifies at its commit, and
-                # `wake` was cleared before the read: so it is set if there is more, and waiting costs nothing then
-                # (an empty read after every short one was a round trip a batch; the idle poll stays the backstop).
+            if not rows:
                 await _wait(wake, IDLE_POLL_SECONDS)
         await self._checkpoint_if_due(producer, tail, final=True)
 
