@@ -13,6 +13,7 @@ from pathlib import Path
 from aiokafka import AIOKafkaProducer
 
 from deploy.bench.speed_probe import SpeedProbe
+from deploy.bench.stats import percentile as percentile  # re-exported: the benchmarks import it from here
 from shared.infra.kafka_auth import kafka_security
 from shared.infra.quotas import EXEMPT, LOAD_GENERATOR_CLIENT, Quota, apply_quotas
 
@@ -25,13 +26,6 @@ def microseconds(step: Callable[[], object], times: int) -> float:
     for _ in range(times):
         step()
     return (time.perf_counter() - started) / times * 1e6
-
-
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def hop_summary(name: str, seconds: list[float], width: int = 24) -> str:

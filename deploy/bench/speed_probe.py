@@ -22,6 +22,8 @@ import sys
 import time
 from dataclasses import dataclass
 
+from deploy.bench.stats import percentile
+
 LOOP_ITERATIONS = 100_000  # about 5-8.5 ms of CPU on this machine
 EVERY_SECONDS = 0.5
 
@@ -51,12 +53,7 @@ class Speed:
 def summary(samples: list[float]) -> Speed | None:
     if not samples:
         return None
-    ordered = sorted(samples)
-
-    def at(share: float) -> float:
-        return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
-
-    return Speed(at(0.5), at(0.1), at(0.9), len(ordered))
+    return Speed(percentile(samples, 0.5), percentile(samples, 0.1), percentile(samples, 0.9), len(samples))
 
 
 class SpeedProbe:
