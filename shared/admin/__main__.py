@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from shared.admin import dead_letters, keys, merchant_access, quotas, seal_configuration
 from shared.admin.clocks import ClockRefused, advance_clock, reset_clock
 from shared.admin.keys import secrets_from_env
+from shared.admin.merchant_access import NotYetUsable
 from shared.admin.publish import put_merchants, put_products
 from shared.contracts.catalog import Product, UsagePeriodRule
 from shared.contracts.common import FeeKind, RefundFeeRule, TicketType
@@ -195,6 +196,9 @@ def main(argv: list[str] | None = None) -> None:
     except (ClockRefused, QuotaRefused) as exc:
         print(f"refused: {exc}", file=sys.stderr)
         raise SystemExit(3) from exc
+    except NotYetUsable as exc:  # a transient state of the broker: running the command again is the remedy
+        print(f"not yet: {exc}", file=sys.stderr)
+        raise SystemExit(4) from exc
 
 
 if __name__ == "__main__":

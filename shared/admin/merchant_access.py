@@ -17,12 +17,17 @@ shared one instead, shared/infra/door_fallback.py), and requests not yet read st
 from __future__ import annotations
 
 import argparse
+import asyncio
+import logging
 import secrets
+
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaConnectionError
 
 from shared.access import sender_principal
 from shared.infra.acls import apply_acls, revoke_principal, sender_bindings
 from shared.infra.compacted import CompactedView
-from shared.infra.kafka_auth import auth_mode
+from shared.infra.kafka_auth import auth_mode, kafka_security
 from shared.infra.scram import retire_credential, upsert_credential
 from shared.infra.topics_admin import ensure_topics
 from shared.merchants.model import MerchantRecord
@@ -44,9 +49,60 @@ async def connect(bootstrap: str, sender: str) -> str | None:
     if auth_mode() == "none":
         return None
     password = secrets.token_urlsafe(24)
-    await upsert_credential(bootstrap, sender_principal(sender), password)
+    principal = sender_principal(sender)
+    await upsert_credential(bootstrap, principal, password)
     await apply_acls(bootstrap, sender_bindings(sender))
+    await until_usable(bootstrap, principal, password, [sender_topic(base, sender) for base in DOOR_BASES])
     return password
+
+
+# The controller accepts a credential and grants before the broker has applied them from its metadata log
+# (milliseconds, seconds on a loaded machine): a password handed out at once can be refused at its first handshake.
+USABLE_WITHIN_SECONDS = 30.0
+DOOR_BASES = (INGEST_REQUESTS, INGEST_REPLIES)
+
+
+class NotYetUsable(RuntimeError):
+    pass
+
+
+async def until_usable(
+    bootstrap: str, principal: str, password: str, topics: list[str], within: float = USABLE_WITHIN_SECONDS
+) -> None:
+    """Returns once `principal` gets in with `password` and sees its topics (a grant to write or read one implies
+    seeing it), that is once the broker has applied both the credential and the grants."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    aiokafka_log = logging.getLogger("aiokafka")  # aiokafka/client.py logs as "aiokafka"
+    aiokafka_log.addFilter(_refused_handshakes)  # expected while waiting: not an error to show the operator
+    try:
+        while not await _sees(bootstrap, principal, password, topics):
+            if loop.time() > deadline:
+                raise NotYetUsable(
+                    f"the broker has not applied {principal}'s new password and grants within {within:.0f} s:"
+                    " run merchant-connect again"
+                )
+            await asyncio.sleep(0.1)
+    finally:
+        aiokafka_log.removeFilter(_refused_handshakes)
+
+
+def _refused_handshakes(record: logging.LogRecord) -> bool:
+    return "SaslAuthenticationFailed" not in record.getMessage()
+
+
+async def _sees(bootstrap: str, principal: str, password: str, topics: list[str]) -> bool:
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, request_timeout_ms=5000, **kafka_security(principal, password)
+    )
+    try:
+        await admin.start()
+        described = await admin.describe_topics(topics)
+    except KafkaConnectionError:  # the handshake refused: the credential is not applied yet
+        return False
+    finally:
+        await admin.close()
+    return all(topic["error_code"] == 0 for topic in described)
 
 
 async def disconnect(bootstrap: str, sender: str) -> int | None:

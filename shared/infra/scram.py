@@ -34,7 +34,8 @@ class CredentialRefused(RuntimeError):
 
 
 async def upsert_credential(bootstrap: str, user: str, password: str) -> None:
-    """Creates `user`'s SCRAM-SHA-512 credential, or replaces it (the old password stops working at once)."""
+    """Creates `user`'s SCRAM-SHA-512 credential, or replaces it: the old password stops working, and the new one
+    works, once the broker has applied the change from its metadata log (milliseconds; merchant_access waits)."""
     salt = secrets.token_bytes(32)
     salted = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, ITERATIONS)
     await _alter(bootstrap, AlterUserScramCredentialsRequest(user, salt, salted))

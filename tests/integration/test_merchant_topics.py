@@ -21,10 +21,11 @@ from aiokafka.errors import KafkaConnectionError, TopicAuthorizationFailedError
 
 from deploy.local.kafka.scram_restart_risk import JARS, Change, changes_of, dump_of
 from shared.access import sender_principal
-from shared.admin.merchant_access import connect
+from shared.admin.merchant_access import NotYetUsable, connect, until_usable
 from shared.contracts.rtncodes import RtnCode
 from shared.infra.kafka_auth import auth_mode, kafka_security
 from shared.infra.scram import SCRAM_SHA_512 as SHA_512
+from shared.infra.scram import upsert_credential
 from shared.merchants.model import IssueReply
 from shared.sandbox.merchant import MerchantClient, open_reply, unique
 from shared.sandbox.tap import Tap
@@ -166,8 +167,8 @@ async def test_a_disconnected_merchant_loses_its_open_connection_and_cannot_conn
     open_producer = AIOKafkaProducer(
         bootstrap_servers=topics.kafka_bootstrap, acks="all", **kafka_security(principal, password)
     )
-    await open_producer.start()
     try:
+        await open_producer.start()  # in the try: a producer whose start failed must be stopped too
         await open_producer.send_and_wait(door, b"{}", key=b"before")
 
         code, output = await admin_cli("merchant-disconnect", "--merchant-id", merchant)
@@ -187,6 +188,44 @@ async def test_a_disconnected_merchant_loses_its_open_connection_and_cannot_conn
         0,
         f"Kafka principal {principal}: 0 grants and its password revoked\n",
     )
+
+
+@pytest.mark.skipif(auth_mode() != "scram", reason="the broker does not authenticate (KAFKA_AUTH=none)")
+async def test_a_new_password_is_handed_out_only_once_the_broker_lets_it_in(
+    topics: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The broker applies a credential a moment after the controller accepted it (a CI run once handed a merchant a
+    # password its first handshake was refused with). Here the moment is made a second long: the credential is
+    # changed only after the wait began.
+    merchant = await fresh_merchant(topics)
+    assert await connect(topics.kafka_bootstrap, merchant) is not None
+    principal, doors = sender_principal(merchant), [sender_topic(INGEST_REQUESTS, merchant)]
+    password = "rotated-" + unique("PW")
+    waiting = asyncio.create_task(until_usable(topics.kafka_bootstrap, principal, password, doors))
+    await asyncio.sleep(1)
+    assert not waiting.done()
+
+    await upsert_credential(topics.kafka_bootstrap, principal, password)
+    await asyncio.wait_for(waiting, 20)
+    producer = AIOKafkaProducer(bootstrap_servers=topics.kafka_bootstrap, **kafka_security(principal, password))
+    try:
+        await producer.start()
+        await producer.send_and_wait(doors[0], b"{}", key=b"first-handshake")
+    finally:
+        await producer.stop()
+    # The refused handshakes of the wait were expected: nothing in the log calls them an error.
+    assert not [r for r in caplog.records if "SaslAuthenticationFailed" in r.getMessage()]
+
+
+@pytest.mark.skipif(auth_mode() != "scram", reason="the broker does not authenticate (KAFKA_AUTH=none)")
+async def test_a_password_the_broker_never_applies_is_reported_not_handed_out(topics: Settings) -> None:
+    merchant = await fresh_merchant(topics)
+    assert await connect(topics.kafka_bootstrap, merchant) is not None
+    principal = sender_principal(merchant)
+    with pytest.raises(NotYetUsable, match=f"has not applied {principal}'s new password and grants within 2 s"):
+        await until_usable(
+            topics.kafka_bootstrap, principal, "never-set", [sender_topic(INGEST_REQUESTS, merchant)], within=2
+        )
 
 
 @pytest.mark.skipif(auth_mode() != "scram", reason="the broker does not authenticate (KAFKA_AUTH=none)")

@@ -1,5 +1,6 @@
 """Kafka clients that act as a given principal and report what the broker let them do (tests/integration/
-test_kafka_acls.py). A refusal is what the broker answers: an authorisation error, never a timeout."""
+test_kafka_acls.py). A refusal is what the broker answers: an authorisation error, never a timeout. Every client is stopped even when
+its start failed: one left unclosed fails whichever test is running when it is collected."""
 
 from __future__ import annotations
 
@@ -26,9 +27,9 @@ def _security(principal: str) -> dict[str, object]:
 async def writes_refused(bootstrap: str, principal: str, topics: list[str]) -> dict[str, bool]:
     """Per topic: True when the broker refused `principal` a record on it."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", **_security(principal))
-    await producer.start()
     refused: dict[str, bool] = {}
     try:
+        await producer.start()
         for topic in topics:
             try:
                 await asyncio.wait_for(producer.send_and_wait(topic, b'{"forged": true}', key=b"acl-test"), 20)
@@ -54,8 +55,8 @@ async def reads_refused(bootstrap: str, principal: str, topics: list[str]) -> di
 
 async def _described(bootstrap: str, principal: str, topics: list[str]) -> dict[str, bool]:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **_security(principal))
-    await admin.start()
     try:
+        await admin.start()
         described = await admin.describe_topics(topics)
     finally:
         await admin.close()
@@ -68,9 +69,9 @@ async def _fetches_refused(bootstrap: str, principal: str, topics: list[str], se
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=100, **_security(principal)
     )
-    await consumer.start()
     refused: set[str] = set()
     try:
+        await consumer.start()
         partitions = [TopicPartition(topic, 0) for topic in topics]
         consumer.assign(partitions)
         for partition in partitions:
@@ -105,8 +106,8 @@ async def group_refused(bootstrap: str, principal: str, group: str, topic: str) 
 async def end_offsets(bootstrap: str, topic: str, partitions: int) -> dict[int, int]:
     """As admin (who may read everything): the end offset of each partition."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, **kafka_security("admin"))
-    await consumer.start()
     try:
+        await consumer.start()
         ends = await consumer.end_offsets([TopicPartition(topic, p) for p in range(partitions)])
     finally:
         await consumer.stop()
