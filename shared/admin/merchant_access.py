@@ -52,12 +52,13 @@ async def connect(bootstrap: str, sender: str) -> str | None:
     principal = sender_principal(sender)
     await upsert_credential(bootstrap, principal, password)
     await apply_acls(bootstrap, sender_bindings(sender))
-    await until_usable(bootstrap, principal, password, [sender_topic(base, sender) for base in DOOR_BASES])
+    await until_usable(bootstrap, principal, password, tuple(sender_topic(base, sender) for base in DOOR_BASES))
     return password
 
 
 # The controller accepts a credential and grants before the broker has applied them from its metadata log
-# (milliseconds, seconds on a loaded machine): a password handed out at once can be refused at its first handshake.
+# (milliseconds, seconds on a loaded machine): a password handed out at once could be refused at its first handshake,
+# and a retired one still let in.
 USABLE_WITHIN_SECONDS = 30.0
 DOOR_BASES = (INGEST_REQUESTS, INGEST_REPLIES)
 
@@ -67,10 +68,10 @@ class NotYetUsable(RuntimeError):
 
 
 async def until_usable(
-    bootstrap: str, principal: str, password: str, topics: list[str], within: float = USABLE_WITHIN_SECONDS
+    bootstrap: str, principal: str, password: str, topics: tuple[str, ...] = (), within: float = USABLE_WITHIN_SECONDS
 ) -> None:
-    """Returns once `principal` gets in with `password` and sees its topics (a grant to write or read one implies
-    seeing it), that is once the broker has applied both the credential and the grants."""
+    """Returns once `principal` gets in with `password` and sees `topics` (a grant to write or read one implies
+    seeing it), that is once the broker has applied the credential and the grants."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within
     aiokafka_log = logging.getLogger("aiokafka")  # aiokafka/client.py logs as "aiokafka"
@@ -79,8 +80,8 @@ async def until_usable(
         while not await _sees(bootstrap, principal, password, topics):
             if loop.time() > deadline:
                 raise NotYetUsable(
-                    f"the broker has not applied {principal}'s new password and grants within {within:.0f} s:"
-                    " run merchant-connect again"
+                    f"the broker has not applied the change of {principal}'s password and grants within"
+                    f" {within:.0f} s: run the command again"
                 )
             await asyncio.sleep(0.1)
     finally:
@@ -91,13 +92,13 @@ def _refused_handshakes(record: logging.LogRecord) -> bool:
     return "SaslAuthenticationFailed" not in record.getMessage()
 
 
-async def _sees(bootstrap: str, principal: str, password: str, topics: list[str]) -> bool:
+async def _sees(bootstrap: str, principal: str, password: str, topics: tuple[str, ...]) -> bool:
     admin = AIOKafkaAdminClient(
         bootstrap_servers=bootstrap, request_timeout_ms=5000, **kafka_security(principal, password)
     )
     try:
         await admin.start()
-        described = await admin.describe_topics(topics)
+        described = await admin.describe_topics(list(topics)) if topics else []
     except KafkaConnectionError:  # the handshake refused: the credential is not applied yet
         return False
     finally:
@@ -112,7 +113,7 @@ async def disconnect(bootstrap: str, sender: str) -> int | None:
         return None
     principal = sender_principal(sender)
     grants = await revoke_principal(bootstrap, principal)
-    await retire_credential(bootstrap, principal)
+    await until_usable(bootstrap, principal, await retire_credential(bootstrap, principal))
     return grants
 
 

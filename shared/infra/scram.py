@@ -41,13 +41,16 @@ async def upsert_credential(bootstrap: str, user: str, password: str) -> None:
     await _alter(bootstrap, AlterUserScramCredentialsRequest(user, salt, salted))
 
 
-async def retire_credential(bootstrap: str, user: str) -> None:
+async def retire_credential(bootstrap: str, user: str) -> str:
     """No new connection gets in as `user`: its credential is replaced by one of a random password that is kept
     nowhere (deleting it instead can cost every principal its credential at the broker's next restart: the module's
     docstring). Connections made before stay authenticated (Kafka checks a password only at the handshake); what
     stops them is their ACLs going (shared/infra/acls.py, `revoke_principal`). A user that had no credential gets
-    such a one: as unusable as none."""
-    await upsert_credential(bootstrap, user, secrets.token_urlsafe(32))
+    such a one: as unusable as none. Returns that password, only for the caller to see the broker apply it (once the
+    random one gets in, the old one does not); drop it then."""
+    password = secrets.token_urlsafe(32)
+    await upsert_credential(bootstrap, user, password)
+    return password
 
 
 async def _alter(bootstrap: str, request: AlterUserScramCredentialsRequest) -> None:

@@ -199,7 +199,7 @@ async def test_a_new_password_is_handed_out_only_once_the_broker_lets_it_in(
     # changed only after the wait began.
     merchant = await fresh_merchant(topics)
     assert await connect(topics.kafka_bootstrap, merchant) is not None
-    principal, doors = sender_principal(merchant), [sender_topic(INGEST_REQUESTS, merchant)]
+    principal, doors = sender_principal(merchant), (sender_topic(INGEST_REQUESTS, merchant),)
     password = "rotated-" + unique("PW")
     waiting = asyncio.create_task(until_usable(topics.kafka_bootstrap, principal, password, doors))
     await asyncio.sleep(1)
@@ -222,9 +222,11 @@ async def test_a_password_the_broker_never_applies_is_reported_not_handed_out(to
     merchant = await fresh_merchant(topics)
     assert await connect(topics.kafka_bootstrap, merchant) is not None
     principal = sender_principal(merchant)
-    with pytest.raises(NotYetUsable, match=f"has not applied {principal}'s new password and grants within 2 s"):
+    with pytest.raises(
+        NotYetUsable, match=f"has not applied the change of {principal}'s password and grants within 2 s"
+    ):
         await until_usable(
-            topics.kafka_bootstrap, principal, "never-set", [sender_topic(INGEST_REQUESTS, merchant)], within=2
+            topics.kafka_bootstrap, principal, "never-set", (sender_topic(INGEST_REQUESTS, merchant),), within=2
         )
 
 
