@@ -19,12 +19,17 @@ class ConsumerLag:
 
     async def start(self) -> None:
         # A consumer in no group, fetching nothing: only for end offsets.
-        self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=self._bootstrap, enable_auto_commit=False, **kafka_security()
-        )
-        self._admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap, client_id="ops-lag", **kafka_security())
-        await self._consumer.start()
-        await self._admin.start()
+        consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, enable_auto_commit=False, **kafka_security())
+        admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap, client_id="ops-lag", **kafka_security())
+        try:
+            await consumer.start()
+            await admin.start()
+        except BaseException:
+            # The dashboard tries again at its next tick (a broker outage): a failed start must leave no client behind.
+            await consumer.stop()
+            await admin.close()
+            raise
+        self._consumer, self._admin = consumer, admin
 
     async def stop(self) -> None:
         if self._consumer is not None:
