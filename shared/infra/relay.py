@@ -131,9 +131,9 @@ class OutboxRelay:
                 partitioner=KeyPartitioner(),
                 **kafka_security(),
             )
-            await producer.start()
-            self._publishing = True
             try:
+                await producer.start()  # in the try: a producer whose start failed (the broker away) is stopped too
+                self._publishing = True
                 await self._publish_loop(conn, producer, wake)
             finally:
                 await producer.stop()

@@ -1,0 +1,56 @@
+"""A relay while the broker is away (shared/infra/relay.py): it keeps trying, publishes nothing, loses nothing, and
+leaves no Kafka client behind from its failed terms (each term makes a producer; one whose start failed is stopped
+too, or an outage of an hour would leave hundreds open)."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import socket
+import uuid
+import warnings
+
+import asyncpg
+import pytest
+
+from shared.contracts.events import Outgoing
+from shared.infra import outbox
+from shared.infra.relay import OutboxRelay
+from shared.settings import Settings
+from shared.topics import INGEST_REPLIES
+
+
+def a_port_nobody_listens_on() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def test_a_relay_that_cannot_reach_the_broker_keeps_its_events_and_leaves_no_producer_open(
+    topics: Settings, messaging_schema: tuple[asyncpg.Pool, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    pool, schema = messaging_schema
+    async with pool.acquire() as conn:
+        await outbox.append(
+            conn, schema, [Outgoing.serialised(INGEST_REPLIES, "M1", uuid.uuid4(), "RequestReplied", b"{}")]
+        )
+    relay = OutboxRelay(schema, topics.database_url, f"127.0.0.1:{a_port_nobody_listens_on()}")
+    caplog.set_level(logging.WARNING, logger="shared.infra.relay")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        running = asyncio.create_task(relay.run())
+        try:
+            for _ in range(200):
+                if len([r for r in caplog.records if "reconnecting" in r.getMessage()]) >= 3:
+                    break
+                await asyncio.sleep(0.05)
+        finally:
+            relay.stopping.set()
+            await asyncio.wait_for(running, 20)
+        gc.collect()
+
+    assert len([r for r in caplog.records if "reconnecting" in r.getMessage()]) >= 3  # three failed terms, at least
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
+    assert relay.published == 0
+    assert await pool.fetchval(f"SELECT count(*) FROM {schema}.outbox WHERE published_at IS NULL") == 1
