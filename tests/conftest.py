@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -24,6 +23,7 @@ from shared.sandbox.merchant import MerchantClient
 from shared.settings import Settings
 from shared.setup import setup
 from shared.topics import AUDIT_CHECKPOINTS, CATALOG
+from tests.support.ports import free_port
 from tests.support.postgres import drop_schema, transaction_counter
 from tests.support.processes import Platform, ServiceProcess
 from tests.support.tap import Tap
@@ -101,11 +101,11 @@ async def platform(topics: Settings, platform_began: int) -> AsyncIterator[Platf
     workdir = Path(tempfile.mkdtemp(prefix="ecticket-test-"))
     # The processor simulator listens on a port free now, for this session alone (a CI clone or another instance's
     # tests may run beside it); the services, the bank simulator and the tests' own checkouts reach it there.
-    port = _free_port()
+    port = free_port()
     processor = {"PROCESSOR_HTTP_PORT": str(port), "PROCESSOR_URL": f"http://127.0.0.1:{port}"}
     os.environ.update(processor)
     # The HTTP gateway too (tests/support/http_client.py reads GATEWAY_URL).
-    gateway_port = _free_port()
+    gateway_port = free_port()
     gateway = {"GATEWAY_PORT": str(gateway_port), "GATEWAY_URL": f"http://127.0.0.1:{gateway_port}"}
     os.environ.update(gateway)
     env = {
@@ -135,12 +135,6 @@ async def platform(topics: Settings, platform_began: int) -> AsyncIterator[Platf
         await running.stop_all()
         if not os.environ.get("ECTICKET_KEEP_TEST_LOGS"):
             shutil.rmtree(workdir, ignore_errors=True)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import tempfile
 import time
 import uuid
@@ -45,6 +44,7 @@ from shared.topics import INGEST_PAYMENTS, INGEST_REQUESTS
 from tests.support.codes import with_codes
 from tests.support.merchants import PICKUP, PICKUP_FACE, fresh_merchant
 from tests.support.orders import pay
+from tests.support.ports import free_port
 from tests.support.pos import Pos
 from tests.support.postgres import (
     RestartMode,
@@ -285,9 +285,7 @@ async def test_a_service_starting_while_postgres_is_unreachable_waits_for_it_the
     crashing the service: here the database's address refuses connections for a second, then answers."""
     real = urlsplit(infra.database_url)
     assert real.hostname is not None and real.port is not None
-    with socket.socket() as probe:  # a free port: connections to it are refused until the proxy listens there
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()  # connections to it are refused until the proxy listens there
     user = real.netloc.rpartition("@")[0]
     dsn = real._replace(netloc=f"{user}@127.0.0.1:{port}" if user else f"127.0.0.1:{port}").geturl()
     schema = "startup_" + uuid.uuid4().hex[:8]

@@ -4,7 +4,6 @@ recorded, refusing a merchant that calls too fast with HTTP 403, and finishing i
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -17,15 +16,14 @@ from shared.sandbox.merchant import KEYS, unique
 from shared.settings import Settings
 from tests.support.http_client import HttpMerchant
 from tests.support.merchants import fresh_merchant
+from tests.support.ports import free_port
 from tests.support.processes import Platform, ServiceProcess
 
 
 @pytest.fixture(scope="module")
 async def second(platform: Platform, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[ServiceProcess]:
     """Another gateway instance: two requests at once per merchant, then one every 10 s."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     workdir = Path(tmp_path_factory.mktemp("second-gateway"))
     limits = {"GATEWAY_PORT": str(port), "GATEWAY_RATE_PER_SECOND": "0.1", "GATEWAY_RATE_BURST": "2"}
     service = ServiceProcess("gateway", workdir, {**platform["gateway"].env, **limits})

@@ -7,19 +7,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import socket
 
 import pytest
 
 from shared.infra.kafka_auth import auth_mode
 from shared.infra.kafka_ready import KafkaNotReady, wait_for_kafka
 from shared.settings import Settings
-
-
-def _unused_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.support.ports import free_port
 
 
 async def _forward(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -45,7 +39,7 @@ async def _forward_to(target: str, port: int, after: float) -> asyncio.Server:
 async def test_a_start_waits_for_a_broker_that_answers_only_after_a_while(
     topics: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
-    port = _unused_port()
+    port = free_port()
     opening = asyncio.create_task(_forward_to(topics.kafka_bootstrap, port, after=2.0))
     with caplog.at_level(logging.WARNING, logger="shared.infra.kafka_ready"):
         attempts = await wait_for_kafka(f"127.0.0.1:{port}", seconds=30)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -23,6 +22,7 @@ from shared.infra.kafka_auth import kafka_security
 from shared.infra.seal import sealed_headers
 from shared.settings import Settings
 from shared.topics import ISSUANCE_EVENTS
+from tests.support.ports import free_port
 from tests.support.processes import ServiceProcess, run_module
 from tests.unit.test_ops_events import EXPECTED, scenario
 
@@ -40,12 +40,6 @@ EVENT_TOPICS = (
 # runs after the rest of the suite).
 ISOLATED = pytest.mark.skipif(not os.environ.get("ECTICKET_OPS_TESTS"), reason="runs alone: make test-ops")
 pytestmark = ISOLATED
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class OpsProcess(ServiceProcess):

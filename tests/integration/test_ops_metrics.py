@@ -17,7 +17,8 @@ from shared.sandbox.merchant import MerchantClient
 from shared.settings import Settings
 from shared.topics import ISSUANCE_EVENTS
 from tests.integration import test_ops_app
-from tests.integration.test_ops_app import OpsProcess, free_port
+from tests.integration.test_ops_app import OpsProcess
+from tests.support.ports import free_port
 from tests.support.processes import ServiceProcess
 from tests.support.settlement import publish, random_history, synthetic_merchant
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import socket
 import uuid
 import warnings
 
@@ -18,12 +17,7 @@ from shared.infra import outbox
 from shared.infra.relay import OutboxRelay
 from shared.settings import Settings
 from shared.topics import INGEST_REPLIES
-
-
-def a_port_nobody_listens_on() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.support.ports import free_port
 
 
 class FailedTerms(logging.Handler):
@@ -46,7 +40,7 @@ async def test_a_relay_that_cannot_reach_the_broker_keeps_its_events_and_leaves_
         await outbox.append(
             conn, schema, [Outgoing.serialised(INGEST_REPLIES, "M1", uuid.uuid4(), "RequestReplied", b"{}")]
         )
-    relay = OutboxRelay(schema, topics.database_url, f"127.0.0.1:{a_port_nobody_listens_on()}")
+    relay = OutboxRelay(schema, topics.database_url, f"127.0.0.1:{free_port()}")
     relay_log, failed_terms = logging.getLogger("shared.infra.relay"), FailedTerms()
     relay_log.addHandler(failed_terms)
     relay_log.propagate = False  # kept out of pytest's captured log for the same reason

@@ -4,7 +4,6 @@ partitions move to the other, every request is still answered exactly once and e
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -17,6 +16,7 @@ from shared.settings import Settings
 from tests.support.codes import with_codes
 from tests.support.merchants import GIFT, fresh_merchant
 from tests.support.orders import issue_data
+from tests.support.ports import free_port
 from tests.support.pos import Pos
 from tests.support.processes import Platform, ServiceProcess
 from tests.support.tap import Seen, Tap
@@ -27,19 +27,13 @@ ORDERS = 120
 PARTITIONS = 6  # of the ingestion topic: requests are spread over all of them, so both instances get some
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 async def second_instances(platform: Platform, tmp_path: Path) -> AsyncIterator[dict[str, ServiceProcess]]:
     """A second instance of every platform service, with a static group membership id of its own."""
     seconds: dict[str, ServiceProcess] = {}
     for name in PLATFORM_SERVICES:
         first = platform[name]
-        env = {**first.env, "ECTICKET_INSTANCE_ID": f"{name}-2", "GATEWAY_PORT": str(_free_port())}
+        env = {**first.env, "ECTICKET_INSTANCE_ID": f"{name}-2", "GATEWAY_PORT": str(free_port())}
         seconds[name] = ServiceProcess(name, tmp_path, env)
     try:
         await asyncio.gather(*(s.start() for s in seconds.values()))

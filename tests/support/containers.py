@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import socket
 import tempfile
 from contextlib import ExitStack
 from pathlib import Path
@@ -26,6 +25,7 @@ from testcontainers.core.wait_strategies import ExecWaitStrategy, LogMessageWait
 
 from shared.access import PRINCIPALS
 from shared.infra.kafka_auth import auth_mode
+from tests.support.ports import free_ports
 
 KAFKA_IMAGE = "apache/kafka:4.1.1"
 POSTGRES_IMAGE = "postgres:15"
@@ -37,7 +37,7 @@ SCRAM_RUN = Path(__file__).resolve().parents[2] / "deploy/docker/kafka/scram-run
 def start_servers(stack: ExitStack) -> dict[str, str]:
     """Start both containers (stopped and removed when `stack` closes); the environment that points clients at them:
     KAFKA_BOOTSTRAP, DATABASE_URL and, when the broker authenticates, KAFKA_CREDENTIALS_DIR."""
-    kafka_port, controller_port, pg_port = _free_ports(3)
+    kafka_port, controller_port, pg_port = free_ports(3)
     credentials = _credentials(stack) if auth_mode() == "scram" else None
     stack.enter_context(_kafka(kafka_port, controller_port, credentials))
     stack.enter_context(_postgres(pg_port))
@@ -129,14 +129,3 @@ def _postgres(port: int) -> DockerContainer:
         .with_kwargs(network_mode="host")
         .waiting_for(ready.with_startup_timeout(READY_SECONDS))
     )
-
-
-def _free_ports(count: int) -> list[int]:
-    probes = [socket.socket() for _ in range(count)]
-    try:
-        for probe in probes:
-            probe.bind(("127.0.0.1", 0))
-        return [int(probe.getsockname()[1]) for probe in probes]
-    finally:
-        for probe in probes:
-            probe.close()
