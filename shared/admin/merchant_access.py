@@ -17,17 +17,14 @@ shared one instead, shared/infra/door_fallback.py), and requests not yet read st
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import secrets
-
-from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import KafkaConnectionError
 
 from shared.access import sender_principal
 from shared.infra.acls import apply_acls, revoke_principal, sender_bindings
 from shared.infra.compacted import CompactedView
-from shared.infra.kafka_auth import auth_mode, kafka_security
+from shared.infra.kafka_auth import auth_mode
+from shared.infra.kafka_ready import KafkaNotReady, wait_for_kafka
 from shared.infra.scram import retire_credential, upsert_credential
 from shared.infra.topics_admin import ensure_topics
 from shared.merchants.model import MerchantRecord
@@ -72,38 +69,24 @@ async def until_usable(
 ) -> None:
     """Returns once `principal` gets in with `password` and sees `topics` (a grant to write or read one implies
     seeing it), that is once the broker has applied the credential and the grants."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
+    # The refused handshakes and retries of the wait are expected: nothing an operator should read as an error.
     aiokafka_log = logging.getLogger("aiokafka")  # aiokafka/client.py logs as "aiokafka"
-    aiokafka_log.addFilter(_refused_handshakes)  # expected while waiting: not an error to show the operator
+    aiokafka_log.addFilter(_refused_handshakes)
     try:
-        while not await _sees(bootstrap, principal, password, topics):
-            if loop.time() > deadline:
-                raise NotYetUsable(
-                    f"the broker has not applied the change of {principal}'s password and grants within"
-                    f" {within:.0f} s: run the command again"
-                )
-            await asyncio.sleep(0.1)
+        await wait_for_kafka(
+            bootstrap, within, principal=principal, password=password, sees=topics, attempts_logged_at=logging.DEBUG
+        )
+    except KafkaNotReady as exc:
+        raise NotYetUsable(
+            f"the broker has not applied the change of {principal}'s password and grants within {within:.0f} s:"
+            " run the command again"
+        ) from exc
     finally:
         aiokafka_log.removeFilter(_refused_handshakes)
 
 
 def _refused_handshakes(record: logging.LogRecord) -> bool:
     return "SaslAuthenticationFailed" not in record.getMessage()
-
-
-async def _sees(bootstrap: str, principal: str, password: str, topics: tuple[str, ...]) -> bool:
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=bootstrap, request_timeout_ms=5000, **kafka_security(principal, password)
-    )
-    try:
-        await admin.start()
-        described = await admin.describe_topics(list(topics)) if topics else []
-    except KafkaConnectionError:  # the handshake refused: the credential is not applied yet
-        return False
-    finally:
-        await admin.close()
-    return all(topic["error_code"] == 0 for topic in described)
 
 
 async def disconnect(bootstrap: str, sender: str) -> int | None:

@@ -6,6 +6,9 @@ refusal leaves its supervisor to restart it in a loop, each time re-reading its 
 says what it waits for, once per attempt, and goes on when the broker answers. It gives up after
 ECTICKET_KAFKA_START_WAIT_SECONDS (default 60): a broker that refuses the service's password for a minute is
 misconfigured, and the process exits with the broker's refusal as its cause (docs/operations.md).
+
+`merchant-connect` and `merchant-disconnect` wait the same way for a merchant's new or retired password, which the
+broker applies a moment after accepting it (shared/admin/merchant_access.py).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import contextlib
 import logging
 import os
 import sys
+from collections.abc import Sequence
 
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaConnectionError
@@ -36,35 +40,60 @@ def start_wait_seconds() -> float:
     return float(os.environ.get("ECTICKET_KAFKA_START_WAIT_SECONDS", DEFAULT_WAIT_SECONDS))
 
 
-async def wait_for_kafka(bootstrap: str, seconds: float | None = None) -> int:
-    """Returns once the broker accepts a connection as this process's principal; how many attempts it took."""
+async def wait_for_kafka(
+    bootstrap: str,
+    seconds: float | None = None,
+    *,
+    principal: str | None = None,
+    password: str | None = None,
+    sees: Sequence[str] = (),
+    attempts_logged_at: int = logging.WARNING,
+) -> int:
+    """Returns once the broker accepts a connection as `principal` (default: this process's; `password`: one handed
+    over, as kafka_security takes it) and shows it the topics `sees` (a grant on a topic lets its principal see it);
+    how many attempts it took."""
     budget = start_wait_seconds() if seconds is None else seconds
+    who = principal or current_principal()
     loop = asyncio.get_running_loop()
     deadline = loop.time() + budget
     pause = FIRST_PAUSE_SECONDS
     attempt = 0
     while True:
         attempt += 1
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="ecticket-start", **kafka_security())
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=bootstrap, client_id="ecticket-start", **kafka_security(principal, password)
+        )
+        refusal: Exception
         try:
             await admin.start()
-            return attempt
+            hidden = await _hidden(admin, sees)
+            if not hidden:
+                return attempt
+            refusal = KafkaNotReady(f"topics not visible to it: {hidden}")
         except KafkaConnectionError as exc:
             # aiokafka logged the broker's own reason just before (refused, or the SASL handshake refused).
-            if loop.time() + pause > deadline:
-                raise KafkaNotReady(
-                    f"Kafka at {bootstrap} did not accept principal {current_principal()!r} within {budget:.0f} s "
-                    f"({attempt} attempts): {exc}"
-                ) from exc
-            log.warning(
-                "Kafka at %s does not accept principal %r yet (attempt %d): %s; trying again in %.1f s",
-                bootstrap, current_principal(), attempt, exc, pause,
-            )  # fmt: skip
+            refusal = exc
         finally:
             with contextlib.suppress(Exception):
                 await admin.close()
+        if loop.time() + pause > deadline:
+            raise KafkaNotReady(
+                f"Kafka at {bootstrap} did not accept principal {who!r} within {budget:.0f} s "
+                f"({attempt} attempts): {refusal}"
+            ) from refusal
+        log.log(
+            attempts_logged_at,
+            "Kafka at %s does not accept principal %r yet (attempt %d): %s; trying again in %.1f s",
+            bootstrap, who, attempt, refusal, pause,
+        )  # fmt: skip
         await asyncio.sleep(pause)
         pause = min(pause * 2, LONGEST_PAUSE_SECONDS)
+
+
+async def _hidden(admin: AIOKafkaAdminClient, topics: Sequence[str]) -> list[str]:
+    if not topics:
+        return []
+    return sorted(d["topic"] for d in await admin.describe_topics(list(topics)) if d["error_code"])
 
 
 def main() -> None:
