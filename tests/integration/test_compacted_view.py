@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import json
 import uuid
-import warnings
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -19,6 +17,7 @@ from shared.infra.seal import EventKey, Keyring, platform_keyring, sealed_header
 from shared.infra.topics_admin import ensure_topics
 from shared.settings import Settings
 from shared.topics import Topic
+from tests.support.leaks import unclosed
 
 
 @dataclass
@@ -199,8 +198,6 @@ async def test_a_start_cancelled_while_catching_up_leaves_no_client_open_and_not
 
     followers = [task for task in asyncio.all_tasks() if task.get_name() == f"view:{topic.name}" and not task.done()]
     assert followers == []
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with unclosed() as leaks:
         del view, starting
-        gc.collect()
-    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
+    assert leaks == []

@@ -5,10 +5,8 @@ too, or an outage of an hour would leave hundreds open)."""
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import uuid
-import warnings
 
 import asyncpg
 
@@ -17,6 +15,7 @@ from shared.infra import outbox
 from shared.infra.relay import OutboxRelay
 from shared.settings import Settings
 from shared.topics import INGEST_REPLIES
+from tests.support.leaks import unclosed
 from tests.support.ports import free_port
 
 
@@ -45,8 +44,7 @@ async def test_a_relay_that_cannot_reach_the_broker_keeps_its_events_and_leaves_
     relay_log.addHandler(failed_terms)
     relay_log.propagate = False  # kept out of pytest's captured log for the same reason
     try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
+        with unclosed() as leaks:
             running = asyncio.create_task(relay.run())
             try:
                 for _ in range(200):
@@ -56,12 +54,11 @@ async def test_a_relay_that_cannot_reach_the_broker_keeps_its_events_and_leaves_
             finally:
                 relay.stopping.set()
                 await asyncio.wait_for(running, 20)
-            gc.collect()
     finally:
         relay_log.removeHandler(failed_terms)
         relay_log.propagate = True
 
     assert failed_terms.count >= 3
-    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
+    assert leaks == []
     assert relay.published == 0
     assert await pool.fetchval(f"SELECT count(*) FROM {schema}.outbox WHERE published_at IS NULL") == 1
